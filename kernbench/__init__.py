@@ -1,0 +1,1 @@
+"""kernbench: the accelerator model on top of the pdes engine (see DESIGN.md)."""
