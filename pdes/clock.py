@@ -1,0 +1,51 @@
+"""Absolute-time scheduling on SimPy environments.
+
+A cross-LP message's timestamp is computed once by the sender and must be
+scheduled at exactly that value in the receiver. ``env.timeout(ts - env.now)``
+would compute ``now + (ts - now)``, which differs from ``ts`` in the last bit
+for a fraction of floats and so depends on the receiver's ``now``.
+"""
+
+from __future__ import annotations
+
+from heapq import heappush
+
+import simpy
+from simpy.events import NORMAL, URGENT
+
+__all__ = ["NORMAL", "URGENT", "LPEnvironment", "schedule_at"]
+
+
+def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priority: int = NORMAL) -> None:
+    """Schedule ``event`` (already triggered) to be processed at absolute time ``when``."""
+    if when < env._now:
+        raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={env._now!r}")
+    heappush(env._queue, (when, priority, next(env._eid), event))
+
+
+class LPEnvironment(simpy.Environment):
+    """The SimPy environment of one logical process, with absolute-time helpers."""
+
+    def __init__(self, name: str, initial_time: float = 0.0) -> None:
+        super().__init__(initial_time)
+        self.name = name
+
+    def schedule_at(self, event: simpy.Event, when: float, priority: int = NORMAL) -> None:
+        """Schedule a triggered ``event`` at absolute time ``when``."""
+        schedule_at(self, event, when, priority)
+
+    def call_at(self, when: float, callback, value=None, priority: int = NORMAL) -> simpy.Event:
+        """Call ``callback(event)`` at absolute time ``when``; returns the event."""
+        event = simpy.Event(self)
+        event._ok = True
+        event._value = value
+        event.callbacks.append(callback)
+        schedule_at(self, event, when, priority)
+        return event
+
+    def advance_to(self, when: float) -> None:
+        """Move ``now`` forward to ``when`` with no event in between (end of ``run(until)``)."""
+        if self._queue and self._queue[0][0] < when:
+            raise RuntimeError(f"LP {self.name!r}: cannot jump to t={when}, events are pending before it")
+        if when > self._now:
+            self._now = when

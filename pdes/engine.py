@@ -1,0 +1,343 @@
+"""The conservative synchronizer of one rank.
+
+Each round: advance every local LP as far as its input channels allow
+(repeating while events get processed), send one batch per neighbour rank
+(real messages plus changed promises), receive one from each, then fold in a
+global reduction (termination, deadlock, failures, clock jumps). The same code
+runs over the in-process and the MPI transport. See docs/adr/0001.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+
+import numpy as np
+from greenlet import getcurrent
+
+from .codec import decode, encode
+from .errors import ModelError, RemoteError, SimulationDeadlock
+from .lp import LP, Record
+from .model import Model
+from .partition import Partition
+from .transport import Transport
+from .workers import Worker, WorkerFailure, WorkerPool
+
+__all__ = ["Failure", "RankEngine"]
+
+INF = math.inf
+SYNC_MODES = ("null", "window")
+
+
+class Failure:
+    """An exception raised by model code on this rank."""
+
+    def __init__(self, rank: int, lp: str, exc: BaseException) -> None:
+        self.rank = rank
+        self.lp = lp
+        self.exc = exc
+        self.text = "".join(traceback.format_exception(exc))
+
+    def describe(self) -> dict:
+        return {"rank": self.rank, "lp": self.lp, "type": type(self.exc).__name__,
+                "message": str(self.exc), "traceback": self.text}
+
+
+class RankEngine:
+    """The LPs one rank owns and the protocol that keeps them causal."""
+
+    def __init__(self, model: Model, partition: Partition, transport: Transport, sync: str,
+                 registry: dict) -> None:
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
+        self.model = model
+        self.transport = transport
+        self.rank = transport.rank
+        self.sync = sync
+        self.owner = partition.owner
+        self.names = model.lp_names
+        self.local = partition.local(self.rank)
+        self.workers = WorkerPool(registry)
+        self.failure: Failure | None = None
+        n = len(self.names)
+        self.F = np.zeros(n)  # promises: LP i sends nothing before F[i]
+        self.G = 0.0  # global lower bound on any event time, from the last reduction
+        self._wire(model)
+        self.events = 0
+        self.rounds = 0
+        self.reductions = 0
+        self.null_msgs = 0
+        self.remote_sent = 0
+        self.remote_received = 0
+        self.blocked_s = 0.0
+        self.wall_s = 0.0
+
+    # --- construction -------------------------------------------------------
+    def _wire(self, model: Model) -> None:
+        rank, owner, index = self.rank, self.owner, model.index
+        ports: dict[int, dict[str, tuple[int, float]]] = {i: {} for i in self.local}
+        in_la: dict[int, dict[int, float]] = {i: {} for i in self.local}
+        out_remote: dict[int, set[int]] = {}
+        neighbours: set[int] = set()
+        for link in model.links:
+            s, d = index(link.src), index(link.dst)
+            if owner[s] == rank:
+                ports[s][link.name] = (d, link.latency)
+                if owner[d] != rank:
+                    out_remote.setdefault(owner[d], set()).add(s)
+                    neighbours.add(owner[d])
+            if owner[d] == rank:
+                in_la[d][s] = min(in_la[d].get(s, INF), link.latency)
+                if owner[s] != rank:
+                    neighbours.add(owner[s])
+        self.neighbours = sorted(neighbours)
+        self.out_remote = {r: sorted(out_remote.get(r, ())) for r in self.neighbours}
+        self.sent_floor: dict[int, dict[int, float]] = {r: {} for r in self.neighbours}
+        self.outbox: dict[int, list[Record]] = {r: [] for r in self.neighbours}
+        self.lps = [LP(self.names[i], i, model.seed, ports[i], self.names, self._emit) for i in self.local]
+        self.by_index = {lp.index: lp for lp in self.lps}
+        src, lat, starts, has_in = [], [], [], []
+        for i in self.local:
+            has_in.append(bool(in_la[i]))
+            if in_la[i]:
+                starts.append(len(src))
+                for s in sorted(in_la[i]):
+                    src.append(s)
+                    lat.append(in_la[i][s])
+        self.in_src = np.array(src, dtype=np.int64)
+        self.in_lat = np.array(lat, dtype=float)
+        self.in_starts = np.array(starts, dtype=np.int64)
+        self.has_in = np.array(has_in, dtype=bool)
+        self.min_in_lat = np.array([min(in_la[i].values(), default=INF) for i in self.local])
+        self.handler_needed = [bool(in_la[i]) for i in self.local]
+
+    def build(self) -> Failure | None:
+        """Run the builders of the local LPs; return the first failure."""
+        for lp, spec_needs_handler in zip(self.lps, self.handler_needed, strict=True):
+            spec = self.model.lps[lp.index]
+            try:
+                lp.state = spec.build(lp)
+                if spec_needs_handler and lp._handler is None:
+                    raise ModelError(
+                        f"LP {lp.name!r} has input links but its builder set no handler (lp.on_receive)"
+                    )
+            except Exception as exc:
+                return Failure(self.rank, lp.name, exc)
+        return None
+
+    def check_build(self, failure: Failure | None) -> None:
+        """Collective: every rank has the same model and built without error, or all raise."""
+        mine = [self.model.digest(), self.model.describe(), failure.describe() if failure else None]
+        everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
+        digests = {d for d, _, _ in everyone}
+        if len(digests) > 1:
+            lines = "; ".join(f"rank {r}: {desc} [{d}]" for r, (d, desc, _) in enumerate(everyone))
+            raise ModelError(f"the model differs between ranks (every rank must declare the same LPs and links): {lines}")
+        self._raise_failures(failure, [f for _, _, f in everyone if f], during="building the model")
+
+    # --- model-facing hooks -------------------------------------------------
+    def _emit(self, record: Record) -> None:
+        dst = record[0]
+        owner = self.owner[dst]
+        if owner == self.rank:
+            self.by_index[dst].deliver(record)
+        else:
+            self.outbox[owner].append(record)
+            self.remote_sent += 1
+
+    def spawn_worker(self, lp_index: int, fn: Callable, args: tuple, name: str | None) -> Worker:
+        return self.workers.spawn(self.by_index[lp_index], fn, args, name)
+
+    # --- the loop -----------------------------------------------------------
+    def run(self, until: float | None, progress: Callable[[dict], None] | None) -> dict:
+        """Run to ``until`` (or quiescence); return this rank's results and statistics."""
+        t0 = time.perf_counter()
+        self.workers.attach(getcurrent())
+        horizon = INF if until is None else float(until)
+        try:
+            self.workers.run_runnable()
+        except WorkerFailure as exc:
+            self._record_failure(exc, None)
+        pending = None
+        outcome = None
+        while outcome is None:
+            self.rounds += 1
+            if self.failure is None:
+                self._sweeps(horizon)
+            self._exchange()
+            snapshot = self._snapshot()
+            if self.sync == "window":
+                result = self._reduce(self.transport.reduce_start(*snapshot))
+            else:  # overlap the reduction with the next round
+                result = self._reduce(pending) if pending is not None else None
+                pending = self.transport.reduce_start(*snapshot)
+            if result is not None:
+                outcome = self._apply(result, until, progress, t0)
+        if self.sync == "null":
+            self._reduce(pending)
+        self.wall_s += time.perf_counter() - t0
+        if outcome == "failed":
+            self._raise_failures(self.failure, self._gather_failures(), during="the run")
+        if outcome == "deadlock":
+            self._raise_deadlock()
+        if until is not None:
+            for lp in self.lps:
+                lp.env.advance_to(horizon)
+        return self._report()
+
+    def _record_failure(self, exc: Exception, lp: LP | None) -> None:
+        """Model code raised: remember it; the next reduction tells every rank."""
+        if isinstance(exc, WorkerFailure):
+            self.failure = Failure(self.rank, exc.worker.lp.name, exc.exc)
+        else:
+            self.failure = Failure(self.rank, lp.name if lp else "?", exc)
+
+    def _after_step(self) -> None:
+        if self.workers.runnable:
+            self.workers.run_runnable()
+
+    def _bounds(self) -> list[float]:
+        """Per local LP: no message can arrive before this time."""
+        if self.sync == "window":
+            return (self.G + self.min_in_lat).tolist()
+        bounds = np.full(len(self.lps), INF)
+        if len(self.in_starts):
+            arrivals = self.F[self.in_src] + self.in_lat
+            bounds[self.has_in] = np.minimum.reduceat(arrivals, self.in_starts)
+        return bounds.tolist()
+
+    def _sweeps(self, horizon: float) -> None:
+        after_step = self._after_step
+        F = self.F
+        while True:
+            bounds = self._bounds()
+            processed = 0
+            for lp, bound in zip(self.lps, bounds, strict=True):
+                limit = bound if bound < horizon else horizon
+                try:
+                    processed += lp.advance(limit, after_step)
+                except Exception as exc:
+                    self._record_failure(exc, lp)
+                    return
+                nxt = lp.next_time()
+                F[lp.index] = nxt if nxt < bound else bound
+            self.events += processed
+            if processed == 0 or self.sync == "window":
+                return
+
+    def _exchange(self) -> None:
+        if not self.neighbours:
+            return
+        F = self.F
+        outgoing = {}
+        for r in self.neighbours:
+            floors = []
+            if self.sync == "null":
+                sent = self.sent_floor[r]
+                for i in self.out_remote[r]:
+                    f = float(F[i])
+                    if sent.get(i) != f:
+                        sent[i] = f
+                        floors.append((i, f))
+                self.null_msgs += len(floors)
+            outgoing[r] = encode([floors, self.outbox[r]])
+            self.outbox[r] = []
+        t = time.perf_counter()
+        incoming = self.transport.exchange(outgoing, self.neighbours)
+        self.blocked_s += time.perf_counter() - t
+        by_index = self.by_index
+        for r in self.neighbours:
+            floors, records = decode(incoming[r])
+            for i, f in floors:
+                if f > F[i]:
+                    F[i] = f
+            for record in records:
+                by_index[record[0]].deliver(record)
+            self.remote_received += len(records)
+
+    def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        next_time = min((lp.next_time() for lp in self.lps), default=INF)
+        sums = [1 if self.failure else 0, len(self.workers.blocked()), self.events,
+                self.remote_sent - self.remote_received]
+        return np.array([next_time]), np.array(sums, dtype=float)
+
+    def _reduce(self, handle) -> tuple[np.ndarray, np.ndarray]:
+        t = time.perf_counter()
+        result = self.transport.reduce_finish(handle)
+        self.blocked_s += time.perf_counter() - t
+        self.reductions += 1
+        return result
+
+    def _apply(self, result, until: float | None, progress, t0: float) -> str | None:
+        mins, sums = result
+        G = float(mins[0])
+        failures, blocked, events, in_flight = (int(x) for x in sums)
+        if in_flight != 0:
+            raise RuntimeError(f"pdes invariant broken: {in_flight} messages in flight after a round")
+        if G > self.G:
+            self.G = G
+            np.maximum(self.F, G, out=self.F)
+        if progress is not None and self.rank == 0:
+            progress({"sim_time": G, "events": events, "wall_s": time.perf_counter() - t0})
+        if failures:
+            return "failed"
+        if until is None:
+            if G == INF:
+                return "deadlock" if blocked else "done"
+            return None
+        return "done" if until <= G else None
+
+    # --- endings --------------------------------------------------------------
+    def _gather_failures(self) -> list[dict]:
+        mine = self.failure.describe() if self.failure else None
+        return [f for f in (decode(b) for b in self.transport.allgather(encode(mine))) if f]
+
+    def _raise_failures(self, failure: Failure | None, failures: list[dict], during: str) -> None:
+        if not failures:
+            return
+        if failure is not None:
+            failure.exc.add_note(f"[pdes] raised in LP {failure.lp!r} on rank {failure.rank} during {during}")
+            raise failure.exc
+        first = failures[0]
+        where = ", ".join(f"rank {f['rank']} LP {f['lp']!r}" for f in failures)
+        raise RemoteError(
+            f"{where} failed during {during}: {first['type']}: {first['message']}", failures
+        )
+
+    def _raise_deadlock(self) -> None:
+        mine = [[w.describe() | {"rank": self.rank} for w in self.workers.blocked()],
+                [lp.describe() | {"rank": self.rank} for lp in self.lps]]
+        everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
+        blocked = [w for ws, _ in everyone for w in ws]
+        lps = [lp for _, ls in everyone for lp in ls]
+        lines = [f"simulation deadlock: {len(blocked)} host worker(s) blocked and no event left anywhere"]
+        lines += [f"  worker {w['worker']!r} (rank {w['rank']}, LP {w['lp']!r}, t={w['now']}) waits on {w['waiting_on']}"
+                  for w in blocked]
+        lines += [f"  LP {s['lp']!r} (rank {s['rank']}): t={s['now']}, events={s['events']}, "
+                  f"queued={s['queued_events']}, pending messages={s['pending_messages']}" for s in lps]
+        raise SimulationDeadlock("\n".join(lines), blocked, lps)
+
+    def _report(self) -> dict:
+        reports = {}
+        for lp in self.lps:
+            spec = self.model.lps[lp.index]
+            reports[lp.index] = spec.report(lp.state) if spec.report else None
+        rank_stats = {
+            "rank": self.rank, "lps": len(self.lps), "events": self.events, "rounds": self.rounds,
+            "reductions": self.reductions, "null_msgs": self.null_msgs,
+            "remote_msgs_sent": self.remote_sent, "remote_msgs_received": self.remote_received,
+            "blocked_s": self.blocked_s, "wall_s": self.wall_s,
+        }
+        lp_stats = {lp.name: {"rank": self.rank, "events": lp.events, "sent": lp.sent,
+                              "received": lp.received} for lp in self.lps}
+        try:
+            mine = ["ok", encode([reports, rank_stats, lp_stats])]
+        except TypeError as exc:
+            mine = ["error", f"rank {self.rank}: an LP report cannot be encoded: {exc}"]
+        everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
+        errors = [msg for status, msg in everyone if status == "error"]
+        if errors:
+            raise ModelError("; ".join(errors))
+        return [decode(data) for _, data in everyone]

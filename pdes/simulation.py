@@ -1,0 +1,162 @@
+"""The user-facing entry point: build a model on every rank, run it, gather results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from .engine import RankEngine
+from .errors import ModelError, RemoteError
+from .lp import LP
+from .model import Model
+from .partition import Partition
+from .transport import LocalWorld, Transport
+from .workers import Worker, current_worker
+
+__all__ = ["RunResult", "Simulation"]
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Simulation.run` returns, identical on every rank."""
+
+    results: dict[str, Any]
+    """Each LP's report, by LP name, in declaration order."""
+    ranks: list[dict] = field(default_factory=list)
+    """Per-rank statistics (events, rounds, reductions, null messages, blocked and wall time)."""
+    lps: dict[str, dict] = field(default_factory=dict)
+    """Per-LP statistics (rank, events, messages sent and received)."""
+
+    @property
+    def stats(self) -> dict:
+        """Everything in one JSON-ready dict (what ``--stats-json`` writes)."""
+        totals = {k: sum(r[k] for r in self.ranks) for k in
+                  ("events", "rounds", "reductions", "null_msgs", "remote_msgs_sent")}
+        totals["real_msgs"] = sum(s["sent"] for s in self.lps.values())
+        totals["ranks"] = len(self.ranks)
+        return {"totals": totals, "ranks": self.ranks, "lps": self.lps}
+
+
+class Simulation:
+    """A :class:`Model` partitioned over ranks and ready to run.
+
+    ``transport``: ``"local"`` (in-process; ``ranks`` virtual ranks, default 1),
+    ``"mpi"`` (one rank per MPI process), or ``None`` to pick MPI when an MPI
+    launcher started the process. ``partition``: ``"blocks"`` (default),
+    ``"round_robin"``, a ``{lp name: rank}`` mapping or a :class:`Partition`.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        sync: str = "null",
+        partition: str | Mapping[str, int] | Partition | None = None,
+        transport: str | Transport | None = None,
+        ranks: int | None = None,
+    ) -> None:
+        self.model = model
+        self.sync = sync
+        self._world: LocalWorld | None = None
+        transports = self._transports(transport, ranks)
+        self.size = transports[0].size
+        self.rank = transports[0].rank if self._world is None else 0
+        self.partition = _partition(partition, model, self.size)
+        self._registry: dict = {}
+        self.engines = [RankEngine(model, self.partition, t, sync, self._registry) for t in transports]
+        self._on_every_rank(lambda engine: engine.check_build(engine.build()))
+
+    def _transports(self, transport: str | Transport | None, ranks: int | None) -> list[Transport]:
+        if transport is None:
+            from .mpi import launched_by_mpi
+
+            transport = "mpi" if launched_by_mpi() else "local"
+        if transport == "local":
+            size = 1 if ranks is None else ranks
+            if size < 1:
+                raise ValueError(f"ranks must be >= 1, got {ranks}")
+            self._world = LocalWorld(size)
+            return [self._world.transport(r) for r in range(size)]
+        if transport == "mpi":
+            from .mpi import MpiTransport
+
+            transport = MpiTransport()
+        if isinstance(transport, str):
+            raise ValueError(f"transport must be 'local', 'mpi' or a Transport, got {transport!r}")
+        if ranks is not None and ranks != transport.size:
+            raise ValueError(f"ranks={ranks} but the transport has {transport.size} ranks")
+        return [transport]
+
+    def _on_every_rank(self, body: Callable[[RankEngine], Any]) -> Any:
+        """Run ``body`` on every engine of this process; raise the root cause if any failed."""
+        if self._world is None:
+            return body(self.engines[0])
+        outcomes = self._world.run([lambda e=e: body(e) for e in self.engines])
+        errors = [value for ok, value in outcomes if not ok]
+        if errors:
+            originals = [e for e in errors if not isinstance(e, RemoteError)]
+            raise (originals or errors)[0]
+        return outcomes[0][1]
+
+    # --- LPs and workers ----------------------------------------------------
+    def _engine_of(self, lp_name: str) -> RankEngine:
+        rank = self.partition.owner[self.model.index(lp_name)]
+        if self._world is not None:
+            return self.engines[rank]
+        if rank != self.rank:
+            raise ModelError(
+                f"LP {lp_name!r} lives on rank {rank}, not on this rank ({self.rank}); "
+                "check sim.is_local(name) first"
+            )
+        return self.engines[0]
+
+    def is_local(self, lp_name: str) -> bool:
+        """Whether this process owns LP ``lp_name``."""
+        rank = self.partition.owner[self.model.index(lp_name)]
+        return self._world is not None or rank == self.rank
+
+    def lp(self, lp_name: str) -> LP:
+        """The local LP object (its ``env``, ``state``, ``rng``)."""
+        return self._engine_of(lp_name).by_index[self.model.index(lp_name)]
+
+    def spawn_worker(self, lp_name: str, fn: Callable, *args: Any, name: str | None = None) -> Worker:
+        """Run ``fn(lp, *args)`` as a host worker bound to the local LP ``lp_name``."""
+        return self._engine_of(lp_name).spawn_worker(self.model.index(lp_name), fn, args, name)
+
+    def wait(self, event: simpy.Event) -> Any:
+        """From a host worker: block until ``event`` is processed; return its value."""
+        worker = current_worker(self._registry)
+        return worker.pool.wait(worker, event)
+
+    # --- running ----------------------------------------------------------------
+    def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
+        """Run to simulated time ``until`` (events before it are processed), or to quiescence."""
+        parts = self._on_every_rank(lambda engine: engine.run(until, progress))
+        names = self.model.lp_names
+        results: dict[int, Any] = {}
+        ranks, lps = [], {}
+        for reports, rank_stats, lp_stats in parts:
+            results.update({int(i): v for i, v in reports.items()})
+            ranks.append(rank_stats)
+            lps.update(lp_stats)
+        ordered = {names[i]: results[i] for i in sorted(results)}
+        return RunResult(ordered, ranks, {n: lps[n] for n in names})
+
+
+def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, size: int) -> Partition:
+    n = len(model.lps)
+    if isinstance(spec, Partition):
+        if spec.size != size or len(spec.owner) != n:
+            raise ModelError(f"partition is for {len(spec.owner)} LPs on {spec.size} ranks; "
+                             f"the run has {n} LPs on {size} ranks")
+        return spec
+    if spec is None or spec == "blocks":
+        return Partition.blocks(n, size)
+    if spec == "round_robin":
+        return Partition.round_robin(n, size)
+    if isinstance(spec, Mapping):
+        return Partition.explicit(model.lp_names, spec, size)
+    raise ValueError(f"partition must be 'blocks', 'round_robin', a mapping or a Partition, got {spec!r}")

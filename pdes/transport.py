@@ -1,0 +1,160 @@
+"""How batches, reductions and gathers move between ranks.
+
+The synchronizer only talks to a :class:`Transport`. :class:`LocalWorld`
+runs any number of *virtual* ranks in one process (each a greenlet), so
+partitioning can be tested without MPI; one virtual rank is the
+single-process fallback. ``pdes.mpi.MpiTransport`` is the real thing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+from greenlet import getcurrent, greenlet
+
+__all__ = ["LocalWorld", "Transport"]
+
+
+class Transport(Protocol):
+    """What the rank engine needs from the layer below it."""
+
+    rank: int
+    size: int
+
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytes]:
+        """Send one batch to each key of ``outgoing``; receive one from each of ``sources``."""
+
+    def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> Any:
+        """Start a global (element-wise min, element-wise sum) reduction."""
+
+    def reduce_finish(self, handle: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for a reduction started by :meth:`reduce_start`."""
+
+    def allgather(self, data: bytes) -> list[bytes]:
+        """Every rank's ``data``, in rank order, on every rank."""
+
+
+class LocalWorld:
+    """Virtual ranks in one process, scheduled cooperatively on greenlets."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.mail: dict[tuple[int, int], deque[bytes]] = {}
+        self.reductions: dict[int, _Slot] = {}
+        self.gathers: dict[int, _Slot] = {}
+        self.version = 0  # bumped by every contribution, to detect a stuck hub
+        self._hub: greenlet | None = None
+
+    def transport(self, rank: int) -> LocalTransport:
+        return LocalTransport(self, rank)
+
+    def wait_until(self, ready: Callable[[], bool]) -> None:
+        """Let the other virtual ranks run until ``ready()`` holds."""
+        while not ready():
+            if self._hub is None:
+                raise RuntimeError("virtual rank waits for a peer, but no other rank is running")
+            self._hub.switch()
+
+    def run(self, bodies: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """Run one body per virtual rank to completion; return ``(ok, value or exception)``."""
+        if self.size == 1:
+            try:
+                return [(True, bodies[0]())]
+            except Exception as exc:
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any] | None] = [None] * self.size
+
+        def wrap(rank: int, body: Callable[[], Any]) -> Callable[[], None]:
+            def main() -> None:
+                try:
+                    outcomes[rank] = (True, body())
+                except Exception as exc:
+                    outcomes[rank] = (False, exc)
+                self.version += 1
+            return main
+
+        glets = [greenlet(wrap(r, b)) for r, b in enumerate(bodies)]
+        self._hub = getcurrent()
+        try:
+            while any(not g.dead for g in glets):
+                before = self.version
+                for g in glets:
+                    if not g.dead:
+                        g.switch()
+                if self.version == before and any(not g.dead for g in glets):
+                    # The live ranks wait for one that has died: surface why it died.
+                    for outcome in outcomes:
+                        if outcome is not None and not outcome[0]:
+                            raise outcome[1]
+                    raise RuntimeError("virtual ranks are all waiting for each other (engine bug)")
+        finally:
+            self._hub = None
+        return outcomes  # type: ignore[return-value]
+
+
+class LocalTransport:
+    """One virtual rank's endpoint in a :class:`LocalWorld`."""
+
+    def __init__(self, world: LocalWorld, rank: int) -> None:
+        self.world = world
+        self.rank = rank
+        self.size = world.size
+        self._reductions = 0
+        self._gathers = 0
+
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytes]:
+        mail = self.world.mail
+        for dst, data in outgoing.items():
+            mail.setdefault((self.rank, dst), deque()).append(bytes(data))
+        if outgoing:
+            self.world.version += 1
+        incoming = {}
+        for src in sources:
+            box = mail.setdefault((src, self.rank), deque())
+            self.world.wait_until(lambda box=box: bool(box))
+            incoming[src] = box.popleft()
+        return incoming
+
+    def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> int:
+        key = self._reductions
+        self._reductions += 1
+        slot = self.world.reductions.setdefault(key, _Slot(self.size))
+        slot.put(self.rank, (mins.copy(), sums.copy()))
+        self.world.version += 1
+        return key
+
+    def reduce_finish(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        parts = self._collect(self.world.reductions, key)
+        return np.minimum.reduce([m for m, _ in parts]), np.add.reduce([s for _, s in parts])
+
+    def allgather(self, data: bytes) -> list[bytes]:
+        key = self._gathers
+        self._gathers += 1
+        self.world.gathers.setdefault(key, _Slot(self.size)).put(self.rank, bytes(data))
+        self.world.version += 1
+        return self._collect(self.world.gathers, key)
+
+    def _collect(self, slots: dict, key: int) -> list:
+        """Wait until every rank contributed to ``slots[key]``; the last reader frees it."""
+        slot = slots[key]
+        self.world.wait_until(lambda: slot.filled == self.size)
+        slot.readers += 1
+        if slot.readers == self.size:
+            del slots[key]
+        return slot.parts
+
+
+class _Slot:
+    """One collective operation's contributions, in rank order."""
+
+    def __init__(self, size: int) -> None:
+        self.parts: list = [None] * size
+        self.filled = 0
+        self.readers = 0
+
+    def put(self, rank: int, value: Any) -> None:
+        self.parts[rank] = value
+        self.filled += 1
