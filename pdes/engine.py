@@ -134,7 +134,7 @@ class RankEngine:
         digests = {d for d, _, _ in everyone}
         if len(digests) > 1:
             lines = "; ".join(f"rank {r}: {desc} [{d}]" for r, (d, desc, _) in enumerate(everyone))
-            raise ModelError(f"the model differs between ranks (every rank must declare the same LPs and links): {lines}")
+            raise ModelError(f"the model differs between ranks (each must declare the same LPs and links): {lines}")
         self._raise_failures(failure, [f for _, _, f in everyone if f], during="building the model")
 
     # --- model-facing hooks -------------------------------------------------
@@ -313,8 +313,8 @@ class RankEngine:
         blocked = [w for ws, _ in everyone for w in ws]
         lps = [lp for _, ls in everyone for lp in ls]
         lines = [f"simulation deadlock: {len(blocked)} host worker(s) blocked and no event left anywhere"]
-        lines += [f"  worker {w['worker']!r} (rank {w['rank']}, LP {w['lp']!r}, t={w['now']}) waits on {w['waiting_on']}"
-                  for w in blocked]
+        lines += [f"  worker {w['worker']!r} (rank {w['rank']}, LP {w['lp']!r}, t={w['now']}) "
+                  f"waits on {w['waiting_on']}" for w in blocked]
         lines += [f"  LP {s['lp']!r} (rank {s['rank']}): t={s['now']}, events={s['events']}, "
                   f"queued={s['queued_events']}, pending messages={s['pending_messages']}" for s in lps]
         raise SimulationDeadlock("\n".join(lines), blocked, lps)
