@@ -13,6 +13,8 @@ import traceback
 
 import numpy as np
 
+from .errors import RemoteError
+
 os.environ.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE", "true")
 os.environ.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
 
@@ -72,21 +74,22 @@ class MpiTransport:
 def abort_on_uncaught_exception() -> None:
     """In a multi-rank job, print an uncaught exception once and abort every rank.
 
-    Without this, one rank dying leaves the others blocked in MPI forever.
-    Command-line entry points call it; libraries and tests do not.
+    Without this, one rank dying leaves the others blocked in MPI forever. The
+    failing rank prints its traceback; a rank that only learnt of another
+    rank's failure (:class:`~pdes.RemoteError`) prints one line. Command-line
+    entry points call this; libraries and tests do not.
     """
     if MPI.COMM_WORLD.Get_size() <= 1:
         return
-    previous = sys.excepthook
 
     def hook(exc_type, exc, tb):
         rank = MPI.COMM_WORLD.Get_rank()
-        sys.stderr.write(f"[rank {rank}] uncaught exception, aborting the MPI job:\n")
-        sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
+        if isinstance(exc, RemoteError):
+            sys.stderr.write(f"[rank {rank}] stopping: {exc}\n")
+        else:
+            sys.stderr.write(f"[rank {rank}] uncaught exception, aborting the MPI job:\n")
+            sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
         sys.stderr.flush()
-        try:
-            MPI.COMM_WORLD.Abort(1)
-        finally:
-            previous(exc_type, exc, tb)
+        MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = hook

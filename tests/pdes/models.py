@@ -1,0 +1,150 @@
+"""Small models shared by the single-process and the MPI tests."""
+
+from __future__ import annotations
+
+import simpy
+
+from pdes import Model, Simulation
+
+LAT_AB = 0.3
+LAT_BA = 0.7
+
+
+def fan_in_model(n_sources: int = 4) -> Model:
+    """Sources send bursts that all land on the sink at the same instants.
+
+    The sink also has local events at those instants; it logs everything in
+    the order it sees it.
+    """
+    m = Model(seed=3)
+
+    def source(k):
+        def build(lp):
+            def burst(_event):
+                for i in range(3):  # same timestamp, several per source
+                    lp.send("sink", [k, i], delay=5.0 - (k + 1) * 0.5)
+            lp.env.call_at(0.0, burst)
+            lp.env.call_at(10.0 - (k + 1) * 0.5, burst)
+        return build
+
+    def sink(lp):
+        log = []
+        lp.on_receive(lambda m: log.append(["msg", lp.now, m.src, m.payload]))
+        for t in (5.0, 15.0):
+            lp.env.call_at(t, lambda ev: log.append(["local", lp.now]))
+        return log
+
+    for k in range(n_sources):
+        m.add_lp(f"src{k}", source(k))
+    m.add_lp("sink", sink, report=lambda log: log)
+    for k in range(n_sources):
+        m.add_link(f"src{k}", "sink", (k + 1) * 0.5)
+    return m
+
+
+def chatter_model(n: int = 6, seed: int = 11) -> Model:
+    """LPs in a ring exchange numpy payloads at awkward float times, with RNG draws and processes."""
+    m = Model(seed=seed)
+    names = [f"n{i}" for i in range(n)]
+
+    def build(lp):
+        state = {"log": [], "draws": [float(lp.rng.random())]}
+        store = simpy.Store(lp.env)
+        right = names[(names.index(lp.name) + 1) % n]
+
+        def handler(message):
+            store.put(message)
+
+        def worker_proc():
+            hops = 0
+            while hops < 40:
+                message = yield store.get()
+                hops += 1
+                state["log"].append([lp.now, message.timestamp, message.src, float(message.payload.sum())])
+                yield lp.env.timeout(float(lp.rng.exponential(0.1)))
+                lp.send(right, message.payload * 1.5 + hops, delay=float(lp.rng.random()) * 0.01)
+
+        lp.on_receive(handler)
+        lp.env.process(worker_proc())
+        if lp.name == "n0":
+            import numpy as np
+            lp.send(right, np.arange(4, dtype=np.float64) / 3.0, delay=0.1)
+        return state
+
+    for name in names:
+        m.add_lp(name, build, report=lambda s: s)
+    for i, name in enumerate(names):
+        m.add_link(name, names[(i + 1) % n], 0.1 + 0.01 * i)
+    return m
+
+
+def ping_pong_model() -> Model:
+    """LP a (with a host worker) and LP b, which echoes after a fixed delay."""
+    m = Model()
+
+    def build_a(lp):
+        inbox = simpy.Store(lp.env)
+        lp.on_receive(lambda message: inbox.put(message))
+        return inbox
+
+    def build_b(lp):
+        lp.on_receive(lambda message: lp.send("a", message.payload + 1, delay=0.25))
+
+    m.add_lp("a", build_a)
+    m.add_lp("b", build_b)
+    m.add_link("a", "b", LAT_AB)
+    m.add_link("b", "a", LAT_BA)
+    return m
+
+
+def ping_pong_worker(sim: Simulation, rounds: int = 4):
+    """Host code on LP a: send, wait for the echo, record the times."""
+
+    def worker(lp):
+        seen = []
+        for i in range(rounds):
+            lp.send("b", i * 10)
+            reply = sim.wait(lp.state.get())
+            seen.append([lp.now, reply.payload])
+            sim.wait(lp.env.timeout(1.0))
+        return seen
+
+    return worker
+
+
+def deadlock_model() -> Model:
+    """Two LPs whose workers each wait for a message the other never sends."""
+    m = Model()
+
+    def build(lp):
+        inbox = simpy.Store(lp.env)
+        lp.on_receive(lambda message: inbox.put(message))
+        return inbox
+
+    m.add_lp("left", build)
+    m.add_lp("right", build)
+    m.add_link("left", "right", 1.0)
+    m.add_link("right", "left", 1.0)
+    return m
+
+
+def failing_model(fail_lp: str = "b", at: float = 3.0) -> Model:
+    """A chain of LPs passing a token; ``fail_lp`` divides by zero at time ``at``."""
+    m = Model()
+    names = ["a", "b", "c", "d"]
+
+    def build(lp):
+        def on_token(message):
+            if lp.name == fail_lp and lp.now >= at:
+                return 1 / 0
+            lp.send(names[(names.index(lp.name) + 1) % len(names)], message.payload + 1)
+
+        lp.on_receive(on_token)
+        if lp.name == "a":
+            lp.send("b", 0)
+
+    for name in names:
+        m.add_lp(name, build)
+    for i, name in enumerate(names):
+        m.add_link(name, names[(i + 1) % len(names)], 1.0)
+    return m

@@ -1,0 +1,87 @@
+"""Every distributed feature, under mpirun, compared for equality with the single-process run.
+
+Run with: mpirun -n N python -m pytest --with-mpi -m mpi tests/pdes/test_mpi.py  (N >= 2)
+"""
+
+import pytest
+
+from pdes import ModelError, RemoteError, Simulation, SimulationDeadlock
+from pdes.phold import PholdParams, run_pdes, run_simpy
+
+from .models import chatter_model, deadlock_model, failing_model, fan_in_model, ping_pong_model, ping_pong_worker
+
+pytestmark = pytest.mark.mpi(min_size=2)
+
+PHOLD = PholdParams(lps=64, events_per_lp=8, remote=0.5, lookahead=1.0, mean=1.0, seed=7)
+
+
+def world():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+@pytest.mark.parametrize("sync", ["null", "window"])
+@pytest.mark.parametrize("partition", ["blocks", "round_robin"])
+def test_phold_digest_equals_single_process_and_simpy(sync, partition):
+    digest_mpi, events_mpi, _, result = run_pdes(PHOLD, 200.0, transport="mpi", sync=sync, partition=partition)
+    digest_local, events_local, _, _ = run_pdes(PHOLD, 200.0, transport="local")
+    digest_simpy, _, _ = run_simpy(PHOLD, 200.0)
+    assert result.stats["totals"]["ranks"] == world().Get_size()
+    assert digest_mpi == digest_local == digest_simpy
+    assert events_mpi == events_local > 40_000
+
+
+@pytest.mark.parametrize("sync", ["null", "window"])
+def test_model_results_and_lp_stats_equal_single_process(sync):
+    single = Simulation(chatter_model(), transport="local").run()
+    split = Simulation(chatter_model(), transport="mpi", sync=sync, partition="round_robin").run()
+    assert split.results == single.results
+    assert {n: s["events"] for n, s in split.lps.items()} == {n: s["events"] for n, s in single.lps.items()}
+    assert Simulation(fan_in_model(), transport="mpi").run().results == \
+        Simulation(fan_in_model(), transport="local").run().results
+
+
+def test_ping_pong_between_ranks_has_exact_timing():
+    def run(**options):
+        sim = Simulation(ping_pong_model(), **options)
+        worker = sim.spawn_worker("a", ping_pong_worker(sim)) if sim.is_local("a") else None
+        sim.run()
+        return sim, worker
+
+    _, reference = run(transport="local")
+    sim, worker = run(transport="mpi", partition={"a": 0, "b": 1})  # ranks >= 2 hold no LP and idle
+    if world().Get_rank() == 0:
+        assert worker.value == reference.value and len(worker.value) == 4
+    else:
+        assert worker is None and not sim.is_local("a")
+        with pytest.raises(ModelError, match="LP 'a' lives on rank 0"):
+            sim.spawn_worker("a", ping_pong_worker(sim))
+
+
+def test_deadlock_raises_on_every_rank():
+    sim = Simulation(deadlock_model(), transport="mpi", partition={"left": 0, "right": 1})
+    for name in ("left", "right"):
+        if sim.is_local(name):
+            sim.spawn_worker(name, lambda lp: sim.wait(lp.state.get()), name=f"wait-{name}")
+    with pytest.raises(SimulationDeadlock) as info:
+        sim.run()
+    assert sorted((w["worker"], w["rank"]) for w in info.value.blocked) == [("wait-left", 0), ("wait-right", 1)]
+
+
+def test_model_exception_raises_original_on_its_rank_and_remote_error_elsewhere():
+    sim = Simulation(failing_model("c"), transport="mpi", partition={"a": 0, "b": 0, "c": 1, "d": 0})
+    if world().Get_rank() == 1:
+        with pytest.raises(ZeroDivisionError) as info:
+            sim.run()
+        assert "LP 'c' on rank 1" in "".join(info.value.__notes__)
+    else:
+        with pytest.raises(RemoteError, match="rank 1 LP 'c' failed during the run: ZeroDivisionError") as info:
+            sim.run()
+        assert "ZeroDivisionError" in info.value.failures[0]["traceback"]
+
+
+def test_model_that_differs_between_ranks_is_refused_on_every_rank():
+    model = chatter_model(n=4 + (world().Get_rank() == 1))
+    with pytest.raises(ModelError, match=r"the model differs between ranks.*rank 1: 5 LPs"):
+        Simulation(model, transport="mpi")

@@ -1,0 +1,60 @@
+"""Whole mpirun jobs, run as subprocesses: exit codes, aborts, the PHOLD CLI."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+PHOLD = ["-m", "pdes.phold", "--lps", "64", "--events-per-lp", "8", "--remote", "0.5", "--lookahead", "1",
+         "--mean", "1", "--until", "200", "--seed", "7", "--json"]
+
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
+
+
+def run(args, timeout=90, ranks=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPIEXEC_TIMEOUT=str(timeout))
+    for var in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
+        env.pop(var, None)
+    cmd = ([MPIRUN, "-n", str(ranks)] if ranks else []) + [sys.executable, *args]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout + 30)
+    return proc, time.monotonic() - t0
+
+
+def phold_line(ranks=None, *extra):
+    proc, _ = run([*PHOLD, *extra], ranks=ranks)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_phold_digest_is_the_same_for_simpy_one_process_and_2_3_4_ranks():
+    reference = phold_line(None, "--engine", "simpy")
+    single = phold_line(None)
+    assert single["digest"] == reference["digest"] and single["events"] == reference["events"]
+    for n in (2, 3, 4):
+        line = phold_line(n)
+        assert (line["digest"], line["events"], line["ranks"]) == (reference["digest"], reference["events"], n)
+    assert set(single) >= {"digest", "events", "wall_s", "events_per_s", "real_msgs", "null_msgs", "ranks",
+                           "lps", "sync", "engine"}
+
+
+def test_failure_on_rank_1_ends_the_job_quickly_naming_rank_and_lp():
+    proc, elapsed = run(["tests/pdes/scripts/fail_on_rank1.py"], ranks=2, timeout=60)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert elapsed < 30
+    assert "LP 'c' on rank 1" in output and "ZeroDivisionError" in output
+    assert output.count("Traceback (most recent call last)") == 1
+    assert "unreachable" not in output
+
+
+def test_phold_cli_rejects_bad_arguments():
+    proc, _ = run([*PHOLD, "--lookahead", "0"])
+    assert proc.returncode == 2 and "lookahead must be > 0" in proc.stderr

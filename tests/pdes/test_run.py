@@ -1,0 +1,71 @@
+"""run(until) and run() semantics, clock jumps over idle gaps, statistics."""
+
+import pytest
+
+from pdes import Model, Simulation
+from pdes.phold import PholdParams, run_pdes
+
+from .models import chatter_model, failing_model
+
+
+def test_run_until_stops_before_until_and_can_continue():
+    m = Model()
+
+    def build(lp):
+        log = []
+        for t in (1.0, 5.0, 5.0, 9.0):
+            lp.env.call_at(t, lambda e: log.append(lp.now))
+        return log
+
+    m.add_lp("solo", build, report=list)
+    sim = Simulation(m)
+    first = sim.run(until=5.0)
+    assert first.results["solo"] == [1.0]
+    assert sim.lp("solo").now == 5.0
+    second = sim.run()
+    assert second.results["solo"] == [1.0, 5.0, 5.0, 9.0]
+
+
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_split_runs_equal_one_run(ranks):
+    whole = Simulation(chatter_model(), ranks=ranks).run().results
+    sim = Simulation(chatter_model(), ranks=ranks)
+    sim.run(until=1.7)
+    sim.run(until=3.1)
+    assert sim.run().results == whole
+
+
+@pytest.mark.parametrize("sync", ["null", "window"])
+def test_idle_gaps_are_jumped_not_crept_through(sync):
+    m = Model()
+    times = [0.0, 1e6, 2e6]
+
+    def build(lp):
+        lp.on_receive(lambda msg: None)
+        for t in times:
+            lp.env.call_at(t, lambda e: lp.send(lp.ports[0], None))
+
+    m.add_lp("a", build)
+    m.add_lp("b", build)
+    m.add_link("a", "b", 1.0)
+    m.add_link("b", "a", 1.0)
+    result = Simulation(m, ranks=2, sync=sync).run()
+    assert result.stats["totals"]["events"] == 2 * len(times) * 2
+    assert max(r["rounds"] for r in result.ranks) < 40  # creeping by 1.0 would take 2e6 rounds
+
+
+def test_stats_count_what_happened():
+    params = PholdParams(lps=8, events_per_lp=2, remote=0.5, seed=1)
+    _, events, _, single = run_pdes(params, until=50)
+    _, _, _, split = run_pdes(params, until=50, ranks=2)
+    assert single.stats["totals"]["real_msgs"] == split.stats["totals"]["real_msgs"] > 0
+    assert single.stats["totals"]["null_msgs"] == 0 < split.stats["totals"]["null_msgs"]
+    assert split.stats["totals"]["remote_msgs_sent"] > 0
+    assert sum(r["lps"] for r in split.ranks) == 8
+    assert sum(s["events"] for s in split.lps.values()) == split.stats["totals"]["events"] >= events
+
+
+def test_model_exception_names_lp_and_rank_and_stops_every_rank():
+    with pytest.raises(ZeroDivisionError) as info:
+        Simulation(failing_model("c"), ranks=4).run()
+    assert "LP 'c' on rank 2" in "".join(info.value.__notes__)
