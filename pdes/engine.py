@@ -194,10 +194,6 @@ class RankEngine:
         else:
             self.failure = Failure(self.rank, lp.name if lp else "?", exc)
 
-    def _after_step(self) -> None:
-        if self.workers.runnable:
-            self.workers.run_runnable()
-
     def _bounds(self) -> list[float]:
         """Per local LP: no message can arrive before this time."""
         if self.sync == "window":
@@ -209,7 +205,7 @@ class RankEngine:
         return bounds.tolist()
 
     def _sweeps(self, horizon: float) -> None:
-        after_step = self._after_step
+        runnable, run_workers = self.workers.runnable, self.workers.run_runnable
         F = self.F
         while True:
             bounds = self._bounds()
@@ -217,7 +213,7 @@ class RankEngine:
             for lp, bound in zip(self.lps, bounds, strict=True):
                 limit = bound if bound < horizon else horizon
                 try:
-                    processed += lp.advance(limit, after_step)
+                    processed += lp.advance(limit, runnable, run_workers)
                 except Exception as exc:
                     self._record_failure(exc, lp)
                     return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from heapq import heappop, heappush
 from typing import Any
 
@@ -125,8 +125,11 @@ class LP:
             return self._pending[0][0]
         return t
 
-    def advance(self, limit: float, after_step: Callable[[], None]) -> int:
-        """Process every event before ``limit``; return how many were processed."""
+    def advance(self, limit: float, runnable: Sized, run_workers: Callable[[], None]) -> int:
+        """Process every event before ``limit``; return how many were processed.
+
+        After each event, workers it woke (``runnable``) run before time moves on.
+        """
         env = self.env
         queue = env._queue
         pending = self._pending
@@ -144,7 +147,8 @@ class LP:
                     break
                 step()
                 count += 1
-                after_step()
+                if runnable:
+                    run_workers()
         finally:
             self.events += count
         return count

@@ -1,0 +1,84 @@
+"""PHOLD benchmark sweep: prints one JSON line per measurement, then a table.
+
+Compares plain SimPy with pdes single-process (fine grain), and 1 process with
+N MPI ranks at ``--work 0`` and ``--work 100`` for both sync modes. Each point
+is the best of ``--repeat`` runs (the wall clock of the run phase only), and
+every point must report the same digest as the reference or the sweep fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+COMMON = ["--lps", "64", "--events-per-lp", "8", "--remote", "0.5", "--lookahead", "1", "--mean", "1", "--seed", "7"]
+FINE = ["--until", "200", "--work", "0"]
+COARSE = ["--until", "50", "--work", "100"]
+
+
+def phold(args: list[str], ranks: int | None, timeout: float = 600) -> dict:
+    """One PHOLD run as a subprocess (under mpirun when ``ranks``); its JSON line."""
+    mpirun = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or "mpirun"
+    cmd = ([mpirun, "-n", str(ranks)] if ranks else []) + [sys.executable, "-m", "pdes.phold", *args, "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "PMIX_", "OMPI_"))}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"phold_bench: {' '.join(cmd)} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def best(args: list[str], ranks: int | None, repeat: int) -> dict:
+    runs = [phold(args, ranks) for _ in range(repeat)]
+    if len({r["digest"] for r in runs}) != 1:
+        raise SystemExit(f"phold_bench: digests differ between repeats of {args}")
+    return min(runs, key=lambda r: r["wall_s"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="phold_bench", description=__doc__)
+    ap.add_argument("--ranks", type=int, nargs="+", default=[2], help="MPI rank counts to compare with 1")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per point; the fastest is kept")
+    args = ap.parse_args(argv)
+
+    rows = []
+
+    def record(label: str, grain: str, result: dict, baseline: dict | None, ref_digest: str) -> None:
+        if result["digest"] != ref_digest:
+            raise SystemExit(f"phold_bench: {label} gave digest {result['digest']}, expected {ref_digest}")
+        point = {"bench": "phold", "case": label, "grain": grain, **result}
+        if baseline is not None:
+            point["speedup_vs_1"] = round(baseline["wall_s"] / result["wall_s"], 3)
+        print(json.dumps(point), flush=True)
+        rows.append(point)
+
+    fine_ref = best([*COMMON, *FINE, "--engine", "simpy"], None, args.repeat)
+    record("simpy", "work 0", fine_ref, None, fine_ref["digest"])
+    for sync in ("null", "window"):
+        for grain_name, grain in (("work 0", FINE), ("work 100", COARSE)):
+            single = best([*COMMON, *grain, "--sync", sync], None, args.repeat)
+            ref_digest = fine_ref["digest"] if grain is FINE else single["digest"]
+            record(f"pdes 1 proc {sync}", grain_name, single, None, ref_digest)
+            for n in args.ranks:
+                record(f"pdes {n} ranks {sync}", grain_name,
+                       best([*COMMON, *grain, "--sync", sync], n, args.repeat), single, ref_digest)
+
+    simpy_rate = fine_ref["events_per_s"]
+    header = f"{'case':<24} {'grain':<9} {'events':>7} {'wall s':>8} {'events/s':>10} {'vs simpy':>9} " \
+             f"{'speedup':>8} {'null msgs':>9}"
+    print("\n" + header)
+    print("-" * len(header))
+    for r in rows:
+        vs = f"{r['events_per_s'] / simpy_rate:.2f}" if r["grain"] == "work 0" else ""
+        speed = f"{r['speedup_vs_1']:.2f}x" if "speedup_vs_1" in r else ""
+        print(f"{r['case']:<24} {r['grain']:<9} {r['events']:>7} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f} "
+              f"{vs:>9} {speed:>8} {r['null_msgs']:>9}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
