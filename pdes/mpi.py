@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -22,6 +23,7 @@ from mpi4py import MPI
 
 __all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception", "launched_by_mpi"]
 
+_GRACE_S = 3.0  # seconds a rank that only heard of a failure waits before aborting
 _TAG = 7  # one tag for events and promises: a promise never overtakes an event
 
 _LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
@@ -86,10 +88,12 @@ def abort_on_uncaught_exception() -> None:
         rank = MPI.COMM_WORLD.Get_rank()
         if isinstance(exc, RemoteError):
             sys.stderr.write(f"[rank {rank}] stopping: {exc}\n")
+            sys.stderr.flush()
+            time.sleep(_GRACE_S)  # let the failing rank print its traceback and abort the job itself
         else:
-            sys.stderr.write(f"[rank {rank}] uncaught exception, aborting the MPI job:\n")
-            sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
-        sys.stderr.flush()
+            report = "".join(traceback.format_exception(exc_type, exc, tb))
+            sys.stderr.write(f"[rank {rank}] uncaught exception, aborting the MPI job:\n{report}")
+            sys.stderr.flush()
         MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = hook
