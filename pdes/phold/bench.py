@@ -43,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="phold_bench", description=__doc__)
     ap.add_argument("--ranks", type=int, nargs="+", default=[2], help="MPI rank counts to compare with 1")
     ap.add_argument("--repeat", type=int, default=3, help="runs per point; the fastest is kept")
+    ap.add_argument("--plot", metavar="PNG", help="also draw speedup against ranks (needs the 'plot' extra)")
     args = ap.parse_args(argv)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("phold_bench: --plot needs matplotlib: pip install -e '.[plot]'") from None
 
     rows = []
 
@@ -77,7 +83,36 @@ def main(argv: list[str] | None = None) -> int:
         speed = f"{r['speedup_vs_1']:.2f}x" if "speedup_vs_1" in r else ""
         print(f"{r['case']:<24} {r['grain']:<9} {r['events']:>7} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f} "
               f"{vs:>9} {speed:>8} {r['null_msgs']:>9}")
+    if args.plot:
+        plot_speedup(rows, args.plot)
+        print(f"\nplot written to {args.plot}")
     return 0
+
+
+def plot_speedup(rows: list[dict], path: str) -> None:
+    """Speedup over one process against ranks, one line per (sync, grain), with ideal scaling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    max_ranks = 1
+    for sync in ("null", "window"):
+        for grain in ("work 0", "work 100"):
+            points = [(1, 1.0)] + [(r["ranks"], r["speedup_vs_1"]) for r in rows
+                                   if r.get("sync") == sync and r["grain"] == grain and "speedup_vs_1" in r]
+            xs, ys = zip(*sorted(points), strict=True)
+            max_ranks = max(max_ranks, *xs)
+            ax.plot(xs, ys, marker="o", label=f"{sync}, {grain}")
+    ax.plot([1, max_ranks], [1, max_ranks], linestyle=":", color="grey", label="ideal")
+    ax.set_xlabel("MPI ranks")
+    ax.set_ylabel("speedup over 1 process")
+    ax.set_title("PHOLD, 64 LPs (digest identical at every point)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
