@@ -1,0 +1,219 @@
+"""Physical addresses: which memory of which cube of which SIP a byte lives in.
+
+Routing consumes decoded fields, never raw bit tricks, so the layout is defined once, here. A physical address
+is a 63-bit integer (bit 63 stays 0 so addresses also fit a signed int64 numpy array)::
+
+     63  62       56 55       48 47       40 39                                     0
+    +---+-----------+-----------+-----------+----------------------------------------+
+    | 0 | sip (7)   | cube (8)  | unit (8)  | offset (40)                            |
+    +---+-----------+-----------+-----------+----------------------------------------+
+
+    sip     0..127    the SIP (device); one logical process of the parallel engine each
+    cube    0..255    cube id inside the SIP, y * w + x in the cube mesh
+    unit    8 bits    which memory: kind in the high nibble, index in the low nibble
+    offset  40 bits   byte offset inside that memory (up to 1 TiB)
+
+Unit byte (``kind << 4 | index``):
+
+    ======  ============  ==========================================================================
+    byte    kind          memory
+    ======  ============  ==========================================================================
+    0x00    HBM           the cube's HBM; its slices are interleaved by offset (see `hbm_slice`)
+    0x10    SRAM          the cube's SRAM, shared by its PEs
+    0x20    M_CPU         the cube's M_CPU local memory
+    0x30    IO            the SIP's IO chiplet (IO_CPU memory); the cube field must be 0
+    0x8k    PE_TCM        TCM of PE k of the cube, k = 0..15
+    ======  ============  ==========================================================================
+
+Written in hex the fields line up with digit pairs: ``0x0103_8500_0000_1000`` is SIP 1, cube 3, TCM of PE 5,
+offset 0x1000. Unknown unit bytes and non-zero reserved bits are decode errors.
+
+HBM slices: the cube's HBM offset space is cut into ``interleave_bytes`` blocks dealt round-robin to the slices,
+so block ``b`` lives in slice ``b % slices`` at block position ``b // slices`` there. Sequential traffic spreads
+over every slice; that is where the cube's aggregate HBM bandwidth comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kernbench.topology.schema import Topology
+
+OFFSET_BITS = 40
+UNIT_BITS = 8
+CUBE_BITS = 8
+SIP_BITS = 7
+
+UNIT_SHIFT = OFFSET_BITS
+CUBE_SHIFT = UNIT_SHIFT + UNIT_BITS
+SIP_SHIFT = CUBE_SHIFT + CUBE_BITS
+ADDR_BITS = SIP_SHIFT + SIP_BITS  # 63
+
+MAX_SIPS = 1 << SIP_BITS
+MAX_CUBES = 1 << CUBE_BITS
+MAX_PES = 16  # the unit byte's low nibble
+MAX_OFFSET = (1 << OFFSET_BITS) - 1
+
+
+class UnitKind(IntEnum):
+    """High nibble of the unit byte."""
+
+    HBM = 0x0
+    SRAM = 0x1
+    M_CPU = 0x2
+    IO = 0x3
+    PE_TCM = 0x8
+
+    @property
+    def per_pe(self) -> bool:
+        """Whether the low nibble names a PE (otherwise it must be 0)."""
+        return self is UnitKind.PE_TCM
+
+
+def _check_field(name: str, value: object, limit: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"PhysAddr.{name}: expected int, got {value!r} ({type(value).__name__})")
+    if not 0 <= value < limit:
+        raise ValueError(f"PhysAddr.{name}: expected 0..{limit - 1}, got {value}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhysAddr:
+    """A decoded physical address. ``pe`` is only meaningful (and only allowed non-zero) for PE units."""
+
+    sip: int
+    cube: int
+    unit: UnitKind
+    pe: int = 0
+    offset: int
+
+    def __post_init__(self) -> None:
+        _check_field("sip", self.sip, MAX_SIPS)
+        _check_field("cube", self.cube, MAX_CUBES)
+        try:
+            if isinstance(self.unit, bool):
+                raise ValueError
+            unit = UnitKind(self.unit)
+        except ValueError:
+            raise ValueError(
+                f"PhysAddr.unit: expected one of {', '.join(k.name for k in UnitKind)}, got {self.unit!r}"
+            ) from None
+        object.__setattr__(self, "unit", unit)
+        _check_field("pe", self.pe, MAX_PES)
+        _check_field("offset", self.offset, MAX_OFFSET + 1)
+        if not unit.per_pe and self.pe != 0:
+            raise ValueError(f"PhysAddr.pe: must be 0 for unit {unit.name}, got {self.pe}")
+        if unit is UnitKind.IO and self.cube != 0:
+            raise ValueError(f"PhysAddr.cube: must be 0 for unit IO (the SIP's IO chiplet), got {self.cube}")
+
+    # -- factories, one per kind of memory
+
+    @classmethod
+    def hbm(cls, sip: int, cube: int, offset: int) -> PhysAddr:
+        return cls(sip=sip, cube=cube, unit=UnitKind.HBM, offset=offset)
+
+    @classmethod
+    def sram(cls, sip: int, cube: int, offset: int) -> PhysAddr:
+        return cls(sip=sip, cube=cube, unit=UnitKind.SRAM, offset=offset)
+
+    @classmethod
+    def m_cpu(cls, sip: int, cube: int, offset: int) -> PhysAddr:
+        return cls(sip=sip, cube=cube, unit=UnitKind.M_CPU, offset=offset)
+
+    @classmethod
+    def io(cls, sip: int, offset: int) -> PhysAddr:
+        return cls(sip=sip, cube=0, unit=UnitKind.IO, offset=offset)
+
+    @classmethod
+    def tcm(cls, sip: int, cube: int, pe: int, offset: int) -> PhysAddr:
+        return cls(sip=sip, cube=cube, unit=UnitKind.PE_TCM, pe=pe, offset=offset)
+
+    # -- bits
+
+    @property
+    def unit_byte(self) -> int:
+        return (int(self.unit) << 4) | self.pe
+
+    def encode(self) -> int:
+        """The integer address (see the module docstring for the layout)."""
+        return (self.sip << SIP_SHIFT) | (self.cube << CUBE_SHIFT) | (self.unit_byte << UNIT_SHIFT) | self.offset
+
+    @classmethod
+    def decode(cls, addr: int) -> PhysAddr:
+        """Split an integer address into its fields; raises ValueError for reserved bits or unknown units."""
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise ValueError(f"PhysAddr: expected an int address, got {addr!r} ({type(addr).__name__})")
+        if not 0 <= addr < (1 << ADDR_BITS):
+            raise ValueError(f"PhysAddr: address must be 0..2**{ADDR_BITS}-1 (bit 63 is reserved), got {addr:#x}")
+        unit_byte = (addr >> UNIT_SHIFT) & ((1 << UNIT_BITS) - 1)
+        try:
+            kind = UnitKind(unit_byte >> 4)
+        except ValueError:
+            raise ValueError(f"PhysAddr.unit: unknown unit byte {unit_byte:#04x} in address {addr:#x}") from None
+        return cls(
+            sip=addr >> SIP_SHIFT,
+            cube=(addr >> CUBE_SHIFT) & ((1 << CUBE_BITS) - 1),
+            unit=kind,
+            pe=unit_byte & 0xF,
+            offset=addr & MAX_OFFSET,
+        )
+
+    def __str__(self) -> str:
+        if self.unit is UnitKind.IO:
+            return f"sip{self.sip}.io+{self.offset:#x}"
+        if self.unit.per_pe:
+            return f"sip{self.sip}.cube{self.cube}.pe{self.pe}.tcm+{self.offset:#x}"
+        return f"sip{self.sip}.cube{self.cube}.{self.unit.name.lower()}+{self.offset:#x}"
+
+
+def unit_capacity(topo: Topology, unit: UnitKind) -> int:
+    """Size in bytes of one instance of ``unit`` in this topology (the TCM size counts the scheduler's part)."""
+    sizes = {
+        UnitKind.HBM: topo.cube.hbm_ctrl.capacity_bytes,
+        UnitKind.SRAM: topo.cube.sram.size_bytes,
+        UnitKind.M_CPU: topo.cube.m_cpu.mem_bytes,
+        UnitKind.IO: topo.sip.io_chiplet.io_cpu.mem_bytes,
+        UnitKind.PE_TCM: topo.pe.pe_tcm.size_bytes,
+    }
+    return sizes[unit]
+
+
+def check_addr(addr: PhysAddr, topo: Topology, nbytes: int = 1) -> None:
+    """Raise ValueError naming the field if ``addr .. addr + nbytes`` does not exist in ``topo``."""
+    if addr.sip >= topo.sip_count:
+        raise ValueError(f"PhysAddr.sip: {addr.sip} out of range, the system has {topo.sip_count} SIPs")
+    if addr.cube >= topo.cubes_per_sip:
+        raise ValueError(f"PhysAddr.cube: {addr.cube} out of range, a SIP has {topo.cubes_per_sip} cubes")
+    if addr.unit.per_pe and addr.pe >= topo.pes_per_cube:
+        raise ValueError(f"PhysAddr.pe: {addr.pe} out of range, a cube has {topo.pes_per_cube} PEs")
+    size = unit_capacity(topo, addr.unit)
+    if nbytes < 0 or addr.offset + nbytes > size:
+        raise ValueError(
+            f"PhysAddr.offset: [{addr.offset:#x}, {addr.offset + nbytes:#x}) "
+            f"outside {addr.unit.name} of {size:#x} bytes"
+        )
+
+
+def hbm_slice(offset: int, n_slices: int, interleave_bytes: int) -> int:
+    """The HBM slice that holds byte ``offset`` of a cube's HBM (blocks dealt round-robin to the slices)."""
+    _check_interleave(offset, n_slices, interleave_bytes)
+    return (offset // interleave_bytes) % n_slices
+
+
+def hbm_slice_offset(offset: int, n_slices: int, interleave_bytes: int) -> int:
+    """Where byte ``offset`` of the cube's HBM sits inside its slice."""
+    _check_interleave(offset, n_slices, interleave_bytes)
+    block, within = divmod(offset, interleave_bytes)
+    return (block // n_slices) * interleave_bytes + within
+
+
+def _check_interleave(offset: int, n_slices: int, interleave_bytes: int) -> None:
+    if offset < 0:
+        raise ValueError(f"hbm_slice: offset must be >= 0, got {offset}")
+    if n_slices < 1:
+        raise ValueError(f"hbm_slice: n_slices must be >= 1, got {n_slices}")
+    if interleave_bytes < 1:
+        raise ValueError(f"hbm_slice: interleave_bytes must be >= 1, got {interleave_bytes}")

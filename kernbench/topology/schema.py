@@ -1,0 +1,354 @@
+"""Typed, frozen configuration of a system, as read from ``topology.yaml``.
+
+The dataclasses here *are* the schema: the loader walks their fields to know which YAML keys exist, which are
+required, their types and their bounds (field metadata ``gt`` / ``ge`` / ``le``). Adding a parameter means adding a
+field here and a commented line in ``topology.yaml``; nothing else has to learn about it.
+
+Units are in the field names: ``_ns`` nanoseconds, ``_mm`` millimetres, ``_gbs`` GB/s (1e9 bytes/s, which is the
+same as bytes per ns), ``_gib`` / ``_mib`` / ``_kib`` binary capacities (2**30 / 2**20 / 2**10 bytes),
+``_bytes`` bytes, ``flops_per_ns`` floating-point operations per ns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SipTopologyName = Literal["ring_1d", "torus_2d", "mesh_2d_no_wrap"]
+Corner = Literal["NW", "NE", "SW", "SE"]
+Edge = Literal["N", "S", "E", "W"]
+
+SIP_TOPOLOGIES: tuple[str, ...] = ("ring_1d", "torus_2d", "mesh_2d_no_wrap")
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+def bounded(*, gt: float | None = None, ge: float | None = None, le: float | None = None, why: str = "") -> Any:
+    """A required dataclass field whose numeric value the loader checks against the given bounds.
+
+    ``why`` is added to the error message when the bound is violated.
+    """
+    return field(metadata={"gt": gt, "ge": ge, "le": le, "why": why})
+
+
+# --------------------------------------------------------------------------------------------------- system level
+
+
+@dataclass(frozen=True)
+class InterSipLinkConfig:
+    """One direction of a SIP-to-SIP link; its latency is the parallel engine's lookahead, hence > 0."""
+
+    latency_ns: float = bounded(gt=0, why="it is the parallel engine's lookahead")
+    bandwidth_gbs: float = bounded(gt=0)
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """The PCIe switch that fans the host out to every SIP's PCIe endpoint."""
+
+    overhead_ns: float = bounded(ge=0)
+    bandwidth_gbs: float = bounded(gt=0)
+
+
+@dataclass(frozen=True)
+class PcieConfig:
+    """Each PCIe link segment (host to switch, switch to a SIP)."""
+
+    bandwidth_gbs: float = bounded(gt=0)
+    latency_ns: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    overhead_ns: float = bounded(ge=0)
+    pcie: PcieConfig
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    sip_count: int = bounded(ge=1)
+    topology: SipTopologyName
+    ns_per_mm: float = bounded(ge=0)
+    inter_sip_link: InterSipLinkConfig
+    switch: SwitchConfig
+    host: HostConfig
+
+
+# ------------------------------------------------------------------------------------------------------ SIP level
+
+
+@dataclass(frozen=True)
+class CubeMeshConfig:
+    """The w x h grid of cubes in a SIP; cube id = y * w + x, x grows east, y grows south."""
+
+    w: int = bounded(ge=1)
+    h: int = bounded(ge=1)
+    pitch_mm: float = bounded(ge=0)
+
+    @property
+    def n_cubes(self) -> int:
+        return self.w * self.h
+
+
+@dataclass(frozen=True)
+class UcieConfig:
+    """A die-to-die link between neighbouring cubes (or the IO chiplet and an edge cube)."""
+
+    overhead_ns: float = bounded(ge=0)
+    bandwidth_gbs: float = bounded(gt=0)
+
+    @property
+    def crossing_ns(self) -> float:
+        """Fixed cost of one die-to-die crossing: the transmit and the receive port."""
+        return 2.0 * self.overhead_ns
+
+
+@dataclass(frozen=True)
+class IoNocConfig:
+    overhead_ns: float = bounded(ge=0)
+    bandwidth_gbs: float = bounded(gt=0)
+
+
+@dataclass(frozen=True)
+class IoCpuConfig:
+    overhead_ns: float = bounded(ge=0)
+    mem_mib: int = bounded(ge=1)
+
+    @property
+    def mem_bytes(self) -> int:
+        return self.mem_mib * MIB
+
+
+@dataclass(frozen=True)
+class PcieEpConfig:
+    overhead_ns: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class IoChipletConfig:
+    """The IO chiplet: PCIe endpoint, IO_CPU and a NoC with one router per cube on the edge it is attached to."""
+
+    attach_edge: Edge
+    wire_mm: float = bounded(ge=0)
+    noc: IoNocConfig
+    io_cpu: IoCpuConfig
+    pcie_ep: PcieEpConfig
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    cube_mesh: CubeMeshConfig
+    ucie: UcieConfig
+    io_chiplet: IoChipletConfig
+
+
+# ----------------------------------------------------------------------------------------------------- cube level
+
+
+@dataclass(frozen=True)
+class PeLayoutConfig:
+    """PEs sit in groups at the cube's corners; pe = corner_index * pe_per_corner + index."""
+
+    corners: tuple[Corner, ...]
+    pe_per_corner: int = bounded(ge=1)
+
+    @property
+    def pes_per_cube(self) -> int:
+        return len(self.corners) * self.pe_per_corner
+
+
+@dataclass(frozen=True)
+class MCpuConfig:
+    overhead_ns: float = bounded(ge=0)
+    mem_kib: int = bounded(ge=1)
+    wire_mm: float = bounded(ge=0)
+
+    @property
+    def mem_bytes(self) -> int:
+        return self.mem_kib * KIB
+
+
+@dataclass(frozen=True)
+class XbarConfig:
+    overhead_ns: float = bounded(ge=0)
+    bandwidth_gbs: float = bounded(gt=0)
+    pe_wire_mm: float = bounded(ge=0)
+    ucie_wire_mm: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class HbmCtrlConfig:
+    """HBM of one cube: ``slices`` independent slices, addresses interleaved across them."""
+
+    capacity_gib: int = bounded(ge=1)
+    slices: int = bounded(ge=1)
+    interleave_bytes: int = bounded(ge=1)
+    xbar_to_hbm_bw_gbs: float = bounded(gt=0)
+    efficiency: float = bounded(gt=0, le=1)
+    access_ns: float = bounded(ge=0)
+    wire_mm: float = bounded(ge=0)
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.capacity_gib * GIB
+
+    @property
+    def slice_bytes(self) -> int:
+        return self.capacity_bytes // self.slices
+
+    @property
+    def effective_bw_gbs(self) -> float:
+        """Bandwidth one slice really delivers (raw x efficiency); 256 x 0.8 = 204.8 GB/s by default."""
+        return self.xbar_to_hbm_bw_gbs * self.efficiency
+
+    @property
+    def cube_effective_bw_gbs(self) -> float:
+        """All slices of the cube together."""
+        return self.effective_bw_gbs * self.slices
+
+
+@dataclass(frozen=True)
+class SramConfig:
+    size_mib: int = bounded(ge=1)
+    bandwidth_gbs: float = bounded(gt=0)
+    access_ns: float = bounded(ge=0)
+    wire_mm: float = bounded(ge=0)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.size_mib * MIB
+
+
+@dataclass(frozen=True)
+class CubeConfig:
+    pe_layout: PeLayoutConfig
+    m_cpu: MCpuConfig
+    xbar: XbarConfig
+    hbm_ctrl: HbmCtrlConfig
+    sram: SramConfig
+
+
+# ------------------------------------------------------------------------------------------------------- PE level
+
+
+@dataclass(frozen=True)
+class PeCpuConfig:
+    overhead_ns: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """The PE's tile scheduler; it keeps the top ``tcm_reserved_mib`` of the TCM for its staging buffers."""
+
+    overhead_ns: float = bounded(ge=0)
+    tcm_reserved_mib: int = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class PeDmaConfig:
+    overhead_ns: float = bounded(ge=0)
+    bandwidth_gbs: float = bounded(gt=0)
+    max_outstanding: int = bounded(ge=1)
+
+
+@dataclass(frozen=True)
+class PeTcmConfig:
+    size_mib: int = bounded(ge=1)
+    bandwidth_gbs: float = bounded(gt=0)
+    access_ns: float = bounded(ge=0)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.size_mib * MIB
+
+
+@dataclass(frozen=True)
+class PeGemmConfig:
+    flops_per_ns: float = bounded(gt=0)
+    overhead_ns: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class PeMathConfig:
+    flops_per_ns: float = bounded(gt=0)
+    overhead_ns: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class PeMmuConfig:
+    """Device virtual address space (one per SIP, shared by its PEs) and the MMU's translation costs."""
+
+    va_base: int = bounded(ge=0)
+    va_size_gib: int = bounded(ge=1)
+    page_bytes: int = bounded(ge=1)
+    tlb_hit_ns: float = bounded(ge=0)
+    walk_ns: float = bounded(ge=0)
+
+    @property
+    def va_size_bytes(self) -> int:
+        return self.va_size_gib * GIB
+
+    @property
+    def va_end(self) -> int:
+        """First address past the VA space."""
+        return self.va_base + self.va_size_bytes
+
+
+@dataclass(frozen=True)
+class PeIpcqConfig:
+    overhead_ns: float = bounded(ge=0)
+
+
+@dataclass(frozen=True)
+class PeConfig:
+    """Template instantiated for every PE of every cube."""
+
+    pe_cpu: PeCpuConfig
+    scheduler: SchedulerConfig
+    pe_dma: PeDmaConfig
+    pe_tcm: PeTcmConfig
+    pe_gemm: PeGemmConfig
+    pe_math: PeMathConfig
+    pe_mmu: PeMmuConfig
+    pe_ipcq: PeIpcqConfig
+
+    @property
+    def tcm_user_bytes(self) -> int:
+        """TCM left to kernels and allocators: ``[0, tcm_user_bytes)``; the scheduler owns the rest."""
+        return self.pe_tcm.size_bytes - self.scheduler.tcm_reserved_mib * MIB
+
+
+# ------------------------------------------------------------------------------------------------------ the whole
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A validated system description; ``source`` names where it came from (not a YAML key)."""
+
+    system: SystemConfig
+    sip: SipConfig
+    cube: CubeConfig
+    pe: PeConfig
+    source: str = field(default="<dict>", metadata={"yaml": False})
+
+    @property
+    def sip_count(self) -> int:
+        return self.system.sip_count
+
+    @property
+    def cubes_per_sip(self) -> int:
+        return self.sip.cube_mesh.n_cubes
+
+    @property
+    def pes_per_cube(self) -> int:
+        return self.cube.pe_layout.pes_per_cube
+
+    @property
+    def pes_per_sip(self) -> int:
+        return self.cubes_per_sip * self.pes_per_cube
+
+    @property
+    def total_pes(self) -> int:
+        return self.sip_count * self.pes_per_sip
