@@ -29,6 +29,7 @@ __all__ = ["Failure", "RankEngine"]
 
 INF = math.inf
 SYNC_MODES = ("null", "window")
+ROUND_BUDGET_S = 0.25  # end a round after this much sweeping, so progress and peers hear from us
 
 
 class Failure:
@@ -207,6 +208,7 @@ class RankEngine:
     def _sweeps(self, horizon: float) -> None:
         runnable, run_workers = self.workers.runnable, self.workers.run_runnable
         F = self.F
+        deadline = time.perf_counter() + ROUND_BUDGET_S
         while True:
             bounds = self._bounds()
             processed = 0
@@ -220,7 +222,7 @@ class RankEngine:
                 nxt = lp.next_time()
                 F[lp.index] = nxt if nxt < bound else bound
             self.events += processed
-            if processed == 0 or self.sync == "window":
+            if processed == 0 or self.sync == "window" or time.perf_counter() > deadline:
                 return
 
     def _exchange(self) -> None:
