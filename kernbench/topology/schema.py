@@ -265,13 +265,9 @@ class PeTcmConfig:
 
 
 @dataclass(frozen=True)
-class PeGemmConfig:
-    flops_per_ns: float = bounded(gt=0)
-    overhead_ns: float = bounded(ge=0)
+class ComputeUnitConfig:
+    """A PE compute unit (pe_gemm, pe_math): throughput plus a fixed cost per operation."""
 
-
-@dataclass(frozen=True)
-class PeMathConfig:
     flops_per_ns: float = bounded(gt=0)
     overhead_ns: float = bounded(ge=0)
 
@@ -309,8 +305,8 @@ class PeConfig:
     scheduler: SchedulerConfig
     pe_dma: PeDmaConfig
     pe_tcm: PeTcmConfig
-    pe_gemm: PeGemmConfig
-    pe_math: PeMathConfig
+    pe_gemm: ComputeUnitConfig
+    pe_math: ComputeUnitConfig
     pe_mmu: PeMmuConfig
     pe_ipcq: PeIpcqConfig
 

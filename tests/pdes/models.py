@@ -78,19 +78,21 @@ def chatter_model(n: int = 6, seed: int = 11) -> Model:
     return m
 
 
+def inbox(lp):
+    """Builder: queue every incoming message in a Store, the LP's state."""
+    store = simpy.Store(lp.env)
+    lp.on_receive(store.put)
+    return store
+
+
 def ping_pong_model() -> Model:
     """LP a (with a host worker) and LP b, which echoes after a fixed delay."""
     m = Model()
 
-    def build_a(lp):
-        inbox = simpy.Store(lp.env)
-        lp.on_receive(lambda message: inbox.put(message))
-        return inbox
-
     def build_b(lp):
         lp.on_receive(lambda message: lp.send("a", message.payload + 1, delay=0.25))
 
-    m.add_lp("a", build_a)
+    m.add_lp("a", inbox)
     m.add_lp("b", build_b)
     m.add_link("a", "b", LAT_AB)
     m.add_link("b", "a", LAT_BA)
@@ -115,14 +117,8 @@ def ping_pong_worker(sim: Simulation, rounds: int = 4):
 def deadlock_model() -> Model:
     """Two LPs whose workers each wait for a message the other never sends."""
     m = Model()
-
-    def build(lp):
-        inbox = simpy.Store(lp.env)
-        lp.on_receive(lambda message: inbox.put(message))
-        return inbox
-
-    m.add_lp("left", build)
-    m.add_lp("right", build)
+    m.add_lp("left", inbox)
+    m.add_lp("right", inbox)
     m.add_link("left", "right", 1.0)
     m.add_link("right", "left", 1.0)
     return m
