@@ -1,0 +1,1 @@
+"""The ``kernbench`` command line: one module per subcommand, dispatched by ``main``."""
