@@ -13,7 +13,7 @@ from heapq import heappush
 import simpy
 from simpy.events import NORMAL, URGENT
 
-__all__ = ["NORMAL", "URGENT", "LPEnvironment", "schedule_at"]
+__all__ = ["NORMAL", "URGENT", "LPEnvironment", "schedule_at", "wake_at"]
 
 
 def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priority: int = NORMAL) -> None:
@@ -21,6 +21,15 @@ def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priorit
     if when < env._now:
         raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={env._now!r}")
     heappush(env._queue, (when, priority, next(env._eid), event))
+
+
+def wake_at(env: simpy.Environment, when: float, value=None, priority: int = NORMAL) -> simpy.Event:
+    """A new event, processed at exactly absolute time ``when`` with ``value`` (``yield`` it in a process)."""
+    event = simpy.Event(env)
+    event._ok = True
+    event._value = value
+    schedule_at(env, event, when, priority)
+    return event
 
 
 class LPEnvironment(simpy.Environment):
@@ -36,11 +45,8 @@ class LPEnvironment(simpy.Environment):
 
     def call_at(self, when: float, callback, value=None, priority: int = NORMAL) -> simpy.Event:
         """Call ``callback(event)`` at absolute time ``when``; returns the event."""
-        event = simpy.Event(self)
-        event._ok = True
-        event._value = value
+        event = wake_at(self, when, value, priority)
         event.callbacks.append(callback)
-        schedule_at(self, event, when, priority)
         return event
 
     def advance_to(self, when: float) -> None:

@@ -1,0 +1,193 @@
+"""All links of one SIP — cubes, the UCIe mesh between them, the IO chiplet — and routes between endpoints.
+
+Endpoints are plain tuples: ``("pe", cube, pe)`` (the PE's TCM behind its DMA engine), ``("hbm", cube)``,
+``("sram", cube)``, ``("m_cpu", cube)``, ``("io",)`` (the IO_CPU and its memory), ``("pcie",)`` (the SIP's PCIe
+endpoint). Links between SIPs, the switch and the host belong to the engine layer, not here.
+
+Cube-to-cube traffic follows the topology's XY route (`kernbench.topology.xy_route`). A UCIe crossing between
+neighbours is one `Link` from crossbar to crossbar: wire ``ucie_wire_mm + pitch_mm + ucie_wire_mm`` (crossbar to
+PHY, the UCIe hop, PHY to crossbar), overhead ``2 * ucie.overhead_ns`` (two ports) plus the arbitration of the
+crossbar it enters. IO traffic enters or leaves the mesh at the attached cube in the destination's row (or
+column): `kernbench.topology.io_entry_cube`; its UCIe link is ``io_chiplet.wire_mm + ucie_wire_mm`` long.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+import simpy
+
+from kernbench.components.cube import Cube
+from kernbench.components.iochip import HUB_ROUTER, IoChiplet
+from kernbench.components.link import Link, Stage, transfer
+from kernbench.components.memory import Memory
+from kernbench.topology import PhysAddr, Topology, UnitKind, cube_neighbors, io_attached_cubes, io_entry_cube, xy_route
+
+Endpoint = tuple[str | int, ...]
+OPPOSITE = {"E": "W", "W": "E", "N": "S", "S": "N"}
+CUBE_KINDS = ("pe", "hbm", "sram", "m_cpu")
+IO_KINDS = ("io", "pcie")
+
+
+class SipFabric:
+    """The timed links and the memories of SIP number ``sip`` (link names start with ``sip<n>.``)."""
+
+    def __init__(self, env: simpy.Environment, topo: Topology, sip: int = 0) -> None:
+        self.env = env
+        self.topo = topo
+        self.sip = sip
+        self.name = f"sip{sip}"
+        prefix = f"{self.name}."
+        mesh, ucie = topo.sip.cube_mesh, topo.sip.ucie
+        xbar, io_cfg = topo.cube.xbar, topo.sip.io_chiplet
+        ns_mm = topo.system.ns_per_mm
+        self.edge = io_cfg.attach_edge
+        attached = io_attached_cubes(topo.sip)
+
+        self.cubes: list[Cube] = []
+        self.ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
+        mesh_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs)
+        mesh_mm = xbar.ucie_wire_mm + mesh.pitch_mm + xbar.ucie_wire_mm
+        for c in range(mesh.n_cubes):
+            neighbours = cube_neighbors(c, mesh.w, mesh.h)
+            directions = [*neighbours, self.edge] if c in attached else list(neighbours)
+            self.cubes.append(Cube(env, topo, c, prefix, directions))
+            for d in neighbours:
+                self.ucie[(c, d)] = Link(
+                    env, f"{prefix}cube{c}.ucie.{d}", mesh_bw, ucie.crossing_ns + xbar.overhead_ns, mesh_mm, ns_mm
+                )
+
+        self.io = IoChiplet(env, topo, prefix)
+        io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
+        io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
+        self.io_to_cube: dict[int, Link] = {}
+        for r, c in enumerate(attached):
+            self.ucie[(c, self.edge)] = Link(
+                env, f"{prefix}cube{c}.ucie.{self.edge}", io_bw, ucie.crossing_ns + io_cfg.noc.overhead_ns, io_mm, ns_mm
+            )
+            self.io_to_cube[c] = Link(
+                env, f"{prefix}io.r{r}.ucie->cube{c}", io_bw, ucie.crossing_ns + xbar.overhead_ns, io_mm, ns_mm
+            )
+
+        self.links: dict[str, Link] = {}
+        for link in [
+            *(link for cube in self.cubes for link in cube.links),
+            *self.ucie.values(),
+            *self.io_to_cube.values(),
+            *self.io.links,
+        ]:
+            if link.name in self.links:
+                raise AssertionError(f"duplicate link name {link.name}")
+            self.links[link.name] = link
+
+    # -- routes
+
+    def route(self, src: Endpoint, dst: Endpoint) -> list[Link]:
+        """The links data crosses from ``src`` to ``dst`` (HBM slices not included: see `path`)."""
+        s, d = self._endpoint(src, "src"), self._endpoint(dst, "dst")
+        if s == d:
+            raise ValueError(f"route: src and dst are the same endpoint {src!r}")
+        mesh = self.topo.sip.cube_mesh
+        if s[0] in IO_KINDS and d[0] in IO_KINDS:
+            return [self.io.ingress(s[0]), self.io.egress(d[0])]
+        if d[0] in IO_KINDS:
+            entry = io_entry_cube(s[1], self.topo.sip)
+            hops = xy_route(s[1], entry, mesh.w, mesh.h)
+            out_port = hops[0].direction if hops else self.edge
+            return [
+                self.cubes[s[1]].ingress(s[0], s[2], out_port),
+                *(self.ucie[(hop.src, hop.direction)] for hop in hops),
+                self.ucie[(entry, self.edge)],
+                *self.io.noc_path(self.io.router_of(entry), HUB_ROUTER),
+                self.io.egress(d[0]),
+            ]
+        if s[0] in IO_KINDS:
+            entry = io_entry_cube(d[1], self.topo.sip)
+            hops = xy_route(entry, d[1], mesh.w, mesh.h)
+            in_port = OPPOSITE[hops[-1].direction] if hops else self.edge
+            return [
+                self.io.ingress(s[0]),
+                *self.io.noc_path(HUB_ROUTER, self.io.router_of(entry)),
+                self.io_to_cube[entry],
+                *(self.ucie[(hop.src, hop.direction)] for hop in hops),
+                self.cubes[d[1]].egress(d[0], d[2], in_port),
+            ]
+        src_cube, dst_cube = self.cubes[s[1]], self.cubes[d[1]]
+        hops = xy_route(s[1], d[1], mesh.w, mesh.h)
+        out_port = hops[0].direction if hops else dst_cube.port_of(d[0], d[2])
+        in_port = OPPOSITE[hops[-1].direction] if hops else src_cube.port_of(s[0], s[2])
+        return [
+            src_cube.ingress(s[0], s[2], out_port),
+            *(self.ucie[(hop.src, hop.direction)] for hop in hops),
+            dst_cube.egress(d[0], d[2], in_port),
+        ]
+
+    def path(
+        self, src: Endpoint, dst: Endpoint, nbytes: int, *, src_offset: int = 0, dst_offset: int = 0
+    ) -> list[Stage]:
+        """`route` plus the HBM slice fan-out at an HBM end (``*_offset``: the HBM offset accessed there)."""
+        stages: list[Stage] = list(self.route(src, dst))
+        if src[0] == "hbm":
+            stages.insert(0, self.cubes[src[1]].hbm.fanout(src_offset, nbytes))
+        if dst[0] == "hbm":
+            stages.append(self.cubes[dst[1]].hbm.fanout(dst_offset, nbytes))
+        return stages
+
+    def transfer(
+        self, src: Endpoint, dst: Endpoint, nbytes: int, *, src_offset: int = 0, dst_offset: int = 0
+    ) -> simpy.Process:
+        """Start moving ``nbytes`` from ``src`` to ``dst`` now; the process's value is a `TransferTiming`."""
+        return transfer(self.path(src, dst, nbytes, src_offset=src_offset, dst_offset=dst_offset), nbytes)
+
+    # -- memories
+
+    def memory(self, addr: PhysAddr) -> Memory:
+        """The memory a physical address of this SIP lives in (its offset is ``addr.offset``)."""
+        if addr.sip != self.sip:
+            raise ValueError(f"{self.name}: address {addr} belongs to sip{addr.sip}")
+        if addr.unit is UnitKind.IO:
+            return self.io.memory
+        if addr.cube >= len(self.cubes):
+            raise ValueError(f"{self.name}: address {addr}: cube {addr.cube} out of range, a SIP has {len(self.cubes)}")
+        cube = self.cubes[addr.cube]
+        if addr.unit is UnitKind.PE_TCM:
+            if addr.pe >= len(cube.tcm):
+                raise ValueError(f"{self.name}: address {addr}: pe {addr.pe} out of range, a cube has {len(cube.tcm)}")
+            return cube.tcm[addr.pe]
+        return {UnitKind.HBM: cube.hbm.memory, UnitKind.SRAM: cube.sram, UnitKind.M_CPU: cube.m_cpu_mem}[addr.unit]
+
+    # -- internals
+
+    def _endpoint(self, ep: Endpoint, role: str) -> tuple[str, int, int]:
+        """Check an endpoint tuple and normalise it to (kind, cube, pe)."""
+        if not isinstance(ep, tuple) or not ep or ep[0] not in (*CUBE_KINDS, *IO_KINDS):
+            raise ValueError(
+                f"route: {role} {ep!r}: expected ('pe', cube, pe), ('hbm'|'sram'|'m_cpu', cube), ('io',) or ('pcie',)"
+            )
+        kind = ep[0]
+        arity = {"pe": 3, "io": 1, "pcie": 1}.get(kind, 2)
+        if len(ep) != arity:
+            raise ValueError(f"route: {role} {ep!r}: a {kind!r} endpoint has {arity - 1} index field(s)")
+        if kind in IO_KINDS:
+            return (kind, -1, -1)
+        cube = _index(ep[1], len(self.cubes), f"route: {role} {ep!r}: cube")
+        pe = _index(ep[2], self.topo.pes_per_cube, f"route: {role} {ep!r}: pe") if kind == "pe" else 0
+        return (kind, cube, pe)
+
+
+def _index(value: object, limit: int, what: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        index = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be an int, got {value!r}") from None
+    if not 0 <= index < limit:
+        raise ValueError(f"{what} must be 0..{limit - 1}, got {index}")
+    return index
+
+
+def link_names(path: Sequence[Stage]) -> list[str]:
+    """Names along a path (a fan-out shows as its name), for traces and tests."""
+    return [stage.name for stage in path]

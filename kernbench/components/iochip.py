@@ -1,0 +1,64 @@
+"""The IO chiplet of a SIP: PCIe endpoint, IO_CPU and a line of NoC routers, one facing each attached cube.
+
+Router ``i`` faces cube ``io_attached_cubes(sip)[i]`` and is joined to it by a UCIe link (built by the fabric);
+neighbouring routers are joined by NoC links of ``pitch_mm`` (routers are spaced like the cubes), each paying
+``noc.overhead_ns`` for the router it enters. The PCIe endpoint and the IO_CPU hang off router `HUB_ROUTER`
+(the first, i.e. the north or west end of the line). The PCIe endpoint's links pay ``pcie_ep.overhead_ns``
+either way and run at the PCIe rate (``system.host.pcie.bandwidth_gbs``) or the NoC's, whichever is lower.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from kernbench.components.link import Link
+from kernbench.components.memory import Memory
+from kernbench.topology import Topology, io_attached_cubes
+
+HUB_ROUTER = 0
+
+
+class IoChiplet:
+    """Links and the IO_CPU memory of one SIP's IO chiplet; ``prefix`` (e.g. ``"sip0."``) starts every name."""
+
+    def __init__(self, env: simpy.Environment, topo: Topology, prefix: str) -> None:
+        io = topo.sip.io_chiplet
+        noc, ns_mm = io.noc, topo.system.ns_per_mm
+        self.name = name = f"{prefix}io"
+        self.attached = io_attached_cubes(topo.sip)
+        n = len(self.attached)
+        pitch = topo.sip.cube_mesh.pitch_mm
+        self.noc: dict[tuple[int, int], Link] = {}
+        for i in range(n):
+            for j in (i - 1, i + 1):
+                if 0 <= j < n:
+                    label = f"{name}.noc.r{i}->r{j}"
+                    self.noc[(i, j)] = Link(env, label, noc.bandwidth_gbs, noc.overhead_ns, pitch, ns_mm)
+        pcie_bw = min(noc.bandwidth_gbs, topo.system.host.pcie.bandwidth_gbs)
+        ep_ns = io.pcie_ep.overhead_ns
+        self.pcie_to_noc = Link(env, f"{name}.pcie->noc", pcie_bw, ep_ns + noc.overhead_ns)
+        self.noc_to_pcie = Link(env, f"{name}.noc->pcie", pcie_bw, ep_ns)
+        self.cpu_to_noc = Link(env, f"{name}.cpu->noc", noc.bandwidth_gbs, noc.overhead_ns)
+        self.noc_to_cpu = Link(env, f"{name}.noc->cpu", noc.bandwidth_gbs)
+        self.memory = Memory(f"{name}.cpu_mem", io.io_cpu.mem_bytes)
+
+    @property
+    def links(self) -> list[Link]:
+        return [*self.noc.values(), self.pcie_to_noc, self.noc_to_pcie, self.cpu_to_noc, self.noc_to_cpu]
+
+    def router_of(self, cube: int) -> int:
+        """The router facing attached cube ``cube``."""
+        return self.attached.index(cube)
+
+    def noc_path(self, src: int, dst: int) -> list[Link]:
+        """Router-to-router links from router ``src`` to router ``dst`` along the line."""
+        step = 1 if dst > src else -1
+        return [self.noc[(r, r + step)] for r in range(src, dst, step)]
+
+    def ingress(self, kind: str) -> Link:
+        """Link from the PCIe endpoint or the IO_CPU into the hub router."""
+        return self.pcie_to_noc if kind == "pcie" else self.cpu_to_noc
+
+    def egress(self, kind: str) -> Link:
+        """Link from the hub router to the PCIe endpoint or the IO_CPU."""
+        return self.noc_to_pcie if kind == "pcie" else self.noc_to_cpu

@@ -1,0 +1,214 @@
+"""Directed links with bandwidth occupancy, and timed transfers of n bytes over a path of them.
+
+The timing model (times in ns as floats, bandwidth in GB/s = bytes per ns)
+--------------------------------------------------------------------------
+A transfer is a stream of ``n`` bytes with a *head* (first byte) and a *tail* (last byte). It passes a path of
+stages; a stage is a `Link`, or a `Fanout` (parallel links that each carry a share of the bytes: HBM slices).
+Link ``i`` has an overhead ``o_i`` (fixed cost paid by the head there: port, PHY, arbitration), a propagation
+delay ``p_i = length_mm * ns_per_mm`` and a bandwidth ``bw_i``. With ``h_i`` the time the head reaches link i
+and ``T_i`` the time the tail reaches it (``h_1 = T_1 = start``: the source holds all the bytes)::
+
+    s_i     = max(h_i, free_i)                      FIFO: the link serves one transfer at a time, in head order
+    free_i  = s_i + n / bw_i                        occupancy: the link is busy n / bw_i from when it got the head
+    h_i+1   = s_i + o_i + p_i                       cut-through: the head moves on at once
+    T_i+1   = max(h_i+1 + n / bw_i, T_i + o_i + p_i)   the body streams at the slowest rate met so far
+
+and the transfer ends at ``T`` after the last stage. On an idle path this is exactly
+``start + sum(o) + sum(p) + n / min(bw)`` (by induction ``T_i+1 = h_i+1 + n / min(bw_1..bw_i)``). A second
+transfer on a busy link starts streaming when the first has left it (``free_i``), so two equal transfers on one
+link finish about twice as late as one; a transfer queued behind a long one on a shared first link is delayed
+although its later links are idle (head-of-line blocking at that port).
+
+Deliberate simplifications: links reserve bandwidth, they do not exert backpressure — a transfer that waits at
+link i does not hold link i-1 (routers buffer without limit, "virtual cut-through"), and occupancy is counted as
+one interval of ``n / bw_i`` even where a slow upstream link makes the bytes trickle through a fast link. Over
+any long window a link carries no more than ``bw_i`` bytes per ns, which is what contention needs.
+
+A `Fanout` stage gives each branch ``(link, b_j)`` the rules above with ``b_j`` bytes, reached by the same head
+and tail; the stage passes on the latest branch head and the latest branch tail (the data joins again).
+
+Breakdown of a `TransferTiming`: ``overhead_ns`` and ``wire_ns`` sum ``o`` and ``p`` over the stages (for a
+fanout, those of the branch whose head left last), ``queueing_ns`` sums the waits ``s - h``, and
+``serialization_ns`` (the drain) is end minus the time the head reached the destination; the four add up to
+the latency. Every time is computed as a sum in a fixed order from the start time, and the process wakes at
+exactly those values (`pdes.clock.wake_at`), so results do not depend on float drift of ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import simpy
+
+from pdes.clock import wake_at
+
+
+class Link:
+    """A directed channel: FIFO, one transfer at a time, busy ``bytes / bandwidth_gbs`` per transfer."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        bandwidth_gbs: float,
+        overhead_ns: float = 0.0,
+        length_mm: float = 0.0,
+        ns_per_mm: float = 0.0,
+    ) -> None:
+        if not name:
+            raise ValueError("Link: name must not be empty")
+        if not bandwidth_gbs > 0:
+            raise ValueError(f"Link {name}: bandwidth_gbs must be > 0, got {bandwidth_gbs!r}")
+        for label, value in (("overhead_ns", overhead_ns), ("length_mm", length_mm), ("ns_per_mm", ns_per_mm)):
+            if not value >= 0:
+                raise ValueError(f"Link {name}: {label} must be >= 0, got {value!r}")
+        self.env = env
+        self.name = name
+        self.bandwidth_gbs = float(bandwidth_gbs)
+        self.overhead_ns = float(overhead_ns)
+        self.length_mm = float(length_mm)
+        self.ns_per_mm = float(ns_per_mm)
+        self.wire_ns = self.length_mm * self.ns_per_mm
+        self.free_at = float("-inf")
+        self.bytes_carried = 0
+        self.busy_ns = 0.0
+        self.transfers = 0
+
+    def reserve(self, arrive: float, nbytes: int) -> float:
+        """Queue a head that reaches the link at ``arrive``; return when the link starts serving it."""
+        start = arrive if arrive >= self.free_at else self.free_at
+        busy = nbytes / self.bandwidth_gbs
+        self.free_at = start + busy
+        self.bytes_carried += nbytes
+        self.busy_ns += busy
+        self.transfers += 1
+        return start
+
+    def __repr__(self) -> str:
+        return (
+            f"Link({self.name!r}, {self.bandwidth_gbs} GB/s, overhead {self.overhead_ns} ns, "
+            f"{self.length_mm} mm x {self.ns_per_mm} ns/mm)"
+        )
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """A stage whose bytes divide among parallel links (``branches``: (link, bytes) pairs), e.g. HBM slices."""
+
+    name: str
+    branches: tuple[tuple[Link, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.branches:
+            raise ValueError(f"Fanout {self.name}: needs at least one branch")
+        for link, nbytes in self.branches:
+            if nbytes < 0:
+                raise ValueError(f"Fanout {self.name}: branch {link.name} has {nbytes} bytes (< 0)")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(nbytes for _, nbytes in self.branches)
+
+
+Stage = Link | Fanout
+
+
+class HopTrace(NamedTuple):
+    """One link a transfer used: when its head entered (was served), when its tail left, how long it queued."""
+
+    link: str
+    head_in: float
+    tail_out: float
+    queued_ns: float
+
+
+@dataclass(frozen=True)
+class TransferTiming:
+    """When a transfer started and ended, and where the time went (see the module docstring)."""
+
+    start: float
+    end: float
+    nbytes: int
+    overhead_ns: float
+    wire_ns: float
+    serialization_ns: float
+    queueing_ns: float
+    hops: tuple[HopTrace, ...]
+
+    @property
+    def latency_ns(self) -> float:
+        return self.end - self.start
+
+    @property
+    def bandwidth_gbs(self) -> float:
+        """Effective bandwidth: bytes over the whole latency (GB/s = bytes per ns)."""
+        return self.nbytes / self.latency_ns if self.latency_ns > 0 else float("inf")
+
+
+def _links(path: Sequence[Stage]) -> Iterator[Link]:
+    for stage in path:
+        if isinstance(stage, Link):
+            yield stage
+        elif isinstance(stage, Fanout):
+            yield from (link for link, _ in stage.branches)
+        else:
+            raise TypeError(f"transfer: a path holds Link or Fanout stages, got {stage!r}")
+
+
+def transfer(path: Sequence[Stage], nbytes: int) -> simpy.Process:
+    """Move ``nbytes`` along ``path`` from now on; the process's value is the `TransferTiming`."""
+    stages = tuple(path)
+    if not stages:
+        raise ValueError("transfer: the path is empty")
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+        raise ValueError(f"transfer: nbytes must be an int >= 0, got {nbytes!r}")
+    links = list(_links(stages))
+    env = links[0].env
+    for link in links:
+        if link.env is not env:
+            raise ValueError(f"transfer: link {link.name} belongs to another environment than {links[0].name}")
+    for stage in stages:
+        if isinstance(stage, Fanout) and stage.nbytes != nbytes:
+            raise ValueError(f"transfer: fanout {stage.name} splits {stage.nbytes} bytes, the transfer has {nbytes}")
+    return env.process(_run(env, stages, nbytes))
+
+
+def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int):
+    start = float(env.now)
+    head = tail = start
+    overhead = wire = queued = 0.0
+    hops: list[HopTrace] = []
+    for stage in stages:
+        if head != env.now:
+            yield wake_at(env, head)  # reserve in the order heads arrive: that is what makes each link FIFO
+        branches = ((stage, nbytes),) if isinstance(stage, Link) else stage.branches
+        out_head = out_tail = float("-inf")
+        chosen: tuple[Link, float] | None = None
+        for link, share in branches:
+            served = link.reserve(head, share)
+            link_head = served + link.overhead_ns + link.wire_ns
+            link_tail = max(link_head + share / link.bandwidth_gbs, tail + link.overhead_ns + link.wire_ns)
+            hops.append(HopTrace(link.name, served, link_tail, served - head))
+            if link_head > out_head:
+                out_head, chosen = link_head, (link, served)
+            out_tail = max(out_tail, link_tail)
+        assert chosen is not None
+        link, served = chosen
+        queued += served - head
+        overhead += link.overhead_ns
+        wire += link.wire_ns
+        head, tail = out_head, out_tail
+    if tail != env.now:
+        yield wake_at(env, tail)
+    return TransferTiming(
+        start=start,
+        end=tail,
+        nbytes=nbytes,
+        overhead_ns=overhead,
+        wire_ns=wire,
+        serialization_ns=tail - head,
+        queueing_ns=queued,
+        hops=tuple(hops),
+    )
