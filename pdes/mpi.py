@@ -21,18 +21,10 @@ os.environ.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
 
 from mpi4py import MPI
 
-__all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception", "launched_by_mpi"]
+__all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception"]
 
 _GRACE_S = 3.0  # seconds a rank that only heard of a failure waits before aborting
 _TAG = 7  # one tag for events and promises: a promise never overtakes an event
-
-_LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
-
-
-def launched_by_mpi() -> bool:
-    """True when an MPI launcher (mpirun, mpiexec, srun --mpi) started this process."""
-    return any(var in os.environ for var in _LAUNCHER_VARS)
-
 
 class MpiTransport:
     """Batches as one msgpack buffer per neighbour per round, over a private communicator."""

@@ -13,7 +13,7 @@ from .errors import ModelError, RemoteError
 from .lp import LP
 from .model import Model
 from .partition import Partition
-from .transport import LocalWorld, Transport
+from .transport import LocalWorld, Transport, launched_by_mpi
 from .workers import Worker, current_worker
 
 __all__ = ["RunResult", "Simulation"]
@@ -71,8 +71,6 @@ class Simulation:
 
     def _transports(self, transport: str | Transport | None, ranks: int | None) -> list[Transport]:
         if transport is None:
-            from .mpi import launched_by_mpi
-
             transport = "mpi" if launched_by_mpi() else "local"
         if transport == "local":
             size = 1 if ranks is None else ranks

@@ -8,6 +8,7 @@ single-process fallback. ``pdes.mpi.MpiTransport`` is the real thing.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -15,7 +16,16 @@ from typing import Any, Protocol
 import numpy as np
 from greenlet import getcurrent, greenlet
 
-__all__ = ["LocalWorld", "Transport"]
+__all__ = ["LocalWorld", "Transport", "launched_by_mpi"]
+
+# Set by mpirun/mpiexec (MPICH hydra, Open MPI) and by srun with PMI; checked without importing mpi4py,
+# so a plain single-process run never initialises MPI.
+LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+
+
+def launched_by_mpi() -> bool:
+    """True when an MPI launcher (mpirun, mpiexec, srun --mpi) started this process."""
+    return any(var in os.environ for var in LAUNCHER_VARS)
 
 
 class Transport(Protocol):

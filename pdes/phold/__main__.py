@@ -8,6 +8,7 @@ import sys
 
 from ..errors import PdesError, RemoteError
 from ..progress import ProgressLine
+from ..transport import launched_by_mpi
 from .model import PholdParams, run_pdes, run_simpy
 
 
@@ -50,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         dig, events, wall = run_simpy(params, args.until)
         real_msgs = None
     else:
-        from ..mpi import launched_by_mpi
-
         options = {"sync": args.sync, "partition": args.partition}
         if launched_by_mpi():
             from ..mpi import abort_on_uncaught_exception

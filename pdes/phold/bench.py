@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..transport import LAUNCHER_VARS
+
 COMMON = ["--lps", "64", "--events-per-lp", "8", "--remote", "0.5", "--lookahead", "1", "--mean", "1", "--seed", "7"]
 FINE = ["--until", "200", "--work", "0"]
 COARSE = ["--until", "50", "--work", "100"]
@@ -25,7 +27,7 @@ def phold(args: list[str], ranks: int | None, timeout: float = 600) -> dict:
     """One PHOLD run as a subprocess (under mpirun when ``ranks``); its JSON line."""
     mpirun = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or "mpirun"
     cmd = ([mpirun, "-n", str(ranks)] if ranks else []) + [sys.executable, "-m", "pdes.phold", *args, "--json"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "PMIX_", "OMPI_"))}
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"phold_bench: {' '.join(cmd)} failed:\n{proc.stderr}")

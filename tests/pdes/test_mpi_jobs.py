@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pdes.transport import LAUNCHER_VARS
+
 ROOT = Path(__file__).resolve().parents[2]
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
 PHOLD = ["-m", "pdes.phold", "--lps", "64", "--events-per-lp", "8", "--remote", "0.5", "--lookahead", "1",
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pi
 
 def run(args, timeout=90, ranks=None):
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPIEXEC_TIMEOUT=str(timeout))
-    for var in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
+    for var in LAUNCHER_VARS:
         env.pop(var, None)
     cmd = ([MPIRUN, "-n", str(ranks)] if ranks else []) + [sys.executable, *args]
     t0 = time.monotonic()
