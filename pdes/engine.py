@@ -112,15 +112,14 @@ class RankEngine:
         self.in_starts = np.array(starts, dtype=np.int64)
         self.has_in = np.array(has_in, dtype=bool)
         self.min_in_lat = np.array([min(in_la[i].values(), default=INF) for i in self.local])
-        self.handler_needed = [bool(in_la[i]) for i in self.local]
 
     def build(self) -> Failure | None:
         """Run the builders of the local LPs; return the first failure."""
-        for lp, spec_needs_handler in zip(self.lps, self.handler_needed, strict=True):
+        for lp, has_inputs in zip(self.lps, self.has_in, strict=True):
             spec = self.model.lps[lp.index]
             try:
                 lp.state = spec.build(lp)
-                if spec_needs_handler and lp._handler is None:
+                if has_inputs and lp._handler is None:
                     raise ModelError(
                         f"LP {lp.name!r} has input links but its builder set no handler (lp.on_receive)"
                     )
@@ -152,8 +151,8 @@ class RankEngine:
         return self.workers.spawn(self.by_index[lp_index], fn, args, name)
 
     # --- the loop -----------------------------------------------------------
-    def run(self, until: float | None, progress: Callable[[dict], None] | None) -> dict:
-        """Run to ``until`` (or quiescence); return this rank's results and statistics."""
+    def run(self, until: float | None, progress: Callable[[dict], None] | None) -> list:
+        """Run to ``until`` (or quiescence); return every rank's (reports, rank stats, LP stats)."""
         t0 = time.perf_counter()
         self.workers.attach(getcurrent())
         horizon = INF if until is None else float(until)
@@ -317,7 +316,7 @@ class RankEngine:
                   f"queued={s['queued_events']}, pending messages={s['pending_messages']}" for s in lps]
         raise SimulationDeadlock("\n".join(lines), blocked, lps)
 
-    def _report(self) -> dict:
+    def _report(self) -> list:
         reports = {}
         for lp in self.lps:
             spec = self.model.lps[lp.index]

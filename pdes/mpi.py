@@ -51,15 +51,16 @@ class MpiTransport:
         out_min = np.empty_like(mins)
         out_sum = np.empty_like(sums)
         requests = [
-            self.comm.Iallreduce(mins.copy(), out_min, op=MPI.MIN),
-            self.comm.Iallreduce(sums.copy(), out_sum, op=MPI.SUM),
+            self.comm.Iallreduce(mins, out_min, op=MPI.MIN),
+            self.comm.Iallreduce(sums, out_sum, op=MPI.SUM),
         ]
-        return requests, out_min, out_sum
+        # The handle keeps the send buffers alive until the reduction completes.
+        return requests, (mins, sums), (out_min, out_sum)
 
     def reduce_finish(self, handle) -> tuple[np.ndarray, np.ndarray]:
-        requests, out_min, out_sum = handle
+        requests, _sent, received = handle
         MPI.Request.Waitall(requests)
-        return out_min, out_sum
+        return received
 
     def allgather(self, data: bytes) -> list[bytes]:
         return self.comm.allgather(bytes(data))

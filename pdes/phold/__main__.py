@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             options["transport"] = "local"
             options["ranks"] = args.ranks or 1
-        progress = ProgressLine(enabled=None if not args.json else False)
+        progress = ProgressLine(enabled=False if args.json else None)
         try:
             dig, events, wall, result = run_pdes(params, args.until, progress=progress, **options)
         except RemoteError as exc:
