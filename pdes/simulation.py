@@ -124,6 +124,10 @@ class Simulation:
         """Run ``fn(lp, *args)`` as a host worker bound to the local LP ``lp_name``."""
         return self._engine_of(lp_name).spawn_worker(self.model.index(lp_name), fn, args, name)
 
+    def current_lp(self) -> LP:
+        """From a host worker: the LP it is bound to (so a layer above can route its requests)."""
+        return current_worker(self._registry, "current_lp()").lp
+
     def wait(self, event: simpy.Event) -> Any:
         """From a host worker: block until ``event`` is processed; return its value."""
         worker = current_worker(self._registry)

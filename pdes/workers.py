@@ -111,9 +111,9 @@ class WorkerPool:
         self.runnable.append((worker, event._ok, event._value))
 
 
-def current_worker(registry: dict) -> Worker:
+def current_worker(registry: dict, caller: str = "wait()") -> Worker:
     """The worker running the calling code, or a clear error outside one."""
     worker = registry.get(getcurrent())
     if worker is None:
-        raise RuntimeError("wait() must be called from inside a host worker (sim.spawn_worker)")
+        raise RuntimeError(f"{caller} must be called from inside a host worker (sim.spawn_worker)")
     return worker

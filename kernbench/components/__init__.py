@@ -1,6 +1,6 @@
 """The components and timing layer: links with bandwidth occupancy, memories with real bytes, one SIP's fabric.
 
-Pure SimPy, below the engine and above the topology: it imports `kernbench.topology`, never `pdes`. Times are
+SimPy models below the engine and above the topology: they import `kernbench.topology` and `pdes.clock` only. Times are
 ns as floats, bandwidths GB/s (= bytes per ns). The timing model is in `kernbench.components.link`; the HBM
 decisions in `kernbench.components.hbm`; which links a SIP has in `kernbench.components.cube`,
 `kernbench.components.iochip` and `kernbench.components.fabric`.
@@ -9,6 +9,7 @@ decisions in `kernbench.components.hbm`; which links a SIP has in `kernbench.com
 from kernbench.components.cube import Cube
 from kernbench.components.fabric import Endpoint, SipFabric, link_names
 from kernbench.components.hbm import HbmController
+from kernbench.components.host import HostPort
 from kernbench.components.iochip import HUB_ROUTER, IoChiplet
 from kernbench.components.link import Fanout, HopTrace, Link, Stage, TransferTiming, transfer
 from kernbench.components.memory import PAGE_BYTES, Memory
@@ -21,6 +22,7 @@ __all__ = [
     "Fanout",
     "HbmController",
     "HopTrace",
+    "HostPort",
     "IoChiplet",
     "Link",
     "Memory",

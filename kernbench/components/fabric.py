@@ -2,7 +2,8 @@
 
 Endpoints are plain tuples: ``("pe", cube, pe)`` (the PE's TCM behind its DMA engine), ``("hbm", cube)``,
 ``("sram", cube)``, ``("m_cpu", cube)``, ``("io",)`` (the IO_CPU and its memory), ``("pcie",)`` (the SIP's PCIe
-endpoint). Links between SIPs, the switch and the host belong to the engine layer, not here.
+endpoint), ``("serdes",)`` (the SIP's ports to the inter-SIP links). The host and the switch are in
+`kernbench.components.host`; the links between SIPs belong to the engine.
 
 Cube-to-cube traffic follows the topology's XY route (`kernbench.topology.xy_route`). A UCIe crossing between
 neighbours is one `Link` from crossbar to crossbar: wire ``ucie_wire_mm + pitch_mm + ucie_wire_mm`` (crossbar to
@@ -27,7 +28,7 @@ from kernbench.topology import PhysAddr, Topology, UnitKind, cube_neighbors, io_
 Endpoint = tuple[str | int, ...]
 OPPOSITE = {"E": "W", "W": "E", "N": "S", "S": "N"}
 CUBE_KINDS = ("pe", "hbm", "sram", "m_cpu")
-IO_KINDS = ("io", "pcie")
+IO_KINDS = ("io", "pcie", "serdes")
 
 
 class SipFabric:
@@ -163,10 +164,11 @@ class SipFabric:
         """Check an endpoint tuple and normalise it to (kind, cube, pe)."""
         if not isinstance(ep, tuple) or not ep or ep[0] not in (*CUBE_KINDS, *IO_KINDS):
             raise ValueError(
-                f"route: {role} {ep!r}: expected ('pe', cube, pe), ('hbm'|'sram'|'m_cpu', cube), ('io',) or ('pcie',)"
+                f"route: {role} {ep!r}: expected ('pe', cube, pe), ('hbm'|'sram'|'m_cpu', cube), "
+                "('io',), ('pcie',) or ('serdes',)"
             )
         kind = ep[0]
-        arity = {"pe": 3, "io": 1, "pcie": 1}.get(kind, 2)
+        arity = 1 if kind in IO_KINDS else 3 if kind == "pe" else 2
         if len(ep) != arity:
             raise ValueError(f"route: {role} {ep!r}: a {kind!r} endpoint has {arity - 1} index field(s)")
         if kind in IO_KINDS:

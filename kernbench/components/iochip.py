@@ -1,10 +1,12 @@
-"""The IO chiplet of a SIP: PCIe endpoint, IO_CPU and a line of NoC routers, one facing each attached cube.
+"""The IO chiplet of a SIP: PCIe endpoint, IO_CPU, SerDes and a line of NoC routers, one facing each attached cube.
 
 Router ``i`` faces cube ``io_attached_cubes(sip)[i]`` and is joined to it by a UCIe link (built by the fabric);
 neighbouring routers are joined by NoC links of ``pitch_mm`` (routers are spaced like the cubes), each paying
 ``noc.overhead_ns`` for the router it enters. The PCIe endpoint and the IO_CPU hang off router `HUB_ROUTER`
 (the first, i.e. the north or west end of the line). The PCIe endpoint's links pay ``pcie_ep.overhead_ns``
 either way and run at the PCIe rate (``system.host.pcie.bandwidth_gbs``) or the NoC's, whichever is lower.
+The SerDes (the SIP's ports to the inter-SIP links, one per direction) also hangs off the hub; its NoC links run
+at the inter-SIP rate or the NoC's, whichever is lower. The inter-SIP links themselves belong to the engine.
 """
 
 from __future__ import annotations
@@ -38,13 +40,19 @@ class IoChiplet:
         ep_ns = io.pcie_ep.overhead_ns
         self.pcie_to_noc = Link(env, f"{name}.pcie->noc", pcie_bw, ep_ns + noc.overhead_ns)
         self.noc_to_pcie = Link(env, f"{name}.noc->pcie", pcie_bw, ep_ns)
+        serdes_bw = min(noc.bandwidth_gbs, topo.system.inter_sip_link.bandwidth_gbs)
+        self.serdes_to_noc = Link(env, f"{name}.serdes->noc", serdes_bw, noc.overhead_ns)
+        self.noc_to_serdes = Link(env, f"{name}.noc->serdes", serdes_bw)
         self.cpu_to_noc = Link(env, f"{name}.cpu->noc", noc.bandwidth_gbs, noc.overhead_ns)
         self.noc_to_cpu = Link(env, f"{name}.noc->cpu", noc.bandwidth_gbs)
         self.memory = Memory(f"{name}.cpu_mem", io.io_cpu.mem_bytes)
 
     @property
     def links(self) -> list[Link]:
-        return [*self.noc.values(), self.pcie_to_noc, self.noc_to_pcie, self.cpu_to_noc, self.noc_to_cpu]
+        return [
+            *self.noc.values(), self.pcie_to_noc, self.noc_to_pcie,
+            self.serdes_to_noc, self.noc_to_serdes, self.cpu_to_noc, self.noc_to_cpu,
+        ]
 
     def router_of(self, cube: int) -> int:
         """The router facing attached cube ``cube``."""
@@ -56,9 +64,9 @@ class IoChiplet:
         return [self.noc[(r, r + step)] for r in range(src, dst, step)]
 
     def ingress(self, kind: str) -> Link:
-        """Link from the PCIe endpoint or the IO_CPU into the hub router."""
-        return self.pcie_to_noc if kind == "pcie" else self.cpu_to_noc
+        """Link from the PCIe endpoint, the SerDes or the IO_CPU (``"io"``) into the hub router."""
+        return {"pcie": self.pcie_to_noc, "serdes": self.serdes_to_noc, "io": self.cpu_to_noc}[kind]
 
     def egress(self, kind: str) -> Link:
-        """Link from the hub router to the PCIe endpoint or the IO_CPU."""
-        return self.noc_to_pcie if kind == "pcie" else self.noc_to_cpu
+        """Link from the hub router to the PCIe endpoint, the SerDes or the IO_CPU (``"io"``)."""
+        return {"pcie": self.noc_to_pcie, "serdes": self.noc_to_serdes, "io": self.noc_to_cpu}[kind]

@@ -157,8 +157,18 @@ def _links(path: Sequence[Stage]) -> Iterator[Link]:
             raise TypeError(f"transfer: a path holds Link or Fanout stages, got {stage!r}")
 
 
-def transfer(path: Sequence[Stage], nbytes: int) -> simpy.Process:
-    """Move ``nbytes`` along ``path`` from now on; the process's value is the `TransferTiming`."""
+def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, release: str = "tail") -> simpy.Process:
+    """Move ``nbytes`` along ``path`` from now on; the process's value is the `TransferTiming`.
+
+    ``tail_lag``: the stream's head enters now and its tail ``tail_lag`` ns later (bytes still arriving from
+    upstream, e.g. over an inter-SIP link); 0 when the source holds every byte. ``release``: ``"tail"`` ends the
+    process when the last byte arrives; ``"head"`` ends it when the first byte reaches the end of the path (the
+    tail's time is already fixed then and is the timing's ``end``), so the caller can forward the stream on.
+    """
+    if release not in ("tail", "head"):
+        raise ValueError(f"transfer: release must be 'tail' or 'head', got {release!r}")
+    if not tail_lag >= 0:
+        raise ValueError(f"transfer: tail_lag must be >= 0, got {tail_lag!r}")
     stages = tuple(path)
     if not stages:
         raise ValueError("transfer: the path is empty")
@@ -172,12 +182,13 @@ def transfer(path: Sequence[Stage], nbytes: int) -> simpy.Process:
     for stage in stages:
         if isinstance(stage, Fanout) and stage.nbytes != nbytes:
             raise ValueError(f"transfer: fanout {stage.name} splits {stage.nbytes} bytes, the transfer has {nbytes}")
-    return env.process(_run(env, stages, nbytes))
+    return env.process(_run(env, stages, nbytes, float(tail_lag), release))
 
 
-def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int):
+def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float, release: str):
     start = float(env.now)
-    head = tail = start
+    head = start
+    tail = start + tail_lag if tail_lag else start
     overhead = wire = queued = 0.0
     hops: list[HopTrace] = []
     for stage in stages:
@@ -200,8 +211,9 @@ def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int):
         overhead += link.overhead_ns
         wire += link.wire_ns
         head, tail = out_head, out_tail
-    if tail != env.now:
-        yield wake_at(env, tail)
+    done = tail if release == "tail" else head
+    if done != env.now:
+        yield wake_at(env, done)
     return TransferTiming(
         start=start,
         end=tail,

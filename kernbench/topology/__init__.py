@@ -44,7 +44,7 @@ from kernbench.topology.schema import (
     SystemConfig,
     Topology,
 )
-from kernbench.topology.sip_links import SipLink, min_link_latency_ns, sip_grid, sip_links, sip_neighbors
+from kernbench.topology.sip_links import SipLink, min_link_latency_ns, sip_grid, sip_links, sip_neighbors, sip_route
 
 __all__ = [
     "MAX_CUBES",
@@ -83,6 +83,7 @@ __all__ = [
     "sip_grid",
     "sip_links",
     "sip_neighbors",
+    "sip_route",
     "unit_capacity",
     "wire_ns",
     "xy_route",

@@ -83,3 +83,33 @@ def min_link_latency_ns(system: SystemConfig) -> float | None:
     """The smallest inter-SIP latency (the global lookahead bound), or None when there are no links."""
     links = sip_links(system)
     return min(link.latency_ns for link in links) if links else None
+
+
+def sip_route(system: SystemConfig, src: int, dst: int) -> tuple[SipLink, ...]:
+    """The inter-SIP links a packet from ``src`` to ``dst`` crosses: dimension order, X (E/W) first, then Y.
+
+    Along each dimension it takes the shorter way round where the topology wraps (E or S on a tie), so a route
+    is minimal and the same on every rank. An empty tuple when ``src == dst``.
+    """
+    n = system.sip_count
+    for label, sip in (("src", src), ("dst", dst)):
+        if not 0 <= sip < n:
+            raise ValueError(f"sip_route: {label} sip {sip}: expected 0..{n - 1}")
+    w, h = sip_grid(system)
+    wrap = system.topology in ("ring_1d", "torus_2d")
+    by_hop = {(link.src, link.direction): link for link in sip_links(system)}
+    x, y = src % w, src // w
+    tx, ty = dst % w, dst // w
+    route: list[SipLink] = []
+    for size, forward, backward, axis in ((w, "E", "W", 0), (h, "S", "N", 1)):
+        here, there = (x, tx) if axis == 0 else (y, ty)
+        ahead = (there - here) % size if wrap else there - here
+        behind = (here - there) % size if wrap else here - there
+        steps, label = (ahead, forward) if ahead >= 0 and (not wrap or ahead <= behind) else (behind, backward)
+        if steps and (y * w + x, label) not in by_hop:  # a row of two has one physical link: E one way, W back
+            label = backward if label == forward else forward
+        for _ in range(steps):
+            link = by_hop[(y * w + x, label)]
+            route.append(link)
+            x, y = link.dst % w, link.dst // w
+    return tuple(route)

@@ -1,0 +1,30 @@
+"""The engine layer: the accelerator system as a parallel discrete-event model on `pdes`.
+
+One pdes LP per SIP (`SipModel`), inter-SIP links as pdes links whose latency is the lookahead, host code in
+pdes host workers that `Engine.submit` request messages and `Engine.wait` for their `Completion`.
+"""
+
+from kernbench.engine.completion import Completion, Handle, Ledger
+from kernbench.engine.messages import MemoryReadMsg, MemoryWriteMsg, MmuMapMsg, MmuUnmapMsg, PeDmaMsg, Request
+from kernbench.engine.mmu import PageTable, TranslationError
+from kernbench.engine.sip import HEADER_BYTES, SipModel, endpoint
+from kernbench.engine.system import Engine, lp_name
+
+__all__ = [
+    "HEADER_BYTES",
+    "Completion",
+    "Engine",
+    "Handle",
+    "Ledger",
+    "MemoryReadMsg",
+    "MemoryWriteMsg",
+    "MmuMapMsg",
+    "MmuUnmapMsg",
+    "PageTable",
+    "PeDmaMsg",
+    "Request",
+    "SipModel",
+    "TranslationError",
+    "endpoint",
+    "lp_name",
+]

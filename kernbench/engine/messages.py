@@ -1,0 +1,134 @@
+"""What host code asks of a SIP: the request messages `Engine.submit` accepts.
+
+Messages are plain frozen dataclasses checked when they are built (types and signs) and again against the
+topology when they are submitted (addresses exist, sizes fit). Addresses are `PhysAddr`; virtual addresses only
+appear in `MmuMapMsg` / `MmuUnmapMsg`, which install translations used by kernels.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernbench.topology import PhysAddr
+
+
+def _count(owner: str, field: str, value: object, minimum: int = 0) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{owner}.{field}: expected an int, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{owner}.{field}: must be >= {minimum}, got {number}")
+    return number
+
+
+def _addr(owner: str, field: str, value: object) -> None:
+    if not isinstance(value, PhysAddr):
+        raise TypeError(f"{owner}.{field}: expected a PhysAddr, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MemoryWriteMsg:
+    """Host to device (H2D): write ``data`` (any numpy array, stored as its bytes) or ``nbytes`` of ``fill``."""
+
+    addr: PhysAddr
+    data: np.ndarray | bytes | None = None
+    nbytes: int | None = None
+    fill: int = 0
+
+    def __post_init__(self) -> None:
+        _addr("MemoryWriteMsg", "addr", self.addr)
+        if self.data is not None:
+            raw = np.ascontiguousarray(self.data if isinstance(self.data, np.ndarray) else np.frombuffer(
+                bytes(self.data), dtype=np.uint8)).reshape(-1).view(np.uint8)
+            if self.nbytes is not None and self.nbytes != raw.size:
+                raise ValueError(f"MemoryWriteMsg.nbytes: {self.nbytes} but data has {raw.size} bytes")
+            object.__setattr__(self, "data", raw.copy())  # the host may reuse its buffer once submitted
+            object.__setattr__(self, "nbytes", raw.size)
+        elif self.nbytes is None:
+            raise ValueError("MemoryWriteMsg: give data or nbytes (with an optional fill byte)")
+        object.__setattr__(self, "nbytes", _count("MemoryWriteMsg", "nbytes", self.nbytes, 1))
+        fill = _count("MemoryWriteMsg", "fill", self.fill)
+        if fill > 255:
+            raise ValueError(f"MemoryWriteMsg.fill: a byte 0..255, got {fill}")
+
+    @property
+    def sip(self) -> int:
+        return self.addr.sip
+
+
+@dataclass(frozen=True)
+class MemoryReadMsg:
+    """Device to host (D2H): read ``nbytes`` at ``addr``; the completion's ``data`` holds them."""
+
+    addr: PhysAddr
+    nbytes: int
+
+    def __post_init__(self) -> None:
+        _addr("MemoryReadMsg", "addr", self.addr)
+        object.__setattr__(self, "nbytes", _count("MemoryReadMsg", "nbytes", self.nbytes, 1))
+
+    @property
+    def sip(self) -> int:
+        return self.addr.sip
+
+
+@dataclass(frozen=True)
+class PeDmaMsg:
+    """PE ``(sip, cube, pe)`` copies ``nbytes`` from ``src`` to ``dst``: any memory of any SIP.
+
+    The request is issued by the PE's DMA engine in SIP ``sip``; either end may be on another SIP, in which case
+    the bytes cross the inter-SIP links.
+    """
+
+    sip: int
+    cube: int
+    pe: int
+    src: PhysAddr
+    dst: PhysAddr
+    nbytes: int
+
+    def __post_init__(self) -> None:
+        for field in ("sip", "cube", "pe"):
+            _count("PeDmaMsg", field, getattr(self, field))
+        _addr("PeDmaMsg", "src", self.src)
+        _addr("PeDmaMsg", "dst", self.dst)
+        object.__setattr__(self, "nbytes", _count("PeDmaMsg", "nbytes", self.nbytes, 1))
+
+
+@dataclass(frozen=True)
+class MmuMapMsg:
+    """Map ``nbytes`` of virtual addresses from ``va`` onto physical ``pa`` in SIP ``sip`` (page granular)."""
+
+    sip: int
+    va: int
+    pa: PhysAddr
+    nbytes: int
+
+    def __post_init__(self) -> None:
+        _count("MmuMapMsg", "sip", self.sip)
+        _count("MmuMapMsg", "va", self.va)
+        _addr("MmuMapMsg", "pa", self.pa)
+        _count("MmuMapMsg", "nbytes", self.nbytes, 1)
+
+
+@dataclass(frozen=True)
+class MmuUnmapMsg:
+    """Remove the translations of ``nbytes`` of virtual addresses from ``va`` in SIP ``sip``."""
+
+    sip: int
+    va: int
+    nbytes: int
+
+    def __post_init__(self) -> None:
+        _count("MmuUnmapMsg", "sip", self.sip)
+        _count("MmuUnmapMsg", "va", self.va)
+        _count("MmuUnmapMsg", "nbytes", self.nbytes, 1)
+
+
+Request = MemoryWriteMsg | MemoryReadMsg | PeDmaMsg | MmuMapMsg | MmuUnmapMsg

@@ -1,0 +1,289 @@
+"""One SIP as a logical process of the parallel engine: its fabric, host port, SerDes, page table and requests.
+
+Everything inside a SIP happens in its LP's SimPy environment. Bytes bound for another SIP leave through the
+SerDes: they cross the IO chiplet to the SerDes port of the first inter-SIP link on the route, serialize onto it
+(a local `Link` at the inter-SIP bandwidth), and travel as one pdes message whose latency is the link's (the
+lookahead). The stream is cut-through across SIPs: the message leaves when the *head* is on the wire and carries
+the tail's lag, so the receiving SIP continues the same stream (`transfer(..., tail_lag=)`) and an uncontended
+cross-SIP copy costs exactly the closed-form sum of its hops. A SIP that is not the destination forwards the
+stream SerDes to SerDes through its IO chiplet.
+
+Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement without data):
+
+- `MemoryWriteMsg` (H2D): a command header host -> IO_CPU, the IO_CPU's ``overhead_ns``, then the data host ->
+  switch -> PCIe -> IO NoC -> mesh -> memory; the bytes are stored when the tail lands.
+- `MemoryReadMsg` (D2H): the same command phase, then memory -> ... -> host; the bytes are read when the stream
+  starts and returned in the completion.
+- `PeDmaMsg`: the PE's DMA descriptor setup (``pe_dma.overhead_ns``), then the copy. The source is read where it
+  lives: a remote source first gets a read request (header) from the PE. The destination is written when the
+  tail lands; if that is on another SIP than the PE's, an acknowledgement (header) returns to the PE's SIP, and
+  the request completes when it arrives.
+- `MmuMapMsg` / `MmuUnmapMsg`: the command phase, then the IO_CPU sends the update (header) to the M_CPU of
+  every cube at once; each pays ``m_cpu.overhead_ns``; the page table changes when the last one is done.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+
+from kernbench.components import HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
+from kernbench.components.fabric import Endpoint
+from kernbench.engine.completion import Completion, Handle, Ledger
+from kernbench.engine.messages import MemoryReadMsg, MemoryWriteMsg, MmuMapMsg, MmuUnmapMsg, PeDmaMsg, Request
+from kernbench.engine.mmu import PageTable
+from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, sip_links, sip_route
+from pdes import LP, Message
+from pdes.clock import wake_at
+
+HEADER_BYTES = 64
+"""Bytes of a request or acknowledgement that carries no data (command descriptor, read request, ack)."""
+
+
+def endpoint(addr: PhysAddr) -> Endpoint:
+    """The fabric endpoint a physical address is reached at."""
+    if addr.unit is UnitKind.PE_TCM:
+        return ("pe", addr.cube, addr.pe)
+    if addr.unit is UnitKind.IO:
+        return ("io",)
+    return ({UnitKind.HBM: "hbm", UnitKind.SRAM: "sram", UnitKind.M_CPU: "m_cpu"}[addr.unit], addr.cube)
+
+
+def _hbm_offset(addr: PhysAddr) -> int:
+    return addr.offset if addr.unit is UnitKind.HBM else 0
+
+
+class SipModel:
+    """The state of LP ``sip<n>``: built by the engine on the rank that owns the SIP."""
+
+    def __init__(self, lp: LP, topo: Topology, sip: int) -> None:
+        self.lp = lp
+        self.env = env = lp.env
+        self.topo = topo
+        self.sip = sip
+        self.name = f"sip{sip}"
+        self.fabric = SipFabric(env, topo, sip)
+        self.host = HostPort(env, topo, sip)
+        self.mmu = PageTable(topo, sip)
+        out = [link for link in sip_links(topo.system) if link.src == sip]
+        self.serdes = {link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs)
+                       for link in out}
+        self.links_out = {link.direction: link for link in out}
+        self.first_hop = {dst: route[0].direction for dst in range(topo.sip_count)
+                          if (route := sip_route(topo.system, sip, dst))}
+        self.completed: list[dict[str, Any]] = []
+        self._pending: dict[int, tuple[str, int]] = {}
+        self._events: dict[int, Any] = {}
+        self._dma_pe: dict[int, Endpoint] = {}  # tag -> the PE whose DMA issued it (where acknowledgements land)
+        self._tags = itertools.count()
+        lp.on_receive(self._on_packet)
+
+    # -- host side ---------------------------------------------------------------------------------------------
+
+    def submit(self, msg: Request) -> Handle:
+        """Check ``msg`` against the topology and start it now; raises ValueError naming the bad field."""
+        self._check(msg)
+        tag = next(self._tags)
+        event = self.env.event()
+        name = type(msg).__name__
+        self._pending[tag] = (name, _payload_bytes(msg))
+        self._events[tag] = event
+        flow = {
+            MemoryWriteMsg: self._h2d, MemoryReadMsg: self._d2h, PeDmaMsg: self._pe_dma,
+            MmuMapMsg: self._mmu_update, MmuUnmapMsg: self._mmu_update,
+        }[type(msg)]
+        self.env.process(flow(msg, tag))
+        return Handle(self.sip, tag, name, event)
+
+    def memory(self, addr: PhysAddr) -> Memory:
+        return self.fabric.memory(addr)
+
+    def report(self) -> dict[str, Any]:
+        """What the LP reports at the end of a run: every completed host request, in completion order."""
+        return {"sip": self.sip, "completed": self.completed}
+
+    # -- checks ------------------------------------------------------------------------------------------------
+
+    def _check(self, msg: Request) -> None:
+        name = type(msg).__name__
+        if msg.sip != self.sip:
+            raise ValueError(f"{name}: addressed to sip{msg.sip} but submitted on {self.name}")
+        if isinstance(msg, MemoryWriteMsg | MemoryReadMsg):
+            _check_addr(name, "addr", msg.addr, self.topo, msg.nbytes)
+        elif isinstance(msg, PeDmaMsg):
+            if msg.cube >= self.topo.cubes_per_sip or msg.pe >= self.topo.pes_per_cube:
+                raise ValueError(
+                    f"PeDmaMsg: PE (sip{msg.sip}, cube {msg.cube}, pe {msg.pe}) does not exist: a SIP has "
+                    f"{self.topo.cubes_per_sip} cubes of {self.topo.pes_per_cube} PEs"
+                )
+            _check_addr(name, "src", msg.src, self.topo, msg.nbytes)
+            _check_addr(name, "dst", msg.dst, self.topo, msg.nbytes)
+            if msg.src.sip == msg.dst.sip and endpoint(msg.src) == endpoint(msg.dst) and msg.src.unit is not (
+                    UnitKind.PE_TCM):
+                raise ValueError(
+                    f"PeDmaMsg: src {msg.src} and dst {msg.dst} are in the same memory; a copy inside one "
+                    "HBM, SRAM or M_CPU memory is not modelled: stage it through a TCM"
+                )
+        elif isinstance(msg, MmuMapMsg):
+            self.mmu.check_map(msg.va, msg.pa, msg.nbytes)
+        else:
+            self.mmu.check_unmap(msg.va, msg.nbytes)
+
+    # -- flows that start here ---------------------------------------------------------------------------------
+
+    def _h2d(self, msg: MemoryWriteMsg, tag: int) -> Generator:
+        ledger = Ledger(self.env.now)
+        yield from self._host_command(ledger)
+        addr, n = msg.addr, msg.nbytes
+        path = [*self.host.downstream, *self.fabric.path(("pcie",), endpoint(addr), n, dst_offset=_hbm_offset(addr))]
+        yield from self._move(ledger, path, n)
+        if msg.data is not None:
+            self.memory(addr).write(addr.offset, msg.data)
+        else:
+            self.memory(addr).fill(addr.offset, n, msg.fill)
+        self._complete(tag, ledger)
+
+    def _d2h(self, msg: MemoryReadMsg, tag: int) -> Generator:
+        ledger = Ledger(self.env.now)
+        yield from self._host_command(ledger)
+        addr, n = msg.addr, msg.nbytes
+        data = self.memory(addr).read(addr.offset, n)
+        path = [*self.fabric.path(endpoint(addr), ("pcie",), n, src_offset=_hbm_offset(addr)), *self.host.upstream]
+        yield from self._move(ledger, path, n)
+        self._complete(tag, ledger, data)
+
+    def _mmu_update(self, msg: MmuMapMsg | MmuUnmapMsg, tag: int) -> Generator:
+        ledger = Ledger(self.env.now)
+        yield from self._host_command(ledger)
+        start = self.env.now
+        fan = [transfer(self.fabric.path(("io",), ("m_cpu", c), HEADER_BYTES), HEADER_BYTES)
+               for c in range(self.topo.cubes_per_sip)]
+        timings: list[TransferTiming] = []
+        for proc in fan:
+            timings.append((yield proc))
+        last = max(timings, key=lambda t: t.end)  # the cube that finished last decides; ties: the lowest cube
+        ledger.transfer(last)
+        cost = self.topo.cube.m_cpu.overhead_ns
+        end = ledger.command(f"{self.name}.m_cpu*", max(last.end, start), cost)
+        yield wake_at(self.env, end)
+        if isinstance(msg, MmuMapMsg):
+            self.mmu.map(msg.va, msg.pa, msg.nbytes)
+        else:
+            self.mmu.unmap(msg.va, msg.nbytes)
+        self._complete(tag, ledger)
+
+    def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Generator:
+        ledger = Ledger(self.env.now)
+        unit = f"{self.name}.cube{msg.cube}.pe{msg.pe}.dma"
+        yield wake_at(self.env, ledger.command(unit, self.env.now, self.topo.pe.pe_dma.overhead_ns))
+        pe = ("pe", msg.cube, msg.pe)
+        self._dma_pe[tag] = pe
+        job = {"tag": tag, "origin": self.sip, "src": msg.src.encode(), "dst": msg.dst.encode(), "n": msg.nbytes}
+        if msg.src.sip == self.sip:
+            yield from self._copy_from_here(ledger, job)
+        else:
+            lead = self.fabric.path(pe, ("serdes",), HEADER_BYTES)
+            yield from self._emit(ledger, {**job, "op": "read", "to": msg.src.sip}, lead, HEADER_BYTES)
+
+    # -- flows that run where the data is ----------------------------------------------------------------------
+
+    def _copy_from_here(self, ledger: Ledger, job: dict) -> Generator:
+        """Read the source (on this SIP) now and stream it to the destination, here or on another SIP."""
+        src, dst, n = PhysAddr.decode(job["src"]), PhysAddr.decode(job["dst"]), job["n"]
+        data = self.memory(src).read(src.offset, n)
+        if dst.sip == self.sip:
+            if endpoint(src) == endpoint(dst):  # inside one TCM: out to the crossbar and back
+                cube = self.fabric.cubes[src.cube]
+                path: list[Stage] = [cube.pe_to_xbar[src.pe], cube.xbar_to_pe[src.pe]]
+            else:
+                path = self.fabric.path(endpoint(src), endpoint(dst), n, src_offset=_hbm_offset(src),
+                                        dst_offset=_hbm_offset(dst))
+            yield from self._move(ledger, path, n)
+            self.memory(dst).write(dst.offset, data)
+            yield from self._landed(ledger, job)
+        else:
+            lead = self.fabric.path(endpoint(src), ("serdes",), n, src_offset=_hbm_offset(src))
+            yield from self._emit(ledger, {**job, "op": "write", "to": dst.sip, "data": data}, lead, n)
+
+    def _landed(self, ledger: Ledger, job: dict) -> Generator:
+        """The destination bytes are in place: complete here, or acknowledge to the PE's SIP."""
+        if job["origin"] == self.sip:
+            self._complete(job["tag"], ledger)
+        else:
+            ack = {"op": "ack", "to": job["origin"], "tag": job["tag"], "origin": job["origin"]}
+            yield from self._emit(ledger, ack, [], HEADER_BYTES)
+
+    # -- the inter-SIP side ------------------------------------------------------------------------------------
+
+    def _emit(self, ledger: Ledger, packet: dict, lead: list[Stage], nbytes: int, lag: float = 0.0) -> Generator:
+        """Stream ``nbytes`` along ``lead`` onto the first inter-SIP link towards ``packet["to"]`` and send it."""
+        direction = self.first_hop[packet["to"]]
+        timing = yield transfer([*lead, self.serdes[direction]], nbytes, tail_lag=lag, release="head")
+        ledger.transfer(timing)
+        now = self.env.now
+        tail_lag = timing.end - now
+        link = self.links_out[direction]
+        ledger.link(f"{self.name}->sip{link.dst}", now, link.latency_ns, tail_lag)
+        self.lp.send(direction, {**packet, "n_wire": nbytes, "lag": tail_lag, "ledger": ledger.to_wire()})
+
+    def _on_packet(self, message: Message) -> None:
+        packet = message.payload
+        ledger = Ledger.from_wire(packet["ledger"])
+        self.env.process(self._arrive(ledger, packet))
+
+    def _arrive(self, ledger: Ledger, packet: dict) -> Generator:
+        n_wire, lag = packet["n_wire"], packet["lag"]
+        if packet["to"] != self.sip:  # pass through: SerDes in, IO NoC hub, SerDes out
+            lead = [self.fabric.io.ingress("serdes"), self.fabric.io.egress("serdes")]
+            yield from self._emit(ledger, packet, lead, n_wire, lag)
+            return
+        op = packet["op"]
+        if op == "ack":
+            yield from self._land(ledger, self._dma_pe[packet["tag"]], 0, n_wire, lag)
+            self._complete(packet["tag"], ledger)
+        elif op == "read":
+            src = PhysAddr.decode(packet["src"])
+            yield from self._land(ledger, endpoint(src), _hbm_offset(src), n_wire, lag)
+            yield from self._copy_from_here(ledger, packet)
+        else:  # write
+            dst = PhysAddr.decode(packet["dst"])
+            yield from self._land(ledger, endpoint(dst), _hbm_offset(dst), n_wire, lag)
+            self.memory(dst).write(dst.offset, packet["data"])
+            yield from self._landed(ledger, packet)
+
+    def _land(self, ledger: Ledger, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Generator:
+        path = self.fabric.path(("serdes",), dst, nbytes, dst_offset=offset)
+        ledger.transfer((yield transfer(path, nbytes, tail_lag=lag)))
+
+    # -- shared steps ------------------------------------------------------------------------------------------
+
+    def _host_command(self, ledger: Ledger) -> Generator:
+        """A command descriptor from the host to the IO_CPU, and the IO_CPU's processing of it."""
+        path = [*self.host.downstream, *self.fabric.path(("pcie",), ("io",), HEADER_BYTES)]
+        yield from self._move(ledger, path, HEADER_BYTES)
+        cost = self.topo.sip.io_chiplet.io_cpu.overhead_ns
+        yield wake_at(self.env, ledger.command(f"{self.name}.io_cpu", self.env.now, cost))
+
+    def _move(self, ledger: Ledger, path: list[Stage], nbytes: int) -> Generator:
+        ledger.transfer((yield transfer(path, nbytes)))
+
+    def _complete(self, tag: int, ledger: Ledger, data: np.ndarray | None = None) -> None:
+        name, nbytes = self._pending.pop(tag)
+        self._dma_pe.pop(tag, None)
+        completion = Completion.of(name, self.sip, tag, ledger, self.env.now, nbytes, data)
+        self.completed.append(completion.summary())
+        self._events.pop(tag).succeed(completion)
+
+
+def _payload_bytes(msg: Request) -> int:
+    return 0 if isinstance(msg, MmuMapMsg | MmuUnmapMsg) else msg.nbytes
+
+
+def _check_addr(msg: str, field: str, addr: PhysAddr, topo: Topology, nbytes: int) -> None:
+    try:
+        check_addr(addr, topo, nbytes)
+    except ValueError as exc:
+        raise ValueError(f"{msg}.{field}: {addr}: {exc}") from None

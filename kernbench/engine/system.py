@@ -1,0 +1,96 @@
+"""The whole system on the parallel engine: one pdes LP per SIP, one pdes link per direction of each SIP link.
+
+Host code runs in pdes host workers bound to a SIP's LP (`Engine.spawn`): it submits requests to that SIP and
+waits for them, reading sequentially while simulated time advances underneath. Under ``mpirun`` each process
+builds the same model and simulates the SIPs the partition gives it; a worker exists only where its SIP lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from kernbench.engine.completion import Completion, Handle
+from kernbench.engine.messages import Request
+from kernbench.engine.sip import SipModel
+from kernbench.topology import Topology, sip_links
+from pdes import LP, Model, RunResult, Simulation
+from pdes.workers import Worker
+
+
+def lp_name(sip: int) -> str:
+    return f"sip{sip}"
+
+
+def _build(topo: Topology, sip: int, lp: LP) -> SipModel:
+    return SipModel(lp, topo, sip)
+
+
+def _report(model: SipModel) -> dict[str, Any]:
+    return model.report()
+
+
+class Engine:
+    """Build the system of ``topo`` on pdes; ``sync``, ``partition``, ``transport``, ``ranks`` as `pdes.Simulation`."""
+
+    def __init__(
+        self,
+        topo: Topology,
+        *,
+        seed: int = 0,
+        sync: str = "null",
+        partition: str | Mapping[str, int] | None = None,
+        transport: str | None = None,
+        ranks: int | None = None,
+    ) -> None:
+        self.topo = topo
+        model = Model(seed)
+        for sip in range(topo.sip_count):
+            model.add_lp(lp_name(sip), partial(_build, topo, sip), report=_report)
+        for link in sip_links(topo.system):
+            model.add_link(lp_name(link.src), lp_name(link.dst), link.latency_ns, name=link.direction)
+        self.sim = Simulation(model, sync=sync, partition=partition, transport=transport, ranks=ranks)
+
+    @property
+    def rank(self) -> int:
+        return self.sim.rank
+
+    @property
+    def size(self) -> int:
+        """Number of ranks (processes, or virtual ranks in one process)."""
+        return self.sim.size
+
+    def is_local(self, sip: int) -> bool:
+        """Whether this process simulates SIP ``sip`` (and so may spawn host code on it)."""
+        return self.sim.is_local(lp_name(self._check_sip(sip)))
+
+    def sip(self, sip: int) -> SipModel:
+        """The model of a local SIP (its memories, page table, links), e.g. to inspect after a run."""
+        return self.sim.lp(lp_name(self._check_sip(sip))).state
+
+    def spawn(self, sip: int, fn: Callable[..., Any], *args: Any, name: str | None = None) -> Worker:
+        """Run host code ``fn(sip, *args)`` in a host worker of SIP ``sip`` (which must be local)."""
+        self._check_sip(sip)
+        return self.sim.spawn_worker(lp_name(sip), lambda _lp, *a: fn(sip, *a), *args, name=name)
+
+    def submit(self, msg: Request) -> Handle:
+        """From host code: start ``msg`` now on the SIP the calling worker is bound to."""
+        return self.sim.current_lp().state.submit(msg)
+
+    def wait(self, handle: Handle) -> Completion:
+        """From host code: block until the request of ``handle`` completes; return its `Completion`."""
+        return self.sim.wait(handle.event)
+
+    def now(self) -> float:
+        """From host code: the simulated time (ns) of the calling worker's SIP."""
+        return self.sim.current_lp().now
+
+    def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
+        """Run the simulation (see `pdes.Simulation.run`); ``results`` maps ``sip<n>`` to each SIP's report."""
+        return self.sim.run(until, progress)
+
+    def _check_sip(self, sip: int) -> int:
+        if isinstance(sip, bool) or not isinstance(sip, int) or not 0 <= sip < self.topo.sip_count:
+            raise ValueError(f"sip: expected 0..{self.topo.sip_count - 1}, got {sip!r}")
+        return sip
