@@ -16,6 +16,7 @@ from kernbench.engine.messages import Request
 from kernbench.engine.sip import SipModel
 from kernbench.topology import Topology, sip_links
 from pdes import LP, Model, RunResult, Simulation
+from pdes.clock import wake_at
 from pdes.workers import Worker
 
 
@@ -81,6 +82,13 @@ class Engine:
     def wait(self, handle: Handle) -> Completion:
         """From host code: block until the request of ``handle`` completes; return its `Completion`."""
         return self.sim.wait(handle.event)
+
+    def sleep_until(self, when: float) -> None:
+        """From host code: let simulated time reach ``when`` (ns) before going on (host-side delays, staging)."""
+        lp = self.sim.current_lp()
+        if when < lp.now:
+            raise ValueError(f"sleep_until({when}): {lp.name} is already at t={lp.now}")
+        self.sim.wait(wake_at(lp.env, when))
 
     def now(self) -> float:
         """From host code: the simulated time (ns) of the calling worker's SIP."""

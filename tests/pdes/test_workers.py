@@ -104,3 +104,13 @@ def test_workers_run_to_block_before_time_advances():
     sim.spawn_worker("solo", consumer)
     sim.run()
     assert trace == [("put", 0), ("got", 0, 0), ("put", 1), ("got", 1, 1), ("put", 2), ("got", 2, 2)]
+
+
+def test_current_lp_names_the_worker_lp_and_refuses_outside_a_worker():
+    sim = Simulation(ping_pong_model(), transport="local", ranks=2)
+    seen = []
+    sim.spawn_worker("b", lambda lp: seen.append((sim.current_lp() is lp, sim.current_lp().name)))
+    sim.run()
+    assert seen == [(True, "b")]
+    with pytest.raises(RuntimeError, match=r"current_lp\(\) must be called from inside a host worker"):
+        sim.current_lp()
