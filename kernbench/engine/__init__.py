@@ -5,9 +5,19 @@ pdes host workers that `Engine.submit` request messages and `Engine.wait` for th
 """
 
 from kernbench.engine.completion import Completion, Handle, Ledger
-from kernbench.engine.messages import MemoryReadMsg, MemoryWriteMsg, MmuMapMsg, MmuUnmapMsg, PeDmaMsg, Request
+from kernbench.engine.messages import (
+    HEADER_BYTES,
+    KernelLaunchMsg,
+    MemoryReadMsg,
+    MemoryWriteMsg,
+    MmuMapMsg,
+    MmuUnmapMsg,
+    PeDmaMsg,
+    Request,
+)
 from kernbench.engine.mmu import PageTable, TranslationError
-from kernbench.engine.sip import HEADER_BYTES, SipModel, endpoint
+from kernbench.engine.pe import KernelError, PeContext
+from kernbench.engine.sip import SipModel, endpoint
 from kernbench.engine.system import Engine, lp_name
 
 __all__ = [
@@ -15,12 +25,15 @@ __all__ = [
     "Completion",
     "Engine",
     "Handle",
+    "KernelError",
+    "KernelLaunchMsg",
     "Ledger",
     "MemoryReadMsg",
     "MemoryWriteMsg",
     "MmuMapMsg",
     "MmuUnmapMsg",
     "PageTable",
+    "PeContext",
     "PeDmaMsg",
     "Request",
     "SipModel",

@@ -77,12 +77,14 @@ class Completion:
     queueing_ns: float
     hops: tuple[HopTrace, ...]
     data: np.ndarray | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Request-specific figures (a kernel launch: per-unit busy time and work of its PEs)."""
 
     @classmethod
     def of(cls, request: str, sip: int, tag: int, ledger: Ledger, end: float, nbytes: int,
-           data: np.ndarray | None = None) -> Completion:
+           data: np.ndarray | None = None, detail: dict[str, Any] | None = None) -> Completion:
         return cls(request, sip, tag, ledger.start, end, nbytes, ledger.command_ns, ledger.overhead_ns,
-                   ledger.wire_ns, ledger.queueing_ns, tuple(ledger.hops), data)
+                   ledger.wire_ns, ledger.queueing_ns, tuple(ledger.hops), data, detail or {})
 
     @property
     def latency_ns(self) -> float:
@@ -108,6 +110,7 @@ class Completion:
             "bandwidth_gbs": self.bandwidth_gbs,
             "hops": [{"link": h.link, "head_in": h.head_in, "tail_out": h.tail_out, "queued_ns": h.queued_ns}
                      for h in self.hops],
+            "detail": self.detail,
         }
 
 

@@ -8,11 +8,16 @@ appear in `MmuMapMsg` / `MmuUnmapMsg`, which install translations used by kernel
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from kernbench.topology import PhysAddr
+
+HEADER_BYTES = 64
+"""Bytes of a request or acknowledgement that carries no data (command descriptor, read request, ack)."""
 
 
 def _count(owner: str, field: str, value: object, minimum: int = 0) -> int:
@@ -131,4 +136,30 @@ class MmuUnmapMsg:
         _count("MmuUnmapMsg", "nbytes", self.nbytes, 1)
 
 
-Request = MemoryWriteMsg | MemoryReadMsg | PeDmaMsg | MmuMapMsg | MmuUnmapMsg
+@dataclass(frozen=True)
+class KernelLaunchMsg:
+    """Run ``program(pe_context)`` on PEs ``pes`` (``(cube, pe)`` pairs) of SIP ``sip``, all starting together.
+
+    ``program`` is host-side Python (a kernel wrapped by the kernels layer); it never crosses processes, since a
+    launch is submitted by host code running where its SIP is simulated.
+    """
+
+    sip: int
+    name: str
+    program: Callable[[Any], Any]
+    pes: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        _count("KernelLaunchMsg", "sip", self.sip)
+        if not callable(self.program):
+            raise TypeError(f"KernelLaunchMsg.program: expected a callable, got {self.program!r}")
+        pes = tuple((int(_count("KernelLaunchMsg", "pes", c)), int(_count("KernelLaunchMsg", "pes", p)))
+                    for c, p in self.pes)
+        if not pes:
+            raise ValueError(f"KernelLaunchMsg {self.name!r}: pes is empty")
+        if len(set(pes)) != len(pes):
+            raise ValueError(f"KernelLaunchMsg {self.name!r}: a PE is listed twice in pes")
+        object.__setattr__(self, "pes", pes)
+
+
+Request = KernelLaunchMsg | MemoryWriteMsg | MemoryReadMsg | PeDmaMsg | MmuMapMsg | MmuUnmapMsg

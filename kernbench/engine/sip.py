@@ -18,6 +18,7 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
   lives: a remote source first gets a read request (header) from the PE. The destination is written when the
   tail lands; if that is on another SIP than the PE's, an acknowledgement (header) returns to the PE's SIP, and
   the request completes when it arrives.
+- `KernelLaunchMsg`: see `kernbench.engine.pe`.
 - `MmuMapMsg` / `MmuUnmapMsg`: the command phase, then the IO_CPU sends the update (header) to the M_CPU of
   every cube at once; each pays ``m_cpu.overhead_ns``; the page table changes when the last one is done.
 """
@@ -33,14 +34,21 @@ import numpy as np
 from kernbench.components import HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
 from kernbench.components.fabric import Endpoint
 from kernbench.engine.completion import Completion, Handle, Ledger
-from kernbench.engine.messages import MemoryReadMsg, MemoryWriteMsg, MmuMapMsg, MmuUnmapMsg, PeDmaMsg, Request
+from kernbench.engine.messages import (
+    HEADER_BYTES,
+    KernelLaunchMsg,
+    MemoryReadMsg,
+    MemoryWriteMsg,
+    MmuMapMsg,
+    MmuUnmapMsg,
+    PeDmaMsg,
+    Request,
+)
 from kernbench.engine.mmu import PageTable
+from kernbench.engine.pe import launch_flow
 from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, sip_links, sip_route
 from pdes import LP, Message
 from pdes.clock import wake_at
-
-HEADER_BYTES = 64
-"""Bytes of a request or acknowledgement that carries no data (command descriptor, read request, ack)."""
 
 
 def endpoint(addr: PhysAddr) -> Endpoint:
@@ -75,7 +83,7 @@ class SipModel:
         self.first_hop = {dst: route[0].direction for dst in range(topo.sip_count)
                           if (route := sip_route(topo.system, sip, dst))}
         self.completed: list[dict[str, Any]] = []
-        self._pending: dict[int, tuple[str, int]] = {}
+        self._pending: dict[int, tuple[str, int, bool]] = {}  # tag -> (request name, bytes, record it)
         self._events: dict[int, Any] = {}
         self._dma_pe: dict[int, Endpoint] = {}  # tag -> the PE whose DMA issued it (where acknowledgements land)
         self._tags = itertools.count()
@@ -83,19 +91,25 @@ class SipModel:
 
     # -- host side ---------------------------------------------------------------------------------------------
 
-    def submit(self, msg: Request) -> Handle:
-        """Check ``msg`` against the topology and start it now; raises ValueError naming the bad field."""
+    def submit(self, msg: Request, *, record: bool = True) -> Handle:
+        """Check ``msg`` against the topology and start it now; raises ValueError naming the bad field.
+
+        ``record``: list the completion in the SIP's report (host requests); kernels' own DMAs are not listed.
+        """
         self._check(msg)
         tag = next(self._tags)
         event = self.env.event()
         name = type(msg).__name__
-        self._pending[tag] = (name, _payload_bytes(msg))
+        self._pending[tag] = (name, _payload_bytes(msg), record)
         self._events[tag] = event
-        flow = {
-            MemoryWriteMsg: self._h2d, MemoryReadMsg: self._d2h, PeDmaMsg: self._pe_dma,
-            MmuMapMsg: self._mmu_update, MmuUnmapMsg: self._mmu_update,
-        }[type(msg)]
-        self.env.process(flow(msg, tag))
+        if isinstance(msg, KernelLaunchMsg):
+            flow = launch_flow(self, msg, tag)
+        else:
+            flow = {
+                MemoryWriteMsg: self._h2d, MemoryReadMsg: self._d2h, PeDmaMsg: self._pe_dma,
+                MmuMapMsg: self._mmu_update, MmuUnmapMsg: self._mmu_update,
+            }[type(msg)](msg, tag)
+        self.env.process(flow)
         return Handle(self.sip, tag, name, event)
 
     def memory(self, addr: PhysAddr) -> Memory:
@@ -127,6 +141,13 @@ class SipModel:
                     f"PeDmaMsg: src {msg.src} and dst {msg.dst} are in the same memory; a copy inside one "
                     "HBM, SRAM or M_CPU memory is not modelled: stage it through a TCM"
                 )
+        elif isinstance(msg, KernelLaunchMsg):
+            for cube, pe in msg.pes:
+                if cube >= self.topo.cubes_per_sip or pe >= self.topo.pes_per_cube:
+                    raise ValueError(
+                        f"KernelLaunchMsg {msg.name!r}: PE (cube {cube}, pe {pe}) does not exist: a SIP has "
+                        f"{self.topo.cubes_per_sip} cubes of {self.topo.pes_per_cube} PEs"
+                    )
         elif isinstance(msg, MmuMapMsg):
             self.mmu.check_map(msg.va, msg.pa, msg.nbytes)
         else:
@@ -270,16 +291,22 @@ class SipModel:
     def _move(self, ledger: Ledger, path: list[Stage], nbytes: int) -> Generator:
         ledger.transfer((yield transfer(path, nbytes)))
 
-    def _complete(self, tag: int, ledger: Ledger, data: np.ndarray | None = None) -> None:
-        name, nbytes = self._pending.pop(tag)
+    def _complete(self, tag: int, ledger: Ledger, data: np.ndarray | None = None, detail: dict | None = None) -> None:
+        name, nbytes, record = self._pending.pop(tag)
         self._dma_pe.pop(tag, None)
-        completion = Completion.of(name, self.sip, tag, ledger, self.env.now, nbytes, data)
-        self.completed.append(completion.summary())
+        completion = Completion.of(name, self.sip, tag, ledger, self.env.now, nbytes, data, detail)
+        if record:
+            self.completed.append(completion.summary())
         self._events.pop(tag).succeed(completion)
+
+    def _fail(self, tag: int, exc: BaseException) -> None:
+        """End a request with an error: the host's wait raises it."""
+        self._pending.pop(tag)
+        self._events.pop(tag).fail(exc)
 
 
 def _payload_bytes(msg: Request) -> int:
-    return 0 if isinstance(msg, MmuMapMsg | MmuUnmapMsg) else msg.nbytes
+    return 0 if isinstance(msg, MmuMapMsg | MmuUnmapMsg | KernelLaunchMsg) else msg.nbytes
 
 
 def _check_addr(msg: str, field: str, addr: PhysAddr, topo: Topology, nbytes: int) -> None:

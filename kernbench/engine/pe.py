@@ -1,0 +1,203 @@
+"""Kernel launches: dispatch to PEs, one greenlet per PE, and the timed primitives PE programs call.
+
+A launch travels host -> PCIe -> IO_CPU (``io_cpu.overhead_ns``) -> the M_CPU of every cube involved
+(``m_cpu.overhead_ns``) -> each PE (a header each), all as timed transfers. Every PE then starts at the same
+instant: the arrival of the slowest dispatch plus ``pe_cpu.overhead_ns`` (the launch start barrier), so
+measurements across PEs do not carry dispatch offsets. When the last PE finishes, a completion header goes from
+its PE to the host.
+
+Each PE runs its program in a greenlet driven by a SimPy process (its PE_CPU): a primitive that takes time
+hands a SimPy event to the driver, which yields it and switches back with the value, so kernels read as plain
+sequential Python while the LP's clock advances. Data moves when the simulated operation completes (DESIGN
+§4.3). Primitives: ``issue`` (PE_CPU decode of one command), ``dma`` (a PE DMA, local or to any SIP), ``compute``
+(GEMM / MATH unit busy for ``overhead + flops / throughput``), ``translate`` (MMU with a per-PE TLB).
+
+A failing program fails the launch at once with a `KernelError` naming kernel, SIP, cube and PE; host code
+sees it from ``wait``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+from greenlet import getcurrent, greenlet
+
+from kernbench.components import transfer
+from kernbench.engine.completion import Completion, Ledger
+from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
+from kernbench.topology import PhysAddr
+from pdes.clock import wake_at
+
+if TYPE_CHECKING:
+    from kernbench.engine.sip import SipModel
+
+UNITS = ("cpu", "dma", "gemm", "math", "mmu")
+
+
+class KernelError(RuntimeError):
+    """A kernel raised (or misused memory) on one PE; the original exception is the ``__cause__``."""
+
+    def __init__(self, kernel: str, sip: int, cube: int, pe: int, exc: BaseException) -> None:
+        super().__init__(f"kernel {kernel!r} failed on sip{sip} cube {cube} pe {pe}: {type(exc).__name__}: {exc}")
+        self.kernel, self.sip, self.cube, self.pe = kernel, sip, cube, pe
+
+
+class PeContext:
+    """What a PE program sees: its coordinates, the launch, and blocking timed primitives."""
+
+    def __init__(self, model: SipModel, kernel: str, cube: int, pe: int, launch_pes: tuple[tuple[int, int], ...]):
+        self.model = model
+        self.env = model.env
+        self.kernel = kernel
+        self.sip, self.cube, self.pe = model.sip, cube, pe
+        self.launch_pes = launch_pes
+        self.busy = dict.fromkeys(UNITS, 0.0)
+        self.work = {"dma_bytes": 0, "flops": 0, "commands": 0}
+        self._tlb: set[int] = set()
+        self._driver: Any = None
+        self._unit_free = dict.fromkeys(UNITS, 0.0)
+        self.end_ns = float("nan")
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    @property
+    def topo(self):
+        return self.model.topo
+
+    def wait(self, event: simpy.Event) -> Any:
+        """Block this PE until ``event`` is processed; return its value (raise its exception)."""
+        return self._driver.switch(event)
+
+    def spend(self, unit: str, ns: float) -> None:
+        """Keep ``unit`` of this PE busy for ``ns`` from now (after what it already has queued)."""
+        start = max(self.env.now, self._unit_free[unit])
+        end = start + ns
+        self._unit_free[unit] = end
+        self.busy[unit] += ns
+        if end != self.env.now:
+            self.wait(wake_at(self.env, end))
+
+    def issue(self) -> None:
+        """The PE_CPU decodes and issues one command (every ``tl`` call that reaches hardware)."""
+        self.work["commands"] += 1
+        self.spend("cpu", self.topo.pe.pe_cpu.overhead_ns)
+
+    def compute(self, unit: str, flops: int) -> None:
+        """Run ``flops`` on the GEMM or MATH unit (after the scheduler dispatches the tile)."""
+        cfg = {"gemm": self.topo.pe.pe_gemm, "math": self.topo.pe.pe_math}[unit]
+        self.work["flops"] += int(flops)
+        self.spend(unit, self.topo.pe.scheduler.overhead_ns + cfg.overhead_ns + flops / cfg.flops_per_ns)
+
+    def dma(self, src: PhysAddr, dst: PhysAddr, nbytes: int) -> Completion:
+        """Copy ``nbytes`` from ``src`` to ``dst`` with this PE's DMA engine (either end on any SIP)."""
+        start = self.env.now
+        handle = self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, nbytes), record=False)
+        completion = self.wait(handle.event)
+        self.busy["dma"] += self.env.now - start
+        self.work["dma_bytes"] += nbytes
+        return completion
+
+    def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
+        """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``; costs TLB hits and page walks."""
+        table, mmu = self.model.mmu, self.topo.pe.pe_mmu
+        runs: list[tuple[PhysAddr, int]] = []
+        cost, pos, end = 0.0, va, va + nbytes
+        while pos < end:
+            page = pos // table.page
+            cost += mmu.tlb_hit_ns if page in self._tlb else mmu.walk_ns
+            self._tlb.add(page)
+            take = min(end, (page + 1) * table.page) - pos
+            pa = table.translate(pos)
+            last = runs[-1] if runs else None
+            if last and last[0].unit == pa.unit and (last[0].cube, last[0].pe) == (pa.cube, pa.pe) and (
+                    last[0].offset + last[1] == pa.offset):
+                runs[-1] = (last[0], last[1] + take)
+            else:
+                runs.append((pa, take))
+            pos += take
+        self.spend("mmu", cost)
+        return runs
+
+
+def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Generator:
+    """The timed life of one launch on SIP ``model`` (see the module docstring)."""
+    env, topo, fabric = model.env, model.topo, model.fabric
+    ledger = Ledger(env.now)
+    yield from model._host_command(ledger)
+    cubes = sorted({cube for cube, _ in msg.pes})
+    dispatch = [env.process(_dispatch_cube(model, cube, [p for c, p in msg.pes if c == cube])) for cube in cubes]
+    arrivals = []
+    for proc in dispatch:
+        arrivals.extend((yield proc))
+    _, cube, to_m_cpu, to_pe = max(arrivals, key=lambda item: item[0])  # the slowest path (first on ties)
+    ledger.transfer(to_m_cpu)
+    ledger.command(f"{model.name}.cube{cube}.m_cpu", to_m_cpu.end, topo.cube.m_cpu.overhead_ns)
+    ledger.transfer(to_pe)
+    start = ledger.command(f"{model.name}.pe_cpu", to_pe.end, topo.pe.pe_cpu.overhead_ns)
+    yield wake_at(env, start)
+
+    failed = env.event()
+    contexts = [PeContext(model, msg.name, cube, pe, msg.pes) for cube, pe in msg.pes]
+    runs = [env.process(_run_program(ctx, msg.program, failed)) for ctx in contexts]
+    yield simpy.AllOf(env, runs) | failed
+    if failed.triggered:
+        model._fail(tag, failed.value)
+        return
+    end = env.now
+    ledger.command(f"{model.name}.kernel.{msg.name}", start, end - start)
+    last = max(contexts, key=lambda ctx: ctx.end_ns)  # the PE that finished last reports (first on ties)
+    notify = [*fabric.path(("pe", last.cube, last.pe), ("pcie",), HEADER_BYTES), *model.host.upstream]
+    ledger.transfer((yield transfer(notify, HEADER_BYTES)))
+    model._complete(tag, ledger, detail=_launch_detail(msg, contexts, start, end))
+
+
+def _dispatch_cube(model: SipModel, cube: int, pes: list[int]) -> Generator:
+    """IO_CPU -> M_CPU of ``cube`` -> each PE; returns [(arrival, cube, timing to M_CPU, timing to PE)]."""
+    env, fabric = model.env, model.fabric
+    to_m_cpu = yield transfer(fabric.path(("io",), ("m_cpu", cube), HEADER_BYTES), HEADER_BYTES)
+    yield wake_at(env, env.now + model.topo.cube.m_cpu.overhead_ns)
+    procs = [transfer(fabric.path(("m_cpu", cube), ("pe", cube, pe), HEADER_BYTES), HEADER_BYTES) for pe in pes]
+    arrivals = []
+    for proc in procs:
+        timing = yield proc
+        arrivals.append((timing.end, cube, to_m_cpu, timing))
+    return arrivals
+
+
+def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: simpy.Event) -> Generator:
+    """Drive ``program(ctx)`` in a greenlet: every event it waits on is yielded here.
+
+    An exception in the program triggers ``failed`` with a `KernelError` (the first one wins) and ends this PE.
+    """
+    glet = greenlet(lambda *_: program(ctx))
+    value: Any = None
+    ok = True
+    while True:
+        ctx._driver = glet.parent = getcurrent()
+        try:
+            request = glet.switch(value) if ok else glet.throw(value)
+        except BaseException as exc:
+            error = KernelError(ctx.kernel, ctx.sip, ctx.cube, ctx.pe, exc)
+            error.__cause__ = exc
+            if not failed.triggered:
+                failed.succeed(error)
+            return None
+        if glet.dead:
+            ctx.end_ns = ctx.env.now
+            return request
+        try:
+            value, ok = (yield request), True
+        except BaseException as exc:
+            value, ok = exc, False
+
+
+def _launch_detail(msg: KernelLaunchMsg, contexts: list[PeContext], start: float, end: float) -> dict[str, Any]:
+    """Per-unit busy time summed over the launch's PEs, the work done, and the execution span."""
+    busy = {unit: sum(ctx.busy[unit] for ctx in contexts) for unit in UNITS}
+    work = {key: sum(ctx.work[key] for ctx in contexts) for key in ("dma_bytes", "flops", "commands")}
+    return {"kernel": msg.name, "pes": len(contexts), "start_ns": start, "exec_ns": end - start,
+            "busy_ns": busy, **work}
