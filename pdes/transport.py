@@ -28,6 +28,18 @@ def launched_by_mpi() -> bool:
     return any(var in os.environ for var in LAUNCHER_VARS)
 
 
+def launcher_rank() -> int:
+    """This process's rank as the MPI launcher announced it (0 when there is none), without initialising MPI.
+
+    For messages that must appear once per job, such as a bad command line found before MPI starts.
+    """
+    for var in ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK"):
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 class Transport(Protocol):
     """What the rank engine needs from the layer below it."""
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kernbench.cli import topology_cmd
+from kernbench.cli import probe_cmd, topology_cmd
+from kernbench.cli.probe_cases import ProbeError
 from kernbench.topology import TopologyError
+from pdes.transport import launcher_rank
 
-SUBCOMMANDS = {"topology": topology_cmd}
+SUBCOMMANDS = {"topology": topology_cmd, "probe": probe_cmd}
+USER_ERRORS = (TopologyError, ProbeError)
+"""Errors that are the user's (a bad file, an impossible request): one line on stderr and exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return SUBCOMMANDS[args.command].run(args)
-    except TopologyError as exc:
-        print(f"kernbench: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        if launcher_rank() == 0:  # under mpirun every rank finds the same error: say it once
+            print(f"kernbench: {exc}", file=sys.stderr)
         return 2
 
 

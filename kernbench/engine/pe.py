@@ -101,6 +101,16 @@ class PeContext:
         self.work["dma_bytes"] += nbytes
         return completion
 
+    def dma_all(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> list[Completion]:
+        """Issue several copies at once (separate descriptors, in this order) and wait for all of them."""
+        start = self.env.now
+        handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n), record=False)
+                   for src, dst, n in copies]
+        done = [self.wait(handle.event) for handle in handles]
+        self.busy["dma"] += self.env.now - start
+        self.work["dma_bytes"] += sum(n for _, _, n in copies)
+        return done
+
     def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
         """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``; costs TLB hits and page walks."""
         table, mmu = self.model.mmu, self.topo.pe.pe_mmu

@@ -12,8 +12,8 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
 
 - `MemoryWriteMsg` (H2D): a command header host -> IO_CPU, the IO_CPU's ``overhead_ns``, then the data host ->
   switch -> PCIe -> IO NoC -> mesh -> memory; the bytes are stored when the tail lands.
-- `MemoryReadMsg` (D2H): the same command phase, then memory -> ... -> host; the bytes are read when the stream
-  starts and returned in the completion.
+- `MemoryReadMsg` (D2H): the same command phase, a read request (header) IO_CPU -> the memory's controller,
+  then memory -> ... -> host; the bytes are read when the stream starts and returned in the completion.
 - `PeDmaMsg`: the PE's DMA descriptor setup (``pe_dma.overhead_ns``), then the copy. The source is read where it
   lives: a remote source first gets a read request (header) from the PE. The destination is written when the
   tail lands; if that is on another SIP than the PE's, an acknowledgement (header) returns to the PE's SIP, and
@@ -171,6 +171,8 @@ class SipModel:
         ledger = Ledger(self.env.now)
         yield from self._host_command(ledger)
         addr, n = msg.addr, msg.nbytes
+        if endpoint(addr) != ("io",):  # the read request to the memory's controller
+            yield from self._move(ledger, self.fabric.route(("io",), endpoint(addr)), HEADER_BYTES)
         data = self.memory(addr).read(addr.offset, n)
         path = [*self.fabric.path(endpoint(addr), ("pcie",), n, src_offset=_hbm_offset(addr)), *self.host.upstream]
         yield from self._move(ledger, path, n)
@@ -230,12 +232,16 @@ class SipModel:
             yield from self._emit(ledger, {**job, "op": "write", "to": dst.sip, "data": data}, lead, n)
 
     def _landed(self, ledger: Ledger, job: dict) -> Generator:
-        """The destination bytes are in place: complete here, or acknowledge to the PE's SIP."""
+        """The destination bytes are in place: complete here, or acknowledge to the PE's SIP.
+
+        The acknowledgement leaves from the destination memory's crossbar port (no DRAM access) to the SerDes.
+        """
         if job["origin"] == self.sip:
             self._complete(job["tag"], ledger)
         else:
             ack = {"op": "ack", "to": job["origin"], "tag": job["tag"], "origin": job["origin"]}
-            yield from self._emit(ledger, ack, [], HEADER_BYTES)
+            lead = self.fabric.route(endpoint(PhysAddr.decode(job["dst"])), ("serdes",))
+            yield from self._emit(ledger, ack, lead, HEADER_BYTES)
 
     # -- the inter-SIP side ------------------------------------------------------------------------------------
 

@@ -29,3 +29,16 @@ def test_invalid_file_gives_one_line_naming_the_yaml_path_and_exit_2(tmp_path):
 def test_missing_file_is_reported(capsys):
     assert main(["topology", "--topology", "/nonexistent/topology.yaml"]) == 2
     assert "/nonexistent/topology.yaml: cannot read" in capsys.readouterr().err
+
+
+def test_user_errors_are_printed_by_the_first_rank_only(monkeypatch, capsys):
+    """Under mpirun every rank finds the same bad input; only rank 0 says so, all exit 2."""
+    for rank, lines in (("1", 0), ("0", 1)):
+        monkeypatch.setenv("PMI_RANK", rank)
+        assert main(["probe", "--case", "nope"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == lines and (not lines or err.startswith("kernbench: unknown case 'nope'"))
+    monkeypatch.delenv("PMI_RANK")
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
+    assert main(["probe", "--case", "nope"]) == 2
+    assert capsys.readouterr().err == ""

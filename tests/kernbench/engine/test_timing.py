@@ -72,13 +72,17 @@ def test_cross_sip_pe_dma_is_the_closed_form(topo):
     in_mm = io_ucie_mm + cube.hbm_ctrl.wire_mm
     bottleneck = min(link.bandwidth_gbs, noc.bandwidth_gbs, sip.ucie.bandwidth_gbs, cube.xbar.bandwidth_gbs)
     data = pe.pe_dma.overhead_ns + out + link.latency_ns + into + (out_mm + in_mm) * mm + n / bottleneck
-    # the acknowledgement: onto the link at sip1, then SerDes -> hub -> UCIe into cube 0 -> the PE's port
+    # the acknowledgement: sip1's HBM controller port into its crossbar, UCIe out of cube 0 into the hub, the link,
+    # then at sip0 SerDes -> hub -> UCIe into cube 0 -> the PE's port
+    ack_out = cube.xbar.overhead_ns + (crossing + noc.overhead_ns)
+    ack_out_mm = cube.hbm_ctrl.wire_mm + io_ucie_mm
     ack_in = noc.overhead_ns + (crossing + cube.xbar.overhead_ns) + pe.pe_tcm.access_ns
-    ack = link.latency_ns + ack_in + (io_ucie_mm + cube.xbar.pe_wire_mm) * mm + HEADER_BYTES / bottleneck
+    ack_in_mm = io_ucie_mm + cube.xbar.pe_wire_mm
+    ack = ack_out + link.latency_ns + ack_in + (ack_out_mm + ack_in_mm) * mm + HEADER_BYTES / bottleneck
     assert c.latency_ns == pytest.approx(data + ack, abs=1e-9)
     hops = [h.link for h in c.hops]
     assert "sip0->sip1" in hops and "sip1->sip0" in hops
-    assert c.wire_ns == pytest.approx(2 * link.latency_ns + (out_mm + in_mm + io_ucie_mm + cube.xbar.pe_wire_mm) * mm)
+    assert c.wire_ns == pytest.approx(2 * link.latency_ns + (out_mm + in_mm + ack_out_mm + ack_in_mm) * mm)
 
 
 def test_latency_grows_with_size(topo):

@@ -1,0 +1,152 @@
+"""``kernbench probe``: run predefined transfers on an idle system and show where their time goes.
+
+The measuring is in `kernbench.cli.probe_cases`; this module wires the arguments and formats the rows, as
+aligned text tables or as JSON lines. Under mpirun every rank measures (the engine needs them all) but only
+rank 0 prints, so the output is the same as a single-process run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from kernbench.cli.probe_cases import (
+    CASE_NAMES,
+    INITIATOR_SIP,
+    SUMMARY_BYTES,
+    SWEEP_BYTES,
+    TRACE_BYTES,
+    check_case_name,
+    measure,
+    plan,
+)
+from kernbench.engine import Engine
+from kernbench.topology import Topology, load_topology
+
+JSON_DIGITS = 6
+"""Floats in JSON lines are rounded to 1e-6 (ns: femtoseconds), which hides float noise like 69767.89999999998."""
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="measure predefined transfers: latency breakdown, bandwidth sweep, route traces")
+    p.add_argument("--topology", default="topology.yaml", help="system description (default: topology.yaml)")
+    p.add_argument("--case", metavar="NAME", help=f"run one case only: {', '.join(CASE_NAMES)}")
+    p.add_argument("--json", action="store_true", help="print JSON lines (summary, sweep, hop, note records)")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_case_name(args.case)  # before loading anything: a typo should not wait for the topology
+    topo = load_topology(args.topology)
+    cases, notes = plan(topo, args.case)
+    eng = Engine(topo)  # MPI transport when launched by mpirun
+    rows = measure(eng, cases)
+    if eng.rank != 0:  # every rank has the same rows; one prints
+        return 0
+    lines = json_lines(topo, rows, notes) if args.json else text_lines(topo, rows, notes)
+    print("\n".join(lines), flush=True)
+    return 0
+
+
+# -- JSON lines --------------------------------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, JSON_DIGITS)
+    return value
+
+
+def json_lines(topo: Topology, rows: dict[str, list[dict]], notes: list[dict[str, str]]) -> list[str]:
+    """One JSON object per line: a header, then notes, summary, sweep and hop records (all without wall time)."""
+    records: list[dict[str, Any]] = [{
+        "type": "probe", "topology": topo.source, "sips": topo.sip_count, "initiator_sip": INITIATOR_SIP,
+        "summary_nbytes": SUMMARY_BYTES, "sweep_nbytes": list(SWEEP_BYTES), "trace_nbytes": TRACE_BYTES,
+    }]
+    records += [{"type": "note", **note} for note in notes]
+    for kind, key in (("summary", "summary"), ("sweep", "sweep"), ("hop", "hops")):
+        records += [{"type": kind, **row} for row in rows[key]]
+    return [json.dumps({k: _clean(v) for k, v in record.items()}) for record in records]
+
+
+# -- text ------------------------------------------------------------------------------------------------------
+
+
+def _size(nbytes: int) -> str:
+    """4K, 64K, 1M: short enough for a column header (KiB / MiB)."""
+    return f"{nbytes // (1 << 20)}M" if nbytes >= 1 << 20 else f"{nbytes // 1024}K"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def text_lines(topo: Topology, rows: dict[str, list[dict]], notes: list[dict[str, str]]) -> list[str]:
+    """Aligned tables for an 100-column terminal: cases, summary, sweep (GB/s and utilization), route traces."""
+    return [*_header(topo, notes), *_cases(rows), *_summary(rows), *_sweep(rows), *_traces(rows)]
+
+
+def _header(topo: Topology, notes: list[dict[str, str]]) -> Iterator[str]:
+    yield (f"kernbench probe: {topo.source}: {_count(topo.sip_count, 'SIP')}, "
+           f"{_count(topo.cubes_per_sip, 'cube')} per SIP, {_count(topo.pes_per_cube, 'PE')} per cube")
+    yield f"Idle system; requests run one at a time from the host worker of sip{INITIATOR_SIP}. Times in ns."
+    for note in notes:
+        yield f"note: {note['case']}: {note['message']}"
+
+
+def _cases(rows: dict[str, list[dict]]) -> Iterator[str]:
+    yield ""
+    yield "Cases (bottleneck: the slowest link on the path; utilization = effective GB/s / its GB/s)"
+    for r in rows["summary"]:
+        yield f"  {r['case']:<18}  {r['route']:<40}  {r['bottleneck']} {r['bottleneck_gbs']:.2f} GB/s"
+
+
+def _summary(rows: dict[str, list[dict]]) -> Iterator[str]:
+    yield ""
+    yield (f"Summary: one {SUMMARY_BYTES // 1024} KiB transfer per case "
+           "(latency = command + overhead + wire + queue + drain)")
+    cols = ("case", "latency", "command", "overhead", "wire", "queue", "drain", "GB/s", "util")
+    widths = (18, 10, 9, 9, 9, 7, 10, 8, 7)
+    yield _row(cols, widths)
+    for r in rows["summary"]:
+        values = [r[k] for k in ("latency_ns", "command_ns", "overhead_ns", "wire_ns", "queueing_ns", "drain_ns",
+                                 "bandwidth_gbs")]
+        yield _row([r["case"], *(f"{v:.2f}" for v in values), f"{r['utilization']:.1%}"], widths)
+
+
+def _sweep(rows: dict[str, list[dict]]) -> Iterator[str]:
+    by_case: dict[str, dict[int, dict]] = {}
+    for r in rows["sweep"]:
+        by_case.setdefault(r["case"], {})[r["nbytes"]] = r
+    widths = (18, *(7 for _ in SWEEP_BYTES))
+    head = ("case", *(_size(n) for n in SWEEP_BYTES))
+    for title, fmt in (("effective bandwidth, GB/s", lambda r: f"{r['bandwidth_gbs']:.1f}"),
+                       ("utilization of the bottleneck, %", lambda r: f"{100 * r['utilization']:.1f}")):
+        yield ""
+        yield f"Bandwidth sweep, {SWEEP_BYTES[0] // 1024} KiB to {SWEEP_BYTES[-1] >> 20} MiB per transfer: {title}"
+        yield _row(head, widths)
+        for case, sizes in by_case.items():
+            yield _row([case, *(fmt(sizes[n]) for n in SWEEP_BYTES)], widths)
+
+
+def _traces(rows: dict[str, list[dict]]) -> Iterator[str]:
+    by_case: dict[str, list[dict]] = {}
+    for r in rows["hops"]:
+        by_case.setdefault(r["case"], []).append(r)
+    latency = {r["case"]: r["latency_ns"] for r in rows["sweep"] if r["nbytes"] == TRACE_BYTES}
+    widths = (3, 30, 12, 12, 10, 8)
+    for case, hops in by_case.items():
+        yield ""
+        yield f"Route trace: {case}, {TRACE_BYTES // 1024} KiB, latency {latency[case]:.2f} ns (cum = tail_out - start)"
+        yield _row(("#", "link / unit", "head_in", "tail_out", "cum", "queued"), widths, align="><")
+        for h in hops:
+            times = (f"{h[k]:.2f}" for k in ("head_in_ns", "tail_out_ns", "cumulative_ns", "queued_ns"))
+            yield _row([str(h["hop"]), h["link"], *times], widths, align="><")
+
+
+def _row(cells: tuple[str, ...] | list[str], widths: tuple[int, ...], align: str = "<") -> str:
+    """Cells padded to ``widths``; ``align`` aligns the first cells (names: "<"), the rest are numbers (">")."""
+    sides = align.ljust(len(widths), ">")
+    parts = [f"{c:{side}{w}}" for c, w, side in zip(cells, widths, sides, strict=True)]
+    return " ".join(parts).rstrip()
