@@ -329,10 +329,11 @@ class RankEngine:
         }
         lp_stats = {lp.name: {"rank": self.rank, "events": lp.events, "sent": lp.sent,
                               "received": lp.received} for lp in self.lps}
+        values = {w.name: w.value for w in self.workers.workers if w.done}
         try:
-            mine = ["ok", encode([reports, rank_stats, lp_stats])]
+            mine = ["ok", encode([reports, rank_stats, lp_stats, values])]
         except TypeError as exc:
-            mine = ["error", f"rank {self.rank}: an LP report cannot be encoded: {exc}"]
+            mine = ["error", f"rank {self.rank}: an LP report or a worker's return value cannot be encoded: {exc}"]
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         errors = [msg for status, msg in everyone if status == "error"]
         if errors:

@@ -29,6 +29,8 @@ class RunResult:
     """Per-rank statistics (events, rounds, reductions, null messages, blocked and wall time)."""
     lps: dict[str, dict] = field(default_factory=dict)
     """Per-LP statistics (rank, events, messages sent and received)."""
+    workers: dict[str, Any] = field(default_factory=dict)
+    """Return values of the host workers that finished, by worker name, from every rank."""
 
     @property
     def stats(self) -> dict:
@@ -139,13 +141,14 @@ class Simulation:
         parts = self._on_every_rank(lambda engine: engine.run(until, progress))
         names = self.model.lp_names
         results: dict[int, Any] = {}
-        ranks, lps = [], {}
-        for reports, rank_stats, lp_stats in parts:
+        ranks, lps, workers = [], {}, {}
+        for reports, rank_stats, lp_stats, values in parts:
             results.update({int(i): v for i, v in reports.items()})
             ranks.append(rank_stats)
             lps.update(lp_stats)
+            workers.update(values)
         ordered = {names[i]: results[i] for i in sorted(results)}
-        return RunResult(ordered, ranks, {n: lps[n] for n in names})
+        return RunResult(ordered, ranks, {n: lps[n] for n in names}, dict(sorted(workers.items())))
 
 
 def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, size: int) -> Partition:

@@ -32,6 +32,14 @@ def _count(owner: str, field: str, value: object, minimum: int = 0) -> int:
     return number
 
 
+def _cubes(msg: Any, owner: str) -> None:
+    if msg.cubes is not None:
+        cubes = tuple(sorted({_count(owner, "cubes", c) for c in msg.cubes}))
+        if not cubes:
+            raise ValueError(f"{owner}.cubes: empty; leave it None for every cube")
+        object.__setattr__(msg, "cubes", cubes)
+
+
 def _addr(owner: str, field: str, value: object) -> None:
     if not isinstance(value, PhysAddr):
         raise TypeError(f"{owner}.{field}: expected a PhysAddr, got {value!r}")
@@ -108,32 +116,39 @@ class PeDmaMsg:
 
 @dataclass(frozen=True)
 class MmuMapMsg:
-    """Map ``nbytes`` of virtual addresses from ``va`` onto physical ``pa`` in SIP ``sip`` (page granular)."""
+    """Map ``nbytes`` of virtual addresses from ``va`` onto physical ``pa`` in SIP ``sip`` (page granular).
+
+    ``cubes``: the cubes whose page tables get the mapping (None: every cube of the SIP).
+    """
 
     sip: int
     va: int
     pa: PhysAddr
     nbytes: int
+    cubes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _count("MmuMapMsg", "sip", self.sip)
         _count("MmuMapMsg", "va", self.va)
         _addr("MmuMapMsg", "pa", self.pa)
         _count("MmuMapMsg", "nbytes", self.nbytes, 1)
+        _cubes(self, "MmuMapMsg")
 
 
 @dataclass(frozen=True)
 class MmuUnmapMsg:
-    """Remove the translations of ``nbytes`` of virtual addresses from ``va`` in SIP ``sip``."""
+    """Remove the translations of ``nbytes`` of virtual addresses from ``va`` in SIP ``sip`` (``cubes``: as map)."""
 
     sip: int
     va: int
     nbytes: int
+    cubes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _count("MmuUnmapMsg", "sip", self.sip)
         _count("MmuUnmapMsg", "va", self.va)
         _count("MmuUnmapMsg", "nbytes", self.nbytes, 1)
+        _cubes(self, "MmuUnmapMsg")
 
 
 @dataclass(frozen=True)

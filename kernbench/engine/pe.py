@@ -113,7 +113,7 @@ class PeContext:
 
     def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
         """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``; costs TLB hits and page walks."""
-        table, mmu = self.model.mmu, self.topo.pe.pe_mmu
+        table, mmu = self.model.page_tables[self.cube], self.topo.pe.pe_mmu
         runs: list[tuple[PhysAddr, int]] = []
         cost, pos, end = 0.0, va, va + nbytes
         while pos < end:

@@ -20,7 +20,9 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
   the request completes when it arrives.
 - `KernelLaunchMsg`: see `kernbench.engine.pe`.
 - `MmuMapMsg` / `MmuUnmapMsg`: the command phase, then the IO_CPU sends the update (header) to the M_CPU of
-  every cube at once; each pays ``m_cpu.overhead_ns``; the page table changes when the last one is done.
+  every cube it names (all by default) at once; each cube has its own page table, so a replicated tensor can map
+  one virtual range to each cube's local copy; each pays ``m_cpu.overhead_ns``; the tables change when the
+  last one is done.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class SipModel:
         self.name = f"sip{sip}"
         self.fabric = SipFabric(env, topo, sip)
         self.host = HostPort(env, topo, sip)
-        self.mmu = PageTable(topo, sip)
+        self.page_tables = [PageTable(topo, sip) for _ in range(topo.cubes_per_sip)]  # one per cube's M_CPU
         out = [link for link in sip_links(topo.system) if link.src == sip]
         self.serdes = {link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs)
                        for link in out}
@@ -149,9 +151,11 @@ class SipModel:
                         f"{self.topo.cubes_per_sip} cubes of {self.topo.pes_per_cube} PEs"
                     )
         elif isinstance(msg, MmuMapMsg):
-            self.mmu.check_map(msg.va, msg.pa, msg.nbytes)
+            for cube in self._mmu_cubes(msg):
+                self.page_tables[cube].check_map(msg.va, msg.pa, msg.nbytes)
         else:
-            self.mmu.check_unmap(msg.va, msg.nbytes)
+            for cube in self._mmu_cubes(msg):
+                self.page_tables[cube].check_unmap(msg.va, msg.nbytes)
 
     # -- flows that start here ---------------------------------------------------------------------------------
 
@@ -182,8 +186,8 @@ class SipModel:
         ledger = Ledger(self.env.now)
         yield from self._host_command(ledger)
         start = self.env.now
-        fan = [transfer(self.fabric.path(("io",), ("m_cpu", c), HEADER_BYTES), HEADER_BYTES)
-               for c in range(self.topo.cubes_per_sip)]
+        cubes = self._mmu_cubes(msg)
+        fan = [transfer(self.fabric.path(("io",), ("m_cpu", c), HEADER_BYTES), HEADER_BYTES) for c in cubes]
         timings: list[TransferTiming] = []
         for proc in fan:
             timings.append((yield proc))
@@ -192,11 +196,22 @@ class SipModel:
         cost = self.topo.cube.m_cpu.overhead_ns
         end = ledger.command(f"{self.name}.m_cpu*", max(last.end, start), cost)
         yield wake_at(self.env, end)
-        if isinstance(msg, MmuMapMsg):
-            self.mmu.map(msg.va, msg.pa, msg.nbytes)
-        else:
-            self.mmu.unmap(msg.va, msg.nbytes)
+        for cube in cubes:
+            if isinstance(msg, MmuMapMsg):
+                self.page_tables[cube].map(msg.va, msg.pa, msg.nbytes)
+            else:
+                self.page_tables[cube].unmap(msg.va, msg.nbytes)
         self._complete(tag, ledger)
+
+    def _mmu_cubes(self, msg: MmuMapMsg | MmuUnmapMsg) -> tuple[int, ...]:
+        """The cubes whose page tables a map / unmap changes (all when the message names none)."""
+        if msg.cubes is None:
+            return tuple(range(self.topo.cubes_per_sip))
+        bad = [c for c in msg.cubes if c >= self.topo.cubes_per_sip]
+        if bad:
+            raise ValueError(f"{type(msg).__name__}.cubes: cube {bad[0]} out of range, a SIP has "
+                             f"{self.topo.cubes_per_sip} cubes")
+        return msg.cubes
 
     def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Generator:
         ledger = Ledger(self.env.now)

@@ -85,3 +85,14 @@ def test_model_that_differs_between_ranks_is_refused_on_every_rank():
     model = chatter_model(n=4 + (world().Get_rank() == 1))
     with pytest.raises(ModelError, match=r"the model differs between ranks.*rank 1: 5 LPs"):
         Simulation(model, transport="mpi")
+
+
+def test_worker_return_values_are_gathered_like_single_process():
+    def run(transport):
+        sim = Simulation(ping_pong_model(), transport=transport, partition="round_robin")
+        for lp in ("a", "b"):
+            if sim.is_local(lp):
+                sim.spawn_worker(lp, lambda lp_: (lp_.name, lp_.index), name=f"w-{lp}")
+        return sim.run().workers
+
+    assert run("mpi") == run("local") == {"w-a": ["a", 0], "w-b": ["b", 1]}

@@ -114,3 +114,12 @@ def test_current_lp_names_the_worker_lp_and_refuses_outside_a_worker():
     assert seen == [(True, "b")]
     with pytest.raises(RuntimeError, match=r"current_lp\(\) must be called from inside a host worker"):
         sim.current_lp()
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_worker_return_values_reach_every_rank(ranks):
+    sim = Simulation(ping_pong_model(), transport="local", ranks=ranks)
+    sim.spawn_worker("a", lambda lp: {"lp": lp.name, "t": lp.now}, name="first")
+    sim.spawn_worker("b", lambda lp: [lp.name], name="second")
+    result = sim.run()
+    assert result.workers == {"first": {"lp": "a", "t": 0.0}, "second": ["b"]}

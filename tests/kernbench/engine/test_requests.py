@@ -80,7 +80,7 @@ def test_map_translate_unmap(topo):
 
     def host(eng, sip):
         eng.wait(eng.submit(MmuMapMsg(0, VA, PhysAddr.hbm(0, 3, 1 << 20), 3 * 4096)))
-        table = eng.sip(0).mmu
+        table = eng.sip(0).page_tables[0]
         seen["pa"] = table.translate(VA + 2 * 4096 + 5)
         with pytest.raises(TranslationError) as seen["dup"]:
             table.check_map(VA + 4096, PhysAddr.hbm(0, 0, 0), 4096)
@@ -98,9 +98,9 @@ def test_a_mapping_is_installed_only_when_its_request_completes(topo):
 
     def host(eng, sip):
         handle = eng.submit(MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 0), 4096))
-        states.append(len(eng.sip(0).mmu))
+        states.append(len(eng.sip(0).page_tables[0]))
         completion = eng.wait(handle)
-        states.append(len(eng.sip(0).mmu))
+        states.append(len(eng.sip(0).page_tables[0]))
         states.append(completion.command_ns)
 
     run_hosts(topo, {0: host})
@@ -121,3 +121,21 @@ def test_the_host_keeps_its_buffer(topo):
 
     run_hosts(topo, {0: host})
     assert (got[0] == 7).all()
+
+
+def test_a_mapping_can_target_some_cubes_only(topo):
+    """Each cube's M_CPU holds its own table: a replica can be mapped at one VA in every cube."""
+    seen = {}
+
+    def host(eng, sip):
+        for cube in (2, 5):
+            eng.wait(eng.submit(MmuMapMsg(0, VA, PhysAddr.hbm(0, cube, 0), 4096, cubes=(cube,))))
+        tables = eng.sip(0).page_tables
+        seen["lengths"] = [len(t) for t in tables]
+        seen["pa"] = {cube: tables[cube].translate(VA + 8) for cube in (2, 5)}
+
+    run_hosts(topo, {0: host})
+    assert seen["lengths"] == [1 if c in (2, 5) else 0 for c in range(16)]
+    assert seen["pa"] == {2: PhysAddr.hbm(0, 2, 8), 5: PhysAddr.hbm(0, 5, 8)}
+    assert "MmuMapMsg.cubes: cube 16 out of range" in submit_error(
+        topo, MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 0), 4096, cubes=(16,)))

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+import pytest
+
+from kernbench.topology import Topology, load_topology
+
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[3] / "topology.yaml"
+
+
+@pytest.fixture(scope="session")
+def topo() -> Topology:
+    """The default topology.yaml: 2 SIPs x 16 cubes x 8 PEs, 48 GiB HBM per cube, 16 MiB TCM (12 MiB user)."""
+    return load_topology(DEFAULT_TOPOLOGY)
