@@ -1,5 +1,22 @@
-"""The runtime API (the ``torch`` object benches and kernels see): dtypes, tensor placement and memory allocators.
+"""The runtime layer: the PyTorch-like ``torch`` object (`RuntimeContext`), tensors and their placement.
 
-The pieces here are pure logic: they decide *where* a tensor's bytes live (placement, allocators) and *what*
-those bytes are (dtypes); the simulation engine moves and computes them.
+Above the kernels and the engine: tensors are deployed and read with engine requests, kernels launched with
+`KernelLaunchMsg`. Placement (`DPPolicy`, `ShardSpec`) is intra-device only (ADR-0026 of the seeds).
 """
+
+from kernbench.runtime.allocator import AllocationError, DeviceAllocators
+from kernbench.runtime.context import AcceleratorNamespace, AhbmNamespace, RuntimeContext
+from kernbench.runtime.placement import DPPolicy, ShardSpec, resolve_dp_policy
+from kernbench.runtime.tensor import Tensor
+
+__all__ = [
+    "AcceleratorNamespace",
+    "AhbmNamespace",
+    "AllocationError",
+    "DPPolicy",
+    "DeviceAllocators",
+    "RuntimeContext",
+    "ShardSpec",
+    "Tensor",
+    "resolve_dp_policy",
+]

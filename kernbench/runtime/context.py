@@ -1,0 +1,200 @@
+"""The ``torch`` object benches and host code use: tensors, kernel launches and device selection.
+
+One `RuntimeContext` per process wraps the `Engine`; host code runs in host workers, each bound to one SIP
+(rank = SIP), and every call acts on the calling worker's SIP: its allocators, its page tables, its requests.
+``torch.ahbm.set_device(r)`` / ``torch.accelerator.set_device_index(r)`` state which SIP the code means to use and
+raise if that SIP is not the worker's own, rather than silently placing data elsewhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from kernbench.engine import (
+    Completion,
+    Engine,
+    KernelLaunchMsg,
+    MemoryReadMsg,
+    MemoryWriteMsg,
+    MmuMapMsg,
+    MmuUnmapMsg,
+    Request,
+)
+from kernbench.kernels import itemsize, make_program, numpy_dtype_name
+from kernbench.runtime.allocator import DeviceAllocators
+from kernbench.runtime.deploy import deploy, release
+from kernbench.runtime.placement import DPPolicy, as_2d, resolve_dp_layout
+from kernbench.runtime.tensor import Tensor
+
+SINGLE_PE = DPPolicy(cube="replicate", pe="replicate", num_cubes=1, num_pes=1)
+"""Placement when none is given: one copy on PE 0 of cube 0."""
+
+
+class AhbmNamespace:
+    """``torch.ahbm``: the device (SIP) of the calling host worker."""
+
+    def __init__(self, ctx: RuntimeContext) -> None:
+        self._ctx = ctx
+
+    def set_device(self, device: int) -> None:
+        own = self._ctx.current_device()
+        if int(device) != own:
+            raise RuntimeError(
+                f"set_device({device}): this host worker runs on sip{own}; with rank = SIP a worker uses its own "
+                "SIP only (spawn one per SIP with torch.multiprocessing.spawn)"
+            )
+
+    def current_device(self) -> int:
+        return self._ctx.current_device()
+
+    def device_count(self) -> int:
+        return self._ctx.topo.sip_count
+
+
+class AcceleratorNamespace:
+    """``torch.accelerator``: the device-agnostic names for the same thing (PyTorch 2.x)."""
+
+    def __init__(self, ahbm: AhbmNamespace) -> None:
+        self._ahbm = ahbm
+
+    def set_device_index(self, device: int) -> None:
+        self._ahbm.set_device(device)
+
+    def current_device_index(self) -> int:
+        return self._ahbm.current_device()
+
+    def device_count(self) -> int:
+        return self._ahbm.device_count()
+
+
+class RuntimeContext:
+    """Tensors and launches over ``engine``; use it as a context manager to free every tensor at the end."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.topo = engine.topo
+        local = [s for s in range(self.topo.sip_count) if engine.is_local(s)]
+        self.allocators = DeviceAllocators(self.topo, local)
+        self.ahbm = AhbmNamespace(self)
+        self.accelerator = AcceleratorNamespace(self.ahbm)
+        self.traces: dict[int, list[dict[str, Any]]] = {sip: [] for sip in local}
+        self._tensors: list[weakref.ref[Tensor]] = []
+        self._names = itertools.count(1)
+
+    def __enter__(self) -> RuntimeContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # -- devices ---------------------------------------------------------------------------------------------------
+
+    def current_device(self) -> int:
+        """The SIP of the calling host worker."""
+        return self.engine.sim.current_lp().state.sip
+
+    # -- tensors ---------------------------------------------------------------------------------------------------
+
+    def zeros(self, shape: Sequence[int], dtype: str = "f16", *, dp: DPPolicy | None = None, memory: str = "hbm",
+              name: str | None = None) -> Tensor:
+        """A tensor of zeros on the current device, placed by ``dp`` (default: PE 0 of cube 0)."""
+        return self._create(shape, dtype, dp, memory, name, zero=True)
+
+    def empty(self, shape: Sequence[int], dtype: str = "f16", *, dp: DPPolicy | None = None, memory: str = "hbm",
+              name: str | None = None) -> Tensor:
+        """An uninitialised tensor (its memory holds whatever was there)."""
+        return self._create(shape, dtype, dp, memory, name, zero=False)
+
+    def from_numpy(self, array: np.ndarray) -> Tensor:
+        """A host tensor holding a copy of ``array``; ``device_tensor.copy_(it)`` scatters it to the shards."""
+        array = np.ascontiguousarray(array)
+        return Tensor(self, array.shape, numpy_dtype_name(array.dtype), "host", host=array.copy())
+
+    def cleanup(self) -> None:
+        """Free every tensor still alive (what leaving the ``with`` block does)."""
+        for ref in self._tensors:
+            tensor = ref()
+            if tensor is not None and not tensor.freed:
+                tensor.free()
+        self._tensors.clear()
+
+    # -- kernels ---------------------------------------------------------------------------------------------------
+
+    def launch(self, name: str, kernel_fn: Callable[..., Any], *args: Any,
+               grid: Sequence[tuple[int, int]] | None = None, **kwargs: Any) -> Completion:
+        """Run ``kernel_fn(*args, tl, **kwargs)`` on the PEs holding its tensor arguments (or on ``grid``).
+
+        Tensors become their virtual address; ints, floats, bools and strings pass as they are. Waits for the
+        kernel to finish and returns the launch's `Completion` (a kernel error raises `KernelError`).
+        """
+        sip = self.current_device()
+        values, pes = [], set()
+        for i, arg in enumerate(args):
+            if isinstance(arg, Tensor):
+                if arg.is_host:
+                    raise TypeError(f"launch {name!r}: argument {i} is a host tensor; copy it to the device first")
+                if arg.device != sip:
+                    raise ValueError(f"launch {name!r}: argument {i} ({arg.name}) is on sip{arg.device}, not sip{sip}")
+                values.append(arg.va)
+                pes.update((s.cube, s.pe) for s in arg.shards)
+            elif isinstance(arg, bool | int | float | str | np.integer | np.floating):
+                values.append(arg.item() if isinstance(arg, np.generic) else arg)
+            else:
+                raise TypeError(f"launch {name!r}: argument {i} has unsupported type {type(arg).__name__}")
+        chosen = tuple(sorted(pes)) if grid is None else tuple((int(c), int(p)) for c, p in grid)
+        program = make_program(kernel_fn, tuple(values), kwargs)
+        return self._request(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),)), f"kernel:{name}")
+
+    # -- requests (used by Tensor) ------------------------------------------------------------------------------
+
+    def _request(self, msg: Request, phase: str) -> Completion:
+        return self._requests([msg], phase)[0]
+
+    def _requests(self, msgs: list[Request], phase: str) -> list[Completion]:
+        """Submit ``msgs`` at once (they run concurrently), wait for all, and trace them under ``phase``."""
+        handles = [self.engine.submit(m) for m in msgs]
+        done = [self.engine.wait(h) for h in handles]
+        trace = self.traces[self.current_device()]
+        for c in done:
+            trace.append({"phase": phase, "request": c.request, "start_ns": c.start_ns, "end_ns": c.end_ns,
+                          "latency_ns": c.latency_ns, "nbytes": c.nbytes, "detail": c.detail})
+        return done
+
+    def _create(self, shape: Sequence[int], dtype: str, dp: DPPolicy | None, memory: str, name: str | None,
+                *, zero: bool) -> Tensor:
+        sip = self.current_device()
+        shape = tuple(int(s) for s in shape)
+        dp = SINGLE_PE if dp is None else dp
+        layout = resolve_dp_layout(dp, shape=as_2d(shape), itemsize=itemsize(dtype), num_pe=self.topo.pes_per_cube,
+                                   num_cubes=self.topo.cubes_per_sip, target_sip=sip)
+        dep = deploy(self.allocators, layout, memory, self.topo.pe.pe_mmu.page_bytes)
+        tensor = Tensor(self, shape, dtype, name or f"t{next(self._names)}", dp=dp, layout=layout, deployment=dep)
+        self._requests([MmuMapMsg(sip, va, pa, n, cubes=(cube,)) for cube, va, pa, n in dep.mappings], "mmu_map")
+        if zero:
+            self._requests([MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0)
+                            for pa, sb in zip(dep.addrs, layout, strict=True)], "memory_write")
+        self._tensors.append(weakref.ref(tensor))
+        return tensor
+
+    def _write_shards(self, tensor: Tensor, raws: list[np.ndarray], phase: str,
+                      only: list[int] | None = None) -> None:
+        addrs = tensor.shard_addrs
+        picked = range(len(addrs)) if only is None else only
+        self._requests([MemoryWriteMsg(addrs[i], data=raw) for i, raw in zip(picked, raws, strict=True)], phase)
+
+    def _read_shards(self, tensor: Tensor, phase: str, only: list[int] | None = None) -> list[np.ndarray]:
+        addrs, specs = tensor.shard_addrs, tensor.shards
+        picked = range(len(addrs)) if only is None else only
+        done = self._requests([MemoryReadMsg(addrs[i], specs[i].nbytes) for i in picked], phase)
+        return [c.data for c in done]
+
+    def _free(self, tensor: Tensor) -> None:
+        dep = tensor._deployment
+        self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,)) for cube, va, _, n in dep.mappings], "mmu_unmap")
+        release(self.allocators, dep)
+        tensor._deployment = None
