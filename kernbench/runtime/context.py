@@ -9,7 +9,6 @@ raise if that SIP is not the worker's own, rather than silently placing data els
 from __future__ import annotations
 
 import itertools
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -73,7 +72,11 @@ class AcceleratorNamespace:
 
 
 class RuntimeContext:
-    """Tensors and launches over ``engine``; use it as a context manager to free every tensor at the end."""
+    """Tensors and launches over ``engine``; use it as a context manager to free every tensor at the end.
+
+    A tensor holds its device memory until ``free()`` or the end of the ``with`` block (dropping the Python object
+    does not give simulated memory back: freeing is a simulated operation, it needs host code to run it).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -83,7 +86,7 @@ class RuntimeContext:
         self.ahbm = AhbmNamespace(self)
         self.accelerator = AcceleratorNamespace(self.ahbm)
         self.traces: dict[int, list[dict[str, Any]]] = {sip: [] for sip in local}
-        self._tensors: list[weakref.ref[Tensor]] = []
+        self._tensors: dict[int, Tensor] = {}  # alive until free() or cleanup(): simulated memory is not GC'd
         self._names = itertools.count(1)
 
     def __enter__(self) -> RuntimeContext:
@@ -117,10 +120,8 @@ class RuntimeContext:
 
     def cleanup(self) -> None:
         """Free every tensor still alive (what leaving the ``with`` block does)."""
-        for ref in self._tensors:
-            tensor = ref()
-            if tensor is not None and not tensor.freed:
-                tensor.free()
+        for tensor in list(self._tensors.values()):
+            tensor.free()
         self._tensors.clear()
 
     # -- kernels ---------------------------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ class RuntimeContext:
         if zero:
             self._requests([MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0)
                             for pa, sb in zip(dep.addrs, layout, strict=True)], "memory_write")
-        self._tensors.append(weakref.ref(tensor))
+        self._tensors[id(tensor)] = tensor
         return tensor
 
     def _write_shards(self, tensor: Tensor, raws: list[np.ndarray], phase: str,
@@ -198,3 +199,4 @@ class RuntimeContext:
         self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,)) for cube, va, _, n in dep.mappings], "mmu_unmap")
         release(self.allocators, dep)
         tensor._deployment = None
+        self._tensors.pop(id(tensor), None)

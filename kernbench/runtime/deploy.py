@@ -1,14 +1,13 @@
 """Where a tensor's shards live: physical allocations and the virtual-to-physical mappings of each cube.
 
 A tensor has one virtual range laid out shard-major (`kernbench.runtime.placement`): shard bytes sit at
-``va + offset_bytes``. Each cube's page table maps the range onto the shards of that cube, so a kernel on any PE
-finds them by virtual address, and a replica (cube-replicated tensor) is found in the reader's own cube.
-Replicas of one block inside a cube (PE-replicated) are mapped once, to the lowest PE's copy.
+``va + offset_bytes``. Every cube's page table maps the whole range, each block to the copy in that cube if it
+holds one (so a replica is read locally), else to the copy in the lowest cube that holds it; replicas inside one
+cube (PE-replicated) are mapped to the lowest PE's copy. So a kernel on any PE of the SIP finds every byte.
 
-Mapping is page granular. When every mapped shard of a cube starts on a page boundary, each shard lives in its
-own PE's memory (its share of the cube's HBM, its TCM). Otherwise (small shards) the cube's mapped shards share
-one contiguous region, allocated from the first of them, so the pages still map one to one; that needs HBM or
-SRAM, and the cube's first shard must start on a page.
+Mapping is page granular. When every block of a cube starts on a page boundary, each shard lives in its own PE's
+memory (its share of the cube's HBM, or its TCM). Otherwise (small shards) a cube's blocks share one contiguous
+region allocated from the first of them, so the pages still map one to one; that needs HBM or SRAM.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ class Deployment:
 
 
 def deploy(allocators: DeviceAllocators, layout: list[ShardBlock], memory: str, page: int) -> Deployment:
-    """Allocate every shard of ``layout`` in ``memory`` and plan its mappings (installed by the caller)."""
+    """Allocate every shard of ``layout`` in ``memory`` and plan every cube's mappings (installed by the caller)."""
     if memory not in MEMORIES:
         raise ValueError(f"memory must be one of {', '.join(MEMORIES)}, got {memory!r}")
     sip = layout[0].spec.sip
@@ -45,6 +44,8 @@ def deploy(allocators: DeviceAllocators, layout: list[ShardBlock], memory: str, 
     try:
         for cube in sorted({sb.spec.cube for sb in layout}):
             _place_cube(allocators, dep, layout, cube, memory, page)
+        for cube in range(allocators.topo.cubes_per_sip):
+            dep.mappings += [(cube, va + off, pa, n) for off, pa, n in _cube_view(dep, layout, cube, page)]
     except BaseException:
         release(allocators, dep)
         raise
@@ -61,34 +62,53 @@ def release(allocators: DeviceAllocators, dep: Deployment) -> None:
 
 def _place_cube(allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], cube: int, memory: str,
                 page: int) -> None:
+    """Allocate the shards of ``cube``: each on its own, or the cube's blocks in one region (unaligned blocks)."""
     members = [i for i, sb in enumerate(layout) if sb.spec.cube == cube]
-    mapped: dict[int, int] = {}  # offset -> index of the shard the cube's page table points at
+    firsts: dict[int, int] = {}  # offset -> the cube's first shard with it
     for i in members:
-        mapped.setdefault(layout[i].spec.offset_bytes, i)
-    aligned = all(offset % page == 0 for offset in mapped)
-    if not aligned:
-        _place_region(allocators, dep, layout, list(mapped.values()), memory, page)
+        firsts.setdefault(layout[i].spec.offset_bytes, i)
+    if any(offset % page for offset in firsts):
+        _place_region(allocators, dep, layout, list(firsts.values()), memory, page)
     for i in members:
         if dep.addrs[i] is None:
             dep.addrs[i] = _alloc(allocators, layout[i], memory)
             dep.allocations.append(dep.addrs[i])
-    for offset, i in sorted(mapped.items()):
-        dep.mappings.append((cube, dep.va + offset, dep.addrs[i], layout[i].spec.nbytes))
-    if not aligned:  # one region: one mapping covers it
-        first = min(mapped)
-        last = max(offset + layout[i].spec.nbytes for offset, i in mapped.items())
-        dep.mappings[-len(mapped):] = [(cube, dep.va + first, dep.addrs[mapped[first]], last - first)]
+
+
+def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int, page: int) -> list[tuple[int, PhysAddr, int]]:
+    """What ``cube``'s page table maps: (offset, PA, bytes) runs covering the tensor, each starting on a page."""
+    chosen: dict[int, int] = {}
+    for i, sb in enumerate(layout):  # layout order: cube-major, then PE
+        offset = sb.spec.offset_bytes
+        if offset not in chosen or (sb.spec.cube == cube and layout[chosen[offset]].spec.cube != cube):
+            chosen[offset] = i
+    runs: list[tuple[int, PhysAddr, int]] = []
+    for offset, i in sorted(chosen.items()):
+        pa, n = dep.addrs[i], layout[i].spec.nbytes
+        if runs:
+            last_off, last_pa, last_n = runs[-1]
+            if last_off + last_n == offset and (last_pa.unit, last_pa.cube, last_pa.pe) == (pa.unit, pa.cube, pa.pe) \
+                    and last_pa.offset + last_n == pa.offset:
+                runs[-1] = (last_off, last_pa, last_n + n)
+                continue
+        if offset % page:
+            raise AllocationError(
+                f"sip{dep.sip}: the tensor's block at byte {offset} lives in another memory than the bytes before "
+                f"it and does not start on a {page}-byte page, so cube {cube} cannot map it; use shards of whole "
+                "pages, or keep small tensors in one cube"
+            )
+        runs.append((offset, pa, n))
+    return runs
 
 
 def _place_region(allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], mapped: list[int],
                   memory: str, page: int) -> None:
     first = min(layout[i].spec.offset_bytes for i in mapped)
     spec = layout[mapped[0]].spec
-    if memory == "tcm" or first % page:
+    if memory == "tcm":
         raise AllocationError(
-            f"sip{spec.sip} cube {spec.cube}: shards at byte offsets that are not multiples of the {page}-byte page "
-            f"cannot be mapped {'in per-PE TCM' if memory == 'tcm' else 'from an unaligned start'}; use larger "
-            "shards (a page or more each) or HBM / SRAM"
+            f"sip{spec.sip} cube {spec.cube}: TCM shards must start on {page}-byte pages to be mapped (each PE's TCM "
+            "is its own memory); use shards of whole pages, or HBM / SRAM"
         )
     span = max(layout[i].spec.offset_bytes + layout[i].spec.nbytes for i in mapped) - first
     region = _alloc_bytes(allocators, spec.sip, spec.cube, spec.pe, memory, span)
