@@ -1,7 +1,8 @@
-"""The page table of one SIP: device virtual pages to physical pages, shared by all its PEs."""
+"""A page table: device virtual pages to physical pages (each cube's M_CPU holds one for its PEs)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from dataclasses import replace
 
 from kernbench.topology import PhysAddr, Topology, check_addr
@@ -12,7 +13,11 @@ class TranslationError(ValueError):
 
 
 class PageTable:
-    """Page-granular VA -> PA translations inside ``[va_base, va_base + va_size)`` of the topology's ``pe_mmu``."""
+    """Page-granular VA -> PA translations inside ``[va_base, va_base + va_size)`` of the topology's ``pe_mmu``.
+
+    Stored as runs of consecutive pages (start page -> end page, physical address of the start), so mapping a
+    large tensor costs one entry, not one per page; semantics stay page by page.
+    """
 
     def __init__(self, topo: Topology, sip: int) -> None:
         mmu = topo.pe.pe_mmu
@@ -20,10 +25,12 @@ class PageTable:
         self.sip = sip
         self.page = mmu.page_bytes
         self.va_base, self.va_end = mmu.va_base, mmu.va_end
-        self._pages: dict[int, PhysAddr] = {}  # virtual page number -> physical address of the page
+        self._starts: list[int] = []  # sorted first virtual page of each run
+        self._runs: dict[int, tuple[int, PhysAddr]] = {}  # first page -> (end page, exclusive; PA of first page)
 
     def __len__(self) -> int:
-        return len(self._pages)
+        """Mapped pages."""
+        return sum(end - start for start, (end, _) in self._runs.items())
 
     def check_map(self, va: int, pa: PhysAddr, nbytes: int, what: str = "MmuMapMsg") -> None:
         """Raise TranslationError naming the field if the mapping cannot be installed."""
@@ -36,32 +43,70 @@ class PageTable:
             check_addr(pa, self.topo, nbytes)
         except ValueError as exc:
             raise TranslationError(f"{what}.pa: {exc}") from None
-        taken = [vpn for vpn in self._vpns(va, nbytes) if vpn in self._pages]
-        if taken:
-            raise TranslationError(f"{what}.va: {taken[0] * self.page:#x} is already mapped in sip{self.sip}")
+        first, end = self._pages(va, nbytes)
+        hit = self._overlaps(first, end)
+        if hit is not None:
+            raise TranslationError(f"{what}.va: {max(hit, first) * self.page:#x} is already mapped in sip{self.sip}")
 
     def check_unmap(self, va: int, nbytes: int, what: str = "MmuUnmapMsg") -> None:
         self._check_range(va, nbytes, what)
-        missing = [vpn for vpn in self._vpns(va, nbytes) if vpn not in self._pages]
-        if missing:
-            raise TranslationError(f"{what}.va: {missing[0] * self.page:#x} is not mapped in sip{self.sip}")
+        first, end = self._pages(va, nbytes)
+        page = first
+        while page < end:
+            run = self._run_of(page)
+            if run is None:
+                raise TranslationError(f"{what}.va: {page * self.page:#x} is not mapped in sip{self.sip}")
+            page = self._runs[run][0]
 
     def map(self, va: int, pa: PhysAddr, nbytes: int) -> None:
         self.check_map(va, pa, nbytes)
-        for i, vpn in enumerate(self._vpns(va, nbytes)):
-            self._pages[vpn] = replace(pa, offset=pa.offset + i * self.page)
+        first, end = self._pages(va, nbytes)
+        insort(self._starts, first)
+        self._runs[first] = (end, pa)
 
     def unmap(self, va: int, nbytes: int) -> None:
         self.check_unmap(va, nbytes)
-        for vpn in self._vpns(va, nbytes):
-            del self._pages[vpn]
+        first, end = self._pages(va, nbytes)
+        page = first
+        while page < end:
+            start = self._run_of(page)
+            run_end, pa = self._runs.pop(start)
+            self._starts.remove(start)
+            if start < first:  # keep the part before the hole
+                self._runs[start] = (first, pa)
+                insort(self._starts, start)
+            if run_end > end:  # and the part after it
+                self._runs[end] = (run_end, replace(pa, offset=pa.offset + (end - start) * self.page))
+                insort(self._starts, end)
+            page = run_end
 
     def translate(self, va: int) -> PhysAddr:
         """The physical address of virtual address ``va``."""
-        pa = self._pages.get(va // self.page)
-        if pa is None:
+        start = self._run_of(va // self.page)
+        if start is None:
             raise TranslationError(f"sip{self.sip}: virtual address {va:#x} is not mapped")
-        return replace(pa, offset=pa.offset + va % self.page)
+        pa = self._runs[start][1]
+        return replace(pa, offset=pa.offset + va - start * self.page)
+
+    def _run_of(self, page: int) -> int | None:
+        """First page of the run holding ``page``, or None."""
+        i = bisect_right(self._starts, page) - 1
+        if i >= 0 and page < self._runs[self._starts[i]][0]:
+            return self._starts[i]
+        return None
+
+    def _overlaps(self, first: int, end: int) -> int | None:
+        """First page of a run overlapping ``[first, end)``, or None."""
+        i = max(bisect_right(self._starts, first) - 1, 0)
+        for start in self._starts[i:]:
+            if start >= end:
+                break
+            if self._runs[start][0] > first:
+                return start
+        return None
+
+    def _pages(self, va: int, nbytes: int) -> tuple[int, int]:
+        return va // self.page, (va + nbytes + self.page - 1) // self.page
 
     def _check_range(self, va: int, nbytes: int, what: str) -> None:
         if va % self.page:
@@ -70,6 +115,3 @@ class PageTable:
             raise TranslationError(
                 f"{what}.va: [{va:#x}, {va + nbytes:#x}) is outside the VA space [{self.va_base:#x}, {self.va_end:#x})"
             )
-
-    def _vpns(self, va: int, nbytes: int) -> range:
-        return range(va // self.page, (va + nbytes + self.page - 1) // self.page)

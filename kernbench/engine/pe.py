@@ -112,24 +112,29 @@ class PeContext:
         return done
 
     def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
-        """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``; costs TLB hits and page walks."""
+        """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``.
+
+        Costs a TLB hit per page, plus one page walk if any page misses the PE's TLB: the MMU walks the misses of
+        one request in parallel (the TLB has no capacity limit here).
+        """
         table, mmu = self.model.page_tables[self.cube], self.topo.pe.pe_mmu
         runs: list[tuple[PhysAddr, int]] = []
-        cost, pos, end = 0.0, va, va + nbytes
+        first, end_page = va // table.page, (va + nbytes - 1) // table.page + 1
+        pages = range(first, end_page)
+        missed = any(page not in self._tlb for page in pages)
+        self._tlb.update(pages)
+        pos, end = va, va + nbytes
         while pos < end:
-            page = pos // table.page
-            cost += mmu.tlb_hit_ns if page in self._tlb else mmu.walk_ns
-            self._tlb.add(page)
-            take = min(end, (page + 1) * table.page) - pos
             pa = table.translate(pos)
+            take = min(end, (pos // table.page + 1) * table.page) - pos
             last = runs[-1] if runs else None
-            if last and last[0].unit == pa.unit and (last[0].cube, last[0].pe) == (pa.cube, pa.pe) and (
+            if last and (last[0].unit, last[0].cube, last[0].pe) == (pa.unit, pa.cube, pa.pe) and (
                     last[0].offset + last[1] == pa.offset):
                 runs[-1] = (last[0], last[1] + take)
             else:
                 runs.append((pa, take))
             pos += take
-        self.spend("mmu", cost)
+        self.spend("mmu", len(pages) * mmu.tlb_hit_ns + (mmu.walk_ns if missed else 0.0))
         return runs
 
 

@@ -66,6 +66,10 @@ class Engine:
         """Whether this process simulates SIP ``sip`` (and so may spawn host code on it)."""
         return self.sim.is_local(lp_name(self._check_sip(sip)))
 
+    def rank_of(self, sip: int) -> int:
+        """The rank that simulates SIP ``sip`` (the same answer on every rank)."""
+        return self.sim.partition.owner[self.sim.model.index(lp_name(self._check_sip(sip)))]
+
     def sip(self, sip: int) -> SipModel:
         """The model of a local SIP (its memories, page table, links), e.g. to inspect after a run."""
         return self.sim.lp(lp_name(self._check_sip(sip))).state

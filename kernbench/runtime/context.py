@@ -119,10 +119,13 @@ class RuntimeContext:
         return Tensor(self, array.shape, numpy_dtype_name(array.dtype), "host", host=array.copy())
 
     def cleanup(self) -> None:
-        """Free every tensor still alive (what leaving the ``with`` block does)."""
-        for tensor in list(self._tensors.values()):
+        """Free every tensor of the calling worker's SIP still alive (what leaving the ``with`` block does).
+
+        Other SIPs' tensors belong to their own host workers, which free them.
+        """
+        sip = self.current_device()
+        for tensor in [t for t in self._tensors.values() if t.device == sip]:
             tensor.free()
-        self._tensors.clear()
 
     # -- kernels ---------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,340 @@
+"""``kernbench run``: run a bench (``benches/NAME.py``) on the simulated system and report PASS or FAIL.
+
+A bench is host code: its ``run(torch)`` is called in a host worker bound to one SIP, with the process's
+`RuntimeContext` as ``torch``, and returns a dict of ``checks`` (name -> bool) and metrics (benches/README.md).
+The bench's simulated latency is the SIP's clock from the call to its return. Everything a worker reports is
+plain data, gathered from every rank by the engine, so under mpirun the SIP runs on the rank that owns it and
+every rank knows the outcome (and exits with the same code) while only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
+from kernbench.engine import Engine
+from kernbench.runtime import RuntimeContext
+from kernbench.topology import Topology, load_topology
+from pdes.progress import ProgressLine
+from pdes.transport import launcher_rank
+
+JSON_DIGITS = 6
+"""Floats in JSON are rounded to 1e-6 (ns: femtoseconds), which hides float noise like 69767.89999999998."""
+
+PASS, FAIL = "PASS", "FAIL"
+BenchFn = Callable[[RuntimeContext], Any]
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="run a bench on the simulated system and check its result against numpy")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--bench", metavar="NAME", help="the bench to run: benches/NAME.py")
+    what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
+    p.add_argument("--topology", default="topology.yaml", help="system description (default: topology.yaml)")
+    p.add_argument("--device", default="sip:0", metavar="sip:N|all",
+                   help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of the text summary")
+    p.add_argument("--benches-dir", metavar="DIR",
+                   help="look for benches in DIR only (default: ./benches, then the repository's benches/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    wall0 = time.perf_counter()
+    dirs = bench_dirs(args.benches_dir)
+    if args.list:
+        if launcher_rank() == 0:
+            print("\n".join(list_lines(dirs)), flush=True)
+        return 0
+    path = find(args.bench, dirs)  # before the topology: a typo should not wait for anything
+    device = parse_device(args.device)
+    module = load(args.bench, path)
+    topo = load_topology(args.topology)
+    sips = device_sips(device, topo)
+    eng = Engine(topo)  # MPI transport when launched by mpirun
+    progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None)
+    try:
+        results = run_bench(eng, module.run, sips, progress=progress)
+    finally:
+        progress.close()
+    report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
+    if eng.rank == 0:  # every rank has the same report; one prints
+        lines = [json_line(report)] if args.json else text_lines(report, topo, args.device, module, eng.size)
+        print("\n".join(lines), flush=True)
+    return 0 if report["status"] == PASS else 1
+
+
+def list_lines(dirs: list[Path]) -> list[str]:
+    benches = available(dirs)
+    if not benches:
+        return ["no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")"]
+    width = max(len(name) for name in benches)
+    return [f"{name:<{width}}  {describe(path)}" for name, path in benches.items()]
+
+
+# -- devices -----------------------------------------------------------------------------------------------------
+
+_DEVICE = re.compile(r"sip:(\d+)")
+
+
+def parse_device(text: str) -> int | None:
+    """``sip:N`` -> N, ``all`` -> None (every SIP); anything else is a `BenchError`."""
+    if text == "all":
+        return None
+    match = _DEVICE.fullmatch(text)
+    if match is None:
+        raise BenchError(f"--device {text}: expected sip:N (e.g. sip:0) or all")
+    return int(match.group(1))
+
+
+def device_sips(device: int | None, topo: Topology) -> list[int]:
+    """The SIPs to run on; a SIP the topology does not have is a `BenchError`."""
+    if device is None:
+        return list(range(topo.sip_count))
+    if device >= topo.sip_count:
+        raise BenchError(f"--device sip:{device}: {topo.source} has {topo.sip_count} SIPs "
+                         f"(sip:0..sip:{topo.sip_count - 1})")
+    return [device]
+
+
+# -- running -----------------------------------------------------------------------------------------------------
+
+
+def run_bench(eng: Engine, bench: BenchFn, sips: list[int],
+              progress: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
+    """Run ``bench(torch)`` once on each SIP of ``sips`` (all at once) in one run of the fresh engine ``eng``.
+
+    Returns one result per SIP, in ``sips`` order, identical on every rank: ``sip``, ``rank`` (where it ran),
+    ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
+    (`phase_totals`).
+    """
+    source = getattr(bench, "__code__", None)
+    bench_file = source.co_filename if source is not None else None
+    for sip in sips:
+        if eng.is_local(sip):
+            # One torch per SIP, as one process per rank would have: RuntimeContext.cleanup() (``with torch:``)
+            # frees every tensor of its context, and another SIP's tensors cannot be unmapped from this worker.
+            torch = RuntimeContext(eng)
+            eng.spawn(sip, _worker, eng, torch, bench, bench_file, name=_worker_name(sip))
+    done = eng.run(progress=progress).workers
+    missing = [sip for sip in sips if _worker_name(sip) not in done]
+    if missing:
+        raise RuntimeError(f"bench workers of sips {missing} did not finish")
+    return [done[_worker_name(sip)] for sip in sips]
+
+
+def _worker_name(sip: int) -> str:
+    return f"bench.sip{sip}"
+
+
+def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_file: str | None) -> dict[str, Any]:
+    """Host code of one SIP: time the bench, catch what it raises (a FAIL, not a crash of the whole job)."""
+    trace = torch.traces[sip]
+    first = len(trace)
+    start = eng.now()
+    checks: dict[str, bool] = {}
+    metrics: dict[str, Any] = {}
+    error = None
+    try:
+        value = bench(torch)
+        end = eng.now()
+        checks, metrics = split_result(value)
+    except Exception as exc:
+        end = eng.now()
+        error = _one_line(exc, bench_file)
+    failed = [name for name, ok in checks.items() if not ok]
+    status = PASS if error is None and not failed else FAIL
+    if error is None and failed:
+        error = "failed checks: " + ", ".join(failed)
+    return {"sip": sip, "rank": eng.rank_of(sip), "status": status, "sim_latency_ns": end - start,
+            "checks": checks, "metrics": metrics, "error": error, "phases": phase_totals(trace[first:])}
+
+
+def split_result(value: Any) -> tuple[dict[str, bool], dict[str, Any]]:
+    """A bench's return value -> (checks, metrics); anything but a dict with a dict of checks raises TypeError."""
+    if value is None:
+        return {}, {}
+    if not isinstance(value, dict):
+        raise TypeError(f"run(torch) returned {type(value).__name__}, expected a dict (or None)")
+    raw_checks = value.get("checks", {})
+    if not isinstance(raw_checks, dict):
+        raise TypeError(f"run(torch) returned checks of type {type(raw_checks).__name__}, expected a dict")
+    checks = {str(name): bool(ok) for name, ok in raw_checks.items()}
+    metrics = {str(k): plain(v) for k, v in value.items() if k != "checks"}
+    return checks, metrics
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON- and msgpack-ready data: numpy scalars and arrays become Python values and lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _one_line(exc: BaseException, bench_file: str | None) -> str:
+    """``Type: message (at bench.py:LINE)``: the innermost line of the bench file the exception passed through."""
+    where = None
+    chain: BaseException | None = exc
+    while chain is not None:  # a KernelError's cause holds the kernel's own frames
+        for frame in traceback.extract_tb(chain.__traceback__):
+            if bench_file is not None and frame.filename == bench_file:
+                where = f"{Path(frame.filename).name}:{frame.lineno}"
+        chain = chain.__cause__
+    message = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {message}" + (f" (at {where})" if where else "")
+
+
+def phase_totals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per trace phase, in order of first use: request count, summed latency, bytes, and the span.
+
+    ``span_ns`` is the simulated time during which at least one request of the phase was in flight: requests
+    issued together (one per shard) overlap, so their summed latency overstates the time the phase took. Kernel
+    phases add their launches' ``exec_ns``, ``flops``, ``dma_bytes``, PE count and per-unit ``busy_ns``.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        g = groups.setdefault(r["phase"], {"phase": r["phase"], "count": 0, "latency_ns": 0.0, "nbytes": 0})
+        g["count"] += 1
+        g["latency_ns"] += r["latency_ns"]
+        g["nbytes"] += r["nbytes"]
+        intervals.setdefault(r["phase"], []).append((r["start_ns"], r["end_ns"]))
+        detail = r.get("detail") or {}
+        if "exec_ns" in detail:
+            kernel = g.setdefault("kernel", {"pes": 0, "exec_ns": 0.0, "flops": 0, "dma_bytes": 0, "busy_ns": {}})
+            for key in ("pes", "exec_ns", "flops", "dma_bytes"):
+                kernel[key] += detail.get(key, 0)
+            for unit, ns in detail.get("busy_ns", {}).items():
+                kernel["busy_ns"][unit] = kernel["busy_ns"].get(unit, 0.0) + ns
+    for phase, g in groups.items():
+        g["span_ns"] = _union_length(intervals[phase])
+    return list(groups.values())
+
+
+def _union_length(intervals: list[tuple[float, float]]) -> float:
+    total, reach = 0.0, -math.inf
+    for lo, hi in sorted(intervals):
+        if hi > reach:
+            total += hi - max(lo, reach)
+            reach = hi
+    return total
+
+
+# -- report --------------------------------------------------------------------------------------------------------
+
+
+def make_report(bench: str, results: list[dict[str, Any]], *, sips: list[int], ranks: int,
+                wall_s: float) -> dict[str, Any]:
+    """The JSON record every bench prints: ``bench status sim_latency_ns sips ranks wall_s error results``.
+
+    ``sim_latency_ns`` is the slowest SIP's; ``error`` is None on PASS, else one line naming each failing SIP.
+    """
+    failures = [f"sip{r['sip']}: {r['error']}" for r in results if r["status"] != PASS]
+    return {
+        "bench": bench,
+        "status": FAIL if failures else PASS,
+        "sim_latency_ns": max(r["sim_latency_ns"] for r in results),
+        "sips": list(sips),
+        "ranks": ranks,
+        "wall_s": wall_s,
+        "error": "; ".join(failures) if failures else None,
+        "results": results,
+    }
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, JSON_DIGITS) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def json_line(report: dict[str, Any]) -> str:
+    return json.dumps(_clean(report))
+
+
+def text_lines(report: dict[str, Any], topo: Topology, device: str, module: ModuleType, ranks: int) -> list[str]:
+    """The human summary: a header, then per SIP its checks, metrics and per-phase trace totals."""
+    doc = (module.__doc__ or "").strip().splitlines()
+    lines = [
+        f"kernbench run {report['bench']}: {report['status']}",
+        *([f"  {doc[0].strip()}"] if doc else []),
+        f"  topology     {topo.source}: {topo.sip_count} SIPs, {topo.cubes_per_sip} cubes per SIP, "
+        f"{topo.pes_per_cube} PEs per cube",
+        f"  device       {device} (sips {', '.join(map(str, report['sips']))}; {ranks} rank{'s' * (ranks != 1)})",
+        f"  sim latency  {_ns(report['sim_latency_ns'])}" + (" (slowest SIP)" if len(report["sips"]) > 1 else ""),
+        f"  wall         {report['wall_s']:.2f} s",
+    ]
+    if report["error"]:
+        lines.append(f"  error        {report['error']}")
+    for r in report["results"]:
+        lines += ["", *_sip_lines(r)]
+    return lines
+
+
+def _sip_lines(r: dict[str, Any]) -> Iterator[str]:
+    yield f"sip{r['sip']} (rank {r['rank']}): {r['status']}, sim latency {_ns(r['sim_latency_ns'])}"
+    if r["error"]:
+        yield f"  error: {r['error']}"
+    if r["checks"]:
+        yield "  checks:  " + "  ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in r["checks"].items())
+    if r["metrics"]:
+        yield "  metrics: " + "  ".join(f"{k}={_value(v)}" for k, v in r["metrics"].items())
+    if not r["phases"]:
+        return
+    widths = (20, 6, 14, 7, 16, 12)
+    yield "  " + _row(("phase", "count", "span ns", "share", "latency sum ns", "bytes"), widths)
+    total = r["sim_latency_ns"]
+    for p in r["phases"]:
+        share = f"{p['span_ns'] / total:.1%}" if total > 0 else "-"
+        yield "  " + _row((p["phase"], str(p["count"]), f"{p['span_ns']:,.2f}", share, f"{p['latency_ns']:,.2f}",
+                           f"{p['nbytes']:,}"), widths)
+        if "kernel" in p:
+            yield "    " + _kernel_line(p["kernel"])
+
+
+def _kernel_line(k: dict[str, Any]) -> str:
+    tflops = k["flops"] / k["exec_ns"] / 1000 if k["exec_ns"] > 0 else 0.0
+    busy = " ".join(f"{unit} {ns:,.0f}" for unit, ns in k["busy_ns"].items())
+    return (f"{k['pes']} PEs, exec {k['exec_ns']:,.2f} ns, {k['flops']:.4g} flops ({tflops:.2f} TFLOP/s), "
+            f"DMA {k['dma_bytes']:,} B; busy ns summed over PEs: {busy}")
+
+
+def _ns(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns:,.2f} ns ({ns / scale:.3f} {unit})"
+    return f"{ns:,.2f} ns"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return json.dumps(v) if isinstance(v, dict | list) else str(v)
+
+
+def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
+    """The first cell left-aligned (a name), the others right-aligned (numbers)."""
+    parts = [f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+    return " ".join(parts).rstrip()

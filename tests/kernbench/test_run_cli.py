@@ -1,0 +1,159 @@
+"""``kernbench run``: every bench passes, the JSON shape, listing, user errors (exit 2) and failing benches (exit 1)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernbench.cli.bench_loader import REPO_ROOT, available, bench_dirs, describe
+from kernbench.cli.main import main
+from kernbench.cli.run_cmd import phase_totals, split_result
+
+TOPOLOGY = str(REPO_ROOT / "topology.yaml")
+BENCHES = ("gemm_single_pe", "qkv_gemm", "va_offset_verify")
+KEYS = {"bench", "status", "sim_latency_ns", "sips", "ranks", "wall_s", "error", "results"}
+RESULT_KEYS = {"sip", "rank", "status", "sim_latency_ns", "checks", "metrics", "error", "phases"}
+
+
+def run_json(capsys, *args: str) -> tuple[int, dict]:
+    code = main(["run", "--topology", TOPOLOGY, "--json", *args])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return code, json.loads(out[0])
+
+
+def test_gemm_single_pe_passes_with_the_json_shape(capsys):
+    code, line = run_json(capsys, "--bench", "gemm_single_pe")
+    assert code == 0 and line["status"] == "PASS" and line["error"] is None
+    assert set(line) == KEYS
+    assert line["bench"] == "gemm_single_pe" and line["sips"] == [0] and line["ranks"] == 1
+    assert line["wall_s"] > 0 and line["sim_latency_ns"] > 0
+    (result,) = line["results"]
+    assert set(result) == RESULT_KEYS and result["sim_latency_ns"] == line["sim_latency_ns"]
+    assert result["checks"] == {"matches_numpy": True, "ran_on_one_pe": True}
+    phases = {p["phase"]: p for p in result["phases"]}
+    assert {"mmu_map", "copy_", "kernel:gemm", "numpy"} <= set(phases)
+    assert phases["copy_"]["count"] == 2 and phases["copy_"]["nbytes"] == 2 * 128 * 256 * 2
+    assert phases["kernel:gemm"]["kernel"]["flops"] == 2 * 128 * 256 * 128
+    assert all(0 < p["span_ns"] <= result["sim_latency_ns"] for p in result["phases"])
+
+
+def test_qkv_gemm_passes_and_gives_the_same_latency_on_sip1(capsys):
+    code0, line0 = run_json(capsys, "--bench", "qkv_gemm")
+    assert code0 == 0 and line0["status"] == "PASS", line0["error"]
+    metrics = line0["results"][0]["metrics"]
+    assert metrics["d_model"] == 12288 and metrics["pes"] == 16 and metrics["max_rel_err"] < 1e-2
+    code1, line1 = run_json(capsys, "--bench", "qkv_gemm", "--device", "sip:1")
+    assert code1 == 0 and line1["status"] == "PASS" and line1["sips"] == [1]
+    assert line1["sim_latency_ns"] == line0["sim_latency_ns"]
+    strip = [{k: v for k, v in r.items() if k != "sip"} for r in (line0["results"][0], line1["results"][0])]
+    assert strip[0] == strip[1]
+
+
+def test_va_offset_verify_passes_every_check(capsys):
+    code, line = run_json(capsys, "--bench", "va_offset_verify")
+    checks = line["results"][0]["checks"]
+    assert code == 0 and line["status"] == "PASS", line["error"]
+    assert len(checks) == 7 and all(checks.values())
+
+
+def test_text_summary(capsys):
+    assert main(["run", "--topology", TOPOLOGY, "--bench", "gemm_single_pe", "--device", "sip:1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("kernbench run gemm_single_pe: PASS\n")
+    assert "sim latency" in out and "sip1 (rank 0): PASS" in out and "matches_numpy ok" in out
+    assert "kernel:gemm" in out and "TFLOP/s" in out
+
+
+def test_device_all_runs_one_copy_per_sip(capsys):
+    code, line = run_json(capsys, "--bench", "gemm_single_pe", "--device", "all")
+    assert code == 0 and line["sips"] == [0, 1] and [r["sip"] for r in line["results"]] == [0, 1]
+    assert line["results"][0]["sim_latency_ns"] == line["results"][1]["sim_latency_ns"] == line["sim_latency_ns"]
+
+
+def test_device_all_gives_each_sip_its_own_torch(capsys, tmp_path):
+    """``with torch:`` frees the context's tensors: with one shared context, the SIP that finished first would
+    free (and fail to unmap) the other SIP's tensors."""
+    body = ("def run(torch):\n    with torch:\n        t = torch.zeros((64, 64))\n"
+            "        for _ in range(1 + 3 * torch.current_device()):\n            t.numpy()\n"
+            "    return {'checks': {'ok': True}}\n")
+    code, line = run_json(capsys, "--bench", "cleanup", "--device", "all",
+                          "--benches-dir", write_bench(tmp_path, "cleanup", body))
+    assert code == 0 and line["status"] == "PASS", line["error"]
+
+
+def test_list_shows_every_bench_with_its_docstring_line(capsys):
+    assert main(["run", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(BENCHES)
+    assert all(len(line.split(None, 1)) == 2 for line in lines)
+    assert describe(REPO_ROOT / "benches" / "qkv_gemm.py") in lines[1]
+
+
+def test_unknown_bench_is_one_line_and_exit_2(capsys):
+    assert main(["run", "--bench", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown bench 'nope'" in err[0]
+    assert all(name in err[0] for name in BENCHES)
+
+
+@pytest.mark.parametrize(("device", "message"), [("sip:5", "has 2 SIPs"), ("gpu0", "expected sip:N")])
+def test_bad_device_exit_2(capsys, device, message):
+    assert main(["run", "--topology", TOPOLOGY, "--bench", "gemm_single_pe", "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kernbench: --device {device}") and message in err
+
+
+def write_bench(tmp_path: Path, name: str, body: str) -> str:
+    (tmp_path / f"{name}.py").write_text(f'"""{name}: a test bench."""\n\n{body}')
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ("def run(torch):\n    return {'checks': {'good': True, 'bad': False}, 'n': 3}\n", "failed checks: bad"),
+    ("def run(torch):\n    torch.zeros((4, 4))\n    raise ValueError('no luck')\n",
+     "ValueError: no luck (at failing.py:5)"),
+    ("def run(torch):\n    return 42\n", "TypeError: run(torch) returned int, expected a dict"),
+    ("def k(p, tl):\n    tl.load(p + (1 << 40), (4,), 'f16')\n\n"
+     "def run(torch):\n    torch.launch('bad', k, torch.zeros((4, 4)))\n", "KernelError: kernel 'bad' failed"),
+], ids=["false-check", "exception", "not-a-dict", "kernel-error"])
+def test_failing_bench_exits_1_with_status_fail(capsys, tmp_path, body, error):
+    dirs = write_bench(tmp_path, "failing", body)
+    code, line = run_json(capsys, "--bench", "failing", "--benches-dir", dirs)
+    assert code == 1 and line["status"] == "FAIL"
+    assert error in line["results"][0]["error"] and line["error"].startswith("sip0: ")
+    assert set(line) == KEYS
+
+
+def test_bench_without_run_or_that_fails_to_import_is_exit_2(capsys, tmp_path):
+    write_bench(tmp_path, "norun", "X = 1\n")
+    write_bench(tmp_path, "broken", "import nonexistent_module_xyz\n")
+    assert main(["run", "--bench", "norun", "--benches-dir", str(tmp_path)]) == 2
+    assert "defines no run(torch)" in capsys.readouterr().err
+    assert main(["run", "--bench", "broken", "--benches-dir", str(tmp_path)]) == 2
+    assert "ModuleNotFoundError" in capsys.readouterr().err
+
+
+def test_loader_prefers_the_current_directory_and_skips_helpers(tmp_path, monkeypatch):
+    (tmp_path / "benches").mkdir()
+    write_bench(tmp_path / "benches", "gemm_single_pe", "def run(torch):\n    return {}\n")
+    write_bench(tmp_path / "benches", "_helpers", "")
+    monkeypatch.chdir(tmp_path)
+    dirs = bench_dirs()
+    assert dirs == [(tmp_path / "benches").resolve(), REPO_ROOT / "benches"]
+    found = available(dirs)
+    assert found["gemm_single_pe"].parent == (tmp_path / "benches").resolve()
+    assert "_helpers" not in found and "qkv_gemm" in found
+
+
+def test_split_result_and_phase_totals():
+    checks, metrics = split_result({"checks": {"a": np.bool_(True)}, "x": np.float32(1.5), "v": np.arange(2)})
+    assert checks == {"a": True} and metrics == {"x": 1.5, "v": [0, 1]}
+    records = [
+        {"phase": "copy_", "start_ns": 0.0, "end_ns": 10.0, "latency_ns": 10.0, "nbytes": 4, "detail": {}},
+        {"phase": "copy_", "start_ns": 5.0, "end_ns": 12.0, "latency_ns": 7.0, "nbytes": 4, "detail": {}},
+        {"phase": "copy_", "start_ns": 20.0, "end_ns": 21.0, "latency_ns": 1.0, "nbytes": 4, "detail": {}},
+    ]
+    (totals,) = phase_totals(records)
+    assert totals == {"phase": "copy_", "count": 3, "latency_ns": 18.0, "nbytes": 12, "span_ns": 13.0}

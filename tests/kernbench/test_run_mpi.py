@@ -1,0 +1,38 @@
+"""``kernbench run`` under ``mpirun -n 2``: a bench on sip1 runs on rank 1 and reports what one process reports."""
+
+import json
+
+import pytest
+
+from tests.pdes.test_mpi_jobs import MPIRUN, run
+
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
+
+RUN = ["-m", "kernbench.cli.main", "run", "--topology", "topology.yaml", "--json"]
+
+
+def without_rank_and_wall(line: dict) -> dict:
+    """What must not depend on the rank count: all but ``wall_s``, ``ranks`` and each SIP's ``rank``."""
+    out = {k: v for k, v in line.items() if k not in ("wall_s", "ranks")}
+    out["results"] = [{k: v for k, v in r.items() if k != "rank"} for r in line["results"]]
+    return out
+
+
+def test_bench_on_the_other_ranks_sip_runs_there_and_prints_the_same_once():
+    single, _ = run([*RUN, "--bench", "gemm_single_pe", "--device", "sip:1"])
+    assert single.returncode == 0, single.stderr
+    double, _ = run([*RUN, "--bench", "gemm_single_pe", "--device", "sip:1"], ranks=2)
+    assert double.returncode == 0, double.stderr
+    one, two = json.loads(single.stdout), json.loads(double.stdout)  # one line each: only rank 0 prints
+    assert one["status"] == two["status"] == "PASS"
+    assert (one["ranks"], two["ranks"]) == (1, 2)
+    assert (one["results"][0]["rank"], two["results"][0]["rank"]) == (0, 1)  # sip1 lives on rank 1
+    assert without_rank_and_wall(two) == without_rank_and_wall(one)
+
+
+def test_failing_bench_under_mpirun_exits_nonzero_with_one_fail_line(tmp_path):
+    (tmp_path / "failing.py").write_text('"""Fails."""\n\ndef run(torch):\n    raise ValueError("no luck")\n')
+    proc, _ = run([*RUN, "--bench", "failing", "--device", "sip:1", "--benches-dir", str(tmp_path)], ranks=2)
+    assert proc.returncode == 1, proc.stderr
+    line = json.loads(proc.stdout)
+    assert line["status"] == "FAIL" and "ValueError: no luck" in line["error"]
