@@ -176,3 +176,23 @@ def test_kernel_errors_name_kernel_sip_cube_and_pe(topo, kernel, cause, text):
     assert got["message"].startswith("kernel 'bad' failed on sip0 cube 0 pe 1: ")
     assert text in got["message"]
     assert got["cause"] == cause.__name__
+
+
+@pytest.mark.parametrize("memory", ["hbm", "sram", "tcm"])
+def test_load_and_store_in_every_memory(topo, memory):
+    """A kernel doubles a tensor held in HBM, SRAM or its own TCM, by virtual address."""
+    values = np.arange(1024, dtype=np.float32).reshape(4, 256)
+
+    def kernel(x_ptr, tl):
+        tl.store(x_ptr, tl.load(x_ptr, (4, 256), "f32") * 2.0)
+
+    def body(torch):
+        x = torch.zeros((4, 256), "f32", memory=memory)
+        x.copy_(values)
+        detail = torch.launch("double", kernel, x).detail
+        return {"x": x.numpy(), "unit": x.shard_addrs[0].unit.name, "dma": detail["dma_bytes"]}
+
+    got, _ = on_sip(topo, body)
+    np.testing.assert_array_equal(got["x"], values * 2)
+    assert got["unit"] == {"hbm": "HBM", "sram": "SRAM", "tcm": "PE_TCM"}[memory]
+    assert got["dma"] == (0 if memory == "tcm" else 2 * values.nbytes)  # its own TCM needs no DMA
