@@ -9,8 +9,8 @@ its PE to the host.
 Each PE runs its program in a greenlet driven by a SimPy process (its PE_CPU): a primitive that takes time
 hands a SimPy event to the driver, which yields it and switches back with the value, so kernels read as plain
 sequential Python while the LP's clock advances. Data moves when the simulated operation completes (DESIGN
-§4.3). Primitives: ``issue`` (PE_CPU decode of one command), ``dma`` (a PE DMA, local or to any SIP), ``compute``
-(GEMM / MATH unit busy for ``overhead + flops / throughput``), ``translate`` (MMU with a per-PE TLB).
+§4.3). Primitives: ``issue`` (PE_CPU decode of one command), ``dma_all`` (PE DMA descriptors, local or to any
+SIP), ``compute`` (GEMM / MATH unit busy for ``overhead + flops / throughput``), ``translate`` (MMU, per-PE TLB).
 
 A failing program fails the launch at once with a `KernelError` naming kernel, SIP, cube and PE; host code
 sees it from ``wait``.
@@ -91,15 +91,6 @@ class PeContext:
         cfg = {"gemm": self.topo.pe.pe_gemm, "math": self.topo.pe.pe_math}[unit]
         self.work["flops"] += int(flops)
         self.spend(unit, self.topo.pe.scheduler.overhead_ns + cfg.overhead_ns + flops / cfg.flops_per_ns)
-
-    def dma(self, src: PhysAddr, dst: PhysAddr, nbytes: int) -> Completion:
-        """Copy ``nbytes`` from ``src`` to ``dst`` with this PE's DMA engine (either end on any SIP)."""
-        start = self.env.now
-        handle = self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, nbytes), record=False)
-        completion = self.wait(handle.event)
-        self.busy["dma"] += self.env.now - start
-        self.work["dma_bytes"] += nbytes
-        return completion
 
     def dma_all(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> list[Completion]:
         """Issue several copies at once (separate descriptors, in this order) and wait for all of them."""
