@@ -5,8 +5,10 @@ pdes host workers that `Engine.submit` request messages and `Engine.wait` for th
 """
 
 from kernbench.engine.completion import Completion, Handle, Ledger
+from kernbench.engine.ipcq import IpcqError, IpcqUnit, QueueSpec
 from kernbench.engine.messages import (
     HEADER_BYTES,
+    IpcqInitMsg,
     KernelLaunchMsg,
     MemoryReadMsg,
     MemoryWriteMsg,
@@ -25,6 +27,9 @@ __all__ = [
     "Completion",
     "Engine",
     "Handle",
+    "IpcqError",
+    "IpcqInitMsg",
+    "IpcqUnit",
     "KernelError",
     "KernelLaunchMsg",
     "Ledger",
@@ -35,6 +40,7 @@ __all__ = [
     "PageTable",
     "PeContext",
     "PeDmaMsg",
+    "QueueSpec",
     "Request",
     "SipModel",
     "TranslationError",

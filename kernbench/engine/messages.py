@@ -105,6 +105,8 @@ class PeDmaMsg:
     src: PhysAddr
     dst: PhysAddr
     nbytes: int
+    notify: bool = False
+    """Tell the IPCQ of the destination's SIP when the bytes land (queue data and credits)."""
 
     def __post_init__(self) -> None:
         for field in ("sip", "cube", "pe"):
@@ -177,4 +179,22 @@ class KernelLaunchMsg:
         object.__setattr__(self, "pes", pes)
 
 
-Request = KernelLaunchMsg | MemoryWriteMsg | MemoryReadMsg | PeDmaMsg | MmuMapMsg | MmuUnmapMsg
+@dataclass(frozen=True)
+class IpcqInitMsg:
+    """Install the IPCQ queue pairs ``queues`` (`kernbench.engine.ipcq.QueueSpec`) on PE ``(sip, cube, pe)``."""
+
+    sip: int
+    cube: int
+    pe: int
+    queues: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        for field in ("sip", "cube", "pe"):
+            _count("IpcqInitMsg", field, getattr(self, field))
+        object.__setattr__(self, "queues", tuple(self.queues))
+        directions = [q.direction for q in self.queues]
+        if len(set(directions)) != len(directions):
+            raise ValueError(f"IpcqInitMsg: a direction is listed twice: {directions}")
+
+
+Request = IpcqInitMsg | KernelLaunchMsg | MemoryWriteMsg | MemoryReadMsg | PeDmaMsg | MmuMapMsg | MmuUnmapMsg

@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
 from greenlet import getcurrent, greenlet
 
 from kernbench.components import transfer
 from kernbench.engine.completion import Completion, Ledger
+from kernbench.engine.ipcq import MAILBOX_BYTES, IpcqError, inbox, outbox
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
 from pdes.clock import wake_at
@@ -94,13 +96,51 @@ class PeContext:
 
     def dma_all(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> list[Completion]:
         """Issue several copies at once (separate descriptors, in this order) and wait for all of them."""
+        return self._dma(copies, notify=False)
+
+    def _dma(self, copies: list[tuple[PhysAddr, PhysAddr, int]], *, notify: bool) -> list[Completion]:
         start = self.env.now
-        handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n), record=False)
+        handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n, notify), record=False)
                    for src, dst, n in copies]
         done = [self.wait(handle.event) for handle in handles]
         self.busy["dma"] += self.env.now - start
         self.work["dma_bytes"] += sum(n for _, _, n in copies)
         return done
+
+    def ipcq_send(self, direction: str, src: PhysAddr, nbytes: int) -> None:
+        """Send ``nbytes`` at ``src`` on queue ``direction``: wait for a credit, then for the data to land."""
+        ipcq = self.model.ipcq
+        queue = ipcq.queue(self.cube, self.pe, direction)
+        if nbytes > queue.spec.slot_size:
+            raise IpcqError(f"send on {direction!r}: {nbytes} bytes do not fit a {queue.spec.slot_size}-byte slot")
+        while queue.credits == 0:  # backpressure: the peer's ring is full
+            self.wait(ipcq.wait_change(queue))
+        queue.credits -= 1
+        slot = queue.tx_seq % queue.spec.n_slots
+        queue.tx_seq += 1
+        base = queue.spec.peer_rx_base
+        dst = PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
+                       offset=base.offset + slot * queue.spec.slot_size)
+        self._dma([(src, dst, nbytes)], notify=True)
+
+    def ipcq_wait(self, direction: str) -> PhysAddr:
+        """Wait for data on queue ``direction``; the address of its slot (call `ipcq_release` when read)."""
+        ipcq = self.model.ipcq
+        queue = ipcq.queue(self.cube, self.pe, direction)
+        while queue.rx_head == queue.rx_tail:
+            self.wait(ipcq.wait_change(queue))
+        base = queue.spec.rx_base
+        slot = queue.rx_tail % queue.spec.n_slots
+        return PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
+                        offset=base.offset + slot * queue.spec.slot_size)
+
+    def ipcq_release(self, direction: str) -> None:
+        """Free the oldest slot of queue ``direction`` and give its sender the credit back."""
+        queue = self.model.ipcq.queue(self.cube, self.pe, direction)
+        queue.rx_tail += 1
+        out = outbox(self.topo, self.sip, self.cube, self.pe)
+        self.model.memory(out).write(out.offset, np.array([queue.spec.rx_base.encode()], dtype="<u8"))
+        self._dma([(out, inbox(self.topo, *queue.spec.peer), MAILBOX_BYTES)], notify=True)
 
     def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
         """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``.

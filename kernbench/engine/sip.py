@@ -36,8 +36,10 @@ import numpy as np
 from kernbench.components import HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
 from kernbench.components.fabric import Endpoint
 from kernbench.engine.completion import Completion, Handle, Ledger
+from kernbench.engine.ipcq import IpcqUnit
 from kernbench.engine.messages import (
     HEADER_BYTES,
+    IpcqInitMsg,
     KernelLaunchMsg,
     MemoryReadMsg,
     MemoryWriteMsg,
@@ -77,6 +79,7 @@ class SipModel:
         self.name = f"sip{sip}"
         self.fabric = SipFabric(env, topo, sip)
         self.host = HostPort(env, topo, sip)
+        self.ipcq = IpcqUnit(self)
         self.page_tables = [PageTable(topo, sip) for _ in range(topo.cubes_per_sip)]  # one per cube's M_CPU
         out = [link for link in sip_links(topo.system) if link.src == sip]
         self.serdes = {link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs)
@@ -109,7 +112,7 @@ class SipModel:
         else:
             flow = {
                 MemoryWriteMsg: self._h2d, MemoryReadMsg: self._d2h, PeDmaMsg: self._pe_dma,
-                MmuMapMsg: self._mmu_update, MmuUnmapMsg: self._mmu_update,
+                MmuMapMsg: self._mmu_update, MmuUnmapMsg: self._mmu_update, IpcqInitMsg: self._ipcq_init,
             }[type(msg)](msg, tag)
         self.env.process(flow)
         return Handle(self.sip, tag, name, event)
@@ -143,6 +146,13 @@ class SipModel:
                     f"PeDmaMsg: src {msg.src} and dst {msg.dst} are in the same memory; a copy inside one "
                     "HBM, SRAM or M_CPU memory is not modelled: stage it through a TCM"
                 )
+        elif isinstance(msg, IpcqInitMsg):
+            if (msg.cube, msg.pe) in self.ipcq.queues:
+                raise ValueError(f"IpcqInitMsg: sip{msg.sip} cube {msg.cube} pe {msg.pe} already has IPCQ installed")
+            for q in msg.queues:
+                for field in ("rx_base", "peer_rx_base"):
+                    _check_addr(name, f"queues[{q.direction}].{field}", getattr(q, field), self.topo,
+                                q.n_slots * q.slot_size)
         elif isinstance(msg, KernelLaunchMsg):
             for cube, pe in msg.pes:
                 if cube >= self.topo.cubes_per_sip or pe >= self.topo.pes_per_cube:
@@ -213,13 +223,22 @@ class SipModel:
                              f"{self.topo.cubes_per_sip} cubes")
         return msg.cubes
 
+    def _ipcq_init(self, msg: IpcqInitMsg, tag: int) -> Generator:
+        """The install plan travels host -> IO_CPU -> the PE (a header); the queues exist from completion on."""
+        ledger = Ledger(self.env.now)
+        yield from self._host_command(ledger)
+        yield from self._move(ledger, self.fabric.route(("io",), ("pe", msg.cube, msg.pe)), HEADER_BYTES)
+        self.ipcq.install(msg.cube, msg.pe, msg.queues)
+        self._complete(tag, ledger)
+
     def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Generator:
         ledger = Ledger(self.env.now)
         unit = f"{self.name}.cube{msg.cube}.pe{msg.pe}.dma"
         yield wake_at(self.env, ledger.command(unit, self.env.now, self.topo.pe.pe_dma.overhead_ns))
         pe = ("pe", msg.cube, msg.pe)
         self._dma_pe[tag] = pe
-        job = {"tag": tag, "origin": self.sip, "src": msg.src.encode(), "dst": msg.dst.encode(), "n": msg.nbytes}
+        job = {"tag": tag, "origin": self.sip, "src": msg.src.encode(), "dst": msg.dst.encode(), "n": msg.nbytes,
+               "notify": msg.notify}
         if msg.src.sip == self.sip:
             yield from self._copy_from_here(ledger, job)
         else:
@@ -251,6 +270,8 @@ class SipModel:
 
         The acknowledgement leaves from the destination memory's crossbar port (no DRAM access) to the SerDes.
         """
+        if job.get("notify"):
+            self.ipcq.landed(PhysAddr.decode(job["dst"]))
         if job["origin"] == self.sip:
             self._complete(job["tag"], ledger)
         else:
@@ -327,7 +348,7 @@ class SipModel:
 
 
 def _payload_bytes(msg: Request) -> int:
-    return 0 if isinstance(msg, MmuMapMsg | MmuUnmapMsg | KernelLaunchMsg) else msg.nbytes
+    return msg.nbytes if isinstance(msg, MemoryWriteMsg | MemoryReadMsg | PeDmaMsg) else 0
 
 
 def _check_addr(msg: str, field: str, addr: PhysAddr, topo: Topology, nbytes: int) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from kernbench.engine import PeContext
+from kernbench.engine.ipcq import MAILBOX_AREA
 from kernbench.kernels.dtypes import decode, dtype_info, encode
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle, compute_dtype
 from kernbench.topology import PhysAddr, UnitKind
@@ -43,7 +44,7 @@ class TL:
         self._counts = (len(pes), len(cubes))
         pe_cfg = ctx.topo.pe
         self._stage_base = pe_cfg.tcm_user_bytes
-        self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes
+        self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - MAILBOX_AREA
         self._stage_next = 0
 
     # -- launch geometry -----------------------------------------------------------------------------------------
@@ -63,10 +64,13 @@ class TL:
 
     def load(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16") -> TensorHandle:
         """Read a ``shape`` tile of ``dtype`` at ``ptr`` into this PE."""
+        self.ctx.issue()
+        return self._read(ptr, shape, dtype, "load")
+
+    def _read(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str) -> TensorHandle:
         shape = (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
         nbytes = math.prod(shape) * dtype_info(dtype).itemsize
-        self.ctx.issue()
-        stage = self._stage(nbytes, "load")
+        stage = self._stage(nbytes, what)
         self._copy(self._runs(ptr, nbytes), stage, to_stage=True)
         raw = self.ctx.model.memory(stage).read(stage.offset, nbytes)
         return TensorHandle(self, decode(raw, dtype, shape), dtype)
@@ -81,6 +85,24 @@ class TL:
         stage = self._stage(raw.size, "store")
         self.ctx.model.memory(stage).write(stage.offset, raw)
         self._copy(self._runs(ptr, raw.size), stage, to_stage=False)
+
+    # -- IPCQ ------------------------------------------------------------------------------------------------------
+
+    def send(self, dir: str, src: TensorHandle) -> None:
+        """Send a tile to the neighbour of direction ``dir``; blocks while the peer's ring is full."""
+        raw = encode(src.value, src.dtype)
+        self.ctx.issue()
+        stage = self._stage(raw.size, "send")
+        self.ctx.model.memory(stage).write(stage.offset, raw)
+        self.ctx.ipcq_send(dir, stage, raw.size)
+
+    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16") -> TensorHandle:
+        """Receive the next tile from direction ``dir`` (blocks until it has landed), freeing its slot."""
+        self.ctx.issue()
+        slot = self.ctx.ipcq_wait(dir)
+        value = self._read(slot, shape, dtype, "recv")
+        self.ctx.ipcq_release(dir)
+        return value
 
     # -- compute ---------------------------------------------------------------------------------------------------
 

@@ -1,19 +1,8 @@
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from kernbench.engine import Engine
-from kernbench.topology import Topology, load_topology
-
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[3] / "topology.yaml"
-
-
-@pytest.fixture(scope="session")
-def topo() -> Topology:
-    """The default topology.yaml; the closed-form tests write its numbers out from these fields."""
-    return load_topology(DEFAULT_TOPOLOGY)
+from kernbench.topology import Topology
 
 
 def with_sips(topo: Topology, count: int, topology: str = "ring_1d") -> Topology:

@@ -1,17 +1,8 @@
-from pathlib import Path
 
-import pytest
 
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
-from kernbench.topology import Topology, load_topology
-
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[3] / "topology.yaml"
-
-
-@pytest.fixture(scope="session")
-def topo() -> Topology:
-    return load_topology(DEFAULT_TOPOLOGY)
+from kernbench.topology import Topology
 
 
 def on_sip(topo: Topology, body, sip: int = 0, **engine_kwargs):

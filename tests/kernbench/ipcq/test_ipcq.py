@@ -1,0 +1,122 @@
+"""IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, errors."""
+
+import numpy as np
+import pytest
+
+from kernbench.engine import Engine, IpcqInitMsg, QueueSpec
+from kernbench.runtime import RuntimeContext
+from kernbench.topology import PhysAddr
+
+RING = 8 << 20  # receive rings in the TCM user area: E ring at 8 MiB, W ring at 9 MiB
+OPPOSITE = {"E": "W", "W": "E"}
+
+
+def ring_plan(sip: int, count: int, n_slots: int = 4, slot_size: int = 1024) -> tuple[QueueSpec, ...]:
+    """PE 0 of cube 0 of every SIP in a ring: E sends into the east peer's W ring, W into the west peer's E ring."""
+    def rx(s, d):
+        return PhysAddr.tcm(s, 0, 0, RING + (0 if d == "E" else 1 << 20))
+
+    peers = {"E": (sip + 1) % count, "W": (sip - 1) % count}
+    return tuple(QueueSpec(d, (peers[d], 0, 0), rx(sip, d), rx(peers[d], OPPOSITE[d]), n_slots, slot_size)
+                 for d in ("E", "W"))
+
+
+def run_ring(topo, kernel, count=2, n_slots=4, **engine_kwargs):
+    """Install the ring on every SIP, wait until all have it, launch ``kernel`` on PE (0, 0); return results."""
+    engine = Engine(topo, **engine_kwargs)
+    torch = RuntimeContext(engine)
+
+    def host(sip):
+        engine.wait(engine.submit(IpcqInitMsg(sip, 0, 0, ring_plan(sip, count, n_slots))))
+        engine.sleep_until(10_000.0)  # every SIP has installed its queues
+        done = torch.launch("ring", kernel, grid=[(0, 0)])
+        out = engine.sip(sip).memory(PhysAddr.sram(sip, 0, 0)).read(0, 64).view(np.float32)
+        return {"out": out, "end": done.end_ns, "exec": done.detail["exec_ns"]}
+
+    for sip in range(count):
+        if engine.is_local(sip):
+            engine.spawn(sip, host, name=f"sip{sip}")
+    return engine.run().workers
+
+
+def exchange(tl):
+    """Send my SIP number east and west; store what comes from the west, then from the east."""
+    me = tl.zeros((8,), "f32") + float(tl.ctx.sip + 1)
+    tl.send("E", me)
+    tl.send("W", me * 10.0)
+    from_w = tl.recv("W", (8,), "f32")
+    from_e = tl.recv("E", (8,), "f32")
+    tl.store(PhysAddr.sram(tl.ctx.sip, 0, 0), tl.zeros((16,), "f32") + 0.0)
+    tl.store(PhysAddr.sram(tl.ctx.sip, 0, 0), from_w)
+    tl.store(PhysAddr.sram(tl.ctx.sip, 0, 32), from_e)
+
+
+def test_two_rank_bidirectional_ring_matches_by_address(topo):
+    """Both directions of sip0 point at sip1 (ADR-0025): data still lands in the right queue."""
+    got = run_ring(topo, exchange)
+    assert got["sip0"]["out"].tolist() == [2.0] * 8 + [20.0] * 8  # W queue: sip1's E send; E queue: its W send
+    assert got["sip1"]["out"].tolist() == [1.0] * 8 + [10.0] * 8
+
+
+@pytest.mark.parametrize("count", [3, 4])
+def test_ring_allreduce_sums_on_every_sip(topo, count):
+    """Pass partial sums round the ring: after count-1 steps every SIP holds the total."""
+    def allreduce(tl):
+        acc = tl.zeros((8,), "f32") + float(tl.ctx.sip + 1)
+        carry = acc
+        for _ in range(count - 1):
+            tl.send("E", carry)
+            carry = tl.recv("W", (8,), "f32")
+            acc = acc + carry
+        tl.store(PhysAddr.sram(tl.ctx.sip, 0, 0), acc)
+
+    from dataclasses import replace
+    ring = replace(topo, system=replace(topo.system, sip_count=count))
+    got = run_ring(ring, allreduce, count=count)
+    total = count * (count + 1) / 2
+    assert all(got[f"sip{s}"]["out"][:8].tolist() == [total] * 8 for s in range(count))
+
+
+def test_a_full_ring_blocks_the_sender_until_a_credit_returns(topo):
+    """With one slot, sip0's second send waits for sip1 to receive the first (which sip1 does late)."""
+    def kernel(tl):
+        if tl.ctx.sip == 0:
+            for k in range(2):
+                tl.send("E", tl.zeros((4,), "f32") + float(k))
+            tl.store(PhysAddr.sram(0, 0, 0), tl.zeros((1,), "f32") + float(tl.ctx.now))
+        else:
+            tl.ctx.spend("cpu", 50_000.0)  # busy elsewhere for 50 us
+            first = tl.recv("W", (4,), "f32")
+            second = tl.recv("W", (4,), "f32")
+            tl.store(PhysAddr.sram(1, 0, 0), first + second * 10.0)
+
+    got = run_ring(topo, kernel, n_slots=1)
+    assert got["sip1"]["out"][:4].tolist() == [10.0] * 4
+    sent_at = got["sip0"]["out"][0]
+    assert sent_at > 50_000.0  # the second send could only finish after sip1 freed the slot
+    unblocked = run_ring(topo, kernel, n_slots=2)["sip0"]["out"][0]
+    assert unblocked < 20_000.0  # two slots: both sends land at once, long before sip1 looks (launch at ~10 us)
+
+
+def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
+    engine = Engine(topo)
+    torch = RuntimeContext(engine)
+    seen = []
+
+    def host(sip):
+        engine.wait(engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(0, 2))))
+        with pytest.raises(ValueError, match="already has IPCQ installed"):
+            engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(0, 2)))
+        try:
+            torch.launch("bad", lambda tl: tl.send("N", tl.zeros((2,), "f32")), grid=[(0, 0)])
+        except Exception as exc:
+            seen.append(str(exc))
+        try:
+            torch.launch("bad2", lambda tl: tl.send("E", tl.zeros((1024,), "f32")), grid=[(0, 0)])
+        except Exception as exc:
+            seen.append(str(exc))
+
+    engine.spawn(0, host)
+    engine.run()
+    assert "no IPCQ direction 'N' (installed: E, W)" in seen[0]
+    assert "4096 bytes do not fit a 1024-byte slot" in seen[1]

@@ -1,0 +1,48 @@
+"""IPCQ traffic across MPI ranks, compared for equality with the single-process run.
+
+Run with: mpirun -n N python -m pytest --with-mpi -m mpi tests/kernbench/ipcq  (N >= 2)
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from .test_ipcq import exchange, run_ring
+
+pytestmark = pytest.mark.mpi(min_size=2)
+
+
+def allreduce_kernel(count):
+    def kernel(tl):
+        from kernbench.topology import PhysAddr
+
+        acc = tl.zeros((8,), "f32") + float(tl.ctx.sip + 1)
+        carry = acc
+        for _ in range(count - 1):
+            tl.send("E", carry)
+            carry = tl.recv("W", (8,), "f32")
+            acc = acc + carry
+        tl.store(PhysAddr.sram(tl.ctx.sip, 0, 0), acc)
+
+    return kernel
+
+
+def same(a, b):
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name]["out"], b[name]["out"])
+        assert (a[name]["end"], a[name]["exec"]) == (b[name]["end"], b[name]["exec"])
+
+
+def test_two_rank_exchange_equals_single_process(topo):
+    same(run_ring(topo, exchange, transport="mpi"), run_ring(topo, exchange, transport="local"))
+
+
+@pytest.mark.parametrize("count", [2, 4])
+def test_ring_allreduce_equals_single_process(topo, count):
+    ring = replace(topo, system=replace(topo.system, sip_count=count))
+    split = run_ring(ring, allreduce_kernel(count), count=count, transport="mpi", partition="round_robin")
+    single = run_ring(ring, allreduce_kernel(count), count=count, transport="local")
+    same(split, single)
+    assert all(split[f"sip{s}"]["out"][:8].tolist() == [count * (count + 1) / 2] * 8 for s in range(count))
