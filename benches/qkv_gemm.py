@@ -10,7 +10,7 @@ Placement (one SIP): ``W`` and ``Y`` are column-sharded over ``CUBES`` cubes and
 ``s = c * 8 + p`` at ``VA + s * shard_bytes``. ``X`` is replicated once per cube (a cube's page table maps only
 its own cube's copy) and stored K-block-major, ``X_packed[i] = X[:, i*K_BLOCK:(i+1)*K_BLOCK]``, as GEMM
 libraries pack A panels, so each K step is one contiguous load. A PE's W shard (12288 x 192 f16, 4.5 MiB) does
-not fit its 4 MiB staging area: the kernel walks K in ``K_BLOCK`` steps, accumulating in f32.
+not fit its TCM staging area (about 2 MiB): the kernel walks K in ``K_BLOCK`` steps, accumulating in f32.
 """
 
 from __future__ import annotations

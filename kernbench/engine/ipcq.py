@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 MAILBOX_BYTES = 64
 """Size of a credit (one header-sized write; its first 8 bytes name the freed receive ring)."""
 MAILBOX_AREA = 2 * MAILBOX_BYTES
-"""Bytes at the top of each PE's TCM: its credit inbox, then its outbox (the scheduler's staging ends below)."""
+"""Bytes at the top of each PE's TCM: its credit inbox, then its outbox."""
+RING_AREA = 2 << 20
+"""Bytes below the mailboxes kept for IPCQ receive rings in TCM (the scheduler's staging area ends below them)."""
+
+
+def ring_area(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
+    """Start of PE ``(sip, cube, pe)``'s TCM area for receive rings (inside the scheduler's reserved TCM)."""
+    return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - RING_AREA)
 
 
 class IpcqError(RuntimeError):

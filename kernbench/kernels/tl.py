@@ -5,7 +5,8 @@ PE's MMU translates, or `PhysAddr` for physical access. Every call that reaches 
 the PE (`kernbench.engine.PeContext`) and moves or computes real data when that work completes:
 
 - ``load(ptr, shape, dtype)``: the PE's DMA copies the bytes behind ``ptr`` (any memory, any SIP) into the
-  TCM staging area the scheduler reserves (``scheduler.tcm_reserved_mib``), then the tile is read from there.
+  TCM staging area the scheduler reserves (``scheduler.tcm_reserved_mib`` less the IPCQ rings and mailboxes at
+  its top, `kernbench.engine.ipcq`), then the tile is read from there.
   A tile must fit the staging area: bigger data is tiled by the kernel.
 - ``store(ptr, value)``: the tile is written to staging, then DMA'd to the memories behind ``ptr``.
 - ``dot(a, b)``: PE_GEMM, ``2*M*N*K`` flops, float32 accumulation, result in ``a``'s dtype unless
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kernbench.engine import PeContext
-from kernbench.engine.ipcq import MAILBOX_AREA
+from kernbench.engine.ipcq import MAILBOX_AREA, RING_AREA
 from kernbench.kernels.dtypes import decode, dtype_info, encode
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle, compute_dtype
 from kernbench.topology import PhysAddr, UnitKind
@@ -44,7 +45,7 @@ class TL:
         self._counts = (len(pes), len(cubes))
         pe_cfg = ctx.topo.pe
         self._stage_base = pe_cfg.tcm_user_bytes
-        self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - MAILBOX_AREA
+        self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - MAILBOX_AREA - RING_AREA
         self._stage_next = 0
 
     # -- launch geometry -----------------------------------------------------------------------------------------
