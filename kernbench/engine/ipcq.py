@@ -87,6 +87,7 @@ class IpcqUnit:
         self.queues: dict[tuple[int, int], dict[str, Queue]] = {}  # (cube, pe) -> direction -> queue
         self._rx: dict[tuple, list[tuple[int, int, Queue]]] = {}  # memory -> [(start, end, queue)] of its rings
         self._senders: dict[int, Queue] = {}  # encoded receive ring a queue sends into -> that queue
+        self._early: list[tuple[str, Any]] = []  # writes that landed before their queue was installed here
 
     def install(self, cube: int, pe: int, specs: tuple[QueueSpec, ...]) -> None:
         if (cube, pe) in self.queues:
@@ -99,6 +100,12 @@ class IpcqUnit:
             self._rx.setdefault(_memory_key(spec.rx_base), []).append(
                 (spec.rx_base.offset, spec.rx_base.offset + spec.n_slots * spec.slot_size, queue))
         self.queues[(cube, pe)] = table
+        early, self._early = self._early, []
+        for kind, what in early:  # a peer that installed first may already have sent
+            if kind == "credit":
+                self._credit(what)
+            else:
+                self.landed(what)
 
     def queue(self, cube: int, pe: int, direction: str) -> Queue:
         table = self.queues.get((cube, pe))
@@ -112,20 +119,25 @@ class IpcqUnit:
     def landed(self, dst: PhysAddr) -> None:
         """A notifying write reached ``dst``: advance the receive ring or the credits it belongs to."""
         if dst == inbox(self.model.topo, dst.sip, dst.cube, dst.pe):
-            ring = int(self.model.memory(dst).read(dst.offset, 8).view("<u8")[0])
-            queue = self._senders.get(ring)
-            if queue is None:
-                raise IpcqError(f"sip{self.model.sip}: a credit for ring {PhysAddr.decode(ring)} reached {dst}, "
-                                "but no queue sends into that ring")
-            queue.credits += 1
-        else:
-            for start, end, candidate in self._rx.get(_memory_key(dst), ()):
-                if start <= dst.offset < end:
-                    queue = candidate
-                    queue.rx_head += 1
-                    break
-            else:
-                raise IpcqError(f"sip{self.model.sip}: an IPCQ write landed at {dst}, which no queue owns")
+            ring = int(self.model.memory(dst).read(dst.offset, 8).view("<u8")[0])  # read now: the next credit reuses it
+            self._credit(ring)
+            return
+        for start, end, queue in self._rx.get(_memory_key(dst), ()):
+            if start <= dst.offset < end:
+                queue.rx_head += 1
+                self._wake(queue)
+                return
+        self._early.append(("data", dst))  # a peer that installed first: counted when this queue is installed
+
+    def _credit(self, ring: int) -> None:
+        queue = self._senders.get(ring)
+        if queue is None:
+            self._early.append(("credit", ring))
+            return
+        queue.credits += 1
+        self._wake(queue)
+
+    def _wake(self, queue: Queue) -> None:
         waiters, queue.waiters = queue.waiters, []
         for event in waiters:
             event.succeed()

@@ -50,6 +50,10 @@ class TensorHandle:
     def numpy(self) -> np.ndarray:
         return self.value.copy()
 
+    def __getitem__(self, key: Any) -> TensorHandle:
+        """A slice of the tile (a view in the PE's registers: no hardware work)."""
+        return TensorHandle(self.tl, self.value[key], self.dtype)
+
     def to(self, dtype: str) -> TensorHandle:
         """Cast to another dtype (a MATH pass)."""
         return self.tl._elementwise("cast", lambda v: v, [self], out_dtype=dtype)

@@ -17,6 +17,7 @@ import numpy as np
 from kernbench.engine import (
     Completion,
     Engine,
+    Handle,
     KernelLaunchMsg,
     MemoryReadMsg,
     MemoryWriteMsg,
@@ -27,6 +28,8 @@ from kernbench.engine import (
 from kernbench.kernels import itemsize, make_program, numpy_dtype_name
 from kernbench.runtime.allocator import DeviceAllocators
 from kernbench.runtime.deploy import deploy, release
+from kernbench.runtime.distributed import Distributed
+from kernbench.runtime.multiprocessing import Multiprocessing
 from kernbench.runtime.placement import DPPolicy, as_2d, resolve_dp_layout
 from kernbench.runtime.tensor import Tensor
 
@@ -85,6 +88,8 @@ class RuntimeContext:
         self.allocators = DeviceAllocators(self.topo, local)
         self.ahbm = AhbmNamespace(self)
         self.accelerator = AcceleratorNamespace(self.ahbm)
+        self.distributed = Distributed(self)
+        self.multiprocessing = Multiprocessing(self)
         self.traces: dict[int, list[dict[str, Any]]] = {sip: [] for sip in local}
         self._tensors: dict[int, Tensor] = {}  # alive until free() or cleanup(): simulated memory is not GC'd
         self._names = itertools.count(1)
@@ -136,6 +141,11 @@ class RuntimeContext:
         Tensors become their virtual address; ints, floats, bools and strings pass as they are. Waits for the
         kernel to finish and returns the launch's `Completion` (a kernel error raises `KernelError`).
         """
+        return self._finish([self._launch_async(name, kernel_fn, args, grid, kwargs)], f"kernel:{name}")[0]
+
+    def _launch_async(self, name: str, kernel_fn: Callable[..., Any], args: tuple,
+                      grid: Sequence[tuple[int, int]] | None = None, kwargs: dict[str, Any] | None = None) -> Handle:
+        """Submit a launch (see `launch`) without waiting for it."""
         sip = self.current_device()
         values, pes = [], set()
         for i, arg in enumerate(args):
@@ -151,8 +161,8 @@ class RuntimeContext:
             else:
                 raise TypeError(f"launch {name!r}: argument {i} has unsupported type {type(arg).__name__}")
         chosen = tuple(sorted(pes)) if grid is None else tuple((int(c), int(p)) for c, p in grid)
-        program = make_program(kernel_fn, tuple(values), kwargs)
-        return self._request(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),)), f"kernel:{name}")
+        program = make_program(kernel_fn, tuple(values), kwargs or {})
+        return self.engine.submit(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),)))
 
     # -- requests (used by Tensor) ------------------------------------------------------------------------------
 
@@ -161,7 +171,10 @@ class RuntimeContext:
 
     def _requests(self, msgs: list[Request], phase: str) -> list[Completion]:
         """Submit ``msgs`` at once (they run concurrently), wait for all, and trace them under ``phase``."""
-        handles = [self.engine.submit(m) for m in msgs]
+        return self._finish([self.engine.submit(m) for m in msgs], phase)
+
+    def _finish(self, handles: list[Handle], phase: str) -> list[Completion]:
+        """Wait for ``handles`` and trace their completions under ``phase``."""
         done = [self.engine.wait(h) for h in handles]
         trace = self.traces[self.current_device()]
         for c in done:

@@ -1,0 +1,8 @@
+"""Collectives: install plans for IPCQ neighbours and the algorithms that run as kernels over them.
+
+Above the kernels (algorithms are `tl` kernels) and below the runtime's ``torch.distributed``.
+"""
+
+from kernbench.ccl.ring import REDUCE_OPS, ring_allreduce_kernel, ring_queues
+
+__all__ = ["REDUCE_OPS", "ring_allreduce_kernel", "ring_queues"]

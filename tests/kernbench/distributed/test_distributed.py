@@ -1,0 +1,84 @@
+"""torch.distributed and torch.multiprocessing.spawn with rank = SIP, in one process."""
+
+import numpy as np
+import pytest
+
+from kernbench.engine import Engine
+from kernbench.runtime import RuntimeContext
+from kernbench.runtime.multiprocessing import SpawnException
+
+from .workloads import spawn_allreduce, system, values
+
+NUMPY_OPS = {"sum": np.sum, "max": np.max, "min": np.min, "avg": np.mean}
+
+
+@pytest.mark.parametrize("sips,layout", [(2, "ring_1d"), (3, "ring_1d"), (4, "ring_1d"), (4, "torus_2d")])
+@pytest.mark.parametrize("op", ["sum", "max", "avg"])
+def test_all_reduce_gives_every_rank_the_reduction(topo, sips, layout, op):
+    got = spawn_allreduce(system(topo, sips, layout), n=1000, op=op)
+    want = NUMPY_OPS[op](np.stack([values(r, 1000) for r in range(sips)]), axis=0)
+    assert sorted(got) == list(range(sips))
+    for rank, out in got.items():
+        assert (out["rank"], out["world"]) == (rank, sips)
+        np.testing.assert_allclose(out["result"], want, rtol=1e-6)
+    assert len({out["result"].tobytes() for out in got.values()}) == 1  # bit-identical on every rank
+
+
+def test_large_messages_are_cut_into_slots(topo):
+    """64 Ki elements per chunk need several 64 KiB slots per ring step."""
+    got = spawn_allreduce(system(topo, 2), n=200_000, dtype="f32")
+    want = values(0, 200_000) + values(1, 200_000)
+    for out in got.values():
+        np.testing.assert_array_equal(out["result"], want)
+
+
+def test_time_grows_with_size_and_ranks(topo):
+    small = spawn_allreduce(system(topo, 2), n=1_000)[0]["ns"]
+    big = spawn_allreduce(system(topo, 2), n=100_000)[0]["ns"]
+    more = spawn_allreduce(system(topo, 4), n=100_000)[0]["ns"]
+    assert small < big < more
+
+
+def test_spawn_exception_names_the_failed_ranks(topo):
+    engine = Engine(system(topo, 3))
+    torch = RuntimeContext(engine)
+
+    def fn(rank):
+        if rank != 1:
+            raise ValueError(f"bad input on {rank}")
+        return rank
+
+    with pytest.raises(SpawnException) as info:
+        torch.multiprocessing.spawn(fn, nprocs=3)
+    assert info.value.errors == {0: "ValueError: bad input on 0", 2: "ValueError: bad input on 2"}
+    assert "rank 0: ValueError: bad input on 0; rank 2: ValueError: bad input on 2" in str(info.value)
+
+
+def test_api_errors(topo):
+    engine = Engine(topo)
+    torch = RuntimeContext(engine)
+    seen = []
+
+    def fn(rank):
+        dist = torch.distributed
+        for call in (dist.get_rank, lambda: dist.init_process_group("nccl"),
+                     lambda: dist.init_process_group("ahbm", rank=1 - rank)):
+            try:
+                call()
+            except (RuntimeError, ValueError) as exc:
+                seen.append(str(exc))
+        dist.init_process_group()
+        sharded = torch.zeros((4, 64), "f32")
+        try:
+            dist.all_reduce(sharded, op="prod")
+        except ValueError as exc:
+            seen.append(str(exc))
+        dist.destroy_process_group()
+
+    torch.multiprocessing.spawn(fn, nprocs=1)
+    assert seen == [
+        "sip0: call torch.distributed.init_process_group() first",
+        "init_process_group: backend must be 'ahbm', got 'nccl'",
+        "init_process_group: rank = SIP: this worker is rank 0 of 2; got rank=1, world_size=None",
+        "all_reduce: op must be one of sum, max, min, avg, got 'prod'",
+    ]
