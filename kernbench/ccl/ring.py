@@ -41,7 +41,8 @@ def ring_queues(topo: Topology, sip: int, world: int, n_slots: int, slot_size: i
                  for d in RING_DIRECTIONS)
 
 
-def ring_allreduce_kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, tl: TL) -> None:
+def ring_allreduce_kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int,
+                          tl: TL) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` (this rank's leader PE) in place, with ``op``."""
     rank = tl.ctx.sip
     data = tl.load(ptr, (n_elem,), dtype)
@@ -52,27 +53,32 @@ def ring_allreduce_kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int
         for step in range(world - 1):  # reduce-scatter: chunk (rank + 1) ends complete here
             send, recv = (rank - step) % world, (rank - step - 1) % world
             chunks[recv] = combine(chunks[recv], _exchange(tl, chunks[send], chunks[recv].shape[0], dtype,
-                                                           slot_elems))
+                                                           slot_elems, window))
         for step in range(world - 1):  # all-gather: pass the complete chunks on
             send, recv = (rank - step + 1) % world, (rank - step) % world
-            chunks[recv] = _exchange(tl, chunks[send], chunks[recv].shape[0], dtype, slot_elems)
+            chunks[recv] = _exchange(tl, chunks[send], chunks[recv].shape[0], dtype, slot_elems, window)
         data = _concat(tl, chunks, dtype)
     if op == "avg":
         data = data * (1.0 / world)
     tl.store(ptr, data, dtype)
 
 
-def _exchange(tl: TL, out: TensorHandle, n_in: int, dtype: str, slot_elems: int) -> TensorHandle:
-    """Send ``out`` east and receive ``n_in`` elements from the west, a slot at a time."""
+def _exchange(tl: TL, out: TensorHandle, n_in: int, dtype: str, slot_elems: int, window: int) -> TensorHandle:
+    """Send ``out`` east and receive ``n_in`` elements from the west, a slot at a time.
+
+    Up to ``window`` pieces are sent ahead of the receives (the peer's ring has that many slots), so the pieces of
+    one step stream back to back over the link instead of paying its latency each.
+    """
+    outs = [out[start:start + slot_elems] for start in range(0, out.shape[0], slot_elems)]
+    sizes = [min(slot_elems, n_in - start) for start in range(0, n_in, slot_elems)]
     got: list[Any] = []
-    pieces_out = range(0, out.shape[0], slot_elems)
-    pieces_in = list(range(0, n_in, slot_elems))
-    for k, start in enumerate(pieces_out):
-        tl.send("E", out[start:start + slot_elems])
-        if k < len(pieces_in):
-            got.append(tl.recv("W", (min(slot_elems, n_in - pieces_in[k]),), dtype).value)
-    for start in pieces_in[len(got):]:
-        got.append(tl.recv("W", (min(slot_elems, n_in - start),), dtype).value)
+    sent = 0
+    while sent < len(outs) or len(got) < len(sizes):
+        while sent < len(outs) and sent - len(got) < window:
+            tl.send("E", outs[sent])
+            sent += 1
+        if len(got) < len(sizes):
+            got.append(tl.recv("W", (sizes[len(got)],), dtype).value)
     return TensorHandle(tl, np.concatenate(got) if got else np.zeros(0, out.value.dtype), dtype)
 
 

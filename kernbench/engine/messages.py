@@ -106,7 +106,8 @@ class PeDmaMsg:
     dst: PhysAddr
     nbytes: int
     notify: bool = False
-    """Tell the IPCQ of the destination's SIP when the bytes land (queue data and credits)."""
+    """Tell the IPCQ of the destination's SIP when the bytes land (queue data and credits); such a write from the
+    PE's own SIP is posted: it completes when its bytes have left, with no acknowledgement."""
 
     def __post_init__(self) -> None:
         for field in ("sip", "cube", "pe"):

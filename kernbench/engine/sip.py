@@ -17,7 +17,8 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
 - `PeDmaMsg`: the PE's DMA descriptor setup (``pe_dma.overhead_ns``), then the copy. The source is read where it
   lives: a remote source first gets a read request (header) from the PE. The destination is written when the
   tail lands; if that is on another SIP than the PE's, an acknowledgement (header) returns to the PE's SIP, and
-  the request completes when it arrives.
+  the request completes when it arrives. A ``notify`` write (IPCQ data and credits) from the PE's own SIP is
+  posted instead: it completes when its last byte has left the SIP, and the queue's credits do the flow control.
 - `KernelLaunchMsg`: see `kernbench.engine.pe`.
 - `MmuMapMsg` / `MmuUnmapMsg`: the command phase, then the IO_CPU sends the update (header) to the M_CPU of
   every cube it names (all by default) at once; each cube has its own page table, so a replicated tensor can map
@@ -238,7 +239,7 @@ class SipModel:
         pe = ("pe", msg.cube, msg.pe)
         self._dma_pe[tag] = pe
         job = {"tag": tag, "origin": self.sip, "src": msg.src.encode(), "dst": msg.dst.encode(), "n": msg.nbytes,
-               "notify": msg.notify}
+               "notify": msg.notify, "posted": msg.notify and msg.src.sip == self.sip}
         if msg.src.sip == self.sip:
             yield from self._copy_from_here(ledger, job)
         else:
@@ -263,7 +264,10 @@ class SipModel:
             yield from self._landed(ledger, job)
         else:
             lead = self.fabric.path(endpoint(src), ("serdes",), n, src_offset=_hbm_offset(src))
-            yield from self._emit(ledger, {**job, "op": "write", "to": dst.sip, "data": data}, lead, n)
+            tail_lag = yield from self._emit(ledger, {**job, "op": "write", "to": dst.sip, "data": data}, lead, n)
+            if job.get("posted"):  # done once the last byte has left: no acknowledgement will come
+                yield wake_at(self.env, self.env.now + tail_lag)
+                self._complete(job["tag"], ledger)
 
     def _landed(self, ledger: Ledger, job: dict) -> Generator:
         """The destination bytes are in place: complete here, or acknowledge to the PE's SIP.
@@ -274,7 +278,7 @@ class SipModel:
             self.ipcq.landed(PhysAddr.decode(job["dst"]))
         if job["origin"] == self.sip:
             self._complete(job["tag"], ledger)
-        else:
+        elif not job.get("posted"):
             ack = {"op": "ack", "to": job["origin"], "tag": job["tag"], "origin": job["origin"]}
             lead = self.fabric.route(endpoint(PhysAddr.decode(job["dst"])), ("serdes",))
             yield from self._emit(ledger, ack, lead, HEADER_BYTES)
@@ -282,7 +286,10 @@ class SipModel:
     # -- the inter-SIP side ------------------------------------------------------------------------------------
 
     def _emit(self, ledger: Ledger, packet: dict, lead: list[Stage], nbytes: int, lag: float = 0.0) -> Generator:
-        """Stream ``nbytes`` along ``lead`` onto the first inter-SIP link towards ``packet["to"]`` and send it."""
+        """Stream ``nbytes`` along ``lead`` onto the first inter-SIP link towards ``packet["to"]`` and send it.
+
+        Ends when the head is on the link; returns how long the tail takes to follow.
+        """
         direction = self.first_hop[packet["to"]]
         timing = yield transfer([*lead, self.serdes[direction]], nbytes, tail_lag=lag, release="head")
         ledger.transfer(timing)
@@ -291,6 +298,7 @@ class SipModel:
         link = self.links_out[direction]
         ledger.link(f"{self.name}->sip{link.dst}", now, link.latency_ns, tail_lag)
         self.lp.send(direction, {**packet, "n_wire": nbytes, "lag": tail_lag, "ledger": ledger.to_wire()})
+        return tail_lag
 
     def _on_packet(self, message: Message) -> None:
         packet = message.payload

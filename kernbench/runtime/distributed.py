@@ -111,9 +111,8 @@ class Distributed:
             )
         n = math.prod(tensor.shape)
         slot_elems = SLOT_BYTES // itemsize(tensor.dtype)
-        handle = self._ctx._launch_async("all_reduce", ring_allreduce_kernel,
-                                         (tensor.va, n, tensor.dtype, op, self._ctx.topo.sip_count, slot_elems),
-                                         grid=[LEADER])
+        args = (tensor.va, n, tensor.dtype, op, self._ctx.topo.sip_count, slot_elems, N_SLOTS)
+        handle = self._ctx._launch_async("all_reduce", ring_allreduce_kernel, args, grid=[LEADER])
         work = Work(self._ctx, handle, "kernel:all_reduce")
         if async_op:
             return work
