@@ -46,6 +46,9 @@ class Multiprocessing:
             raise ValueError(f"spawn: nprocs must be 1..{sips} (rank = SIP), got {nprocs}")
         if not join:
             raise ValueError("spawn: join=False is not supported (the simulation runs inside spawn)")
+        if _inside_host_code(self._ctx):
+            raise RuntimeError("spawn: call it from the top level of the script (every process runs it), not from "
+                               "host code that is already running on a SIP")
 
         def worker(rank: int) -> dict[str, Any]:
             try:
@@ -63,3 +66,11 @@ class Multiprocessing:
             details = {o["rank"]: o["traceback"] for o in outcomes if not o["ok"]}
             raise SpawnException(failed, details)
         self.results = {o["rank"]: o["value"] for o in outcomes}
+
+
+def _inside_host_code(ctx: RuntimeContext) -> bool:
+    try:
+        ctx.engine.sim.current_lp()
+    except RuntimeError:
+        return False
+    return True

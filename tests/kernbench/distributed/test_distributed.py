@@ -54,6 +54,22 @@ def test_spawn_exception_names_the_failed_ranks(topo):
     assert "rank 0: ValueError: bad input on 0; rank 2: ValueError: bad input on 2" in str(info.value)
 
 
+def test_spawn_from_host_code_is_refused(topo):
+    engine = Engine(topo)
+    torch = RuntimeContext(engine)
+    seen = []
+
+    def fn(rank):
+        try:
+            torch.multiprocessing.spawn(lambda r: None)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+
+    torch.multiprocessing.spawn(fn, nprocs=1)
+    assert seen == ["spawn: call it from the top level of the script (every process runs it), not from host code "
+                    "that is already running on a SIP"]
+
+
 def test_api_errors(topo):
     engine = Engine(topo)
     torch = RuntimeContext(engine)
