@@ -1,4 +1,5 @@
-"""The ring all-reduce across SIPs: reduce-scatter then all-gather, ``2(p-1)`` steps of ``n/p`` elements.
+"""Ring collectives across SIPs: all-reduce (reduce-scatter then all-gather, ``2(p-1)`` steps of ``n/p``
+elements), reduce-scatter, all-gather and broadcast.
 
 Ranks are SIPs; each SIP's leader PE (cube 0, PE 0) holds the rank's data and talks to its ring neighbours over
 IPCQ: ``E`` to rank ``r+1``, ``W`` to rank ``r-1``. Receive rings sit at fixed addresses in the leader's TCM ring
@@ -44,23 +45,80 @@ def ring_queues(topo: Topology, sip: int, world: int, n_slots: int, slot_size: i
 def ring_allreduce_kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int,
                           tl: TL) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` (this rank's leader PE) in place, with ``op``."""
-    rank = tl.ctx.sip
-    data = tl.load(ptr, (n_elem,), dtype)
-    if world > 1:
-        bounds = np.linspace(0, n_elem, world + 1).astype(int)
-        chunks = [data[int(bounds[i]):int(bounds[i + 1])] for i in range(world)]
-        combine = {"sum": tl.add, "avg": tl.add, "max": tl.maximum, "min": tl.minimum}[op]
-        for step in range(world - 1):  # reduce-scatter: chunk (rank + 1) ends complete here
-            send, recv = (rank - step) % world, (rank - step - 1) % world
-            chunks[recv] = combine(chunks[recv], _exchange(tl, chunks[send], chunks[recv].shape[0], dtype,
-                                                           slot_elems, window))
-        for step in range(world - 1):  # all-gather: pass the complete chunks on
-            send, recv = (rank - step + 1) % world, (rank - step) % world
-            chunks[recv] = _exchange(tl, chunks[send], chunks[recv].shape[0], dtype, slot_elems, window)
-        data = _concat(tl, chunks, dtype)
+    chunks = _chunks(tl.load(ptr, (n_elem,), dtype), world)
+    chunks = _reduce_scatter(tl, chunks, dtype, op, world, slot_elems, window, owner_shift=1)
+    chunks = _all_gather(tl, chunks, dtype, world, slot_elems, window, owner_shift=1)
+    data = _concat(tl, chunks, dtype)
     if op == "avg":
         data = data * (1.0 / world)
     tl.store(ptr, data, dtype)
+
+
+def ring_reduce_scatter_kernel(out_ptr: int, in_ptr: int, n_out: int, dtype: str, op: str, world: int,
+                               slot_elems: int, window: int, tl: TL) -> None:
+    """Rank r gets chunk r of the reduction of every rank's ``world * n_out`` input values."""
+    chunks = _chunks(tl.load(in_ptr, (world * n_out,), dtype), world)
+    chunks = _reduce_scatter(tl, chunks, dtype, op, world, slot_elems, window, owner_shift=0)
+    mine = chunks[tl.ctx.sip]
+    tl.store(out_ptr, mine * (1.0 / world) if op == "avg" else mine, dtype)
+
+
+def ring_all_gather_kernel(out_ptr: int, in_ptr: int, n_in: int, dtype: str, world: int, slot_elems: int,
+                           window: int, tl: TL) -> None:
+    """Every rank gets the ``n_in`` values of every rank, in rank order, at ``out_ptr``."""
+    mine = tl.load(in_ptr, (n_in,), dtype)
+    chunks = [mine if r == tl.ctx.sip else TensorHandle(tl, np.zeros(n_in, mine.value.dtype), dtype)
+              for r in range(world)]
+    chunks = _all_gather(tl, chunks, dtype, world, slot_elems, window, owner_shift=0)
+    tl.store(out_ptr, _concat(tl, chunks, dtype), dtype)
+
+
+def ring_broadcast_kernel(ptr: int, n_elem: int, dtype: str, root: int, world: int, slot_elems: int, window: int,
+                          tl: TL) -> None:
+    """Every rank gets the root's ``n_elem`` values: passed east round the ring, piece by piece."""
+    rank = tl.ctx.sip
+    hops = (rank - root) % world  # how far east of the root this rank is
+    if hops == 0:
+        data = tl.load(ptr, (n_elem,), dtype)
+        for start in range(0, n_elem, slot_elems):
+            tl.send("E", data[start:start + slot_elems])
+        return
+    pieces = []
+    for start in range(0, n_elem, slot_elems):
+        piece = tl.recv("W", (min(slot_elems, n_elem - start),), dtype)
+        if hops < world - 1:
+            tl.send("E", piece)
+        pieces.append(piece)
+    tl.store(ptr, _concat(tl, pieces, dtype), dtype)
+
+
+def _chunks(data: TensorHandle, world: int) -> list[TensorHandle]:
+    bounds = np.linspace(0, data.shape[0], world + 1).astype(int)
+    return [data[int(bounds[i]):int(bounds[i + 1])] for i in range(world)]
+
+
+def _reduce_scatter(tl: TL, chunks: list[TensorHandle], dtype: str, op: str, world: int, slot_elems: int,
+                    window: int, owner_shift: int) -> list[TensorHandle]:
+    """p-1 steps; afterwards rank r holds the complete reduction of chunk ``(r + owner_shift) % world``."""
+    rank = tl.ctx.sip
+    combine = {"sum": tl.add, "avg": tl.add, "max": tl.maximum, "min": tl.minimum}[op]
+    for step in range(world - 1):
+        send = (rank - step + owner_shift - 1) % world
+        recv = (rank - step + owner_shift - 2) % world
+        got = _exchange(tl, chunks[send], chunks[recv].shape[0], dtype, slot_elems, window)
+        chunks[recv] = combine(chunks[recv], got)
+    return chunks
+
+
+def _all_gather(tl: TL, chunks: list[TensorHandle], dtype: str, world: int, slot_elems: int, window: int,
+                owner_shift: int) -> list[TensorHandle]:
+    """p-1 steps starting from rank r owning chunk ``(r + owner_shift) % world``; afterwards every rank has all."""
+    rank = tl.ctx.sip
+    for step in range(world - 1):
+        send = (rank - step + owner_shift) % world
+        recv = (rank - step + owner_shift - 1) % world
+        chunks[recv] = _exchange(tl, chunks[send], chunks[recv].shape[0], dtype, slot_elems, window)
+    return chunks
 
 
 def _exchange(tl: TL, out: TensorHandle, n_in: int, dtype: str, slot_elems: int, window: int) -> TensorHandle:

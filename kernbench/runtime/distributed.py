@@ -12,7 +12,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kernbench.ccl import REDUCE_OPS, ring_allreduce_kernel, ring_queues
+from kernbench.ccl import (
+    REDUCE_OPS,
+    ring_all_gather_kernel,
+    ring_allreduce_kernel,
+    ring_broadcast_kernel,
+    ring_queues,
+    ring_reduce_scatter_kernel,
+)
 from kernbench.ccl.ring import LEADER
 from kernbench.engine import Completion, Handle, IpcqInitMsg
 from kernbench.kernels import itemsize
@@ -99,25 +106,76 @@ class Distributed:
 
     def all_reduce(self, tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
         """Reduce ``tensor`` over all ranks in place (every rank calls it with the same shape and dtype)."""
-        sip = self._check()
-        if op not in REDUCE_OPS:
-            raise ValueError(f"all_reduce: op must be one of {', '.join(REDUCE_OPS)}, got {op!r}")
-        if tensor.is_host or tensor.device != sip:
-            raise ValueError(f"all_reduce: {tensor.name} must be a device tensor on this rank's SIP (sip{sip})")
-        if [(s.cube, s.pe) for s in tensor.shards] != [LEADER]:
-            raise NotImplementedError(
-                f"all_reduce: {tensor.name} must live on one PE, cube 0 PE 0 "
-                "(dp=DPPolicy(num_cubes=1, num_pes=1)); sharded collectives are not implemented yet"
-            )
-        n = math.prod(tensor.shape)
-        slot_elems = SLOT_BYTES // itemsize(tensor.dtype)
-        args = (tensor.va, n, tensor.dtype, op, self._ctx.topo.sip_count, slot_elems, N_SLOTS)
-        handle = self._ctx._launch_async("all_reduce", ring_allreduce_kernel, args, grid=[LEADER])
-        work = Work(self._ctx, handle, "kernel:all_reduce")
+        self._check_op("all_reduce", op)
+        n = self._leader_elements("all_reduce", tensor)
+        return self._run("all_reduce", ring_allreduce_kernel,
+                         (tensor.va, n, tensor.dtype, op, self._world, self._slot(tensor), N_SLOTS), async_op)
+
+    def reduce_scatter_tensor(self, output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
+                              async_op: bool = False) -> Work | None:
+        """Rank r's ``output`` gets part r of the reduction of every rank's ``input`` (world times as long)."""
+        self._check_op("reduce_scatter_tensor", op)
+        n_out = self._leader_elements("reduce_scatter_tensor", output)
+        n_in = self._leader_elements("reduce_scatter_tensor", input)
+        self._same_dtype("reduce_scatter_tensor", output, input, n_in, n_out * self._world)
+        args = (output.va, input.va, n_out, output.dtype, op, self._world, self._slot(output), N_SLOTS)
+        return self._run("reduce_scatter_tensor", ring_reduce_scatter_kernel, args, async_op)
+
+    def all_gather_into_tensor(self, output: Tensor, input: Tensor,
+                               async_op: bool = False) -> Work | None:
+        """Every rank's ``output`` gets all ranks' ``input`` concatenated in rank order."""
+        n_in = self._leader_elements("all_gather_into_tensor", input)
+        n_out = self._leader_elements("all_gather_into_tensor", output)
+        self._same_dtype("all_gather_into_tensor", input, output, n_out, n_in * self._world)
+        args = (output.va, input.va, n_in, input.dtype, self._world, self._slot(input), N_SLOTS)
+        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, async_op)
+
+    def broadcast(self, tensor: Tensor, src: int, async_op: bool = False) -> Work | None:
+        """Every rank's ``tensor`` gets rank ``src``'s values."""
+        if not 0 <= src < self._world:
+            raise ValueError(f"broadcast: src must be a rank 0..{self._world - 1}, got {src}")
+        n = self._leader_elements("broadcast", tensor)
+        return self._run("broadcast", ring_broadcast_kernel,
+                         (tensor.va, n, tensor.dtype, src, self._world, self._slot(tensor), N_SLOTS), async_op)
+
+    def _run(self, name: str, kernel, args: tuple, async_op: bool) -> Work | None:
+        handle = self._ctx._launch_async(name, kernel, args, grid=[LEADER])
+        work = Work(self._ctx, handle, f"kernel:{name}")
         if async_op:
             return work
         work.wait()
         return None
+
+    @property
+    def _world(self) -> int:
+        return self._ctx.topo.sip_count
+
+    @staticmethod
+    def _slot(tensor: Tensor) -> int:
+        return SLOT_BYTES // itemsize(tensor.dtype)
+
+    @staticmethod
+    def _check_op(what: str, op: str) -> None:
+        if op not in REDUCE_OPS:
+            raise ValueError(f"{what}: op must be one of {', '.join(REDUCE_OPS)}, got {op!r}")
+
+    def _leader_elements(self, what: str, tensor: Tensor) -> int:
+        """Elements of ``tensor``, which must be a one-PE tensor on cube 0 PE 0 of this rank's SIP."""
+        sip = self._check()
+        if tensor.is_host or tensor.device != sip:
+            raise ValueError(f"{what}: {tensor.name} must be a device tensor on this rank's SIP (sip{sip})")
+        if [(s.cube, s.pe) for s in tensor.shards] != [LEADER]:
+            raise NotImplementedError(
+                f"{what}: {tensor.name} must live on one PE, cube 0 PE 0 "
+                "(dp=DPPolicy(num_cubes=1, num_pes=1)); sharded collectives are not implemented yet"
+            )
+        return math.prod(tensor.shape)
+
+    @staticmethod
+    def _same_dtype(what: str, small: Tensor, big: Tensor, n_big: int, expected: int) -> None:
+        if small.dtype != big.dtype or n_big != expected:
+            raise ValueError(f"{what}: {big.name} must hold world size x {small.name}: {expected} elements of "
+                             f"{small.dtype}, got {n_big} of {big.dtype}")
 
     def destroy_process_group(self) -> None:
         sip = self._check()

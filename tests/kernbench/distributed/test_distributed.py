@@ -7,7 +7,7 @@ from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
 
-from .workloads import spawn_allreduce, system, values
+from .workloads import spawn_allreduce, spawn_collectives, system, values
 
 NUMPY_OPS = {"sum": np.sum, "max": np.max, "min": np.min, "avg": np.mean}
 
@@ -116,3 +116,18 @@ def test_ring_all_reduce_follows_the_alpha_beta_model(topo, sips, n):
     took = max(out["ns"] for out in spawn_allreduce(system(topo, sips), n=n).values()) - local
     model = 2 * (sips - 1) * link.latency_ns + 2 * (sips - 1) / sips * (4 * n) / link.bandwidth_gbs
     assert model <= took <= 1.3 * model
+
+
+@pytest.mark.parametrize("sips", [2, 3, 4])
+def test_broadcast_all_gather_reduce_scatter_and_async(topo, sips):
+    n = 700
+    got = spawn_collectives(system(topo, sips), n=n)
+    inputs = [np.concatenate([values(r + k, n) for k in range(sips)]) for r in range(sips)]
+    for rank, out in got.items():
+        np.testing.assert_array_equal(out["broadcast"], values(1, n))
+        np.testing.assert_array_equal(out["gathered"], np.concatenate([values(r, n) for r in range(sips)]))
+        part = slice(rank * n, (rank + 1) * n)
+        np.testing.assert_allclose(out["rs_sum"], np.sum([x[part] for x in inputs], axis=0), rtol=1e-6)
+        np.testing.assert_array_equal(out["rs_max"], np.max([x[part] for x in inputs], axis=0))
+        np.testing.assert_allclose(out["allreduce"], np.sum([values(r, n) for r in range(sips)], axis=0), rtol=1e-6)
+        assert out["pending"] is False  # async_op returned before the collective finished

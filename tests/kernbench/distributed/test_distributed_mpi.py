@@ -10,7 +10,7 @@ from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
 
-from .workloads import spawn_allreduce, system
+from .workloads import spawn_allreduce, spawn_collectives, system
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
@@ -37,3 +37,13 @@ def test_spawn_exception_is_raised_on_every_process(topo):
     with pytest.raises(SpawnException) as info:
         torch.multiprocessing.spawn(fn)
     assert info.value.errors == {1: "KeyError: 'missing weight'"}
+
+
+@pytest.mark.parametrize("sips", [2, 4])
+def test_other_collectives_equal_single_process(topo, sips):
+    split = spawn_collectives(system(topo, sips), transport="mpi", partition="round_robin")
+    single = spawn_collectives(system(topo, sips), transport="local")
+    assert sorted(split) == sorted(single) == list(range(sips))
+    for rank in range(sips):
+        for key in ("broadcast", "gathered", "rs_sum", "rs_max", "allreduce"):
+            np.testing.assert_array_equal(split[rank][key], single[rank][key])
