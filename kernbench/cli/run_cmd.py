@@ -61,10 +61,15 @@ def run(args: argparse.Namespace) -> int:
     module = load(args.bench, path)
     topo = load_topology(args.topology)
     sips = device_sips(device, topo)
+    if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
+        sips = list(range(topo.sip_count))
     eng = Engine(topo)  # MPI transport when launched by mpirun
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None)
     try:
-        results = run_bench(eng, module.run, sips, progress=progress)
+        if getattr(module, "SPMD", False):
+            results = run_spmd(eng, module.run, sips, getattr(module, "__file__", None))
+        else:
+            results = run_bench(eng, module.run, sips, progress=progress)
     finally:
         progress.close()
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
@@ -131,6 +136,27 @@ def run_bench(eng: Engine, bench: BenchFn, sips: list[int],
     if missing:
         raise RuntimeError(f"bench workers of sips {missing} did not finish")
     return [done[_worker_name(sip)] for sip in sips]
+
+
+def run_spmd(eng: Engine, bench: BenchFn, sips: list[int], bench_file: str | None) -> list[dict[str, Any]]:
+    """Run an SPMD bench (``SPMD = True``): ``run(torch)`` at the top level of every process, as a script under
+    mpirun; it starts its ranks with ``torch.multiprocessing.spawn`` and returns one dict, the same on every
+    process (spawn gathers every rank's results), holding ``sim_latency_ns``. Reported once per SIP."""
+    torch = RuntimeContext(eng)
+    checks: dict[str, bool] = {}
+    metrics: dict[str, Any] = {}
+    error = None
+    try:
+        checks, metrics = split_result(bench(torch))
+    except Exception as exc:
+        error = _one_line(exc, bench_file)
+    latency = float(metrics.pop("sim_latency_ns", 0.0))
+    failed = [name for name, ok in checks.items() if not ok]
+    status = PASS if error is None and not failed else FAIL
+    if error is None and failed:
+        error = "failed checks: " + ", ".join(failed)
+    return [{"sip": sip, "rank": eng.rank_of(sip), "status": status, "sim_latency_ns": latency, "checks": checks,
+             "metrics": metrics, "error": error, "phases": []} for sip in sips]
 
 
 def _worker_name(sip: int) -> str:
