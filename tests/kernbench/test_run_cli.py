@@ -11,7 +11,7 @@ from kernbench.cli.main import main
 from kernbench.cli.run_cmd import phase_totals, split_result
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-BENCHES = ("gemm_single_pe", "qkv_gemm", "va_offset_verify")
+BENCHES = ("ccl_allreduce", "gemm_single_pe", "qkv_gemm", "va_offset_verify")
 KEYS = {"bench", "status", "sim_latency_ns", "sips", "ranks", "wall_s", "error", "results"}
 RESULT_KEYS = {"sip", "rank", "status", "sim_latency_ns", "checks", "metrics", "error", "phases"}
 
@@ -21,6 +21,13 @@ def run_json(capsys, *args: str) -> tuple[int, dict]:
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1, out
     return code, json.loads(out[0])
+
+
+def test_ccl_allreduce_runs_on_every_sip_and_passes(capsys):
+    code, line = run_json(capsys, "--bench", "ccl_allreduce", "--device", "sip:1")
+    assert code == 0 and line["status"] == "PASS" and line["sips"] == [0, 1]  # SPMD: every SIP, whatever --device
+    assert [r["metrics"]["result"] for r in line["results"]] == ["ring (ws=2): 2 OK"] * 2
+    assert line["sim_latency_ns"] > 2 * 500.0  # at least the two ring steps' link latency
 
 
 def test_gemm_single_pe_passes_with_the_json_shape(capsys):
@@ -88,7 +95,7 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines] == list(BENCHES)
     assert all(len(line.split(None, 1)) == 2 for line in lines)
-    assert describe(REPO_ROOT / "benches" / "qkv_gemm.py") in lines[1]
+    assert describe(REPO_ROOT / "benches" / "qkv_gemm.py") in lines[2]
 
 
 def test_unknown_bench_is_one_line_and_exit_2(capsys):
