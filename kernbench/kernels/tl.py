@@ -63,16 +63,29 @@ class TL:
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def load(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16") -> TensorHandle:
-        """Read a ``shape`` tile of ``dtype`` at ``ptr`` into this PE."""
-        self.ctx.issue()
-        return self._read(ptr, shape, dtype, "load")
+    def load(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16",
+             row_stride: int | None = None) -> TensorHandle:
+        """Read a ``shape`` tile of ``dtype`` at ``ptr`` into this PE.
 
-    def _read(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str) -> TensorHandle:
+        ``row_stride``: bytes from one row's start to the next in memory, for a 2D tile cut out of a wider array
+        (each row is its own DMA descriptor); default: rows are contiguous.
+        """
+        self.ctx.issue()
+        return self._read(ptr, shape, dtype, "load", row_stride)
+
+    def _read(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str,
+              row_stride: int | None = None) -> TensorHandle:
         shape = (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
         nbytes = math.prod(shape) * dtype_info(dtype).itemsize
         stage = self._stage(nbytes, what)
-        self._copy(self._runs(ptr, nbytes), stage, to_stage=True)
+        if row_stride is None or len(shape) != 2 or row_stride == shape[1] * dtype_info(dtype).itemsize:
+            runs = self._runs(ptr, nbytes)
+        else:
+            if isinstance(ptr, PhysAddr):
+                raise TypeError(f"tl.{what}: row_stride needs a virtual address pointer")
+            row = shape[1] * dtype_info(dtype).itemsize
+            runs = [run for i in range(shape[0]) for run in self._runs(int(ptr) + i * int(row_stride), row)]
+        self._copy(runs, stage, to_stage=True)
         raw = self.ctx.model.memory(stage).read(stage.offset, nbytes)
         return TensorHandle(self, decode(raw, dtype, shape), dtype)
 

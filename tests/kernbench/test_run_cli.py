@@ -11,7 +11,7 @@ from kernbench.cli.main import main
 from kernbench.cli.run_cmd import phase_totals, split_result
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-BENCHES = ("ccl_allreduce", "gemm_single_pe", "qkv_gemm", "va_offset_verify")
+BENCHES = ("ccl_allreduce", "gemm_single_pe", "qkv_gemm", "tp_mlp", "va_offset_verify")
 KEYS = {"bench", "status", "sim_latency_ns", "sips", "ranks", "wall_s", "error", "results"}
 RESULT_KEYS = {"sip", "rank", "status", "sim_latency_ns", "checks", "metrics", "error", "phases"}
 

@@ -39,18 +39,21 @@ def test_failing_bench_under_mpirun_exits_nonzero_with_one_fail_line(tmp_path):
     assert line["status"] == "FAIL" and "ValueError: no luck" in line["error"]
 
 
+@pytest.mark.parametrize("bench", ["ccl_allreduce", "tp_mlp"])
 @pytest.mark.parametrize("sips,ranks", [(2, 2), (4, 2), (4, 4)])
-def test_ccl_allreduce_gives_the_same_result_on_any_number_of_ranks(tmp_path, sips, ranks):
-    """The SPMD collective bench: one process and mpirun -n 2 / -n 4 print the same PASS line and latency."""
+def test_spmd_benches_give_the_same_result_on_any_number_of_ranks(tmp_path, bench, sips, ranks):
+    """The SPMD benches: one process and mpirun -n 2 / -n 4 print the same PASS line and latency."""
     text = (Path(__file__).resolve().parents[2] / "topology.yaml").read_text()
     text = text.replace("sip_count: 2 ", f"sip_count: {sips} ", 1)
     topology = tmp_path / "topology.yaml"
     topology.write_text(text)
-    args = ["-m", "kernbench.cli.main", "run", "--topology", str(topology), "--json", "--bench", "ccl_allreduce"]
+    args = ["-m", "kernbench.cli.main", "run", "--topology", str(topology), "--json", "--bench", bench]
     single, _ = run(args)
     split, _ = run(args, ranks=ranks)
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
     one, many = json.loads(single.stdout), json.loads(split.stdout)
-    assert one["results"][0]["metrics"]["result"] == f"ring (ws={sips}): {sips} OK"
+    assert one["status"] == "PASS" and one["results"][0]["metrics"]["world_size"] == sips
+    if bench == "ccl_allreduce":
+        assert one["results"][0]["metrics"]["result"] == f"ring (ws={sips}): {sips} OK"
     assert one["sips"] == list(range(sips)) and many["ranks"] == ranks
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
