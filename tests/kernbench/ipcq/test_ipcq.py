@@ -1,5 +1,7 @@
 """IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, errors."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -58,10 +60,10 @@ def test_two_rank_bidirectional_ring_matches_by_address(topo):
     assert got["sip1"]["out"].tolist() == [1.0] * 8 + [10.0] * 8
 
 
-@pytest.mark.parametrize("count", [3, 4])
-def test_ring_allreduce_sums_on_every_sip(topo, count):
-    """Pass partial sums round the ring: after count-1 steps every SIP holds the total."""
-    def allreduce(tl):
+def pass_along_allreduce(count):
+    """A kernel passing partial sums round a ring of ``count``: after count-1 steps every SIP holds the total."""
+
+    def kernel(tl):
         acc = tl.zeros((8,), "f32") + float(tl.ctx.sip + 1)
         carry = acc
         for _ in range(count - 1):
@@ -70,9 +72,13 @@ def test_ring_allreduce_sums_on_every_sip(topo, count):
             acc = acc + carry
         tl.store(PhysAddr.sram(tl.ctx.sip, 0, 0), acc)
 
-    from dataclasses import replace
+    return kernel
+
+
+@pytest.mark.parametrize("count", [3, 4])
+def test_ring_allreduce_sums_on_every_sip(topo, count):
     ring = replace(topo, system=replace(topo.system, sip_count=count))
-    got = run_ring(ring, allreduce, count=count)
+    got = run_ring(ring, pass_along_allreduce(count), count=count)
     total = count * (count + 1) / 2
     assert all(got[f"sip{s}"]["out"][:8].tolist() == [total] * 8 for s in range(count))
 

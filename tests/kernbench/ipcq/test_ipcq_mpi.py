@@ -8,24 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from .test_ipcq import exchange, run_ring
+from .test_ipcq import exchange, pass_along_allreduce, run_ring
 
 pytestmark = pytest.mark.mpi(min_size=2)
-
-
-def allreduce_kernel(count):
-    def kernel(tl):
-        from kernbench.topology import PhysAddr
-
-        acc = tl.zeros((8,), "f32") + float(tl.ctx.sip + 1)
-        carry = acc
-        for _ in range(count - 1):
-            tl.send("E", carry)
-            carry = tl.recv("W", (8,), "f32")
-            acc = acc + carry
-        tl.store(PhysAddr.sram(tl.ctx.sip, 0, 0), acc)
-
-    return kernel
 
 
 def same(a, b):
@@ -42,7 +27,7 @@ def test_two_rank_exchange_equals_single_process(topo):
 @pytest.mark.parametrize("count", [2, 4])
 def test_ring_allreduce_equals_single_process(topo, count):
     ring = replace(topo, system=replace(topo.system, sip_count=count))
-    split = run_ring(ring, allreduce_kernel(count), count=count, transport="mpi", partition="round_robin")
-    single = run_ring(ring, allreduce_kernel(count), count=count, transport="local")
+    split = run_ring(ring, pass_along_allreduce(count), count=count, transport="mpi", partition="round_robin")
+    single = run_ring(ring, pass_along_allreduce(count), count=count, transport="local")
     same(split, single)
     assert all(split[f"sip{s}"]["out"][:8].tolist() == [count * (count + 1) / 2] * 8 for s in range(count))
