@@ -1,9 +1,12 @@
-"""Ring all-reduce across every SIP (rank = SIP) with torch.distributed; exact sums on every rank.
+"""All-reduce across the SIPs (rank = SIP) with the algorithm ccl.yaml selects; exact sums on every shard.
 
-SPMD: ``run(torch)`` runs at the top level of every process (under mpirun too) and starts one rank per SIP
-with ``torch.multiprocessing.spawn``. Each rank all-reduces ``N_ELEM`` f32 values living on its leader PE
-(cube 0, PE 0) over the IPCQ ring; the result must equal the numpy sum on every rank, bit for bit the same
-everywhere. Reports ``ALGO (ws=N): K OK`` (K: ranks with the exact sum) and the all-reduce's simulated time.
+SPMD: ``run(torch)`` runs at the top level of every process (under mpirun too) and starts one rank per SIP with
+``torch.multiprocessing.spawn``. Each rank lays its tensor out the way the algorithm's mapper asks (one shard on
+the leader PE, one per cube leader, one per PE: ``n_elem`` f32 values each, from ccl.yaml), fills it with small
+integers, and calls ``dist.all_reduce``. Every shard must then hold the exact sum: over the same shard of every
+rank, or over every shard of every rank for algorithms that reduce across PEs. Reports
+``ALGO (ws=N): K OK`` (K: shards with the exact sum, over all ranks) and the all-reduce's simulated time.
+Pick another algorithm with ``kernbench run --bench ccl_allreduce --algorithm NAME`` (or ``--ccl FILE``).
 """
 
 import numpy as np
@@ -11,40 +14,56 @@ import numpy as np
 from kernbench.runtime import DPPolicy
 
 SPMD = True
-ALGO = "ring"
-N_ELEM = 65_536
 
 
-def rank_values(rank: int) -> np.ndarray:
-    return (np.arange(N_ELEM, dtype=np.float32) % 97 + rank).astype(np.float32)
+def shard_values(rank: int, shard: int, n: int) -> np.ndarray:
+    """Small integers, different per rank, shard and element: sums are exact in f32 in any order."""
+    return ((np.arange(n) * 7 + rank * 3 + shard) % 17).astype(np.float32)
+
+
+def layout(pes: tuple) -> DPPolicy:
+    """The DPPolicy that puts one shard on each participating PE (the mappers pick the first cubes / PEs)."""
+    cubes = sorted({c for c, _ in pes})
+    per_cube = len(pes) // len(cubes)
+    return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=per_cube)
 
 
 def worker(rank: int, torch) -> dict:
     dist = torch.distributed
     dist.init_process_group("ahbm")
     world = dist.get_world_size()
+    algo, plan = dist.algorithm, dist.plans()[rank]
+    n, shards = algo.n_elem, len(plan.pes)
     with torch:
-        t = torch.zeros((N_ELEM,), "f32", dp=DPPolicy(num_cubes=1, num_pes=1))
-        t.copy_(rank_values(rank))
+        t = torch.zeros((shards * n,), "f32", dp=layout(plan.pes), name="grad")
+        t.copy_(np.concatenate([shard_values(rank, k, n) for k in range(shards)]))
         dist.barrier()
         start = torch.engine.now()
         dist.all_reduce(t)
         took = torch.engine.now() - start
-        got = t.numpy()
+        got = t.numpy().reshape(shards, n)
     dist.destroy_process_group()
-    want = np.sum([rank_values(r) for r in range(world)], axis=0)
-    return {"ok": bool(np.array_equal(got, want)), "ns": took, "digest": int(got.view(np.uint32).sum(dtype=np.uint64))}
+    every = np.array([[shard_values(r, k, n) for k in range(shards)] for r in range(world)])
+    if getattr(algo.load_module(), "REDUCES_ACROSS_PES", False):
+        want = np.broadcast_to(every.sum(axis=(0, 1)), (shards, n))
+    else:
+        want = every.sum(axis=0)
+    ok = int(sum(np.array_equal(got[k], want[k]) for k in range(shards)))
+    return {"ok": ok, "shards": shards, "ns": took, "algorithm": algo.name,
+            "digest": int(got.view(np.uint32).sum(dtype=np.uint64))}
 
 
 def run(torch) -> dict:
-    world = torch.topo.sip_count
+    world = torch.distributed.plans()[0].world_size
     torch.multiprocessing.spawn(worker, args=(torch,), nprocs=world)
-    results = torch.multiprocessing.results
-    ok = sum(1 for r in results.values() if r["ok"])
+    results = list(torch.multiprocessing.results.values())
+    ok, total = sum(r["ok"] for r in results), sum(r["shards"] for r in results)
+    name = results[0]["algorithm"]
     return {
-        "result": f"{ALGO} (ws={world}): {ok} OK",
-        "checks": {"exact_sum_on_every_rank": ok == world,
-                   "same_bits_on_every_rank": len({r["digest"] for r in results.values()}) == 1},
-        "sim_latency_ns": max(r["ns"] for r in results.values()),
-        "algorithm": ALGO, "world_size": world, "n_elem": N_ELEM, "ranks_ok": ok,
+        "result": f"{name} (ws={world}): {ok} OK",
+        "checks": {"exact_sum_on_every_shard": ok == total,
+                   "same_bits_on_every_rank": len({r["digest"] for r in results}) == 1},
+        "sim_latency_ns": max(r["ns"] for r in results),
+        "algorithm": name, "world_size": world, "shards": total, "shards_ok": ok,
+        "n_elem": torch.ccl.selected().n_elem,
     }

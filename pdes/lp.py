@@ -74,6 +74,7 @@ class LP:
         self._names = lp_names
         self._emit = emit
         self._handler: Callable[[Message], Any] | None = None
+        self._describe: Callable[[], dict] | None = None
         self._pending: list[tuple] = []
         self._seq: dict[int, int] = {}
         self.events = 0
@@ -93,6 +94,10 @@ class LP:
     def on_receive(self, handler: Callable[[Message], Any]) -> None:
         """Call ``handler(message)`` at each incoming message's timestamp."""
         self._handler = handler
+
+    def on_describe(self, fn: Callable[[], dict]) -> None:
+        """Add ``fn()`` (a msgpack-able dict) as ``state`` to this LP's entry in deadlock dumps."""
+        self._describe = fn
 
     def send(self, port: str, payload: Any = None, delay: float = 0.0) -> float:
         """Send ``payload`` on ``port``; it arrives at ``now + latency + delay``. Returns that time."""
@@ -174,4 +179,4 @@ class LP:
             "pending_messages": len(self._pending),
             "next_time": self.next_time(),
             "events": self.events,
-        }
+        } | ({"state": self._describe()} if self._describe else {})

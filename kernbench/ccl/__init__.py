@@ -1,22 +1,47 @@
-"""Collectives: install plans for IPCQ neighbours and the algorithms that run as kernels over them.
+"""Collectives: ccl.yaml, topologies, mappers, validators, install plans, and algorithms that run as kernels.
 
 Above the kernels (algorithms are `tl` kernels) and below the runtime's ``torch.distributed``.
 """
 
+from kernbench.ccl.config import (
+    DEFAULT_CCL_PATH,
+    AlgorithmConfig,
+    CclConfig,
+    CclConfigError,
+    load_ccl_config,
+    parse_ccl_config,
+)
+from kernbench.ccl.install_plan import PeInstall, SipInstallPlan, build_install_plans, world_size_of
+from kernbench.ccl.mappers import MAPPERS, resolve_mapper
 from kernbench.ccl.ring import (
     REDUCE_OPS,
     ring_all_gather_kernel,
-    ring_allreduce_kernel,
     ring_broadcast_kernel,
-    ring_queues,
     ring_reduce_scatter_kernel,
 )
+from kernbench.ccl.topologies import CclGeometry, grid_dims, pe_edges
+from kernbench.ccl.validators import VALIDATORS, resolve_validator
 
 __all__ = [
+    "DEFAULT_CCL_PATH",
+    "MAPPERS",
     "REDUCE_OPS",
+    "VALIDATORS",
+    "AlgorithmConfig",
+    "CclConfig",
+    "CclConfigError",
+    "CclGeometry",
+    "PeInstall",
+    "SipInstallPlan",
+    "build_install_plans",
+    "grid_dims",
+    "load_ccl_config",
+    "parse_ccl_config",
+    "pe_edges",
+    "resolve_mapper",
+    "resolve_validator",
     "ring_all_gather_kernel",
-    "ring_allreduce_kernel",
     "ring_broadcast_kernel",
-    "ring_queues",
     "ring_reduce_scatter_kernel",
+    "world_size_of",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kernbench.ccl import CclConfigError
 from kernbench.cli import probe_cmd, run_cmd, topology_cmd
 from kernbench.cli.bench_loader import BenchError
 from kernbench.cli.probe_cases import ProbeError
@@ -12,7 +13,7 @@ from kernbench.topology import TopologyError
 from pdes.transport import launcher_rank
 
 SUBCOMMANDS = {"topology": topology_cmd, "probe": probe_cmd, "run": run_cmd}
-USER_ERRORS = (TopologyError, ProbeError, BenchError)
+USER_ERRORS = (TopologyError, CclConfigError, ProbeError, BenchError)
 """Errors that are the user's (a bad file, an impossible request): one line on stderr and exit code 2."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from kernbench.ccl import DEFAULT_CCL_PATH, CclConfig, load_ccl_config
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
@@ -42,6 +43,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     what.add_argument("--bench", metavar="NAME", help="the bench to run: benches/NAME.py")
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
     p.add_argument("--topology", default="topology.yaml", help="system description (default: topology.yaml)")
+    p.add_argument("--ccl", metavar="FILE", help=f"collective algorithms (default: {DEFAULT_CCL_PATH.name} shipped "
+                   "in kernbench/ccl/)")
+    p.add_argument("--algorithm", metavar="NAME", help="the ccl.yaml algorithm all_reduce runs "
+                   "(default: its defaults.algorithm)")
     p.add_argument("--device", default="sip:0", metavar="sip:N|all",
                    help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of the text summary")
@@ -60,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     module = load(args.bench, path)
     topo = load_topology(args.topology)
+    ccl = load_ccl_config(args.ccl)
+    if args.algorithm:
+        ccl = ccl.with_algorithm(args.algorithm)
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
@@ -67,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None)
     try:
         if getattr(module, "SPMD", False):
-            results = run_spmd(eng, module.run, sips, getattr(module, "__file__", None))
+            results = run_spmd(eng, ccl, module.run, sips, getattr(module, "__file__", None))
         else:
-            results = run_bench(eng, module.run, sips, progress=progress)
+            results = run_bench(eng, ccl, module.run, sips, progress=progress)
     finally:
         progress.close()
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
@@ -115,7 +123,7 @@ def device_sips(device: int | None, topo: Topology) -> list[int]:
 # -- running -----------------------------------------------------------------------------------------------------
 
 
-def run_bench(eng: Engine, bench: BenchFn, sips: list[int],
+def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
               progress: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
     """Run ``bench(torch)`` once on each SIP of ``sips`` (all at once) in one run of the fresh engine ``eng``.
 
@@ -129,7 +137,7 @@ def run_bench(eng: Engine, bench: BenchFn, sips: list[int],
         if eng.is_local(sip):
             # One torch per SIP, as one process per rank would have: RuntimeContext.cleanup() (``with torch:``)
             # frees every tensor of its context, and another SIP's tensors cannot be unmapped from this worker.
-            torch = RuntimeContext(eng)
+            torch = RuntimeContext(eng, ccl)
             eng.spawn(sip, _worker, eng, torch, bench, bench_file, name=_worker_name(sip))
     done = eng.run(progress=progress).workers
     missing = [sip for sip in sips if _worker_name(sip) not in done]
@@ -138,11 +146,12 @@ def run_bench(eng: Engine, bench: BenchFn, sips: list[int],
     return [done[_worker_name(sip)] for sip in sips]
 
 
-def run_spmd(eng: Engine, bench: BenchFn, sips: list[int], bench_file: str | None) -> list[dict[str, Any]]:
+def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
+             bench_file: str | None) -> list[dict[str, Any]]:
     """Run an SPMD bench (``SPMD = True``): ``run(torch)`` at the top level of every process, as a script under
     mpirun; it starts its ranks with ``torch.multiprocessing.spawn`` and returns one dict, the same on every
     process (spawn gathers every rank's results), holding ``sim_latency_ns``. Reported once per SIP."""
-    torch = RuntimeContext(eng)
+    torch = RuntimeContext(eng, ccl)
     checks: dict[str, bool] = {}
     metrics: dict[str, Any] = {}
     error = None

@@ -5,7 +5,7 @@ pdes host workers that `Engine.submit` request messages and `Engine.wait` for th
 """
 
 from kernbench.engine.completion import Completion, Handle, Ledger
-from kernbench.engine.ipcq import IpcqError, IpcqUnit, QueueSpec
+from kernbench.engine.ipcq import BUFFER_KINDS, IpcqDeadlock, IpcqError, IpcqUnit, QueueSpec, ring_region
 from kernbench.engine.messages import (
     HEADER_BYTES,
     IpcqInitMsg,
@@ -23,10 +23,12 @@ from kernbench.engine.sip import SipModel, endpoint
 from kernbench.engine.system import Engine, lp_name
 
 __all__ = [
+    "BUFFER_KINDS",
     "HEADER_BYTES",
     "Completion",
     "Engine",
     "Handle",
+    "IpcqDeadlock",
     "IpcqError",
     "IpcqInitMsg",
     "IpcqUnit",
@@ -46,4 +48,5 @@ __all__ = [
     "TranslationError",
     "endpoint",
     "lp_name",
+    "ring_region",
 ]

@@ -1,15 +1,21 @@
 """IPCQ: per-direction queue pairs between PEs, with ring-buffer slots, credits and backpressure.
 
-A PE's queue for direction ``d`` (``E``, ``global_W``, ``parent``, ...) sends into the peer's receive ring: slot
-``seq % n_slots`` at ``peer_rx_base``. Data and credits travel as ordinary PE DMA writes flagged ``notify``; when
-such a write lands, the SIP hands its destination address to `IpcqUnit.landed`, which finds the queue *by address*
-(ADR-0025 of the seeds): a write into a receive ring advances that queue's head; a write into a PE's credit inbox
-carries the address of the receive ring that freed a slot, and the sender queue sending into that ring gets the
-credit back. No lookup uses the sender's coordinates, so two directions pointing at the same peer (a 2-rank ring)
-stay apart.
+A PE's direction ``d`` (``E``, ``global_W``, ``parent``, ...) may send (to ``send_to``, into the peer's receive
+ring at ``peer_rx_base``) and may receive (from ``recv_from``, into its own ring at ``rx_base``); a bidirectional
+link has both, a one-way ring only one. Sends go to slot ``seq % n_slots``. Data and credits travel as ordinary PE
+DMA writes flagged ``notify``; when such a write lands, the SIP hands its destination address to
+`IpcqUnit.landed`, which finds the queue *by address* (ADR-0025 of the seeds): a write into a receive ring
+advances that ring's head; a write into a PE's credit inbox carries the address of the receive ring that freed a
+slot, and the queue sending into that ring gets the credit back. No lookup uses the sender's coordinates, so two
+directions pointing at the same peer (a 2-rank ring) stay apart.
 
-A send waits for a credit (backpressure: the peer's ring is full) and for its data to land; a receive waits for
-data, hands back the slot's address, and ``release`` returns the credit to the sender's mailbox.
+A send waits for a credit (backpressure: the peer's ring is full) and for its data to land; with
+``backpressure=False`` a send that would overwrite an unread slot is an error instead. A receive takes the next
+sequence number of its direction, waits for that slot to land, and its release returns the credit; releases
+free slots in order even when asynchronous receives finish out of order.
+
+Receive rings live in a fixed region per PE and memory kind (`ring_region`): TCM (below the mailboxes), the top
+of the PE's HBM share, or the PE's part of the top of its cube's SRAM; the allocators never hand those out.
 """
 
 from __future__ import annotations
@@ -20,37 +26,44 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from kernbench.topology import PhysAddr, Topology
+from pdes import SimulationDeadlock
 
 if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
 
 MAILBOX_BYTES = 64
-"""Size of a credit (one header-sized write; its first 8 bytes name the freed receive ring)."""
+"""Room for one credit; a credit's first 8 bytes name the freed receive ring."""
 MAILBOX_AREA = 2 * MAILBOX_BYTES
 """Bytes at the top of each PE's TCM: its credit inbox, then its outbox."""
 RING_AREA = 2 << 20
-"""Bytes below the mailboxes kept for IPCQ receive rings in TCM (the scheduler's staging area ends below them)."""
+"""Bytes per PE kept for IPCQ receive rings in TCM and in HBM (the scheduler's staging area ends below the TCM one)."""
+SRAM_RING_AREA = 1 << 20
+"""Bytes per PE kept for IPCQ receive rings at the top of the cube's SRAM."""
+BUFFER_KINDS = ("tcm", "hbm", "sram")
+CREDIT_MIN_BYTES = 8
 
 
-def ring_area(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
-    """Start of PE ``(sip, cube, pe)``'s TCM area for receive rings (inside the scheduler's reserved TCM)."""
-    return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - RING_AREA)
+def ring_region(topo: Topology, kind: str, sip: int, cube: int, pe: int) -> tuple[PhysAddr, int]:
+    """Start and size of PE ``(sip, cube, pe)``'s region for receive rings in memory ``kind``."""
+    if kind == "tcm":
+        return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - RING_AREA), RING_AREA
+    if kind == "hbm":
+        share = hbm_share_bytes(topo)
+        return PhysAddr.hbm(sip, cube, pe * share + share - RING_AREA), RING_AREA
+    if kind == "sram":
+        top = topo.cube.sram.size_bytes - sram_ring_bytes(topo)
+        return PhysAddr.sram(sip, cube, top + pe * SRAM_RING_AREA), SRAM_RING_AREA
+    raise ValueError(f"IPCQ buffer kind must be one of {', '.join(BUFFER_KINDS)}, got {kind!r}")
 
 
-class IpcqError(RuntimeError):
-    """A queue used wrongly: not installed, installed twice, data bigger than a slot."""
+def hbm_share_bytes(topo: Topology, alignment: int = 4096) -> int:
+    """Bytes of a cube's HBM that belong to each of its PEs (the last `RING_AREA` of them hold IPCQ rings)."""
+    return topo.cube.hbm_ctrl.capacity_bytes // topo.pes_per_cube // alignment * alignment
 
 
-@dataclass(frozen=True)
-class QueueSpec:
-    """One direction of one PE's install plan: where it receives, where it sends, and the peer."""
-
-    direction: str
-    peer: tuple[int, int, int]  # (sip, cube, pe)
-    rx_base: PhysAddr  # this PE's receive ring for the direction
-    peer_rx_base: PhysAddr  # the peer's receive ring this direction sends into
-    n_slots: int
-    slot_size: int
+def sram_ring_bytes(topo: Topology) -> int:
+    """Bytes at the top of each cube's SRAM kept for its PEs' IPCQ rings."""
+    return topo.pes_per_cube * SRAM_RING_AREA
 
 
 def inbox(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
@@ -63,20 +76,76 @@ def outbox(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
     return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_BYTES)
 
 
+class IpcqError(RuntimeError):
+    """A queue used wrongly: not installed, installed twice, data bigger than a slot, an overrun."""
+
+
+class IpcqDeadlock(SimulationDeadlock):
+    """Receives or sends that can never complete; the message dumps every queue pair (``queues``: per SIP)."""
+
+    def __init__(self, message: str, blocked: list[dict], lps: list[dict], queues: dict[str, Any]) -> None:
+        super().__init__(message, blocked, lps)
+        self.queues = queues
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One direction of one PE's install plan: whom it sends to and where, whom it receives from and where."""
+
+    direction: str
+    n_slots: int
+    slot_size: int
+    send_to: tuple[int, int, int] | None = None  # (sip, cube, pe) of the peer this direction sends to
+    peer_rx_base: PhysAddr | None = None  # the peer's receive ring it sends into
+    recv_from: tuple[int, int, int] | None = None  # the PE whose sends land in rx_base
+    rx_base: PhysAddr | None = None  # this PE's receive ring for the direction
+    credit_bytes: int = 16
+    backpressure: bool = True
+
+    def __post_init__(self) -> None:
+        where = f"QueueSpec {self.direction!r}"
+        if (self.send_to is None) != (self.peer_rx_base is None) or (self.recv_from is None) != (self.rx_base is None):
+            raise ValueError(f"{where}: send_to goes with peer_rx_base, recv_from with rx_base")
+        if self.send_to is None and self.recv_from is None:
+            raise ValueError(f"{where}: neither sends nor receives")
+        if self.n_slots < 1 or self.slot_size < 1:
+            raise ValueError(f"{where}: n_slots and slot_size must be >= 1, got {self.n_slots}, {self.slot_size}")
+        if not CREDIT_MIN_BYTES <= self.credit_bytes <= MAILBOX_BYTES:
+            raise ValueError(f"{where}: credit_bytes must be {CREDIT_MIN_BYTES}..{MAILBOX_BYTES}, "
+                             f"got {self.credit_bytes}")
+
+    @property
+    def ring_bytes(self) -> int:
+        return self.n_slots * self.slot_size
+
+
 @dataclass
 class Queue:
-    """The live state of one queue pair end (sender side and receiver side of one direction)."""
+    """The live state of one direction of one PE: its sending side and its receiving side."""
 
     spec: QueueSpec
-    tx_seq: int = 0
-    credits: int = 0
-    rx_head: int = 0
-    rx_tail: int = 0
+    tx_seq: int = 0  # sends started
+    credits: int = 0  # free slots in the peer's ring, as this PE knows it
+    rx_head: int = 0  # writes landed in this PE's ring
+    rx_next: int = 0  # sequence number the next receive takes
+    rx_tail: int = 0  # slots freed, in order
+    freed: set[int] = field(default_factory=set)  # slots freed out of order, waiting for the ones before them
     waiters: list[simpy.Event] = field(default_factory=list)
+    waiting: str = ""  # what a PE waits for on this queue right now (for deadlock dumps)
+
+    def slot(self, base: PhysAddr, seq: int) -> PhysAddr:
+        return PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
+                        offset=base.offset + seq % self.spec.n_slots * self.spec.slot_size)
 
     def describe(self) -> dict[str, Any]:
-        return {"dir": self.spec.direction, "peer": list(self.spec.peer), "tx_seq": self.tx_seq,
-                "credits": self.credits, "rx_head": self.rx_head, "rx_tail": self.rx_tail}
+        return {"dir": self.spec.direction, "send_to": _node(self.spec.send_to),
+                "recv_from": _node(self.spec.recv_from), "tx_seq": self.tx_seq, "credits": self.credits,
+                "rx_head": self.rx_head, "rx_next": self.rx_next, "rx_tail": self.rx_tail,
+                "waiting": self.waiting}
+
+
+def _node(node: tuple[int, int, int] | None) -> str:
+    return "-" if node is None else "sip{}.cube{}.pe{}".format(*node)
 
 
 class IpcqUnit:
@@ -88,6 +157,7 @@ class IpcqUnit:
         self._rx: dict[tuple, list[tuple[int, int, Queue]]] = {}  # memory -> [(start, end, queue)] of its rings
         self._senders: dict[int, Queue] = {}  # encoded receive ring a queue sends into -> that queue
         self._early: list[tuple[str, Any]] = []  # writes that landed before their queue was installed here
+        self._outbox_locks: dict[tuple[int, int], simpy.Resource] = {}
 
     def install(self, cube: int, pe: int, specs: tuple[QueueSpec, ...]) -> None:
         if (cube, pe) in self.queues:
@@ -96,9 +166,11 @@ class IpcqUnit:
         for spec in specs:
             queue = Queue(spec, credits=spec.n_slots)
             table[spec.direction] = queue
-            self._senders[spec.peer_rx_base.encode()] = queue
-            self._rx.setdefault(_memory_key(spec.rx_base), []).append(
-                (spec.rx_base.offset, spec.rx_base.offset + spec.n_slots * spec.slot_size, queue))
+            if spec.peer_rx_base is not None:
+                self._senders[spec.peer_rx_base.encode()] = queue
+            if spec.rx_base is not None:
+                self._rx.setdefault(_memory_key(spec.rx_base), []).append(
+                    (spec.rx_base.offset, spec.rx_base.offset + spec.ring_bytes, queue))
         self.queues[(cube, pe)] = table
         early, self._early = self._early, []
         for kind, what in early:  # a peer that installed first may already have sent
@@ -107,14 +179,19 @@ class IpcqUnit:
             else:
                 self.landed(what)
 
-    def queue(self, cube: int, pe: int, direction: str) -> Queue:
+    def queue(self, cube: int, pe: int, direction: str, side: str) -> Queue:
+        """PE ``(cube, pe)``'s queue ``direction``, which must be able to ``side`` ("send" / "recv")."""
+        where = f"sip{self.model.sip} cube {cube} pe {pe}"
         table = self.queues.get((cube, pe))
         if table is None:
-            raise IpcqError(f"sip{self.model.sip} cube {cube} pe {pe}: IPCQ is not installed (init_process_group?)")
-        if direction not in table:
-            raise IpcqError(f"sip{self.model.sip} cube {cube} pe {pe}: no IPCQ direction {direction!r} "
-                            f"(installed: {', '.join(table) or 'none'})")
-        return table[direction]
+            raise IpcqError(f"{where}: IPCQ is not installed (init_process_group?)")
+        queue = table.get(direction)
+        if queue is None:
+            raise IpcqError(f"{where}: no IPCQ direction {direction!r} (installed: {', '.join(table) or 'none'})")
+        if (queue.spec.send_to if side == "send" else queue.spec.recv_from) is None:
+            raise IpcqError(f"{where}: IPCQ direction {direction!r} cannot {side} (it only "
+                            f"{'receives' if side == 'send' else 'sends'})")
+        return queue
 
     def landed(self, dst: PhysAddr) -> None:
         """A notifying write reached ``dst``: advance the receive ring or the credits it belongs to."""
@@ -128,6 +205,23 @@ class IpcqUnit:
                 self._wake(queue)
                 return
         self._early.append(("data", dst))  # a peer that installed first: counted when this queue is installed
+
+    def release(self, queue: Queue, seq: int) -> bool:
+        """Free slot ``seq``; True when that frees the oldest slot(s) (then credits go back)."""
+        queue.freed.add(seq)
+        moved = False
+        while queue.rx_tail in queue.freed:
+            queue.freed.remove(queue.rx_tail)
+            queue.rx_tail += 1
+            moved = True
+        return moved
+
+    def outbox_lock(self, cube: int, pe: int) -> simpy.Resource:
+        """One credit at a time through a PE's outbox (its 8 bytes are read when the DMA starts)."""
+        lock = self._outbox_locks.get((cube, pe))
+        if lock is None:
+            lock = self._outbox_locks[(cube, pe)] = simpy.Resource(self.model.env, 1)
+        return lock
 
     def _credit(self, ring: int) -> None:
         queue = self._senders.get(ring)
@@ -149,7 +243,27 @@ class IpcqUnit:
         return event
 
     def describe(self) -> dict[str, Any]:
+        """Every queue pair of this SIP: pointers, credits and what a PE waits for (msgpack-able)."""
         return {f"cube{c}.pe{p}": [q.describe() for q in table.values()] for (c, p), table in self.queues.items()}
+
+
+def deadlock_from(exc: SimulationDeadlock) -> SimulationDeadlock:
+    """`IpcqDeadlock` with a queue dump when a PE waits on an IPCQ queue at the deadlock, else ``exc`` itself."""
+    queues = {lp["lp"]: lp["state"]["ipcq"] for lp in exc.lps if lp.get("state", {}).get("ipcq")}
+    stuck = [(sip, pe, q) for sip, pes in queues.items() for pe, qs in pes.items() for q in qs if q["waiting"]]
+    if not stuck:
+        return exc
+    lines = [f"IPCQ deadlock: {len(stuck)} queue(s) wait for something no PE will send"]
+    lines += [f"  {sip}.{pe} {q['dir']}: waits for {q['waiting']}" for sip, pe, q in stuck]
+    lines.append("queue pairs (tx_seq / credits: sending side; rx_head landed, rx_next taken, rx_tail freed):")
+    for sip, pes in sorted(queues.items()):
+        for pe, qs in pes.items():
+            for q in qs:
+                lines.append(f"  {sip}.{pe} {q['dir']:<12} send_to={q['send_to']:<16} recv_from={q['recv_from']:<16} "
+                             f"tx_seq={q['tx_seq']} credits={q['credits']} rx_head={q['rx_head']} "
+                             f"rx_next={q['rx_next']} rx_tail={q['rx_tail']}")
+    lines.append(str(exc))
+    return IpcqDeadlock("\n".join(lines), exc.blocked, exc.lps, queues)
 
 
 def _memory_key(addr: PhysAddr) -> tuple:

@@ -27,7 +27,7 @@ from greenlet import getcurrent, greenlet
 
 from kernbench.components import transfer
 from kernbench.engine.completion import Completion, Ledger
-from kernbench.engine.ipcq import MAILBOX_BYTES, IpcqError, inbox, outbox
+from kernbench.engine.ipcq import IpcqError, Queue, inbox, outbox
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
 from pdes.clock import wake_at
@@ -96,51 +96,89 @@ class PeContext:
 
     def dma_all(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> list[Completion]:
         """Issue several copies at once (separate descriptors, in this order) and wait for all of them."""
-        return self._dma(copies, notify=False)
+        return self.wait(self.env.process(self._dma_flow(copies, notify=False)))
 
-    def _dma(self, copies: list[tuple[PhysAddr, PhysAddr, int]], *, notify: bool) -> list[Completion]:
-        start = self.env.now
-        handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n, notify), record=False)
-                   for src, dst, n in copies]
-        done = [self.wait(handle.event) for handle in handles]
-        self.busy["dma"] += self.env.now - start
-        self.work["dma_bytes"] += sum(n for _, _, n in copies)
-        return done
+    # -- IPCQ: every step is a SimPy flow, so a PE program and a background receive share one implementation --
 
     def ipcq_send(self, direction: str, src: PhysAddr, nbytes: int) -> None:
         """Send ``nbytes`` at ``src`` on queue ``direction``: wait for a credit, then for the data to land."""
-        ipcq = self.model.ipcq
-        queue = ipcq.queue(self.cube, self.pe, direction)
+        queue = self.model.ipcq.queue(self.cube, self.pe, direction, "send")
         if nbytes > queue.spec.slot_size:
             raise IpcqError(f"send on {direction!r}: {nbytes} bytes do not fit a {queue.spec.slot_size}-byte slot")
-        while queue.credits == 0:  # backpressure: the peer's ring is full
-            self.wait(ipcq.wait_change(queue))
-        queue.credits -= 1
-        slot = queue.tx_seq % queue.spec.n_slots
-        queue.tx_seq += 1
-        base = queue.spec.peer_rx_base
-        dst = PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
-                       offset=base.offset + slot * queue.spec.slot_size)
-        self._dma([(src, dst, nbytes)], notify=True)
+        self.wait(self.env.process(self._send_flow(queue, src, nbytes)))
 
-    def ipcq_wait(self, direction: str) -> PhysAddr:
-        """Wait for data on queue ``direction``; the address of its slot (call `ipcq_release` when read)."""
+    def ipcq_take(self, direction: str) -> tuple[Queue, int]:
+        """Reserve the next receive of queue ``direction``: its queue and sequence number."""
+        queue = self.model.ipcq.queue(self.cube, self.pe, direction, "recv")
+        queue.rx_next += 1
+        return queue, queue.rx_next - 1
+
+    def ipcq_wait(self, queue: Queue, seq: int) -> PhysAddr:
+        """Wait for receive ``seq`` of ``queue`` to land; the address of its slot (release it when read)."""
+        return self.wait(self.env.process(self._arrival_flow(queue, seq)))
+
+    def ipcq_release(self, queue: Queue, seq: int) -> None:
+        """Free the slot of receive ``seq``; credits go back to the sender as the oldest slots free up."""
+        self.wait(self.env.process(self._release_flow(queue, seq)))
+
+    def ipcq_recv_into(self, queue: Queue, seq: int, runs: list[tuple[PhysAddr, int]]) -> simpy.Process:
+        """In the background: wait for receive ``seq``, DMA its slot to ``runs``, free the slot. Returns the flow."""
+        return self.env.process(self._recv_into_flow(queue, seq, runs))
+
+    def _send_flow(self, queue: Queue, src: PhysAddr, nbytes: int) -> Generator:
         ipcq = self.model.ipcq
-        queue = ipcq.queue(self.cube, self.pe, direction)
-        while queue.rx_head == queue.rx_tail:
-            self.wait(ipcq.wait_change(queue))
-        base = queue.spec.rx_base
-        slot = queue.rx_tail % queue.spec.n_slots
-        return PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
-                        offset=base.offset + slot * queue.spec.slot_size)
+        if queue.credits == 0 and not queue.spec.backpressure:
+            raise IpcqError(f"send on {queue.spec.direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
+                            "(backpressure is off, so this send would overwrite one)")
+        while queue.credits == 0:  # backpressure: the peer's ring is full
+            queue.waiting = f"a credit from {queue.describe()['send_to']} (send #{queue.tx_seq})"
+            yield ipcq.wait_change(queue)
+        queue.waiting = ""
+        queue.credits -= 1
+        dst = queue.slot(queue.spec.peer_rx_base, queue.tx_seq)
+        queue.tx_seq += 1
+        yield from self._dma_flow([(src, dst, nbytes)], notify=True)
 
-    def ipcq_release(self, direction: str) -> None:
-        """Free the oldest slot of queue ``direction`` and give its sender the credit back."""
-        queue = self.model.ipcq.queue(self.cube, self.pe, direction)
-        queue.rx_tail += 1
-        out = outbox(self.topo, self.sip, self.cube, self.pe)
-        self.model.memory(out).write(out.offset, np.array([queue.spec.rx_base.encode()], dtype="<u8"))
-        self._dma([(out, inbox(self.topo, *queue.spec.peer), MAILBOX_BYTES)], notify=True)
+    def _arrival_flow(self, queue: Queue, seq: int) -> Generator:
+        while queue.rx_head <= seq:
+            queue.waiting = f"data #{seq} from {queue.describe()['recv_from']}"
+            yield self.model.ipcq.wait_change(queue)
+        queue.waiting = ""
+        return queue.slot(queue.spec.rx_base, seq)
+
+    def _release_flow(self, queue: Queue, seq: int) -> Generator:
+        before = queue.rx_tail
+        if not self.model.ipcq.release(queue, seq):
+            return
+        for _ in range(queue.rx_tail - before):  # one credit per freed slot, composed in the outbox one at a time
+            lock = self.model.ipcq.outbox_lock(self.cube, self.pe)
+            with lock.request() as turn:
+                yield turn
+                out = outbox(self.topo, self.sip, self.cube, self.pe)
+                self.model.memory(out).write(out.offset, np.array([queue.spec.rx_base.encode()], dtype="<u8"))
+                peer = inbox(self.topo, *queue.spec.recv_from)
+                yield from self._dma_flow([(out, peer, queue.spec.credit_bytes)], notify=True)
+
+    def _recv_into_flow(self, queue: Queue, seq: int, runs: list[tuple[PhysAddr, int]]) -> Generator:
+        slot = yield from self._arrival_flow(queue, seq)
+        copies, pos = [], 0
+        for addr, n in runs:
+            copies.append((PhysAddr(sip=slot.sip, cube=slot.cube, unit=slot.unit, pe=slot.pe, offset=slot.offset + pos),
+                           addr, n))
+            pos += n
+        yield from self._dma_flow(copies, notify=False)
+        yield from self._release_flow(queue, seq)
+
+    def _dma_flow(self, copies: list[tuple[PhysAddr, PhysAddr, int]], *, notify: bool) -> Generator:
+        start = self.env.now
+        handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n, notify), record=False)
+                   for src, dst, n in copies]
+        done = []
+        for handle in handles:
+            done.append((yield handle.event))
+        self.busy["dma"] += self.env.now - start
+        self.work["dma_bytes"] += sum(n for _, _, n in copies)
+        return done
 
     def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
         """Physical runs ``(addr, bytes)`` behind virtual ``[va, va + nbytes)``.

@@ -94,6 +94,7 @@ class SipModel:
         self._dma_pe: dict[int, Endpoint] = {}  # tag -> the PE whose DMA issued it (where acknowledgements land)
         self._tags = itertools.count()
         lp.on_receive(self._on_packet)
+        lp.on_describe(lambda: {"ipcq": self.ipcq.describe()})
 
     # -- host side ---------------------------------------------------------------------------------------------
 
@@ -152,8 +153,10 @@ class SipModel:
                 raise ValueError(f"IpcqInitMsg: sip{msg.sip} cube {msg.cube} pe {msg.pe} already has IPCQ installed")
             for q in msg.queues:
                 for field in ("rx_base", "peer_rx_base"):
-                    _check_addr(name, f"queues[{q.direction}].{field}", getattr(q, field), self.topo,
-                                q.n_slots * q.slot_size)
+                    if getattr(q, field) is not None:
+                        _check_addr(name, f"queues[{q.direction}].{field}", getattr(q, field), self.topo, q.ring_bytes)
+                if q.rx_base is not None and q.rx_base.sip != self.sip:
+                    raise ValueError(f"IpcqInitMsg: queues[{q.direction}].rx_base {q.rx_base} is not on sip{self.sip}")
         elif isinstance(msg, KernelLaunchMsg):
             for cube, pe in msg.pes:
                 if cube >= self.topo.cubes_per_sip or pe >= self.topo.pes_per_cube:

@@ -12,10 +12,11 @@ from functools import partial
 from typing import Any
 
 from kernbench.engine.completion import Completion, Handle
+from kernbench.engine.ipcq import deadlock_from
 from kernbench.engine.messages import Request
 from kernbench.engine.sip import SipModel
 from kernbench.topology import Topology, sip_links
-from pdes import LP, Model, RunResult, Simulation
+from pdes import LP, Model, RunResult, Simulation, SimulationDeadlock
 from pdes.clock import wake_at
 from pdes.workers import Worker
 
@@ -100,7 +101,10 @@ class Engine:
 
     def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
         """Run the simulation (see `pdes.Simulation.run`); ``results`` maps ``sip<n>`` to each SIP's report."""
-        return self.sim.run(until, progress)
+        try:
+            return self.sim.run(until, progress)
+        except SimulationDeadlock as exc:
+            raise deadlock_from(exc) from None
 
     def _check_sip(self, sip: int) -> int:
         if isinstance(sip, bool) or not isinstance(sip, int) or not 0 <= sip < self.topo.sip_count:

@@ -7,11 +7,14 @@ from kernbench.kernels.dtypes import DTYPE_NAMES, decode, dtype_info, encode, it
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle
 from kernbench.kernels.program import make_program
 from kernbench.kernels.tl import TL
+from kernbench.kernels.tl_base import RecvHandle, TLBase
 
 __all__ = [
     "DTYPE_NAMES",
     "FLOPS_PER_ELEMENT",
     "TL",
+    "RecvHandle",
+    "TLBase",
     "TensorHandle",
     "decode",
     "dtype_info",

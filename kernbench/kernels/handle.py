@@ -15,7 +15,7 @@ import numpy as np
 from kernbench.kernels.dtypes import dtype_info
 
 if TYPE_CHECKING:
-    from kernbench.kernels.tl import TL
+    from kernbench.kernels.tl_base import TLBase
 
 FLOPS_PER_ELEMENT: dict[str, int] = {
     "add": 1, "sub": 1, "mul": 1, "div": 1, "neg": 1, "maximum": 1, "minimum": 1, "abs": 1, "clamp": 2,
@@ -34,7 +34,7 @@ class TensorHandle:
 
     __array_priority__ = 1000  # numpy scalars on the left defer to our operators
 
-    def __init__(self, tl: TL, value: np.ndarray, dtype: str) -> None:
+    def __init__(self, tl: TLBase, value: np.ndarray, dtype: str) -> None:
         self.tl = tl
         self.dtype = dtype
         self.value = value

@@ -3,9 +3,10 @@
 Every allocator is the same first-fit range allocator (`RangeAllocator`) over a different range:
 
 * HBM: each PE owns an equal ``1/pes_per_cube`` share of its cube's HBM offsets (rounded down to the alignment),
-  so PEs never race for the same bytes; this share has nothing to do with the HBM's interleave slices.
+  so PEs never race for the same bytes; this share has nothing to do with the HBM's interleave slices. The last
+  2 MiB of each share hold the PE's IPCQ receive rings (`kernbench.engine.ipcq.ring_region`) and are not handed out.
 * TCM: the user part of each PE's TCM, ``[0, tcm_user_bytes)``; the scheduler keeps the rest.
-* SRAM: the whole SRAM of a cube, shared by its PEs, keyed ``(sip, cube)``.
+* SRAM: a cube's SRAM, shared by its PEs, keyed ``(sip, cube)``, less the IPCQ rings at its top.
 * VA: ``[va_base, va_end)`` of a SIP, page aligned (`VaAllocator`).
 
 Keys are structural tuples, ``(sip, cube, pe)`` for PEs and ``(sip, cube)`` for cubes (ADR-0026: no flat PE
@@ -19,6 +20,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kernbench.engine.ipcq import RING_AREA, hbm_share_bytes, sram_ring_bytes
 from kernbench.topology import PhysAddr, Topology, UnitKind
 
 DEFAULT_ALIGNMENT = 4096
@@ -175,9 +177,9 @@ class PeMemAllocator:
 
     def __init__(self, topo: Topology, sip: int, cube: int, pe: int, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         self.sip, self.cube, self.pe = sip, cube, pe
-        share = topo.cube.hbm_ctrl.capacity_bytes // topo.pes_per_cube // alignment * alignment
+        share = hbm_share_bytes(topo, alignment)
         where = f"sip{sip} cube{cube} pe{pe}"
-        self.hbm = RangeAllocator(share, name=f"{where} HBM", base=pe * share, alignment=alignment)
+        self.hbm = RangeAllocator(share - RING_AREA, name=f"{where} HBM", base=pe * share, alignment=alignment)
         self.tcm = RangeAllocator(topo.pe.tcm_user_bytes, name=f"{where} TCM", alignment=alignment)
 
     @property
@@ -209,7 +211,8 @@ class SramAllocator:
 
     def __init__(self, topo: Topology, sip: int, cube: int, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         self.sip, self.cube = sip, cube
-        self.sram = RangeAllocator(topo.cube.sram.size_bytes, name=f"sip{sip} cube{cube} SRAM", alignment=alignment)
+        self.sram = RangeAllocator(topo.cube.sram.size_bytes - sram_ring_bytes(topo), name=f"sip{sip} cube{cube} SRAM",
+                                   alignment=alignment)
 
     def alloc(self, nbytes: int) -> PhysAddr:
         return PhysAddr.sram(self.sip, self.cube, self.sram.alloc(nbytes))
@@ -291,7 +294,7 @@ class DeviceAllocators:
         if addr.unit is UnitKind.PE_TCM:
             return self[(addr.sip, addr.cube, addr.pe)].free(addr, nbytes)
         if addr.unit is UnitKind.HBM:
-            share = self[(addr.sip, addr.cube, 0)].hbm.size
+            share = hbm_share_bytes(self.topo, self.alignment)
             pe = addr.offset // share if share else self.topo.pes_per_cube
             if pe >= self.topo.pes_per_cube:
                 raise AllocationError(f"{addr}: beyond the PE shares of the cube's HBM")

@@ -9,11 +9,12 @@ raise if that SIP is not the worker's own, rather than silently placing data els
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from kernbench.ccl import CclConfig, load_ccl_config
 from kernbench.engine import (
     Completion,
     Engine,
@@ -81,9 +82,10 @@ class RuntimeContext:
     does not give simulated memory back: freeing is a simulated operation, it needs host code to run it).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, ccl: CclConfig | None = None) -> None:
         self.engine = engine
         self.topo = engine.topo
+        self.ccl = ccl if ccl is not None else load_ccl_config()
         local = [s for s in range(self.topo.sip_count) if engine.is_local(s)]
         self.allocators = DeviceAllocators(self.topo, local)
         self.ahbm = AhbmNamespace(self)
@@ -144,8 +146,9 @@ class RuntimeContext:
         return self._finish([self._launch_async(name, kernel_fn, args, grid, kwargs)], f"kernel:{name}")[0]
 
     def _launch_async(self, name: str, kernel_fn: Callable[..., Any], args: tuple,
-                      grid: Sequence[tuple[int, int]] | None = None, kwargs: dict[str, Any] | None = None) -> Handle:
-        """Submit a launch (see `launch`) without waiting for it."""
+                      grid: Sequence[tuple[int, int]] | None = None, kwargs: dict[str, Any] | None = None,
+                      pe_args: Mapping[tuple[int, int], tuple] | None = None) -> Handle:
+        """Submit a launch (see `launch`) without waiting for it; ``pe_args``: leading arguments per PE."""
         sip = self.current_device()
         values, pes = [], set()
         for i, arg in enumerate(args):
@@ -161,7 +164,7 @@ class RuntimeContext:
             else:
                 raise TypeError(f"launch {name!r}: argument {i} has unsupported type {type(arg).__name__}")
         chosen = tuple(sorted(pes)) if grid is None else tuple((int(c), int(p)) for c, p in grid)
-        program = make_program(kernel_fn, tuple(values), kwargs or {})
+        program = make_program(kernel_fn, tuple(values), kwargs or {}, pe_args)
         return self.engine.submit(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),)))
 
     # -- requests (used by Tensor) ------------------------------------------------------------------------------

@@ -1,26 +1,31 @@
-"""``torch.distributed`` with rank = SIP: process groups, barriers and all-reduce over IPCQ rings.
+"""``torch.distributed`` with rank = SIP: process groups, barriers and collectives over IPCQ.
 
-Every rank's host worker calls `init_process_group`, which installs its leader PE's ring queues through the
-engine (`IpcqInitMsg`); a peer that is quicker to send finds its data kept until the queues exist, so no side
-band is needed. Collectives are kernels on the leader PEs: ranks meet inside the simulation, through the
-inter-SIP links (and so across MPI processes), never through a shortcut that peeks at another rank.
+`init_process_group` installs, through the engine (`IpcqInitMsg`, one per PE of the rank's install plan), the
+queues of the all-reduce algorithm ccl.yaml selects plus a ring between SIP leaders (directions ``ring_E`` /
+``ring_W``) that barrier, broadcast, all-gather and reduce-scatter run on. A peer that is quicker to send finds its
+data kept until the queues exist, so no side band is needed. Collectives are kernels on the participating PEs:
+ranks meet inside the simulation, through the inter-SIP links (and so across MPI processes), never through a
+shortcut that peeks at another rank.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kernbench.ccl import (
     REDUCE_OPS,
+    AlgorithmConfig,
+    SipInstallPlan,
+    build_install_plans,
+    resolve_validator,
     ring_all_gather_kernel,
-    ring_allreduce_kernel,
     ring_broadcast_kernel,
-    ring_queues,
     ring_reduce_scatter_kernel,
+    world_size_of,
 )
-from kernbench.ccl.ring import LEADER
+from kernbench.ccl.algorithms import ring_allreduce
 from kernbench.engine import Completion, Handle, IpcqInitMsg
 from kernbench.kernels import itemsize
 from kernbench.runtime.placement import DPPolicy
@@ -29,8 +34,10 @@ if TYPE_CHECKING:
     from kernbench.runtime.context import RuntimeContext
     from kernbench.runtime.tensor import Tensor
 
-N_SLOTS = 8
-SLOT_BYTES = 64 << 10
+LEADER = (0, 0)
+"""(cube, pe) of the PE that runs a rank's part of the ring collectives."""
+RING_PREFIX = "ring_"
+RING_DIRS = {"east": RING_PREFIX + "E", "west": RING_PREFIX + "W"}
 
 
 class ReduceOp:
@@ -64,26 +71,45 @@ class Distributed:
 
     def __init__(self, ctx: RuntimeContext) -> None:
         self._ctx = ctx
+        self._plans: list[SipInstallPlan] | None = None  # every rank's plan, computed once per process
         self._installed: set[int] = set()
         self._groups: dict[int, Tensor] = {}  # SIP -> its barrier scratch, while its group exists
 
+    @property
+    def algorithm(self) -> AlgorithmConfig:
+        """The ccl.yaml entry all_reduce runs."""
+        return self._ctx.ccl.selected()
+
     def init_process_group(self, backend: str = "ahbm", world_size: int | None = None, rank: int | None = None) -> None:
-        """Join the group: rank = this worker's SIP, world = every SIP of the topology."""
+        """Join the group: rank = this worker's SIP; world = every SIP, or the ccl.yaml entry's world_size."""
         sip = self._ctx.current_device()
         if backend != "ahbm":
             raise ValueError(f"init_process_group: backend must be 'ahbm', got {backend!r}")
-        world = self._ctx.topo.sip_count
+        world = world_size_of(self.algorithm, self._ctx.topo)
+        if sip >= world:
+            raise ValueError(f"init_process_group: sip{sip} is not a rank: ccl.yaml algorithm "
+                             f"{self.algorithm.name!r} has world_size {world} (SIPs 0..{world - 1})")
         if world_size not in (None, world) or rank not in (None, sip):
             raise ValueError(f"init_process_group: rank = SIP: this worker is rank {sip} of {world}; "
                              f"got rank={rank}, world_size={world_size}")
         if sip in self._groups:
             raise RuntimeError(f"init_process_group: sip{sip} is already in the process group")
         if sip not in self._installed:  # the hardware keeps its queues after destroy_process_group
-            queues = ring_queues(self._ctx.topo, sip, world, N_SLOTS, SLOT_BYTES)
-            if queues:
-                self._ctx._request(IpcqInitMsg(sip, *LEADER, queues), "ipcq_init")
+            plan = self.plans()[sip]
+            msgs = [IpcqInitMsg(sip, pe.cube, pe.pe, pe.queues) for pe in plan.installs]
+            if msgs:
+                self._ctx._requests(msgs, "ipcq_init")
             self._installed.add(sip)
         self._groups[sip] = self._ctx.zeros((1,), "f32", dp=DPPolicy(num_cubes=1, num_pes=1), name="barrier")
+
+    def plans(self) -> list[SipInstallPlan]:
+        """Every rank's install plan: the selected algorithm's queues and the leaders' ring."""
+        if self._plans is None:
+            ring = replace(self.algorithm, name="process_group_ring", module=ring_allreduce.__name__,
+                           topology="ring_1d", mapper="leader_only", validator="single_shard_per_rank",
+                           buffer_kind="tcm", kernel_config={})
+            self._plans = build_install_plans(self.algorithm, self._ctx.topo, extra=((RING_PREFIX, ring),))
+        return self._plans
 
     def is_initialized(self) -> bool:
         return self._ctx.current_device() in self._groups
@@ -94,22 +120,45 @@ class Distributed:
 
     def get_world_size(self) -> int:
         self._check()
-        return self._ctx.topo.sip_count
+        return self._world
 
     def get_backend(self) -> str:
         self._check()
         return "ahbm"
 
     def barrier(self) -> None:
-        """Return once every rank has reached its barrier (a one-element all-reduce through the simulation)."""
-        self.all_reduce(self._groups[self._check()])
+        """Return once every rank has reached its barrier (a one-element ring all-reduce through the simulation)."""
+        sip = self._check()
+        scratch, geometry = self._groups[sip], self.plans()[sip].geometry
+        args = ring_allreduce.kernel_args(n_elem=1, world_size=self._world, dtype=scratch.dtype, op="sum",
+                                          slot_elems=self._slot(scratch), n_slots=self._window, geometry=geometry,
+                                          topology="ring_1d", **RING_DIRS)
+        self._run("barrier", ring_allreduce.kernel, (scratch.va, *args), [LEADER], async_op=False)
 
     def all_reduce(self, tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
-        """Reduce ``tensor`` over all ranks in place (every rank calls it with the same shape and dtype)."""
+        """Reduce ``tensor`` over all ranks in place with the ccl.yaml algorithm (same shape and dtype on every
+        rank). Its shards must be laid out as the algorithm's validator asks (one shard on the leader PE for the
+        SIP-to-SIP algorithms, one on every participating PE for the multi-PE ones); algorithms that reduce across
+        PEs (``REDUCES_ACROSS_PES``) combine every participating shard of every rank."""
         self._check_op("all_reduce", op)
-        n = self._leader_elements("all_reduce", tensor)
-        return self._run("all_reduce", ring_allreduce_kernel,
-                         (tensor.va, n, tensor.dtype, op, self._world, self._slot(tensor), N_SLOTS), async_op)
+        algo, plan = self.algorithm, self.plans()[self._check()]
+        shards = self._own_shards("all_reduce", tensor)
+        try:
+            resolve_validator(algo.validator)(shards, plan.pes, plan.geometry)
+        except ValueError as exc:
+            raise ValueError(f"all_reduce: {tensor.name} does not fit ccl algorithm {algo.name!r} "
+                             f"(validator {algo.validator}): {exc}") from None
+        sizes = {s.nbytes for s in shards}
+        if len(sizes) != 1 or len({s.offset_bytes for s in shards}) != len(shards):
+            raise ValueError(f"all_reduce: {tensor.name} needs distinct shards of one size on the participating "
+                             f"PEs, got sizes {sorted(sizes)} (replicated shards cannot be reduced in place)")
+        size = itemsize(tensor.dtype)
+        module = algo.load_module()
+        kargs = module.kernel_args(n_elem=sizes.pop() // size, world_size=plan.world_size, dtype=tensor.dtype,
+                                   op=op, slot_elems=algo.slot_size // size, n_slots=algo.n_slots,
+                                   geometry=plan.geometry, topology=algo.topology, **algo.kernel_config)
+        ptrs = {(s.cube, s.pe): (tensor.va + s.offset_bytes,) for s in shards}
+        return self._run("all_reduce", module.kernel, tuple(kargs), plan.pes, async_op, pe_args=ptrs)
 
     def reduce_scatter_tensor(self, output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
                               async_op: bool = False) -> Work | None:
@@ -118,8 +167,9 @@ class Distributed:
         n_out = self._leader_elements("reduce_scatter_tensor", output)
         n_in = self._leader_elements("reduce_scatter_tensor", input)
         self._same_dtype("reduce_scatter_tensor", output, input, n_in, n_out * self._world)
-        args = (output.va, input.va, n_out, output.dtype, op, self._world, self._slot(output), N_SLOTS)
-        return self._run("reduce_scatter_tensor", ring_reduce_scatter_kernel, args, async_op)
+        args = (output.va, input.va, n_out, output.dtype, op, self._world, self._slot(output), self._window)
+        return self._run("reduce_scatter_tensor", ring_reduce_scatter_kernel, args, [LEADER], async_op,
+                         kwargs=RING_DIRS)
 
     def all_gather_into_tensor(self, output: Tensor, input: Tensor,
                                async_op: bool = False) -> Work | None:
@@ -127,19 +177,21 @@ class Distributed:
         n_in = self._leader_elements("all_gather_into_tensor", input)
         n_out = self._leader_elements("all_gather_into_tensor", output)
         self._same_dtype("all_gather_into_tensor", input, output, n_out, n_in * self._world)
-        args = (output.va, input.va, n_in, input.dtype, self._world, self._slot(input), N_SLOTS)
-        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, async_op)
+        args = (output.va, input.va, n_in, input.dtype, self._world, self._slot(input), self._window)
+        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, [LEADER], async_op,
+                         kwargs=RING_DIRS)
 
     def broadcast(self, tensor: Tensor, src: int, async_op: bool = False) -> Work | None:
         """Every rank's ``tensor`` gets rank ``src``'s values."""
         if not 0 <= src < self._world:
             raise ValueError(f"broadcast: src must be a rank 0..{self._world - 1}, got {src}")
         n = self._leader_elements("broadcast", tensor)
-        return self._run("broadcast", ring_broadcast_kernel,
-                         (tensor.va, n, tensor.dtype, src, self._world, self._slot(tensor), N_SLOTS), async_op)
+        args = (tensor.va, n, tensor.dtype, src, self._world, self._slot(tensor), self._window)
+        return self._run("broadcast", ring_broadcast_kernel, args, [LEADER], async_op, kwargs=RING_DIRS)
 
-    def _run(self, name: str, kernel, args: tuple, async_op: bool) -> Work | None:
-        handle = self._ctx._launch_async(name, kernel, args, grid=[LEADER])
+    def _run(self, name: str, kernel, args: tuple, grid, async_op: bool, *, kwargs: dict | None = None,
+             pe_args: dict | None = None) -> Work | None:
+        handle = self._ctx._launch_async(name, kernel, args, grid=list(grid), kwargs=kwargs, pe_args=pe_args)
         work = Work(self._ctx, handle, f"kernel:{name}")
         if async_op:
             return work
@@ -148,27 +200,31 @@ class Distributed:
 
     @property
     def _world(self) -> int:
-        return self._ctx.topo.sip_count
+        return world_size_of(self.algorithm, self._ctx.topo)
 
-    @staticmethod
-    def _slot(tensor: Tensor) -> int:
-        return SLOT_BYTES // itemsize(tensor.dtype)
+    @property
+    def _window(self) -> int:
+        return self.algorithm.n_slots
+
+    def _slot(self, tensor: Tensor) -> int:
+        return self.algorithm.slot_size // itemsize(tensor.dtype)
 
     @staticmethod
     def _check_op(what: str, op: str) -> None:
         if op not in REDUCE_OPS:
             raise ValueError(f"{what}: op must be one of {', '.join(REDUCE_OPS)}, got {op!r}")
 
-    def _leader_elements(self, what: str, tensor: Tensor) -> int:
-        """Elements of ``tensor``, which must be a one-PE tensor on cube 0 PE 0 of this rank's SIP."""
+    def _own_shards(self, what: str, tensor: Tensor) -> list:
         sip = self._check()
         if tensor.is_host or tensor.device != sip:
             raise ValueError(f"{what}: {tensor.name} must be a device tensor on this rank's SIP (sip{sip})")
-        if [(s.cube, s.pe) for s in tensor.shards] != [LEADER]:
-            raise NotImplementedError(
-                f"{what}: {tensor.name} must live on one PE, cube 0 PE 0 "
-                "(dp=DPPolicy(num_cubes=1, num_pes=1)); sharded collectives are not implemented yet"
-            )
+        return list(tensor.shards)
+
+    def _leader_elements(self, what: str, tensor: Tensor) -> int:
+        """Elements of ``tensor``, which must be a one-PE tensor on cube 0 PE 0 of this rank's SIP."""
+        if [(s.cube, s.pe) for s in self._own_shards(what, tensor)] != [LEADER]:
+            raise ValueError(f"{what}: {tensor.name} must live on one PE, cube 0 PE 0 "
+                             "(dp=DPPolicy(num_cubes=1, num_pes=1))")
         return math.prod(tensor.shape)
 
     @staticmethod

@@ -26,7 +26,7 @@ def run_json(capsys, *args: str) -> tuple[int, dict]:
 def test_ccl_allreduce_runs_on_every_sip_and_passes(capsys):
     code, line = run_json(capsys, "--bench", "ccl_allreduce", "--device", "sip:1")
     assert code == 0 and line["status"] == "PASS" and line["sips"] == [0, 1]  # SPMD: every SIP, whatever --device
-    assert [r["metrics"]["result"] for r in line["results"]] == ["ring (ws=2): 2 OK"] * 2
+    assert [r["metrics"]["result"] for r in line["results"]] == ["ring_allreduce_tcm (ws=2): 2 OK"] * 2
     assert line["sim_latency_ns"] > 2 * 500.0  # at least the two ring steps' link latency
 
 

@@ -54,6 +54,6 @@ def test_spmd_benches_give_the_same_result_on_any_number_of_ranks(tmp_path, benc
     one, many = json.loads(single.stdout), json.loads(split.stdout)
     assert one["status"] == "PASS" and one["results"][0]["metrics"]["world_size"] == sips
     if bench == "ccl_allreduce":
-        assert one["results"][0]["metrics"]["result"] == f"ring (ws={sips}): {sips} OK"
+        assert one["results"][0]["metrics"]["result"] == f"ring_allreduce_tcm (ws={sips}): {sips} OK"
     assert one["sips"] == list(range(sips)) and many["ranks"] == ranks
     assert without_rank_and_wall(many) == without_rank_and_wall(one)

@@ -1,35 +1,31 @@
-"""IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, errors."""
+"""IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, asynchronous receives,
+deadlocks, errors."""
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from kernbench.engine import Engine, IpcqInitMsg, QueueSpec
+from kernbench.ccl import AlgorithmConfig, build_install_plans
+from kernbench.engine import Engine, IpcqDeadlock, IpcqInitMsg
 from kernbench.runtime import RuntimeContext
 from kernbench.topology import PhysAddr
 
-RING = 8 << 20  # receive rings in the TCM user area: E ring at 8 MiB, W ring at 9 MiB
-OPPOSITE = {"E": "W", "W": "E"}
+
+def ring_plan(topo, sip: int, n_slots: int = 4, slot_size: int = 1024, **fields):
+    """PE 0 of cube 0 of every SIP in a ring (the ccl install plan): E sends into the east peer's W ring, and so on."""
+    algo = AlgorithmConfig("ring", "kernbench.ccl.algorithms.ring_allreduce", "ring_1d", n_slots=n_slots,
+                           slot_size=slot_size, **fields)
+    return build_install_plans(algo, topo)[sip].installs[0].queues
 
 
-def ring_plan(sip: int, count: int, n_slots: int = 4, slot_size: int = 1024) -> tuple[QueueSpec, ...]:
-    """PE 0 of cube 0 of every SIP in a ring: E sends into the east peer's W ring, W into the west peer's E ring."""
-    def rx(s, d):
-        return PhysAddr.tcm(s, 0, 0, RING + (0 if d == "E" else 1 << 20))
-
-    peers = {"E": (sip + 1) % count, "W": (sip - 1) % count}
-    return tuple(QueueSpec(d, (peers[d], 0, 0), rx(sip, d), rx(peers[d], OPPOSITE[d]), n_slots, slot_size)
-                 for d in ("E", "W"))
-
-
-def run_ring(topo, kernel, count=2, n_slots=4, **engine_kwargs):
+def run_ring(topo, kernel, count=2, n_slots=4, plan_fields=None, **engine_kwargs):
     """Install the ring on every SIP, wait until all have it, launch ``kernel`` on PE (0, 0); return results."""
     engine = Engine(topo, **engine_kwargs)
     torch = RuntimeContext(engine)
 
     def host(sip):
-        engine.wait(engine.submit(IpcqInitMsg(sip, 0, 0, ring_plan(sip, count, n_slots))))
+        engine.wait(engine.submit(IpcqInitMsg(sip, 0, 0, ring_plan(topo, sip, n_slots, **(plan_fields or {})))))
         engine.sleep_until(10_000.0)  # every SIP has installed its queues
         done = torch.launch("ring", kernel, grid=[(0, 0)])
         out = engine.sip(sip).memory(PhysAddr.sram(sip, 0, 0)).read(0, 64).view(np.float32)
@@ -110,9 +106,9 @@ def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
     seen = []
 
     def host(sip):
-        engine.wait(engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(0, 2))))
+        engine.wait(engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0))))
         with pytest.raises(ValueError, match="already has IPCQ installed"):
-            engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(0, 2)))
+            engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0)))
         try:
             torch.launch("bad", lambda tl: tl.send("N", tl.zeros((2,), "f32")), grid=[(0, 0)])
         except Exception as exc:
@@ -126,3 +122,56 @@ def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
     engine.run()
     assert "no IPCQ direction 'N' (installed: E, W)" in seen[0]
     assert "4096 bytes do not fit a 1024-byte slot" in seen[1]
+
+
+def test_recv_async_completes_out_of_order_and_recv_into_an_address(topo):
+    """Receives claimed at once are matched in claim order: waiting for the second first still gives the second
+    tile; a receive into ``dst`` lands there by DMA while the PE goes on."""
+    def kernel(tl):
+        if tl.ctx.sip == 0:
+            for k in range(3):
+                tl.send("E", tl.zeros((4,), "f32") + float(k + 1))
+            return
+        first = tl.recv_async("W", (4,), "f32")
+        second = tl.recv_async("W", (4,), "f32")
+        third = tl.recv_async("W", (4,), "f32", dst=PhysAddr.sram(1, 0, 32))
+        b = tl.wait(second)
+        a = tl.wait(first)
+        assert tl.wait(third) is None
+        tl.store(PhysAddr.sram(1, 0, 0), tl.cat([a, b]))
+
+    got = run_ring(topo, kernel)["sip1"]["out"]
+    assert got[:12].tolist() == [1.0] * 4 + [2.0] * 4 + [3.0] * 4
+
+
+def test_recv_into_dst_reaches_memory(topo):
+    def kernel(tl):
+        if tl.ctx.sip == 0:
+            tl.send("E", tl.zeros((4,), "f32") + 7.0)
+        else:
+            tl.recv("W", (4,), "f32", dst=PhysAddr.sram(1, 0, 16))
+
+    assert run_ring(topo, kernel)["sip1"]["out"][4:8].tolist() == [7.0] * 4
+
+
+def test_a_recv_nobody_satisfies_is_an_ipcq_deadlock_with_a_queue_dump(topo):
+    def kernel(tl):
+        tl.recv("W", (4,), "f32")  # both SIPs wait, nobody sends
+
+    with pytest.raises(IpcqDeadlock) as info:
+        run_ring(topo, kernel)
+    text = str(info.value)
+    assert "IPCQ deadlock: 2 queue(s) wait" in text
+    assert "sip0.cube0.pe0 W: waits for data #0 from sip1.cube0.pe0" in text
+    assert "rx_head=0 rx_next=1 rx_tail=0" in text
+    assert set(info.value.queues) == {"sip0", "sip1"}
+
+
+def test_without_backpressure_overrunning_the_ring_is_an_error(topo):
+    def kernel(tl):
+        if tl.ctx.sip == 0:
+            for _ in range(3):
+                tl.send("E", tl.zeros((4,), "f32"))
+
+    with pytest.raises(Exception, match="backpressure is off"):
+        run_ring(topo, kernel, n_slots=2, plan_fields={"backpressure": False})

@@ -1,5 +1,6 @@
 import pytest
 
+from kernbench.engine.ipcq import RING_AREA
 from kernbench.runtime.allocator import (
     AllocationError,
     DeviceAllocators,
@@ -135,7 +136,7 @@ def test_pe_hbm_share_and_tcm_user_part(topo):
     pe = PeMemAllocator(topo, sip=1, cube=3, pe=2)
     share = topo.cube.hbm_ctrl.capacity_bytes // topo.pes_per_cube  # 48 GiB / 8 = 6 GiB
     assert share == 6 * GIB
-    assert (pe.hbm.base, pe.hbm.size) == (2 * share, share)
+    assert (pe.hbm.base, pe.hbm.size) == (2 * share, share - RING_AREA)  # the top holds the IPCQ rings
     assert (pe.tcm.base, pe.tcm.size) == (0, topo.pe.tcm_user_bytes) == (0, 12 * MIB)
     h = pe.alloc_hbm(100)
     assert h == PhysAddr.hbm(1, 3, 2 * share)

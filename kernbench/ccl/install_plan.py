@@ -1,0 +1,144 @@
+"""Install plans: the IPCQ queues every participating PE gets, computed on the host (ADR-0024 D6 of the seeds).
+
+A plan is pure arithmetic on the topology, the ccl.yaml entry and the rank, so every rank computes its own plan
+and its peers' receive addresses without asking them. Each PE's receive rings sit one after the other, in
+direction order, in its ring region of the entry's ``buffer_kind`` (`kernbench.engine.ring_region`), so no two
+rings overlap. The runtime delivers each PE's queues as an `IpcqInitMsg` through the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernbench.ccl.config import AlgorithmConfig
+from kernbench.ccl.mappers import resolve_mapper
+from kernbench.ccl.topologies import CclGeometry, Node, PeEdges, landing_direction, pe_edges
+from kernbench.engine import QueueSpec, ring_region
+from kernbench.topology import PhysAddr, Topology
+
+
+@dataclass(frozen=True)
+class PeInstall:
+    """One PE's queues."""
+
+    cube: int
+    pe: int
+    queues: tuple[QueueSpec, ...]
+
+
+@dataclass(frozen=True)
+class SipInstallPlan:
+    """What rank ``rank`` (SIP ``sip``) installs and launches for one algorithm."""
+
+    algorithm: str
+    rank: int
+    sip: int
+    geometry: CclGeometry
+    pes: tuple[tuple[int, int], ...]  # participating PEs, in launch order
+    installs: tuple[PeInstall, ...]  # PEs with at least one queue
+
+    @property
+    def world_size(self) -> int:
+        return self.geometry.world_size
+
+
+def world_size_of(algo: AlgorithmConfig, topo: Topology) -> int:
+    """Ranks of ``algo``: its ``world_size`` or every SIP; refused when there are not that many SIPs."""
+    world = topo.sip_count if algo.world_size is None else algo.world_size
+    if world > topo.sip_count:
+        raise ValueError(f"ccl algorithm {algo.name!r}: world_size {world} needs {world} SIPs, the topology has "
+                         f"{topo.sip_count} (rank = SIP)")
+    return world
+
+
+def build_install_plans(algo: AlgorithmConfig, topo: Topology,
+                        extra: tuple[tuple[str, AlgorithmConfig], ...] = ()) -> list[SipInstallPlan]:
+    """Every rank's plan for ``algo``; ``extra`` adds other algorithms' queues as ``(direction prefix, entry)``
+    (the process group's ring for barrier and broadcast), with receive rings laid out after ``algo``'s."""
+    geometry = CclGeometry.of(topo, world_size_of(algo, topo))
+    parts = [_Part("", algo, geometry)] + [_Part(prefix, a, geometry) for prefix, a in extra]
+    senders: dict[tuple[Node, str], tuple[Node, _Part]] = {}
+    for part in parts:
+        for key, sender in part.receive_sides().items():
+            if key in senders:
+                raise ValueError(f"ccl algorithms {senders[key][1].algo.name!r} and {part.algo.name!r} both receive "
+                                 f"on {_name(key[0])} direction {key[1]!r}")
+            senders[key] = (sender, part)
+    rx = _ring_addresses(topo, senders)
+    plans = []
+    for rank in range(geometry.world_size):
+        queues: dict[tuple[int, int], list[QueueSpec]] = {}
+        for part in parts:
+            for cube, pe in part.pes[rank]:
+                node = (rank, cube, pe)
+                sends = part.edges[rank].get((cube, pe), {})
+                recvs = {d: s for (n, d), (s, p) in senders.items() if n == node and p is part}
+                for d in sorted(set(sends) | set(recvs)):
+                    peer = sends.get(d)
+                    queues.setdefault((cube, pe), []).append(QueueSpec(
+                        d, part.algo.n_slots, part.algo.slot_size,
+                        send_to=peer, peer_rx_base=None if peer is None else rx[(peer, part.land(d, node))],
+                        recv_from=recvs.get(d), rx_base=rx.get((node, d)),
+                        credit_bytes=part.algo.ipcq_credit_size_bytes, backpressure=part.algo.backpressure))
+        installs = tuple(PeInstall(c, p, tuple(q)) for (c, p), q in sorted(queues.items()))
+        plans.append(SipInstallPlan(algo.name, rank, rank, geometry, parts[0].pes[rank], installs))
+    return plans
+
+
+class _Part:
+    """One algorithm's edges in a plan, its directions named with ``prefix``."""
+
+    def __init__(self, prefix: str, algo: AlgorithmConfig, geometry: CclGeometry) -> None:
+        self.prefix, self.algo = prefix, algo
+        mapper = resolve_mapper(algo.mapper)
+        neighbors = getattr(algo.load_module(), "neighbors", None)
+        ranks = range(geometry.world_size)
+        self.pes = [tuple(sorted(mapper(geometry, rank))) for rank in ranks]
+        edges = [pe_edges(algo.topology, rank, geometry, self.pes[rank], neighbors) for rank in ranks]
+        self.edges: list[PeEdges] = [{pe: {prefix + d: peer for d, peer in out.items()} for pe, out in e.items()}
+                                     for e in edges]
+
+    def land(self, direction: str, sender: Node) -> str:
+        """The direction of the receiver that ``sender``'s send on ``direction`` lands on."""
+        n = len(self.prefix)
+        peer = self.edges[sender[0]][(sender[1], sender[2])][direction]
+        back = {d[n:]: p for d, p in self.edges[peer[0]].get((peer[1], peer[2]), {}).items()}
+        return self.prefix + landing_direction(direction[n:], sender, back)
+
+    def receive_sides(self) -> dict[tuple[Node, str], Node]:
+        """(receiving PE, its direction) -> the one PE that sends there."""
+        senders: dict[tuple[Node, str], Node] = {}
+        for rank, out in enumerate(self.edges):
+            for (cube, pe), dirs in out.items():
+                node = (rank, cube, pe)
+                for d, peer in dirs.items():
+                    key = (peer, self.land(d, node))
+                    if key in senders:
+                        raise ValueError(f"ccl algorithm {self.algo.name!r}: {_name(senders[key])} and {_name(node)} "
+                                         f"both send into {_name(peer)} direction {key[1]!r}")
+                    senders[key] = node
+        return senders
+
+
+def _ring_addresses(topo: Topology, senders: dict[tuple[Node, str], tuple[Node, _Part]]
+                    ) -> dict[tuple[Node, str], PhysAddr]:
+    """Receive rings of each PE back to back in its region of each buffer kind, parts in order, then directions."""
+    out: dict[tuple[Node, str], PhysAddr] = {}
+    used: dict[tuple[Node, str], int] = {}
+    order = sorted(senders, key=lambda k: (k[0], senders[k][1].prefix != "", senders[k][1].prefix, k[1]))
+    for node, d in order:
+        algo = senders[(node, d)][1].algo
+        base, size = ring_region(topo, algo.buffer_kind, *node)
+        start = used.get((node, algo.buffer_kind), 0)
+        end = start + algo.n_slots * algo.slot_size
+        if end > size:
+            raise ValueError(f"ccl algorithm {algo.name!r}: the receive rings of {_name(node)} need more than its "
+                             f"{size}-byte {algo.buffer_kind} ring region (each ring {algo.n_slots} x "
+                             f"{algo.slot_size} bytes); lower n_slots or slot_size")
+        used[(node, algo.buffer_kind)] = end
+        out[(node, d)] = PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe, offset=base.offset + start)
+    return out
+
+
+def _name(node: Node) -> str:
+    return "rank {} cube {} pe {}".format(*node)

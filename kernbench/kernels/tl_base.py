@@ -1,0 +1,199 @@
+"""`TLBase`: the part of a kernel's ``tl`` that needs no hardware: launch geometry, tiles held in registers, math.
+
+Kept apart from `kernbench.kernels.tl.TL` so the same kernel code runs on the timed engine and on the timing-free
+mock runtime (`kernbench.ccl.testing`), with the same numbers: results are computed here once, rounded to their
+dtype as the hardware stores them. Each operation reports its cost to a hook (`_charge_math`, `_charge_gemm`)
+that the engine-backed subclass turns into timed work and the mock ignores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kernbench.kernels.dtypes import decode, encode
+from kernbench.kernels.handle import TensorHandle, compute_dtype
+
+
+class TLBase:
+    """Launch geometry and register math of one program; subclasses add memory, IPCQ and the cost hooks.
+
+    ``ids`` / ``counts``: this program's (PE-in-cube, cube) position and the number of each in the launch.
+    """
+
+    def __init__(self, ids: tuple[int, int], counts: tuple[int, int]) -> None:
+        self._ids = ids
+        self._counts = counts
+
+    # -- cost hooks ------------------------------------------------------------------------------------------------
+
+    def _charge_math(self, name: str, elements: int) -> None:
+        """Account one MATH-unit pass of ``name`` over ``elements`` elements (flops: `FLOPS_PER_ELEMENT`)."""
+        raise NotImplementedError
+
+    def _charge_gemm(self, flops: int) -> None:
+        """Account one GEMM of ``flops`` flops."""
+        raise NotImplementedError
+
+    # -- launch geometry -------------------------------------------------------------------------------------------
+
+    def program_id(self, axis: int) -> int:
+        return self._ids[self._axis(axis)]
+
+    def num_programs(self, axis: int) -> int:
+        return self._counts[self._axis(axis)]
+
+    @staticmethod
+    def cdiv(a: int, b: int) -> int:
+        """Ceiling division, as ``triton.cdiv``."""
+        return -(-int(a) // int(b))
+
+    # -- tiles -----------------------------------------------------------------------------------------------------
+
+    def zeros(self, shape: Sequence[int], dtype: str = "f32") -> TensorHandle:
+        """A tile of zeros (no hardware work: registers start cleared)."""
+        return TensorHandle(self, np.zeros(tuple(shape), compute_dtype(dtype)), dtype)
+
+    def cat(self, handles: Sequence[TensorHandle], axis: int = 0) -> TensorHandle:
+        """Tiles joined along ``axis`` (they are already in registers: no hardware work); one dtype for all."""
+        if not handles:
+            raise ValueError("tl.cat: needs at least one tile")
+        dtypes = {h.dtype for h in handles}
+        if len(dtypes) != 1:
+            raise ValueError(f"tl.cat: tiles of different dtypes {sorted(dtypes)}; cast them first")
+        value = np.concatenate([h.value for h in handles], axis=axis)
+        return TensorHandle(self, value, handles[0].dtype)
+
+    def _encode_for_store(self, value: TensorHandle | np.ndarray, dtype: str | None) -> np.ndarray:
+        """The bytes ``tl.store`` writes: ``value`` as a tile, cast to ``dtype`` (a MATH pass) if that differs."""
+        handle = value if isinstance(value, TensorHandle) else TensorHandle(self, np.asarray(value), dtype or "f32")
+        if dtype is not None and dtype != handle.dtype:
+            handle = handle.to(dtype)
+        return encode(handle.value, handle.dtype)
+
+    # -- compute ---------------------------------------------------------------------------------------------------
+
+    def dot(self, a: TensorHandle, b: TensorHandle, acc: TensorHandle | None = None,
+            out_dtype: str | None = None) -> TensorHandle:
+        """``a @ b`` (+ ``acc``) on PE_GEMM with float32 accumulation."""
+        if a.value.ndim != 2 or b.value.ndim != 2 or a.shape[1] != b.shape[0]:
+            raise ValueError(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply (need (M, K) @ (K, N))")
+        m, k = a.shape
+        n = b.shape[1]
+        result = np.matmul(a.value.astype(np.float32), b.value.astype(np.float32))
+        if acc is not None:
+            if acc.shape != (m, n):
+                raise ValueError(f"tl.dot: acc has shape {acc.shape}, the product is {(m, n)}")
+            result = result + acc.value.astype(np.float32)
+        self._charge_gemm(2 * m * n * k)
+        dtype = out_dtype or (acc.dtype if acc is not None else a.dtype)
+        return TensorHandle(self, cast(result, dtype), dtype)
+
+    def add(self, a: Any, b: Any) -> TensorHandle:
+        return self._elementwise("add", np.add, [a, b])
+
+    def sub(self, a: Any, b: Any) -> TensorHandle:
+        return self._elementwise("sub", np.subtract, [a, b])
+
+    def mul(self, a: Any, b: Any) -> TensorHandle:
+        return self._elementwise("mul", np.multiply, [a, b])
+
+    def div(self, a: Any, b: Any) -> TensorHandle:
+        return self._elementwise("div", np.divide, [a, b])
+
+    def maximum(self, a: Any, b: Any) -> TensorHandle:
+        return self._elementwise("maximum", np.maximum, [a, b])
+
+    def minimum(self, a: Any, b: Any) -> TensorHandle:
+        return self._elementwise("minimum", np.minimum, [a, b])
+
+    def exp(self, x: TensorHandle) -> TensorHandle:
+        return self._elementwise("exp", np.exp, [x])
+
+    def log(self, x: TensorHandle) -> TensorHandle:
+        return self._elementwise("log", np.log, [x])
+
+    def sqrt(self, x: TensorHandle) -> TensorHandle:
+        return self._elementwise("sqrt", np.sqrt, [x])
+
+    def abs(self, x: TensorHandle) -> TensorHandle:
+        return self._elementwise("abs", np.abs, [x])
+
+    def sigmoid(self, x: TensorHandle) -> TensorHandle:
+        return self._elementwise("sigmoid", lambda v: 1.0 / (1.0 + np.exp(-v)), [x])
+
+    def fma(self, a: Any, b: Any, c: Any) -> TensorHandle:
+        """``a * b + c`` in one pass."""
+        return self._elementwise("fma", lambda x, y, z: x * y + z, [a, b, c])
+
+    def clamp(self, x: TensorHandle, lo: Any, hi: Any) -> TensorHandle:
+        return self._elementwise("clamp", lambda v, a, b: np.minimum(np.maximum(v, a), b), [x, lo, hi])
+
+    def softmax(self, x: TensorHandle, axis: int = -1) -> TensorHandle:
+        """Numerically stable softmax along ``axis``."""
+
+        def fn(v: np.ndarray) -> np.ndarray:
+            e = np.exp(v - v.max(axis=axis, keepdims=True))
+            return e / e.sum(axis=axis, keepdims=True)
+
+        return self._elementwise("softmax", fn, [x])
+
+    def sum(self, x: TensorHandle, axis: int | None = None) -> TensorHandle:
+        return self._elementwise("sum", lambda v: np.sum(v, axis=axis), [x])
+
+    def max(self, x: TensorHandle, axis: int | None = None) -> TensorHandle:
+        return self._elementwise("max", lambda v: np.max(v, axis=axis), [x])
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    def _elementwise(self, name: str, fn: Callable[..., Any], operands: list[Any],
+                     out_dtype: str | None = None) -> TensorHandle:
+        handles = [op for op in operands if isinstance(op, TensorHandle)]
+        if not handles:
+            raise TypeError(f"tl.{name}: needs at least one TensorHandle operand")
+        dtypes = {h.dtype for h in handles}
+        dtype = out_dtype or (dtypes.pop() if len(dtypes) == 1 else "f32")
+        work = compute_dtype(dtype) if out_dtype is None else np.dtype(np.float32)
+        args = [op.value.astype(work, copy=False) if isinstance(op, TensorHandle) else op for op in operands]
+        with np.errstate(all="ignore"):  # inf / nan propagate as they would on hardware
+            result = np.asarray(fn(*args))
+        self._charge_math(name, max(h.value.size for h in handles))
+        return TensorHandle(self, cast(result, dtype), dtype)
+
+    def _axis(self, axis: int) -> int:
+        if axis not in (0, 1):
+            raise ValueError(f"tl.program_id / num_programs: axis must be 0 (PE in cube) or 1 (cube), got {axis}")
+        return axis
+
+
+@dataclass
+class RecvHandle:
+    """An asynchronous receive: direction, tile shape and dtype, its place in the queue, where it goes."""
+
+    dir: str
+    shape: tuple[int, ...]
+    dtype: str
+    queue: Any
+    seq: int
+    dst: Any = None  # the address a receive into memory copies to (None: the tile comes back as a handle)
+    flow: Any = None  # the engine's background copy of a receive into ``dst``
+    done: bool = False
+
+    def claim(self) -> None:
+        """Mark the receive waited for; a second wait is a kernel bug."""
+        if self.done:
+            raise ValueError(f"tl.wait: the receive #{self.seq} on {self.dir!r} was already waited for")
+        self.done = True
+
+
+def as_shape(shape: Sequence[int] | int) -> tuple[int, ...]:
+    """A tile shape as a tuple of ints (an int is a 1D shape)."""
+    return (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
+
+
+def cast(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Round ``values`` to ``dtype`` and hand them back in its compute type (what the next op works in)."""
+    return decode(encode(values, dtype), dtype, values.shape).astype(compute_dtype(dtype), copy=False)
