@@ -57,3 +57,25 @@ def test_spmd_benches_give_the_same_result_on_any_number_of_ranks(tmp_path, benc
         assert one["results"][0]["metrics"]["result"] == f"ring_allreduce_tcm (ws={sips}): {sips} OK"
     assert one["sips"] == list(range(sips)) and many["ranks"] == ranks
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
+
+
+@pytest.mark.parametrize(("algorithm", "kind", "ranks"), [
+    ("hierarchical_allreduce", "ring_1d", 4), ("intercube_allreduce", "torus_2d", 4),
+    ("intercube_allreduce", "mesh_2d_no_wrap", 2), ("tree_allreduce", "ring_1d", 2),
+    ("ring_allreduce_sram", "torus_2d", 2), ("ring_allreduce_all_pes", "ring_1d", 4),
+])
+def test_every_kind_of_ccl_algorithm_gives_the_same_result_under_mpirun(tmp_path, algorithm, kind, ranks):
+    """ccl_allreduce with other ccl.yaml algorithms on 4 SIPs: one process and mpirun print the same line."""
+    text = (Path(__file__).resolve().parents[2] / "topology.yaml").read_text()
+    text = text.replace("sip_count: 2 ", "sip_count: 4 ", 1).replace("topology: ring_1d ", f"topology: {kind} ", 1)
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(text)
+    args = ["-m", "kernbench.cli.main", "run", "--topology", str(topology), "--json", "--bench", "ccl_allreduce",
+            "--algorithm", algorithm]
+    single, _ = run(args)
+    split, _ = run(args, ranks=ranks)
+    assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
+    one, many = json.loads(single.stdout), json.loads(split.stdout)
+    metrics = one["results"][0]["metrics"]
+    assert one["status"] == "PASS" and metrics["result"] == f"{algorithm} (ws=4): {metrics['shards']} OK"
+    assert without_rank_and_wall(many) == without_rank_and_wall(one)

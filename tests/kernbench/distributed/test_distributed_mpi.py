@@ -6,11 +6,11 @@ Run with: mpirun -n N python -m pytest --with-mpi -m mpi tests/kernbench/distrib
 import numpy as np
 import pytest
 
-from kernbench.engine import Engine
+from kernbench.engine import Engine, IpcqDeadlock
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
 
-from .workloads import spawn_allreduce, spawn_collectives, system
+from .workloads import ONE_PE, spawn_allreduce, spawn_collectives, system
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
@@ -47,3 +47,23 @@ def test_other_collectives_equal_single_process(topo, sips):
     for rank in range(sips):
         for key in ("broadcast", "gathered", "rs_sum", "rs_max", "allreduce"):
             np.testing.assert_array_equal(split[rank][key], single[rank][key])
+
+
+def deadlocked_dump(topo, **engine_kwargs) -> str:
+    """Rank 1 skips the all-reduce that rank 0 starts: the IpcqDeadlock message (its queue dump)."""
+    torch = RuntimeContext(Engine(system(topo, 2), **engine_kwargs))
+
+    def fn(rank):
+        torch.distributed.init_process_group()
+        if rank == 0:
+            torch.distributed.all_reduce(torch.zeros((64,), "f32", dp=ONE_PE))
+
+    with pytest.raises(IpcqDeadlock) as info:
+        torch.multiprocessing.spawn(fn)
+    return str(info.value).split("\nsimulation deadlock")[0]  # the pdes part names ranks, which differ
+
+
+def test_ipcq_deadlock_is_raised_on_every_process_with_the_same_dump(topo):
+    split = deadlocked_dump(topo, transport="mpi")
+    assert split == deadlocked_dump(topo, transport="local")
+    assert "sip0.cube0.pe0 W: waits for data #0 from sip1.cube0.pe0" in split
