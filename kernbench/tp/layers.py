@@ -1,8 +1,10 @@
 """Megatron-style parallel linear layers over the ranks (SIPs) of the TP group.
 
-``ColumnParallelLinear``: the weight's output columns are split over the ranks; ``forward`` is a local GEMM
-(``gather_output=True`` then all-gathers the column blocks into the full output). ``RowParallelLinear``: the
-weight's input rows are split; ``forward`` multiplies the rank's input slice and all-reduces the partial sums.
+``ColumnParallelLinear``: the weight's output columns (and the bias) are split over the ranks; ``forward`` is a
+local GEMM with the bias block (``gather_output=True`` then all-gathers the column blocks into the full output).
+``RowParallelLinear``: the weight's input rows are split; ``forward`` multiplies the rank's input slice (cut from
+the full input when ``input_is_parallel=False``), all-reduces the partial sums, then adds the whole bias once, as
+Megatron does.
 Weights and activations live on each rank's leader PE (cube 0, PE 0), f16, computed with f32 accumulation.
 """
 
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kernbench.kernels import itemsize
 from kernbench.kernels.gemm import gemm_kernel
 from kernbench.runtime import DPPolicy
 from kernbench.tp.parallel_state import get_tensor_model_parallel_world_size
@@ -34,8 +37,6 @@ class ColumnParallelLinear:
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False, gather_output: bool = False,
                  dtype: str = "f16", *, torch: RuntimeContext) -> None:
-        if bias:
-            raise NotImplementedError("ColumnParallelLinear: bias=True is not implemented")
         self.torch = torch
         self.world = get_tensor_model_parallel_world_size(torch)
         self.in_features, self.out_features = in_features, out_features
@@ -43,13 +44,14 @@ class ColumnParallelLinear:
         self.gather_output = gather_output
         self.dtype = dtype
         self.weight = torch.zeros((in_features, self.out_local), dtype, dp=ON_LEADER, name="column_parallel.weight")
+        self.bias = torch.zeros((self.out_local,), dtype, dp=ON_LEADER, name="column_parallel.bias") if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         """x (M, in_features), the same on every rank -> (M, out_features / world), or (M, out_features)."""
         m = int(x.shape[0])
         local = self.torch.empty((m, self.out_local), self.dtype, dp=ON_LEADER, name="column_parallel.out")
         self.torch.launch("column_parallel_gemm", gemm_kernel, x, self.weight, local, m, self.in_features,
-                          self.out_local, dtype=self.dtype)
+                          self.out_local, dtype=self.dtype, bias_ptr=_va(self.bias))
         if not self.gather_output:
             return local
         gathered = self.torch.empty((self.world * m * self.out_local,), self.dtype, dp=ON_LEADER)
@@ -69,27 +71,42 @@ class RowParallelLinear:
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False, input_is_parallel: bool = True,
                  dtype: str = "f16", *, torch: RuntimeContext) -> None:
-        if bias:
-            raise NotImplementedError("RowParallelLinear: bias=True is not implemented")
-        if not input_is_parallel:
-            raise NotImplementedError("RowParallelLinear: input_is_parallel=False is not implemented")
         self.torch = torch
+        self.input_is_parallel = input_is_parallel
         self.world = get_tensor_model_parallel_world_size(torch)
         self.in_features, self.out_features = in_features, out_features
         self.in_local = _split("in_features", in_features, self.world)
         self.dtype = dtype
         self.weight = torch.zeros((self.in_local, out_features), dtype, dp=ON_LEADER, name="row_parallel.weight")
+        self.bias = torch.zeros((out_features,), dtype, dp=ON_LEADER, name="row_parallel.bias") if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (M, in_features / world), this rank's slice -> (M, out_features), the same on every rank."""
+        """x (M, in_features / world), this rank's slice, or (M, in_features) with ``input_is_parallel=False``
+        -> (M, out_features), the same on every rank."""
         m = int(x.shape[0])
+        width = self.in_local if self.input_is_parallel else self.in_features
+        if tuple(x.shape) != (m, width):
+            raise ValueError(f"RowParallelLinear: input must be (M, {width}), got {tuple(x.shape)}")
+        offset = 0 if self.input_is_parallel else self.torch.distributed.get_rank() * self.in_local
         out = self.torch.empty((m, self.out_features), self.dtype, dp=ON_LEADER, name="row_parallel.out")
-        self.torch.launch("row_parallel_gemm", gemm_kernel, x, self.weight, out, m, self.in_local,
-                          self.out_features, dtype=self.dtype)
+        self.torch.launch("row_parallel_gemm", gemm_kernel, x.va + offset * itemsize(self.dtype), self.weight, out,
+                          m, self.in_local, self.out_features, dtype=self.dtype, lda=width, grid=[(0, 0)])
         self.torch.distributed.all_reduce(out)
+        if self.bias is not None:
+            self.torch.launch("row_parallel_bias", _add_bias_kernel, out, self.bias, m, self.out_features,
+                              self.dtype)
         return out
 
     __call__ = forward
+
+
+def _va(tensor: Tensor | None) -> int | None:
+    return None if tensor is None else tensor.va
+
+
+def _add_bias_kernel(out: int, bias: int, m: int, n: int, dtype: str, tl: TL) -> None:
+    """``out[i, :] += bias`` for the (m, n) output (after the all-reduce, so the bias counts once)."""
+    tl.store(out, tl.load(out, (m, n), dtype) + tl.load(bias, (1, n), dtype), dtype)
 
 
 def _blocks_to_rows_kernel(src: int, dst: int, world: int, m: int, n: int, dtype: str, tl: TL) -> None:

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from kernbench.engine import Engine
-from kernbench.runtime import RuntimeContext
-from kernbench.tp import ColumnParallelLinear, initialize_model_parallel
+from kernbench.runtime import DPPolicy, RuntimeContext
+from kernbench.tp import ColumnParallelLinear, RowParallelLinear, initialize_model_parallel
 
 from .mlp import HIDDEN, spawn_mlp, weights
+
+ONE_PE = DPPolicy(num_cubes=1, num_pes=1)
 
 
 def f16_close(got, want):
@@ -47,3 +49,36 @@ def test_sizes_must_divide_and_tp_must_span_the_world(topo):
 
     torch.multiprocessing.spawn(fn)
     assert seen == ["out_features (7) must be divisible by the tensor-parallel world size (2)"] * 2
+
+
+def test_bias_and_a_full_input_for_the_row_layer(topo):
+    """Column bias: each rank adds its block; row bias: added once after the all-reduce; input_is_parallel=False:
+    each rank cuts its slice of the full input itself."""
+    torch = RuntimeContext(Engine(topo))
+    x, w1, w2 = weights()
+    rng = np.random.default_rng(5)
+    b1, b2 = (rng.standard_normal(n).astype(np.float16) for n in (HIDDEN, w2.shape[1]))
+
+    def fn(rank):
+        torch.distributed.init_process_group()
+        initialize_model_parallel(2, torch=torch)
+        cols = HIDDEN // 2
+        with torch:
+            fc1 = ColumnParallelLinear(x.shape[1], HIDDEN, bias=True, gather_output=True, torch=torch)
+            fc1.weight.copy_(w1[:, rank * cols:(rank + 1) * cols])
+            fc1.bias.copy_(b1[rank * cols:(rank + 1) * cols])
+            fc2 = RowParallelLinear(HIDDEN, w2.shape[1], bias=True, input_is_parallel=False, torch=torch)
+            fc2.weight.copy_(w2[rank * cols:(rank + 1) * cols, :])
+            fc2.bias.copy_(b2)
+            xt = torch.zeros(x.shape, dp=ONE_PE)
+            xt.copy_(x)
+            h = fc1(xt)
+            return {"h": h.numpy(), "y": fc2(h).numpy()}
+
+    torch.multiprocessing.spawn(fn)
+    hidden = x.astype(np.float32) @ w1.astype(np.float32) + b1.astype(np.float32)
+    want = hidden @ w2.astype(np.float32) + b2.astype(np.float32)
+    for out in torch.multiprocessing.results.values():
+        f16_close(out["h"], hidden)
+        f16_close(out["y"], want)
+    assert len({out["y"].tobytes() for out in torch.multiprocessing.results.values()}) == 1
