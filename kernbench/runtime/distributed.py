@@ -40,6 +40,16 @@ RING_PREFIX = "ring_"
 RING_DIRS = {"east": RING_PREFIX + "E", "west": RING_PREFIX + "W"}
 
 
+BLOCK_BYTES = 1 << 20
+"""A shard is all-reduced in blocks of at most this many bytes, one after the other (each fits the PE's staging)."""
+
+
+def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
+    """Run the algorithm's ``kernel`` on each block of this PE's shard in turn: ``steps`` = (offset, its args)."""
+    for offset, args in steps:
+        kernel(ptr + offset, *args, tl)
+
+
 class ReduceOp:
     """Reduction operators, as ``torch.distributed.ReduceOp``."""
 
@@ -154,11 +164,14 @@ class Distributed:
                              f"PEs, got sizes {sorted(sizes)} (replicated shards cannot be reduced in place)")
         size = itemsize(tensor.dtype)
         module = algo.load_module()
-        kargs = module.kernel_args(n_elem=sizes.pop() // size, world_size=plan.world_size, dtype=tensor.dtype,
-                                   op=op, slot_elems=algo.slot_size // size, n_slots=algo.n_slots,
-                                   geometry=plan.geometry, topology=algo.topology, **algo.kernel_config)
+        n_elem, block = sizes.pop() // size, BLOCK_BYTES // size
+        steps = [(start * size, tuple(module.kernel_args(
+            n_elem=min(block, n_elem - start), world_size=plan.world_size, dtype=tensor.dtype, op=op,
+            slot_elems=algo.slot_size // size, n_slots=algo.n_slots, geometry=plan.geometry, topology=algo.topology,
+            **algo.kernel_config))) for start in range(0, n_elem, block)]
         ptrs = {(s.cube, s.pe): (tensor.va + s.offset_bytes,) for s in shards}
-        return self._run("all_reduce", module.kernel, tuple(kargs), plan.pes, async_op, pe_args=ptrs)
+        return self._run("all_reduce", _blockwise, (), plan.pes, async_op, pe_args=ptrs,
+                         kwargs={"kernel": module.kernel, "steps": steps})
 
     def reduce_scatter_tensor(self, output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
                               async_op: bool = False) -> Work | None:

@@ -32,6 +32,15 @@ def test_large_messages_are_cut_into_slots(topo):
         np.testing.assert_array_equal(out["result"], want)
 
 
+def test_a_shard_bigger_than_the_staging_area_is_reduced_block_by_block(topo):
+    """3 Mi f32 values (12 MiB) on one PE: the algorithm runs on 1 MiB blocks in turn; exact sums everywhere."""
+    n = 3 << 20
+    got = spawn_allreduce(system(topo, 2), n=n, dtype="f32")
+    want = values(0, n) + values(1, n)
+    for out in got.values():
+        np.testing.assert_array_equal(out["result"], want)
+
+
 def test_time_grows_with_size_and_ranks(topo):
     small = spawn_allreduce(system(topo, 2), n=1_000)[0]["ns"]
     big = spawn_allreduce(system(topo, 2), n=100_000)[0]["ns"]
