@@ -26,6 +26,7 @@ from kernbench.ccl import DEFAULT_CCL_PATH, CclConfig, load_ccl_config
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
+from kernbench.runtime.distributed import process_group_plans
 from kernbench.topology import Topology, load_topology
 from pdes.progress import ProgressLine
 from pdes.transport import launcher_rank
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     ccl = load_ccl_config(args.ccl)
     if args.algorithm:
         ccl = ccl.with_algorithm(args.algorithm)
+    process_group_plans(ccl, topo)  # a plan that cannot be built is a config error before anything runs
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from kernbench.ccl import (
     REDUCE_OPS,
     AlgorithmConfig,
+    CclConfig,
+    CclConfigError,
     SipInstallPlan,
     build_install_plans,
     resolve_validator,
@@ -33,6 +35,7 @@ from kernbench.runtime.placement import DPPolicy
 if TYPE_CHECKING:
     from kernbench.runtime.context import RuntimeContext
     from kernbench.runtime.tensor import Tensor
+    from kernbench.topology import Topology
 
 LEADER = (0, 0)
 """(cube, pe) of the PE that runs a rank's part of the ring collectives."""
@@ -48,6 +51,18 @@ def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
     """Run the algorithm's ``kernel`` on each block of this PE's shard in turn: ``steps`` = (offset, its args)."""
     for offset, args in steps:
         kernel(ptr + offset, *args, tl)
+
+
+def process_group_plans(ccl: CclConfig, topo: Topology) -> list[SipInstallPlan]:
+    """Every rank's plan: the selected algorithm's queues plus the leaders' ring; a plan that cannot be built
+    (rings too big, more ranks than SIPs) is a `CclConfigError` naming the ccl.yaml entry."""
+    algo = ccl.selected()
+    ring = replace(algo, name="process_group_ring", module=ring_allreduce.__name__, topology="ring_1d",
+                   mapper="leader_only", validator="single_shard_per_rank", buffer_kind="tcm", kernel_config={})
+    try:
+        return build_install_plans(algo, topo, extra=((RING_PREFIX, ring),))
+    except ValueError as exc:
+        raise CclConfigError(f"{ccl.source}: algorithms.{algo.name}: {exc}") from None
 
 
 class ReduceOp:
@@ -115,10 +130,7 @@ class Distributed:
     def plans(self) -> list[SipInstallPlan]:
         """Every rank's install plan: the selected algorithm's queues and the leaders' ring."""
         if self._plans is None:
-            ring = replace(self.algorithm, name="process_group_ring", module=ring_allreduce.__name__,
-                           topology="ring_1d", mapper="leader_only", validator="single_shard_per_rank",
-                           buffer_kind="tcm", kernel_config={})
-            self._plans = build_install_plans(self.algorithm, self._ctx.topo, extra=((RING_PREFIX, ring),))
+            self._plans = process_group_plans(self._ctx.ccl, self._ctx.topo)
         return self._plans
 
     def is_initialized(self) -> bool:

@@ -112,6 +112,19 @@ def test_bad_device_exit_2(capsys, device, message):
     assert err.startswith(f"kernbench: --device {device}") and message in err
 
 
+def test_ccl_errors_exit_2_before_anything_runs(capsys, tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("defaults: {algorithm: a}\nalgorithms:\n  a: {module: kernbench.ccl.algorithms.ring_allreduce, "
+                   "topology: ring_1d, n_slots: 64}\n")
+    cases = [(["--algorithm", "nope"], "kernbench: ccl.yaml: no algorithm 'nope'; ccl.yaml has ring_allreduce_tcm"),
+             (["--ccl", str(big)], f"kernbench: {big}: algorithms.a: ccl algorithm 'a': the receive rings of rank 0 "
+                                   "cube 0 pe 0 need more than its 2097152-byte tcm ring region")]
+    for extra, message in cases:
+        assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(message)
+
+
 def write_bench(tmp_path: Path, name: str, body: str) -> str:
     (tmp_path / f"{name}.py").write_text(f'"""{name}: a test bench."""\n\n{body}')
     return str(tmp_path)
