@@ -131,7 +131,8 @@ class Queue:
     rx_tail: int = 0  # slots freed, in order
     freed: set[int] = field(default_factory=set)  # slots freed out of order, waiting for the ones before them
     waiters: list[simpy.Event] = field(default_factory=list)
-    waiting: str = ""  # what a PE waits for on this queue right now (for deadlock dumps)
+    blocked_sends: int = 0  # sends waiting for a credit now
+    awaited: set[int] = field(default_factory=set)  # receive sequence numbers whose data is waited for now
 
     def slot(self, base: PhysAddr, seq: int) -> PhysAddr:
         return PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
@@ -141,7 +142,17 @@ class Queue:
         return {"dir": self.spec.direction, "send_to": _node(self.spec.send_to),
                 "recv_from": _node(self.spec.recv_from), "tx_seq": self.tx_seq, "credits": self.credits,
                 "rx_head": self.rx_head, "rx_next": self.rx_next, "rx_tail": self.rx_tail,
-                "waiting": self.waiting}
+                "waiting": self.waiting()}
+
+    def waiting(self) -> str:
+        """What PEs wait for on this queue right now (empty when nothing): for deadlock dumps."""
+        parts = []
+        if self.blocked_sends:
+            parts.append(f"a credit from {_node(self.spec.send_to)} (send #{self.tx_seq})")
+        if self.awaited:
+            seqs = ", #".join(str(seq) for seq in sorted(self.awaited))
+            parts.append(f"data #{seqs} from {_node(self.spec.recv_from)}")
+        return "; ".join(parts)
 
 
 def _node(node: tuple[int, int, int] | None) -> str:

@@ -130,20 +130,22 @@ class PeContext:
         if queue.credits == 0 and not queue.spec.backpressure:
             raise IpcqError(f"send on {queue.spec.direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
                             "(backpressure is off, so this send would overwrite one)")
-        while queue.credits == 0:  # backpressure: the peer's ring is full
-            queue.waiting = f"a credit from {queue.describe()['send_to']} (send #{queue.tx_seq})"
-            yield ipcq.wait_change(queue)
-        queue.waiting = ""
+        if queue.credits == 0:  # backpressure: the peer's ring is full
+            queue.blocked_sends += 1
+            while queue.credits == 0:
+                yield ipcq.wait_change(queue)
+            queue.blocked_sends -= 1
         queue.credits -= 1
         dst = queue.slot(queue.spec.peer_rx_base, queue.tx_seq)
         queue.tx_seq += 1
         yield from self._dma_flow([(src, dst, nbytes)], notify=True)
 
     def _arrival_flow(self, queue: Queue, seq: int) -> Generator:
-        while queue.rx_head <= seq:
-            queue.waiting = f"data #{seq} from {queue.describe()['recv_from']}"
-            yield self.model.ipcq.wait_change(queue)
-        queue.waiting = ""
+        if queue.rx_head <= seq:
+            queue.awaited.add(seq)
+            while queue.rx_head <= seq:
+                yield self.model.ipcq.wait_change(queue)
+            queue.awaited.discard(seq)
         return queue.slot(queue.spec.rx_base, seq)
 
     def _release_flow(self, queue: Queue, seq: int) -> Generator:

@@ -167,6 +167,23 @@ def test_a_recv_nobody_satisfies_is_an_ipcq_deadlock_with_a_queue_dump(topo):
     assert set(info.value.queues) == {"sip0", "sip1"}
 
 
+def test_the_dump_names_a_blocked_send_and_a_waited_receive_on_one_queue(topo):
+    """sip0 waits for data on E in the background while its fifth send on E waits for a credit that sip1 (which
+    does nothing) never returns: the dump names both waits of that queue."""
+    def kernel(tl):
+        if tl.ctx.sip == 1:
+            return
+        pending = tl.recv_async("E", (4,), "f32", dst=PhysAddr.sram(0, 0, 0))
+        for _ in range(5):
+            tl.send("E", tl.zeros((4,), "f32"))
+        tl.wait(pending)
+
+    with pytest.raises(IpcqDeadlock) as info:
+        run_ring(topo, kernel)
+    assert ("sip0.cube0.pe0 E: waits for a credit from sip1.cube0.pe0 (send #4); data #0 from sip1.cube0.pe0"
+            in str(info.value))
+
+
 def test_without_backpressure_overrunning_the_ring_is_an_error(topo):
     def kernel(tl):
         if tl.ctx.sip == 0:
