@@ -59,11 +59,12 @@ def build_install_plans(algo: AlgorithmConfig, topo: Topology,
     parts = [_Part("", algo, geometry)] + [_Part(prefix, a, geometry) for prefix, a in extra]
     senders: dict[tuple[Node, str], tuple[Node, _Part]] = {}
     for part in parts:
-        for key, sender in part.receive_sides().items():
-            if key in senders:
-                raise ValueError(f"ccl algorithms {senders[key][1].algo.name!r} and {part.algo.name!r} both receive "
-                                 f"on {_name(key[0])} direction {key[1]!r}")
-            senders[key] = (sender, part)
+        for node, recvs in part.receivers.items():
+            for d, sender in recvs.items():
+                if (node, d) in senders:
+                    raise ValueError(f"ccl algorithms {senders[(node, d)][1].algo.name!r} and {part.algo.name!r} "
+                                     f"both receive on {_name(node)} direction {d!r}")
+                senders[(node, d)] = (sender, part)
     rx = _ring_addresses(topo, senders)
     plans = []
     for rank in range(geometry.world_size):
@@ -72,12 +73,12 @@ def build_install_plans(algo: AlgorithmConfig, topo: Topology,
             for cube, pe in part.pes[rank]:
                 node = (rank, cube, pe)
                 sends = part.edges[rank].get((cube, pe), {})
-                recvs = {d: s for (n, d), (s, p) in senders.items() if n == node and p is part}
+                recvs = part.receivers.get(node, {})
                 for d in sorted(set(sends) | set(recvs)):
                     peer = sends.get(d)
                     queues.setdefault((cube, pe), []).append(QueueSpec(
                         d, part.algo.n_slots, part.algo.slot_size,
-                        send_to=peer, peer_rx_base=None if peer is None else rx[(peer, part.land(d, node))],
+                        send_to=peer, peer_rx_base=None if peer is None else rx[(peer, part.lands[(node, d)])],
                         recv_from=recvs.get(d), rx_base=rx.get((node, d)),
                         credit_bytes=part.algo.ipcq_credit_size_bytes, backpressure=part.algo.backpressure))
         installs = tuple(PeInstall(c, p, tuple(q)) for (c, p), q in sorted(queues.items()))
@@ -97,27 +98,25 @@ class _Part:
         edges = [pe_edges(algo.topology, rank, geometry, self.pes[rank], neighbors) for rank in ranks]
         self.edges: list[PeEdges] = [{pe: {prefix + d: peer for d, peer in out.items()} for pe, out in e.items()}
                                      for e in edges]
+        self.lands: dict[tuple[Node, str], str] = {}  # (sending PE, direction) -> the receiver's direction
+        self.receivers: dict[Node, dict[str, Node]] = {}  # receiving PE -> its direction -> the one PE sending there
+        for rank, out in enumerate(self.edges):
+            for (cube, pe), dirs in out.items():
+                node = (rank, cube, pe)
+                for d, peer in dirs.items():
+                    land = self.lands[(node, d)] = self._land(d, node)
+                    into = self.receivers.setdefault(peer, {})
+                    if land in into:
+                        raise ValueError(f"ccl algorithm {algo.name!r}: {_name(into[land])} and {_name(node)} "
+                                         f"both send into {_name(peer)} direction {land!r}")
+                    into[land] = node
 
-    def land(self, direction: str, sender: Node) -> str:
+    def _land(self, direction: str, sender: Node) -> str:
         """The direction of the receiver that ``sender``'s send on ``direction`` lands on."""
         n = len(self.prefix)
         peer = self.edges[sender[0]][(sender[1], sender[2])][direction]
         back = {d[n:]: p for d, p in self.edges[peer[0]].get((peer[1], peer[2]), {}).items()}
         return self.prefix + landing_direction(direction[n:], sender, back)
-
-    def receive_sides(self) -> dict[tuple[Node, str], Node]:
-        """(receiving PE, its direction) -> the one PE that sends there."""
-        senders: dict[tuple[Node, str], Node] = {}
-        for rank, out in enumerate(self.edges):
-            for (cube, pe), dirs in out.items():
-                node = (rank, cube, pe)
-                for d, peer in dirs.items():
-                    key = (peer, self.land(d, node))
-                    if key in senders:
-                        raise ValueError(f"ccl algorithm {self.algo.name!r}: {_name(senders[key])} and {_name(node)} "
-                                         f"both send into {_name(peer)} direction {key[1]!r}")
-                    senders[key] = node
-        return senders
 
 
 def _ring_addresses(topo: Topology, senders: dict[tuple[Node, str], tuple[Node, _Part]]
