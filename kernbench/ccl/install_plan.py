@@ -135,7 +135,7 @@ def _ring_addresses(topo: Topology, senders: dict[tuple[Node, str], tuple[Node, 
                              f"{size}-byte {algo.buffer_kind} ring region (each ring {algo.n_slots} x "
                              f"{algo.slot_size} bytes); lower n_slots or slot_size")
         used[(node, algo.buffer_kind)] = end
-        out[(node, d)] = PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe, offset=base.offset + start)
+        out[(node, d)] = base.offset_by(start)
     return out
 
 

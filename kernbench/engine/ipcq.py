@@ -135,8 +135,7 @@ class Queue:
     awaited: set[int] = field(default_factory=set)  # receive sequence numbers whose data is waited for now
 
     def slot(self, base: PhysAddr, seq: int) -> PhysAddr:
-        return PhysAddr(sip=base.sip, cube=base.cube, unit=base.unit, pe=base.pe,
-                        offset=base.offset + seq % self.spec.n_slots * self.spec.slot_size)
+        return base.offset_by(seq % self.spec.n_slots * self.spec.slot_size)
 
     def describe(self) -> dict[str, Any]:
         return {"dir": self.spec.direction, "send_to": _node(self.spec.send_to),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from dataclasses import replace
 
 from kernbench.topology import PhysAddr, Topology, check_addr
 
@@ -76,7 +75,7 @@ class PageTable:
                 self._runs[start] = (first, pa)
                 insort(self._starts, start)
             if run_end > end:  # and the part after it
-                self._runs[end] = (run_end, replace(pa, offset=pa.offset + (end - start) * self.page))
+                self._runs[end] = (run_end, pa.offset_by((end - start) * self.page))
                 insort(self._starts, end)
             page = run_end
 
@@ -86,7 +85,7 @@ class PageTable:
         if start is None:
             raise TranslationError(f"sip{self.sip}: virtual address {va:#x} is not mapped")
         pa = self._runs[start][1]
-        return replace(pa, offset=pa.offset + va - start * self.page)
+        return pa.offset_by(va - start * self.page)
 
     def _run_of(self, page: int) -> int | None:
         """First page of the run holding ``page``, or None."""

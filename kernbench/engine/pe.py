@@ -165,8 +165,7 @@ class PeContext:
         slot = yield from self._arrival_flow(queue, seq)
         copies, pos = [], 0
         for addr, n in runs:
-            copies.append((PhysAddr(sip=slot.sip, cube=slot.cube, unit=slot.unit, pe=slot.pe, offset=slot.offset + pos),
-                           addr, n))
+            copies.append((slot.offset_by(pos), addr, n))
             pos += n
         yield from self._dma_flow(copies, notify=False)
         yield from self._release_flow(queue, seq)

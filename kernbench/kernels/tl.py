@@ -168,7 +168,7 @@ class TL(TLBase):
         """Move each run between its memory and the staging area; runs go in parallel, as DMA descriptors do."""
         ctx, pos, pending = self.ctx, 0, []
         for addr, n in runs:
-            here = PhysAddr.tcm(stage.sip, stage.cube, stage.pe, stage.offset + pos)
+            here = stage.offset_by(pos)
             if addr.unit is UnitKind.PE_TCM and (addr.sip, addr.cube, addr.pe) == (ctx.sip, ctx.cube, ctx.pe):
                 src, dst = (addr, here) if to_stage else (here, addr)
                 ctx.model.memory(dst).write(dst.offset, ctx.model.memory(src).read(src.offset, n))

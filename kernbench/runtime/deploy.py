@@ -115,8 +115,7 @@ def _place_region(allocators: DeviceAllocators, dep: Deployment, layout: list[Sh
     dep.allocations.append(region)
     for i in mapped:
         offset = layout[i].spec.offset_bytes - first
-        dep.addrs[i] = PhysAddr(sip=region.sip, cube=region.cube, unit=region.unit, pe=region.pe,
-                                offset=region.offset + offset)
+        dep.addrs[i] = region.offset_by(offset)
 
 
 def _alloc(allocators: DeviceAllocators, sb: ShardBlock, memory: str) -> PhysAddr:

@@ -35,7 +35,7 @@ over every slice; that is where the cube's aggregate HBM bandwidth comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -108,6 +108,10 @@ class PhysAddr:
             raise ValueError(f"PhysAddr.pe: must be 0 for unit {unit.name}, got {self.pe}")
         if unit is UnitKind.IO and self.cube != 0:
             raise ValueError(f"PhysAddr.cube: must be 0 for unit IO (the SIP's IO chiplet), got {self.cube}")
+
+    def offset_by(self, nbytes: int) -> PhysAddr:
+        """The address ``nbytes`` further on in the same memory."""
+        return replace(self, offset=self.offset + nbytes)
 
     # -- factories, one per kind of memory
 
