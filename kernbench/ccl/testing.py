@@ -24,6 +24,7 @@ from greenlet import greenlet
 
 from kernbench.ccl.topologies import CclGeometry, Node, PeEdges, landing_direction, pe_edges
 from kernbench.engine import KernelError
+from kernbench.engine.ipcq import free_in_order
 from kernbench.kernels.dtypes import decode, dtype_info, encode
 from kernbench.kernels.handle import TensorHandle
 from kernbench.kernels.tl_base import RecvHandle, TLBase, as_shape
@@ -57,10 +58,7 @@ class _Queue:
 
     def consume(self, seq: int) -> np.ndarray:
         tile = self.tiles.pop(seq)
-        self.waited.add(seq)
-        while self.released in self.waited:
-            self.waited.remove(self.released)
-            self.released += 1
+        self.released = free_in_order(self.waited, self.released, seq)
         return tile
 
 

@@ -66,6 +66,16 @@ def sram_ring_bytes(topo: Topology) -> int:
     return topo.pes_per_cube * SRAM_RING_AREA
 
 
+def free_in_order(freed: set[int], tail: int, seq: int) -> int:
+    """Mark receive ``seq`` done and return the new tail: slots free only in order, so a receive finishing early
+    never lets the sender reuse an older slot that is still unread (``freed`` keeps the early ones)."""
+    freed.add(seq)
+    while tail in freed:
+        freed.remove(tail)
+        tail += 1
+    return tail
+
+
 def inbox(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
     """Where credits for PE ``(sip, cube, pe)``'s sending queues land."""
     return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA)
@@ -215,16 +225,6 @@ class IpcqUnit:
                 self._wake(queue)
                 return
         self._early.append(("data", dst))  # a peer that installed first: counted when this queue is installed
-
-    def release(self, queue: Queue, seq: int) -> bool:
-        """Free slot ``seq``; True when that frees the oldest slot(s) (then credits go back)."""
-        queue.freed.add(seq)
-        moved = False
-        while queue.rx_tail in queue.freed:
-            queue.freed.remove(queue.rx_tail)
-            queue.rx_tail += 1
-            moved = True
-        return moved
 
     def outbox_lock(self, cube: int, pe: int) -> simpy.Resource:
         """One credit at a time through a PE's outbox (its 8 bytes are read when the DMA starts)."""

@@ -27,7 +27,7 @@ from greenlet import getcurrent, greenlet
 
 from kernbench.components import transfer
 from kernbench.engine.completion import Completion, Ledger
-from kernbench.engine.ipcq import IpcqError, Queue, inbox, outbox
+from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
 from pdes.clock import wake_at
@@ -150,8 +150,7 @@ class PeContext:
 
     def _release_flow(self, queue: Queue, seq: int) -> Generator:
         before = queue.rx_tail
-        if not self.model.ipcq.release(queue, seq):
-            return
+        queue.rx_tail = free_in_order(queue.freed, before, seq)
         for _ in range(queue.rx_tail - before):  # one credit per freed slot, composed in the outbox one at a time
             lock = self.model.ipcq.outbox_lock(self.cube, self.pe)
             with lock.request() as turn:
