@@ -123,11 +123,11 @@ class TL(TLBase):
         self.ctx.issue()
         queue, seq = self.ctx.ipcq_take(dir)
         shape = as_shape(shape)
-        if dst is None:
-            return RecvHandle(dir, shape, dtype, queue, seq)
         nbytes = math.prod(shape) * dtype_info(dtype).itemsize
         if nbytes > queue.spec.slot_size:
             raise ValueError(f"tl.recv of {nbytes} bytes on {dir!r}: a slot holds {queue.spec.slot_size} bytes")
+        if dst is None:
+            return RecvHandle(dir, shape, dtype, queue, seq)
         flow = self.ctx.ipcq_recv_into(queue, seq, self._runs(dst, nbytes))
         return RecvHandle(dir, shape, dtype, queue, seq, dst, flow)
 

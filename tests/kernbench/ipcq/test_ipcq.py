@@ -124,6 +124,16 @@ def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
     assert "4096 bytes do not fit a 1024-byte slot" in seen[1]
 
 
+def test_a_receive_bigger_than_a_slot_is_refused(topo):
+    """Reading past the slot would return the next slot's bytes: refused, with or without ``dst``."""
+    def kernel(tl):
+        if tl.ctx.sip == 1:
+            tl.recv("W", (1024,), "f32")
+
+    with pytest.raises(Exception, match=r"tl.recv of 4096 bytes on 'W': a slot holds 1024 bytes"):
+        run_ring(topo, kernel)
+
+
 def test_recv_async_completes_out_of_order_and_recv_into_an_address(topo):
     """Receives claimed at once are matched in claim order: waiting for the second first still gives the second
     tile; a receive into ``dst`` lands there by DMA while the PE goes on."""
