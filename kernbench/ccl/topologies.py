@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kernbench.topology import Topology, sip_grid
+from kernbench.topology import Topology
 
 Node = tuple[int, int, int]
 """(rank, cube, pe) of a participating PE."""
@@ -61,8 +61,6 @@ class CclGeometry:
     @classmethod
     def of(cls, topo: Topology, world_size: int | None = None) -> CclGeometry:
         world = topo.sip_count if world_size is None else world_size
-        if world == topo.sip_count:
-            sip_grid(topo.system)  # a 2D SIP topology with a non-square count is refused here
         return cls(world, topo.sip.cube_mesh.w, topo.sip.cube_mesh.h, topo.pes_per_cube, topo.system.topology)
 
 
@@ -102,13 +100,8 @@ def _grid(rank: int, world_size: int, wrap: bool) -> NeighborMap:
     return out
 
 
-def mesh_2d(rank: int, world_size: int) -> NeighborMap:
-    """2D grid with wrap-around (``grid_dims`` picks the shape); the same as ``torus_2d``."""
-    return _grid(rank, world_size, wrap=True)
-
-
 def torus_2d(rank: int, world_size: int) -> NeighborMap:
-    """2D torus: ``E W N S`` with wrap-around on every edge."""
+    """2D torus: ``E W N S`` with wrap-around on every edge (``grid_dims`` picks the shape); also ``mesh_2d``."""
     return _grid(rank, world_size, wrap=True)
 
 
@@ -169,7 +162,7 @@ RankTopology = Callable[[int, int], NeighborMap]
 PeTopology = Callable[[int, CclGeometry, Sequence[tuple[int, int]]], PeEdges]
 
 RANK_TOPOLOGIES: dict[str, RankTopology] = {
-    "ring_1d": ring_1d, "ring_1d_unidir": ring_1d_unidir, "mesh_2d": mesh_2d, "torus_2d": torus_2d,
+    "ring_1d": ring_1d, "ring_1d_unidir": ring_1d_unidir, "mesh_2d": torus_2d, "torus_2d": torus_2d,
     "mesh_2d_no_wrap": mesh_2d_no_wrap, "tree_binary": tree_binary, "none": none,
 }
 PE_TOPOLOGIES: dict[str, PeTopology] = {"hierarchical_3level": hierarchical_3level}
