@@ -3,15 +3,18 @@
 Routing consumes decoded fields, never raw bit tricks, so the layout is defined once, here. A physical address
 is a 63-bit integer (bit 63 stays 0 so addresses also fit a signed int64 numpy array)::
 
-     63  62       56 55       48 47       40 39                                     0
-    +---+-----------+-----------+-----------+----------------------------------------+
-    | 0 | sip (7)   | cube (8)  | unit (8)  | offset (40)                            |
-    +---+-----------+-----------+-----------+----------------------------------------+
+     63  62        51 50      44 43       36 35                                    0
+    +---+------------+----------+-----------+---------------------------------------+
+    | 0 | sip (12)   | cube (7) | unit (8)  | offset (36)                           |
+    +---+------------+----------+-----------+---------------------------------------+
 
-    sip     0..127    the SIP (device); one logical process of the parallel engine each
-    cube    0..255    cube id inside the SIP, y * w + x in the cube mesh
+    sip     0..4095   the SIP (device); one logical process of the parallel engine each
+    cube    0..127    cube id inside the SIP, y * w + x in the cube mesh
     unit    8 bits    which memory: kind in the high nibble, index in the low nibble
-    offset  40 bits   byte offset inside that memory (up to 1 TiB)
+    offset  36 bits   byte offset inside that memory (up to 64 GiB: a 48 GiB HBM fits)
+
+The widths are chosen in docs/adr/0005-physaddr-for-4096-sips.md: 4,096 SIPs (a 64 x 64 torus) with the seeds'
+48 GiB of HBM per cube, inside 63 bits.
 
 Unit byte (``kind << 4 | index``):
 
@@ -25,8 +28,8 @@ Unit byte (``kind << 4 | index``):
     0x8k    PE_TCM        TCM of PE k of the cube, k = 0..15
     ======  ============  ==========================================================================
 
-Written in hex the fields line up with digit pairs: ``0x0103_8500_0000_1000`` is SIP 1, cube 3, TCM of PE 5,
-offset 0x1000. Unknown unit bytes and non-zero reserved bits are decode errors.
+``str(addr)`` spells the fields out (``sip1.cube3.pe5.tcm+0x1000``); the integer is for the wire and for tables.
+Unknown unit bytes and non-zero reserved bits are decode errors.
 
 HBM slices: the cube's HBM offset space is cut into ``interleave_bytes`` blocks dealt round-robin to the slices,
 so block ``b`` lives in slice ``b % slices`` at block position ``b // slices`` there. Sequential traffic spreads
@@ -42,10 +45,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kernbench.topology.schema import Topology
 
-OFFSET_BITS = 40
+OFFSET_BITS = 36
 UNIT_BITS = 8
-CUBE_BITS = 8
-SIP_BITS = 7
+CUBE_BITS = 7
+SIP_BITS = 12
 
 UNIT_SHIFT = OFFSET_BITS
 CUBE_SHIFT = UNIT_SHIFT + UNIT_BITS

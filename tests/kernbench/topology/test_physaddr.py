@@ -7,13 +7,26 @@ import pytest
 from kernbench.topology import MAX_CUBES, MAX_OFFSET, MAX_PES, MAX_SIPS, PhysAddr, UnitKind, hbm_slice, hbm_slice_offset
 
 
-def test_documented_example():
+def test_documented_layout():
+    """sip in bits 62..51, cube in 50..44, unit byte in 43..36, offset in 35..0 (the module docstring)."""
     addr = PhysAddr.tcm(sip=1, cube=3, pe=5, offset=0x1000)
-    assert addr.encode() == 0x0103_8500_0000_1000
+    assert addr.encode() == (1 << 51) | (3 << 44) | (0x85 << 36) | 0x1000
     assert str(addr) == "sip1.cube3.pe5.tcm+0x1000"
-    assert PhysAddr.hbm(0, 2, 0x40).encode() == 0x0002_0000_0000_0040
-    assert PhysAddr.sram(2, 0, 0).encode() == 0x0200_1000_0000_0000
-    assert PhysAddr.io(1, 0x10).encode() == 0x0100_3000_0000_0010
+    assert PhysAddr.hbm(0, 2, 0x40).encode() == (2 << 44) | 0x40
+    assert PhysAddr.sram(2, 0, 0).encode() == (2 << 51) | (0x10 << 36)
+    assert PhysAddr.io(1, 0x10).encode() == (1 << 51) | (0x30 << 36) | 0x10
+
+
+def test_4096_sips_and_a_48_gib_hbm_are_addressable():
+    assert (MAX_SIPS, MAX_CUBES, MAX_OFFSET + 1) == (4096, 128, 64 << 30)
+    last = PhysAddr.hbm(sip=4095, cube=127, offset=(48 << 30) - 1)
+    raw = last.encode()
+    assert raw < 2**63
+    assert PhysAddr.decode(raw) == last
+    tcm = PhysAddr.tcm(sip=4095, cube=15, pe=7, offset=0x123)
+    assert PhysAddr.decode(tcm.encode()) == tcm
+    with pytest.raises(ValueError, match=r"PhysAddr\.sip: expected 0\.\.4095, got 4096"):
+        PhysAddr.hbm(sip=4096, cube=0, offset=0)
 
 
 def _random_addr(rng: random.Random) -> PhysAddr:
@@ -48,7 +61,7 @@ def test_round_trip_extremes():
         PhysAddr.m_cpu(MAX_SIPS - 1, MAX_CUBES - 1, MAX_OFFSET),
     ):
         assert PhysAddr.decode(addr.encode()) == addr
-    assert PhysAddr.tcm(MAX_SIPS - 1, MAX_CUBES - 1, MAX_PES - 1, MAX_OFFSET).encode() == 2**63 - 1 - 0x70 * 2**40
+    assert PhysAddr.tcm(MAX_SIPS - 1, MAX_CUBES - 1, MAX_PES - 1, MAX_OFFSET).encode() == 2**63 - 1 - 0x70 * 2**36
 
 
 @pytest.mark.parametrize(
@@ -83,11 +96,11 @@ def test_decode_rejects_bad_addresses():
     with pytest.raises(ValueError, match="bit 63 is reserved"):
         PhysAddr.decode(-1)
     with pytest.raises(ValueError, match=r"PhysAddr\.unit: unknown unit byte 0x50"):
-        PhysAddr.decode(0x50 << 40)
+        PhysAddr.decode(0x50 << 36)
     with pytest.raises(ValueError, match=r"PhysAddr\.pe: must be 0 for unit SRAM"):
-        PhysAddr.decode(0x13 << 40)
+        PhysAddr.decode(0x13 << 36)
     with pytest.raises(ValueError, match=r"PhysAddr\.cube: must be 0 for unit IO"):
-        PhysAddr.decode((1 << 48) | (0x30 << 40))
+        PhysAddr.decode((1 << 44) | (0x30 << 36))
     with pytest.raises(ValueError, match="expected an int address"):
         PhysAddr.decode("0x10")
 
