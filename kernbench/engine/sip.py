@@ -51,7 +51,7 @@ from kernbench.engine.messages import (
 )
 from kernbench.engine.mmu import PageTable
 from kernbench.engine.pe import launch_flow
-from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, sip_links, sip_route
+from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
 from pdes import LP, Message
 from pdes.clock import wake_at
 
@@ -82,12 +82,11 @@ class SipModel:
         self.host = HostPort(env, topo, sip)
         self.ipcq = IpcqUnit(self)
         self.page_tables = [PageTable(topo, sip) for _ in range(topo.cubes_per_sip)]  # one per cube's M_CPU
-        out = [link for link in sip_links(topo.system) if link.src == sip]
+        out = links_from(topo.system, sip)
         self.serdes = {link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs)
                        for link in out}
         self.links_out = {link.direction: link for link in out}
-        self.first_hop = {dst: route[0].direction for dst in range(topo.sip_count)
-                          if (route := sip_route(topo.system, sip, dst))}
+        self._first_hops: dict[int, str] = {}  # destination SIP -> direction, filled as destinations come up
         self.completed: list[dict[str, Any]] = []
         self._pending: dict[int, tuple[str, int, bool]] = {}  # tag -> (request name, bytes, record it)
         self._events: dict[int, Any] = {}
@@ -293,7 +292,7 @@ class SipModel:
 
         Ends when the head is on the link; returns how long the tail takes to follow.
         """
-        direction = self.first_hop[packet["to"]]
+        direction = self._first_hop(packet["to"])
         timing = yield transfer([*lead, self.serdes[direction]], nbytes, tail_lag=lag, release="head")
         ledger.transfer(timing)
         now = self.env.now
@@ -302,6 +301,12 @@ class SipModel:
         ledger.link(f"{self.name}->sip{link.dst}", now, link.latency_ns, tail_lag)
         self.lp.send(direction, {**packet, "n_wire": nbytes, "lag": tail_lag, "ledger": ledger.to_wire()})
         return tail_lag
+
+    def _first_hop(self, dst: int) -> str:
+        direction = self._first_hops.get(dst)
+        if direction is None:
+            direction = self._first_hops[dst] = first_hop(self.topo.system, self.sip, dst)
+        return direction
 
     def _on_packet(self, message: Message) -> None:
         packet = message.payload

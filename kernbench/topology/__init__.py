@@ -44,7 +44,16 @@ from kernbench.topology.schema import (
     SystemConfig,
     Topology,
 )
-from kernbench.topology.sip_links import SipLink, min_link_latency_ns, sip_grid, sip_links, sip_neighbors, sip_route
+from kernbench.topology.sip_links import (
+    SipLink,
+    first_hop,
+    links_from,
+    min_link_latency_ns,
+    sip_grid,
+    sip_links,
+    sip_neighbors,
+    sip_route,
+)
 
 __all__ = [
     "MAX_CUBES",
@@ -69,10 +78,12 @@ __all__ = [
     "cube_at",
     "cube_coord",
     "cube_neighbors",
+    "first_hop",
     "hbm_slice",
     "hbm_slice_offset",
     "io_attached_cubes",
     "io_entry_cube",
+    "links_from",
     "load_topology",
     "manhattan",
     "min_link_latency_ns",

@@ -8,6 +8,10 @@ SIPs sit on a grid: ``ring_1d`` is one row of ``sip_count`` SIPs, the 2D topolog
 ``ring_1d`` and ``torus_2d`` wrap around; ``mesh_2d_no_wrap`` does not. Where wrapping would join two SIPs that are
 already neighbours (rows of two), the physical link exists once: a -> b labelled E (or S) and b -> a labelled W
 (or N), never two links between the same pair. One SIP has no links.
+
+Everything here is closed-form arithmetic on grid coordinates: a SIP's links and a route cost O(1) and O(hops),
+whatever the system's size, so a rank sets up only what its own SIPs need (DESIGN 4.8). Only `sip_links`, which
+lists every link of the system (the engine declares them all), grows with the SIP count, linearly.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from kernbench.topology.schema import SystemConfig
 
 DIRECTIONS: tuple[str, ...] = ("E", "W", "N", "S")
 OPPOSITE: dict[str, str] = {"E": "W", "W": "E", "N": "S", "S": "N"}
+_AXES: tuple[tuple[int, str, str], ...] = ((0, "E", "W"), (1, "S", "N"))  # (axis, forward label, backward label)
 
 
 @dataclass(frozen=True)
@@ -46,43 +51,60 @@ def sip_grid(system: SystemConfig) -> tuple[int, int]:
     return side, side
 
 
-def sip_links(system: SystemConfig) -> tuple[SipLink, ...]:
-    """All directed inter-SIP links, ordered by (src, direction E/W/N/S); no self links, no duplicates."""
-    w, h = sip_grid(system)
-    wrap = system.topology in ("ring_1d", "torus_2d")
-    lat, bw = system.inter_sip_link.latency_ns, system.inter_sip_link.bandwidth_gbs
-    seen: set[frozenset[int]] = set()
-    links: list[SipLink] = []
-    for y in range(h):
-        for x in range(w):
-            a = y * w + x
-            # (neighbour x, neighbour y, label a -> b) for the east and south link of SIP a
-            for nx, ny, label in ((x + 1, y, "E"), (x, y + 1, "S")):
-                if wrap:
-                    nx, ny = nx % w, ny % h
-                elif nx >= w or ny >= h:
-                    continue
-                b = ny * w + nx
-                if a == b or frozenset((a, b)) in seen:
-                    continue
-                seen.add(frozenset((a, b)))
-                links.append(SipLink(a, b, label, lat, bw))
-                links.append(SipLink(b, a, OPPOSITE[label], lat, bw))
-    order = {d: i for i, d in enumerate(DIRECTIONS)}
-    return tuple(sorted(links, key=lambda link: (link.src, order[link.direction])))
+def _wraps(system: SystemConfig) -> bool:
+    return system.topology in ("ring_1d", "torus_2d")
+
+
+def _step(pos: int, size: int, forward: bool, wrap: bool) -> int | None:
+    """The coordinate one link away along an axis of ``size`` SIPs, or None where no such link exists.
+
+    With wrap-around an axis of two has one physical link: forward from 0, backward from 1.
+    """
+    if wrap:
+        if size >= 3 or (size == 2 and pos == (0 if forward else 1)):
+            return (pos + (1 if forward else -1)) % size
+        return None
+    nxt = pos + (1 if forward else -1)
+    return nxt if 0 <= nxt < size else None
+
+
+def _check_sip(system: SystemConfig, sip: int, what: str) -> None:
+    if not 0 <= sip < system.sip_count:
+        raise ValueError(f"{what}: expected 0..{system.sip_count - 1}, got {sip}")
 
 
 def sip_neighbors(system: SystemConfig, sip: int) -> dict[str, int]:
-    """Direction label -> neighbouring SIP, for the links leaving ``sip``."""
-    if not 0 <= sip < system.sip_count:
-        raise ValueError(f"sip: expected 0..{system.sip_count - 1}, got {sip}")
-    return {link.direction: link.dst for link in sip_links(system) if link.src == sip}
+    """Direction label -> neighbouring SIP, for the links leaving ``sip`` (labels in E, W, N, S order)."""
+    _check_sip(system, sip, "sip")
+    w, h = sip_grid(system)
+    wrap = _wraps(system)
+    x, y = sip % w, sip // w
+    out: dict[str, int] = {}
+    for axis, forward, backward in _AXES:
+        pos, size = (x, w) if axis == 0 else (y, h)
+        for label, fwd in ((forward, True), (backward, False)):
+            nxt = _step(pos, size, fwd, wrap)
+            if nxt is not None:
+                out[label] = y * w + nxt if axis == 0 else nxt * w + x
+    return {d: out[d] for d in DIRECTIONS if d in out}
+
+
+def links_from(system: SystemConfig, sip: int) -> tuple[SipLink, ...]:
+    """The directed links leaving ``sip``, in E, W, N, S order."""
+    lat, bw = system.inter_sip_link.latency_ns, system.inter_sip_link.bandwidth_gbs
+    return tuple(SipLink(sip, dst, d, lat, bw) for d, dst in sip_neighbors(system, sip).items())
+
+
+def sip_links(system: SystemConfig) -> tuple[SipLink, ...]:
+    """All directed inter-SIP links, ordered by (src, direction E/W/N/S); no self links, no duplicates."""
+    sip_grid(system)  # a non-square 2D count fails here, also for one SIP
+    return tuple(link for sip in range(system.sip_count) for link in links_from(system, sip))
 
 
 def min_link_latency_ns(system: SystemConfig) -> float | None:
     """The smallest inter-SIP latency (the global lookahead bound), or None when there are no links."""
-    links = sip_links(system)
-    return min(link.latency_ns for link in links) if links else None
+    w, h = sip_grid(system)
+    return system.inter_sip_link.latency_ns if w * h > 1 else None
 
 
 def sip_route(system: SystemConfig, src: int, dst: int) -> tuple[SipLink, ...]:
@@ -91,25 +113,42 @@ def sip_route(system: SystemConfig, src: int, dst: int) -> tuple[SipLink, ...]:
     Along each dimension it takes the shorter way round where the topology wraps (E or S on a tie), so a route
     is minimal and the same on every rank. An empty tuple when ``src == dst``.
     """
-    n = system.sip_count
-    for label, sip in (("src", src), ("dst", dst)):
-        if not 0 <= sip < n:
-            raise ValueError(f"sip_route: {label} sip {sip}: expected 0..{n - 1}")
+    _check_sip(system, src, "sip_route: src sip")
+    _check_sip(system, dst, "sip_route: dst sip")
     w, h = sip_grid(system)
-    wrap = system.topology in ("ring_1d", "torus_2d")
-    by_hop = {(link.src, link.direction): link for link in sip_links(system)}
-    x, y = src % w, src // w
-    tx, ty = dst % w, dst // w
+    lat, bw = system.inter_sip_link.latency_ns, system.inter_sip_link.bandwidth_gbs
     route: list[SipLink] = []
-    for size, forward, backward, axis in ((w, "E", "W", 0), (h, "S", "N", 1)):
-        here, there = (x, tx) if axis == 0 else (y, ty)
-        ahead = (there - here) % size if wrap else there - here
-        behind = (here - there) % size if wrap else here - there
-        steps, label = (ahead, forward) if ahead >= 0 and (not wrap or ahead <= behind) else (behind, backward)
-        if steps and (y * w + x, label) not in by_hop:  # a row of two has one physical link: E one way, W back
-            label = backward if label == forward else forward
+    here = src
+    for label, steps in _legs(system, w, h, src, dst):
         for _ in range(steps):
-            link = by_hop[(y * w + x, label)]
-            route.append(link)
-            x, y = link.dst % w, link.dst // w
+            nxt = sip_neighbors(system, here)[label]
+            route.append(SipLink(here, nxt, label, lat, bw))
+            here = nxt
     return tuple(route)
+
+
+def first_hop(system: SystemConfig, src: int, dst: int) -> str:
+    """The direction of the first link on the route from ``src`` to ``dst`` (which must differ)."""
+    if src == dst:
+        raise ValueError(f"first_hop: src and dst are both sip{src}")
+    w, h = sip_grid(system)
+    return _legs(system, w, h, src, dst)[0][0]
+
+
+def _legs(system: SystemConfig, w: int, h: int, src: int, dst: int) -> list[tuple[str, int]]:
+    """(direction label, link count) per dimension with a non-zero distance, X first."""
+    wrap = _wraps(system)
+    legs: list[tuple[str, int]] = []
+    for axis, forward, backward in _AXES:
+        here, there, size = (src % w, dst % w, w) if axis == 0 else (src // w, dst // w, h)
+        if here == there:
+            continue
+        if wrap:
+            ahead, behind = (there - here) % size, (here - there) % size
+            label, steps = (forward, ahead) if ahead <= behind else (backward, behind)
+            if _step(here, size, label == forward, wrap) is None:  # an axis of two: its one link goes the other way
+                label = backward if label == forward else forward
+        else:
+            label, steps = (forward, there - here) if there > here else (backward, here - there)
+        legs.append((label, steps))
+    return legs

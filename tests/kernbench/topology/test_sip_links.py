@@ -8,11 +8,14 @@ import pytest
 from kernbench.topology import (
     SystemConfig,
     TopologyError,
+    first_hop,
+    links_from,
     min_link_latency_ns,
     parse_topology,
     sip_grid,
     sip_links,
     sip_neighbors,
+    sip_route,
 )
 
 OPPOSITE = {"E": "W", "W": "E", "N": "S", "S": "N"}
@@ -111,11 +114,88 @@ def test_mesh_four_and_nine_neighbours(system):
     assert sip_neighbors(nine, 8) == {"W": 7, "N": 5}
 
 
-def test_links_are_sorted_and_deterministic(system):
-    nine = _system(system, "torus_2d", 9)
-    links = sip_links(nine)
-    assert links == sip_links(nine)
+def _reference_links(topology: str, n: int) -> dict[tuple[int, str], int]:
+    """(src, label) -> dst from all pairs of SIPs: the pre-closed-form way, written independently.
+
+    Two SIPs are linked when their grid coordinates differ by one step on one axis (modulo the axis where the
+    topology wraps); the first SIP in index order to claim a pair labels it E (or S) and the other end W (or N).
+    """
+    w = n if topology == "ring_1d" else int(n**0.5)
+    h = n // w
+    wrap = topology != "mesh_2d_no_wrap"
+    table: dict[tuple[int, str], int] = {}
+    claimed: set[frozenset[int]] = set()
+    for a in range(n):
+        for b in range(n):
+            if a == b or frozenset((a, b)) in claimed:
+                continue
+            (ax, ay), (bx, by) = (a % w, a // w), (b % w, b // w)
+            dx = (bx - ax) % w if wrap else bx - ax
+            dy = (by - ay) % h if wrap else by - ay
+            label = "E" if ay == by and dx == 1 else "S" if ax == bx and dy == 1 else None
+            if label is not None:
+                claimed.add(frozenset((a, b)))
+                table[(a, label)] = b
+                table[(b, OPPOSITE[label])] = a
+    return table
+
+
+def _reference_route(table, topology: str, n: int, src: int, dst: int) -> list[tuple[int, str, int]]:
+    """X then Y; per axis walk both ways along the link table and take the shorter (E / S on a tie)."""
+    w = n if topology == "ring_1d" else int(n**0.5)
+    route, here = [], src
+    for forward, backward, coord in (("E", "W", lambda s: s % w), ("S", "N", lambda s: s // w)):
+        walks = []
+        for label in (forward, backward):
+            walk, at = [], here
+            while coord(at) != coord(dst) and (at, label) in table and len(walk) <= n:
+                walk.append((at, label, table[(at, label)]))
+                at = table[(at, label)]
+            if coord(at) == coord(dst):
+                walks.append(walk)
+        best = min(walks, key=len)  # min keeps the first (forward) on a tie
+        route += best
+        here = best[-1][2] if best else here
+    return route
+
+
+@pytest.mark.parametrize(
+    ("topology", "n"),
+    [("ring_1d", k) for k in (1, 2, 3, 4, 5, 8, 13, 64)]
+    + [(t, k * k) for t in ("torus_2d", "mesh_2d_no_wrap") for k in (1, 2, 3, 4, 5, 8)],
+)
+def test_links_routes_and_first_hops_equal_the_all_pairs_answers(system, topology, n):
+    sys_ = _system(system, topology, n)
+    table = _reference_links(topology, n)
+    links = sip_links(sys_)
+    assert {(link.src, link.direction): link.dst for link in links} == table
     assert [link.src for link in links] == sorted(link.src for link in links)
+    for sip in range(n):
+        assert sip_neighbors(sys_, sip) == {d: table[(sip, d)] for d in "EWNS" if (sip, d) in table}
+        assert links_from(sys_, sip) == tuple(link for link in links if link.src == sip)
+        for dst in range(n):
+            want = _reference_route(table, topology, n, sip, dst)
+            got = [(link.src, link.direction, link.dst) for link in sip_route(sys_, sip, dst)]
+            assert got == want, (sip, dst)
+            if sip != dst:
+                assert first_hop(sys_, sip, dst) == want[0][1]
+
+
+def test_routes_are_minimal_on_a_torus(system):
+    """On a 5x5 torus no route is longer than 2 + 2 hops, and the wrap-around is used when shorter."""
+    torus = _system(system, "torus_2d", 25)
+    assert max(len(sip_route(torus, 0, d)) for d in range(25)) == 4
+    assert [(link.src, link.direction) for link in sip_route(torus, 0, 4)] == [(0, "W")]
+    assert [(link.src, link.direction) for link in sip_route(torus, 0, 20)] == [(0, "N")]
+
+
+def test_a_4096_sip_torus_routes_without_all_pairs_tables(system):
+    torus = _system(system, "torus_2d", 4096)
+    assert sip_neighbors(torus, 4095) == {"E": 4032, "W": 4094, "N": 4031, "S": 63}
+    route = sip_route(torus, 0, 32 * 64 + 32)  # the far corner of the torus: 32 + 32 hops
+    assert len(route) == 64
+    assert first_hop(torus, 0, 32 * 64 + 32) == "E"
+    assert first_hop(torus, 0, 33) == "W"
 
 
 def test_non_square_2d_count_raises(system):
@@ -127,6 +207,3 @@ def test_neighbors_range_check(system):
     with pytest.raises(ValueError, match=r"sip: expected 0\.\.1, got 2"):
         sip_neighbors(system, 2)
 
-
-def test_min_latency_is_the_configured_latency(system):
-    assert min_link_latency_ns(_system(system, "torus_2d", 9)) == system.inter_sip_link.latency_ns
