@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
-    eng = Engine(topo)  # MPI transport when launched by mpirun
+    eng = Engine(topo, report_requests=False)  # MPI transport when launched by mpirun; benches report themselves
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None)
     try:
         if getattr(module, "SPMD", False):

@@ -15,7 +15,8 @@ column): `kernbench.topology.io_entry_cube`; its UCIe link is ``io_chiplet.wire_
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import overload
 
 import simpy
 
@@ -32,55 +33,84 @@ IO_KINDS = ("io", "pcie", "serdes")
 
 
 class SipFabric:
-    """The timed links and the memories of SIP number ``sip`` (link names start with ``sip<n>.``)."""
+    """The timed links and the memories of SIP number ``sip`` (link names start with ``sip<n>.``).
+
+    A cube, and the UCIe links out of it, are built the first time a route or an address reaches them
+    (DESIGN 4.8): an all-reduce over thousands of SIPs that touches one cube per SIP pays for one cube per SIP.
+    Links are independent state, so when each is built changes no result.
+    """
 
     def __init__(self, env: simpy.Environment, topo: Topology, sip: int = 0) -> None:
         self.env = env
         self.topo = topo
         self.sip = sip
         self.name = f"sip{sip}"
-        prefix = f"{self.name}."
-        mesh, ucie = topo.sip.cube_mesh, topo.sip.ucie
-        xbar, io_cfg = topo.cube.xbar, topo.sip.io_chiplet
-        ns_mm = topo.system.ns_per_mm
-        self.edge = io_cfg.attach_edge
-        attached = io_attached_cubes(topo.sip)
+        self._prefix = f"{self.name}."
+        self.edge = topo.sip.io_chiplet.attach_edge
+        self._attached = io_attached_cubes(topo.sip)
+        self.cubes = LazyCubes(topo.sip.cube_mesh.n_cubes, self._build_cube)
+        self.io = IoChiplet(env, topo, self._prefix)
+        self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
+        self._io_to_cube: dict[int, Link] = {}
 
-        self.cubes: list[Cube] = []
-        self.ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
+    def _build_cube(self, c: int) -> Cube:
+        mesh = self.topo.sip.cube_mesh
+        directions = list(cube_neighbors(c, mesh.w, mesh.h))
+        if c in self._attached:
+            directions.append(self.edge)
+        return Cube(self.env, self.topo, c, self._prefix, directions)
+
+    def ucie(self, cube: int, direction: str) -> Link:
+        """The UCIe crossing out of ``cube`` towards ``direction`` (a neighbour, or the IO chiplet at the edge)."""
+        link = self._ucie.get((cube, direction))
+        if link is None:
+            link = self._ucie[(cube, direction)] = self._build_ucie(cube, direction)
+        return link
+
+    def _build_ucie(self, cube: int, direction: str) -> Link:
+        topo, ucie, xbar = self.topo, self.topo.sip.ucie, self.topo.cube.xbar
+        name, ns_mm = f"{self._prefix}cube{cube}.ucie.{direction}", topo.system.ns_per_mm
+        if direction == self.edge and cube in self._attached:
+            io_cfg = topo.sip.io_chiplet
+            io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
+            io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
+            return Link(self.env, name, io_bw, ucie.crossing_ns + io_cfg.noc.overhead_ns, io_mm, ns_mm)
+        mesh = topo.sip.cube_mesh
+        if direction not in cube_neighbors(cube, mesh.w, mesh.h):
+            raise ValueError(f"{self.name}: cube {cube} has no UCIe link towards {direction}")
         mesh_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs)
         mesh_mm = xbar.ucie_wire_mm + mesh.pitch_mm + xbar.ucie_wire_mm
+        return Link(self.env, name, mesh_bw, ucie.crossing_ns + xbar.overhead_ns, mesh_mm, ns_mm)
+
+    def io_to_cube(self, cube: int) -> Link:
+        """The UCIe link from the IO chiplet's router into ``cube`` (an attached cube)."""
+        link = self._io_to_cube.get(cube)
+        if link is None:
+            topo, ucie, xbar, io_cfg = self.topo, self.topo.sip.ucie, self.topo.cube.xbar, self.topo.sip.io_chiplet
+            io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
+            io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
+            name = f"{self._prefix}io.r{self._attached.index(cube)}.ucie->cube{cube}"
+            link = self._io_to_cube[cube] = Link(
+                self.env, name, io_bw, ucie.crossing_ns + xbar.overhead_ns, io_mm, topo.system.ns_per_mm
+            )
+        return link
+
+    @property
+    def links(self) -> dict[str, Link]:
+        """Every link of the SIP by name, building those not used yet (for inventories and statistics)."""
+        mesh = self.topo.sip.cube_mesh
+        every = [*self.io.links]
         for c in range(mesh.n_cubes):
-            neighbours = cube_neighbors(c, mesh.w, mesh.h)
-            directions = [*neighbours, self.edge] if c in attached else list(neighbours)
-            self.cubes.append(Cube(env, topo, c, prefix, directions))
-            for d in neighbours:
-                self.ucie[(c, d)] = Link(
-                    env, f"{prefix}cube{c}.ucie.{d}", mesh_bw, ucie.crossing_ns + xbar.overhead_ns, mesh_mm, ns_mm
-                )
-
-        self.io = IoChiplet(env, topo, prefix)
-        io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
-        io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
-        self.io_to_cube: dict[int, Link] = {}
-        for r, c in enumerate(attached):
-            self.ucie[(c, self.edge)] = Link(
-                env, f"{prefix}cube{c}.ucie.{self.edge}", io_bw, ucie.crossing_ns + io_cfg.noc.overhead_ns, io_mm, ns_mm
-            )
-            self.io_to_cube[c] = Link(
-                env, f"{prefix}io.r{r}.ucie->cube{c}", io_bw, ucie.crossing_ns + xbar.overhead_ns, io_mm, ns_mm
-            )
-
-        self.links: dict[str, Link] = {}
-        for link in [
-            *(link for cube in self.cubes for link in cube.links),
-            *self.ucie.values(),
-            *self.io_to_cube.values(),
-            *self.io.links,
-        ]:
-            if link.name in self.links:
+            every += self.cubes[c].links
+            every += [self.ucie(c, d) for d in cube_neighbors(c, mesh.w, mesh.h)]
+        for c in self._attached:
+            every += [self.ucie(c, self.edge), self.io_to_cube(c)]
+        by_name: dict[str, Link] = {}
+        for link in every:
+            if link.name in by_name:
                 raise AssertionError(f"duplicate link name {link.name}")
-            self.links[link.name] = link
+            by_name[link.name] = link
+        return by_name
 
     # -- routes
 
@@ -98,8 +128,8 @@ class SipFabric:
             out_port = hops[0].direction if hops else self.edge
             return [
                 self.cubes[s[1]].ingress(s[0], s[2], out_port),
-                *(self.ucie[(hop.src, hop.direction)] for hop in hops),
-                self.ucie[(entry, self.edge)],
+                *(self.ucie(hop.src, hop.direction) for hop in hops),
+                self.ucie(entry, self.edge),
                 *self.io.noc_path(self.io.router_of(entry), HUB_ROUTER),
                 self.io.egress(d[0]),
             ]
@@ -110,8 +140,8 @@ class SipFabric:
             return [
                 self.io.ingress(s[0]),
                 *self.io.noc_path(HUB_ROUTER, self.io.router_of(entry)),
-                self.io_to_cube[entry],
-                *(self.ucie[(hop.src, hop.direction)] for hop in hops),
+                self.io_to_cube(entry),
+                *(self.ucie(hop.src, hop.direction) for hop in hops),
                 self.cubes[d[1]].egress(d[0], d[2], in_port),
             ]
         src_cube, dst_cube = self.cubes[s[1]], self.cubes[d[1]]
@@ -120,7 +150,7 @@ class SipFabric:
         in_port = OPPOSITE[hops[-1].direction] if hops else src_cube.port_of(s[0], s[2])
         return [
             src_cube.ingress(s[0], s[2], out_port),
-            *(self.ucie[(hop.src, hop.direction)] for hop in hops),
+            *(self.ucie(hop.src, hop.direction) for hop in hops),
             dst_cube.egress(d[0], d[2], in_port),
         ]
 
@@ -176,6 +206,37 @@ class SipFabric:
         cube = _index(ep[1], len(self.cubes), f"route: {role} {ep!r}: cube")
         pe = _index(ep[2], self.topo.pes_per_cube, f"route: {role} {ep!r}: pe") if kind == "pe" else 0
         return (kind, cube, pe)
+
+
+class LazyCubes(Sequence[Cube]):
+    """The cubes of one SIP by index; each is built on first access."""
+
+    def __init__(self, count: int, build: Callable[[int], Cube]) -> None:
+        self._count = count
+        self._build = build
+        self._built: dict[int, Cube] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Cube: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Cube]: ...
+    def __getitem__(self, index: int | slice) -> Cube | Sequence[Cube]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        cube = self._built.get(index)
+        if cube is None:
+            if not 0 <= index < self._count:
+                raise IndexError(f"cube {index} out of range 0..{self._count - 1}")
+            cube = self._built[index] = self._build(index)
+        return cube
+
+    @property
+    def built(self) -> list[Cube]:
+        """The cubes built so far, by index."""
+        return [self._built[i] for i in sorted(self._built)]
 
 
 def _index(value: object, limit: int, what: str) -> int:

@@ -4,6 +4,10 @@ Operations compute their results on these bytes when they complete in simulated 
 from one pass. A memory is sparse: it is a dict of numpy pages created on the first write that touches them, so
 a 48 GiB HBM costs only what has been written; bytes never written read as zero. Writing zeros over a whole page
 (`Memory.fill` with 0) gives the page back.
+
+Pages are 4 KiB, the MMU's page size: a model with thousands of PEs touches a few slots of each receive ring and a
+few staging buffers per TCM, and with larger pages those scattered writes held most of a SIP's memory. A write
+that covers whole pages stores them with one copy, so big transfers do not pay per page for zero-filling.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import operator
 
 import numpy as np
 
-PAGE_BYTES = 1 << 20
+PAGE_BYTES = 1 << 12
 
 
 class Memory:
@@ -38,8 +42,18 @@ class Memory:
         """Store ``data`` at ``offset``; an array is stored as its raw bytes in C order (any dtype)."""
         raw = _as_bytes(data)
         offset = self._check(offset, raw.size)
+        size = self.page_bytes
+        whole: list[tuple[int, int]] = []  # (page, position in raw) of the pages this write covers entirely
         for page, lo, hi, pos in self._spans(offset, raw.size):
-            self._page(page)[lo:hi] = raw[pos : pos + hi - lo]
+            if hi - lo == size:
+                whole.append((page, pos))
+            else:
+                self._page(page)[lo:hi] = raw[pos : pos + hi - lo]
+        if whole:
+            first = whole[0][1]
+            block = raw[first : first + len(whole) * size].reshape(len(whole), size).copy()
+            for row, (page, _) in enumerate(whole):
+                self._pages[page] = block[row]
 
     def read(self, offset: int, nbytes: int) -> np.ndarray:
         """A fresh uint8 array with the ``nbytes`` bytes at ``offset`` (a copy: changing it changes nothing here)."""

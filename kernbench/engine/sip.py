@@ -72,7 +72,7 @@ def _hbm_offset(addr: PhysAddr) -> int:
 class SipModel:
     """The state of LP ``sip<n>``: built by the engine on the rank that owns the SIP."""
 
-    def __init__(self, lp: LP, topo: Topology, sip: int) -> None:
+    def __init__(self, lp: LP, topo: Topology, sip: int, *, report_requests: bool = True) -> None:
         self.lp = lp
         self.env = env = lp.env
         self.topo = topo
@@ -87,7 +87,8 @@ class SipModel:
                        for link in out}
         self.links_out = {link.direction: link for link in out}
         self._first_hops: dict[int, str] = {}  # destination SIP -> direction, filled as destinations come up
-        self.completed: list[dict[str, Any]] = []
+        self.report_requests = report_requests
+        self.completed: list[dict[str, Any]] = []  # stays empty unless report_requests
         self._pending: dict[int, tuple[str, int, bool]] = {}  # tag -> (request name, bytes, record it)
         self._events: dict[int, Any] = {}
         self._dma_pe: dict[int, Endpoint] = {}  # tag -> the PE whose DMA issued it (where acknowledgements land)
@@ -122,7 +123,8 @@ class SipModel:
         return self.fabric.memory(addr)
 
     def report(self) -> dict[str, Any]:
-        """What the LP reports at the end of a run: every completed host request, in completion order."""
+        """What the LP reports at the end of a run: every completed host request, in completion order (when the
+        engine reports requests; else an empty list)."""
         return {"sip": self.sip, "completed": self.completed}
 
     # -- checks ------------------------------------------------------------------------------------------------
@@ -353,7 +355,7 @@ class SipModel:
         name, nbytes, record = self._pending.pop(tag)
         self._dma_pe.pop(tag, None)
         completion = Completion.of(name, self.sip, tag, ledger, self.env.now, nbytes, data, detail)
-        if record:
+        if record and self.report_requests:
             self.completed.append(completion.summary())
         self._events.pop(tag).succeed(completion)
 

@@ -25,8 +25,8 @@ def lp_name(sip: int) -> str:
     return f"sip{sip}"
 
 
-def _build(topo: Topology, sip: int, lp: LP) -> SipModel:
-    return SipModel(lp, topo, sip)
+def _build(topo: Topology, sip: int, report_requests: bool, lp: LP) -> SipModel:
+    return SipModel(lp, topo, sip, report_requests=report_requests)
 
 
 def _report(model: SipModel) -> dict[str, Any]:
@@ -34,7 +34,12 @@ def _report(model: SipModel) -> dict[str, Any]:
 
 
 class Engine:
-    """Build the system of ``topo`` on pdes; ``sync``, ``partition``, ``transport``, ``ranks`` as `pdes.Simulation`."""
+    """Build the system of ``topo`` on pdes; ``sync``, ``partition``, ``transport``, ``ranks`` as `pdes.Simulation`.
+
+    ``report_requests``: each SIP's report lists every host request it completed, with per-hop timings (what
+    ``kernbench probe`` and tests read). Runs of thousands of SIPs turn it off: the list grows with every request
+    and is gathered from every rank at the end.
+    """
 
     def __init__(
         self,
@@ -45,11 +50,12 @@ class Engine:
         partition: str | Mapping[str, int] | None = None,
         transport: str | None = None,
         ranks: int | None = None,
+        report_requests: bool = True,
     ) -> None:
         self.topo = topo
         model = Model(seed)
         for sip in range(topo.sip_count):
-            model.add_lp(lp_name(sip), partial(_build, topo, sip), report=_report)
+            model.add_lp(lp_name(sip), partial(_build, topo, sip, report_requests), report=_report)
         for link in sip_links(topo.system):
             model.add_link(lp_name(link.src), lp_name(link.dst), link.latency_ns, name=link.direction)
         self.sim = Simulation(model, sync=sync, partition=partition, transport=transport, ranks=ranks)

@@ -113,3 +113,27 @@ def test_zero_length_access_at_the_end_is_allowed():
     mem = Memory("sram", 1024)
     mem.write(1024, b"")
     assert mem.read(1024, 0).size == 0
+
+
+def test_scattered_small_writes_hold_one_4_kib_page_each():
+    """Receive-ring headers and staging writes land all over a TCM: each holds one MMU-sized page, no more."""
+    mem = Memory("tcm", 16 * MIB)
+    for k in range(64):
+        mem.write(k * 256 * 1024 + 8, np.arange(8, dtype=np.uint8))
+    assert PAGE_BYTES == 4096
+    assert mem.allocated_bytes == 64 * 4096
+
+
+def test_a_write_over_many_pages_then_partial_overwrites_read_back_exactly():
+    mem = Memory("hbm", 64 * MIB)
+    rng = np.random.default_rng(3)
+    expected = np.zeros(3 * MIB, dtype=np.uint8)
+    data = rng.integers(0, 256, 2 * MIB + 1000, dtype=np.uint8)
+    mem.write(100, data)  # unaligned: partial first and last pages, whole pages between
+    expected[100 : 100 + data.size] = data
+    patch = rng.integers(0, 256, 5000, dtype=np.uint8)
+    mem.write(PAGE_BYTES * 7 + 3, patch)  # lands inside pages stored by the bulk copy
+    expected[PAGE_BYTES * 7 + 3 : PAGE_BYTES * 7 + 3 + patch.size] = patch
+    mem.fill(PAGE_BYTES * 20, PAGE_BYTES, 0)  # releases one of them
+    expected[PAGE_BYTES * 20 : PAGE_BYTES * 21] = 0
+    assert np.array_equal(mem.read(0, 3 * MIB), expected)
