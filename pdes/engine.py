@@ -256,8 +256,9 @@ class RankEngine:
 
     def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
         next_time = min((lp.next_time() for lp in self.lps), default=INF)
-        sums = [1 if self.failure else 0, len(self.workers.blocked()), self.events,
-                self.remote_sent - self.remote_received]
+        blocked = len(self.workers.blocked())
+        sums = [1 if self.failure else 0, blocked, self.events, self.remote_sent - self.remote_received,
+                len(self.workers.workers) - blocked]
         return np.array([next_time]), np.array(sums, dtype=float)
 
     def _reduce(self, handle) -> tuple[np.ndarray, np.ndarray]:
@@ -270,14 +271,15 @@ class RankEngine:
     def _apply(self, result, until: float | None, progress, t0: float) -> str | None:
         mins, sums = result
         G = float(mins[0])
-        failures, blocked, events, in_flight = (int(x) for x in sums)
+        failures, blocked, events, in_flight, workers_done = (int(x) for x in sums)
         if in_flight != 0:
             raise RuntimeError(f"pdes invariant broken: {in_flight} messages in flight after a round")
         if G > self.G:
             self.G = G
             np.maximum(self.F, G, out=self.F)
         if progress is not None and self.rank == 0:
-            progress({"sim_time": G, "events": events, "wall_s": time.perf_counter() - t0})
+            progress({"sim_time": G, "events": events, "wall_s": time.perf_counter() - t0,
+                      "workers_done": workers_done})
         if failures:
             return "failed"
         if until is None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from kernbench.cli.labels import count
 from kernbench.cli.probe_cases import (
     CASE_NAMES,
     INITIATOR_SIP,
@@ -22,8 +23,9 @@ from kernbench.cli.probe_cases import (
     measure,
     plan,
 )
+from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.engine import Engine
-from kernbench.topology import Topology, load_topology
+from kernbench.topology import Topology
 
 JSON_DIGITS = 6
 """Floats in JSON lines are rounded to 1e-6 (ns: femtoseconds), which hides float noise like 69767.89999999998."""
@@ -31,16 +33,17 @@ JSON_DIGITS = 6
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="measure predefined transfers: latency breakdown, bandwidth sweep, route traces")
-    p.add_argument("--topology", default="topology.yaml", help="system description (default: topology.yaml)")
+    add_system_args(p)
     p.add_argument("--case", metavar="NAME", help=f"run one case only: {', '.join(CASE_NAMES)}")
     p.add_argument("--json", action="store_true", help="print JSON lines (summary, sweep, hop, note records)")
 
 
 def run(args: argparse.Namespace) -> int:
     check_case_name(args.case)  # before loading anything: a typo should not wait for the topology
-    topo = load_topology(args.topology)
+    topo = load_system(args)
     cases, notes = plan(topo, args.case)
     eng = Engine(topo)  # MPI transport when launched by mpirun
+    warn_idle_ranks(eng, topo)
     rows = measure(eng, cases)
     if eng.rank != 0:  # every rank has the same rows; one prints
         return 0
@@ -78,18 +81,14 @@ def _size(nbytes: int) -> str:
     return f"{nbytes // (1 << 20)}M" if nbytes >= 1 << 20 else f"{nbytes // 1024}K"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def text_lines(topo: Topology, rows: dict[str, list[dict]], notes: list[dict[str, str]]) -> list[str]:
     """Aligned tables for an 100-column terminal: cases, summary, sweep (GB/s and utilization), route traces."""
     return [*_header(topo, notes), *_cases(rows), *_summary(rows), *_sweep(rows), *_traces(rows)]
 
 
 def _header(topo: Topology, notes: list[dict[str, str]]) -> Iterator[str]:
-    yield (f"kernbench probe: {topo.source}: {_count(topo.sip_count, 'SIP')}, "
-           f"{_count(topo.cubes_per_sip, 'cube')} per SIP, {_count(topo.pes_per_cube, 'PE')} per cube")
+    yield (f"kernbench probe: {topo.source}: {count(topo.sip_count, 'SIP')}, "
+           f"{count(topo.cubes_per_sip, 'cube')} per SIP, {count(topo.pes_per_cube, 'PE')} per cube")
     yield f"Idle system; requests run one at a time from the host worker of sip{INITIATOR_SIP}. Times in ns."
     for note in notes:
         yield f"note: {note['case']}: {note['message']}"

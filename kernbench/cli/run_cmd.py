@@ -10,31 +10,27 @@ every rank knows the outcome (and exits with the same code) while only rank 0 pr
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from kernbench.ccl import DEFAULT_CCL_PATH, CclConfig, load_ccl_config
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
+from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
+from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.distributed import process_group_plans
-from kernbench.topology import Topology, load_topology
+from kernbench.topology import Topology
 from pdes.progress import ProgressLine
 from pdes.transport import launcher_rank
 
-JSON_DIGITS = 6
-"""Floats in JSON are rounded to 1e-6 (ns: femtoseconds), which hides float noise like 69767.89999999998."""
-
-PASS, FAIL = "PASS", "FAIL"
 BenchFn = Callable[[RuntimeContext], Any]
 
 
@@ -43,14 +39,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--bench", metavar="NAME", help="the bench to run: benches/NAME.py")
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
-    p.add_argument("--topology", default="topology.yaml", help="system description (default: topology.yaml)")
+    add_system_args(p)
     p.add_argument("--ccl", metavar="FILE", help=f"collective algorithms (default: {DEFAULT_CCL_PATH.name} shipped "
                    "in kernbench/ccl/)")
     p.add_argument("--algorithm", metavar="NAME", help="the ccl.yaml algorithm all_reduce runs "
                    "(default: its defaults.algorithm)")
     p.add_argument("--device", default="sip:0", metavar="sip:N|all",
                    help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
-    p.add_argument("--json", action="store_true", help="print one JSON line instead of the text summary")
+    p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="show every SIP's checks, metrics and phase table; by default only a one-SIP run does, and "
+                   "a run on more SIPs shows a summary (status counts, latency spread) and each distinct outcome "
+                   "once with its SIPs (sip0,sip2,sip5-sip9 (7 SIPs))")
     p.add_argument("--benches-dir", metavar="DIR",
                    help="look for benches in DIR only (default: ./benches, then the repository's benches/)")
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     path = find(args.bench, dirs)  # before the topology: a typo should not wait for anything
     device = parse_device(args.device)
     module = load(args.bench, path)
-    topo = load_topology(args.topology)
+    topo = load_system(args)
     ccl = load_ccl_config(args.ccl)
     if args.algorithm:
         ccl = ccl.with_algorithm(args.algorithm)
@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
     eng = Engine(topo, report_requests=False)  # MPI transport when launched by mpirun; benches report themselves
-    progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None)
+    warn_idle_ranks(eng, topo)
+    progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
+                            workers_label="sips done", workers_total=len(sips))
+    eng.progress = progress  # also for the runs an SPMD bench starts through torch.multiprocessing.spawn
     try:
         if getattr(module, "SPMD", False):
             results = run_spmd(eng, ccl, module.run, sips, getattr(module, "__file__", None))
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     if eng.rank == 0:  # every rank has the same report; one prints
-        lines = [json_line(report)] if args.json else text_lines(report, topo, args.device, module, eng.size)
+        lines = ([json_line(report)] if args.json
+                 else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose))
         print("\n".join(lines), flush=True)
     return 0 if report["status"] == PASS else 1
 
@@ -273,105 +277,3 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
             total += hi - max(lo, reach)
             reach = hi
     return total
-
-
-# -- report --------------------------------------------------------------------------------------------------------
-
-
-def make_report(bench: str, results: list[dict[str, Any]], *, sips: list[int], ranks: int,
-                wall_s: float) -> dict[str, Any]:
-    """The JSON record every bench prints: ``bench status sim_latency_ns sips ranks wall_s error results``.
-
-    ``sim_latency_ns`` is the slowest SIP's; ``error`` is None on PASS, else one line naming each failing SIP.
-    """
-    failures = [f"sip{r['sip']}: {r['error']}" for r in results if r["status"] != PASS]
-    return {
-        "bench": bench,
-        "status": FAIL if failures else PASS,
-        "sim_latency_ns": max(r["sim_latency_ns"] for r in results),
-        "sips": list(sips),
-        "ranks": ranks,
-        "wall_s": wall_s,
-        "error": "; ".join(failures) if failures else None,
-        "results": results,
-    }
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, JSON_DIGITS) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def json_line(report: dict[str, Any]) -> str:
-    return json.dumps(_clean(report))
-
-
-def text_lines(report: dict[str, Any], topo: Topology, device: str, module: ModuleType, ranks: int) -> list[str]:
-    """The human summary: a header, then per SIP its checks, metrics and per-phase trace totals."""
-    doc = (module.__doc__ or "").strip().splitlines()
-    lines = [
-        f"kernbench run {report['bench']}: {report['status']}",
-        *([f"  {doc[0].strip()}"] if doc else []),
-        f"  topology     {topo.source}: {topo.sip_count} SIPs, {topo.cubes_per_sip} cubes per SIP, "
-        f"{topo.pes_per_cube} PEs per cube",
-        f"  device       {device} (sips {', '.join(map(str, report['sips']))}; {ranks} rank{'s' * (ranks != 1)})",
-        f"  sim latency  {_ns(report['sim_latency_ns'])}" + (" (slowest SIP)" if len(report["sips"]) > 1 else ""),
-        f"  wall         {report['wall_s']:.2f} s",
-    ]
-    if report["error"]:
-        lines.append(f"  error        {report['error']}")
-    for r in report["results"]:
-        lines += ["", *_sip_lines(r)]
-    return lines
-
-
-def _sip_lines(r: dict[str, Any]) -> Iterator[str]:
-    yield f"sip{r['sip']} (rank {r['rank']}): {r['status']}, sim latency {_ns(r['sim_latency_ns'])}"
-    if r["error"]:
-        yield f"  error: {r['error']}"
-    if r["checks"]:
-        yield "  checks:  " + "  ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in r["checks"].items())
-    if r["metrics"]:
-        yield "  metrics: " + "  ".join(f"{k}={_value(v)}" for k, v in r["metrics"].items())
-    if not r["phases"]:
-        return
-    widths = (20, 6, 14, 7, 16, 12)
-    yield "  " + _row(("phase", "count", "span ns", "share", "latency sum ns", "bytes"), widths)
-    total = r["sim_latency_ns"]
-    for p in r["phases"]:
-        share = f"{p['span_ns'] / total:.1%}" if total > 0 else "-"
-        yield "  " + _row((p["phase"], str(p["count"]), f"{p['span_ns']:,.2f}", share, f"{p['latency_ns']:,.2f}",
-                           f"{p['nbytes']:,}"), widths)
-        if "kernel" in p:
-            yield "    " + _kernel_line(p["kernel"])
-
-
-def _kernel_line(k: dict[str, Any]) -> str:
-    tflops = k["flops"] / k["exec_ns"] / 1000 if k["exec_ns"] > 0 else 0.0
-    busy = " ".join(f"{unit} {ns:,.0f}" for unit, ns in k["busy_ns"].items())
-    return (f"{k['pes']} PEs, exec {k['exec_ns']:,.2f} ns, {k['flops']:.4g} flops ({tflops:.2f} TFLOP/s), "
-            f"DMA {k['dma_bytes']:,} B; busy ns summed over PEs: {busy}")
-
-
-def _ns(ns: float) -> str:
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            return f"{ns:,.2f} ns ({ns / scale:.3f} {unit})"
-    return f"{ns:,.2f} ns"
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return json.dumps(v) if isinstance(v, dict | list) else str(v)
-
-
-def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
-    """The first cell left-aligned (a name), the others right-aligned (numbers)."""
-    parts = [f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-    return " ".join(parts).rstrip()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from kernbench.topology import Topology, load_topology, min_link_latency_ns, sip_links
+from kernbench.cli.system_args import add_system_args, load_system
+from kernbench.topology import Topology, min_link_latency_ns, sip_links
+from pdes.transport import launcher_rank
 
 
 def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="validate a topology file and print what it describes")
-    p.add_argument("--topology", default="topology.yaml", help="system description (default: topology.yaml)")
+    add_system_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
 
 
@@ -33,7 +35,9 @@ def summary(topo: Topology) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = summary(load_topology(args.topology))
+    info = summary(load_system(args))
+    if launcher_rank() != 0:  # under mpirun every rank validates; one prints
+        return 0
     if args.json:
         print(json.dumps(info))
         return 0

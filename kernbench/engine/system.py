@@ -59,6 +59,8 @@ class Engine:
         for link in sip_links(topo.system):
             model.add_link(lp_name(link.src), lp_name(link.dst), link.latency_ns, name=link.direction)
         self.sim = Simulation(model, sync=sync, partition=partition, transport=transport, ranks=ranks)
+        self.progress: Callable[[dict], None] | None = None
+        """The progress callback of runs that do not pass one (runs started inside host code, e.g. by spawn)."""
 
     @property
     def rank(self) -> int:
@@ -108,7 +110,7 @@ class Engine:
     def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
         """Run the simulation (see `pdes.Simulation.run`); ``results`` maps ``sip<n>`` to each SIP's report."""
         try:
-            return self.sim.run(until, progress)
+            return self.sim.run(until, progress or self.progress)
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
 

@@ -263,15 +263,29 @@ def parse_topology(data: Mapping[str, Any], source: str = "<dict>") -> Topology:
     return topo
 
 
-def load_topology(path: str | os.PathLike[str]) -> Topology:
-    """Read, parse and validate a topology file; every problem is a `TopologyError` naming the file."""
+def load_topology(path: str | os.PathLike[str], *, sips: int | None = None,
+                  sip_topology: str | None = None) -> Topology:
+    """Read, parse and validate a topology file; every problem is a `TopologyError` naming the file.
+
+    ``sips`` and ``sip_topology`` (the CLI's ``--sips`` / ``--sip-topology``) replace ``system.sip_count`` and
+    ``system.topology`` before validation, so every check of the file applies to them too; the source then says
+    so (``topology.yaml (with --sips 6)``), since the value in the message is not the file's.
+    """
     source = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise TopologyError(source, "", f"cannot read: {reason}") from None
-    return parse_topology(_read_yaml(text, source), source=source)
+    data = _read_yaml(text, source)
+    given = [(flag, key, value) for flag, key, value in (("--sips", "sip_count", sips),
+                                                          ("--sip-topology", "topology", sip_topology))
+             if value is not None]
+    if given:
+        source += " (with " + " ".join(f"{flag} {value}" for flag, _, value in given) + ")"
+        if isinstance(data, Mapping) and isinstance(data.get("system"), Mapping):  # else the file's error stands
+            data = {**data, "system": {**data["system"], **{key: value for _, key, value in given}}}
+    return parse_topology(data, source=source)
 
 
 def _top_level_fields() -> list[tuple[str, Any]]:

@@ -79,3 +79,22 @@ def test_every_kind_of_ccl_algorithm_gives_the_same_result_under_mpirun(tmp_path
     metrics = one["results"][0]["metrics"]
     assert one["status"] == "PASS" and metrics["result"] == f"{algorithm} (ws=4): {metrics['shards']} OK"
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
+
+
+def test_more_ranks_than_sips_warns_once_and_gives_the_same_result():
+    """mpirun -n 3 over the 2-SIP default: rank 2 owns no SIP; one warning line for the whole job, on stderr."""
+    args = [*RUN, "--bench", "gemm_single_pe", "--device", "all"]
+    single, _ = run(args)
+    split, _ = run(args, ranks=3)
+    assert single.returncode == split.returncode == 0, split.stderr
+    warning = "kernbench: warning: 3 ranks for 2 SIPs: rank 2 simulates nothing"
+    assert split.stderr.splitlines().count(warning) == 1 and warning not in single.stderr
+    assert without_rank_and_wall(json.loads(split.stdout)) == without_rank_and_wall(json.loads(single.stdout))
+
+
+def test_topology_prints_once_under_mpirun():
+    proc, _ = run(["-m", "kernbench.cli.main", "topology", "--topology", "topology.yaml", "--sips", "4", "--json"],
+                  ranks=2)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    assert json.loads(line)["sips"] == 4
