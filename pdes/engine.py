@@ -99,6 +99,7 @@ class RankEngine:
         self.outbox: dict[int, list[Record]] = {r: [] for r in self.neighbours}
         self.lps = [LP(self.names[i], i, model.seed, self.names) for i in self.local]
         self.by_index = {lp.index: lp for lp in self.lps}
+        self.local_array = np.array(self.local, dtype=np.int64)
         sinks = {}  # dst index -> where its messages go: the LP itself here, or the outbox of its rank
         for lp in self.lps:
             lp.connect({port: (d, latency, sinks.get(d) or sinks.setdefault(d, self._sink(d)))
@@ -212,20 +213,23 @@ class RankEngine:
 
     def _sweeps(self, horizon: float) -> None:
         runnable, run_workers = self.workers.runnable, self.workers.run_runnable
-        F = self.F
+        lps, F, local = self.lps, self.F, self.local_array
         deadline = time.perf_counter() + ROUND_BUDGET_S
         while True:
             bounds = self._bounds()
             processed = 0
-            for lp, bound in zip(self.lps, bounds, strict=True):
-                limit = bound if bound < horizon else horizon
-                try:
-                    processed += lp.advance(limit, runnable, run_workers)
-                except Exception as exc:
-                    self._record_failure(exc, lp)
-                    return
-                nxt = lp.next_time()
-                F[lp.index] = nxt if nxt < bound else bound
+            floors = []  # the new promises, written to F after the sweep (bounds use the old ones anyway)
+            for lp, bound in zip(lps, bounds, strict=True):
+                queue = lp._queue
+                if queue and queue[0][0] < (bound if bound < horizon else horizon):
+                    try:
+                        processed += lp.advance(bound if bound < horizon else horizon, runnable, run_workers)
+                    except Exception as exc:
+                        self._record_failure(exc, lp)
+                        return  # the promises of this sweep are lost; the older ones are still valid
+                nxt = queue[0][0] if queue else INF
+                floors.append(nxt if nxt < bound else bound)
+            F[local] = floors
             self.events += processed
             if processed == 0 or self.sync == "window" or time.perf_counter() > deadline:
                 return

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sized
-from heapq import heappush
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -87,7 +87,8 @@ class LP:
         self._handler: Callable[[Message], Any] | None = None
         self._describe: Callable[[], dict] | None = None
         self._seq: dict[int, int] = {}
-        self._arrival = [self._dispatch]  # the callbacks of every arrival (SimPy's step never mutates them)
+        # The callbacks of every arrival: the handler itself, shared (SimPy's step never mutates the list).
+        self._arrival: list = [self._no_handler]
         self.events = 0
         self.sent = 0
         self.received = 0
@@ -110,6 +111,7 @@ class LP:
     def on_receive(self, handler: Callable[[Message], Any]) -> None:
         """Call ``handler(message)`` at each incoming message's timestamp."""
         self._handler = handler
+        self._arrival[0] = self._no_handler if handler is None else handler  # in place: queued messages too
 
     def on_describe(self, fn: Callable[[], dict]) -> None:
         """Add ``fn()`` (a msgpack-able dict) as ``state`` to this LP's entry in deadlock dumps."""
@@ -143,6 +145,8 @@ class LP:
         Causality is the engine's business: it steps this LP to ``when`` only once no earlier
         message can still come.
         """
+        if type(payload) is bytes:
+            payload = decode(payload)
         heappush(self._queue, (when, MESSAGE, (src, seq),
                                Message(self._names[src], link, when, payload, self._arrival)))
         self.received += 1
@@ -157,12 +161,20 @@ class LP:
 
         After each event, workers it woke (``runnable``) run before time moves on.
         """
+        env = self.env
         queue = self._queue
-        step = self.env.step
         count = 0
         try:
             while queue and queue[0][0] < limit:
-                step()
+                # simpy.Environment.step, inlined (a call less per event; StopSimulation is for env.run only)
+                env._now, _, _, event = heappop(queue)
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
                 count += 1
                 if runnable:
                     run_workers()
@@ -170,14 +182,8 @@ class LP:
             self.events += count
         return count
 
-    def _dispatch(self, message: Message) -> None:
-        payload = message.payload
-        if type(payload) is bytes:
-            message.payload = decode(payload)
-        handler = self._handler
-        if handler is None:
-            raise ModelError(f"LP {self.name!r} received a message but has no handler (lp.on_receive)")
-        handler(message)
+    def _no_handler(self, message: Message) -> None:
+        raise ModelError(f"LP {self.name!r} received a message but has no handler (lp.on_receive)")
 
     def describe(self) -> dict:
         """State for deadlock dumps."""
