@@ -11,7 +11,7 @@ from __future__ import annotations
 from heapq import heappush
 
 import simpy
-from simpy.events import NORMAL, URGENT
+from simpy.events import NORMAL, URGENT, Event
 
 __all__ = ["NORMAL", "URGENT", "LPEnvironment", "schedule_at", "wake_at"]
 
@@ -25,10 +25,12 @@ def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priorit
 
 def wake_at(env: simpy.Environment, when: float, value=None, priority: int = NORMAL) -> simpy.Event:
     """A new event, processed at exactly absolute time ``when`` with ``value`` (``yield`` it in a process)."""
-    event = simpy.Event(env)
+    if when < env._now:
+        raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={env._now!r}")
+    event = Event(env)
     event._ok = True
     event._value = value
-    schedule_at(env, event, when, priority)
+    heappush(env._queue, (when, priority, next(env._eid), event))
     return event
 
 
@@ -45,8 +47,13 @@ class LPEnvironment(simpy.Environment):
 
     def call_at(self, when: float, callback, value=None, priority: int = NORMAL) -> simpy.Event:
         """Call ``callback(event)`` at absolute time ``when``; returns the event."""
-        event = wake_at(self, when, value, priority)
+        if when < self._now:
+            raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={self._now!r}")
+        event = Event(self)
+        event._ok = True
+        event._value = value
         event.callbacks.append(callback)
+        heappush(self._queue, (when, priority, next(self._eid), event))
         return event
 
     def advance_to(self, when: float) -> None:

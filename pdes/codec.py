@@ -2,7 +2,9 @@
 
 Every cross-LP payload goes through this codec, also between LPs of one
 process, so a model sees the same (copied) data whatever the partition.
-Tuples decode as lists, as usual with msgpack.
+Tuples decode as lists, as usual with msgpack. The one shortcut,
+:func:`pack`, skips the codec for immutable scalars that it would return
+unchanged (same value, same type), so the receiver still cannot tell.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-__all__ = ["CodecError", "decode", "encode", "roundtrip"]
+__all__ = ["PLAIN", "CodecError", "decode", "encode", "pack", "roundtrip", "unpack"]
 
 _EXT_NDARRAY = 1
 _EXT_NPSCALAR = 2
@@ -65,3 +67,30 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
 def roundtrip(obj: Any) -> Any:
     """Return a deep copy of ``obj`` as the receiving LP would see it."""
     return decode(encode(obj))
+
+
+# Types whose values decode(encode(x)) returns unchanged, with the same type: a message carries them as they are.
+PLAIN = frozenset({type(None), bool, float})
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def pack(payload: Any) -> Any:
+    """What a message carries for ``payload``: itself when immutable and msgpack-exact, else its encoding.
+
+    Encoded payloads are always ``bytes`` (so a ``bytes`` payload is encoded too), which is how
+    :func:`unpack` tells them apart.
+    """
+    kind = type(payload)
+    if kind in PLAIN:
+        return payload
+    if kind is int:
+        if _INT_MIN <= payload <= _INT_MAX:
+            return payload
+    elif kind is str and payload.isascii():
+        return payload
+    return encode(payload)
+
+
+def unpack(carried: Any) -> Any:
+    """The receiver's private copy of a payload carried as :func:`pack` made it."""
+    return decode(carried) if type(carried) is bytes else carried

@@ -97,8 +97,13 @@ class RankEngine:
         self.out_remote = {r: sorted(out_remote.get(r, ())) for r in self.neighbours}
         self.sent_floor: dict[int, dict[int, float]] = {r: {} for r in self.neighbours}
         self.outbox: dict[int, list[Record]] = {r: [] for r in self.neighbours}
-        self.lps = [LP(self.names[i], i, model.seed, ports[i], self.names, self._emit) for i in self.local]
+        self.lps = [LP(self.names[i], i, model.seed, self.names) for i in self.local]
         self.by_index = {lp.index: lp for lp in self.lps}
+        self.local_array = np.array(self.local, dtype=np.int64)
+        sinks = {}  # dst index -> where its messages go: the LP itself here, or the outbox of its rank
+        for lp in self.lps:
+            lp.connect({port: (d, latency, sinks.get(d) or sinks.setdefault(d, self._sink(d)))
+                        for port, (d, latency) in ports[lp.index].items()})
         src, lat, starts, has_in = [], [], [], []
         for i in self.local:
             has_in.append(bool(in_la[i]))
@@ -138,14 +143,16 @@ class RankEngine:
         self._raise_failures(failure, [f for _, _, f in everyone if f], during="building the model")
 
     # --- model-facing hooks -------------------------------------------------
-    def _emit(self, record: Record) -> None:
-        dst = record[0]
-        owner = self.owner[dst]
-        if owner == self.rank:
-            self.by_index[dst].deliver(record)
-        else:
-            self.outbox[owner].append(record)
-            self.remote_sent += 1
+    def _sink(self, dst: int) -> Callable:
+        """Where messages to LP ``dst`` go: straight into it when local, else into its rank's outbox."""
+        if self.owner[dst] == self.rank:
+            return self.by_index[dst].deliver
+        append = self.outbox[self.owner[dst]].append
+
+        def to_outbox(when: float, src: int, seq: int, link: str, payload) -> None:
+            append((dst, when, src, seq, link, payload))
+
+        return to_outbox
 
     def spawn_worker(self, lp_index: int, fn: Callable, args: tuple, name: str | None) -> Worker:
         return self.workers.spawn(self.by_index[lp_index], fn, args, name)
@@ -206,20 +213,23 @@ class RankEngine:
 
     def _sweeps(self, horizon: float) -> None:
         runnable, run_workers = self.workers.runnable, self.workers.run_runnable
-        F = self.F
+        lps, F, local = self.lps, self.F, self.local_array
         deadline = time.perf_counter() + ROUND_BUDGET_S
         while True:
             bounds = self._bounds()
             processed = 0
-            for lp, bound in zip(self.lps, bounds, strict=True):
-                limit = bound if bound < horizon else horizon
-                try:
-                    processed += lp.advance(limit, runnable, run_workers)
-                except Exception as exc:
-                    self._record_failure(exc, lp)
-                    return
-                nxt = lp.next_time()
-                F[lp.index] = nxt if nxt < bound else bound
+            floors = []  # the new promises, written to F after the sweep (bounds use the old ones anyway)
+            for lp, bound in zip(lps, bounds, strict=True):
+                queue = lp._queue
+                if queue and queue[0][0] < (bound if bound < horizon else horizon):
+                    try:
+                        processed += lp.advance(bound if bound < horizon else horizon, runnable, run_workers)
+                    except Exception as exc:
+                        self._record_failure(exc, lp)
+                        return  # the promises of this sweep are lost; the older ones are still valid
+                nxt = queue[0][0] if queue else INF
+                floors.append(nxt if nxt < bound else bound)
+            F[local] = floors
             self.events += processed
             if processed == 0 or self.sync == "window" or time.perf_counter() > deadline:
                 return
@@ -239,8 +249,10 @@ class RankEngine:
                         sent[i] = f
                         floors.append((i, f))
                 self.null_msgs += len(floors)
-            outgoing[r] = encode([floors, self.outbox[r]])
-            self.outbox[r] = []
+            box = self.outbox[r]
+            outgoing[r] = encode([floors, box])
+            self.remote_sent += len(box)
+            box.clear()  # the sinks hold on to this list
         t = time.perf_counter()
         incoming = self.transport.exchange(outgoing, self.neighbours)
         self.blocked_s += time.perf_counter() - t
@@ -250,8 +262,8 @@ class RankEngine:
             for i, f in floors:
                 if f > F[i]:
                     F[i] = f
-            for record in records:
-                by_index[record[0]].deliver(record)
+            for dst, when, src, seq, link, payload in records:
+                by_index[dst].deliver(when, src, seq, link, payload)
             self.remote_received += len(records)
 
     def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,15 @@
 """One logical process: a SimPy environment, its ports, and its input queue.
 
-Cross-LP messages wait in a heap ordered by ``(timestamp, src LP index,
-link_seq)`` and are injected into the environment, URGENT, only when the LP
-reaches their timestamp and every input channel has promised nothing earlier
-can still come. That is what makes results independent of arrival order.
+A cross-LP message goes straight into the receiver's SimPy queue under the
+key ``(timestamp, MESSAGE, (src LP index, link_seq))``. ``MESSAGE`` ranks
+before every SimPy priority (URGENT included), so at equal timestamps the
+messages run first, in ``(src, link_seq)`` order, whatever order they arrived
+in; and the LP only steps to a time once every input channel has promised
+that nothing earlier can still come. That is what makes results independent
+of arrival order, hence of the partition.
+
+Payloads are copied by the msgpack codec at send time, except immutable
+scalars, which travel as they are (:func:`pdes.codec.pack`).
 """
 
 from __future__ import annotations
@@ -16,28 +22,41 @@ from typing import Any
 
 import numpy as np
 
-from .clock import URGENT, LPEnvironment
-from .codec import decode, encode
+from .clock import LPEnvironment
+from .codec import PLAIN as _PLAIN
+from .codec import decode, pack
 from .errors import ModelError
 
-__all__ = ["LP", "Message", "lp_rng"]
+__all__ = ["LP", "MESSAGE", "Message", "lp_rng"]
 
 INF = math.inf
 
-# A message in flight: (dst index, timestamp, src index, link_seq, link name, payload bytes).
+# A message in flight between ranks: (dst index, timestamp, src index, link_seq, link name, payload),
+# the payload being either an immutable scalar or the bytes of its encoding (see ``pack``).
 Record = tuple
+# Where a sent message goes: sink(timestamp, src index, link_seq, link name, payload).
+Sink = Callable[[float, int, int, str, Any], None]
+
+# The SimPy priority of message arrivals: before URGENT (0) and NORMAL (1), and below SimPy's own -1.
+MESSAGE = -2
 
 
 class Message:
-    """A message as its receiver sees it."""
+    """A message as its receiver sees it.
 
-    __slots__ = ("link", "payload", "src", "timestamp")
+    It is also the SimPy event of its own arrival (``callbacks`` and ``_ok`` are for SimPy's
+    ``step``), which saves an event object per message.
+    """
 
-    def __init__(self, src: str, link: str, timestamp: float, payload: Any) -> None:
+    __slots__ = ("callbacks", "link", "payload", "src", "timestamp")
+    _ok = True
+
+    def __init__(self, src: str, link: str, timestamp: float, payload: Any, callbacks: list | None = None) -> None:
         self.src = src
         self.link = link
         self.timestamp = timestamp
         self.payload = payload
+        self.callbacks = callbacks
 
     def __repr__(self) -> str:
         return f"Message(src={self.src!r}, link={self.link!r}, t={self.timestamp!r}, payload={self.payload!r:.60})"
@@ -56,30 +75,28 @@ class LP:
     uses the rest.
     """
 
-    def __init__(
-        self,
-        name: str,
-        index: int,
-        seed: int,
-        ports: dict[str, tuple[int, float]],
-        lp_names: list[str],
-        emit: Callable[[Record], None],
-    ) -> None:
+    def __init__(self, name: str, index: int, seed: int, lp_names: list[str]) -> None:
         self.name = name
         self.index = index
         self.env = LPEnvironment(name)
         self.rng = lp_rng(seed, name)
         self.state: Any = None
-        self._ports = ports
         self._names = lp_names
-        self._emit = emit
+        self._queue = self.env._queue
+        self._out: dict[str, tuple[int, float, Sink]] = {}
         self._handler: Callable[[Message], Any] | None = None
         self._describe: Callable[[], dict] | None = None
-        self._pending: list[tuple] = []
         self._seq: dict[int, int] = {}
+        # The callbacks of every arrival: the handler itself, shared (SimPy's step never mutates the list).
+        self._arrival: list = [self._no_handler]
         self.events = 0
         self.sent = 0
         self.received = 0
+
+    def connect(self, ports: dict[str, tuple[int, float, Sink]]) -> None:
+        """Engine: output ports, as port name -> (dst LP index, latency, sink taking the message)."""
+        self._out = ports
+        self._seq = {dst: 0 for dst, _, _ in ports.values()}
 
     # --- model-facing API -------------------------------------------------
     @property
@@ -89,46 +106,55 @@ class LP:
     @property
     def ports(self) -> list[str]:
         """Names of this LP's output ports."""
-        return list(self._ports)
+        return list(self._out)
 
     def on_receive(self, handler: Callable[[Message], Any]) -> None:
         """Call ``handler(message)`` at each incoming message's timestamp."""
         self._handler = handler
+        self._arrival[0] = self._no_handler if handler is None else handler  # in place: queued messages too
 
     def on_describe(self, fn: Callable[[], dict]) -> None:
         """Add ``fn()`` (a msgpack-able dict) as ``state`` to this LP's entry in deadlock dumps."""
         self._describe = fn
 
     def send(self, port: str, payload: Any = None, delay: float = 0.0) -> float:
-        """Send ``payload`` on ``port``; it arrives at ``now + latency + delay``. Returns that time."""
+        """Send ``payload`` on ``port``; it arrives at ``now + latency + delay``. Returns that time.
+
+        The receiver gets its own copy of ``payload`` as it is now (see :func:`pdes.codec.pack`).
+        """
         try:
-            dst, latency = self._ports[port]
+            dst, latency, sink = self._out[port]
         except KeyError:
-            known = ", ".join(sorted(self._ports)) or "none"
+            known = ", ".join(sorted(self._out)) or "none"
             raise ModelError(f"LP {self.name!r} has no output port {port!r} (ports: {known})") from None
         if not delay >= 0:
             raise ValueError(f"LP {self.name!r}: send delay must be >= 0, got {delay!r}")
         when = self.env._now + latency + delay
-        seq = self._seq.get(dst, 0)
-        self._seq[dst] = seq + 1
+        seqs = self._seq
+        seq = seqs[dst]
+        seqs[dst] = seq + 1
         self.sent += 1
-        self._emit((dst, when, self.index, seq, port, encode(payload)))
+        kind = type(payload)
+        sink(when, self.index, seq, port, payload if kind in _PLAIN else pack(payload))
         return when
 
     # --- engine-facing API ------------------------------------------------
-    def deliver(self, record: Record) -> None:
-        """Queue an incoming message until the LP reaches its timestamp."""
-        _, when, src, seq, link, payload = record
-        heappush(self._pending, (when, src, seq, link, payload))
+    def deliver(self, when: float, src: int, seq: int, link: str, payload: Any) -> None:
+        """Queue an incoming message (payload as :func:`pdes.codec.pack` made it) at its timestamp.
+
+        Causality is the engine's business: it steps this LP to ``when`` only once no earlier
+        message can still come.
+        """
+        if type(payload) is bytes:
+            payload = decode(payload)
+        heappush(self._queue, (when, MESSAGE, (src, seq),
+                               Message(self._names[src], link, when, payload, self._arrival)))
         self.received += 1
 
     def next_time(self) -> float:
         """Time of the earliest local event or queued message (inf if none)."""
-        queue = self.env._queue
-        t = queue[0][0] if queue else INF
-        if self._pending and self._pending[0][0] < t:
-            return self._pending[0][0]
-        return t
+        queue = self._queue
+        return queue[0][0] if queue else INF
 
     def advance(self, limit: float, runnable: Sized, run_workers: Callable[[], None]) -> int:
         """Process every event before ``limit``; return how many were processed.
@@ -136,21 +162,19 @@ class LP:
         After each event, workers it woke (``runnable``) run before time moves on.
         """
         env = self.env
-        queue = env._queue
-        pending = self._pending
-        step = env.step
+        queue = self._queue
         count = 0
         try:
-            while True:
-                t_local = queue[0][0] if queue else INF
-                if pending and pending[0][0] <= t_local:
-                    if pending[0][0] >= limit:
-                        break
-                    self._inject(pending[0][0])
-                    continue
-                if t_local >= limit:
-                    break
-                step()
+            while queue and queue[0][0] < limit:
+                # simpy.Environment.step, inlined (a call less per event; StopSimulation is for env.run only)
+                env._now, _, _, event = heappop(queue)
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
                 count += 1
                 if runnable:
                     run_workers()
@@ -158,25 +182,18 @@ class LP:
             self.events += count
         return count
 
-    def _inject(self, when: float) -> None:
-        pending = self._pending
-        if self._handler is None:
-            raise ModelError(f"LP {self.name!r} received a message but has no handler (lp.on_receive)")
-        while pending and pending[0][0] == when:
-            _, src, _, link, payload = heappop(pending)
-            message = Message(self._names[src], link, when, decode(payload))
-            self.env.call_at(when, self._dispatch, message, URGENT)
-
-    def _dispatch(self, event) -> None:
-        self._handler(event._value)
+    def _no_handler(self, message: Message) -> None:
+        raise ModelError(f"LP {self.name!r} received a message but has no handler (lp.on_receive)")
 
     def describe(self) -> dict:
         """State for deadlock dumps."""
+        queue = self._queue
+        messages = sum(1 for entry in queue if entry[1] == MESSAGE)
         return {
             "lp": self.name,
             "now": self.env.now,
-            "queued_events": len(self.env._queue),
-            "pending_messages": len(self._pending),
+            "queued_events": len(queue) - messages,
+            "pending_messages": messages,
             "next_time": self.next_time(),
             "events": self.events,
         } | ({"state": self._describe()} if self._describe else {})

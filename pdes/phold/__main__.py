@@ -27,6 +27,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ranks", type=int, default=None,
                     help="in-process virtual ranks (without mpirun only; default 1)")
     ap.add_argument("--partition", choices=("blocks", "round_robin"), default="blocks")
+    ap.add_argument("--compare-simpy", action="store_true",
+                    help="run plain SimPy and pdes in this process (--repeat times each, alternately) and print "
+                         "the best events/s of each and their ratio")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per engine for --compare-simpy")
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
     ap.add_argument("--stats-json", metavar="PATH", help="write per-rank and per-LP statistics to PATH")
     return ap.parse_args(argv)
@@ -45,6 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.compare_simpy:
+        if launched_by_mpi() or (args.ranks or 1) != 1 or args.engine != "pdes":
+            print("phold: --compare-simpy runs both engines in one process, without mpirun, --ranks or --engine",
+                  file=sys.stderr)
+            return 2
+        from .bench import compare_simpy, compare_table
+
+        lines = compare_simpy(params, args.until, args.repeat, args.sync)
+        for line in lines:
+            print(json.dumps(line), flush=True)
+        if not args.json:
+            print("\n" + compare_table(lines))
+        return 0
     rank, ranks, stats = 0, 1, None
     null_msgs = 0
     if args.engine == "simpy":

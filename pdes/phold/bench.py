@@ -4,11 +4,16 @@ Compares plain SimPy with pdes single-process (fine grain), and 1 process with
 N MPI ranks at ``--work 0`` and ``--work 100`` for both sync modes. Each point
 is the best of ``--repeat`` runs (the wall clock of the run phase only), and
 every point must report the same digest as the reference or the sweep fails.
+
+``--compare`` only measures the per-event overhead of the engine: plain SimPy
+and pdes in one process, alternately, in this process (see
+:func:`compare_simpy`), fine grain, printing the ratio of their events/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -17,6 +22,7 @@ import sys
 from pathlib import Path
 
 from ..transport import LAUNCHER_VARS
+from .model import PholdParams, run_pdes, run_simpy
 
 COMMON = ["--lps", "64", "--events-per-lp", "8", "--remote", "0.5", "--lookahead", "1", "--mean", "1", "--seed", "7"]
 FINE = ["--until", "200", "--work", "0"]
@@ -41,12 +47,63 @@ def best(args: list[str], ranks: int | None, repeat: int) -> dict:
     return min(runs, key=lambda r: r["wall_s"])
 
 
+def compare_simpy(params: PholdParams, until: float, repeat: int = 3, sync: str = "null") -> list[dict]:
+    """Plain SimPy against pdes in one process, ``repeat`` runs each, alternately, in this process.
+
+    Returns three JSON-ready dicts: the best SimPy run, the best pdes run and their ratio
+    (pdes events/s over SimPy events/s). Both must give the same digest.
+    """
+    best_runs: dict[str, dict] = {}
+    for _ in range(repeat):
+        for engine in ("simpy", "pdes"):
+            gc.collect()
+            if engine == "simpy":
+                dig, events, wall = run_simpy(params, until)
+            else:
+                dig, events, wall, _ = run_pdes(params, until, sync=sync, transport="local", ranks=1)
+            run = {"bench": "phold_compare", "engine": engine, "digest": dig, "events": events,
+                   "wall_s": round(wall, 6), "events_per_s": round(events / wall, 1)}
+            if engine not in best_runs or wall < best_runs[engine]["wall_s"]:
+                best_runs[engine] = run
+    simpy_run, pdes_run = best_runs["simpy"], best_runs["pdes"]
+    if simpy_run["digest"] != pdes_run["digest"] or simpy_run["events"] != pdes_run["events"]:
+        raise SystemExit(f"phold_bench: pdes gave {pdes_run['digest']}/{pdes_run['events']} events, "
+                         f"plain SimPy {simpy_run['digest']}/{simpy_run['events']}")
+    config = {"lps": params.lps, "events_per_lp": params.events_per_lp, "remote": params.remote,
+              "lookahead": params.lookahead, "mean": params.mean, "seed": params.seed, "until": until,
+              "sync": sync, "repeat": repeat}
+    ratio = {"bench": "phold_compare", "ratio_pdes_over_simpy":
+             round(pdes_run["events_per_s"] / simpy_run["events_per_s"], 3), **config}
+    return [simpy_run, pdes_run, ratio]
+
+
+def compare_table(lines: list[dict]) -> str:
+    simpy_run, pdes_run, ratio = lines
+    rows = [f"{'engine':<22} {'events':>8} {'wall s':>8} {'events/s':>10}"]
+    rows += [f"{r['engine']:<22} {r['events']:>8} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f}"
+             for r in (simpy_run, pdes_run)]
+    rows.append(f"pdes / plain SimPy: {ratio['ratio_pdes_over_simpy']:.3f} "
+                f"(best of {ratio['repeat']} each, one process, sync {ratio['sync']})")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="phold_bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="phold_bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ranks", type=int, nargs="+", default=[2], help="MPI rank counts to compare with 1")
     ap.add_argument("--repeat", type=int, default=3, help="runs per point; the fastest is kept")
     ap.add_argument("--plot", metavar="PNG", help="also draw speedup against ranks (needs the 'plot' extra)")
+    ap.add_argument("--compare", action="store_true",
+                    help="only pdes in one process against plain SimPy, fine grain, in this process")
+    ap.add_argument("--until", type=float, default=2000.0, help="simulated end time for --compare")
     args = ap.parse_args(argv)
+    if args.compare:
+        params = PholdParams(lps=64, events_per_lp=8, remote=0.5, lookahead=1.0, mean=1.0, seed=7)
+        lines = compare_simpy(params, args.until, args.repeat)
+        for line in lines:
+            print(json.dumps(line), flush=True)
+        print("\n" + compare_table(lines))
+        return 0
     if args.plot:
         try:
             import matplotlib  # noqa: F401

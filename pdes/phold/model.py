@@ -118,19 +118,19 @@ def build_model(params: PholdParams) -> Model:
         state = PholdLP(params, lp.index, lp.rng)
         env = lp.env
 
-        def act(now: float) -> None:
+        def act(_event_or_message) -> None:
+            # A local event's callback and the message handler alike: a message runs at exactly its
+            # timestamp, so ``now`` is the event time either way.
+            now = env._now
             dst, delay = state.on_event(now)
             if dst is None:
-                env.call_at(now + lookahead + delay, on_local)
+                env.call_at(now + lookahead + delay, act)
             else:
                 lp.send(names[dst], None, delay)
 
-        def on_local(event: simpy.Event) -> None:
-            act(env._now)
-
-        lp.on_receive(lambda message: act(message.timestamp))
+        lp.on_receive(act)
         for _ in range(params.events_per_lp):
-            env.call_at(env.now + lookahead + state.expo(), on_local)
+            env.call_at(env.now + lookahead + state.expo(), act)
         return state
 
     for name in names:

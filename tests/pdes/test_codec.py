@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pdes.codec import CodecError, decode, encode, roundtrip
+from pdes.codec import CodecError, decode, encode, pack, roundtrip, unpack
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int8", "int32", "uint64", "bool", "complex64"])
@@ -50,3 +50,30 @@ def test_unencodable_objects_are_refused_with_the_type_name():
         encode(object())
     with pytest.raises(CodecError, match="dtype object"):
         encode(np.array([object()]))
+
+
+@pytest.mark.parametrize("value", [None, True, False, 0, -(2**63), 2**64 - 1, 1.5, -0.0, float("inf"), "", "abc"])
+def test_pack_carries_immutable_scalars_as_they_are_and_they_equal_a_roundtrip(value):
+    assert pack(value) is value
+    out = roundtrip(value)
+    assert type(out) is type(value) and (out == value or out != out)
+    assert unpack(pack(value)) is value
+
+
+@pytest.mark.parametrize("value", [[1, 2], (1,), {"a": 1}, b"raw", "héllo", np.float64(2.5), np.int32(3),
+                                   np.ones(2)])
+def test_pack_encodes_everything_else_so_the_receiver_gets_a_copy(value):
+    carried = pack(value)
+    assert type(carried) is bytes
+    out = unpack(carried)
+    assert type(out) is type(roundtrip(value))
+    assert np.array_equal(out, roundtrip(value)) if isinstance(value, np.ndarray) else out == roundtrip(value)
+
+
+def test_pack_refuses_what_encode_refuses():
+    with pytest.raises(CodecError):
+        pack(2**64)
+    with pytest.raises(CodecError):
+        pack("\udc80")
+    with pytest.raises(CodecError):
+        pack(object())

@@ -3,6 +3,7 @@
 import pytest
 
 from pdes import Model, Simulation
+from pdes.clock import URGENT
 
 from .models import chatter_model, fan_in_model
 
@@ -76,3 +77,55 @@ def test_rng_depends_on_seed_and_name_only():
     assert draws(5, ["z", "y", "x"], ranks=3) == base  # declaration order and rank do not matter
     assert base["x"] != base["y"]
     assert draws(6, ["x"])["x"] != base["x"]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_messages_come_before_local_events_scheduled_urgent_at_the_same_time(ranks):
+    m = Model()
+    log = []
+
+    def sender(lp):
+        lp.env.call_at(1.0, lambda _e: [lp.send("rx", i) for i in range(2)])
+
+    def receiver(lp):
+        lp.on_receive(lambda message: log.append(["msg", message.payload]))
+        lp.env.call_at(3.0, lambda _e: log.append(["urgent"]), priority=URGENT)
+        lp.env.call_at(3.0, lambda _e: log.append(["normal"]))
+
+    m.add_lp("tx", sender)
+    m.add_lp("rx", receiver)
+    m.add_link("tx", "rx", 2.0)
+    Simulation(m, ranks=ranks).run()
+    assert log == [["msg", 0], ["msg", 1], ["urgent"], ["normal"]]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_payloads_are_copied_even_between_lps_of_one_process(ranks):
+    m = Model()
+    seen = []
+
+    def sender(lp):
+        box = {"items": [1]}
+
+        def fire(_event):
+            lp.send("rx", box)
+            lp.send("rx", ("a", 1))
+            box["items"].append(2)  # after sending: the receiver must not see it
+
+        lp.env.call_at(1.0, fire)
+        return box
+
+    def receiver(lp):
+        def handle(message):
+            seen.append(message.payload)
+            if isinstance(message.payload, dict):
+                message.payload["items"].append(99)  # the sender's object must not change
+
+        lp.on_receive(handle)
+
+    m.add_lp("tx", sender, report=lambda box: box)
+    m.add_lp("rx", receiver)
+    m.add_link("tx", "rx", 1.0)
+    result = Simulation(m, ranks=ranks).run()
+    assert seen == [{"items": [1, 99]}, ["a", 1]]
+    assert result.results["tx"] == {"items": [1, 2]}

@@ -50,3 +50,18 @@ def test_cli_table_output(capsys):
     assert phold_main(["--lps", "4", "--until", "10"]) == 0
     out = capsys.readouterr().out
     assert "PHOLD result" in out and "digest" in out and "per rank" in out
+
+
+def test_cli_compare_simpy_prints_both_engines_and_their_ratio(capsys):
+    import json
+
+    args = ["--lps", "8", "--until", "20", "--compare-simpy", "--repeat", "2"]
+    assert phold_main([*args, "--json"]) == 0
+    simpy_line, pdes_line, ratio = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert (simpy_line["engine"], pdes_line["engine"]) == ("simpy", "pdes")
+    assert simpy_line["digest"] == pdes_line["digest"] and simpy_line["events"] == pdes_line["events"] > 0
+    assert ratio["ratio_pdes_over_simpy"] == round(pdes_line["events_per_s"] / simpy_line["events_per_s"], 3)
+    assert ratio["repeat"] == 2 and ratio["until"] == 20
+    assert phold_main(args) == 0
+    assert "pdes / plain SimPy:" in capsys.readouterr().out
+    assert phold_main([*args, "--ranks", "2"]) == 2

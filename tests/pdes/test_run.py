@@ -69,3 +69,36 @@ def test_model_exception_names_lp_and_rank_and_stops_every_rank():
     with pytest.raises(ZeroDivisionError) as info:
         Simulation(failing_model("c"), ranks=4).run()
     assert "LP 'c' on rank 2" in "".join(info.value.__notes__)
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_failed_event_nobody_handles_fails_the_run_like_plain_simpy(ranks):
+    m = Model()
+
+    def build(lp):
+        lp.env.call_at(1.0, lambda _e: lp.env.event().fail(LookupError("unhandled")))
+
+    m.add_lp("a", build)
+    m.add_lp("b", lambda lp: None)
+    with pytest.raises(LookupError, match="unhandled") as info:
+        Simulation(m, ranks=ranks).run()
+    assert isinstance(info.value.__cause__, LookupError)
+    assert "LP 'a' on rank 0" in "".join(info.value.__notes__)
+
+
+def test_a_handler_set_later_also_serves_messages_already_queued():
+    m = Model()
+    seen = []
+
+    def tx(lp):
+        lp.env.call_at(1.0, lambda _e: lp.send("rx", "hello"))
+
+    def rx(lp):
+        lp.on_receive(lambda msg: seen.append(["first", msg.payload]))
+        lp.env.call_at(1.5, lambda _e: lp.on_receive(lambda msg: seen.append(["second", msg.payload, msg.src])))
+
+    m.add_lp("tx", tx)
+    m.add_lp("rx", rx)
+    m.add_link("tx", "rx", 2.0)
+    Simulation(m).run()
+    assert seen == [["second", "hello", "tx"]]
