@@ -11,7 +11,13 @@ from kernbench.ccl.config import (
     load_ccl_config,
     parse_ccl_config,
 )
-from kernbench.ccl.install_plan import PeInstall, SipInstallPlan, build_install_plans, world_size_of
+from kernbench.ccl.install_plan import (
+    InstallPlans,
+    PeInstall,
+    SipInstallPlan,
+    build_install_plans,
+    world_size_of,
+)
 from kernbench.ccl.mappers import MAPPERS, resolve_mapper
 from kernbench.ccl.ring import (
     REDUCE_OPS,
@@ -31,6 +37,7 @@ __all__ = [
     "CclConfig",
     "CclConfigError",
     "CclGeometry",
+    "InstallPlans",
     "PeInstall",
     "SipInstallPlan",
     "build_install_plans",

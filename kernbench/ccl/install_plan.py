@@ -8,12 +8,14 @@ rings overlap. The runtime delivers each PE's queues as an `IpcqInitMsg` through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from kernbench.ccl.config import AlgorithmConfig
 from kernbench.ccl.mappers import resolve_mapper
 from kernbench.ccl.topologies import CclGeometry, Node, PeEdges, landing_direction, pe_edges
-from kernbench.engine import QueueSpec, ring_region
+from kernbench.engine import QueueSpec, ring_region, ring_region_bytes
 from kernbench.topology import PhysAddr, Topology
 
 
@@ -52,24 +54,56 @@ def world_size_of(algo: AlgorithmConfig, topo: Topology) -> int:
 
 
 def build_install_plans(algo: AlgorithmConfig, topo: Topology,
-                        extra: tuple[tuple[str, AlgorithmConfig], ...] = ()) -> list[SipInstallPlan]:
+                        extra: tuple[tuple[str, AlgorithmConfig], ...] = ()) -> InstallPlans:
     """Every rank's plan for ``algo``; ``extra`` adds other algorithms' queues as ``(direction prefix, entry)``
-    (the process group's ring for barrier and broadcast), with receive rings laid out after ``algo``'s."""
-    geometry = CclGeometry.of(topo, world_size_of(algo, topo))
-    parts = [_Part("", algo, geometry)] + [_Part(prefix, a, geometry) for prefix, a in extra]
-    senders: dict[tuple[Node, str], tuple[Node, _Part]] = {}
-    for part in parts:
-        for node, recvs in part.receivers.items():
-            for d, sender in recvs.items():
-                if (node, d) in senders:
-                    raise ValueError(f"ccl algorithms {senders[(node, d)][1].algo.name!r} and {part.algo.name!r} "
-                                     f"both receive on {_name(node)} direction {d!r}")
-                senders[(node, d)] = (sender, part)
-    rx = _ring_addresses(topo, senders)
-    plans = []
-    for rank in range(geometry.world_size):
+    (the process group's ring for barrier and broadcast), with receive rings laid out after ``algo``'s.
+
+    Everything that can fail is checked here, for every rank; each rank's queues are laid out when first asked
+    for, so a process builds only the plans of the ranks it runs (and of the peers it sends to)."""
+    return InstallPlans(algo, topo, extra)
+
+
+class InstallPlans(Sequence[SipInstallPlan]):
+    """The plans of ranks ``0 .. world_size - 1``, by rank; each built on first access."""
+
+    def __init__(self, algo: AlgorithmConfig, topo: Topology, extra: tuple[tuple[str, AlgorithmConfig], ...]) -> None:
+        self.algo, self.topo = algo, topo
+        self.geometry = CclGeometry.of(topo, world_size_of(algo, topo))
+        self.parts = [_Part("", algo, self.geometry)] + [_Part(prefix, a, self.geometry) for prefix, a in extra]
+        self.senders: dict[Node, dict[str, tuple[Node, _Part]]] = {}  # receiving PE -> direction -> (sender, part)
+        for part in self.parts:
+            for node, recvs in part.receivers.items():
+                into = self.senders.setdefault(node, {})
+                for d, sender in recvs.items():
+                    if d in into:
+                        raise ValueError(f"ccl algorithms {into[d][1].algo.name!r} and {part.algo.name!r} "
+                                         f"both receive on {_name(node)} direction {d!r}")
+                    into[d] = (sender, part)
+        for node in sorted(self.senders):
+            self._layout(node)  # rings that do not fit their region fail now, for every rank
+        self._rx: dict[Node, dict[str, PhysAddr]] = {}
+        self._plans: dict[int, SipInstallPlan] = {}
+
+    def __len__(self) -> int:
+        return self.geometry.world_size
+
+    @overload
+    def __getitem__(self, rank: int) -> SipInstallPlan: ...
+    @overload
+    def __getitem__(self, rank: slice) -> Sequence[SipInstallPlan]: ...
+    def __getitem__(self, rank: int | slice) -> SipInstallPlan | Sequence[SipInstallPlan]:
+        if isinstance(rank, slice):
+            return [self[r] for r in range(*rank.indices(len(self)))]
+        plan = self._plans.get(rank)
+        if plan is None:
+            if not 0 <= rank < len(self):
+                raise IndexError(f"ccl algorithm {self.algo.name!r}: no rank {rank} (world size {len(self)})")
+            plan = self._plans[rank] = self._build(rank)
+        return plan
+
+    def _build(self, rank: int) -> SipInstallPlan:
         queues: dict[tuple[int, int], list[QueueSpec]] = {}
-        for part in parts:
+        for part in self.parts:
             for cube, pe in part.pes[rank]:
                 node = (rank, cube, pe)
                 sends = part.edges[rank].get((cube, pe), {})
@@ -78,12 +112,38 @@ def build_install_plans(algo: AlgorithmConfig, topo: Topology,
                     peer = sends.get(d)
                     queues.setdefault((cube, pe), []).append(QueueSpec(
                         d, part.algo.n_slots, part.algo.slot_size,
-                        send_to=peer, peer_rx_base=None if peer is None else rx[(peer, part.lands[(node, d)])],
-                        recv_from=recvs.get(d), rx_base=rx.get((node, d)),
+                        send_to=peer, peer_rx_base=None if peer is None else self._rx_of(peer)[part.lands[(node, d)]],
+                        recv_from=recvs.get(d), rx_base=self._rx_of(node).get(d),
                         credit_bytes=part.algo.ipcq_credit_size_bytes, backpressure=part.algo.backpressure))
         installs = tuple(PeInstall(c, p, tuple(q)) for (c, p), q in sorted(queues.items()))
-        plans.append(SipInstallPlan(algo.name, rank, rank, geometry, parts[0].pes[rank], installs))
-    return plans
+        return SipInstallPlan(self.algo.name, rank, rank, self.geometry, self.parts[0].pes[rank], installs)
+
+    def _rx_of(self, node: Node) -> dict[str, PhysAddr]:
+        rx = self._rx.get(node)
+        if rx is None:
+            rx = self._rx[node] = {d: ring_region(self.topo, kind, *node)[0].offset_by(start)
+                                   for d, kind, start in self._layout(node)}
+        return rx
+
+    def _layout(self, node: Node) -> list[tuple[str, str, int]]:
+        """A PE's receive rings back to back in its region of each buffer kind, parts in order, then directions:
+        (direction, buffer kind, offset in the region)."""
+        recvs = self.senders.get(node, {})
+        order = sorted(recvs, key=lambda d: (recvs[d][1].prefix != "", recvs[d][1].prefix, d))
+        layout: list[tuple[str, str, int]] = []
+        used: dict[str, int] = {}
+        for d in order:
+            algo = recvs[d][1].algo
+            size = ring_region_bytes(algo.buffer_kind)
+            start = used.get(algo.buffer_kind, 0)
+            end = start + algo.n_slots * algo.slot_size
+            if end > size:
+                raise ValueError(f"ccl algorithm {algo.name!r}: the receive rings of {_name(node)} need more than its "
+                                 f"{size}-byte {algo.buffer_kind} ring region (each ring {algo.n_slots} x "
+                                 f"{algo.slot_size} bytes); lower n_slots or slot_size")
+            used[algo.buffer_kind] = end
+            layout.append((d, algo.buffer_kind, start))
+        return layout
 
 
 class _Part:
@@ -117,26 +177,6 @@ class _Part:
         peer = self.edges[sender[0]][(sender[1], sender[2])][direction]
         back = {d[n:]: p for d, p in self.edges[peer[0]].get((peer[1], peer[2]), {}).items()}
         return self.prefix + landing_direction(direction[n:], sender, back)
-
-
-def _ring_addresses(topo: Topology, senders: dict[tuple[Node, str], tuple[Node, _Part]]
-                    ) -> dict[tuple[Node, str], PhysAddr]:
-    """Receive rings of each PE back to back in its region of each buffer kind, parts in order, then directions."""
-    out: dict[tuple[Node, str], PhysAddr] = {}
-    used: dict[tuple[Node, str], int] = {}
-    order = sorted(senders, key=lambda k: (k[0], senders[k][1].prefix != "", senders[k][1].prefix, k[1]))
-    for node, d in order:
-        algo = senders[(node, d)][1].algo
-        base, size = ring_region(topo, algo.buffer_kind, *node)
-        start = used.get((node, algo.buffer_kind), 0)
-        end = start + algo.n_slots * algo.slot_size
-        if end > size:
-            raise ValueError(f"ccl algorithm {algo.name!r}: the receive rings of {_name(node)} need more than its "
-                             f"{size}-byte {algo.buffer_kind} ring region (each ring {algo.n_slots} x "
-                             f"{algo.slot_size} bytes); lower n_slots or slot_size")
-        used[(node, algo.buffer_kind)] = end
-        out[(node, d)] = base.offset_by(start)
-    return out
 
 
 def _name(node: Node) -> str:

@@ -5,7 +5,15 @@ pdes host workers that `Engine.submit` request messages and `Engine.wait` for th
 """
 
 from kernbench.engine.completion import Completion, Handle, Ledger
-from kernbench.engine.ipcq import BUFFER_KINDS, IpcqDeadlock, IpcqError, IpcqUnit, QueueSpec, ring_region
+from kernbench.engine.ipcq import (
+    BUFFER_KINDS,
+    IpcqDeadlock,
+    IpcqError,
+    IpcqUnit,
+    QueueSpec,
+    ring_region,
+    ring_region_bytes,
+)
 from kernbench.engine.messages import (
     HEADER_BYTES,
     IpcqInitMsg,
@@ -49,4 +57,5 @@ __all__ = [
     "endpoint",
     "lp_name",
     "ring_region",
+    "ring_region_bytes",
 ]

@@ -45,15 +45,21 @@ CREDIT_MIN_BYTES = 8
 
 def ring_region(topo: Topology, kind: str, sip: int, cube: int, pe: int) -> tuple[PhysAddr, int]:
     """Start and size of PE ``(sip, cube, pe)``'s region for receive rings in memory ``kind``."""
+    size = ring_region_bytes(kind)
     if kind == "tcm":
-        return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - RING_AREA), RING_AREA
+        return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - RING_AREA), size
     if kind == "hbm":
         share = hbm_share_bytes(topo)
-        return PhysAddr.hbm(sip, cube, pe * share + share - RING_AREA), RING_AREA
-    if kind == "sram":
-        top = topo.cube.sram.size_bytes - sram_ring_bytes(topo)
-        return PhysAddr.sram(sip, cube, top + pe * SRAM_RING_AREA), SRAM_RING_AREA
-    raise ValueError(f"IPCQ buffer kind must be one of {', '.join(BUFFER_KINDS)}, got {kind!r}")
+        return PhysAddr.hbm(sip, cube, pe * share + share - RING_AREA), size
+    top = topo.cube.sram.size_bytes - sram_ring_bytes(topo)
+    return PhysAddr.sram(sip, cube, top + pe * SRAM_RING_AREA), size
+
+
+def ring_region_bytes(kind: str) -> int:
+    """Size of every PE's region for receive rings in memory ``kind``."""
+    if kind not in BUFFER_KINDS:
+        raise ValueError(f"IPCQ buffer kind must be one of {', '.join(BUFFER_KINDS)}, got {kind!r}")
+    return SRAM_RING_AREA if kind == "sram" else RING_AREA
 
 
 def hbm_share_bytes(topo: Topology, alignment: int = 4096) -> int:

@@ -19,7 +19,7 @@ from kernbench.ccl import (
     AlgorithmConfig,
     CclConfig,
     CclConfigError,
-    SipInstallPlan,
+    InstallPlans,
     build_install_plans,
     resolve_validator,
     ring_all_gather_kernel,
@@ -53,7 +53,7 @@ def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
         kernel(ptr + offset, *args, tl)
 
 
-def process_group_plans(ccl: CclConfig, topo: Topology) -> list[SipInstallPlan]:
+def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
     """Every rank's plan: the selected algorithm's queues plus the leaders' ring; a plan that cannot be built
     (rings too big, more ranks than SIPs) is a `CclConfigError` naming the ccl.yaml entry."""
     algo = ccl.selected()
@@ -96,7 +96,7 @@ class Distributed:
 
     def __init__(self, ctx: RuntimeContext) -> None:
         self._ctx = ctx
-        self._plans: list[SipInstallPlan] | None = None  # every rank's plan, computed once per process
+        self._plans: InstallPlans | None = None  # every rank's plan, each built when first used in this process
         self._installed: set[int] = set()
         self._groups: dict[int, Tensor] = {}  # SIP -> its barrier scratch, while its group exists
 
@@ -127,7 +127,7 @@ class Distributed:
             self._installed.add(sip)
         self._groups[sip] = self._ctx.zeros((1,), "f32", dp=DPPolicy(num_cubes=1, num_pes=1), name="barrier")
 
-    def plans(self) -> list[SipInstallPlan]:
+    def plans(self) -> InstallPlans:
         """Every rank's install plan: the selected algorithm's queues and the leaders' ring."""
         if self._plans is None:
             self._plans = process_group_plans(self._ctx.ccl, self._ctx.topo)

@@ -152,3 +152,19 @@ def test_world_size_uses_the_first_sips(topo):
     plans = build_install_plans(algo(world_size=3), with_sips(topo, 4))
     assert [p.sip for p in plans] == [0, 1, 2]
     assert plans[2].installs[0].queues[0].send_to == (0, 0, 0)  # E of the last rank wraps to rank 0
+
+
+def test_a_rank_built_alone_equals_the_same_rank_built_with_every_other(topo):
+    """Plans are built per rank on first use (a process builds only its own ranks and their peers): the order in
+    which ranks are asked for changes no address, on a 16-SIP torus with every PE in the hierarchical algorithm."""
+    cfg = load_ccl_config(None).with_algorithm("hierarchical_allreduce").selected()
+    extra = (("ring_", algo()),)
+    sixteen = with_sips(topo, 16, "torus_2d")
+    everyone = list(build_install_plans(cfg, sixteen, extra=extra))
+    for rank in (0, 7, 15):
+        alone = build_install_plans(cfg, sixteen, extra=extra)[rank]
+        assert alone == everyone[rank]
+    check_consistent(everyone)
+    check_disjoint(everyone, sixteen)
+    with pytest.raises(IndexError, match="no rank 16"):
+        build_install_plans(cfg, sixteen)[16]
