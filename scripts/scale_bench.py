@@ -241,7 +241,8 @@ COLUMNS = [  # header, key, format
     ("ranks", "ranks", "{}"), ("status", "status", "{}"), ("set-up s", "setup_s", "{:.3f}"),
     ("set-up ms/SIP", "setup_s_per_sip", "{:.2f}", 1e3), ("run s", "run_s", "{:.2f}"),
     ("events", "events", "{:,}"), ("events/s", "events_per_s", "{:,.0f}"), ("peak RSS MB", "rss_mb", "{:,.0f}"),
-    ("MB/SIP", "rss_mb_per_sip", "{:.2f}"), ("added MB/SIP", "added_mb_per_sip", "{:.2f}"),
+    ("MB/SIP", "rss_mb_per_sip", "{:.2f}"), ("base MB", "base_rss_mb", "{:,.0f}"),
+    ("added MB/SIP", "added_mb_per_sip", "{:.2f}"),
     ("sim end us", "sim_end_ns", "{:,.1f}", 1e-3), ("wall s/sim us", "run_s_per_sim_us", "{:.3f}"),
 ]
 
@@ -284,19 +285,26 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
-    panels = [("setup_s_per_sip", "set-up s per SIP"), ("rss_mb_per_sip", "peak RSS MB per SIP"),
-              ("events_per_s", "events/s")]
+    panels = [("set-up s per SIP", [("setup_s_per_sip", None)]),
+              ("MB per SIP", [("rss_mb_per_sip", "peak RSS"), ("added_mb_per_sip", "added over the imports")]),
+              ("events/s", [("events_per_s", None)])]
     fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.6))
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        points = sorted((r["sips"], r[key]) for r in rows if r.get(key) is not None)
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o")
+    for ax, (label, lines) in zip(axes, panels, strict=True):
+        for key, name in lines:
+            points = sorted((r["sips"], r[key]) for r in rows if r.get(key) is not None)
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", label=name)
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("SIPs")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend()
     first = rows[0] if rows else {}
     fig.suptitle(f"kernbench scale: {first.get('algorithm')} on {first.get('sip_topology')}, "
                  f"{first.get('ranks', 1)} rank(s)")
