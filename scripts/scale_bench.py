@@ -34,7 +34,6 @@ measurements to ``DIR/rank<r>.json``).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import resource
@@ -59,21 +58,10 @@ FIELDS = ["sips", "sip_topology", "algorithm", "ranks", "sips_per_rank", "status
 
 
 def sized_topology(path: str | os.PathLike[str], sips: int, sip_topology: str):
-    """The topology of ``path`` with ``system.sip_count`` and ``system.topology`` replaced.
+    """The topology of ``path`` with ``system.sip_count`` and ``system.topology`` replaced (as ``--sips`` does)."""
+    from kernbench.topology import load_topology
 
-    Uses ``load_topology(path, sips=, sip_topology=)`` when the loader takes those keywords; otherwise edits the
-    parsed YAML and validates it with ``parse_topology`` (the same checks, the source naming the override).
-    """
-    import yaml
-
-    from kernbench.topology import load_topology, parse_topology
-
-    if {"sips", "sip_topology"} <= set(inspect.signature(load_topology).parameters):
-        return load_topology(path, sips=sips, sip_topology=sip_topology)
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    data["system"]["sip_count"] = sips
-    data["system"]["topology"] = sip_topology
-    return parse_topology(data, source=f"{os.fspath(path)} (sip_count={sips}, topology={sip_topology})")
+    return load_topology(path, sips=sips, sip_topology=sip_topology)
 
 
 def _peak_rss_mb() -> float:
