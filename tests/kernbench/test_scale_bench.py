@@ -87,3 +87,10 @@ def test_table_and_derived_figures_leave_missing_values_empty(scale):
     lines = scale.table([r])
     assert lines[2].split()[:5] == ["64", "torus_2d", "mesh_allreduce", "1", "TIMEOUT"]
     assert lines[-1] == "64 SIPs: TIMEOUT: no result"
+
+
+def test_plot_writes_a_png_of_the_measured_sizes(scale, capsys, tmp_path):
+    png = tmp_path / "scale.png"
+    rc, _, _ = sweep(scale, capsys, *TINY, "--plot", str(png))
+    assert rc == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
