@@ -11,27 +11,29 @@ Every problem is a `CclConfigError` naming the file and the field, e.g.
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
-
 from kernbench.ccl.mappers import resolve_mapper
-from kernbench.ccl.topologies import PE_TOPOLOGIES, RANK_TOPOLOGIES, resolve
+from kernbench.ccl.resolve import import_module
+from kernbench.ccl.topologies import resolve_topology
 from kernbench.ccl.validators import resolve_validator
 from kernbench.engine import BUFFER_KINDS
 from kernbench.engine.ipcq import CREDIT_MIN_BYTES, MAILBOX_BYTES
+from kernbench.yaml_input import InputFileError, read_yaml_file, short_repr
 
 DEFAULT_CCL_PATH = Path(__file__).with_name("ccl.yaml")
 """The ccl.yaml used when none is given (``kernbench run --ccl`` overrides it)."""
 
 
-class CclConfigError(ValueError):
-    """A ccl.yaml that cannot be used; the message names the file and the field."""
+class CclConfigError(InputFileError):
+    """A ccl.yaml that cannot be used; the message names the file and the field (``ccl.yaml: algorithms.x.n_slots:
+    ...``) or the line and column of a YAML problem (``ccl.yaml:3:7: ...``)."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,10 @@ class AlgorithmConfig:
     kernel_config: dict[str, Any] = field(default_factory=dict)
 
     def load_module(self) -> ModuleType:
-        return importlib.import_module(self.module)
+        return import_module(self.module)
 
 
+Fail = Callable[[str, str], CclConfigError]
 _DEFAULT_KEYS = ("buffer_kind", "backpressure", "n_slots", "slot_size", "ipcq_credit_size_bytes")
 _ENTRY_KEYS = ("module", "topology", "mapper", "validator", "n_elem", "world_size", *_DEFAULT_KEYS)
 
@@ -70,9 +73,10 @@ class CclConfig:
 
     def selected(self, name: str | None = None) -> AlgorithmConfig:
         """The entry ``name`` (default: ``defaults.algorithm``)."""
-        name = name or self.algorithm
+        name = self.algorithm if name is None else name
         if name not in self.algorithms:
-            raise CclConfigError(f"{self.source}: no algorithm {name!r}; ccl.yaml has {', '.join(self.algorithms)}")
+            raise CclConfigError(self.source, "algorithms",
+                                 f"no algorithm {name!r}; entries: {', '.join(self.algorithms)}")
         return self.algorithms[name]
 
     def with_algorithm(self, name: str) -> CclConfig:
@@ -84,20 +88,12 @@ def load_ccl_config(path: str | os.PathLike[str] | None = None) -> CclConfig:
     """Read and check a ccl.yaml (default `DEFAULT_CCL_PATH`)."""
     path = Path(path) if path is not None else DEFAULT_CCL_PATH
     source = path.name if path == DEFAULT_CCL_PATH else str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CclConfigError(f"{source}: cannot read it: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CclConfigError(f"{source}: YAML syntax error: {exc}") from None
-    return parse_ccl_config(data, source)
+    return parse_ccl_config(read_yaml_file(path, source, CclConfigError), source)
 
 
 def parse_ccl_config(data: Any, source: str = "<dict>") -> CclConfig:
     def fail(where: str, what: str) -> CclConfigError:
-        return CclConfigError(f"{source}: {where}: {what}")
+        return CclConfigError(source, where, what)
 
     if not isinstance(data, dict) or set(data) - {"defaults", "algorithms"}:
         raise fail("top level", "expected a mapping with keys defaults and algorithms")
@@ -105,61 +101,74 @@ def parse_ccl_config(data: Any, source: str = "<dict>") -> CclConfig:
     entries = data.get("algorithms") or {}
     if not isinstance(defaults, dict) or not isinstance(entries, dict) or not entries:
         raise fail("algorithms", "expected a non-empty mapping of algorithm entries")
-    unknown = set(defaults) - {"algorithm", *_DEFAULT_KEYS}
-    if unknown:
-        raise fail(f"defaults.{sorted(unknown)[0]}", f"unknown key; allowed: algorithm, {', '.join(_DEFAULT_KEYS)}")
+    for key in defaults:
+        if key not in ("algorithm", *_DEFAULT_KEYS):
+            raise fail(f"defaults.{key}", f"unknown key; allowed: algorithm, {', '.join(_DEFAULT_KEYS)}")
     base = {k: _check(fail, f"defaults.{k}", k, v) for k, v in defaults.items() if k != "algorithm"}
     algorithms = {}
     for name, entry in entries.items():
         where = f"algorithms.{name}"
-        if not isinstance(entry, dict):
-            raise fail(where, "expected a mapping")
+        if not isinstance(name, str) or not isinstance(entry, dict):
+            raise fail(where, "expected a name with a mapping of its fields")
         for key in ("module", "topology"):
             if key not in entry:
                 raise fail(f"{where}.{key}", "required key is missing")
         fields, kernel_config = dict(base), {}
         for key, value in entry.items():
-            if key.startswith("kernel_"):
+            if isinstance(key, str) and key.startswith("kernel_"):
                 kernel_config[key] = value
             elif key in _ENTRY_KEYS:
                 fields[key] = _check(fail, f"{where}.{key}", key, value)
             else:
                 raise fail(f"{where}.{key}", f"unknown key; allowed: {', '.join(_ENTRY_KEYS)} and kernel_*")
+        _check_kernel_keys(fail, where, fields["module"], kernel_config)
         algorithms[name] = AlgorithmConfig(name=name, kernel_config=kernel_config, **fields)
     algorithm = defaults.get("algorithm", next(iter(algorithms)))
-    if algorithm not in algorithms:
+    if not isinstance(algorithm, str) or algorithm not in algorithms:
         raise fail("defaults.algorithm", f"no algorithm {algorithm!r}; entries: {', '.join(algorithms)}")
     return CclConfig(source, algorithm, algorithms)
 
 
-def _check(fail, where: str, key: str, value: Any) -> Any:
+def _check(fail: Fail, where: str, key: str, value: Any) -> Any:
     """One field's value, checked (and imported, for module / topology / mapper / validator)."""
     if key == "buffer_kind":
         if value not in BUFFER_KINDS:
-            raise fail(where, f"expected one of {', '.join(BUFFER_KINDS)}, got {value!r}")
+            raise fail(where, f"expected one of {', '.join(BUFFER_KINDS)}, got {short_repr(value)}")
     elif key == "backpressure":
         if not isinstance(value, bool):
-            raise fail(where, f"expected true or false, got {value!r}")
+            raise fail(where, f"expected true or false, got {short_repr(value)}")
     elif key in ("n_slots", "slot_size", "n_elem", "world_size", "ipcq_credit_size_bytes"):
         low = {"slot_size": 64, "ipcq_credit_size_bytes": CREDIT_MIN_BYTES}.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise fail(where, f"expected int >= {low}, got {value!r}")
+            raise fail(where, f"expected int >= {low}, got {short_repr(value)}")
         if key == "slot_size" and value % 64:
             raise fail(where, f"expected a multiple of 64 bytes, got {value}")
         if key == "ipcq_credit_size_bytes" and value > MAILBOX_BYTES:
             raise fail(where, f"expected at most {MAILBOX_BYTES} bytes (the credit mailbox), got {value}")
     elif key == "module":
         try:
-            module = importlib.import_module(str(value))
-        except ImportError as exc:
-            raise fail(where, f"cannot import {value!r}: {exc}") from None
-        missing = [name for name in ("kernel", "kernel_args") if not callable(getattr(module, name, None))]
+            module = import_module(value)
+        except ValueError as exc:
+            raise fail(where, str(exc)) from None
+        missing = [name for name in ("kernel", "kernel_args") if not inspect.isfunction(getattr(module, name, None))]
         if missing:
             raise fail(where, f"{value} has no {' or '.join(missing)} (the algorithm ABI: kernel + kernel_args)")
     else:
         try:
-            {"topology": lambda k: resolve(k, {**RANK_TOPOLOGIES, **PE_TOPOLOGIES}, "topology"),
-             "mapper": resolve_mapper, "validator": resolve_validator}[key](str(value))
+            {"topology": resolve_topology, "mapper": resolve_mapper, "validator": resolve_validator}[key](value)
         except ValueError as exc:
             raise fail(where, str(exc)) from None
     return value
+
+
+def _check_kernel_keys(fail: Fail, where: str, module: str, kernel_config: dict[str, Any]) -> None:
+    """The entry's ``kernel_*`` keys go to ``kernel_args`` as keywords: each must be one it declares (or it takes
+    ``**config``), so a misspelt key fails here instead of being ignored."""
+    params = inspect.signature(import_module(module).kernel_args).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [name for name in params if name.startswith("kernel_")]
+    for key in kernel_config:
+        if key not in takes:
+            choice = f"it takes {', '.join(takes)}" if takes else "it takes no kernel_* keys"
+            raise fail(f"{where}.{key}", f"unknown key for {module}.kernel_args; {choice}")

@@ -17,6 +17,7 @@ from kernbench.ccl.mappers import resolve_mapper
 from kernbench.ccl.topologies import CclGeometry, Node, PeEdges, landing_direction, pe_edges
 from kernbench.engine import QueueSpec, ring_region, ring_region_bytes
 from kernbench.topology import PhysAddr, Topology
+from kernbench.yaml_input import short_repr
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class _Part:
         mapper = resolve_mapper(algo.mapper)
         neighbors = getattr(algo.load_module(), "neighbors", None)
         ranks = range(geometry.world_size)
-        self.pes = [tuple(sorted(mapper(geometry, rank))) for rank in ranks]
+        self.pes = [_mapped_pes(algo.mapper, mapper(geometry, rank), rank, geometry) for rank in ranks]
         edges = [pe_edges(algo.topology, rank, geometry, self.pes[rank], neighbors) for rank in ranks]
         self.edges: list[PeEdges] = [{pe: {prefix + d: peer for d, peer in out.items()} for pe, out in e.items()}
                                      for e in edges]
@@ -177,6 +178,19 @@ class _Part:
         peer = self.edges[sender[0]][(sender[1], sender[2])][direction]
         back = {d[n:]: p for d, p in self.edges[peer[0]].get((peer[1], peer[2]), {}).items()}
         return self.prefix + landing_direction(direction[n:], sender, back)
+
+
+def _mapped_pes(name: str, pes: object, rank: int, geometry: CclGeometry) -> tuple[tuple[int, int], ...]:
+    """A mapper's answer, sorted; ValueError unless it is distinct (cube, pe) pairs of the SIP (a mapper named by
+    dotted path is a user's function)."""
+    pairs = {tuple(pe) for pe in pes if isinstance(pe, (tuple, list))} if isinstance(pes, (list, tuple)) else set()
+    if not pairs or len(pairs) != len(pes) or not all(
+            len(pe) == 2 and all(type(x) is int for x in pe)
+            and 0 <= pe[0] < geometry.cubes_per_sip and 0 <= pe[1] < geometry.pes_per_cube for pe in pairs):
+        raise ValueError(f"mapper {name!r}: rank {rank}: expected a non-empty list of distinct (cube, pe) pairs, "
+                         f"cube 0..{geometry.cubes_per_sip - 1}, pe 0..{geometry.pes_per_cube - 1}; got "
+                         f"{short_repr(pes)}")
+    return tuple(sorted(pairs))
 
 
 def _name(node: Node) -> str:

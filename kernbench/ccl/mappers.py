@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kernbench.ccl.topologies import CclGeometry, resolve
+from kernbench.ccl.resolve import resolve
+from kernbench.ccl.topologies import CclGeometry
 
 Mapper = Callable[[CclGeometry, int], list[tuple[int, int]]]
 
@@ -31,4 +32,4 @@ MAPPERS: dict[str, Mapper] = {"leader_only": leader_only, "cube_leaders": cube_l
 
 
 def resolve_mapper(key: str) -> Mapper:
-    return resolve(key, MAPPERS, "mapper")
+    return resolve(key, MAPPERS, "mapper", ("geometry", "rank"))

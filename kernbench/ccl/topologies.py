@@ -18,11 +18,11 @@ Directions on a grid (``E W N S``, ``global_E`` ...) land on the opposite direct
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from kernbench.ccl.resolve import resolve
 from kernbench.topology import Topology
 
 Node = tuple[int, int, int]
@@ -167,22 +167,12 @@ RANK_TOPOLOGIES: dict[str, RankTopology] = {
 }
 PE_TOPOLOGIES: dict[str, PeTopology] = {"hierarchical_3level": hierarchical_3level}
 TOPOLOGY_NAMES = tuple(sorted(RANK_TOPOLOGIES) + sorted(PE_TOPOLOGIES))
+RANK_TOPOLOGY_PARAMS = ("rank", "world_size")
+"""How a topology named by dotted path is called: it is a rank-level one."""
 
 
-def resolve(key: str, registry: dict[str, Callable], what: str) -> Callable:
-    """A registry entry by key, or a function by dotted import path ``package.module.function``."""
-    if key in registry:
-        return registry[key]
-    if "." in key:
-        module, _, name = key.rpartition(".")
-        try:
-            fn = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"{what} {key!r}: cannot import it ({exc})") from exc
-        if not callable(fn):
-            raise ValueError(f"{what} {key!r} is not callable")
-        return fn
-    raise ValueError(f"unknown {what} {key!r}: use one of {', '.join(sorted(registry))} or a dotted import path")
+def resolve_topology(key: str) -> RankTopology | PeTopology:
+    return resolve(key, {**RANK_TOPOLOGIES, **PE_TOPOLOGIES}, "topology", RANK_TOPOLOGY_PARAMS)
 
 
 def pe_edges(key: str, rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]],
@@ -191,9 +181,13 @@ def pe_edges(key: str, rank: int, geometry: CclGeometry, pes: Sequence[tuple[int
     if key in PE_TOPOLOGIES:
         edges = PE_TOPOLOGIES[key](rank, geometry, pes)
     else:
-        ranks = resolve(key, RANK_TOPOLOGIES, "topology")(rank, geometry.world_size)
+        ranks = resolve(key, RANK_TOPOLOGIES, "topology", RANK_TOPOLOGY_PARAMS)(rank, geometry.world_size)
+        if not isinstance(ranks, dict):
+            raise ValueError(f"topology {key!r}: rank {rank}: expected a dict direction -> peer rank, got "
+                             f"{type(ranks).__name__}")
         for direction, peer in ranks.items():
-            if not 0 <= peer < geometry.world_size or peer == rank:
+            if isinstance(peer, bool) or not isinstance(peer, int) or not 0 <= peer < geometry.world_size \
+                    or peer == rank:
                 raise ValueError(f"topology {key!r}: rank {rank} direction {direction!r} points at rank {peer}, "
                                  f"not another rank of 0..{geometry.world_size - 1}")
         edges = {(cube, pe): {d: (peer, cube, pe) for d, peer in ranks.items()} for cube, pe in pes}

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kernbench.ccl.topologies import CclGeometry, resolve
+from kernbench.ccl.resolve import resolve
+from kernbench.ccl.topologies import CclGeometry
 
 Validator = Callable[[Sequence[Any], Sequence[tuple[int, int]], CclGeometry], None]
 
@@ -39,4 +40,4 @@ VALIDATORS: dict[str, Validator] = {"single_shard_per_rank": single_shard_per_ra
 
 
 def resolve_validator(key: str) -> Validator:
-    return resolve(key, VALIDATORS, "validator")
+    return resolve(key, VALIDATORS, "validator", ("shards", "pes", "geometry"))

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from kernbench.ccl import DEFAULT_CCL_PATH, CclConfig, load_ccl_config
+from kernbench.ccl import CclConfig
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
+from kernbench.cli.ccl_args import add_ccl_args, load_collectives
 from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
-from kernbench.runtime.distributed import process_group_plans
 from kernbench.topology import Topology
 from pdes.progress import ProgressLine
 from pdes.transport import launcher_rank
@@ -40,10 +40,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     what.add_argument("--bench", metavar="NAME", help="the bench to run: benches/NAME.py")
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
     add_system_args(p)
-    p.add_argument("--ccl", metavar="FILE", help=f"collective algorithms (default: {DEFAULT_CCL_PATH.name} shipped "
-                   "in kernbench/ccl/)")
-    p.add_argument("--algorithm", metavar="NAME", help="the ccl.yaml algorithm all_reduce runs "
-                   "(default: its defaults.algorithm)")
+    add_ccl_args(p)
     p.add_argument("--device", default="sip:0", metavar="sip:N|all",
                    help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
     p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
@@ -66,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     module = load(args.bench, path)
     topo = load_system(args)
-    ccl = load_ccl_config(args.ccl)
-    if args.algorithm:
-        ccl = ccl.with_algorithm(args.algorithm)
-    process_group_plans(ccl, topo)  # a plan that cannot be built is a config error before anything runs
+    ccl = load_collectives(args, topo)
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))

@@ -1,27 +1,38 @@
-"""``kernbench topology``: validate a topology file and summarise the system it describes."""
+"""``kernbench topology``: validate a topology file (and the collectives against it) and summarise the system.
+
+It runs the same checks as the start of ``kernbench run`` (`load_system`, `load_collectives`), so what it
+accepts, ``run`` accepts; it also says which topology file it read, since without ``--topology`` that depends
+on the working directory.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from kernbench.cli.system_args import add_system_args, load_system
+from kernbench.ccl import CclConfig
+from kernbench.cli.ccl_args import add_ccl_args, load_collectives
+from kernbench.cli.system_args import add_system_args, load_system, topology_file
 from kernbench.topology import Topology, min_link_latency_ns, sip_links
 from pdes.transport import launcher_rank
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="validate a topology file and print what it describes")
+    p = sub.add_parser(name, help="validate a topology file (and ccl.yaml against it) and print what it describes")
     add_system_args(p)
+    add_ccl_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
 
 
-def summary(topo: Topology) -> dict:
-    """The facts a user checks first: sizes, links, and the parallel engine's lookahead."""
+def summary(topo: Topology, ccl: CclConfig, origin: str) -> dict:
+    """The facts a user checks first: which files, sizes, links, and the parallel engine's lookahead."""
     hbm = topo.cube.hbm_ctrl
     links = sip_links(topo.system)
     return {
         "source": topo.source,
+        "topology_from": origin,
+        "ccl": ccl.source,
+        "algorithm": ccl.algorithm,
         "sips": topo.sip_count,
         "sip_topology": topo.system.topology,
         "inter_sip_links": len(links),
@@ -35,15 +46,16 @@ def summary(topo: Topology) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = summary(load_system(args))
+    topo = load_system(args)
+    info = summary(topo, load_collectives(args, topo), topology_file(args)[1])
     if launcher_rank() != 0:  # under mpirun every rank validates; one prints
         return 0
     if args.json:
         print(json.dumps(info))
         return 0
     width = max(len(k) for k in info)
-    print(f"topology OK: {info['source']}")
+    print(f"topology OK: {info['source']} ({info['topology_from']})")
     for key, value in info.items():
-        if key != "source":
+        if key not in ("source", "topology_from"):
             print(f"  {key:<{width}}  {value}")
     return 0

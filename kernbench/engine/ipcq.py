@@ -26,19 +26,12 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from kernbench.topology import PhysAddr, Topology
+from kernbench.topology.reserved import MAILBOX_AREA, MAILBOX_BYTES, RING_AREA, SRAM_RING_AREA
 from pdes import SimulationDeadlock
 
 if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
 
-MAILBOX_BYTES = 64
-"""Room for one credit; a credit's first 8 bytes name the freed receive ring."""
-MAILBOX_AREA = 2 * MAILBOX_BYTES
-"""Bytes at the top of each PE's TCM: its credit inbox, then its outbox."""
-RING_AREA = 2 << 20
-"""Bytes per PE kept for IPCQ receive rings in TCM and in HBM (the scheduler's staging area ends below the TCM one)."""
-SRAM_RING_AREA = 1 << 20
-"""Bytes per PE kept for IPCQ receive rings at the top of the cube's SRAM."""
 BUFFER_KINDS = ("tcm", "hbm", "sram")
 CREDIT_MIN_BYTES = 8
 

@@ -62,7 +62,7 @@ def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
     try:
         return build_install_plans(algo, topo, extra=((RING_PREFIX, ring),))
     except ValueError as exc:
-        raise CclConfigError(f"{ccl.source}: algorithms.{algo.name}: {exc}") from None
+        raise CclConfigError(ccl.source, f"algorithms.{algo.name}", str(exc)) from None
 
 
 class ReduceOp:

@@ -20,7 +20,7 @@ from kernbench.topology.geometry import (
     wire_ns,
     xy_route,
 )
-from kernbench.topology.loader import load_topology, parse_topology
+from kernbench.topology.loader import DEFAULT_TOPOLOGY_PATH, load_topology, parse_topology
 from kernbench.topology.physaddr import (
     MAX_CUBES,
     MAX_OFFSET,
@@ -56,6 +56,7 @@ from kernbench.topology.sip_links import (
 )
 
 __all__ = [
+    "DEFAULT_TOPOLOGY_PATH",
     "MAX_CUBES",
     "MAX_OFFSET",
     "MAX_PES",

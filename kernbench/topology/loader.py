@@ -21,56 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-import yaml
-
-from kernbench.topology import physaddr
+from kernbench.topology import physaddr, reserved
 from kernbench.topology.errors import TopologyError
-from kernbench.topology.schema import Topology
-
-# ------------------------------------------------------------------------------------------------------- YAML
-
-
-class _DuplicateKeyError(yaml.MarkedYAMLError):
-    pass
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (plain PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-        except TypeError:  # unhashable key: let PyYAML report it
-            continue
-        if duplicate:
-            raise _DuplicateKeyError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _read_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        problem = e.problem or e.context or "invalid YAML"
-        if not isinstance(e, _DuplicateKeyError):
-            problem = f"YAML syntax error: {problem}"
-        if mark is None:
-            raise TopologyError(source, "(yaml)", problem) from None
-        raise TopologyError(source, f"{mark.line + 1}:{mark.column + 1}", problem, sep=":") from None
-    except yaml.YAMLError as e:
-        raise TopologyError(source, "(yaml)", f"YAML error: {e}") from None
-
+from kernbench.topology.schema import MIB, Topology
+from kernbench.yaml_input import read_yaml_file, short_repr
 
 # ------------------------------------------------------------------------------------------- schema-driven build
 
@@ -83,23 +37,21 @@ def _got(value: object, *, show_type: bool = False) -> str:
     if value is None:
         return "nothing (empty value)"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value!r} ({type(value).__name__})" if show_type else repr(value)
+        return f"{short_repr(value)} ({type(value).__name__})" if show_type else short_repr(value)
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return "a list" if value else "an empty list"
-    return f"{value!r} ({type(value).__name__})"
+    return f"{short_repr(value)} ({type(value).__name__})"
 
 
 def _bounds_text(meta: Mapping[str, Any]) -> str:
-    parts = []
-    if meta.get("gt") is not None:
-        parts.append(f"> {meta['gt']:g}")
-    if meta.get("ge") is not None:
-        parts.append(f">= {meta['ge']:g}")
-    if meta.get("le") is not None:
-        parts.append(f"<= {meta['le']:g}")
-    return " and ".join(parts)
+    ops = {"gt": ">", "ge": ">=", "le": "<="}
+    return " and ".join(f"{op} {_number(meta[key])}" for key, op in ops.items() if meta.get(key) is not None)
+
+
+def _number(bound: float) -> str:
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 def _expected(tp: Any, meta: Mapping[str, Any]) -> str:
@@ -225,6 +177,7 @@ def _check_whole(topo: Topology, fail: typing.Callable[[str, str], TopologyError
             "pe.scheduler.tcm_reserved_mib",
             f"expected < pe.pe_tcm.size_mib ({pe.pe_tcm.size_mib}), got {pe.scheduler.tcm_reserved_mib}",
         )
+    _check_reserved(topo, fail)
     sizes = {
         "cube.hbm_ctrl.capacity_gib": topo.cube.hbm_ctrl.capacity_bytes,
         "cube.sram.size_mib": topo.cube.sram.size_bytes,
@@ -251,7 +204,30 @@ def _check_whole(topo: Topology, fail: typing.Callable[[str, str], TopologyError
         raise fail("pe.pe_mmu.va_size_gib", f"VA space ends at {mmu.va_end:#x}, past 2**64")
 
 
+def _check_reserved(topo: Topology, fail: typing.Callable[[str, str], TopologyError]) -> None:
+    """The memories must hold what the system reserves in them (`kernbench.topology.reserved`), with room left."""
+    tcm_min_mib = (reserved.RING_AREA + reserved.MAILBOX_AREA) // MIB + 1
+    if topo.pe.scheduler.tcm_reserved_mib < tcm_min_mib:
+        raise fail(
+            "pe.scheduler.tcm_reserved_mib",
+            f"expected int >= {tcm_min_mib}, got {topo.pe.scheduler.tcm_reserved_mib} (its top "
+            f"{reserved.RING_AREA // MIB} MiB + {reserved.MAILBOX_AREA} bytes hold the IPCQ receive rings and credit "
+            "mailboxes, the rest is the scheduler's staging area for tiles)",
+        )
+    sram_rings_mib = topo.pes_per_cube * reserved.SRAM_RING_AREA // MIB
+    if topo.cube.sram.size_mib <= sram_rings_mib:
+        raise fail(
+            "cube.sram.size_mib",
+            f"expected int > {sram_rings_mib}, got {topo.cube.sram.size_mib} (its top {topo.pes_per_cube} x "
+            f"{reserved.SRAM_RING_AREA // MIB} MiB hold the IPCQ receive rings of the cube's {topo.pes_per_cube} PEs)",
+        )
+
+
 # ------------------------------------------------------------------------------------------------- public API
+
+DEFAULT_TOPOLOGY_PATH = Path(__file__).with_name("topology.yaml")
+"""The system simulated when no topology file is given: shipped in the package, so it is found outside the
+repository too (the repository root's ``topology.yaml`` links to it)."""
 
 
 def parse_topology(data: Mapping[str, Any], source: str = "<dict>") -> Topology:
@@ -272,12 +248,7 @@ def load_topology(path: str | os.PathLike[str], *, sips: int | None = None,
     so (``topology.yaml (with --sips 6)``), since the value in the message is not the file's.
     """
     source = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise TopologyError(source, "", f"cannot read: {reason}") from None
-    data = _read_yaml(text, source)
+    data = read_yaml_file(path, source, TopologyError)
     given = [(flag, key, value) for flag, key, value in (("--sips", "sip_count", sips),
                                                           ("--sip-topology", "topology", sip_topology))
              if value is not None]
@@ -296,4 +267,4 @@ def _top_level_fields() -> list[tuple[str, Any]]:
 # The YAML keys of a topology file: Topology's fields minus the bookkeeping ones (``source``).
 _TopLevel = dataclasses.make_dataclass("_TopLevel", _top_level_fields(), frozen=True)
 
-__all__ = ["load_topology", "parse_topology"]
+__all__ = ["DEFAULT_TOPOLOGY_PATH", "load_topology", "parse_topology"]

@@ -25,6 +25,13 @@ MIB = 1 << 20
 GIB = 1 << 30
 
 
+LOOKAHEAD_HORIZON_NS = 1e12
+"""The latest simulated time (1,000 s) at which every lookahead must still move the clock forward."""
+MIN_LOOKAHEAD_NS = 1e-3
+"""The smallest inter-SIP latency accepted. At `LOOKAHEAD_HORIZON_NS` one float64 step is 1.2e-4 ns: a smaller
+lookahead would leave ``t + lookahead == t`` there, and the synchronizer would spin without advancing time."""
+
+
 def bounded(*, gt: float | None = None, ge: float | None = None, le: float | None = None, why: str = "") -> Any:
     """A required dataclass field whose numeric value the loader checks against the given bounds.
 
@@ -38,9 +45,10 @@ def bounded(*, gt: float | None = None, ge: float | None = None, le: float | Non
 
 @dataclass(frozen=True)
 class InterSipLinkConfig:
-    """One direction of a SIP-to-SIP link; its latency is the parallel engine's lookahead, hence > 0."""
+    """One direction of a SIP-to-SIP link; its latency is the parallel engine's lookahead, hence not too small."""
 
-    latency_ns: float = bounded(gt=0, why="it is the parallel engine's lookahead")
+    latency_ns: float = bounded(ge=MIN_LOOKAHEAD_NS, why="it is the parallel engine's lookahead: time + lookahead "
+                                f"must exceed time up to {LOOKAHEAD_HORIZON_NS / 1e9:g} s simulated")
     bandwidth_gbs: float = bounded(gt=0)
 
 
@@ -278,7 +286,8 @@ class PeMmuConfig:
 
     va_base: int = bounded(ge=0)
     va_size_gib: int = bounded(ge=1)
-    page_bytes: int = bounded(ge=1)
+    page_bytes: int = bounded(ge=4 * KIB, le=GIB, why="each mapped page is tracked separately: smaller pages make a "
+                              "run's memory grow without bound")
     tlb_hit_ns: float = bounded(ge=0)
     walk_ns: float = bounded(ge=0)
 

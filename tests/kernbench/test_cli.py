@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kernbench.cli.main import main
+from tests.pdes.test_mpi_jobs import MPIRUN, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +45,36 @@ def test_user_errors_are_printed_by_the_first_rank_only(monkeypatch, capsys):
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
     assert main(["probe", "--case", "nope"]) == 2
     assert capsys.readouterr().err == ""
+
+
+def test_usage_errors_help_and_the_topology_summary_are_printed_by_the_first_rank_only(monkeypatch, capsys):
+    for rank, printed in (("1", False), ("0", True)):
+        monkeypatch.setenv("PMI_RANK", rank)
+        for argv in (["topology", "--bogus"], ["--help"]):
+            with pytest.raises(SystemExit) as info:
+                main(argv)
+            out, err = capsys.readouterr()
+            assert info.value.code == (0 if argv == ["--help"] else 2)
+            assert bool(out + err) is printed
+        assert main(["topology"]) == 0
+        assert bool(capsys.readouterr().out) is printed
+
+
+@pytest.mark.parametrize("command", [["topology"], ["probe", "--case", "pe-local-hbm"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(command):
+    """``kernbench probe | head``: no BrokenPipeError traceback, the exit code of a writer killed by SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "kernbench.cli.main", *command], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    assert (proc.wait(timeout=60), proc.stderr.read()) == (141, "")
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
+def test_bad_inputs_under_mpirun_are_reported_once(tmp_path):
+    binary = tmp_path / "ccl.yaml"
+    binary.write_bytes(b"\xff\xfe" * 8)
+    usage, _ = run(["-m", "kernbench.cli.main", "topology", "--bogus"], ranks=2)
+    assert usage.returncode == 2 and usage.stderr.count("unrecognized arguments: --bogus") == 1, usage.stderr
+    bad, _ = run(["-m", "kernbench.cli.main", "run", "--bench", "ccl_allreduce", "--ccl", str(binary)], ranks=2)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines() == [f"kernbench: {binary}: cannot read: not UTF-8 text (byte 0xff at offset 0)"]

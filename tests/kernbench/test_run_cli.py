@@ -116,7 +116,8 @@ def test_ccl_errors_exit_2_before_anything_runs(capsys, tmp_path):
     big = tmp_path / "big.yaml"
     big.write_text("defaults: {algorithm: a}\nalgorithms:\n  a: {module: kernbench.ccl.algorithms.ring_allreduce, "
                    "topology: ring_1d, n_slots: 64}\n")
-    cases = [(["--algorithm", "nope"], "kernbench: ccl.yaml: no algorithm 'nope'; ccl.yaml has ring_allreduce_tcm"),
+    cases = [(["--algorithm", "nope"], "kernbench: --algorithm 'nope': not an algorithm of ccl.yaml; entries: "
+                                       "ring_allreduce_tcm"),
              (["--ccl", str(big)], f"kernbench: {big}: algorithms.a: ccl algorithm 'a': the receive rings of rank 0 "
                                    "cube 0 pe 0 need more than its 2097152-byte tcm ring region")]
     for extra, message in cases:

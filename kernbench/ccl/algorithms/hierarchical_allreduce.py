@@ -13,8 +13,6 @@ Positions and counts come from ``tl.program_id`` / ``num_programs``: the ring or
 
 from __future__ import annotations
 
-from typing import Any
-
 from kernbench.ccl.algorithms.common import finalize, line_allreduce, nest, ring_links, tree_broadcast, tree_reduce
 from kernbench.ccl.topologies import CclGeometry
 from kernbench.kernels import TLBase
@@ -23,7 +21,7 @@ REDUCES_ACROSS_PES = True
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, **config: Any) -> tuple:
+                geometry: CclGeometry, topology: str) -> tuple:
     """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots)``."""
     return n_elem, dtype, op, world_size, slot_elems, n_slots
 

@@ -14,7 +14,6 @@ then the result goes back up the last column and along the rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from kernbench.ccl.algorithms.common import chain_links, finalize, line_allreduce, nest, tree_broadcast, tree_reduce
 from kernbench.ccl.topologies import RANK_TOPOLOGIES, CclGeometry, PeEdges
@@ -41,7 +40,7 @@ def neighbors(rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]]) 
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, **config: Any) -> tuple:
+                geometry: CclGeometry, topology: str) -> tuple:
     """``(n_elem, dtype, op, cube_w, cube_h, world_size, sip_w, sip_h, wrap, slot_elems, window = n_slots)``."""
     sip_w, sip_h = _sip_grid(geometry)
     return (n_elem, dtype, op, geometry.cube_w, geometry.cube_h, world_size, sip_w, sip_h,

@@ -6,15 +6,13 @@ with the same bits: each chunk is reduced once, by its owner, and then copied.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kernbench.ccl.algorithms.common import all_gather, finalize, reduce_scatter, split_even
 from kernbench.ccl.topologies import CclGeometry
 from kernbench.kernels import TLBase
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, east: str = "E", west: str = "W", **config: Any) -> tuple:
+                geometry: CclGeometry, topology: str, east: str = "E", west: str = "W") -> tuple:
     """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots, east, west)``; ``east`` / ``west`` rename
     the ring's directions (a ring installed beside another algorithm's queues)."""
     return n_elem, dtype, op, world_size, slot_elems, n_slots, east, west

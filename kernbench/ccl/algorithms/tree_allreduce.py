@@ -6,15 +6,13 @@ at a time, so a deep tree pipelines them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kernbench.ccl.algorithms.common import finalize, tree_broadcast, tree_reduce
 from kernbench.ccl.topologies import CclGeometry
 from kernbench.kernels import TLBase
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, **config: Any) -> tuple:
+                geometry: CclGeometry, topology: str) -> tuple:
     """``(n_elem, dtype, op, world_size, slot_elems)``."""
     return n_elem, dtype, op, world_size, slot_elems
 

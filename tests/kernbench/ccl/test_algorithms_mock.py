@@ -32,8 +32,7 @@ def allreduce(module, topology, geometry, pes_per_cube=0, *, inputs=None, op="su
         rng = np.random.default_rng(seed)
         inputs = [rng.integers(-8, 9, n_elem).astype(NUMPY[dtype]) for _ in range(programs)]
     args = module.kernel_args(n_elem=inputs[0].size, world_size=geometry.world_size, dtype=dtype, op=op,
-                              slot_elems=slot_elems, n_slots=n_slots, geometry=geometry, topology=topology,
-                              unknown_key="ignored")
+                              slot_elems=slot_elems, n_slots=n_slots, geometry=geometry, topology=topology)
     itemsize = np.dtype(NUMPY[dtype]).itemsize
     outputs = run_kernel_in_mock(module.kernel, programs, topology, inputs, args, pes_per_cube,
                                  cubes_per_sip=geometry.cubes_per_sip if pes_per_cube else 0, module=module,

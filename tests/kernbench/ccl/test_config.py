@@ -27,13 +27,29 @@ def test_the_shipped_file_loads_with_every_algorithm():
     assert cfg.selected("ring_allreduce_hbm").buffer_kind == "hbm"
 
 
-def test_defaults_fill_entries_and_kernel_keys_pass_through():
+KERNEL_WITH_A_KEY = """
+def kernel(ptr, n_elem, tl):
+    pass
+
+
+def kernel_args(*, n_elem, world_size, dtype, op, slot_elems, n_slots, geometry, topology, kernel_chunk=1):
+    return (n_elem,)
+"""
+
+
+def test_defaults_fill_entries_and_kernel_keys_pass_through(tmp_path, monkeypatch):
+    (tmp_path / "chunked_algorithm.py").write_text(KERNEL_WITH_A_KEY)
+    monkeypatch.syspath_prepend(str(tmp_path))
     cfg = parse_ccl_config({"defaults": {"algorithm": "a", "n_slots": 3},
-                            "algorithms": {"a": {**entry()["algorithms"]["a"], "slot_size": 128,
-                                                 "kernel_chunk": 5}}})
+                            "algorithms": {"a": {**entry()["algorithms"]["a"], "module": "chunked_algorithm",
+                                                 "slot_size": 128, "kernel_chunk": 5}}})
     a = cfg.selected()
     assert (a.n_slots, a.slot_size, a.kernel_config, a.mapper, a.validator) == (
         3, 128, {"kernel_chunk": 5}, "leader_only", "single_shard_per_rank")
+    with pytest.raises(CclConfigError, match=r"^x\.yaml: algorithms\.a\.kernel_chnuk: unknown key for "
+                       r"chunked_algorithm\.kernel_args; it takes kernel_chunk$"):
+        parse_ccl_config({"algorithms": {"a": {**entry()["algorithms"]["a"], "module": "chunked_algorithm",
+                                               "kernel_chnuk": 5}}}, "x.yaml")
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -54,11 +70,11 @@ def test_bad_fields_are_named(fields, message):
 
 
 def test_file_errors_name_the_file(tmp_path):
-    with pytest.raises(CclConfigError, match=r"missing\.yaml: cannot read it"):
+    with pytest.raises(CclConfigError, match=r"missing\.yaml: cannot read: No such file"):
         load_ccl_config(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("defaults: [\n")
-    with pytest.raises(CclConfigError, match=r"bad\.yaml: YAML syntax error"):
+    with pytest.raises(CclConfigError, match=r"bad\.yaml:2:1: YAML syntax error: "):
         load_ccl_config(bad)
     with pytest.raises(CclConfigError, match=r"defaults\.algorithm: no algorithm 'b'"):
         parse_ccl_config({"defaults": {"algorithm": "b"}, "algorithms": entry()["algorithms"]}, "x.yaml")

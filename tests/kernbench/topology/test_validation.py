@@ -3,6 +3,7 @@
 import pytest
 
 from kernbench.topology import TopologyError, load_topology, parse_topology
+from kernbench.topology.schema import LOOKAHEAD_HORIZON_NS, MIN_LOOKAHEAD_NS
 
 
 def _fails(write_yaml, data) -> str:
@@ -108,13 +109,17 @@ def test_non_square_2d_sip_count(write_yaml, raw, topology, count):
     assert f"{topology} needs a square SIP count" in message and message.endswith(f"got {count}")
 
 
-@pytest.mark.parametrize("latency", [0, 0.0, -1.0])
-def test_zero_or_negative_link_latency(write_yaml, raw, latency):
+@pytest.mark.parametrize("latency", [0, 0.0, -1.0, 1.0e-12])
+def test_zero_negative_or_tiny_link_latency(write_yaml, raw, latency):
     raw["system"]["inter_sip_link"]["latency_ns"] = latency
     assert _fails(write_yaml, raw) == (
-        f": system.inter_sip_link.latency_ns: expected float > 0, got {latency!r} "
-        "(it is the parallel engine's lookahead)"
+        f": system.inter_sip_link.latency_ns: expected float >= 0.001, got {latency!r} "
+        "(it is the parallel engine's lookahead: time + lookahead must exceed time up to 1000 s simulated)"
     )
+
+
+def test_the_smallest_lookahead_still_advances_time_at_the_horizon():
+    assert LOOKAHEAD_HORIZON_NS + MIN_LOOKAHEAD_NS > LOOKAHEAD_HORIZON_NS
 
 
 def test_nan_is_not_a_number(write_yaml, raw):

@@ -1,0 +1,38 @@
+"""How the CLI writes: once per mpirun job, and quietly when the reader of stdout goes away.
+
+Under ``mpirun -n 4 kernbench ...`` every rank parses the same command line; argparse would print its usage
+error (or ``--help``) four times. `JobArgumentParser` prints only on launcher rank 0 and still exits with the
+same code on every rank. ``kernbench probe | head`` closes the pipe while kernbench prints: `stdout_closed` ends
+the command as a tool killed by SIGPIPE would, without a BrokenPipeError traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import IO
+
+from pdes.transport import launcher_rank
+
+SIGPIPE_EXIT = 141
+"""128 + SIGPIPE: what a shell reports for a writer whose reader went away."""
+
+
+class JobArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose messages (usage errors, ``--help``) appear once per mpirun job: on rank 0."""
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if launcher_rank() == 0:
+            super()._print_message(message, file)
+
+
+def stdout_closed() -> int:
+    """Stop writing to a stdout whose reader has gone and return the exit code to end with.
+
+    stdout is pointed at /dev/null first: Python flushes it again at exit, which would raise once more.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_EXIT
