@@ -6,6 +6,7 @@ import argparse
 import json
 
 from kernbench.cli.system_args import add_system_args, load_system
+from kernbench.cli.user_errors import agree_on_setup
 from kernbench.topology import Topology, min_link_latency_ns, sip_links
 from pdes.transport import launcher_rank
 
@@ -35,7 +36,7 @@ def summary(topo: Topology) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = summary(load_system(args))
+    info = agree_on_setup(lambda: summary(load_system(args)))  # under mpirun: all ranks or none
     if launcher_rank() != 0:  # under mpirun every rank validates; one prints
         return 0
     if args.json:
