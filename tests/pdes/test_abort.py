@@ -30,6 +30,7 @@ def test_hook_is_not_installed_without_a_launcher_when_opted_out_or_alone(monkey
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)  # an MPI of this test process would say 1 rank
     install()
     assert sys.excepthook is sys.__excepthook__
 
@@ -39,5 +40,6 @@ def test_hook_is_installed_under_a_launcher_of_several_processes(monkeypatch):
     monkeypatch.setenv("PMI_SIZE", "2")
     monkeypatch.delenv(OPT_OUT_VAR, raising=False)
     monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)  # an MPI of this test process would say 1 rank
     install()
     assert sys.excepthook is not sys.__excepthook__
