@@ -69,8 +69,8 @@ class RankEngine:
         self.workers = WorkerPool(registry)
         self.failure: Failure | None = None
         self.ended: BaseException | None = None
-        self.settling = False
         """What ended a failed run; every later run raises it again at once, without waiting for any rank."""
+        self.settling = False
         n = len(self.names)
         self.F = np.zeros(n)  # promises: LP i sends nothing before F[i]
         self.G = 0.0  # global lower bound on any event time, from the last reduction
