@@ -43,8 +43,9 @@ def bench(name: str) -> list[str]:
 
 
 CASES = {
-    "spmd bench raises before spawn": Case(bench("raise_before_spawn"), "ValueError: boom before spawn", 1,
-                                           ("kernbench run raise_before_spawn: FAIL",)),
+    "spmd bench raises before spawn": Case(
+        bench("raise_before_spawn"), "ValueError: boom before spawn (at raise_before_spawn.py:10)", 1,
+        ("kernbench run raise_before_spawn: FAIL",)),
     "bench fails to import": Case(bench("import_fails"), "ImportError: boom at import", 2, ("kernbench: ",)),
     "script raises after import pdes": Case(["tests/failure_cases/raise_after_import_pdes.py"],
                                             "RuntimeError: boom after import pdes"),

@@ -30,6 +30,7 @@ from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.distributed import process_group_plans
 from kernbench.topology import Topology
+from pdes import RemoteError
 from pdes.progress import ProgressLine
 from pdes.transport import launcher_rank
 
@@ -257,9 +258,14 @@ def plain(value: Any) -> Any:
 
 
 def _one_line(exc: BaseException, bench_file: str | None) -> str:
-    """``Type: message (at bench.py:LINE)``: the innermost line of the bench file the exception passed through."""
+    """``Type: message (at bench.py:LINE)``: the innermost line of the bench file the exception passed through
+    (for another process's failure, `RemoteError`, the line its own traceback names)."""
     where = None
-    chain: BaseException | None = exc
+    if isinstance(exc, RemoteError):
+        for path, line in _FRAME.findall(exc.failures[0]["traceback"]):
+            if path == bench_file:
+                where = f"{Path(path).name}:{line}"
+    chain: BaseException | None = None if isinstance(exc, RemoteError) else exc
     while chain is not None:  # a KernelError's cause holds the kernel's own frames
         for frame in traceback.extract_tb(chain.__traceback__):
             if bench_file is not None and frame.filename == bench_file:
@@ -267,6 +273,10 @@ def _one_line(exc: BaseException, bench_file: str | None) -> str:
         chain = chain.__cause__
     message = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {message}" + (f" (at {where})" if where else "")
+
+
+_FRAME = re.compile(r'^  File "(.+)", line (\d+)', re.MULTILINE)
+"""A frame line of a formatted traceback."""
 
 
 def phase_totals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
