@@ -3,8 +3,12 @@
 Every logical process (LP) is a SimPy environment; LPs exchange timestamped
 messages over links whose latency is the lookahead. Ranks synchronise with
 null messages (or windows); results are identical for any number of ranks.
+
+Under an MPI launcher, importing pdes installs the abort hook (`pdes.abort`): an uncaught exception on any rank
+ends the whole job, printed once, instead of leaving the other ranks blocked. ``PDES_NO_ABORT_HOOK=1`` opts out.
 """
 
+from .abort import install as install_abort_hook
 from .clock import LPEnvironment, schedule_at
 from .codec import CodecError
 from .errors import ModelError, PdesError, RemoteError, SimulationDeadlock
@@ -12,6 +16,8 @@ from .lp import LP, Message
 from .model import Link, Model
 from .partition import Partition
 from .simulation import RunResult, Simulation
+
+install_abort_hook()
 
 __all__ = [
     "LP",
@@ -27,5 +33,6 @@ __all__ = [
     "RunResult",
     "Simulation",
     "SimulationDeadlock",
+    "install_abort_hook",
     "schedule_at",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from greenlet import getcurrent
 
-from .codec import decode, encode
+from .codec import CodecError, decode, encode
 from .errors import ModelError, RemoteError, SimulationDeadlock
 from .lp import LP, Record
 from .model import Model
@@ -33,9 +33,9 @@ ROUND_BUDGET_S = 0.25  # end a round after this much sweeping, so progress and p
 
 
 class Failure:
-    """An exception raised by model code on this rank."""
+    """An exception raised by model code on this rank (``lp`` None: by code outside the simulation, see settle)."""
 
-    def __init__(self, rank: int, lp: str, exc: BaseException) -> None:
+    def __init__(self, rank: int, lp: str | None, exc: BaseException) -> None:
         self.rank = rank
         self.lp = lp
         self.exc = exc
@@ -44,6 +44,12 @@ class Failure:
     def describe(self) -> dict:
         return {"rank": self.rank, "lp": self.lp, "type": type(self.exc).__name__,
                 "message": str(self.exc), "traceback": self.text}
+
+    @staticmethod
+    def where(described: dict) -> str:
+        """``rank 1 LP 'c'``, or ``rank 1`` for a failure outside the simulation."""
+        lp = described["lp"]
+        return f"rank {described['rank']}" + (f" LP {lp!r}" if lp is not None else "")
 
 
 class RankEngine:
@@ -62,6 +68,9 @@ class RankEngine:
         self.local = partition.local(self.rank)
         self.workers = WorkerPool(registry)
         self.failure: Failure | None = None
+        self.ended: BaseException | None = None
+        """What ended a failed run; every later run raises it again at once, without waiting for any rank."""
+        self.settling = False
         n = len(self.names)
         self.F = np.zeros(n)  # promises: LP i sends nothing before F[i]
         self.G = 0.0  # global lower bound on any event time, from the last reduction
@@ -158,9 +167,16 @@ class RankEngine:
         return self.workers.spawn(self.by_index[lp_index], fn, args, name)
 
     # --- the loop -----------------------------------------------------------
-    def run(self, until: float | None, progress: Callable[[dict], None] | None) -> list:
-        """Run to ``until`` (or quiescence); return every rank's (reports, rank stats, LP stats)."""
+    def run(self, until: float | None, progress: Callable[[dict], None] | None, settling: bool = False) -> list:
+        """Run to ``until`` (or quiescence); return every rank's (reports, rank stats, LP stats).
+
+        ``settling``: this rank only settles (`settle`); it returns nothing and, when other ranks run instead,
+        every rank raises a `ModelError` (the ranks' scripts took different paths).
+        """
+        if self.ended is not None:
+            raise self.ended
         t0 = time.perf_counter()
+        self.settling = settling
         self.workers.attach(getcurrent())
         horizon = INF if until is None else float(until)
         try:
@@ -189,10 +205,29 @@ class RankEngine:
             self._raise_failures(self.failure, self._gather_failures(), during="the run")
         if outcome == "deadlock":
             self._raise_deadlock()
+        if outcome == "disagree":
+            self.ended = ModelError(
+                "the ranks' scripts disagree: some finished (Simulation.settle) while others started a run; every "
+                "rank must start the same runs (e.g. the same torch.multiprocessing.spawn calls)")
+            self.ended.reported_by = 0
+            raise self.ended
+        if settling:
+            return []
         if until is not None:
             for lp in self.lps:
                 lp.env.advance_to(horizon)
         return self._report()
+
+    def settle(self, exc: BaseException | None) -> None:
+        """Collective: tell every rank whether this rank's code outside the simulation failed (``exc``).
+
+        Runs as a failed rank when ``exc`` is given, so a rank that failed before it reached a run the others are
+        in ends that run for them (with `RemoteError`) instead of leaving them waiting. Raises ``exc``, or
+        `RemoteError` when only another rank failed; returns when none did.
+        """
+        if exc is not None and self.failure is None and self.ended is None:
+            self.failure = Failure(self.rank, None, exc)
+        self.run(None, None, settling=True)
 
     def _record_failure(self, exc: Exception, lp: LP | None) -> None:
         """Model code raised: remember it; the next reduction tells every rank."""
@@ -270,7 +305,7 @@ class RankEngine:
         next_time = min((lp.next_time() for lp in self.lps), default=INF)
         blocked = len(self.workers.blocked())
         sums = [1 if self.failure else 0, blocked, self.events, self.remote_sent - self.remote_received,
-                len(self.workers.workers) - blocked]
+                len(self.workers.workers) - blocked, 1 if self.settling else 0]
         return np.array([next_time]), np.array(sums, dtype=float)
 
     def _reduce(self, handle) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +318,7 @@ class RankEngine:
     def _apply(self, result, until: float | None, progress, t0: float) -> str | None:
         mins, sums = result
         G = float(mins[0])
-        failures, blocked, events, in_flight, workers_done = (int(x) for x in sums)
+        failures, blocked, events, in_flight, workers_done, settling = (int(x) for x in sums)
         if in_flight != 0:
             raise RuntimeError(f"pdes invariant broken: {in_flight} messages in flight after a round")
         if G > self.G:
@@ -294,6 +329,8 @@ class RankEngine:
                       "workers_done": workers_done})
         if failures:
             return "failed"
+        if 0 < settling < self.transport.size:
+            return "disagree"
         if until is None:
             if G == INF:
                 return "deadlock" if blocked else "done"
@@ -309,26 +346,30 @@ class RankEngine:
         if not failures:
             return
         if failure is not None:
-            failure.exc.add_note(f"[pdes] raised in LP {failure.lp!r} on rank {failure.rank} during {during}")
+            if failure.lp is not None:
+                failure.exc.add_note(f"[pdes] raised in LP {failure.lp!r} on rank {failure.rank} during {during}")
+            self.ended = failure.exc
             raise failure.exc
         first = failures[0]
-        where = ", ".join(f"rank {f['rank']} LP {f['lp']!r}" for f in failures)
-        raise RemoteError(
-            f"{where} failed during {during}: {first['type']}: {first['message']}", failures
-        )
+        where = ", ".join(Failure.where(f) for f in failures)
+        when = "outside the simulation (in the script's own code)" if first["lp"] is None else f"during {during}"
+        self.ended = RemoteError(f"{where} failed {when}: {first['type']}: {first['message']}", failures)
+        raise self.ended
 
     def _raise_deadlock(self) -> None:
+        finished = {w.name: _encodable(w.value) for w in self.workers.workers if w.done}
         mine = [[w.describe() | {"rank": self.rank} for w in self.workers.blocked()],
-                [lp.describe() | {"rank": self.rank} for lp in self.lps]]
+                [lp.describe() | {"rank": self.rank} for lp in self.lps], finished]
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
-        blocked = [w for ws, _ in everyone for w in ws]
-        lps = [lp for _, ls in everyone for lp in ls]
+        blocked = [w for ws, _, _ in everyone for w in ws]
+        lps = [lp for _, ls, _ in everyone for lp in ls]
+        done = {name: value for _, _, values in everyone for name, value in values.items()}
         lines = [f"simulation deadlock: {len(blocked)} host worker(s) blocked and no event left anywhere"]
         lines += [f"  worker {w['worker']!r} (rank {w['rank']}, LP {w['lp']!r}, t={w['now']}) "
                   f"waits on {w['waiting_on']}" for w in blocked]
         lines += [f"  LP {s['lp']!r} (rank {s['rank']}): t={s['now']}, events={s['events']}, "
                   f"queued={s['queued_events']}, pending messages={s['pending_messages']}" for s in lps]
-        raise SimulationDeadlock("\n".join(lines), blocked, lps)
+        raise SimulationDeadlock("\n".join(lines), blocked, lps, done)
 
     def _report(self) -> list:
         reports = {}
@@ -353,3 +394,12 @@ class RankEngine:
         if errors:
             raise ModelError("; ".join(errors))
         return [decode(data) for _, data in everyone]
+
+
+def _encodable(value):
+    """``value``, or its ``repr`` when msgpack cannot carry it (for a deadlock report, not a result)."""
+    try:
+        encode(value)
+    except CodecError:
+        return repr(value)
+    return value

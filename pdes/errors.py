@@ -1,6 +1,12 @@
-"""Exceptions raised by the engine."""
+"""Exceptions raised by the engine.
+
+An error that every rank raises at once for one cause names the rank that reports it (``reported_by``): under
+``mpirun`` the abort hook (`pdes.abort`) prints it there only, so a job's output holds the cause once.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PdesError(Exception):
@@ -14,23 +20,31 @@ class ModelError(PdesError, ValueError):
 class SimulationDeadlock(PdesError):
     """Host workers wait for events that can never happen.
 
-    Raised on every rank at once, with a dump of every blocked worker and LP.
-    ``blocked`` lists one dict per blocked worker; ``lps`` one dict per LP.
+    Raised on every rank at once, with a dump of every blocked worker and LP; rank 0 reports it. ``blocked`` lists
+    one dict per blocked worker; ``lps`` one dict per LP; ``finished`` maps each worker that had finished, on any
+    rank, to its return value (a value msgpack cannot carry is given as its ``repr``), so that a layer above can
+    say which failed worker the others were waiting for.
     """
 
-    def __init__(self, message: str, blocked: list[dict], lps: list[dict]) -> None:
+    reported_by = 0
+
+    def __init__(self, message: str, blocked: list[dict], lps: list[dict],
+                 finished: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.blocked = blocked
         self.lps = lps
+        self.finished = finished or {}
 
 
 class RemoteError(PdesError):
     """Another rank (or LP) failed; raised on every rank that did not fail itself.
 
-    ``failures`` holds, per failure, the rank, LP, exception type, message and
-    formatted traceback of the original exception.
+    ``failures`` holds, per failure, the rank, LP (None for a failure outside the simulation, see
+    `Simulation.settle`), exception type, message and formatted traceback of the original exception.
+    ``reported_by`` is the rank of the first failure: it raises the original exception and prints it.
     """
 
     def __init__(self, message: str, failures: list[dict]) -> None:
         super().__init__(message)
         self.failures = failures
+        self.reported_by: int = failures[0]["rank"]

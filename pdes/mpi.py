@@ -3,18 +3,17 @@
 Importing this module sets MPICH's progress-throttle variables (unless the
 user set them) before MPI initialises: with the pip MPICH, blocking calls
 otherwise busy-spin, and ranks that outnumber cores starve each other.
+``abort_on_uncaught_exception`` is `pdes.abort.install` (``import pdes``
+already calls it under an MPI launcher).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import time
-import traceback
 
 import numpy as np
 
-from .errors import RemoteError
+from .abort import install as abort_on_uncaught_exception
 
 os.environ.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE", "true")
 os.environ.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
@@ -23,7 +22,6 @@ from mpi4py import MPI
 
 __all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception"]
 
-_GRACE_S = 3.0  # seconds a rank that only heard of a failure waits before aborting
 _TAG = 7  # one tag for events and promises: a promise never overtakes an event
 
 class MpiTransport:
@@ -64,29 +62,3 @@ class MpiTransport:
 
     def allgather(self, data: bytes) -> list[bytes]:
         return self.comm.allgather(bytes(data))
-
-
-def abort_on_uncaught_exception() -> None:
-    """In a multi-rank job, print an uncaught exception once and abort every rank.
-
-    Without this, one rank dying leaves the others blocked in MPI forever. The
-    failing rank prints its traceback; a rank that only learnt of another
-    rank's failure (:class:`~pdes.RemoteError`) prints one line. Command-line
-    entry points call this; libraries and tests do not.
-    """
-    if MPI.COMM_WORLD.Get_size() <= 1:
-        return
-
-    def hook(exc_type, exc, tb):
-        rank = MPI.COMM_WORLD.Get_rank()
-        if isinstance(exc, RemoteError):
-            sys.stderr.write(f"[rank {rank}] stopping: {exc}\n")
-            sys.stderr.flush()
-            time.sleep(_GRACE_S)  # let the failing rank print its traceback and abort the job itself
-        else:
-            report = "".join(traceback.format_exception(exc_type, exc, tb))
-            sys.stderr.write(f"[rank {rank}] uncaught exception, aborting the MPI job:\n{report}")
-            sys.stderr.flush()
-        MPI.COMM_WORLD.Abort(1)
-
-    sys.excepthook = hook

@@ -151,6 +151,18 @@ class Simulation:
         return RunResult(ordered, ranks, {n: lps[n] for n in names}, dict(sorted(workers.items())))
 
 
+    def settle(self, failure: BaseException | None = None) -> None:
+        """Collective, for SPMD scripts: call it on every rank after the script's own code, with what that code
+        raised (or None). Every rank learns whether any rank failed; a rank that failed before it reached a run
+        the others are in ends that run for them, instead of leaving them waiting forever.
+
+        Raises ``failure`` here, `RemoteError` on the ranks that did not fail, nothing when no rank failed, and
+        the error of an earlier failed run again at once. A rank that settles while another starts a run makes
+        both raise `ModelError` (their scripts took different paths).
+        """
+        self._on_every_rank(lambda engine: engine.settle(failure))
+
+
 def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, size: int) -> Partition:
     n = len(model.lps)
     if isinstance(spec, Partition):

@@ -24,6 +24,7 @@ from kernbench.cli.probe_cases import (
     plan,
 )
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
+from kernbench.cli.user_errors import agree_on_setup
 from kernbench.engine import Engine
 from kernbench.topology import Topology
 
@@ -38,10 +39,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--json", action="store_true", help="print JSON lines (summary, sweep, hop, note records)")
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare(args: argparse.Namespace) -> tuple[Topology, list, list[dict[str, str]]]:
+    """The topology and the planned cases; a user error is a `ProbeError` or `TopologyError`."""
     check_case_name(args.case)  # before loading anything: a typo should not wait for the topology
     topo = load_system(args)
-    cases, notes = plan(topo, args.case)
+    return (topo, *plan(topo, args.case))
+
+
+def run(args: argparse.Namespace) -> int:
+    topo, cases, notes = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
     eng = Engine(topo)  # MPI transport when launched by mpirun
     warn_idle_ranks(eng, topo)
     rows = measure(eng, cases)

@@ -16,7 +16,8 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,9 +26,11 @@ from kernbench.cli.bench_loader import BenchError, available, bench_dirs, descri
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
 from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
+from kernbench.cli.user_errors import agree_on_setup
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.topology import Topology
+from pdes import RemoteError
 from pdes.progress import ProgressLine
 from pdes.transport import launcher_rank
 
@@ -52,14 +55,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="look for benches in DIR only (default: ./benches, then the repository's benches/)")
 
 
-def run(args: argparse.Namespace) -> int:
-    wall0 = time.perf_counter()
-    dirs = bench_dirs(args.benches_dir)
-    if args.list:
-        if launcher_rank() == 0:
-            print("\n".join(list_lines(dirs)), flush=True)
-        return 0
-    path = find(args.bench, dirs)  # before the topology: a typo should not wait for anything
+class Setup(NamedTuple):
+    """What a run needs before the engine exists: all of it read and checked (a user error is a `BenchError`,
+    `TopologyError` or `CclConfigError`)."""
+
+    module: ModuleType
+    topo: Topology
+    ccl: CclConfig
+    sips: list[int]
+
+
+def prepare(args: argparse.Namespace) -> Setup:
+    path = find(args.bench, bench_dirs(args.benches_dir))  # before the topology: a typo should not wait
     device = parse_device(args.device)
     module = load(args.bench, path)
     topo = load_system(args)
@@ -67,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
+    return Setup(module, topo, ccl, sips)
+
+
+def run(args: argparse.Namespace) -> int:
+    wall0 = time.perf_counter()
+    if args.list:
+        if launcher_rank() == 0:
+            print("\n".join(list_lines(bench_dirs(args.benches_dir))), flush=True)
+        return 0
+    module, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
     eng = Engine(topo, report_requests=False)  # MPI transport when launched by mpirun; benches report themselves
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
@@ -150,15 +167,24 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
              bench_file: str | None) -> list[dict[str, Any]]:
     """Run an SPMD bench (``SPMD = True``): ``run(torch)`` at the top level of every process, as a script under
     mpirun; it starts its ranks with ``torch.multiprocessing.spawn`` and returns one dict, the same on every
-    process (spawn gathers every rank's results), holding ``sim_latency_ns``. Reported once per SIP."""
+    process (spawn gathers every rank's results), holding ``sim_latency_ns``. Reported once per SIP.
+
+    Whatever ``run(torch)`` raises on one process (``sys.exit`` included) is a FAIL on every process: the
+    processes settle (`Engine.settle`) after it, so one that failed outside a spawn does not leave the others
+    waiting inside it."""
     torch = RuntimeContext(eng, ccl)
     checks: dict[str, bool] = {}
     metrics: dict[str, Any] = {}
-    error = None
+    failure: BaseException | None = None
     try:
         checks, metrics = split_result(bench(torch))
-    except Exception as exc:
-        error = _one_line(exc, bench_file)
+    except (Exception, SystemExit) as exc:
+        failure = exc
+    try:  # a process that failed before a spawn the others are in ends it for them; all learn who failed
+        eng.settle(failure)
+    except (Exception, SystemExit) as exc:
+        failure = failure or exc
+    error = None if failure is None else _one_line(failure, bench_file)
     latency = float(metrics.pop("sim_latency_ns", 0.0))
     failed = [name for name, ok in checks.items() if not ok]
     status = PASS if error is None and not failed else FAIL
@@ -173,7 +199,8 @@ def _worker_name(sip: int) -> str:
 
 
 def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_file: str | None) -> dict[str, Any]:
-    """Host code of one SIP: time the bench, catch what it raises (a FAIL, not a crash of the whole job)."""
+    """Host code of one SIP: time the bench, catch what it raises, ``sys.exit`` included (a FAIL of this SIP,
+    not a crash of the whole job that would lose every other SIP's report)."""
     trace = torch.traces[sip]
     first = len(trace)
     start = eng.now()
@@ -184,7 +211,7 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_
         value = bench(torch)
         end = eng.now()
         checks, metrics = split_result(value)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit in host code fails this SIP, not the whole job
         end = eng.now()
         error = _one_line(exc, bench_file)
     failed = [name for name, ok in checks.items() if not ok]
@@ -225,9 +252,14 @@ def plain(value: Any) -> Any:
 
 
 def _one_line(exc: BaseException, bench_file: str | None) -> str:
-    """``Type: message (at bench.py:LINE)``: the innermost line of the bench file the exception passed through."""
+    """``Type: message (at bench.py:LINE)``: the innermost line of the bench file the exception passed through
+    (for another process's failure, `RemoteError`, the line its own traceback names)."""
     where = None
-    chain: BaseException | None = exc
+    if isinstance(exc, RemoteError):
+        for path, line in _FRAME.findall(exc.failures[0]["traceback"]):
+            if path == bench_file:
+                where = f"{Path(path).name}:{line}"
+    chain: BaseException | None = None if isinstance(exc, RemoteError) else exc
     while chain is not None:  # a KernelError's cause holds the kernel's own frames
         for frame in traceback.extract_tb(chain.__traceback__):
             if bench_file is not None and frame.filename == bench_file:
@@ -235,6 +267,10 @@ def _one_line(exc: BaseException, bench_file: str | None) -> str:
         chain = chain.__cause__
     message = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {message}" + (f" (at {where})" if where else "")
+
+
+_FRAME = re.compile(r'^  File "(.+)", line (\d+)', re.MULTILINE)
+"""A frame line of a formatted traceback."""
 
 
 def phase_totals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

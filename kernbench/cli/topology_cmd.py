@@ -13,6 +13,7 @@ import json
 from kernbench.ccl import CclConfig
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
 from kernbench.cli.system_args import add_system_args, load_system, topology_file
+from kernbench.cli.user_errors import agree_on_setup
 from kernbench.topology import Topology, min_link_latency_ns, sip_links
 from pdes.transport import launcher_rank
 
@@ -46,8 +47,11 @@ def summary(topo: Topology, ccl: CclConfig, origin: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    topo = load_system(args)
-    info = summary(topo, load_collectives(args, topo), topology_file(args)[1])
+    def setup() -> dict:
+        topo = load_system(args)
+        return summary(topo, load_collectives(args, topo), topology_file(args)[1])
+
+    info = agree_on_setup(setup)  # under mpirun: all ranks or none
     if launcher_rank() != 0:  # under mpirun every rank validates; one prints
         return 0
     if args.json:

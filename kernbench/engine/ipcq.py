@@ -92,8 +92,9 @@ class IpcqError(RuntimeError):
 class IpcqDeadlock(SimulationDeadlock):
     """Receives or sends that can never complete; the message dumps every queue pair (``queues``: per SIP)."""
 
-    def __init__(self, message: str, blocked: list[dict], lps: list[dict], queues: dict[str, Any]) -> None:
-        super().__init__(message, blocked, lps)
+    def __init__(self, message: str, blocked: list[dict], lps: list[dict], queues: dict[str, Any],
+                 finished: dict[str, Any] | None = None) -> None:
+        super().__init__(message, blocked, lps, finished)
         self.queues = queues
 
 
@@ -272,7 +273,7 @@ def deadlock_from(exc: SimulationDeadlock) -> SimulationDeadlock:
                              f"tx_seq={q['tx_seq']} credits={q['credits']} rx_head={q['rx_head']} "
                              f"rx_next={q['rx_next']} rx_tail={q['rx_tail']}")
     lines.append(str(exc))
-    return IpcqDeadlock("\n".join(lines), exc.blocked, exc.lps, queues)
+    return IpcqDeadlock("\n".join(lines), exc.blocked, exc.lps, queues, exc.finished)
 
 
 def _memory_key(addr: PhysAddr) -> tuple:

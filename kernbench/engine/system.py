@@ -114,6 +114,13 @@ class Engine:
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
 
+    def settle(self, failure: BaseException | None = None) -> None:
+        """Collective: the end of an SPMD script's own code on this process (see `pdes.Simulation.settle`)."""
+        try:
+            self.sim.settle(failure)
+        except SimulationDeadlock as exc:
+            raise deadlock_from(exc) from None
+
     def _check_sip(self, sip: int) -> int:
         if isinstance(sip, bool) or not isinstance(sip, int) or not 0 <= sip < self.topo.sip_count:
             raise ValueError(f"sip: expected 0..{self.topo.sip_count - 1}, got {sip!r}")

@@ -2,29 +2,54 @@
 
 Under ``mpirun`` every process runs the same script (SPMD) and ``spawn(fn, nprocs=N)`` calls ``fn(r, *args)``
 only for the SIPs ``r`` it owns, each in its own host worker (a greenlet) bound to SIP ``r``; one process alone
-owns every SIP. ``spawn`` then runs the simulation until every worker is done. An exception in any worker ends
-that worker; ``spawn`` raises `SpawnException` naming every failed rank, on every process (the outcomes travel
-with the simulation's results, so no process is left waiting for a failed one).
+owns every SIP. ``spawn`` then runs the simulation until every worker is done. An exception in a worker (or its
+``sys.exit``) ends that worker; the others run on, and those that wait for it deadlock. ``spawn`` then raises
+`SpawnException` on every process with the same message: the failed ranks and their own exceptions first, the
+deadlock they caused as a short note (the outcomes travel with the simulation's results, or with its deadlock
+report, so no process is left waiting for a failed one).
 """
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from kernbench.runtime.worker_errors import WorkerError
+from pdes import SimulationDeadlock
 
 if TYPE_CHECKING:
     from kernbench.runtime.context import RuntimeContext
 
+WORKER_PREFIX = "spawn/rank"
+
 
 class SpawnException(Exception):
-    """Workers failed: ``errors`` maps each failed rank to its one-line error (the traceback is in ``details``)."""
+    """Spawned workers failed.
 
-    def __init__(self, errors: dict[int, str], details: dict[int, str]) -> None:
-        lines = "; ".join(f"rank {rank}: {message}" for rank, message in sorted(errors.items()))
-        super().__init__(f"{len(errors)} spawned worker(s) failed: {lines}")
+    ``errors`` maps each failed rank to its exception: the original on the process that ran it, else a
+    `RemoteWorkerError` re-created from its `WorkerError` (``summaries`` holds those of every failed rank, with
+    the remote traceback text). ``deadlock``: the `SimulationDeadlock` of the workers that waited for a failed
+    one, or None. ``reported_by``: the MPI rank that ran the first failed worker; under mpirun it alone prints
+    this error when nothing catches it.
+    """
+
+    def __init__(self, summaries: dict[int, WorkerError], errors: dict[int, BaseException],
+                 deadlock: SimulationDeadlock | None, reported_by: int) -> None:
+        failed = "; ".join(f"rank {rank} failed: {s.headline()}" for rank, s in sorted(summaries.items()))
+        super().__init__(failed + (_deadlock_note(deadlock) if deadlock is not None else ""))
+        self.summaries = summaries
         self.errors = errors
-        self.details = details
+        self.deadlock = deadlock
+        self.reported_by = reported_by
+        first = summaries[min(summaries)]
+        self.add_note(f"rank {first.rank}'s traceback (most recent call last):\n{first.stack.rstrip()}")
+
+
+def _deadlock_note(deadlock: SimulationDeadlock) -> str:
+    """``; then rank 0 deadlocked waiting ...``: which workers were left waiting, in one short clause."""
+    waiting = [w["worker"].removeprefix(WORKER_PREFIX) for w in deadlock.blocked]
+    who = ", ".join(f"rank {w}" if w.isdigit() else w for w in waiting)
+    return f"; {who} then deadlocked waiting (dump: SpawnException.deadlock)"
 
 
 class Multiprocessing:
@@ -49,23 +74,32 @@ class Multiprocessing:
         if _inside_host_code(self._ctx):
             raise RuntimeError("spawn: call it from the top level of the script (every process runs it), not from "
                                "host code that is already running on a SIP")
+        raised: dict[int, BaseException] = {}
 
         def worker(rank: int) -> dict[str, Any]:
             try:
-                return {"rank": rank, "ok": True, "value": fn(rank, *args)}
-            except Exception as exc:
-                return {"rank": rank, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": traceback.format_exc()}
+                return {"ok": True, "value": fn(rank, *args)}
+            except (Exception, SystemExit) as exc:  # a worker's sys.exit ends the worker, not the job
+                raised[rank] = exc
+                return {"ok": False, "error": WorkerError.of(rank, exc).to_wire()}
 
         for rank in range(nprocs):
             if engine.is_local(rank):
-                engine.spawn(rank, worker, name=f"spawn/rank{rank}")
-        outcomes = [v for k, v in engine.run().workers.items() if k.startswith("spawn/rank")]
-        failed = {o["rank"]: o["error"] for o in outcomes if not o["ok"]}
+                engine.spawn(rank, worker, name=f"{WORKER_PREFIX}{rank}")
+        deadlock = None
+        try:
+            finished = engine.run().workers
+        except SimulationDeadlock as exc:  # perhaps because a worker failed: say that first
+            finished, deadlock = exc.finished, exc
+        outcomes = {int(name.removeprefix(WORKER_PREFIX)): value for name, value in finished.items()
+                    if name.startswith(WORKER_PREFIX)}
+        failed = {rank: WorkerError.from_wire(o["error"]) for rank, o in sorted(outcomes.items()) if not o["ok"]}
         if failed:
-            details = {o["rank"]: o["traceback"] for o in outcomes if not o["ok"]}
-            raise SpawnException(failed, details)
-        self.results = {o["rank"]: o["value"] for o in outcomes}
+            errors = {rank: raised[rank] if rank in raised else summary.exception() for rank, summary in failed.items()}
+            raise SpawnException(failed, errors, deadlock, engine.rank_of(min(failed))) from None
+        if deadlock is not None:
+            raise deadlock
+        self.results = {rank: o["value"] for rank, o in sorted(outcomes.items())}
 
 
 def _inside_host_code(ctx: RuntimeContext) -> bool:

@@ -81,6 +81,22 @@ def test_model_exception_raises_original_on_its_rank_and_remote_error_elsewhere(
         assert "ZeroDivisionError" in info.value.failures[0]["traceback"]
 
 
+def test_rank_that_fails_before_a_run_ends_it_for_the_others_through_settle():
+    sim = Simulation(ping_pong_model(), transport="mpi", partition={"a": 0, "b": 1})
+    rank = world().Get_rank()
+    if rank == 1:
+        with pytest.raises(ValueError, match="boom before the run"):
+            sim.settle(ValueError("boom before the run"))
+    else:
+        if sim.is_local("a"):
+            sim.spawn_worker("a", ping_pong_worker(sim), name="w")
+        with pytest.raises(RemoteError, match="rank 1 failed outside the simulation") as info:
+            sim.run()
+        assert info.value.reported_by == 1
+        with pytest.raises(RemoteError):  # at once, without the other ranks: the simulation has failed
+            sim.settle()
+
+
 def test_model_that_differs_between_ranks_is_refused_on_every_rank():
     model = chatter_model(n=4 + (world().Get_rank() == 1))
     with pytest.raises(ModelError, match=r"the model differs between ranks.*rank 1: 5 LPs"):

@@ -59,8 +59,12 @@ def test_spawn_exception_names_the_failed_ranks(topo):
 
     with pytest.raises(SpawnException) as info:
         torch.multiprocessing.spawn(fn, nprocs=3)
-    assert info.value.errors == {0: "ValueError: bad input on 0", 2: "ValueError: bad input on 2"}
-    assert "rank 0: ValueError: bad input on 0; rank 2: ValueError: bad input on 2" in str(info.value)
+    errors = info.value.errors
+    assert sorted(errors) == [0, 2] and all(isinstance(e, ValueError) for e in errors.values())
+    assert [str(errors[r]) for r in (0, 2)] == ["bad input on 0", "bad input on 2"]
+    line = __file__.rsplit("/", 1)[-1]
+    assert str(info.value).startswith(f"rank 0 failed: ValueError: bad input on 0 (at {line}:")
+    assert "; rank 2 failed: ValueError: bad input on 2" in str(info.value)
 
 
 def test_spawn_from_host_code_is_refused(topo):

@@ -9,6 +9,7 @@ import pytest
 from kernbench.engine import Engine, IpcqDeadlock
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
+from kernbench.runtime.worker_errors import RemoteWorkerError
 
 from .workloads import ONE_PE, spawn_allreduce, spawn_collectives, system
 
@@ -36,7 +37,12 @@ def test_spawn_exception_is_raised_on_every_process(topo):
 
     with pytest.raises(SpawnException) as info:
         torch.multiprocessing.spawn(fn)
-    assert info.value.errors == {1: "KeyError: 'missing weight'"}
+    error = info.value.errors[1]
+    assert list(info.value.errors) == [1] and isinstance(error, KeyError) and str(error) == "'missing weight'"
+    assert str(info.value).startswith("rank 1 failed: KeyError: 'missing weight' (at test_distributed_mpi.py:")
+    if engine.rank == 0:  # re-created from rank 1's summary: its type name, message and traceback
+        assert type(error).__name__ == "KeyError" and isinstance(error, RemoteWorkerError)
+        assert "raise KeyError" in error.summary.traceback and info.value.reported_by == 1
 
 
 @pytest.mark.parametrize("sips", [2, 4])

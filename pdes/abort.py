@@ -1,0 +1,120 @@
+"""Ending a whole MPI job when one rank raises (DESIGN 3.5, docs/adr/0006).
+
+Without this, a rank that dies leaves the others blocked in MPI forever: ``mpirun`` only ends the job when a
+process dies of a signal or leaves without ``MPI_Finalize`` (which mpi4py calls at exit). So under an MPI launcher
+``import pdes`` installs :func:`install` as ``sys.excepthook`` (opt out: ``PDES_NO_ABORT_HOOK=1``):
+
+- the rank whose own code failed prints the traceback, names itself, waits until its output has left the process
+  (hydra drops output still in the pipe when a job is aborted) and ends the job: ``MPI_Abort`` when MPI is up,
+  else by killing itself, the one way to end a job whose other ranks may wait in ``MPI_Init`` for this one;
+- a rank that only learnt of another rank's failure (an error naming another rank in ``reported_by``, such as
+  `RemoteError`) prints nothing and waits for that rank to end the job; if it has not done so after
+  ``WAIT_S`` (it may be stuck) this rank prints one line and ends the job itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import struct
+import sys
+import termios
+import time
+import traceback
+from types import TracebackType
+
+from .transport import launched_by_mpi, launcher_rank
+
+__all__ = ["OPT_OUT_VAR", "WAIT_S", "install", "reporting_rank"]
+
+OPT_OUT_VAR = "PDES_NO_ABORT_HOOK"
+"""Set to 1 to keep Python's own ``sys.excepthook`` under an MPI launcher."""
+
+WAIT_S = 5.0
+"""How long a rank that only heard of a failure waits for the failing rank to end the job."""
+
+DRAIN_S = 2.0
+"""How long a rank waits for the launcher to read what it printed before it ends the job."""
+
+
+def install() -> None:
+    """Under an MPI launcher with more than one process, end the whole job on an uncaught exception (idempotent).
+
+    A no-op without a launcher or with ``PDES_NO_ABORT_HOOK=1``. ``import pdes`` calls it; so do the CLIs.
+    """
+    if os.environ.get(OPT_OUT_VAR, "") not in ("", "0") or not launched_by_mpi() or _world()[1] <= 1:
+        return
+    sys.excepthook = _hook
+
+
+def reporting_rank(exc: BaseException) -> int | None:
+    """The rank that reports ``exc`` (``reported_by`` of it or of an exception it was raised from), if any."""
+    seen: set[int] = set()
+    chain: BaseException | None = exc
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        rank = getattr(chain, "reported_by", None)
+        if isinstance(rank, int):
+            return rank
+        chain = chain.__cause__ or chain.__context__
+    return None
+
+
+def _hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    rank = _world()[0]
+    reporter = reporting_rank(exc)
+    if reporter is not None and reporter != rank:
+        _flush()
+        time.sleep(WAIT_S)  # rank `reporter` prints the cause and aborts the job, which ends this process too
+        headline = traceback.format_exception_only(exc_type, exc)[-1].strip()
+        _write(f"[rank {rank}] rank {reporter} failed and has not ended the job after {WAIT_S:g} s; "
+               f"ending it from here ({headline})\n")
+    else:
+        report = "".join(traceback.format_exception(exc_type, exc, tb))
+        _write(f"[rank {rank}] uncaught exception, ending the MPI job:\n{report}")
+    _end_job()
+
+
+def _world() -> tuple[int, int]:
+    """(rank, size) of the job: from MPI once it is up, else from the launcher's environment."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        return mpi.COMM_WORLD.Get_rank(), mpi.COMM_WORLD.Get_size()
+    size = next((os.environ[v] for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE") if v in os.environ), "1")
+    return launcher_rank(), int(size) if size.isdigit() else 1
+
+
+def _write(text: str) -> None:
+    sys.stderr.write(text)
+    _flush()
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _drain(deadline: float) -> None:
+    """Wait until the launcher has read what this process wrote to its stdout and stderr pipes."""
+    buf = bytearray(4)
+    for fd in (1, 2):
+        try:
+            while time.monotonic() < deadline:
+                fcntl.ioctl(fd, termios.FIONREAD, buf)  # bytes still in the pipe (ENOTTY/EINVAL: not a pipe)
+                if struct.unpack("i", buf)[0] == 0:
+                    break
+                time.sleep(0.005)
+        except OSError:
+            continue
+
+
+def _end_job() -> None:
+    _flush()
+    _drain(time.monotonic() + DRAIN_S)
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        mpi.COMM_WORLD.Abort(1)
+    os.kill(os.getpid(), signal.SIGKILL)  # MPI is not up: the launcher ends the job when a process dies of a signal
