@@ -10,6 +10,7 @@ every rank knows the outcome (and exits with the same code) while only rank 0 pr
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import re
 import time
@@ -22,6 +23,7 @@ import numpy as np
 
 from kernbench.ccl import DEFAULT_CCL_PATH, CclConfig, load_ccl_config
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
+from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
 from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.engine import Engine
@@ -44,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    "in kernbench/ccl/)")
     p.add_argument("--algorithm", metavar="NAME", help="the ccl.yaml algorithm all_reduce runs "
                    "(default: its defaults.algorithm)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="set",
+                   help="set a parameter of the bench (repeatable; --list shows each bench's parameters)")
     p.add_argument("--device", default="sip:0", metavar="sip:N|all",
                    help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
     p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
@@ -59,12 +63,16 @@ def run(args: argparse.Namespace) -> int:
     wall0 = time.perf_counter()
     dirs = bench_dirs(args.benches_dir)
     if args.list:
+        if getattr(args, "set", None):
+            raise BenchError("--set needs --bench NAME")
         if launcher_rank() == 0:
             print("\n".join(list_lines(dirs)), flush=True)
         return 0
     path = find(args.bench, dirs)  # before the topology: a typo should not wait for anything
     device = parse_device(args.device)
     module = load(args.bench, path)
+    params = parse_sets(args.bench, declared(args.bench, module), getattr(args, "set", None))
+    bench = functools.partial(module.run, **params) if params else module.run
     topo = load_system(args)
     ccl = load_ccl_config(args.ccl)
     if args.algorithm:
@@ -80,15 +88,16 @@ def run(args: argparse.Namespace) -> int:
     eng.progress = progress  # also for the runs an SPMD bench starts through torch.multiprocessing.spawn
     try:
         if getattr(module, "SPMD", False):
-            results = run_spmd(eng, ccl, module.run, sips, getattr(module, "__file__", None))
+            results = run_spmd(eng, ccl, bench, sips, getattr(module, "__file__", None))
         else:
-            results = run_bench(eng, ccl, module.run, sips, progress=progress)
+            results = run_bench(eng, ccl, bench, sips, progress=progress)
     finally:
         progress.close()
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
+    report["params"] = params
     if eng.rank == 0:  # every rank has the same report; one prints
         lines = ([json_line(report)] if args.json
-                 else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose))
+                 else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params))
         print("\n".join(lines), flush=True)
     return 0 if report["status"] == PASS else 1
 
@@ -98,7 +107,13 @@ def list_lines(dirs: list[Path]) -> list[str]:
     if not benches:
         return ["no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")"]
     width = max(len(name) for name in benches)
-    return [f"{name:<{width}}  {describe(path)}" for name, path in benches.items()]
+    lines = []
+    for name, path in benches.items():
+        lines.append(f"{name:<{width}}  {describe(path)}")
+        params = read_declared(path)
+        if params:
+            lines.append(" " * (width + 2) + "--set " + summary({k: default for k, (default, _) in params.items()}))
+    return lines
 
 
 # -- devices -----------------------------------------------------------------------------------------------------
@@ -137,7 +152,7 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
     ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
     (`phase_totals`).
     """
-    source = getattr(bench, "__code__", None)
+    source = getattr(getattr(bench, "func", bench), "__code__", None)  # a functools.partial carries params
     bench_file = source.co_filename if source is not None else None
     for sip in sips:
         if eng.is_local(sip):
