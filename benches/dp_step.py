@@ -52,10 +52,10 @@ from kernbench.runtime import DPPolicy
 SPMD = True
 PARAMS = {
     "layers": (2, "linear layers of the MLP (hidden x hidden, ReLU between them)"),
-    "hidden": (512, "hidden size: a multiple of 8 x cubes"),
+    "hidden": (384, "hidden size: a multiple of 8 x cubes"),
     "batch": (128, "tokens per rank (its micro-batch)"),
     "cubes": (2, "cubes whose PEs run the GEMMs (cubes 1..N; cube 0 communicates)"),
-    "bucket_mib": (0.5, "gradient bucket size in MiB (DDP's bucket_cap_mb)"),
+    "bucket_mib": (0.25, "gradient bucket size in MiB (DDP's bucket_cap_mb)"),
     "grad_dtype": ("f16", "gradient and bucket dtype: f16 (as the weights, DDP's default) or f32"),
     "overlap": (True, "all-reduce each bucket as soon as it is ready (false: all after the backward)"),
     "algorithm": ("", "ccl.yaml algorithm of the gradient all-reduce (empty: --algorithm or the file's default)"),

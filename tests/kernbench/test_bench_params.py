@@ -51,7 +51,7 @@ def test_cli_list_shows_the_parameters_under_the_bench(capsys):
     assert main(["run", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("dp_step "))
-    assert lines[at + 1].split() == ["--set", "layers=2", "hidden=512", "batch=128", "cubes=2", "bucket_mib=0.5",
+    assert lines[at + 1].split() == ["--set", "layers=2", "hidden=384", "batch=128", "cubes=2", "bucket_mib=0.25",
                                      "grad_dtype=f16", "overlap=true", "algorithm=''", "seed=0"]
 
 
