@@ -2,11 +2,13 @@
 
 SPMD: ``run(torch)`` runs at the top level of every process (under mpirun too) and starts one rank per SIP with
 ``torch.multiprocessing.spawn``. Each rank lays its tensor out the way the algorithm's mapper asks (one shard on
-the leader PE, one per cube leader, one per PE: ``n_elem`` f32 values each, from ccl.yaml), fills it with small
+the leader PE, one per cube leader, one per PE: ``n_elem`` f32 values each: the ``n_elem`` parameter, by default
+the ccl.yaml entry's), fills it with small
 integers, and calls ``dist.all_reduce``. Every shard must then hold the exact sum: over the same shard of every
 rank, or over every shard of every rank for algorithms that reduce across PEs. Reports
 ``ALGO (ws=N): K OK`` (K: shards with the exact sum, over all ranks) and the all-reduce's simulated time.
-Pick another algorithm with ``kernbench run --bench ccl_allreduce --algorithm NAME`` (or ``--ccl FILE``).
+Pick another algorithm with ``kernbench run --bench ccl_allreduce --algorithm NAME`` (or ``--ccl FILE``), another
+size with ``--set n_elem=N``.
 """
 
 from functools import cache
@@ -16,6 +18,7 @@ import numpy as np
 from kernbench.runtime import DPPolicy
 
 SPMD = True
+PARAMS = {"n_elem": (0, "f32 elements per participating PE (0: the ccl.yaml algorithm's n_elem)")}
 
 
 def shard_values(rank: int, shard: int, n: int) -> np.ndarray:
@@ -40,12 +43,12 @@ def layout(pes: tuple) -> DPPolicy:
     return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=per_cube)
 
 
-def worker(rank: int, torch) -> dict:
+def worker(rank: int, torch, n: int) -> dict:
     dist = torch.distributed
     dist.init_process_group("ahbm")
     world = dist.get_world_size()
     algo, plan = dist.algorithm, dist.plans()[rank]
-    n, shards = algo.n_elem, len(plan.pes)
+    shards = len(plan.pes)
     with torch:
         t = torch.zeros((shards * n,), "f32", dp=layout(plan.pes), name="grad")
         t.copy_(np.concatenate([shard_values(rank, k, n) for k in range(shards)]))
@@ -61,9 +64,12 @@ def worker(rank: int, torch) -> dict:
             "digest": int(got.view(np.uint32).sum(dtype=np.uint64))}
 
 
-def run(torch) -> dict:
+def run(torch, n_elem: int = 0) -> dict:
+    if n_elem < 0:
+        raise ValueError(f"n_elem must be >= 1 (or 0: the ccl.yaml algorithm's), got {n_elem}")
+    n = n_elem or torch.ccl.selected().n_elem
     world = torch.distributed.plans()[0].world_size
-    torch.multiprocessing.spawn(worker, args=(torch,), nprocs=world)
+    torch.multiprocessing.spawn(worker, args=(torch, n), nprocs=world)
     results = list(torch.multiprocessing.results.values())
     ok, total = sum(r["ok"] for r in results), sum(r["shards"] for r in results)
     name = results[0]["algorithm"]
@@ -73,5 +79,5 @@ def run(torch) -> dict:
                    "same_bits_on_every_rank": len({r["digest"] for r in results}) == 1},
         "sim_latency_ns": max(r["ns"] for r in results),
         "algorithm": name, "world_size": world, "shards": total, "shards_ok": ok,
-        "n_elem": torch.ccl.selected().n_elem,
+        "n_elem": n,
     }

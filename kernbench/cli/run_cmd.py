@@ -10,6 +10,7 @@ every rank knows the outcome (and exits with the same code) while only rank 0 pr
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import re
 import time
@@ -23,6 +24,7 @@ import numpy as np
 
 from kernbench.ccl import CclConfig
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
+from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
 from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
@@ -44,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
     add_system_args(p)
     add_ccl_args(p)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="set",
+                   help="set a parameter of the bench (repeatable; --list shows each bench's parameters)")
     p.add_argument("--device", default="sip:0", metavar="sip:N|all",
                    help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
     p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
@@ -60,6 +64,8 @@ class Setup(NamedTuple):
     `TopologyError` or `CclConfigError`)."""
 
     module: ModuleType
+    bench: BenchFn  # the module's run, with the --set parameters bound
+    params: dict[str, Any]
     topo: Topology
     ccl: CclConfig
     sips: list[int]
@@ -69,21 +75,25 @@ def prepare(args: argparse.Namespace) -> Setup:
     path = find(args.bench, bench_dirs(args.benches_dir))  # before the topology: a typo should not wait
     device = parse_device(args.device)
     module = load(args.bench, path)
+    params = parse_sets(args.bench, declared(args.bench, module), args.set)
+    bench = functools.partial(module.run, **params) if params else module.run
     topo = load_system(args)
     ccl = load_collectives(args, topo)
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
-    return Setup(module, topo, ccl, sips)
+    return Setup(module, bench, params, topo, ccl, sips)
 
 
 def run(args: argparse.Namespace) -> int:
     wall0 = time.perf_counter()
     if args.list:
+        if args.set:
+            raise BenchError("--set needs --bench NAME")
         if launcher_rank() == 0:
             print("\n".join(list_lines(bench_dirs(args.benches_dir))), flush=True)
         return 0
-    module, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
+    module, bench, params, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all or none
     eng = Engine(topo, report_requests=False)  # MPI transport when launched by mpirun; benches report themselves
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
@@ -91,15 +101,16 @@ def run(args: argparse.Namespace) -> int:
     eng.progress = progress  # also for the runs an SPMD bench starts through torch.multiprocessing.spawn
     try:
         if getattr(module, "SPMD", False):
-            results = run_spmd(eng, ccl, module.run, sips, getattr(module, "__file__", None))
+            results = run_spmd(eng, ccl, bench, sips, getattr(module, "__file__", None))
         else:
-            results = run_bench(eng, ccl, module.run, sips, progress=progress)
+            results = run_bench(eng, ccl, bench, sips, progress=progress)
     finally:
         progress.close()
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
+    report["params"] = params
     if eng.rank == 0:  # every rank has the same report; one prints
         lines = ([json_line(report)] if args.json
-                 else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose))
+                 else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params))
         print("\n".join(lines), flush=True)
     return 0 if report["status"] == PASS else 1
 
@@ -109,7 +120,13 @@ def list_lines(dirs: list[Path]) -> list[str]:
     if not benches:
         return ["no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")"]
     width = max(len(name) for name in benches)
-    return [f"{name:<{width}}  {describe(path)}" for name, path in benches.items()]
+    lines = []
+    for name, path in benches.items():
+        lines.append(f"{name:<{width}}  {describe(path)}")
+        params = read_declared(path)
+        if params:
+            lines.append(" " * (width + 2) + "--set " + summary({k: default for k, (default, _) in params.items()}))
+    return lines
 
 
 # -- devices -----------------------------------------------------------------------------------------------------
@@ -148,7 +165,7 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
     ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
     (`phase_totals`).
     """
-    source = getattr(bench, "__code__", None)
+    source = getattr(getattr(bench, "func", bench), "__code__", None)  # a functools.partial carries params
     bench_file = source.co_filename if source is not None else None
     for sip in sips:
         if eng.is_local(sip):

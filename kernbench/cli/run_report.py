@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterator
 from types import ModuleType
 from typing import Any
 
+from kernbench.cli.bench_params import summary
 from kernbench.cli.labels import count, sip_set
 from kernbench.topology import Topology
 
@@ -81,7 +82,7 @@ def json_line(report: dict[str, Any]) -> str:
 
 
 def text_lines(report: dict[str, Any], topo: Topology, device: str, module: ModuleType, ranks: int,
-               verbose: bool = False) -> list[str]:
+               verbose: bool = False, params: dict[str, Any] | None = None) -> list[str]:
     """A header (status counts, latency spread over SIPs, each distinct error once with its SIPs), then one block
     per SIP when the run had one SIP or ``verbose``, else one block per distinct outcome that has checks or
     metrics to show (an error alone is said in the header already)."""
@@ -93,6 +94,7 @@ def text_lines(report: dict[str, Any], topo: Topology, device: str, module: Modu
         f"  topology     {topo.source}: {count(topo.sip_count, 'SIP')}, {count(topo.cubes_per_sip, 'cube')} "
         f"per SIP, {count(topo.pes_per_cube, 'PE')} per cube",
         f"  device       {device}: {sip_set(report['sips'])}, {count(ranks, 'rank')}",
+        *([f"  params       {summary(params)}"] if params else []),
         *_spread(results),
         f"  wall         {report['wall_s']:.2f} s",
         *_failure_lines(results),

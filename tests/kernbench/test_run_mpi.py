@@ -98,3 +98,17 @@ def test_topology_prints_once_under_mpirun():
     assert proc.returncode == 0, proc.stderr
     (line,) = proc.stdout.splitlines()
     assert json.loads(line)["sips"] == 4
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
+    """One data-parallel step on 4 SIPs (small sizes): one process and mpirun -n 2 / -n 4 give the same record."""
+    args = ["-m", "kernbench.cli.main", "run", "--topology", "topology.yaml", "--sips", "4", "--json", "--bench",
+            "dp_step", "--set", "hidden=128", "--set", "batch=16", "--set", "cubes=1", "--set", "layers=3",
+            "--set", "bucket_mib=0.03"]
+    single, _ = run(args)
+    split, _ = run(args, ranks=ranks)
+    assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
+    one, many = json.loads(single.stdout), json.loads(split.stdout)
+    assert one["status"] == "PASS" and one["results"][0]["metrics"]["buckets"] == 3 and many["ranks"] == ranks
+    assert without_rank_and_wall(many) == without_rank_and_wall(one)

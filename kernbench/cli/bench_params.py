@@ -1,0 +1,103 @@
+"""Bench parameters: what a bench declares in ``PARAMS`` and what ``kernbench run --set KEY=VALUE`` changes.
+
+A bench declares ``PARAMS = {"name": (default, "what it is"), ...}`` at module level, a literal dict (``--list``
+reads it with `ast`, without importing the bench). The default's type (bool, int, float or str) is the parameter's
+type. A bench with ``PARAMS`` is called as ``run(torch, **params)`` with every parameter (the defaults overridden by
+``--set``); one without is called as ``run(torch)``, as before. Any problem is a `BenchError` (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from kernbench.cli.bench_loader import BenchError
+
+TYPES = (bool, int, float, str)
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def declared(name: str, module: ModuleType | None = None, raw: Any = None) -> dict[str, tuple[Any, str]]:
+    """The bench's ``PARAMS`` checked: name -> (default, description); {} when it declares none."""
+    raw = getattr(module, "PARAMS", None) if module is not None else raw
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BenchError(f"bench {name!r}: PARAMS must be a dict of name -> (default, description)")
+    out = {}
+    for key, value in raw.items():
+        if not (isinstance(key, str) and key.isidentifier() and isinstance(value, tuple) and len(value) == 2
+                and type(value[0]) in TYPES and isinstance(value[1], str)):
+            raise BenchError(f"bench {name!r}: PARAMS[{key!r}] must be (default, description) with a bool, int, "
+                             f"float or str default, got {value!r}")
+        out[key] = value
+    return out
+
+
+def parse_sets(name: str, params: dict[str, tuple[Any, str]], sets: list[str] | None) -> dict[str, Any]:
+    """The defaults with every ``KEY=VALUE`` of ``sets`` applied (a later one wins), each parsed as its default's
+    type; an unknown key, a missing ``=`` or a value of the wrong type is a `BenchError`."""
+    values = {key: default for key, (default, _) in params.items()}
+    for item in sets or []:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise BenchError(f"--set {item}: expected KEY=VALUE")
+        if key not in params:
+            names = ", ".join(params) if params else "none"
+            raise BenchError(f"--set {item}: bench {name} has no parameter {key!r}; its parameters: {names}")
+        values[key] = parse_value(name, key, params[key][0], text, item)
+    return values
+
+
+def parse_value(bench: str, key: str, default: Any, text: str, item: str) -> Any:
+    kind = type(default)
+    if kind is str:
+        return text
+    if kind is bool:
+        low = text.strip().lower()
+        if low in _TRUE or low in _FALSE:
+            return low in _TRUE
+    else:
+        try:
+            return kind(text.strip())
+        except ValueError:
+            pass
+    raise BenchError(f"--set {item}: parameter {key!r} of bench {bench} is {_article(kind.__name__)} "
+                     f"(default {format_value(default)}), got {text!r}")
+
+
+def _article(type_name: str) -> str:
+    return ("an " if type_name[0] in "aeiou" else "a ") + type_name
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return repr(value) if value == "" or " " in value else value
+    return str(value)
+
+
+def summary(values: dict[str, Any]) -> str:
+    """``layers=2 hidden=1024 ...`` (what --list and the text report show)."""
+    return " ".join(f"{key}={format_value(value)}" for key, value in values.items())
+
+
+def read_declared(path: Path) -> dict[str, tuple[Any, str]]:
+    """``PARAMS`` of the bench file at ``path`` without importing it ({} if it has none or it cannot be read)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) and node.value is not None else []
+        if any(isinstance(t, ast.Name) and t.id == "PARAMS" for t in targets):
+            try:
+                return declared(path.stem, raw=ast.literal_eval(node.value))
+            except (ValueError, BenchError):
+                return {}
+    return {}

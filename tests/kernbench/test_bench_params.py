@@ -1,0 +1,79 @@
+"""``kernbench run --set KEY=VALUE``: parsing, one-line errors (exit 2), ``--list`` and the JSON ``params``."""
+
+import json
+
+import pytest
+
+from kernbench.cli.bench_loader import REPO_ROOT, BenchError
+from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
+from kernbench.cli.main import main
+
+TOPOLOGY = str(REPO_ROOT / "topology.yaml")
+PARAMS = {"layers": (2, "n"), "rate": (0.5, "r"), "name": ("x", "s"), "fast": (True, "b")}
+
+
+def test_sets_parse_as_the_defaults_type_and_the_last_one_wins():
+    got = parse_sets("b", PARAMS, ["layers=4", "rate=1e-3", "name=a=b", "fast=no", "layers=5"])
+    assert got == {"layers": 5, "rate": 1e-3, "name": "a=b", "fast": False}
+    assert parse_sets("b", PARAMS, None) == {"layers": 2, "rate": 0.5, "name": "x", "fast": True}
+    assert parse_sets("b", PARAMS, ["fast=TRUE", "name="])["fast"] is True
+    assert summary(parse_sets("b", PARAMS, [])) == "layers=2 rate=0.5 name=x fast=true"
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("foo=1", "--set foo=1: bench b has no parameter 'foo'; its parameters: layers, rate, name, fast"),
+    ("layers=2.5", "--set layers=2.5: parameter 'layers' of bench b is an int (default 2), got '2.5'"),
+    ("rate=fast", "--set rate=fast: parameter 'rate' of bench b is a float (default 0.5), got 'fast'"),
+    ("fast=maybe", "--set fast=maybe: parameter 'fast' of bench b is a bool (default true), got 'maybe'"),
+    ("layers", "--set layers: expected KEY=VALUE"),
+])
+def test_bad_sets_are_one_line_errors(item, message):
+    with pytest.raises(BenchError) as err:
+        parse_sets("b", PARAMS, [item])
+    assert str(err.value) == message
+
+
+def test_params_must_be_default_and_description():
+    with pytest.raises(BenchError, match="PARAMS\\['n'\\] must be"):
+        declared("b", raw={"n": 3})
+    with pytest.raises(BenchError, match="must be a dict"):
+        declared("b", raw=[("n", 3)])
+
+
+def test_list_reads_params_without_importing(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text('"""Mine."""\nimport not_a_module\nPARAMS = {"n": (3, "count")}\n\ndef run(torch, n): ...\n')
+    assert read_declared(path) == {"n": (3, "count")}
+    assert read_declared(REPO_ROOT / "benches" / "qkv_gemm.py") == {}
+
+
+def test_cli_list_shows_the_parameters_under_the_bench(capsys):
+    assert main(["run", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("dp_step "))
+    assert lines[at + 1].split() == ["--set", "layers=2", "hidden=384", "batch=128", "cubes=2", "bucket_mib=0.25",
+                                     "grad_dtype=f16", "overlap=true", "algorithm=''", "seed=0"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--bench", "dp_step", "--set", "foo=1"],
+     "kernbench: --set foo=1: bench dp_step has no parameter 'foo'; its parameters: layers, hidden, batch, cubes, "
+     "bucket_mib, grad_dtype, overlap, algorithm, seed"),
+    (["--bench", "dp_step", "--set", "layers=two"],
+     "kernbench: --set layers=two: parameter 'layers' of bench dp_step is an int (default 2), got 'two'"),
+    (["--bench", "gemm_single_pe", "--set", "n=1"],
+     "kernbench: --set n=1: bench gemm_single_pe has no parameter 'n'; its parameters: none"),
+    (["--list", "--set", "n=1"], "kernbench: --set needs --bench NAME"),
+])
+def test_cli_set_errors_exit_2_with_one_line(capsys, args, message):
+    assert main(["run", "--topology", TOPOLOGY, *args]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
+
+
+def test_ccl_allreduce_n_elem_from_set_and_params_in_the_json(capsys):
+    assert main(["run", "--topology", TOPOLOGY, "--json", "--bench", "ccl_allreduce", "--set", "n_elem=96"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["status"] == "PASS" and line["params"] == {"n_elem": 96}
+    assert line["results"][0]["metrics"]["n_elem"] == 96
+    assert main(["run", "--topology", TOPOLOGY, "--json", "--bench", "gemm_single_pe"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == {}

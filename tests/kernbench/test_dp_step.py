@@ -1,0 +1,83 @@
+"""The dp_step bench (one data-parallel training step) on 2 and 4 SIPs with small sizes, in one process."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kernbench.cli.bench_loader import REPO_ROOT
+from kernbench.cli.main import main
+
+TOPOLOGY = str(REPO_ROOT / "topology.yaml")
+SMALL = ["--set", "hidden=128", "--set", "batch=16", "--set", "cubes=1", "--set", "layers=3",
+         "--set", "bucket_mib=0.03"]  # 32 KiB of f16 gradient per layer: one bucket per layer
+
+
+def step(capsys, sips: int, *sets: str) -> dict:
+    code = main(["run", "--topology", TOPOLOGY, "--sips", str(sips), "--json", "--bench", "dp_step", *SMALL, *sets])
+    line = json.loads(capsys.readouterr().out)
+    assert code == 0 and line["status"] == "PASS", line["error"]
+    return line
+
+
+@pytest.mark.parametrize("sips", [2, 4])
+def test_dp_step_passes_and_reports_the_breakdown(capsys, sips):
+    line = step(capsys, sips)
+    assert line["sips"] == list(range(sips)) and line["params"]["hidden"] == 128
+    (metrics,) = {json.dumps(r["metrics"], sort_keys=True) for r in line["results"]}
+    m = json.loads(metrics)
+    assert m["world_size"] == sips and m["buckets"] == 3 and m["algorithm"] == "ring_allreduce_tcm"
+    assert m["step_ns"] == pytest.approx(m["compute_ns"] + m["exposed_comm_ns"])
+    assert m["step_ns"] == line["sim_latency_ns"]
+    assert 0 < m["exposed_comm_ns"] < m["comm_ns"]
+    assert line["results"][0]["checks"] == {"grads_match_numpy": True, "same_bits_on_every_rank": True}
+
+
+def test_gradients_equal_numpy_mean_of_each_ranks_gradients(capsys):
+    """The bench's reference itself: the mean of per-rank numpy gradients, here recomputed without roundings."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dp_step_ref", REPO_ROOT / "benches" / "dp_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    p = {name: default for name, (default, _) in bench.PARAMS.items()} | {"hidden": 64, "batch": 8, "layers": 2}
+    ws = [w.astype(np.float64) for w in bench.weights(p)]
+    want = [np.zeros_like(w) for w in ws]
+    for rank in range(2):
+        x, dy = (a.astype(np.float64) for a in bench.rank_data(p, rank))
+        h = np.maximum(x @ ws[0], 0)
+        want[1] += h.T @ dy / 2
+        want[0] += x.T @ ((dy @ ws[1].T) * (h > 0)) / 2
+    got = bench.expected(tuple(sorted(p.items())), 2)
+    for g, w in zip(got, want, strict=True):
+        assert np.abs(g - w).max() <= 1e-2 * np.abs(w).max()
+    assert not np.array_equal(*(bench.rank_data(p, r)[0] for r in range(2)))  # each rank has its own batch
+
+
+def test_async_buckets_overlap_the_backward(capsys):
+    """With overlap the step is shorter than compute + the same all-reduces done after the backward."""
+    overlapped = step(capsys, 4)["results"][0]["metrics"]
+    serial = step(capsys, 4, "--set", "overlap=false")["results"][0]["metrics"]
+    assert serial["exposed_comm_ns"] == serial["comm_ns"]  # nothing hidden
+    assert overlapped["step_ns"] < serial["compute_ns"] + serial["comm_ns"] == pytest.approx(serial["step_ns"])
+    assert overlapped["exposed_comm_ns"] < serial["exposed_comm_ns"] - 0.2 * serial["comm_ns"]
+
+
+def test_other_algorithm_and_f32_gradients(capsys):
+    line = step(capsys, 4, "--set", "algorithm=tree_allreduce", "--set", "grad_dtype=f32")
+    assert line["results"][0]["metrics"]["algorithm"] == "tree_allreduce"
+
+
+@pytest.mark.parametrize(("sets", "error"), [
+    (["--set", "hidden=100"], "hidden (100) must be a multiple of 8 (1 cubes x 8 PEs: one column block each)"),
+    (["--set", "cubes=16"], "cubes must be 1..15"),
+    (["--set", "layers=0"], "layers must be >= 1"),
+    (["--set", "grad_dtype=bf16"], "grad_dtype must be f32 or f16"),
+    (["--set", "batch=8192", "--set", "hidden=1024"], "does not fit a PE's 1 MiB GEMM staging budget"),
+    (["--set", "algorithm=hierarchical_allreduce"], "reduces across PEs"),
+    (["--set", "algorithm=ring_allreduce_all_pes"], "cannot overlap the GEMMs: use overlap=false"),
+])
+def test_bad_sizes_fail_with_a_clear_error(capsys, sets, error):
+    code = main(["run", "--topology", TOPOLOGY, "--json", "--bench", "dp_step", *SMALL, *sets])
+    line = json.loads(capsys.readouterr().out)
+    assert code == 1 and line["status"] == "FAIL" and error in line["error"], line["error"]
