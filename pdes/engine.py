@@ -20,7 +20,7 @@ from greenlet import getcurrent
 from .codec import CodecError, decode, encode
 from .errors import ModelError, RemoteError, SimulationDeadlock
 from .lp import LP, Record
-from .model import Model
+from .model import Model, horizon_message, time_limit
 from .partition import Partition
 from .transport import Transport
 from .workers import Worker, WorkerFailure, WorkerPool
@@ -74,6 +74,7 @@ class RankEngine:
         n = len(self.names)
         self.F = np.zeros(n)  # promises: LP i sends nothing before F[i]
         self.G = 0.0  # global lower bound on any event time, from the last reduction
+        self.time_limit = time_limit(model.shortest_link[0])  # a run to quiescence stops there
         self._wire(model)
         self.events = 0
         self.rounds = 0
@@ -86,7 +87,14 @@ class RankEngine:
 
     # --- construction -------------------------------------------------------
     def _wire(self, model: Model) -> None:
+        """Ports, neighbour ranks and input-bound tables of the local LPs.
+
+        Explicit links cost O(links). A link group costs O(members) per rank: one shared port
+        table for all its local members, and its input bounds come from the two smallest
+        promises among its members (see :meth:`_bounds`), never from a per-pair table.
+        """
         rank, owner, index = self.rank, self.owner, model.index
+        local_set = set(self.local)
         ports: dict[int, dict[str, tuple[int, float]]] = {i: {} for i in self.local}
         in_la: dict[int, dict[int, float]] = {i: {} for i in self.local}
         out_remote: dict[int, set[int]] = {}
@@ -102,6 +110,15 @@ class RankEngine:
                 in_la[d][s] = min(in_la[d].get(s, INF), link.latency)
                 if owner[s] != rank:
                     neighbours.add(owner[s])
+        groups = []  # (group, local members) of the groups with a local member and someone to talk to
+        for group in model.groups:
+            mine = [i for i in group.indices if i in local_set]
+            if mine and len(group) > 1:
+                groups.append((group, mine))
+                others = {owner[i] for i in group.indices} - {rank}
+                neighbours |= others
+                for r in others:  # every local member sends to, and hears from, every remote one
+                    out_remote.setdefault(r, set()).update(mine)
         self.neighbours = sorted(neighbours)
         self.out_remote = {r: sorted(out_remote.get(r, ())) for r in self.neighbours}
         self.sent_floor: dict[int, dict[int, float]] = {r: {} for r in self.neighbours}
@@ -109,10 +126,29 @@ class RankEngine:
         self.lps = [LP(self.names[i], i, model.seed, self.names) for i in self.local]
         self.by_index = {lp.index: lp for lp in self.lps}
         self.local_array = np.array(self.local, dtype=np.int64)
+        position = {i: k for k, i in enumerate(self.local)}
         sinks = {}  # dst index -> where its messages go: the LP itself here, or the outbox of its rank
+
+        def sink(d: int) -> Callable:
+            return sinks.get(d) or sinks.setdefault(d, self._sink(d))
+
+        tables: dict[int, list[dict]] = {i: [] for i in self.local}  # LP -> port tables of its groups
+        group_in = []  # per group: member indices, latency, local positions of the local members, ``where``
+        group_la = np.full(len(self.local), INF)  # smallest group latency into each local LP
+        for group, mine in groups:
+            latency, prefix = group.latency, group.prefix
+            table = {prefix + name: (d, latency, sink(d)) for name, d in group.index_of.items()}
+            members = np.array(group.indices, dtype=np.int64)
+            at = np.array([position[i] for i in mine], dtype=np.int64)
+            where = np.full(len(members), -1, dtype=np.int64)  # member -> its entry in ``at``, -1 if remote
+            where[[k for k, i in enumerate(group.indices) if i in local_set]] = np.arange(len(at))
+            group_in.append((members, latency, at, where))
+            for i in mine:
+                tables[i].append(table)
+            np.minimum.at(group_la, at, latency)
         for lp in self.lps:
-            lp.connect({port: (d, latency, sinks.get(d) or sinks.setdefault(d, self._sink(d)))
-                        for port, (d, latency) in ports[lp.index].items()})
+            lp.connect({port: (d, latency, sink(d)) for port, (d, latency) in ports[lp.index].items()},
+                       tables[lp.index])
         src, lat, starts, has_in = [], [], [], []
         for i in self.local:
             has_in.append(bool(in_la[i]))
@@ -125,11 +161,14 @@ class RankEngine:
         self.in_lat = np.array(lat, dtype=float)
         self.in_starts = np.array(starts, dtype=np.int64)
         self.has_in = np.array(has_in, dtype=bool)
-        self.min_in_lat = np.array([min(in_la[i].values(), default=INF) for i in self.local])
+        self.group_in = group_in
+        self.min_in_lat = np.minimum(np.array([min(in_la[i].values(), default=INF) for i in self.local]),
+                                     group_la)
+        self.has_input = self.has_in | (group_la < INF)  # explicit or group inputs
 
     def build(self) -> Failure | None:
         """Run the builders of the local LPs; return the first failure."""
-        for lp, has_inputs in zip(self.lps, self.has_in, strict=True):
+        for lp, has_inputs in zip(self.lps, self.has_input, strict=True):
             spec = self.model.lps[lp.index]
             try:
                 lp.state = spec.build(lp)
@@ -205,6 +244,9 @@ class RankEngine:
             self._raise_failures(self.failure, self._gather_failures(), during="the run")
         if outcome == "deadlock":
             self._raise_deadlock()
+        if outcome == "horizon":
+            latency, label = self.model.shortest_link
+            raise ModelError(horizon_message(label, latency, self.G) + " (run() without until)")
         if outcome == "disagree":
             self.ended = ModelError(
                 "the ranks' scripts disagree: some finished (Simulation.settle) while others started a run; every "
@@ -240,10 +282,22 @@ class RankEngine:
         """Per local LP: no message can arrive before this time."""
         if self.sync == "window":
             return (self.G + self.min_in_lat).tolist()
+        F = self.F
         bounds = np.full(len(self.lps), INF)
         if len(self.in_starts):
-            arrivals = self.F[self.in_src] + self.in_lat
+            arrivals = F[self.in_src] + self.in_lat
             bounds[self.has_in] = np.minimum.reduceat(arrivals, self.in_starts)
+        for members, latency, at, where in self.group_in:
+            # A member hears from every other member: latency + the smallest promise among the others,
+            # which is the group's smallest promise except for the member holding it (then the second).
+            promises = F[members]
+            first = int(np.argmin(promises))
+            smallest, second = np.partition(promises, 1)[:2]
+            bound = np.full(len(at), smallest + latency)
+            if where[first] >= 0:
+                bound[where[first]] = second + latency
+            np.minimum(bounds[at], bound, out=bound)
+            bounds[at] = bound
         return bounds.tolist()
 
     def _sweeps(self, horizon: float) -> None:
@@ -334,7 +388,8 @@ class RankEngine:
         if until is None:
             if G == INF:
                 return "deadlock" if blocked else "done"
-            return None
+            # The horizon of a run to quiescence: every rank sees the same G, so all stop together.
+            return "horizon" if self.time_limit <= G else None
         return "done" if until <= G else None
 
     # --- endings --------------------------------------------------------------

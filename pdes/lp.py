@@ -6,7 +6,10 @@ before every SimPy priority (URGENT included), so at equal timestamps the
 messages run first, in ``(src, link_seq)`` order, whatever order they arrived
 in; and the LP only steps to a time once every input channel has promised
 that nothing earlier can still come. That is what makes results independent
-of arrival order, hence of the partition.
+of arrival order, hence of the partition. ``link_seq`` counts the messages the
+sender has sent (one counter per LP, not a table per destination): only
+messages from one sender to one receiver are compared by it, and their order
+is their send order either way.
 
 Payloads are copied by the msgpack codec at send time, except immutable
 scalars, which travel as they are (:func:`pdes.codec.pack`).
@@ -84,19 +87,27 @@ class LP:
         self._names = lp_names
         self._queue = self.env._queue
         self._out: dict[str, tuple[int, float, Sink]] = {}
+        self._groups: list[dict[str, tuple[int, float, Sink]]] = []
         self._handler: Callable[[Message], Any] | None = None
         self._describe: Callable[[], dict] | None = None
-        self._seq: dict[int, int] = {}
         # The callbacks of every arrival: the handler itself, shared (SimPy's step never mutates the list).
         self._arrival: list = [self._no_handler]
         self.events = 0
         self.sent = 0
         self.received = 0
 
-    def connect(self, ports: dict[str, tuple[int, float, Sink]]) -> None:
-        """Engine: output ports, as port name -> (dst LP index, latency, sink taking the message)."""
-        self._out = ports
-        self._seq = {dst: 0 for dst, _, _ in ports.values()}
+    def connect(self, ports: dict[str, tuple[int, float, Sink]],
+                groups: list[dict[str, tuple[int, float, Sink]]] | None = None) -> None:
+        """Engine: output ports, as port name -> (dst LP index, latency, sink taking the message).
+
+        ``groups``: the port tables of the link groups this LP belongs to, shared by every
+        member on the rank, so they also hold this LP's own name, which :meth:`send` refuses.
+        """
+        groups = list(groups or ())
+        if not ports and len(groups) == 1:
+            self._out, self._groups = groups[0], []
+        else:
+            self._out, self._groups = ports, groups
 
     # --- model-facing API -------------------------------------------------
     @property
@@ -106,7 +117,8 @@ class LP:
     @property
     def ports(self) -> list[str]:
         """Names of this LP's output ports."""
-        return list(self._out)
+        tables = [self._out, *self._groups]
+        return [port for table in tables for port, (dst, _, _) in table.items() if dst != self.index]
 
     def on_receive(self, handler: Callable[[Message], Any]) -> None:
         """Call ``handler(message)`` at each incoming message's timestamp."""
@@ -125,18 +137,31 @@ class LP:
         try:
             dst, latency, sink = self._out[port]
         except KeyError:
-            known = ", ".join(sorted(self._out)) or "none"
-            raise ModelError(f"LP {self.name!r} has no output port {port!r} (ports: {known})") from None
+            dst, latency, sink = self._group_port(port)
+        if dst == self.index:  # a link group's shared table also names the sender
+            raise self._no_port(port)
         if not delay >= 0:
             raise ValueError(f"LP {self.name!r}: send delay must be >= 0, got {delay!r}")
         when = self.env._now + latency + delay
-        seqs = self._seq
-        seq = seqs[dst]
-        seqs[dst] = seq + 1
-        self.sent += 1
+        # link_seq: one counter per sender. Only messages from one sender to one receiver are ever
+        # compared by it, and their order is send order either way.
+        seq = self.sent
+        self.sent = seq + 1
         kind = type(payload)
         sink(when, self.index, seq, port, payload if kind in _PLAIN else pack(payload))
         return when
+
+    def _group_port(self, port: str) -> tuple[int, float, Sink]:
+        for table in self._groups:
+            out = table.get(port)
+            if out is not None:
+                return out
+        raise self._no_port(port)
+
+    def _no_port(self, port: str) -> ModelError:
+        known = self.ports
+        listed = ", ".join(sorted(known)[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+        return ModelError(f"LP {self.name!r} has no output port {port!r} (ports: {listed or 'none'})")
 
     # --- engine-facing API ------------------------------------------------
     def deliver(self, when: float, src: int, seq: int, link: str, payload: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,8 +77,8 @@ class Simulation:
             transport = "mpi" if launched_by_mpi() else "local"
         if transport == "local":
             size = 1 if ranks is None else ranks
-            if size < 1:
-                raise ValueError(f"ranks must be >= 1, got {ranks}")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"ranks must be an integer >= 1, got {ranks!r}")
             self._world = LocalWorld(size)
             return [self._world.transport(r) for r in range(size)]
         if transport == "mpi":
@@ -137,7 +138,21 @@ class Simulation:
 
     # --- running ----------------------------------------------------------------
     def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
-        """Run to simulated time ``until`` (events before it are processed), or to quiescence."""
+        """Run to simulated time ``until`` (events before it are processed), or to quiescence.
+
+        ``until`` is None or a finite number >= 0. Time must be able to advance over the whole
+        run: every link latency must be at least the float spacing at the run's horizon
+        (:func:`pdes.model.time_limit`), or ``t + latency == t`` could stall the synchronizer.
+        With ``until`` this is checked here, before anything runs (:class:`ModelError` naming
+        the link with the smallest latency). A run to quiescence has no horizon known in
+        advance: it stops with the same error at the first global reduction whose time
+        reaches ``time_limit(smallest latency)``.
+        """
+        if until is not None:
+            if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) \
+                    or until < 0:
+                raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
+            self.model.check_horizon(until)
         parts = self._on_every_rank(lambda engine: engine.run(until, progress))
         names = self.model.lp_names
         results: dict[int, Any] = {}

@@ -4,36 +4,115 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
 
-from ..errors import PdesError, RemoteError
+from ..errors import ModelError, PdesError, RemoteError
+from ..model import horizon_message, time_limit
 from ..progress import ProgressLine
-from ..transport import launched_by_mpi
-from .model import PholdParams, run_pdes, run_simpy
+from ..transport import launched_by_mpi, launcher_rank
+from .model import PholdParams, build_model, run_pdes, run_simpy
+
+
+class _Parser(argparse.ArgumentParser):
+    """One line per bad command line, printed by the first rank of an mpirun job only."""
+
+    def error(self, message: str) -> NoReturn:
+        _say(f"{self.prog}: error: {message}")
+        raise SystemExit(2)
+
+
+def _say(line: str) -> None:
+    """Print ``line`` on stderr once per job (launcher rank 0; MPI is not initialised yet)."""
+    if launcher_rank() == 0:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    rule = f"an integer >= {low}" if high is None else f"an integer in [{low}, {'2**64' if high == 2**64 else high})"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}") from None
+        if value < low or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _number(rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}") from None
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _writable_file(text: str) -> str:
+    """A file we can create or overwrite, checked before the run rather than after it."""
+    path = Path(text)
+    parent = path.parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: directory {str(parent)!r} does not exist")
+    if not (os.access(path, os.W_OK) if path.exists() else os.access(parent, os.W_OK | os.X_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+    return text
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m pdes.phold", description=__doc__)
-    ap.add_argument("--lps", type=int, default=64, help="number of LPs")
-    ap.add_argument("--events-per-lp", type=int, default=8, help="initial events per LP")
-    ap.add_argument("--remote", type=float, default=0.5, help="probability that an event goes to another LP")
-    ap.add_argument("--lookahead", type=float, default=1.0, help="link latency = minimum delay")
-    ap.add_argument("--mean", type=float, default=1.0, help="mean of the exponential extra delay")
-    ap.add_argument("--until", type=float, default=200.0, help="simulated end time (events before it run)")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--work", type=float, default=0.0, metavar="MICROSECONDS", help="CPU burnt per event")
+    ap = _Parser(prog="python -m pdes.phold", description=__doc__)
+    ap.add_argument("--lps", type=_integer(1), default=64, help="number of LPs")
+    ap.add_argument("--events-per-lp", type=_integer(0), default=8, help="initial events per LP")
+    ap.add_argument("--remote", type=_number("a number in [0, 1]", lambda x: 0 <= x <= 1), default=0.5,
+                    help="probability that an event goes to another LP")
+    ap.add_argument("--lookahead", type=_number("a finite number > 0", lambda x: x > 0), default=1.0,
+                    help="link latency = minimum delay")
+    ap.add_argument("--mean", type=_number("a finite number >= 0", lambda x: x >= 0), default=1.0,
+                    help="mean of the exponential extra delay")
+    ap.add_argument("--until", type=_number("a finite number >= 0 (PHOLD never runs out of events)",
+                                            lambda x: x >= 0), default=200.0,
+                    help="simulated end time (events before it run)")
+    ap.add_argument("--seed", type=_integer(0, 2**64), default=7)
+    ap.add_argument("--work", type=_number("a finite number >= 0", lambda x: x >= 0), default=0.0,
+                    metavar="MICROSECONDS", help="CPU burnt per event")
     ap.add_argument("--sync", choices=("null", "window"), default="null")
     ap.add_argument("--engine", choices=("pdes", "simpy"), default="pdes")
-    ap.add_argument("--ranks", type=int, default=None,
+    ap.add_argument("--ranks", type=_integer(1), default=None,
                     help="in-process virtual ranks (without mpirun only; default 1)")
     ap.add_argument("--partition", choices=("blocks", "round_robin"), default="blocks")
     ap.add_argument("--compare-simpy", action="store_true",
                     help="run plain SimPy and pdes in this process (--repeat times each, alternately) and print "
                          "the best events/s of each and their ratio")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per engine for --compare-simpy")
+    ap.add_argument("--repeat", type=_integer(1), default=3, help="runs per engine for --compare-simpy")
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
-    ap.add_argument("--stats-json", metavar="PATH", help="write per-rank and per-LP statistics to PATH")
-    return ap.parse_args(argv)
+    ap.add_argument("--stats-json", metavar="PATH", type=_writable_file,
+                    help="write per-rank and per-LP statistics to PATH")
+    args = ap.parse_args(argv)
+    horizon = time_limit(args.lookahead)
+    if args.until > horizon:  # t + lookahead == t before --until: PHOLD (and the synchronizer) would stall
+        if args.remote > 0 and args.lps > 1:
+            model = build_model(PholdParams(lps=args.lps, lookahead=args.lookahead, remote=args.remote))
+            try:
+                model.check_horizon(args.until)
+            except ModelError as exc:
+                ap.error(f"argument --lookahead: too small for --until {args.until!r}: {exc}")
+        ap.error(f"argument --lookahead: too small for --until {args.until!r}: "
+                 + horizon_message("every PHOLD event's minimum delay", args.lookahead, args.until))
+    return args
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -42,17 +121,16 @@ def _table(rows: list[tuple[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    """The CLI; returns the exit status (2 for a bad command line, with one line on stderr)."""
     try:
-        params = PholdParams(args.lps, args.events_per_lp, args.remote, args.lookahead, args.mean,
-                             args.seed, args.work)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        args = parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad command line already reported
+        return exc.code if isinstance(exc.code, int) else 2
+    params = PholdParams(args.lps, args.events_per_lp, args.remote, args.lookahead, args.mean, args.seed,
+                         args.work)
     if args.compare_simpy:
         if launched_by_mpi() or (args.ranks or 1) != 1 or args.engine != "pdes":
-            print("phold: --compare-simpy runs both engines in one process, without mpirun, --ranks or --engine",
-                  file=sys.stderr)
+            _say("phold: --compare-simpy runs both engines in one process, without mpirun, --ranks or --engine")
             return 2
         from .bench import compare_simpy, compare_table
 
@@ -75,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             abort_on_uncaught_exception()
             options["transport"] = "mpi"
             if args.ranks is not None:
-                print("phold: --ranks is for in-process runs; under mpirun use -n", file=sys.stderr)
+                _say("phold: --ranks is for in-process runs; under mpirun use -n")
                 return 2
         else:
             options["transport"] = "local"

@@ -34,10 +34,7 @@ class PholdParams:
     work_us: float = 0.0
 
     def __post_init__(self) -> None:
-        checks = [("lps", self.lps >= 1, ">= 1"), ("events_per_lp", self.events_per_lp >= 0, ">= 0"),
-                  ("remote", 0.0 <= self.remote <= 1.0, "in [0, 1]"), ("lookahead", self.lookahead > 0, "> 0"),
-                  ("mean", self.mean >= 0, ">= 0"), ("work_us", self.work_us >= 0, ">= 0")]
-        for name, ok, rule in checks:
+        for name, ok, rule in param_checks(self):
             if not ok:
                 raise ValueError(f"phold: {name} must be {rule}, got {getattr(self, name)!r}")
 
@@ -45,19 +42,36 @@ class PholdParams:
         return f"lp{i}"
 
 
-class UniformStream:
-    """Uniform draws from an LP's generator, fetched in blocks (scalar numpy calls are slow)."""
+def param_checks(p: PholdParams) -> list[tuple[str, bool, str]]:
+    """(field, valid, rule) for every parameter (the CLI reuses the rules to name its flags)."""
+    finite = math.isfinite
+    return [("lps", p.lps >= 1, "an integer >= 1"), ("events_per_lp", p.events_per_lp >= 0, "an integer >= 0"),
+            ("remote", 0.0 <= p.remote <= 1.0, "a number in [0, 1]"),
+            ("lookahead", finite(p.lookahead) and p.lookahead > 0, "a finite number > 0"),
+            ("mean", finite(p.mean) and p.mean >= 0, "a finite number >= 0"),
+            ("seed", 0 <= p.seed < 2**64, "an integer in [0, 2**64)"),
+            ("work_us", finite(p.work_us) and p.work_us >= 0, "a finite number >= 0")]
 
-    def __init__(self, rng: np.random.Generator, block: int = 4096) -> None:
+
+class UniformStream:
+    """Uniform draws from an LP's generator, fetched in blocks (scalar numpy calls are slow).
+
+    Blocks start small and double up to ``block``, so that 10,000 idle LPs do not hold 4,096
+    floats each; the draws are the same for any block sizes.
+    """
+
+    def __init__(self, rng: np.random.Generator, block: int = 4096, first: int = 64) -> None:
         self._rng = rng
         self._block = block
+        self._next_block = min(first, block)
         self._buf: list[float] = []
         self._pos = 0
         self.draws = 0
 
     def next(self) -> float:
         if self._pos == len(self._buf):
-            self._buf = self._rng.random(self._block).tolist()
+            self._buf = self._rng.random(self._next_block).tolist()
+            self._next_block = min(2 * self._next_block, self._block)
             self._pos = 0
         self._pos += 1
         self.draws += 1
@@ -108,8 +122,12 @@ def digest(reports: list) -> str:
 
 
 # --- pdes ---------------------------------------------------------------------
-def build_model(params: PholdParams) -> Model:
-    """PHOLD as a pdes model: one LP per PHOLD LP, all-to-all links of latency ``lookahead``."""
+def build_model(params: PholdParams, link_group: bool = True) -> Model:
+    """PHOLD as a pdes model: one LP per PHOLD LP, all-to-all links of latency ``lookahead``.
+
+    The links are one :meth:`Model.add_link_group` (O(LPs) to build); ``link_group=False``
+    declares the ``lps * (lps - 1)`` links one by one instead (same results; for tests).
+    """
     model = Model(seed=params.seed)
     names = [params.lp_name(i) for i in range(params.lps)]
     lookahead = params.lookahead
@@ -135,7 +153,9 @@ def build_model(params: PholdParams) -> Model:
 
     for name in names:
         model.add_lp(name, build, report=PholdLP.report)
-    if params.remote > 0:
+    if params.remote > 0 and link_group:
+        model.add_link_group(names, lookahead)
+    elif params.remote > 0:
         for src in names:
             for dst in names:
                 if src != dst:
@@ -143,9 +163,13 @@ def build_model(params: PholdParams) -> Model:
     return model
 
 
-def run_pdes(params: PholdParams, until: float, progress=None, **sim_options) -> tuple[str, int, float, RunResult]:
-    """Run PHOLD on pdes; returns (digest, PHOLD events, wall seconds of the run, run result)."""
-    sim = Simulation(build_model(params), **sim_options)
+def run_pdes(params: PholdParams, until: float, progress=None, model: Model | None = None,
+             **sim_options) -> tuple[str, int, float, RunResult]:
+    """Run PHOLD on pdes; returns (digest, PHOLD events, wall seconds of the run, run result).
+
+    ``model``: one :func:`build_model` made from ``params`` already (default: build it).
+    """
+    sim = Simulation(build_model(params) if model is None else model, **sim_options)
     t0 = time.perf_counter()
     result = sim.run(until=until, progress=progress)
     wall = time.perf_counter() - t0

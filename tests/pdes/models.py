@@ -144,3 +144,53 @@ def failing_model(fail_lp: str = "b", at: float = 3.0) -> Model:
     for i, name in enumerate(names):
         m.add_link(name, names[(i + 1) % len(names)], 1.0)
     return m
+
+
+def gossip_model(grouped: bool, n: int = 5, prefix: str = "") -> Model:
+    """Every LP forwards each message to a drawn other LP; LP 0 also has an explicit link to LP 1."""
+    m = Model(seed=2)
+    names = [f"g{i}" for i in range(n)]
+
+    def build(lp):
+        log = []
+
+        def handler(message):
+            log.append([lp.now, message.src, message.link, message.payload])
+            if message.link != "side" and message.payload < 30:
+                dst = names[int(lp.rng.integers(n - 1))]
+                dst = names[-1] if dst == lp.name else dst
+                lp.send(prefix + dst, message.payload + 1, delay=float(lp.rng.random()) * 0.3)
+            if lp.name == "g0" and message.payload % 4 == 0:
+                lp.send("side", -1.0)
+
+        lp.on_receive(handler)
+        lp.env.call_at(0.1 * names.index(lp.name), lambda e: lp.send(prefix + names[(names.index(lp.name) + 2) % n], 0))
+        return log
+
+    for name in names:
+        m.add_lp(name, build, report=list)
+    if grouped:
+        m.add_link_group(names, 0.25, prefix=prefix)
+    else:
+        for a in names:
+            for b in names:
+                if a != b:
+                    m.add_link(a, b, 0.25, name=prefix + b)
+    m.add_link("g0", "g1", 0.125, name="side")
+    return m
+
+
+def endless_ping_pong(latency: float, delay: float = 0.0) -> Model:
+    """Two LPs bouncing one message forever over links of ``latency``, ``delay`` added per hop."""
+    m = Model()
+
+    def build(lp):
+        lp.on_receive(lambda message: lp.send("b" if lp.name == "a" else "a", message.payload + 1, delay=delay))
+        if lp.name == "a":
+            lp.env.call_at(0.0, lambda e: lp.send("b", 0))
+
+    m.add_lp("a", build)
+    m.add_lp("b", build)
+    m.add_link("a", "b", latency, name="b")
+    m.add_link("b", "a", latency * 4, name="a")
+    return m

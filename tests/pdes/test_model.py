@@ -102,7 +102,7 @@ def test_send_on_unknown_port_names_lp_and_ports():
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="sync must be one of"):
         Simulation(two_lps(), sync="optimistic")
-    with pytest.raises(ValueError, match="ranks must be >= 1"):
+    with pytest.raises(ValueError, match="ranks must be an integer >= 1"):
         Simulation(two_lps(), ranks=0)
     with pytest.raises(ValueError, match="transport must be"):
         Simulation(two_lps(), transport="tcp")

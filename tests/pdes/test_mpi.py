@@ -8,7 +8,16 @@ import pytest
 from pdes import ModelError, RemoteError, Simulation, SimulationDeadlock
 from pdes.phold import PholdParams, run_pdes, run_simpy
 
-from .models import chatter_model, deadlock_model, failing_model, fan_in_model, ping_pong_model, ping_pong_worker
+from .models import (
+    chatter_model,
+    deadlock_model,
+    endless_ping_pong,
+    failing_model,
+    fan_in_model,
+    gossip_model,
+    ping_pong_model,
+    ping_pong_worker,
+)
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
@@ -112,3 +121,18 @@ def test_worker_return_values_are_gathered_like_single_process():
         return sim.run().workers
 
     assert run("mpi") == run("local") == {"w-a": ["a", 0], "w-b": ["b", 1]}
+
+
+@pytest.mark.parametrize("partition", ["blocks", "round_robin"])
+def test_link_group_results_equal_per_pair_links_single_process(partition):
+    single = Simulation(gossip_model(grouped=False), transport="local").run()
+    split = Simulation(gossip_model(grouped=True), transport="mpi", partition=partition).run()
+    assert split.results == single.results
+
+
+def test_run_to_quiescence_stops_at_the_horizon_on_every_rank():
+    sim = Simulation(endless_ping_pong(2.0**-40, delay=1000.0), transport="mpi", partition={"a": 0, "b": 1})
+    with pytest.raises(ModelError, match=r"cannot advance time at t=9000\.000000000022 .*\(run\(\) without until\)"):
+        sim.run()
+    with pytest.raises(ModelError, match=r"it allows runs up to t=8192\.0"):
+        sim.run(until=8192.5)

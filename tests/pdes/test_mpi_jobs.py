@@ -62,4 +62,14 @@ def test_failure_on_rank_1_ends_the_job_quickly_naming_rank_and_lp():
 
 def test_phold_cli_rejects_bad_arguments():
     proc, _ = run([*PHOLD, "--lookahead", "0"])
-    assert proc.returncode == 2 and "lookahead must be > 0" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr == "python -m pdes.phold: error: argument --lookahead: must be a finite number > 0, got '0'\n"
+
+
+@pytest.mark.parametrize("bad", [["--until", "nan"], ["--ranks", "0"], ["--stats-json", "/nonexistent/x.json"],
+                                 ["--lookahead", "1e-17", "--until", "1"]])
+def test_phold_cli_bad_argument_is_reported_once_per_mpirun_job(bad):
+    proc, _ = run([*PHOLD, *bad], ranks=3, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"python -m pdes.phold: error: argument {bad[0]}: "), proc.stderr

@@ -65,3 +65,65 @@ def test_cli_compare_simpy_prints_both_engines_and_their_ratio(capsys):
     assert phold_main(args) == 0
     assert "pdes / plain SimPy:" in capsys.readouterr().out
     assert phold_main([*args, "--ranks", "2"]) == 2
+
+
+P = "python -m pdes.phold: error: argument "
+BAD_INPUTS = [
+    (["--lookahead", "1e-17", "--until", "1"],
+     P + "--lookahead: too small for --until 1.0: link 'lp0' -> 'lp1' (port 'lp1', in the all-to-all link group of "
+         "64 LPs (lp0..lp63)): latency 1e-17 cannot advance time at t=1.0 (float resolution 2.2e-16); it allows runs "
+         "up to t=0.0625: use a larger latency, a shorter run, or a coarser time unit"),
+    (["--lookahead", "1e-17", "--until", "1", "--remote", "0"],
+     P + "--lookahead: too small for --until 1.0: every PHOLD event's minimum delay: latency 1e-17 cannot advance "
+         "time at t=1.0 (float resolution 2.2e-16); it allows runs up to t=0.0625: use a larger latency, a shorter "
+         "run, or a coarser time unit"),
+    (["--until", "nan"], P + "--until: must be a finite number >= 0 (PHOLD never runs out of events), got 'nan'"),
+    (["--until", "-1"], P + "--until: must be a finite number >= 0 (PHOLD never runs out of events), got '-1'"),
+    (["--until", "inf"], P + "--until: must be a finite number >= 0 (PHOLD never runs out of events), got 'inf'"),
+    (["--ranks", "-2"], P + "--ranks: must be an integer >= 1, got '-2'"),
+    (["--ranks", "0"], P + "--ranks: must be an integer >= 1, got '0'"),
+    (["--seed", "99999999999999999999999"],
+     P + "--seed: must be an integer in [0, 2**64), got '99999999999999999999999'"),
+    (["--seed", "-1"], P + "--seed: must be an integer in [0, 2**64), got '-1'"),
+    (["--mean", "inf"], P + "--mean: must be a finite number >= 0, got 'inf'"),
+    (["--mean", "-0.5"], P + "--mean: must be a finite number >= 0, got '-0.5'"),
+    (["--lookahead", "inf"], P + "--lookahead: must be a finite number > 0, got 'inf'"),
+    (["--lookahead", "0"], P + "--lookahead: must be a finite number > 0, got '0'"),
+    (["--lps", "0"], P + "--lps: must be an integer >= 1, got '0'"),
+    (["--lps", "ten"], P + "--lps: must be an integer >= 1, got 'ten'"),
+    (["--events-per-lp", "-1"], P + "--events-per-lp: must be an integer >= 0, got '-1'"),
+    (["--remote", "nan"], P + "--remote: must be a number in [0, 1], got 'nan'"),
+    (["--remote", "1.5"], P + "--remote: must be a number in [0, 1], got '1.5'"),
+    (["--work", "inf"], P + "--work: must be a finite number >= 0, got 'inf'"),
+    (["--repeat", "0"], P + "--repeat: must be an integer >= 1, got '0'"),
+    (["--stats-json", "/nonexistent/x.json"],
+     P + "--stats-json: cannot write '/nonexistent/x.json': directory '/nonexistent' does not exist"),
+    (["--stats-json", "."], P + "--stats-json: '.' is a directory"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_cli_bad_input_is_one_line_naming_the_flag_and_exit_2(argv, message, capsys):
+    assert phold_main(["--lps", "64", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", message + "\n")
+
+
+def test_cli_lookahead_within_the_float_resolution_of_until_runs(capsys):
+    assert phold_main(["--lps", "4", "--lookahead", "1e-17", "--until", "0.0625", "--json"]) == 0
+    assert '"events": ' in capsys.readouterr().out
+
+
+def test_cli_stats_json_unwritable_is_refused_before_the_run(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        assert phold_main(["--lps", "4", "--stats-json", str(locked / "s.json")]) == 2
+        assert capsys.readouterr().err.endswith("permission denied\n")
+    finally:
+        locked.chmod(0o700)
