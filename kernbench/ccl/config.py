@@ -1,9 +1,24 @@
 """``ccl.yaml``: which collective algorithm runs, on which IPCQ buffers, and each algorithm's entry.
 
     defaults:   algorithm, buffer_kind (tcm | hbm | sram), backpressure, n_slots, slot_size,
-                ipcq_credit_size_bytes
+                ipcq_credit_size_bytes, vc_chunk_size, world_size
     algorithms: NAME: module, topology, mapper, validator, buffer_kind, n_elem, world_size (optional),
-                      and any default overridden for this algorithm; keys starting ``kernel_`` go to kernel_args
+                      root_cube (optional), and any default overridden for this algorithm; keys starting
+                      ``kernel_`` (and ``root_cube``) go to kernel_args
+
+Keys of the seeds' ccl.yaml files, with what they do here:
+
+- ``backpressure: sleep``: the seeds' name for what ``true`` does (a send sleeps until the peer frees a slot).
+- ``vc_chunk_size``: the seeds' PE_DMA virtual-channel chunk size, which their DMA never used ("reserved for future
+  precision"); here too it changes nothing: the PE DMA moves each IPCQ piece as one transfer. It is checked
+  (an int >= 1) and kept in `AlgorithmConfig.vc_chunk_size`.
+- ``root_cube``: the cube whose leader PE exchanges with the other SIPs (intercube); passed to ``kernel_args`` as
+  the keyword ``root_cube``, so only modules that take it accept it.
+- ``defaults.world_size``: the world size of every entry that does not set its own (the seeds' order: the entry,
+  then defaults, then the SIP count).
+- An entry without ``mapper`` / ``validator`` takes its module's ``MAPPER`` / ``VALIDATOR`` when it declares one
+  (the seeds' intercube entry names neither: its module knows it runs on every cube's PE 0), else
+  ``leader_only`` / ``single_shard_per_rank``.
 
 Every problem is a `CclConfigError` naming the file and the field, e.g.
 ``ccl.yaml: algorithms.ring_tcm.buffer_kind: expected one of tcm, hbm, sram, got 'dram'``.
@@ -52,6 +67,7 @@ class AlgorithmConfig:
     ipcq_credit_size_bytes: int = 16
     n_elem: int = 4096
     world_size: int | None = None
+    vc_chunk_size: int | None = None  # accepted from the seeds' files; no effect (see the module docstring)
     kernel_config: dict[str, Any] = field(default_factory=dict)
 
     def load_module(self) -> ModuleType:
@@ -59,8 +75,13 @@ class AlgorithmConfig:
 
 
 Fail = Callable[[str, str], CclConfigError]
-_DEFAULT_KEYS = ("buffer_kind", "backpressure", "n_slots", "slot_size", "ipcq_credit_size_bytes")
-_ENTRY_KEYS = ("module", "topology", "mapper", "validator", "n_elem", "world_size", *_DEFAULT_KEYS)
+_DEFAULT_KEYS = ("buffer_kind", "backpressure", "n_slots", "slot_size", "ipcq_credit_size_bytes", "vc_chunk_size",
+                 "world_size")
+_ENTRY_KEYS = ("module", "topology", "mapper", "validator", "n_elem", *_DEFAULT_KEYS)
+_KERNEL_KEYS = ("root_cube",)
+"""Entry keys that go to ``kernel_args`` as keywords, like ``kernel_*`` ones."""
+BACKPRESSURE_SLEEP = "sleep"
+"""The seeds' ``backpressure`` mode; the same as ``true``."""
 
 
 @dataclass(frozen=True)
@@ -117,11 +138,19 @@ def parse_ccl_config(data: Any, source: str = "<dict>") -> CclConfig:
         for key, value in entry.items():
             if isinstance(key, str) and key.startswith("kernel_"):
                 kernel_config[key] = value
+            elif key in _KERNEL_KEYS:
+                kernel_config[key] = _check(fail, f"{where}.{key}", key, value)
             elif key in _ENTRY_KEYS:
                 fields[key] = _check(fail, f"{where}.{key}", key, value)
             else:
-                raise fail(f"{where}.{key}", f"unknown key; allowed: {', '.join(_ENTRY_KEYS)} and kernel_*")
+                raise fail(f"{where}.{key}", f"unknown key; allowed: {', '.join(_ENTRY_KEYS + _KERNEL_KEYS)} "
+                           "and kernel_*")
         _check_kernel_keys(fail, where, fields["module"], kernel_config)
+        module = import_module(fields["module"])
+        for key in ("mapper", "validator"):
+            if key not in fields and getattr(module, key.upper(), None) is not None:
+                fields[key] = _check(fail, f"{where}.{key} ({fields['module']}.{key.upper()})", key,
+                                     getattr(module, key.upper()))
         algorithms[name] = AlgorithmConfig(name=name, kernel_config=kernel_config, **fields)
     algorithm = defaults.get("algorithm", next(iter(algorithms)))
     if not isinstance(algorithm, str) or algorithm not in algorithms:
@@ -135,10 +164,13 @@ def _check(fail: Fail, where: str, key: str, value: Any) -> Any:
         if value not in BUFFER_KINDS:
             raise fail(where, f"expected one of {', '.join(BUFFER_KINDS)}, got {short_repr(value)}")
     elif key == "backpressure":
+        if value == BACKPRESSURE_SLEEP:
+            return True
         if not isinstance(value, bool):
-            raise fail(where, f"expected true or false, got {short_repr(value)}")
-    elif key in ("n_slots", "slot_size", "n_elem", "world_size", "ipcq_credit_size_bytes"):
-        low = {"slot_size": 64, "ipcq_credit_size_bytes": CREDIT_MIN_BYTES}.get(key, 1)
+            raise fail(where, f"expected true, false or {BACKPRESSURE_SLEEP}, got {short_repr(value)}")
+    elif key in ("n_slots", "slot_size", "n_elem", "world_size", "ipcq_credit_size_bytes", "vc_chunk_size",
+                 "root_cube"):
+        low = {"slot_size": 64, "ipcq_credit_size_bytes": CREDIT_MIN_BYTES, "root_cube": 0}.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise fail(where, f"expected int >= {low}, got {short_repr(value)}")
         if key == "slot_size" and value % 64:
@@ -162,13 +194,13 @@ def _check(fail: Fail, where: str, key: str, value: Any) -> Any:
 
 
 def _check_kernel_keys(fail: Fail, where: str, module: str, kernel_config: dict[str, Any]) -> None:
-    """The entry's ``kernel_*`` keys go to ``kernel_args`` as keywords: each must be one it declares (or it takes
-    ``**config``), so a misspelt key fails here instead of being ignored."""
+    """The entry's ``kernel_*`` keys (and ``root_cube``) go to ``kernel_args`` as keywords: each must be one it
+    declares (or it takes ``**config``), so a misspelt key fails here instead of being ignored."""
     params = inspect.signature(import_module(module).kernel_args).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    takes = [name for name in params if name.startswith("kernel_")]
+    takes = [name for name in params if name.startswith("kernel_") or name in _KERNEL_KEYS]
     for key in kernel_config:
         if key not in takes:
-            choice = f"it takes {', '.join(takes)}" if takes else "it takes no kernel_* keys"
+            choice = f"it takes {', '.join(takes)}" if takes else "it takes no kernel_* keys and no root_cube"
             raise fail(f"{where}.{key}", f"unknown key for {module}.kernel_args; {choice}")

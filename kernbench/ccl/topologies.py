@@ -13,7 +13,8 @@ Two kinds, one registry:
   SIP to each other as well.
 
 Directions on a grid (``E W N S``, ``global_E`` ...) land on the opposite direction; any other direction (``parent``,
-``child_left``, ...) lands on the receiver's direction that points back at the sender.
+``child_left``, ...) lands on the receiver's direction that points back at the sender, or on its own name when the
+receiver has no such direction but sends on that name too (a one-way ring).
 """
 
 from __future__ import annotations
@@ -130,10 +131,15 @@ def none(rank: int, world_size: int) -> NeighborMap:
 
 
 def hierarchical_3level(rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]]) -> PeEdges:
-    """Three rings (ADR-0029 of the seeds): PEs of a cube (``E``/``W``), cube leaders of a SIP (``S`` to the next
-    cube, ``N`` to the previous), SIP leaders (``global_E``/``global_W``).
+    """The seeds' three-level neighbour table (ADR-0029; their ``hierarchical_allreduce.neighbors``): a ring of the
+    PEs of each cube (``E`` to the next PE, ``W`` to the previous), a ring of the cube leaders of the SIP (``N`` to
+    the next cube's leader, ``S`` to the previous one's), and ``parent`` from the SIP leader to the next SIP's
+    leader.
 
-    A cube's leader is its lowest participating PE; the SIP's leader is the leader of its lowest cube.
+    A cube's leader is its lowest participating PE; the SIP's leader is the leader of its lowest cube. ``parent``
+    lands on the receiver's ``parent`` (`landing_direction`): with two SIPs it is the seeds' pair exchange (both
+    ends send to and receive from each other); with more it is a one-way ring, each SIP leader receiving from the
+    previous one (the seeds wired no receive there, their level 3 being a two-SIP exchange).
     """
     by_cube: dict[int, list[int]] = {}
     for cube, pe in sorted(pes):
@@ -142,10 +148,10 @@ def hierarchical_3level(rank: int, geometry: CclGeometry, pes: Sequence[tuple[in
     edges: PeEdges = {(cube, pe): {} for cube, pe in pes}
     for cube, cube_pes in by_cube.items():
         _ring(edges, rank, [(cube, pe) for pe in cube_pes], "E", "W")
-    _ring(edges, rank, [(cube, by_cube[cube][0]) for cube in cubes], "S", "N")
+    _ring(edges, rank, [(cube, by_cube[cube][0]) for cube in cubes], "N", "S")
     leader = (cubes[0], by_cube[cubes[0]][0])
-    for direction, peer in ring_1d(rank, geometry.world_size).items():
-        edges[leader]["global_" + direction] = (peer, *leader)
+    if geometry.world_size > 1:
+        edges[leader]["parent"] = ((rank + 1) % geometry.world_size, *leader)
     return edges
 
 
@@ -198,10 +204,17 @@ def pe_edges(key: str, rank: int, geometry: CclGeometry, pes: Sequence[tuple[int
 
 
 def landing_direction(direction: str, sender: Node, receiver_edges: dict[str, Node]) -> str:
-    """The receiver's direction that a send on ``direction`` from ``sender`` arrives on."""
+    """The receiver's direction that a send on ``direction`` from ``sender`` arrives on.
+
+    Grid directions land on the opposite one. Any other lands on the receiver's direction that points back at the
+    sender (``parent`` on ``child_left``); when none does but the receiver sends on ``direction`` too, on
+    ``direction`` itself: a one-way ring on one name (``hierarchical_3level``'s ``parent`` among more than two
+    SIPs)."""
     if direction in OPPOSITE:
         return OPPOSITE[direction]
     back = sorted(d for d, peer in receiver_edges.items() if peer == sender)
+    if not back and direction in receiver_edges:
+        return direction
     if len(back) != 1:
         raise ValueError(f"direction {direction!r} from {sender}: the receiver needs exactly one direction pointing "
                          f"back at the sender, it has {back or 'none'}")

@@ -91,9 +91,15 @@ def tree_broadcast(tl: TLBase, acc: TensorHandle, links: Links, slot_elems: int)
     return join(tl, out, acc.dtype)
 
 
-def chain_links(pos: int, size: int, fwd: str, back: str) -> Links:
-    """A line of ``size`` nodes (``fwd`` toward the next) as a tree rooted at its last node."""
-    return (fwd if pos < size - 1 else None), ([back] if pos > 0 else [])
+def chain_links(pos: int, size: int, fwd: str, back: str, root: int | None = None) -> Links:
+    """A line of ``size`` nodes (``fwd`` toward the next) as a tree rooted at node ``root`` (default: the last):
+    the nodes before it reduce forward, the nodes after it backward."""
+    root = size - 1 if root is None else root
+    if pos < root:
+        return fwd, ([back] if pos > 0 else [])
+    if pos > root:
+        return back, ([fwd] if pos < size - 1 else [])
+    return None, ([back] if pos > 0 else []) + ([fwd] if pos < size - 1 else [])
 
 
 def ring_links(pos: int, size: int, fwd: str, back: str) -> Links:

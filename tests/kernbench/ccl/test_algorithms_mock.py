@@ -170,7 +170,7 @@ def test_kernel_arguments():
     assert hierarchical_allreduce.kernel_args(world_size=2, geometry=hier_geometry(2, 16, 8), **common) == (
         8, "f16", "max", 2, 4, 3)
     assert intercube_allreduce.kernel_args(world_size=4, geometry=intercube_geometry(4, "mesh_2d_no_wrap", 4, 4),
-                                           **common) == (8, "f16", "max", 4, 4, 4, 2, 2, False, 4, 3)
+                                           **common) == (8, "f16", "max", 4, 4, 4, 2, 2, False, 4, 3, 15)
     assert hierarchical_allreduce.REDUCES_ACROSS_PES and intercube_allreduce.REDUCES_ACROSS_PES
     assert not hasattr(ring_allreduce, "REDUCES_ACROSS_PES")
 
@@ -186,7 +186,8 @@ def test_intercube_refuses_sip_topologies_it_cannot_use(geometry, message):
 
 def test_intercube_edges_follow_the_cube_mesh_and_the_sip_topology():
     edges = intercube_allreduce.neighbors(1, intercube_geometry(4, "torus_2d"), [(c, 0) for c in range(4)])
-    assert edges[(0, 0)] == {"E": (1, 1, 0), "S": (1, 2, 0)}
+    assert edges[(0, 0)] == {"E": (1, 1, 0), "S": (1, 2, 0), "global_E": (0, 0, 0), "global_W": (0, 0, 0),
+                             "global_N": (3, 0, 0), "global_S": (3, 0, 0)}
     assert edges[(3, 0)] == {"W": (1, 2, 0), "N": (1, 1, 0), "global_E": (0, 3, 0), "global_W": (0, 3, 0),
                              "global_N": (3, 3, 0), "global_S": (3, 3, 0)}
 

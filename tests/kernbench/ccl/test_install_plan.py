@@ -113,7 +113,7 @@ def test_hierarchical_all_pes_gives_leaders_the_upper_levels(topo):
         for install in p.installs:
             dirs = {q.direction for q in install.queues}
             if (install.cube, install.pe) == (0, 0):
-                assert dirs == {"E", "W", "N", "S", "global_E", "global_W"}
+                assert dirs == {"E", "W", "N", "S", "parent"}
             elif install.pe == 0:
                 assert dirs == {"E", "W", "N", "S"}
             else:
@@ -128,7 +128,7 @@ def test_hierarchical_topology_rings_by_level(topo):
     edges = hierarchical_3level(1, replace(geometry, world_size=3), pes)
     assert edges[(0, 1)] == {"E": (1, 0, 2), "W": (1, 0, 0)}
     assert edges[(1, 0)]["S"] == (1, 0, 0) and edges[(1, 0)]["N"] == (1, 0, 0)
-    assert edges[(0, 0)]["global_E"] == (2, 0, 0) and edges[(0, 0)]["global_W"] == (0, 0, 0)
+    assert edges[(0, 0)]["parent"] == (2, 0, 0) and "global_E" not in edges[(0, 0)]
 
 
 def test_extra_parts_get_their_own_directions_and_rings(topo):
