@@ -19,11 +19,12 @@ def small_system(topo, sips: int, kind: str, cube_w: int = 2, cube_h: int = 2, p
                    sip=replace(topo.sip, cube_mesh=mesh), cube=replace(topo.cube, pe_layout=layout))
 
 
-def run_bench(topo, algorithm: str, n_elem: int | None = None, **engine_kwargs) -> dict:
+def run_bench(topo, algorithm: str, n_elem: int | None = None, ccl=None, **engine_kwargs) -> dict:
+    """The bench's result for ``algorithm`` of ``ccl`` (default: the shipped ccl.yaml)."""
     spec = importlib.util.spec_from_file_location("ccl_allreduce_bench", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    ccl = load_ccl_config().with_algorithm(algorithm)
+    ccl = (load_ccl_config() if ccl is None else ccl).with_algorithm(algorithm)
     if n_elem is not None:
         ccl.algorithms[algorithm] = replace(ccl.selected(), n_elem=n_elem)
     return bench.run(RuntimeContext(Engine(topo, **engine_kwargs), ccl))
