@@ -11,6 +11,7 @@ from kernbench.ccl.config import (
     load_ccl_config,
     parse_ccl_config,
 )
+from kernbench.ccl.diagnostics import merge_trace, pointer_dump
 from kernbench.ccl.install_plan import (
     InstallPlans,
     PeInstall,
@@ -43,8 +44,10 @@ __all__ = [
     "build_install_plans",
     "grid_dims",
     "load_ccl_config",
+    "merge_trace",
     "parse_ccl_config",
     "pe_edges",
+    "pointer_dump",
     "resolve_mapper",
     "resolve_validator",
     "ring_all_gather_kernel",

@@ -16,18 +16,29 @@ free slots in order even when asynchronous receives finish out of order.
 
 Receive rings live in a fixed region per PE and memory kind (`ring_region`): TCM (below the mailboxes), the top
 of the PE's HBM share, or the PE's part of the top of its cube's SRAM; the allocators never hand those out.
+
+Diagnostics (ADR-0025 D5 of the seeds; docs/adr/0010): ``KERNBENCH_CCL_TRACE`` logs one `trace_line` per IPCQ
+``send`` (the sender issues the data write into the peer's slot), ``recv`` (a receive's data is there for the
+kernel) and ``credit`` (the receiver frees a slot and returns it), each with the simulated time, the rank (= SIP),
+cube, PE, direction, sequence number, slot address and bytes. Each process logs the SIPs it simulates, in its own
+event order; `trace_sort_key` orders lines by (time, rank, cube, pe, direction, event, seq), and in that order the
+lines of a one-process run and of an ``mpirun`` job are identical. `Queue.pointers` gives one queue's pointers
+(the deadlock dump and ``kernbench.ccl.pointer_dump``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import simpy
 
 from kernbench.topology import PhysAddr, Topology
 from kernbench.topology.reserved import MAILBOX_AREA, MAILBOX_BYTES, RING_AREA, SRAM_RING_AREA
 from pdes import SimulationDeadlock
+from pdes.transport import launched_by_mpi, launcher_rank
 
 if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
@@ -153,6 +164,19 @@ class Queue:
                 "rx_head": self.rx_head, "rx_next": self.rx_next, "rx_tail": self.rx_tail,
                 "waiting": self.waiting()}
 
+    def pointers(self) -> dict[str, Any]:
+        """Every pointer of the queue, under this project's names and the seeds' (``my_head``: sends started,
+        ``peer_tail_cache``: slots of the peer's ring this PE knows are free again, ``peer_head_cache``: the peer's
+        writes landed in this PE's ring, ``my_tail``: slots of this PE's ring freed), with both rings' addresses
+        (the direction <-> ring mapping that address-based matching uses)."""
+        spec = self.spec
+        returned = self.tx_seq + self.credits - spec.n_slots if spec.send_to is not None else 0
+        return {"dir": spec.direction, "tx_seq": self.tx_seq, "credits": self.credits, "rx_head": self.rx_head,
+                "rx_next": self.rx_next, "rx_tail": self.rx_tail, "my_head": self.tx_seq, "my_tail": self.rx_tail,
+                "peer_head_cache": self.rx_head, "peer_tail_cache": returned, "n_slots": spec.n_slots,
+                "slot_size": spec.slot_size, "send_to": _node(spec.send_to), "peer_rx_base": _addr(spec.peer_rx_base),
+                "recv_from": _node(spec.recv_from), "rx_base": _addr(spec.rx_base), "waiting": self.waiting()}
+
     def waiting(self) -> str:
         """What PEs wait for on this queue right now (empty when nothing): for deadlock dumps."""
         parts = []
@@ -166,6 +190,85 @@ class Queue:
 
 def _node(node: tuple[int, int, int] | None) -> str:
     return "-" if node is None else "sip{}.cube{}.pe{}".format(*node)
+
+
+def _addr(addr: PhysAddr | None) -> str:
+    return "-" if addr is None else str(addr)
+
+
+# -- trace (KERNBENCH_CCL_TRACE) ----------------------------------------------------------------------------------
+
+TRACE_ENV = "KERNBENCH_CCL_TRACE"
+"""Off when unset, empty or ``0``; ``1``: lines to stderr; anything else: a file path (``PATH.rank<k>`` for rank k
+of an MPI job)."""
+TRACE_EVENTS = ("send", "recv", "credit")
+
+
+class _Trace:
+    """Where this process's trace lines go (opened on the first line)."""
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+        self.out: IO[str] | None = None
+
+    @property
+    def path(self) -> str | None:
+        if self.setting == "1":
+            return None
+        return f"{self.setting}.rank{launcher_rank()}" if launched_by_mpi() else self.setting
+
+    def write(self, line: str) -> None:
+        if self.out is None:
+            path = self.path
+            self.out = sys.stderr if path is None else open(path, "w", buffering=1)  # noqa: SIM115 (kept open)
+        self.out.write(line + "\n")
+        if self.out is sys.stderr:
+            self.out.flush()
+
+
+_trace: _Trace | None = None
+
+
+def reload_trace_setting() -> None:
+    """Read ``KERNBENCH_CCL_TRACE`` again (it is read at import; tests and tools that change it call this)."""
+    global _trace
+    if _trace is not None and _trace.out is not None and _trace.out is not sys.stderr:
+        _trace.out.close()
+    setting = os.environ.get(TRACE_ENV, "").strip()
+    _trace = None if setting in ("", "0") else _Trace(setting)
+
+
+def trace_enabled() -> bool:
+    return _trace is not None
+
+
+def trace_line(t_ns: float, sip: int, cube: int, pe: int, event: str, queue: Queue, seq: int, slot: PhysAddr,
+               nbytes: int | None) -> str:
+    """One trace line: ``ccl-trace t=... rank=... cube=... pe=... EVENT dir=... seq=... slot=... [bytes=...]
+    peer=...`` (``bytes``: of the data a send writes, of the credit a credit writes; ``peer``: whom a send goes to,
+    or the sender whose slot a receive reads or a credit frees)."""
+    peer = queue.spec.send_to if event == "send" else queue.spec.recv_from
+    size = "" if nbytes is None else f" bytes={nbytes}"
+    return (f"ccl-trace t={t_ns:.6f} rank={sip} cube={cube} pe={pe} {event} dir={queue.spec.direction} seq={seq} "
+            f"slot={slot}{size} peer={_node(peer)}")
+
+
+def trace_sort_key(line: str) -> tuple:
+    """The canonical order of trace lines: (time, rank, cube, pe, direction, event, seq)."""
+    fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+    event = next(e for e in TRACE_EVENTS if f" {e} " in line)
+    return (float(fields["t"]), int(fields["rank"]), int(fields["cube"]), int(fields["pe"]), fields["dir"],
+            TRACE_EVENTS.index(event), int(fields["seq"]))
+
+
+def trace(sip: int, cube: int, pe: int, event: str, queue: Queue, seq: int, slot: PhysAddr, nbytes: int | None,
+          now: float) -> None:
+    """Log one IPCQ event when ``KERNBENCH_CCL_TRACE`` is on (a no-op otherwise)."""
+    if _trace is not None:
+        _trace.write(trace_line(now, sip, cube, pe, event, queue, seq, slot, nbytes))
+
+
+reload_trace_setting()
 
 
 class IpcqUnit:

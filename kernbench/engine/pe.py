@@ -27,7 +27,7 @@ from greenlet import getcurrent, greenlet
 
 from kernbench.components import transfer
 from kernbench.engine.completion import Completion, Ledger
-from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox
+from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox, trace
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
 from pdes.clock import wake_at
@@ -137,6 +137,7 @@ class PeContext:
             queue.blocked_sends -= 1
         queue.credits -= 1
         dst = queue.slot(queue.spec.peer_rx_base, queue.tx_seq)
+        trace(self.sip, self.cube, self.pe, "send", queue, queue.tx_seq, dst, nbytes, self.env.now)
         queue.tx_seq += 1
         yield from self._dma_flow([(src, dst, nbytes)], notify=True)
 
@@ -146,15 +147,19 @@ class PeContext:
             while queue.rx_head <= seq:
                 yield self.model.ipcq.wait_change(queue)
             queue.awaited.discard(seq)
-        return queue.slot(queue.spec.rx_base, seq)
+        slot = queue.slot(queue.spec.rx_base, seq)
+        trace(self.sip, self.cube, self.pe, "recv", queue, seq, slot, None, self.env.now)
+        return slot
 
     def _release_flow(self, queue: Queue, seq: int) -> Generator:
         before = queue.rx_tail
         queue.rx_tail = free_in_order(queue.freed, before, seq)
-        for _ in range(queue.rx_tail - before):  # one credit per freed slot, composed in the outbox one at a time
+        for freed in range(before, queue.rx_tail):  # one credit per freed slot, composed in the outbox one at a time
             lock = self.model.ipcq.outbox_lock(self.cube, self.pe)
             with lock.request() as turn:
                 yield turn
+                trace(self.sip, self.cube, self.pe, "credit", queue, freed, queue.slot(queue.spec.rx_base, freed),
+                      queue.spec.credit_bytes, self.env.now)
                 out = outbox(self.topo, self.sip, self.cube, self.pe)
                 self.model.memory(out).write(out.offset, np.array([queue.spec.rx_base.encode()], dtype="<u8"))
                 peer = inbox(self.topo, *queue.spec.recv_from)
