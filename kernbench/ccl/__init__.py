@@ -11,7 +11,6 @@ from kernbench.ccl.config import (
     load_ccl_config,
     parse_ccl_config,
 )
-from kernbench.ccl.diagnostics import merge_trace, pointer_dump
 from kernbench.ccl.install_plan import (
     InstallPlans,
     PeInstall,
@@ -55,3 +54,13 @@ __all__ = [
     "ring_reduce_scatter_kernel",
     "world_size_of",
 ]
+
+
+def __getattr__(name: str):
+    """``pointer_dump`` and ``merge_trace`` from `kernbench.ccl.diagnostics`, imported on first use (so that
+    ``python -m kernbench.ccl.diagnostics`` does not find its module already imported by the package)."""
+    if name in ("pointer_dump", "merge_trace"):
+        from kernbench.ccl import diagnostics
+
+        return getattr(diagnostics, name)
+    raise AttributeError(f"module 'kernbench.ccl' has no attribute {name!r}")
