@@ -202,5 +202,6 @@ def _check_kernel_keys(fail: Fail, where: str, module: str, kernel_config: dict[
     takes = [name for name in params if name.startswith("kernel_") or name in _KERNEL_KEYS]
     for key in kernel_config:
         if key not in takes:
-            choice = f"it takes {', '.join(takes)}" if takes else "it takes no kernel_* keys and no root_cube"
+            choice = (f"it takes {', '.join(takes)}" if takes
+                      else f"it takes no {key}" if key in _KERNEL_KEYS else "it takes no kernel_* keys")
             raise fail(f"{where}.{key}", f"unknown key for {module}.kernel_args; {choice}")
