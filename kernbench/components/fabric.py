@@ -81,12 +81,23 @@ class SipFabric:
             if link.name in self.links:
                 raise AssertionError(f"duplicate link name {link.name}")
             self.links[link.name] = link
+        self._routes: dict[tuple[tuple[str, int, int], tuple[str, int, int]], tuple[Link, ...]] = {}
 
     # -- routes
 
     def route(self, src: Endpoint, dst: Endpoint) -> list[Link]:
         """The links data crosses from ``src`` to ``dst`` (HBM slices not included: see `path`)."""
-        s, d = self._endpoint(src, "src"), self._endpoint(dst, "dst")
+        return list(self._route(src, dst))
+
+    def _route(self, src: Endpoint, dst: Endpoint) -> tuple[Link, ...]:
+        """`route`, found once per pair of endpoints: every transfer asks for one, and few pairs ever talk."""
+        key = (self._endpoint(src, "src"), self._endpoint(dst, "dst"))
+        links = self._routes.get(key)
+        if links is None:
+            links = self._routes[key] = tuple(self._find_route(*key, src))
+        return links
+
+    def _find_route(self, s: tuple[str, int, int], d: tuple[str, int, int], src: Endpoint) -> list[Link]:
         if s == d:
             raise ValueError(f"route: src and dst are the same endpoint {src!r}")
         mesh = self.topo.sip.cube_mesh
@@ -128,7 +139,7 @@ class SipFabric:
         self, src: Endpoint, dst: Endpoint, nbytes: int, *, src_offset: int = 0, dst_offset: int = 0
     ) -> list[Stage]:
         """`route` plus the HBM slice fan-out at an HBM end (``*_offset``: the HBM offset accessed there)."""
-        stages: list[Stage] = list(self.route(src, dst))
+        stages: list[Stage] = list(self._route(src, dst))
         if src[0] == "hbm":
             stages.insert(0, self.cubes[src[1]].hbm.fanout(src_offset, nbytes))
         if dst[0] == "hbm":
