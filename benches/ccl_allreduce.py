@@ -9,6 +9,8 @@ rank, or over every shard of every rank for algorithms that reduce across PEs. R
 Pick another algorithm with ``kernbench run --bench ccl_allreduce --algorithm NAME`` (or ``--ccl FILE``).
 """
 
+import functools
+
 import numpy as np
 
 from kernbench.runtime import DPPolicy
@@ -28,6 +30,16 @@ def layout(pes: tuple) -> DPPolicy:
     return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=per_cube)
 
 
+@functools.cache
+def expected_sums(world: int, shards: int, n: int, across_pes: bool) -> np.ndarray:
+    """What every shard must hold after the all-reduce: computed once per process, not once per rank (a loop
+    over every rank's values in every rank would grow with the square of the SIP count)."""
+    every = np.array([[shard_values(r, k, n) for k in range(shards)] for r in range(world)])
+    if across_pes:
+        return np.broadcast_to(every.sum(axis=(0, 1)), (shards, n))
+    return every.sum(axis=0)
+
+
 def worker(rank: int, torch) -> dict:
     dist = torch.distributed
     dist.init_process_group("ahbm")
@@ -43,11 +55,7 @@ def worker(rank: int, torch) -> dict:
         took = torch.engine.now() - start
         got = t.numpy().reshape(shards, n)
     dist.destroy_process_group()
-    every = np.array([[shard_values(r, k, n) for k in range(shards)] for r in range(world)])
-    if getattr(algo.load_module(), "REDUCES_ACROSS_PES", False):
-        want = np.broadcast_to(every.sum(axis=(0, 1)), (shards, n))
-    else:
-        want = every.sum(axis=0)
+    want = expected_sums(world, shards, n, getattr(algo.load_module(), "REDUCES_ACROSS_PES", False))
     ok = int(sum(np.array_equal(got[k], want[k]) for k in range(shards)))
     return {"ok": ok, "shards": shards, "ns": took, "algorithm": algo.name,
             "digest": int(got.view(np.uint32).sum(dtype=np.uint64))}
