@@ -29,6 +29,7 @@ Endpoint = tuple[str | int, ...]
 OPPOSITE = {"E": "W", "W": "E", "N": "S", "S": "N"}
 CUBE_KINDS = ("pe", "hbm", "sram", "m_cpu")
 IO_KINDS = ("io", "pcie", "serdes")
+ENDPOINT_KINDS = (*CUBE_KINDS, *IO_KINDS)
 
 
 class SipFabric:
@@ -167,13 +168,15 @@ class SipFabric:
             if addr.pe >= len(cube.tcm):
                 raise ValueError(f"{self.name}: address {addr}: pe {addr.pe} out of range, a cube has {len(cube.tcm)}")
             return cube.tcm[addr.pe]
-        return {UnitKind.HBM: cube.hbm.memory, UnitKind.SRAM: cube.sram, UnitKind.M_CPU: cube.m_cpu_mem}[addr.unit]
+        if addr.unit is UnitKind.HBM:
+            return cube.hbm.memory
+        return cube.sram if addr.unit is UnitKind.SRAM else cube.m_cpu_mem
 
     # -- internals
 
     def _endpoint(self, ep: Endpoint, role: str) -> tuple[str, int, int]:
         """Check an endpoint tuple and normalise it to (kind, cube, pe)."""
-        if not isinstance(ep, tuple) or not ep or ep[0] not in (*CUBE_KINDS, *IO_KINDS):
+        if not isinstance(ep, tuple) or not ep or ep[0] not in ENDPOINT_KINDS:
             raise ValueError(
                 f"route: {role} {ep!r}: expected ('pe', cube, pe), ('hbm'|'sram'|'m_cpu', cube), "
                 "('io',), ('pcie',) or ('serdes',)"
@@ -184,20 +187,21 @@ class SipFabric:
             raise ValueError(f"route: {role} {ep!r}: a {kind!r} endpoint has {arity - 1} index field(s)")
         if kind in IO_KINDS:
             return (kind, -1, -1)
-        cube = _index(ep[1], len(self.cubes), f"route: {role} {ep!r}: cube")
-        pe = _index(ep[2], self.topo.pes_per_cube, f"route: {role} {ep!r}: pe") if kind == "pe" else 0
+        cube = _index(ep[1], len(self.cubes), role, ep, "cube")
+        pe = _index(ep[2], self.topo.pes_per_cube, role, ep, "pe") if kind == "pe" else 0
         return (kind, cube, pe)
 
 
-def _index(value: object, limit: int, what: str) -> int:
+def _index(value: object, limit: int, role: str, ep: Endpoint, field: str) -> int:
+    """``value`` as an index below ``limit``; the error names the field of the endpoint (built only on error)."""
     try:
         if isinstance(value, bool):
             raise TypeError
         index = operator.index(value)
     except TypeError:
-        raise ValueError(f"{what} must be an int, got {value!r}") from None
+        raise ValueError(f"route: {role} {ep!r}: {field} must be an int, got {value!r}") from None
     if not 0 <= index < limit:
-        raise ValueError(f"{what} must be 0..{limit - 1}, got {index}")
+        raise ValueError(f"route: {role} {ep!r}: {field} must be 0..{limit - 1}, got {index}")
     return index
 
 
