@@ -22,13 +22,13 @@ from pdes import LP, Model, RunResult, Simulation, SimulationDeadlock
 from pdes.clock import wake_at
 from pdes.workers import Worker
 
-RUN_GC_THRESHOLD = 50_000
+RUN_GC_THRESHOLD = 200_000
 """Allocations between young garbage collections while the simulation runs (Python's default: 700).
 
 A run keeps tens of thousands of requests in flight (generators, events, ledgers), each living for many
 allocations: with the default, each survives into the oldest generation and their churn triggers full
 collections of the whole heap again and again — a third of the run's time on the 16-SIP all-reduce. Collecting
-the young generation 70 times less often lets most of them die young. Cyclic garbage is still collected, later:
+the young generation ~300 times less often lets most of them die young. Cyclic garbage is still collected, later:
 peak memory did not change measurably. See docs/adr/0006-gc-threshold-during-runs.md.
 """
 
