@@ -151,24 +151,31 @@ class TransferTiming(NamedTuple):
 
 
 def _check_path(stages: tuple[Stage, ...], nbytes: int) -> simpy.Environment:
-    """The environment every link of ``stages`` belongs to; raises for a bad stage, a foreign link or a fan-out
-    that does not split exactly ``nbytes``."""
-    links: list[Link] = []
+    """The environment every link of ``stages`` belongs to; raises for a bad stage (first), a foreign link or a
+    fan-out that does not split exactly ``nbytes``. One pass: every transfer is checked."""
+    first: Link | None = None
+    foreign: Link | None = None
+    fanouts: list[Fanout] = []
     for stage in stages:
         if isinstance(stage, Link):
-            links.append(stage)
+            links: tuple[Link, ...] = (stage,)
         elif isinstance(stage, Fanout):
-            links.extend(link for link, _ in stage.branches)
+            links = tuple(link for link, _ in stage.branches)
+            fanouts.append(stage)
         else:
             raise TypeError(f"transfer: a path holds Link or Fanout stages, got {stage!r}")
-    env = links[0].env
-    for link in links:
-        if link.env is not env:
-            raise ValueError(f"transfer: link {link.name} belongs to another environment than {links[0].name}")
-    for stage in stages:
-        if isinstance(stage, Fanout) and stage.nbytes != nbytes:
-            raise ValueError(f"transfer: fanout {stage.name} splits {stage.nbytes} bytes, the transfer has {nbytes}")
-    return env
+        for link in links:
+            if first is None:
+                first = link
+            elif link.env is not first.env and foreign is None:
+                foreign = link
+    assert first is not None
+    if foreign is not None:
+        raise ValueError(f"transfer: link {foreign.name} belongs to another environment than {first.name}")
+    for fanout in fanouts:
+        if fanout.nbytes != nbytes:
+            raise ValueError(f"transfer: fanout {fanout.name} splits {fanout.nbytes} bytes, the transfer has {nbytes}")
+    return first.env
 
 
 def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, release: str = "tail") -> simpy.Process:
