@@ -124,6 +124,11 @@ class HopTrace(NamedTuple):
     queued_ns: float
 
 
+_new_hop = tuple.__new__
+"""``_new_hop(HopTrace, (link, head_in, tail_out, queued_ns))``: a `HopTrace` without the named tuple's
+Python-level ``__new__``; `_run` makes one per hop of every transfer."""
+
+
 class TransferTiming(NamedTuple):
     """When a transfer started and ended, and where the time went (see the module docstring).
 
@@ -219,7 +224,7 @@ def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_la
             out_head = served + link_overhead + link_wire
             streamed, trailed = out_head + nbytes / stage.bandwidth_gbs, tail + link_overhead + link_wire
             out_tail = trailed if trailed > streamed else streamed
-            hops.append(HopTrace(stage.name, served, out_tail, served - head))
+            hops.append(_new_hop(HopTrace, (stage.name, served, out_tail, served - head)))
         else:
             out_head = out_tail = float("-inf")
             chosen: tuple[Link, float] | None = None
@@ -228,7 +233,7 @@ def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_la
                 link_head = served + link.overhead_ns + link.wire_ns
                 streamed, trailed = link_head + share / link.bandwidth_gbs, tail + link.overhead_ns + link.wire_ns
                 link_tail = trailed if trailed > streamed else streamed
-                hops.append(HopTrace(link.name, served, link_tail, served - head))
+                hops.append(_new_hop(HopTrace, (link.name, served, link_tail, served - head)))
                 if link_head > out_head:
                     out_head, chosen = link_head, (link, served)
                 if link_tail > out_tail:
