@@ -19,7 +19,7 @@ __all__ = ["NORMAL", "URGENT", "LPEnvironment", "schedule_at", "wake_at"]
 def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priority: int = NORMAL) -> None:
     """Schedule ``event`` (already triggered) to be processed at absolute time ``when``."""
     if when < env._now:
-        raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={env._now!r}")
+        raise _in_the_past(env, when)
     heappush(env._queue, (when, priority, next(env._eid), event))
 
 
@@ -32,6 +32,10 @@ def wake_at(env: simpy.Environment, when: float, value=None, priority: int = NOR
     event._value = value
     heappush(env._queue, (when, priority, next(env._eid), event))
     return event
+
+
+def _in_the_past(env: simpy.Environment, when: float) -> ValueError:
+    return ValueError(f"cannot schedule at t={when!r}: the environment is already at t={env._now!r}")
 
 
 class LPEnvironment(simpy.Environment):

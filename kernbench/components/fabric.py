@@ -30,6 +30,7 @@ Endpoint = tuple[str | int, ...]
 OPPOSITE = {"E": "W", "W": "E", "N": "S", "S": "N"}
 CUBE_KINDS = ("pe", "hbm", "sram", "m_cpu")
 IO_KINDS = ("io", "pcie", "serdes")
+ENDPOINT_KINDS = (*CUBE_KINDS, *IO_KINDS)
 
 
 class SipFabric:
@@ -52,6 +53,7 @@ class SipFabric:
         self.io = IoChiplet(env, topo, self._prefix)
         self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
         self._io_to_cube: dict[int, Link] = {}
+        self._routes: dict[tuple[tuple[str, int, int], tuple[str, int, int]], tuple[Link, ...]] = {}
 
     def _build_cube(self, c: int) -> Cube:
         mesh = self.topo.sip.cube_mesh
@@ -116,7 +118,17 @@ class SipFabric:
 
     def route(self, src: Endpoint, dst: Endpoint) -> list[Link]:
         """The links data crosses from ``src`` to ``dst`` (HBM slices not included: see `path`)."""
-        s, d = self._endpoint(src, "src"), self._endpoint(dst, "dst")
+        return list(self._route(src, dst))
+
+    def _route(self, src: Endpoint, dst: Endpoint) -> tuple[Link, ...]:
+        """`route`, found once per pair of endpoints: every transfer asks for one, and few pairs ever talk."""
+        key = (self._endpoint(src, "src"), self._endpoint(dst, "dst"))
+        links = self._routes.get(key)
+        if links is None:
+            links = self._routes[key] = tuple(self._find_route(*key, src))
+        return links
+
+    def _find_route(self, s: tuple[str, int, int], d: tuple[str, int, int], src: Endpoint) -> list[Link]:
         if s == d:
             raise ValueError(f"route: src and dst are the same endpoint {src!r}")
         mesh = self.topo.sip.cube_mesh
@@ -158,7 +170,7 @@ class SipFabric:
         self, src: Endpoint, dst: Endpoint, nbytes: int, *, src_offset: int = 0, dst_offset: int = 0
     ) -> list[Stage]:
         """`route` plus the HBM slice fan-out at an HBM end (``*_offset``: the HBM offset accessed there)."""
-        stages: list[Stage] = list(self.route(src, dst))
+        stages: list[Stage] = list(self._route(src, dst))
         if src[0] == "hbm":
             stages.insert(0, self.cubes[src[1]].hbm.fanout(src_offset, nbytes))
         if dst[0] == "hbm":
@@ -186,13 +198,15 @@ class SipFabric:
             if addr.pe >= len(cube.tcm):
                 raise ValueError(f"{self.name}: address {addr}: pe {addr.pe} out of range, a cube has {len(cube.tcm)}")
             return cube.tcm[addr.pe]
-        return {UnitKind.HBM: cube.hbm.memory, UnitKind.SRAM: cube.sram, UnitKind.M_CPU: cube.m_cpu_mem}[addr.unit]
+        if addr.unit is UnitKind.HBM:
+            return cube.hbm.memory
+        return cube.sram if addr.unit is UnitKind.SRAM else cube.m_cpu_mem
 
     # -- internals
 
     def _endpoint(self, ep: Endpoint, role: str) -> tuple[str, int, int]:
         """Check an endpoint tuple and normalise it to (kind, cube, pe)."""
-        if not isinstance(ep, tuple) or not ep or ep[0] not in (*CUBE_KINDS, *IO_KINDS):
+        if not isinstance(ep, tuple) or not ep or ep[0] not in ENDPOINT_KINDS:
             raise ValueError(
                 f"route: {role} {ep!r}: expected ('pe', cube, pe), ('hbm'|'sram'|'m_cpu', cube), "
                 "('io',), ('pcie',) or ('serdes',)"
@@ -203,8 +217,8 @@ class SipFabric:
             raise ValueError(f"route: {role} {ep!r}: a {kind!r} endpoint has {arity - 1} index field(s)")
         if kind in IO_KINDS:
             return (kind, -1, -1)
-        cube = _index(ep[1], len(self.cubes), f"route: {role} {ep!r}: cube")
-        pe = _index(ep[2], self.topo.pes_per_cube, f"route: {role} {ep!r}: pe") if kind == "pe" else 0
+        cube = _index(ep[1], len(self.cubes), role, ep, "cube")
+        pe = _index(ep[2], self.topo.pes_per_cube, role, ep, "pe") if kind == "pe" else 0
         return (kind, cube, pe)
 
 
@@ -239,15 +253,16 @@ class LazyCubes(Sequence[Cube]):
         return [self._built[i] for i in sorted(self._built)]
 
 
-def _index(value: object, limit: int, what: str) -> int:
+def _index(value: object, limit: int, role: str, ep: Endpoint, field: str) -> int:
+    """``value`` as an index below ``limit``; the error names the field of the endpoint (built only on error)."""
     try:
         if isinstance(value, bool):
             raise TypeError
         index = operator.index(value)
     except TypeError:
-        raise ValueError(f"{what} must be an int, got {value!r}") from None
+        raise ValueError(f"route: {role} {ep!r}: {field} must be an int, got {value!r}") from None
     if not 0 <= index < limit:
-        raise ValueError(f"{what} must be 0..{limit - 1}, got {index}")
+        raise ValueError(f"route: {role} {ep!r}: {field} must be 0..{limit - 1}, got {index}")
     return index
 
 

@@ -29,6 +29,9 @@ from kernbench.components.link import Fanout, Link
 from kernbench.components.memory import Memory
 from kernbench.topology import HbmCtrlConfig, hbm_slice
 
+FANOUT_CACHE = 4096
+"""Distinct (offset, size) slice splits a controller keeps; past that it starts over (a bound, not a tuning)."""
+
 
 class HbmController:
     """Slices, channels and memory of one cube's HBM; ``name`` prefixes every link name."""
@@ -54,6 +57,7 @@ class HbmController:
             self.write_channels[port] = Link(env, f"{name}.wr[{port}]", bw, 0.0, cfg.wire_mm, ns_per_mm)
             self.read_channels[port] = Link(env, f"{name}.rd[{port}]", bw, xbar_overhead_ns, cfg.wire_mm, ns_per_mm)
         self.memory = Memory(f"{name}.mem", cfg.capacity_bytes)
+        self._fanouts: dict[tuple[int, int], Fanout] = {}  # (offset in a round of blocks, bytes) -> its stage
 
     @property
     def links(self) -> list[Link]:
@@ -74,12 +78,23 @@ class HbmController:
         return [_in_slice(end, s, self.cfg) - _in_slice(offset, s, self.cfg) for s in range(len(self.slices))]
 
     def fanout(self, offset: int, nbytes: int) -> Fanout:
-        """The slice stage of an access: one branch per slice touched (the offset's slice for 0 bytes)."""
-        shares = self.slice_bytes(offset, nbytes)
-        branches = tuple((self.slices[s], b) for s, b in enumerate(shares) if b > 0)
-        if not branches:
-            branches = ((self.slices[hbm_slice(offset, self.cfg.slices, self.cfg.interleave_bytes)], 0),)
-        return Fanout(f"{self.name}.slices", branches)
+        """The slice stage of an access: one branch per slice touched (the offset's slice for 0 bytes).
+
+        The split repeats every round of blocks, so one `Fanout` per (offset in the round, size) serves every access
+        alike; every HBM access of every transfer asks for one.
+        """
+        self._check(offset, nbytes)
+        key = (offset % (self.cfg.interleave_bytes * self.cfg.slices), nbytes)
+        stage = self._fanouts.get(key)
+        if stage is None:
+            if len(self._fanouts) >= FANOUT_CACHE:
+                self._fanouts.clear()
+            shares = self.slice_bytes(offset, nbytes)
+            branches = tuple((self.slices[s], b) for s, b in enumerate(shares) if b > 0)
+            if not branches:
+                branches = ((self.slices[hbm_slice(offset, self.cfg.slices, self.cfg.interleave_bytes)], 0),)
+            stage = self._fanouts[key] = Fanout(f"{self.name}.slices", branches)
+        return stage
 
     def _check(self, offset: int, nbytes: int) -> None:
         if offset < 0 or nbytes < 0 or offset + nbytes > self.cfg.capacity_bytes:

@@ -36,7 +36,7 @@ exactly those values (`pdes.clock.wake_at`), so results do not depend on float d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -124,9 +124,17 @@ class HopTrace(NamedTuple):
     queued_ns: float
 
 
-@dataclass(frozen=True)
-class TransferTiming:
-    """When a transfer started and ended, and where the time went (see the module docstring)."""
+_new_hop = tuple.__new__
+"""``_new_hop(HopTrace, (link, head_in, tail_out, queued_ns))``: a `HopTrace` without the named tuple's
+Python-level ``__new__``; `_run` makes one per hop of every transfer."""
+
+
+class TransferTiming(NamedTuple):
+    """When a transfer started and ended, and where the time went (see the module docstring).
+
+    A named tuple like `HopTrace`, not a frozen dataclass: every transfer makes one, and a tuple is built
+    several times faster.
+    """
 
     start: float
     end: float
@@ -147,14 +155,32 @@ class TransferTiming:
         return self.nbytes / self.latency_ns if self.latency_ns > 0 else float("inf")
 
 
-def _links(path: Sequence[Stage]) -> Iterator[Link]:
-    for stage in path:
+def _check_path(stages: tuple[Stage, ...], nbytes: int) -> simpy.Environment:
+    """The environment every link of ``stages`` belongs to; raises for a bad stage (first), a foreign link or a
+    fan-out that does not split exactly ``nbytes``. One pass: every transfer is checked."""
+    first: Link | None = None
+    foreign: Link | None = None
+    fanouts: list[Fanout] = []
+    for stage in stages:
         if isinstance(stage, Link):
-            yield stage
+            links: tuple[Link, ...] = (stage,)
         elif isinstance(stage, Fanout):
-            yield from (link for link, _ in stage.branches)
+            links = tuple(link for link, _ in stage.branches)
+            fanouts.append(stage)
         else:
             raise TypeError(f"transfer: a path holds Link or Fanout stages, got {stage!r}")
+        for link in links:
+            if first is None:
+                first = link
+            elif link.env is not first.env and foreign is None:
+                foreign = link
+    assert first is not None
+    if foreign is not None:
+        raise ValueError(f"transfer: link {foreign.name} belongs to another environment than {first.name}")
+    for fanout in fanouts:
+        if fanout.nbytes != nbytes:
+            raise ValueError(f"transfer: fanout {fanout.name} splits {fanout.nbytes} bytes, the transfer has {nbytes}")
+    return first.env
 
 
 def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, release: str = "tail") -> simpy.Process:
@@ -174,53 +200,52 @@ def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, relea
         raise ValueError("transfer: the path is empty")
     if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
         raise ValueError(f"transfer: nbytes must be an int >= 0, got {nbytes!r}")
-    links = list(_links(stages))
-    env = links[0].env
-    for link in links:
-        if link.env is not env:
-            raise ValueError(f"transfer: link {link.name} belongs to another environment than {links[0].name}")
-    for stage in stages:
-        if isinstance(stage, Fanout) and stage.nbytes != nbytes:
-            raise ValueError(f"transfer: fanout {stage.name} splits {stage.nbytes} bytes, the transfer has {nbytes}")
+    env = _check_path(stages, nbytes)
     return env.process(_run(env, stages, nbytes, float(tail_lag), release))
 
 
 def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float, release: str):
+    """The timing rules of the module docstring, stage by stage, waking when the head reaches each stage.
+
+    ``b if b > a else a`` is ``max(a, b)`` (same result, ties included) without the call: this loop runs for
+    every hop of every transfer.
+    """
     start = float(env.now)
     head = start
     tail = start + tail_lag if tail_lag else start
     overhead = wire = queued = 0.0
     hops: list[HopTrace] = []
     for stage in stages:
-        if head != env.now:
+        if head != env._now:
             yield wake_at(env, head)  # reserve in the order heads arrive: that is what makes each link FIFO
-        branches = ((stage, nbytes),) if isinstance(stage, Link) else stage.branches
-        out_head = out_tail = float("-inf")
-        chosen: tuple[Link, float] | None = None
-        for link, share in branches:
-            served = link.reserve(head, share)
-            link_head = served + link.overhead_ns + link.wire_ns
-            link_tail = max(link_head + share / link.bandwidth_gbs, tail + link.overhead_ns + link.wire_ns)
-            hops.append(HopTrace(link.name, served, link_tail, served - head))
-            if link_head > out_head:
-                out_head, chosen = link_head, (link, served)
-            out_tail = max(out_tail, link_tail)
-        assert chosen is not None
-        link, served = chosen
+        if isinstance(stage, Link):  # one branch carrying every byte: the fan-out rule below, unrolled
+            served = stage.reserve(head, nbytes)
+            link_overhead, link_wire = stage.overhead_ns, stage.wire_ns
+            out_head = served + link_overhead + link_wire
+            streamed, trailed = out_head + nbytes / stage.bandwidth_gbs, tail + link_overhead + link_wire
+            out_tail = trailed if trailed > streamed else streamed
+            hops.append(_new_hop(HopTrace, (stage.name, served, out_tail, served - head)))
+        else:
+            out_head = out_tail = float("-inf")
+            chosen: tuple[Link, float] | None = None
+            for link, share in stage.branches:
+                served = link.reserve(head, share)
+                link_head = served + link.overhead_ns + link.wire_ns
+                streamed, trailed = link_head + share / link.bandwidth_gbs, tail + link.overhead_ns + link.wire_ns
+                link_tail = trailed if trailed > streamed else streamed
+                hops.append(_new_hop(HopTrace, (link.name, served, link_tail, served - head)))
+                if link_head > out_head:
+                    out_head, chosen = link_head, (link, served)
+                if link_tail > out_tail:
+                    out_tail = link_tail
+            assert chosen is not None
+            link, served = chosen
+            link_overhead, link_wire = link.overhead_ns, link.wire_ns
         queued += served - head
-        overhead += link.overhead_ns
-        wire += link.wire_ns
+        overhead += link_overhead
+        wire += link_wire
         head, tail = out_head, out_tail
     done = tail if release == "tail" else head
-    if done != env.now:
+    if done != env._now:
         yield wake_at(env, done)
-    return TransferTiming(
-        start=start,
-        end=tail,
-        nbytes=nbytes,
-        overhead_ns=overhead,
-        wire_ns=wire,
-        serialization_ns=tail - head,
-        queueing_ns=queued,
-        hops=tuple(hops),
-    )
+    return TransferTiming(start, tail, nbytes, overhead, wire, tail - head, queued, tuple(hops))

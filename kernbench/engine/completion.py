@@ -108,8 +108,8 @@ class Completion:
             "command_ns": self.command_ns, "overhead_ns": self.overhead_ns, "wire_ns": self.wire_ns,
             "queueing_ns": self.queueing_ns, "serialization_ns": self.serialization_ns,
             "bandwidth_gbs": self.bandwidth_gbs,
-            "hops": [{"link": h.link, "head_in": h.head_in, "tail_out": h.tail_out, "queued_ns": h.queued_ns}
-                     for h in self.hops],
+            "hops": [{"link": link, "head_in": head_in, "tail_out": tail_out, "queued_ns": queued_ns}
+                     for link, head_in, tail_out, queued_ns in self.hops],
             "detail": self.detail,
         }
 

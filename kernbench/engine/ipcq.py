@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import simpy
 
-from kernbench.topology import PhysAddr, Topology
+from kernbench.topology import PhysAddr, Topology, UnitKind
 from kernbench.topology.reserved import MAILBOX_AREA, MAILBOX_BYTES, RING_AREA, SRAM_RING_AREA
 from pdes import SimulationDeadlock
 from pdes.transport import launched_by_mpi, launcher_rank
@@ -88,7 +88,16 @@ def free_in_order(freed: set[int], tail: int, seq: int) -> int:
 
 def inbox(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
     """Where credits for PE ``(sip, cube, pe)``'s sending queues land."""
-    return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA)
+    return PhysAddr.tcm(sip, cube, pe, _inbox_offset(topo))
+
+
+def is_inbox(topo: Topology, addr: PhysAddr) -> bool:
+    """Whether ``addr`` is the `inbox` of its PE (checked on every landing write, without building the inbox)."""
+    return addr.unit is UnitKind.PE_TCM and addr.offset == _inbox_offset(topo)
+
+
+def _inbox_offset(topo: Topology) -> int:
+    return topo.pe.pe_tcm.size_bytes - MAILBOX_AREA
 
 
 def outbox(topo: Topology, sip: int, cube: int, pe: int) -> PhysAddr:
@@ -318,7 +327,7 @@ class IpcqUnit:
 
     def landed(self, dst: PhysAddr) -> None:
         """A notifying write reached ``dst``: advance the receive ring or the credits it belongs to."""
-        if dst == inbox(self.model.topo, dst.sip, dst.cube, dst.pe):
+        if is_inbox(self.model.topo, dst):
             ring = int(self.model.memory(dst).read(dst.offset, 8).view("<u8")[0])  # read now: the next credit reuses it
             self._credit(ring)
             return

@@ -29,7 +29,7 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
 from __future__ import annotations
 
 import itertools
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,8 @@ from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, first_h
 from pdes import LP, Message
 from pdes.clock import wake_at
 
+_CUBE_MEMORY_KINDS = {UnitKind.HBM: "hbm", UnitKind.SRAM: "sram", UnitKind.M_CPU: "m_cpu"}
+
 
 def endpoint(addr: PhysAddr) -> Endpoint:
     """The fabric endpoint a physical address is reached at."""
@@ -62,7 +64,7 @@ def endpoint(addr: PhysAddr) -> Endpoint:
         return ("pe", addr.cube, addr.pe)
     if addr.unit is UnitKind.IO:
         return ("io",)
-    return ({UnitKind.HBM: "hbm", UnitKind.SRAM: "sram", UnitKind.M_CPU: "m_cpu"}[addr.unit], addr.cube)
+    return (_CUBE_MEMORY_KINDS[addr.unit], addr.cube)
 
 
 def _hbm_offset(addr: PhysAddr) -> int:
@@ -109,14 +111,7 @@ class SipModel:
         name = type(msg).__name__
         self._pending[tag] = (name, _payload_bytes(msg), record)
         self._events[tag] = event
-        if isinstance(msg, KernelLaunchMsg):
-            flow = launch_flow(self, msg, tag)
-        else:
-            flow = {
-                MemoryWriteMsg: self._h2d, MemoryReadMsg: self._d2h, PeDmaMsg: self._pe_dma,
-                MmuMapMsg: self._mmu_update, MmuUnmapMsg: self._mmu_update, IpcqInitMsg: self._ipcq_init,
-            }[type(msg)](msg, tag)
-        self.env.process(flow)
+        self.env.process(_FLOWS[type(msg)](self, msg, tag))
         return Handle(self.sip, tag, name, event)
 
     def memory(self, addr: PhysAddr) -> Memory:
@@ -363,6 +358,14 @@ class SipModel:
         """End a request with an error: the host's wait raises it."""
         self._pending.pop(tag)
         self._events.pop(tag).fail(exc)
+
+
+_FLOWS: dict[type, Callable[[SipModel, Any, int], Generator]] = {
+    MemoryWriteMsg: SipModel._h2d, MemoryReadMsg: SipModel._d2h, PeDmaMsg: SipModel._pe_dma,
+    MmuMapMsg: SipModel._mmu_update, MmuUnmapMsg: SipModel._mmu_update, IpcqInitMsg: SipModel._ipcq_init,
+    KernelLaunchMsg: launch_flow,
+}
+"""The flow that carries out each kind of request: ``flow(model, msg, tag)``."""
 
 
 def _payload_bytes(msg: Request) -> int:

@@ -44,7 +44,7 @@ class TL(TLBase):
         super().__init__((pes.index(ctx.pe), cubes.index(ctx.cube)), (len(pes), len(cubes)))
         self.ctx = ctx
         pe_cfg = ctx.topo.pe
-        self._stage_base = pe_cfg.tcm_user_bytes
+        self._stage_base = PhysAddr.tcm(ctx.sip, ctx.cube, ctx.pe, pe_cfg.tcm_user_bytes)
         self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - MAILBOX_AREA - RING_AREA
         self._stage_next = 0
 
@@ -153,9 +153,9 @@ class TL(TLBase):
             )
         if self._stage_next + nbytes > self._stage_size:
             self._stage_next = 0
-        offset = self._stage_base + self._stage_next
+        stage = self._stage_base.offset_by(self._stage_next)
         self._stage_next += (nbytes + 63) // 64 * 64
-        return PhysAddr.tcm(self.ctx.sip, self.ctx.cube, self.ctx.pe, offset)
+        return stage
 
     def _runs(self, ptr: Pointer, nbytes: int) -> list[tuple[PhysAddr, int]]:
         if isinstance(ptr, PhysAddr):

@@ -38,7 +38,7 @@ over every slice; that is where the cube's aggregate HBM bandwidth comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -76,11 +76,23 @@ class UnitKind(IntEnum):
         return self is UnitKind.PE_TCM
 
 
+_KINDS = {kind.value: kind for kind in UnitKind}
+"""High nibble -> kind, for decoding without the enum's slower lookup."""
+
+
 def _check_field(name: str, value: object, limit: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"PhysAddr.{name}: expected int, got {value!r} ({type(value).__name__})")
     if not 0 <= value < limit:
         raise ValueError(f"PhysAddr.{name}: expected 0..{limit - 1}, got {value}")
+
+
+def _check_unit_fields(unit: UnitKind, cube: int, pe: int) -> None:
+    """The fields a unit constrains: ``pe`` is 0 unless the unit is per PE, ``cube`` is 0 for the IO chiplet."""
+    if pe != 0 and not unit.per_pe:
+        raise ValueError(f"PhysAddr.pe: must be 0 for unit {unit.name}, got {pe}")
+    if cube != 0 and unit is UnitKind.IO:
+        raise ValueError(f"PhysAddr.cube: must be 0 for unit IO (the SIP's IO chiplet), got {cube}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,25 +108,37 @@ class PhysAddr:
     def __post_init__(self) -> None:
         _check_field("sip", self.sip, MAX_SIPS)
         _check_field("cube", self.cube, MAX_CUBES)
-        try:
-            if isinstance(self.unit, bool):
-                raise ValueError
-            unit = UnitKind(self.unit)
-        except ValueError:
-            raise ValueError(
-                f"PhysAddr.unit: expected one of {', '.join(k.name for k in UnitKind)}, got {self.unit!r}"
-            ) from None
-        object.__setattr__(self, "unit", unit)
+        unit = self.unit
+        if type(unit) is not UnitKind:  # an int unit byte's kind: coerced, or an error naming the field
+            try:
+                if isinstance(unit, bool):
+                    raise ValueError
+                unit = UnitKind(unit)
+            except ValueError:
+                raise ValueError(
+                    f"PhysAddr.unit: expected one of {', '.join(k.name for k in UnitKind)}, got {unit!r}"
+                ) from None
+            object.__setattr__(self, "unit", unit)
         _check_field("pe", self.pe, MAX_PES)
         _check_field("offset", self.offset, MAX_OFFSET + 1)
-        if not unit.per_pe and self.pe != 0:
-            raise ValueError(f"PhysAddr.pe: must be 0 for unit {unit.name}, got {self.pe}")
-        if unit is UnitKind.IO and self.cube != 0:
-            raise ValueError(f"PhysAddr.cube: must be 0 for unit IO (the SIP's IO chiplet), got {self.cube}")
+        _check_unit_fields(unit, self.cube, self.pe)
+
+    @classmethod
+    def _trusted(cls, sip: int, cube: int, unit: UnitKind, pe: int, offset: int) -> PhysAddr:
+        """An address from fields already known to be valid (decoded bits, a checked address moved), unchecked.
+
+        The model builds hundreds of thousands of addresses per run; checking each again costs more than the
+        event it serves. Everything that takes addresses from users goes through the checking constructor.
+        """
+        addr = object.__new__(cls)
+        addr.__dict__.update(sip=sip, cube=cube, unit=unit, pe=pe, offset=offset)
+        return addr
 
     def offset_by(self, nbytes: int) -> PhysAddr:
-        """The address ``nbytes`` further on in the same memory."""
-        return replace(self, offset=self.offset + nbytes)
+        """The address ``nbytes`` further on in the same memory (the new offset is checked like the constructor's)."""
+        offset = self.offset + nbytes
+        _check_field("offset", offset, MAX_OFFSET + 1)
+        return self._trusted(self.sip, self.cube, self.unit, self.pe, offset)
 
     # -- factories, one per kind of memory
 
@@ -156,17 +180,12 @@ class PhysAddr:
         if not 0 <= addr < (1 << ADDR_BITS):
             raise ValueError(f"PhysAddr: address must be 0..2**{ADDR_BITS}-1 (bit 63 is reserved), got {addr:#x}")
         unit_byte = (addr >> UNIT_SHIFT) & ((1 << UNIT_BITS) - 1)
-        try:
-            kind = UnitKind(unit_byte >> 4)
-        except ValueError:
-            raise ValueError(f"PhysAddr.unit: unknown unit byte {unit_byte:#04x} in address {addr:#x}") from None
-        return cls(
-            sip=addr >> SIP_SHIFT,
-            cube=(addr >> CUBE_SHIFT) & ((1 << CUBE_BITS) - 1),
-            unit=kind,
-            pe=unit_byte & 0xF,
-            offset=addr & MAX_OFFSET,
-        )
+        kind = _KINDS.get(unit_byte >> 4)
+        if kind is None:
+            raise ValueError(f"PhysAddr.unit: unknown unit byte {unit_byte:#04x} in address {addr:#x}")
+        cube, pe = (addr >> CUBE_SHIFT) & ((1 << CUBE_BITS) - 1), unit_byte & 0xF
+        _check_unit_fields(kind, cube, pe)  # the masks keep every field in range; only these pairings can be wrong
+        return cls._trusted(addr >> SIP_SHIFT, cube, kind, pe, addr & MAX_OFFSET)
 
     def __str__(self) -> str:
         if self.unit is UnitKind.IO:
@@ -178,14 +197,17 @@ class PhysAddr:
 
 def unit_capacity(topo: Topology, unit: UnitKind) -> int:
     """Size in bytes of one instance of ``unit`` in this topology (the TCM size counts the scheduler's part)."""
-    sizes = {
-        UnitKind.HBM: topo.cube.hbm_ctrl.capacity_bytes,
-        UnitKind.SRAM: topo.cube.sram.size_bytes,
-        UnitKind.M_CPU: topo.cube.m_cpu.mem_bytes,
-        UnitKind.IO: topo.sip.io_chiplet.io_cpu.mem_bytes,
-        UnitKind.PE_TCM: topo.pe.pe_tcm.size_bytes,
-    }
-    return sizes[unit]
+    if unit == UnitKind.HBM:  # a chain of tests, not a dict of every size: checks of every request ask this
+        return topo.cube.hbm_ctrl.capacity_bytes
+    if unit == UnitKind.PE_TCM:
+        return topo.pe.pe_tcm.size_bytes
+    if unit == UnitKind.SRAM:
+        return topo.cube.sram.size_bytes
+    if unit == UnitKind.M_CPU:
+        return topo.cube.m_cpu.mem_bytes
+    if unit == UnitKind.IO:
+        return topo.sip.io_chiplet.io_cpu.mem_bytes
+    raise KeyError(unit)
 
 
 def check_addr(addr: PhysAddr, topo: Topology, nbytes: int = 1) -> None:
