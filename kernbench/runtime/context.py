@@ -194,7 +194,8 @@ class RuntimeContext:
                                    num_cubes=self.topo.cubes_per_sip, target_sip=sip)
         dep = deploy(self.allocators, layout, memory, self.topo.pe.pe_mmu.page_bytes)
         tensor = Tensor(self, shape, dtype, name or f"t{next(self._names)}", dp=dp, layout=layout, deployment=dep)
-        self._requests([MmuMapMsg(sip, va, pa, n, cubes=(cube,)) for cube, va, pa, n in dep.mappings], "mmu_map")
+        self._requests([MmuMapMsg(sip, va, pa, n, cubes=(cube,), subpage=sub) for cube, va, pa, n, sub in dep.mappings],
+                       "mmu_map")
         if zero:
             self._requests([MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0)
                             for pa, sb in zip(dep.addrs, layout, strict=True)], "memory_write")
@@ -215,7 +216,8 @@ class RuntimeContext:
 
     def _free(self, tensor: Tensor) -> None:
         dep = tensor._deployment
-        self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,)) for cube, va, _, n in dep.mappings], "mmu_unmap")
+        self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,), subpage=sub)
+                        for cube, va, _, n, sub in dep.mappings], "mmu_unmap")
         release(self.allocators, dep)
         tensor._deployment = None
         self._tensors.pop(id(tensor), None)
