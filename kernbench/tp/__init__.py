@@ -1,6 +1,13 @@
-"""Megatron-style tensor parallelism over the ranks (SIPs): group state and parallel linear layers."""
+"""Megatron-style tensor parallelism over the ranks (SIPs): group state, parallel linear layers and region mappings
+(`kernbench.tp.primitives`)."""
 
 from kernbench.tp.layers import ColumnParallelLinear, RowParallelLinear
+from kernbench.tp.primitives import (
+    copy_to_tp_region,
+    gather_from_tp_region,
+    reduce_from_tp_region,
+    scatter_to_tp_region,
+)
 from kernbench.tp.parallel_state import (
     destroy_model_parallel,
     get_tensor_model_parallel_rank,
@@ -12,6 +19,10 @@ from kernbench.tp.parallel_state import (
 __all__ = [
     "ColumnParallelLinear",
     "RowParallelLinear",
+    "copy_to_tp_region",
+    "gather_from_tp_region",
+    "reduce_from_tp_region",
+    "scatter_to_tp_region",
     "destroy_model_parallel",
     "get_tensor_model_parallel_rank",
     "get_tensor_model_parallel_world_size",

@@ -89,9 +89,9 @@ def test_getitem_and_setitem_inside_one_shard(topo):
         t[2:4, 8:16] = 7.0
         t[5, 9] = -1.0
         out = {"block": t[2:4, 8:16], "one": t[5, 9], "all": t.numpy()}
-        with pytest.raises(IndexError, match="spans several shards"):
+        with pytest.raises(IndexError, match="spans multiple shards"):
             t[0, 7:9]
-        with pytest.raises(IndexError, match="spans several shards"):
+        with pytest.raises(IndexError, match="spans multiple shards"):
             t[0:1, 0:64] = 1.0
         return out
 
