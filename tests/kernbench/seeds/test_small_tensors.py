@@ -102,3 +102,24 @@ def test_hierarchical_allreduce_with_128_f16_per_pe(topo):
     results = _spawn(topo, worker, "hierarchical_allreduce")
     for arr in results.values():  # hierarchical sums every PE of every rank
         np.testing.assert_array_equal(arr, np.full((1, pes * n_elem), pes * topo.sip_count, np.float16))
+
+
+def test_small_tcm_shards_live_in_each_pes_tcm(topo):
+    """Seed 000 ``deploy_tensor(mem_kind="tcm")`` puts each shard in its own PE's TCM whatever its size: 64-byte
+    column shards over 8 PEs round-trip, and each PE's kernel reads its own shard at ``t_ptr + pe * nbytes``."""
+    values = np.arange(4 * 64, dtype=np.float16).reshape(4, 64)
+
+    def kernel(t_ptr, n_elem, tl):
+        pe = tl.program_id(axis=0)
+        addr = t_ptr + pe * n_elem * 2
+        tl.store(addr, tl.load(addr, shape=(n_elem,), dtype="f16") + 1.0)
+
+    def body(torch):
+        t = torch.empty((4, 64), "f16", dp=DPPolicy(pe="column_wise", num_cubes=1), memory="tcm")
+        t.copy_(values)
+        torch.launch("inc", kernel, t, 32)
+        return t.numpy(), [(a.unit.name, a.pe) for a in t.shard_addrs]
+
+    (data, where), _ = on_sip(topo, body)
+    np.testing.assert_array_equal(data, values + 1)
+    assert where == [["PE_TCM", p] for p in range(8)]
