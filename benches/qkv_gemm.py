@@ -63,7 +63,7 @@ def run(torch: Any) -> dict[str, Any]:
     y = torch.empty((TOKENS, N), "f16", dp=sharded, name="Y")
     x.copy_(torch.from_numpy(x_packed))
     w.copy_(torch.from_numpy(w_host))
-    done = torch.launch("qkv_gemm", qkv_kernel, x, w, y, TOKENS, D_MODEL, N, K_BLOCK)
+    done = torch.launch("qkv_gemm", qkv_kernel, x, w, y, TOKENS, D_MODEL, N, K_BLOCK, local_dims=False)  # global N
     out = y.numpy().astype(np.float32)
 
     ref = x_host.astype(np.float32) @ w_host.astype(np.float32)

@@ -7,6 +7,21 @@ the same way; only memory and IPCQ are stand-ins. Edges come from `kernbench.ccl
 from `landing_direction`, as the install plans on the engine do, so an algorithm that passes here talks over the
 same directions there.
 
+Two layouts. ``cubes_per_sip == 0`` (the seeds' call, ``run_kernel_in_mock(kernel, world_size, topology, inputs,
+kernel_args, pes_per_cube=...)``): every program is a rank of its own, the topology links the ``world_size`` ranks,
+and ``pes_per_cube`` only groups them into cubes for ``tl.program_id``: ``program_id(0) = rank % pes_per_cube``,
+``program_id(1) = rank // pes_per_cube``, ``num_programs(0) = pes_per_cube`` (``pes_per_cube == 0``: all ranks in
+one cube, ``program_id(0) = rank``, ``num_programs(0) = world_size``). ``cubes_per_sip > 0``: rank = SIP of
+``cubes_per_sip x pes_per_cube`` PEs (``program_id`` = the PE and cube inside the SIP), rank-level topologies link
+PE ``(c, p)`` of one rank with PE ``(c, p)`` of the next, PE-level ones (``hierarchical_3level``, a module's
+``neighbors``) connect PEs of a SIP as well.
+
+Memory: the kernel gets pointer 0 and its tile is at 0 *and* at ``index * nbytes``, ``index = program_id(1) *
+num_programs(0) + program_id(0)`` (``nbytes``: its input's size): the seeds' kernels compute ``t_ptr + rank *
+nbytes`` from a base shared by every rank (a column-sharded tensor's VA, as ``torch.launch`` passes it), this
+project's collective kernels get the shard's own pointer (as ``distributed.all_reduce`` passes it); both run
+unchanged.
+
 What it checks that a quick numpy model would not: sends block while the receiver's queue holds ``n_slots``
 unconsumed tiles (the IPCQ ring is full), tiles bigger than ``slot_size`` are refused, a run where every live
 program waits is a `MockDeadlock` that says who waits for what, and tiles left unreceived at the end are an error.
@@ -79,6 +94,8 @@ class _Program:
 
     node: Node
     memory: np.ndarray  # uint8, the program's private bytes
+    ids: tuple[int, int] = (0, 0)  # program_id(0), program_id(1)
+    counts: tuple[int, int] = (1, 1)  # num_programs(0), num_programs(1)
     routes: dict[str, tuple[_Program, str]] = field(default_factory=dict)  # send dir -> receiver, landing dir
     queues: dict[str, _Queue] = field(default_factory=dict)  # receive dir -> its queue
     wait: _Wait | None = None
@@ -131,13 +148,20 @@ class MockTL(TLBase):
         self._span(ptr, raw.size, "store")[:] = raw
 
     def _span(self, ptr: int, nbytes: int, what: str) -> np.ndarray:
-        """The program's bytes ``ptr .. ptr + nbytes`` (a view); anything outside its memory is an error."""
+        """The program's bytes ``ptr .. ptr + nbytes`` (a view); anything outside its memory is an error.
+
+        The memory is seen at 0 and at ``index * size`` (the seeds' ``t_ptr + rank * nbytes``, module docstring).
+        """
         if isinstance(ptr, bool) or not isinstance(ptr, int | np.integer):
             raise TypeError(f"tl.{what}: the mock takes byte offsets (int) into the program's memory, got {ptr!r}")
-        size = self._program.memory.size
-        if not 0 <= ptr <= ptr + nbytes <= size:
-            raise ValueError(f"tl.{what} of {nbytes} bytes at {ptr}: outside {self._program}'s {size}-byte memory")
-        return self._program.memory[int(ptr):int(ptr) + nbytes]
+        ptr, size = int(ptr), self._program.memory.size
+        (pe, cube), (pes, _) = self._program.ids, self._program.counts
+        base = (cube * pes + pe) * size
+        for start in dict.fromkeys((0, base)):
+            if start <= ptr <= ptr + nbytes <= start + size:
+                return self._program.memory[ptr - start:ptr - start + nbytes]
+        where = f"{size}-byte memory" + (f" (also seen at {base}..{base + size})" if base else "")
+        raise ValueError(f"tl.{what} of {nbytes} bytes at {ptr}: outside {self._program}'s {where}")
 
     # -- IPCQ ------------------------------------------------------------------------------------------------------
 
@@ -199,11 +223,13 @@ def run_kernel_in_mock(kernel_fn: Callable[..., Any], world_size: int, topology:
                        geometry: CclGeometry | None = None) -> list[np.ndarray]:
     """Run ``kernel_fn(0, *kernel_args, tl)`` once per program; each one's memory afterwards, as its input's array.
 
-    ``pes_per_cube == 0``: ``world_size`` ranks of one PE each. Otherwise ``world_size`` counts PEs:
-    ``pes_per_cube`` per cube, ``cubes_per_sip`` cubes per SIP (0: one SIP), program ``i`` is (rank, cube, pe) in
-    row-major order. ``module``: an algorithm module whose ``neighbors(rank, geometry, pes)`` adds PE-level edges.
+    ``cubes_per_sip == 0``: ``world_size`` ranks of one PE each, grouped ``pes_per_cube`` to a cube for
+    ``tl.program_id`` (0: all in one cube), as the seeds' mock. ``cubes_per_sip > 0``: ``world_size`` counts PEs,
+    ``pes_per_cube`` per cube, ``cubes_per_sip`` cubes per SIP, program ``i`` is (rank, cube, pe) in row-major
+    order. ``module``: an algorithm module whose ``neighbors(rank, geometry, pes)`` adds PE-level edges.
     ``geometry``: what the topology sees (default: the cubes in one row, SIP topology from ``topology``).
-    ``n_slots`` (None: unbounded) and ``slot_size`` (bytes, None: any) model the IPCQ rings.
+    ``n_slots`` (None: unbounded) and ``slot_size`` (bytes, None: any) model the IPCQ rings. See the module
+    docstring for where each program's tile is.
     """
     if len(inputs) != world_size:
         raise ValueError(f"run_kernel_in_mock: {len(inputs)} inputs for world_size {world_size}")
@@ -217,16 +243,19 @@ def run_kernel_in_mock(kernel_fn: Callable[..., Any], world_size: int, topology:
     lanes = [(cube, pe) for cube in range(cubes) for pe in range(pes)]
     edges = [pe_edges(topology, rank, geometry, lanes, getattr(module, "neighbors", None)) for rank in range(ranks)]
     nodes = [(rank, cube, pe) for rank in range(ranks) for cube, pe in lanes]
-    programs = [_Program(node, np.frombuffer(np.asarray(x).tobytes(), np.uint8).copy())
-                for node, x in zip(nodes, inputs, strict=True)]
+    if cubes_per_sip:
+        ids = [((pe, cube), (pes, cubes)) for _, cube, pe in nodes]
+    else:  # the seeds' layout: every program a rank, pes_per_cube of them to a cube
+        group = pes_per_cube or world_size
+        ids = [((rank % group, rank // group), (group, world_size // group)) for rank in range(world_size)]
+    programs = [_Program(node, np.frombuffer(np.asarray(x).tobytes(), np.uint8).copy(), *pid)
+                for node, x, pid in zip(nodes, inputs, ids, strict=True)]
     _connect(programs, edges, topology)
 
     main = greenlet.getcurrent()
     name = getattr(kernel_fn, "__name__", repr(kernel_fn))
     for program in programs:
-        _, cube, pe = program.node
-        ids, counts = ((pe, cube), (pes, cubes)) if pes_per_cube else ((0, 0), (1, 1))
-        tl = MockTL(program, ids, counts, main, n_slots, slot_size)
+        tl = MockTL(program, program.ids, program.counts, main, n_slots, slot_size)
         program.glet = greenlet(lambda tl=tl: kernel_fn(0, *kernel_args, tl), parent=main)
     _schedule(programs, name)
     _check_drained(programs)
@@ -239,15 +268,17 @@ def _layout(world_size: int, pes_per_cube: int, cubes_per_sip: int) -> tuple[int
     if world_size < 1 or pes_per_cube < 0 or cubes_per_sip < 0:
         raise ValueError(f"run_kernel_in_mock: world_size must be >= 1 and pes_per_cube, cubes_per_sip >= 0, got "
                          f"{world_size}, {pes_per_cube}, {cubes_per_sip}")
-    if pes_per_cube == 0:
-        if cubes_per_sip:
-            raise ValueError("run_kernel_in_mock: cubes_per_sip needs pes_per_cube")
+    if cubes_per_sip == 0:
+        if pes_per_cube and world_size % pes_per_cube:
+            raise ValueError(f"run_kernel_in_mock: {world_size} ranks do not fill cubes of {pes_per_cube} PEs")
         return world_size, 1, 1
-    per_sip = pes_per_cube * cubes_per_sip if cubes_per_sip else world_size
-    if world_size % per_sip or per_sip % pes_per_cube:
-        raise ValueError(f"run_kernel_in_mock: {world_size} PEs do not split into SIPs of {cubes_per_sip or 'one'} "
+    if pes_per_cube == 0:
+        raise ValueError("run_kernel_in_mock: cubes_per_sip needs pes_per_cube")
+    per_sip = pes_per_cube * cubes_per_sip
+    if world_size % per_sip:
+        raise ValueError(f"run_kernel_in_mock: {world_size} PEs do not split into SIPs of {cubes_per_sip} "
                          f"cubes x {pes_per_cube} PEs")
-    return world_size // per_sip, per_sip // pes_per_cube, pes_per_cube
+    return world_size // per_sip, cubes_per_sip, pes_per_cube
 
 
 def _connect(programs: list[_Program], edges: list[PeEdges], topology: str) -> None:

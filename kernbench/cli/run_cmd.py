@@ -51,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--device", default="sip:0", metavar="sip:N|all",
                    help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
     p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
+    p.add_argument("--verify-data", action="store_true",
+                   help="demand a data check: a bench that returns no checks FAILs (data is always computed here; "
+                   "the earlier kernbench needed this flag to compute it at all)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="show every SIP's checks, metrics and phase table; by default only a one-SIP run does, and "
                    "a run on more SIPs shows a summary (status counts, latency spread) and each distinct outcome "
@@ -106,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
             results = run_bench(eng, ccl, bench, sips, progress=progress)
     finally:
         progress.close()
+    if args.verify_data:
+        for r in results:
+            if r["status"] == PASS and not r["checks"]:
+                r["status"], r["error"] = FAIL, "--verify-data: the bench checked nothing (it returned no checks)"
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params
     if eng.rank == 0:  # every rank has the same report; one prints
@@ -131,16 +138,16 @@ def list_lines(dirs: list[Path]) -> list[str]:
 
 # -- devices -----------------------------------------------------------------------------------------------------
 
-_DEVICE = re.compile(r"sip:(\d+)")
+_DEVICE = re.compile(r"sip:?(\d+)")  # sip:N, or sipN as the earlier kernbench took it
 
 
 def parse_device(text: str) -> int | None:
-    """``sip:N`` -> N, ``all`` -> None (every SIP); anything else is a `BenchError`."""
+    """``sip:N`` or ``sipN`` -> N, ``all`` -> None (every SIP); anything else is a `BenchError`."""
     if text == "all":
         return None
     match = _DEVICE.fullmatch(text)
     if match is None:
-        raise BenchError(f"--device {text}: expected sip:N (e.g. sip:0) or all")
+        raise BenchError(f"--device {text}: expected sip:N (e.g. sip:0, or sip0) or all")
     return int(match.group(1))
 
 

@@ -121,7 +121,8 @@ class PeDmaMsg:
 class MmuMapMsg:
     """Map ``nbytes`` of virtual addresses from ``va`` onto physical ``pa`` in SIP ``sip`` (page granular).
 
-    ``cubes``: the cubes whose page tables get the mapping (None: every cube of the SIP).
+    ``cubes``: the cubes whose page tables get the mapping (None: every cube of the SIP). ``subpage``: map exactly
+    these bytes, with no page alignment (ADR 0010: a tensor's blocks smaller than a page in different memories).
     """
 
     sip: int
@@ -129,6 +130,7 @@ class MmuMapMsg:
     pa: PhysAddr
     nbytes: int
     cubes: tuple[int, ...] | None = None
+    subpage: bool = False
 
     def __post_init__(self) -> None:
         _count("MmuMapMsg", "sip", self.sip)
@@ -140,12 +142,14 @@ class MmuMapMsg:
 
 @dataclass(frozen=True)
 class MmuUnmapMsg:
-    """Remove the translations of ``nbytes`` of virtual addresses from ``va`` in SIP ``sip`` (``cubes``: as map)."""
+    """Remove the translations of ``nbytes`` of virtual addresses from ``va`` in SIP ``sip`` (``cubes``: as map;
+    ``subpage``: exactly one sub-page mapping made with these ``va`` and ``nbytes``)."""
 
     sip: int
     va: int
     nbytes: int
     cubes: tuple[int, ...] | None = None
+    subpage: bool = False
 
     def __post_init__(self) -> None:
         _count("MmuUnmapMsg", "sip", self.sip)

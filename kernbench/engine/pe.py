@@ -199,8 +199,8 @@ class PeContext:
         self._tlb.update(pages)
         pos, end = va, va + nbytes
         while pos < end:
-            pa = table.translate(pos)
-            take = min(end, (pos // table.page + 1) * table.page) - pos
+            pa, stop = table.lookup(pos)
+            take = min(end, stop) - pos
             last = runs[-1] if runs else None
             if last and (last[0].unit, last[0].cube, last[0].pe) == (pa.unit, pa.cube, pa.pe) and (
                     last[0].offset + last[1] == pa.offset):

@@ -162,10 +162,10 @@ class SipModel:
                     )
         elif isinstance(msg, MmuMapMsg):
             for cube in self._mmu_cubes(msg):
-                self.page_tables[cube].check_map(msg.va, msg.pa, msg.nbytes)
+                self.page_tables[cube].check_map(msg.va, msg.pa, msg.nbytes, subpage=msg.subpage)
         else:
             for cube in self._mmu_cubes(msg):
-                self.page_tables[cube].check_unmap(msg.va, msg.nbytes)
+                self.page_tables[cube].check_unmap(msg.va, msg.nbytes, subpage=msg.subpage)
 
     # -- flows that start here ---------------------------------------------------------------------------------
 
@@ -208,9 +208,9 @@ class SipModel:
         yield wake_at(self.env, end)
         for cube in cubes:
             if isinstance(msg, MmuMapMsg):
-                self.page_tables[cube].map(msg.va, msg.pa, msg.nbytes)
+                self.page_tables[cube].map(msg.va, msg.pa, msg.nbytes, subpage=msg.subpage)
             else:
-                self.page_tables[cube].unmap(msg.va, msg.nbytes)
+                self.page_tables[cube].unmap(msg.va, msg.nbytes, subpage=msg.subpage)
         self._complete(tag, ledger)
 
     def _mmu_cubes(self, msg: MmuMapMsg | MmuUnmapMsg) -> tuple[int, ...]:

@@ -7,12 +7,13 @@ Above the kernels and the engine: tensors are deployed and read with engine requ
 from kernbench.runtime.allocator import AllocationError, DeviceAllocators
 from kernbench.runtime.context import AcceleratorNamespace, AhbmNamespace, RuntimeContext
 from kernbench.runtime.placement import DPPolicy, ShardSpec, resolve_dp_policy
-from kernbench.runtime.tensor import Tensor
+from kernbench.runtime.tensor import CrossShardIndexError, Tensor
 
 __all__ = [
     "AcceleratorNamespace",
     "AhbmNamespace",
     "AllocationError",
+    "CrossShardIndexError",
     "DPPolicy",
     "DeviceAllocators",
     "RuntimeContext",

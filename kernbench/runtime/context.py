@@ -137,12 +137,21 @@ class RuntimeContext:
     # -- kernels ---------------------------------------------------------------------------------------------------
 
     def launch(self, name: str, kernel_fn: Callable[..., Any], *args: Any,
-               grid: Sequence[tuple[int, int]] | None = None, **kwargs: Any) -> Completion:
+               grid: Sequence[tuple[int, int]] | None = None, local_dims: bool = True, **kwargs: Any) -> Completion:
         """Run ``kernel_fn(*args, tl, **kwargs)`` on the PEs holding its tensor arguments (or on ``grid``).
 
-        Tensors become their virtual address; ints, floats, bools and strings pass as they are. Waits for the
-        kernel to finish and returns the launch's `Completion` (a kernel error raises `KernelError`).
+        Tensors become their virtual address; ints, floats, bools and strings pass as they are, except (the seeds'
+        ``dim_map``, ``local_dims=False`` turns it off) an int equal to a global dimension that a tensor argument
+        splits over cubes: it becomes the cube-local size (``K`` of a tensor column-wise over 2 cubes -> ``K /
+        2``), what a kernel on one cube works on. A value that is also an unsplit dimension of some tensor, or that
+        two tensors split differently, is ambiguous and passes unchanged. Waits for the kernel to finish and
+        returns the launch's `Completion` (a kernel error raises `KernelError`).
         """
+        if local_dims:
+            dims = cube_local_dims([a for a in args if isinstance(a, Tensor)])
+            if dims:
+                args = tuple(_local(a, dims) for a in args)
+                kwargs = {k: _local(v, dims) for k, v in kwargs.items()}
         return self._finish([self._launch_async(name, kernel_fn, args, grid, kwargs)], f"kernel:{name}")[0]
 
     def _launch_async(self, name: str, kernel_fn: Callable[..., Any], args: tuple,
@@ -194,7 +203,8 @@ class RuntimeContext:
                                    num_cubes=self.topo.cubes_per_sip, target_sip=sip)
         dep = deploy(self.allocators, layout, memory, self.topo.pe.pe_mmu.page_bytes)
         tensor = Tensor(self, shape, dtype, name or f"t{next(self._names)}", dp=dp, layout=layout, deployment=dep)
-        self._requests([MmuMapMsg(sip, va, pa, n, cubes=(cube,)) for cube, va, pa, n in dep.mappings], "mmu_map")
+        self._requests([MmuMapMsg(sip, va, pa, n, cubes=(cube,), subpage=sub) for cube, va, pa, n, sub in dep.mappings],
+                       "mmu_map")
         if zero:
             self._requests([MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0)
                             for pa, sb in zip(dep.addrs, layout, strict=True)], "memory_write")
@@ -215,7 +225,33 @@ class RuntimeContext:
 
     def _free(self, tensor: Tensor) -> None:
         dep = tensor._deployment
-        self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,)) for cube, va, _, n in dep.mappings], "mmu_unmap")
+        self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,), subpage=sub)
+                        for cube, va, _, n, sub in dep.mappings], "mmu_unmap")
         release(self.allocators, dep)
         tensor._deployment = None
         self._tensors.pop(id(tensor), None)
+
+
+def cube_local_dims(tensors: Sequence[Tensor]) -> dict[int, int]:
+    """Global dimension -> cube-local size, for the dimensions device ``tensors`` split over cubes (seed 001
+    ``launch``'s ``dim_map``); sizes that are ambiguous (also unsplit somewhere, or split two ways) are left out."""
+    split: dict[int, set[int]] = {}
+    whole: set[int] = set()
+    for t in tensors:
+        if t.is_host or t.freed:
+            continue
+        blocks = [sb.block for sb in t._layout if sb.spec.cube == t._layout[0].spec.cube]
+        local = (max(b.row1 for b in blocks) - min(b.row0 for b in blocks),
+                 max(b.col1 for b in blocks) - min(b.col0 for b in blocks))
+        for g, n in zip(as_2d(t.shape), local, strict=True):
+            if g == n:
+                whole.add(g)
+            else:
+                split.setdefault(g, set()).add(n)
+    return {g: next(iter(ns)) for g, ns in split.items() if len(ns) == 1 and g not in whole}
+
+
+def _local(value: Any, dims: dict[int, int]) -> Any:
+    if isinstance(value, int | np.integer) and not isinstance(value, bool) and int(value) in dims:
+        return dims[int(value)]
+    return value

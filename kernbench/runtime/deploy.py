@@ -5,16 +5,19 @@ A tensor has one virtual range laid out shard-major (`kernbench.runtime.placemen
 holds one (so a replica is read locally), else to the copy in the lowest cube that holds it; replicas inside one
 cube (PE-replicated) are mapped to the lowest PE's copy. So a kernel on any PE of the SIP finds every byte.
 
-Mapping is page granular. When every block of a cube starts on a page boundary, each shard lives in its own PE's
-memory (its share of the cube's HBM, or its TCM). Otherwise (small shards) a cube's blocks share one contiguous
-region allocated from the first of them, so the pages still map one to one; that needs HBM or SRAM.
+Mapping is page granular where it can be. When every block of a cube starts on a page boundary, each shard lives
+in its own PE's memory (its share of the cube's HBM, or its TCM). Otherwise (small shards) a cube's HBM or SRAM
+blocks share one contiguous region allocated from the first of them, so the pages still map one to one. What is
+left, blocks smaller than a page in different memories (a small tensor split over cubes, small TCM shards), is
+mapped with sub-page mappings (ADR 0010): exact byte ranges, as the seeds' per-shard MMU entries, so ``va +
+offset_bytes`` still reaches each block where it lives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernbench.runtime.allocator import AllocationError, DeviceAllocators
+from kernbench.runtime.allocator import DeviceAllocators
 from kernbench.runtime.placement import ShardBlock
 from kernbench.topology import PhysAddr
 
@@ -29,7 +32,7 @@ class Deployment:
     va: int
     va_bytes: int
     addrs: list[PhysAddr]
-    mappings: list[tuple[int, int, PhysAddr, int]] = field(default_factory=list)  # (cube, va, pa, nbytes)
+    mappings: list[tuple[int, int, PhysAddr, int, bool]] = field(default_factory=list)  # cube, va, pa, n, subpage
     allocations: list[PhysAddr] = field(default_factory=list)
 
 
@@ -45,7 +48,7 @@ def deploy(allocators: DeviceAllocators, layout: list[ShardBlock], memory: str, 
         for cube in sorted({sb.spec.cube for sb in layout}):
             _place_cube(allocators, dep, layout, cube, memory, page)
         for cube in range(allocators.topo.cubes_per_sip):
-            dep.mappings += [(cube, va + off, pa, n) for off, pa, n in _cube_view(dep, layout, cube, page)]
+            dep.mappings += [(cube, va + off, pa, n, sub) for off, pa, n, sub in _cube_view(dep, layout, cube, page)]
     except BaseException:
         release(allocators, dep)
         raise
@@ -67,7 +70,7 @@ def _place_cube(allocators: DeviceAllocators, dep: Deployment, layout: list[Shar
     firsts: dict[int, int] = {}  # offset -> the cube's first shard with it
     for i in members:
         firsts.setdefault(layout[i].spec.offset_bytes, i)
-    if any(offset % page for offset in firsts):
+    if memory != "tcm" and any(offset % page for offset in firsts):
         _place_region(allocators, dep, layout, list(firsts.values()), memory, page)
     for i in members:
         if dep.addrs[i] is None:
@@ -75,8 +78,13 @@ def _place_cube(allocators: DeviceAllocators, dep: Deployment, layout: list[Shar
             dep.allocations.append(dep.addrs[i])
 
 
-def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int, page: int) -> list[tuple[int, PhysAddr, int]]:
-    """What ``cube``'s page table maps: (offset, PA, bytes) runs covering the tensor, each starting on a page."""
+def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int,
+               page: int) -> list[tuple[int, PhysAddr, int, bool]]:
+    """What ``cube``'s page table maps: (offset, PA, bytes, subpage) runs covering the tensor.
+
+    A run is whole pages (``subpage`` False) when it starts on a page in VA and PA and ends on a page or at the
+    tensor's end; any other run is a sub-page mapping of exactly its bytes.
+    """
     chosen: dict[int, int] = {}
     for i, sb in enumerate(layout):  # layout order: cube-major, then PE
         offset = sb.spec.offset_bytes
@@ -91,25 +99,15 @@ def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int, page: int) 
                     and last_pa.offset + last_n == pa.offset:
                 runs[-1] = (last_off, last_pa, last_n + n)
                 continue
-        if offset % page:
-            raise AllocationError(
-                f"sip{dep.sip}: the tensor's block at byte {offset} lives in another memory than the bytes before "
-                f"it and does not start on a {page}-byte page, so cube {cube} cannot map it; use shards of whole "
-                "pages, or keep small tensors in one cube"
-            )
         runs.append((offset, pa, n))
-    return runs
+    return [(off, pa, n, bool(off % page or pa.offset % page or ((off + n) % page and off + n != dep.va_bytes)))
+            for off, pa, n in runs]
 
 
 def _place_region(allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], mapped: list[int],
                   memory: str, page: int) -> None:
     first = min(layout[i].spec.offset_bytes for i in mapped)
     spec = layout[mapped[0]].spec
-    if memory == "tcm":
-        raise AllocationError(
-            f"sip{spec.sip} cube {spec.cube}: TCM shards must start on {page}-byte pages to be mapped (each PE's TCM "
-            "is its own memory); use shards of whole pages, or HBM / SRAM"
-        )
     span = max(layout[i].spec.offset_bytes + layout[i].spec.nbytes for i in mapped) - first
     region = _alloc_bytes(allocators, spec.sip, spec.cube, spec.pe, memory, span)
     dep.allocations.append(region)

@@ -11,6 +11,8 @@ shortcut that peeks at another rank.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -99,6 +101,7 @@ class Distributed:
         self._plans: InstallPlans | None = None  # every rank's plan, each built when first used in this process
         self._installed: set[int] = set()
         self._groups: dict[int, Tensor] = {}  # SIP -> its barrier scratch, while its group exists
+        self._driver = False  # init_process_group ran at the top level (the seeds' single driver, ADR-0024 D9)
 
     @property
     def algorithm(self) -> AlgorithmConfig:
@@ -106,10 +109,26 @@ class Distributed:
         return self._ctx.ccl.selected()
 
     def init_process_group(self, backend: str = "ahbm", world_size: int | None = None, rank: int | None = None) -> None:
-        """Join the group: rank = this worker's SIP; world = every SIP, or the ccl.yaml entry's world_size."""
-        sip = self._ctx.current_device()
+        """Join the group: rank = this worker's SIP; world = every SIP, or the ccl.yaml entry's world_size.
+
+        Called at the top level (outside host code, as the seeds' single driver does before ``spawn``), it
+        initialises the group for the workers: each joins on its first collective (or ``get_rank``) without
+        calling it again, and the driver's ``get_rank()`` is 0.
+        """
         if backend != "ahbm":
             raise ValueError(f"init_process_group: backend must be 'ahbm', got {backend!r}")
+        world = world_size_of(self.algorithm, self._ctx.topo)
+        if not self._in_worker():
+            if world_size not in (None, world) or rank not in (None, 0):
+                raise ValueError(f"init_process_group: the driver is rank 0 of {world}; got rank={rank}, "
+                                 f"world_size={world_size}")
+            self._driver = True
+            return
+        self._join(world_size, rank)
+
+    def _join(self, world_size: int | None = None, rank: int | None = None) -> None:
+        """This worker's SIP joins the group: the install plan's queues, then the barrier scratch."""
+        sip = self._ctx.current_device()
         world = world_size_of(self.algorithm, self._ctx.topo)
         if sip >= world:
             raise ValueError(f"init_process_group: sip{sip} is not a rank: ccl.yaml algorithm "
@@ -134,19 +153,46 @@ class Distributed:
         return self._plans
 
     def is_initialized(self) -> bool:
-        return self._ctx.current_device() in self._groups
+        if not self._in_worker():
+            return self._driver
+        return self._driver or self._ctx.current_device() in self._groups
 
     def get_rank(self) -> int:
+        """This worker's rank (its SIP); outside host code, after a top-level ``init_process_group``, the single
+        driver's rank 0 (ADR-0024 D9 of the seeds; ``KERNBENCH_DEBUG=1`` warns, as there)."""
+        if not self._in_worker():
+            self._check_driver("get_rank")
+            if os.environ.get("KERNBENCH_DEBUG"):
+                warnings.warn("get_rank() called outside a spawned worker: returning 0. Likely a bug unless "
+                              "running single-driver.", stacklevel=2)
+            return 0
         self._check()
         return self._ctx.current_device()
 
     def get_world_size(self) -> int:
+        if not self._in_worker():
+            self._check_driver("get_world_size")
+            return self._world
         self._check()
         return self._world
 
     def get_backend(self) -> str:
+        if not self._in_worker():
+            self._check_driver("get_backend")
+            return "ahbm"
         self._check()
         return "ahbm"
+
+    def _in_worker(self) -> bool:
+        try:
+            self._ctx.engine.sim.current_lp()
+        except RuntimeError:
+            return False
+        return True
+
+    def _check_driver(self, what: str) -> None:
+        if not self._driver:
+            raise RuntimeError(f"{what}: call torch.distributed.init_process_group() first")
 
     def barrier(self) -> None:
         """Return once every rank has reached its barrier (a one-element ring all-reduce through the simulation)."""
@@ -259,11 +305,17 @@ class Distributed:
                              f"{small.dtype}, got {n_big} of {big.dtype}")
 
     def destroy_process_group(self) -> None:
+        if not self._in_worker():
+            self._check_driver("destroy_process_group")
+            self._driver = False
+            return
         sip = self._check()
         self._groups.pop(sip).free()
 
     def _check(self) -> int:
         sip = self._ctx.current_device()
         if sip not in self._groups:
-            raise RuntimeError(f"sip{sip}: call torch.distributed.init_process_group() first")
+            if not self._driver:
+                raise RuntimeError(f"sip{sip}: call torch.distributed.init_process_group() first")
+            self._join()  # the driver initialised the group: this worker joins now
         return sip

@@ -10,12 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kernbench.kernels.dtypes import decode, encode, itemsize
+from kernbench.kernels.dtypes import decode, dtype_info, encode, itemsize
 from kernbench.runtime.deploy import Deployment
 from kernbench.runtime.placement import Block, DPPolicy, ShardBlock, ShardSpec, as_2d, assemble_blocks, split_blocks
 
 if TYPE_CHECKING:
     from kernbench.runtime.context import RuntimeContext
+
+
+class CrossShardIndexError(NotImplementedError, IndexError):
+    """Indexing a region that spans several shards: not supported (the seeds raise NotImplementedError, "spans
+    multiple shards"); also an IndexError, as it is about the index."""
 
 
 class Tensor:
@@ -72,7 +77,8 @@ class Tensor:
         """Copy ``src`` (a host tensor, a device tensor or a numpy array of the same shape) into this tensor."""
         values = src.numpy() if isinstance(src, Tensor) else np.asarray(src)
         if tuple(values.shape) != self.shape:
-            raise ValueError(f"{self.name}.copy_: source shape {tuple(values.shape)} != tensor shape {self.shape}")
+            raise ValueError(f"{self.name}.copy_ shape mismatch: source shape {tuple(values.shape)} != tensor shape "
+                             f"{self.shape}")
         if self.is_host:
             self._host = values.astype(self._host.dtype, copy=True)
             return self
@@ -87,6 +93,49 @@ class Tensor:
         raws = self._ctx._read_shards(self, "numpy")
         parts = [decode(raw, self.dtype, sb.block.shape) for raw, sb in zip(raws, self._layout, strict=True)]
         return assemble_blocks(self._layout, parts, shape=as_2d(self.shape)).reshape(self.shape)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The tensor's values as a numpy array (the seeds' ``Tensor.data``; the same as `numpy()`)."""
+        return self.numpy()
+
+    def to(self, *args: Any, dtype: str | None = None, dp: DPPolicy | None = None, device: Any = None,
+           dp_policy: DPPolicy | None = None, memory: str | None = None, name: str | None = None) -> Tensor:
+        """A tensor like this one with another dtype, placement or device, as ``torch.Tensor.to``; self if nothing
+        changes.
+
+        Positional arguments are read by type: a dtype name (``"f32"``), a `DPPolicy` (the seeds' ``dp_policy``),
+        or a device: ``"cpu"`` (a host tensor), or this worker's SIP as an int, ``"ahbm:N"``, ``"sip:N"``,
+        ``"sipN"`` or ``"cuda:N"``. A device tensor can only move to its own SIP (rank = SIP: another SIP's memory
+        belongs to its own worker); a host tensor moves to the worker's SIP, placed by ``dp``.
+        """
+        dp = dp if dp is not None else dp_policy
+        for arg in args:
+            if isinstance(arg, DPPolicy):
+                dp = arg
+            elif isinstance(arg, str) and _is_dtype(arg):
+                dtype = arg
+            else:
+                device = arg
+        target = self._ctx.current_device() if device is None and not self.is_host else device
+        to_host = isinstance(target, str) and target.strip().lower() == "cpu"
+        sip = None if to_host or target is None else _device_index(target)
+        if sip is not None and sip != self._ctx.current_device():
+            raise RuntimeError(f"{self.name}.to({target!r}): this host worker runs on sip{self._ctx.current_device()}"
+                               "; with rank = SIP a tensor moves to its own worker's SIP only")
+        new_dtype = dtype or self.dtype
+        if to_host or (self.is_host and sip is None):
+            if new_dtype == self.dtype and self.is_host:
+                return self
+            if new_dtype == "bf16":
+                raise ValueError(f"{self.name}.to: a host tensor holds a numpy array, and numpy has no bf16")
+            return self._ctx.from_numpy(self.numpy().astype(dtype_info(new_dtype).storage))
+        if not self.is_host and new_dtype == self.dtype and (dp is None or dp == self.dp) and memory is None:
+            return self
+        out = self._ctx.empty(self.shape, new_dtype, dp=dp if dp is not None else self.dp,
+                              memory=memory or ("hbm" if self.is_host else self._memory), name=name)
+        out.copy_(self.numpy())
+        return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """Values of a region that lies inside one shard (a cross-shard region raises: use numpy())."""
@@ -121,6 +170,12 @@ class Tensor:
                 f"mean={values.mean():.4g})")
 
     # -- internals -------------------------------------------------------------------------------------------------
+
+    @property
+    def _memory(self) -> str:
+        """The kind of memory the shards live in (``hbm``, ``sram`` or ``tcm``)."""
+        unit = self._live().addrs[0].unit.name
+        return {"SRAM": "sram", "PE_TCM": "tcm"}.get(unit, "hbm")
 
     def _live(self) -> Deployment:
         if self._deployment is None:
@@ -157,7 +212,29 @@ class Tensor:
                 rows = r0 - b.row0 if r_int else slice(r0 - b.row0, r1 - b.row0)
                 cols = c0 - b.col0 if c_int else slice(c0 - b.col0, c1 - b.col0)
                 return i, b, (rows, cols)
-        raise IndexError(
-            f"{self.name}[{key!r}] spans several shards (rows {r0}..{r1 - 1}, columns {c0}..{c1 - 1}); "
+        raise CrossShardIndexError(
+            f"{self.name}[{key!r}] spans multiple shards (rows {r0}..{r1 - 1}, columns {c0}..{c1 - 1}); "
             "index inside one shard, or use numpy() / copy_() for the whole tensor"
         )
+
+
+def _is_dtype(name: str) -> bool:
+    try:
+        dtype_info(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _device_index(device: Any) -> int:
+    """The SIP a device names: an int, or ``ahbm:N`` / ``sip:N`` / ``sipN`` / ``cuda:N``."""
+    if isinstance(device, bool):
+        raise TypeError(f"Tensor.to: bad device {device!r}")
+    if isinstance(device, int | np.integer):
+        return int(device)
+    if isinstance(device, str):
+        text = device.strip().lower()
+        for prefix in ("ahbm:", "sip:", "cuda:", "sip"):
+            if text.startswith(prefix) and text[len(prefix):].isdigit():
+                return int(text[len(prefix):])
+    raise ValueError(f"Tensor.to: unknown device {device!r} (use 'cpu', an int, 'ahbm:N', 'sip:N' or 'sipN')")

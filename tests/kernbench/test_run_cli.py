@@ -11,7 +11,8 @@ from kernbench.cli.main import main
 from kernbench.cli.run_cmd import phase_totals, split_result
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-BENCHES = ("ccl_allreduce", "dp_step", "gemm_single_pe", "qkv_gemm", "tp_mlp", "va_offset_verify")
+BENCHES = ("ccl_allreduce", "dp_step", "gemm_single_pe", "gpt3_qkv", "ipcq_allreduce", "qkv_gemm", "qkv_gemm_multi_pe",
+           "tp_mlp", "va_offset_verify")
 KEYS = {"bench", "status", "sim_latency_ns", "sips", "ranks", "wall_s", "error", "results", "params"}
 RESULT_KEYS = {"sip", "rank", "status", "sim_latency_ns", "checks", "metrics", "error", "phases"}
 
@@ -95,7 +96,7 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
     lines = [line for line in capsys.readouterr().out.strip().splitlines() if not line.startswith(" ")]
     assert [line.split()[0] for line in lines] == list(BENCHES)
     assert all(len(line.split(None, 1)) == 2 for line in lines)
-    assert describe(REPO_ROOT / "benches" / "qkv_gemm.py") in lines[3]
+    assert describe(REPO_ROOT / "benches" / "qkv_gemm.py") in lines[BENCHES.index("qkv_gemm")]
 
 
 def test_unknown_bench_is_one_line_and_exit_2(capsys):

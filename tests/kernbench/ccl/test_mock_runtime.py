@@ -165,14 +165,46 @@ def test_programs_are_ranks_cubes_and_pes_in_row_major_order():
 
     out = run_kernel_in_mock(kernel, 12, "ring_1d", zeros(12, 5, np.int32), pes_per_cube=3, cubes_per_sip=2)
     assert [o.tolist() for o in out] == [[r, p, c, 3, 2] for r in range(2) for c in range(2) for p in range(3)]
-    one_sip = run_kernel_in_mock(kernel, 4, "ring_1d", zeros(4, 5, np.int32), pes_per_cube=2)
+    one_sip = run_kernel_in_mock(kernel, 4, "ring_1d", zeros(4, 5, np.int32), pes_per_cube=2, cubes_per_sip=2)
     assert [o.tolist() for o in one_sip] == [[0, p, c, 2, 2] for c in range(2) for p in range(2)]
+
+
+def test_without_cubes_per_sip_every_program_is_a_rank_as_in_the_seeds():
+    """Seed 000, kernbench/ccl/testing.py ``_MockRankState`` / ``_MockTL.program_id``: ``pes_per_cube == 0`` puts
+    all ranks in one cube (program_id(0) = rank, num_programs(0) = world size), ``pes_per_cube = k`` groups them k
+    to a cube (program_id(1) = rank // k)."""
+
+    def kernel(ptr, tl):
+        ids = [tl.rank, tl.program_id(axis=0), tl.program_id(axis=1), tl.num_programs(axis=0),
+               tl.num_programs(axis=1)]
+        tl.store(ptr, np.array(ids, np.int32), "i32")
+
     ranks = run_kernel_in_mock(kernel, 3, "ring_1d", zeros(3, 5, np.int32))
-    assert [o.tolist() for o in ranks] == [[r, 0, 0, 1, 1] for r in range(3)]
+    assert [o.tolist() for o in ranks] == [[r, r, 0, 3, 1] for r in range(3)]
+    cubes = run_kernel_in_mock(kernel, 6, "ring_1d", zeros(6, 5, np.int32), pes_per_cube=2)
+    assert [o.tolist() for o in cubes] == [[r, r % 2, r // 2, 2, 3] for r in range(6)]
+
+
+def test_a_tile_is_seen_at_zero_and_at_rank_times_its_size():
+    """Seed 000 ``_MockRankState``: rank r's tile at ``t_ptr + r * nbytes`` (t_ptr = 0); this project's kernels
+    use the pointer itself."""
+
+    def kernel(ptr, tl):
+        rank = tl.program_id(axis=1) * tl.num_programs(axis=0) + tl.program_id(axis=0)
+        seeds = tl.load(ptr + rank * 8, 2, "f32")
+        own = tl.load(ptr, 2, "f32")
+        tl.store(ptr + rank * 8, seeds + own)
+
+    out = run_kernel_in_mock(kernel, 4, "ring_1d", [np.array([r, 1], np.float32) for r in range(4)],
+                             pes_per_cube=2)
+    assert [o.tolist() for o in out] == [[2 * r, 2] for r in range(4)]
+    with pytest.raises(KernelError, match=r"tl.load of 8 bytes at 4: outside rank 1 cube 0 pe 0's 8-byte memory "
+                                          r"\(also seen at 8..16\)"):
+        run_kernel_in_mock(lambda ptr, tl: tl.load(4, 2, "f32") if tl.rank else None, 2, "none", zeros(2, 2))
 
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
-    ((10, "ring_1d", zeros(10), (), 4), {}, "10 PEs do not split into SIPs of one cubes x 4 PEs"),
+    ((10, "ring_1d", zeros(10), (), 4), {}, "10 ranks do not fill cubes of 4 PEs"),
     ((12, "ring_1d", zeros(12), (), 2), {"cubes_per_sip": 4}, "12 PEs do not split into SIPs of 4 cubes x 2 PEs"),
     ((2, "ring_1d", zeros(3)), {}, "3 inputs for world_size 2"),
     ((2, "ring_1d", zeros(2)), {"cubes_per_sip": 2}, "cubes_per_sip needs pes_per_cube"),
@@ -221,5 +253,5 @@ def test_the_module_adds_its_own_pe_edges_and_custom_directions_land_on_the_way_
         tl.store(ptr, x)
 
     inputs = [np.array([p + 1], np.float32) for p in range(4)]
-    out = run_kernel_in_mock(kernel, 4, "none", inputs, pes_per_cube=4, module=Chain)
+    out = run_kernel_in_mock(kernel, 4, "none", inputs, pes_per_cube=4, cubes_per_sip=1, module=Chain)
     assert [o[0] for o in out] == [1, 3, 6, 10]

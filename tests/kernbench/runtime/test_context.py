@@ -89,9 +89,9 @@ def test_getitem_and_setitem_inside_one_shard(topo):
         t[2:4, 8:16] = 7.0
         t[5, 9] = -1.0
         out = {"block": t[2:4, 8:16], "one": t[5, 9], "all": t.numpy()}
-        with pytest.raises(IndexError, match="spans several shards"):
+        with pytest.raises(IndexError, match="spans multiple shards"):
             t[0, 7:9]
-        with pytest.raises(IndexError, match="spans several shards"):
+        with pytest.raises(IndexError, match="spans multiple shards"):
             t[0:1, 0:64] = 1.0
         return out
 
@@ -143,18 +143,58 @@ def test_devices_are_the_workers_sip(topo):
     assert got == [1, 1, 1, 1, 2]
 
 
-def test_small_cube_split_tensors_cannot_be_paged(topo):
-    """Cube blocks smaller than a page cannot each be mapped to their own cube: a clear error, nothing leaked."""
+def test_small_cube_split_tensors_map_each_block_where_it_lives(topo):
+    """Cube blocks smaller than a page get sub-page mappings (ADR 0010): each cube's block stays in its own cube,
+    every cube translates ``va + offset`` of every block, and freeing leaves no mapping behind."""
+    values = np.arange(16 * 64, dtype=np.float16).reshape(16, 64)
 
     def body(torch):
-        try:
-            torch.zeros((16, 64), dp=DPPolicy(cube="column_wise", num_cubes=4, num_pes=1))
-        except AllocationError as exc:
-            return {"error": str(exc), "used": torch.allocators.used_bytes}
-        return None
+        with torch:
+            t = torch.zeros((16, 64), dp=DPPolicy(cube="column_wise", num_cubes=4, num_pes=1))  # 512-byte blocks
+            t.copy_(values)
+            sip = torch.engine.sip(0)
+            where = [[sip.page_tables[c].translate(t.va + s.offset_bytes + 6).cube for s in t.shards]
+                     for c in (0, 3, 9)]
+            out = {"data": t.numpy(), "cubes": [a.cube for a in t.shard_addrs], "where": where}
+        out["tables"] = [len(table) for table in torch.engine.sip(0).page_tables]
+        out["used"] = torch.allocators.used_bytes
+        return out
 
     got, _ = on_sip(topo, body)
-    assert "does not start on a 4096-byte page" in got["error"] and got["used"] == 0
+    np.testing.assert_array_equal(got["data"], values)
+    assert got["cubes"] == [0, 1, 2, 3] and got["where"] == [[0, 1, 2, 3]] * 3
+    assert got["tables"] == [0] * 16 and got["used"] == 0
+
+
+def test_a_mapping_that_breaks_the_page_size_still_fails(topo):
+    """Only an explicit sub-page mapping may be unaligned: a plain one names the page size."""
+    from kernbench.engine import MmuMapMsg, TranslationError
+    from kernbench.topology import PhysAddr
+
+    va = topo.pe.pe_mmu.va_base
+
+    def body(torch):
+        errors = []
+        for msg in (MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 0), 64),
+                    MmuMapMsg(0, va, PhysAddr.hbm(0, 0, 16), 64)):
+            try:
+                torch._request(msg, "mmu_map")
+            except TranslationError as exc:
+                errors.append(str(exc))
+        torch._request(MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 48), 64, subpage=True), "mmu_map")
+        translated = str(torch.engine.sip(0).page_tables[0].translate(va + 20))
+        try:
+            torch._request(MmuMapMsg(0, va + 64, PhysAddr.hbm(0, 1, 0), 64, subpage=True), "mmu_map")
+        except TranslationError as exc:
+            errors.append(str(exc))
+        return errors, translated
+
+    (errors, translated), _ = on_sip(topo, body)
+    assert errors[0] == f"MmuMapMsg.va: {va + 16:#x} is not aligned to the 4096-byte page " \
+                        "(a sub-page mapping says subpage=True)"
+    assert errors[1].startswith("MmuMapMsg.pa: ") and "is not aligned to the 4096-byte page" in errors[1]
+    assert errors[2] == f"MmuMapMsg.va: {va + 64:#x} is already mapped in sip0"
+    assert translated == str(PhysAddr.hbm(0, 0, 52))
 
 
 def test_clear_errors(topo):
