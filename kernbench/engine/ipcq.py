@@ -17,7 +17,7 @@ free slots in order even when asynchronous receives finish out of order.
 Receive rings live in a fixed region per PE and memory kind (`ring_region`): TCM (below the mailboxes), the top
 of the PE's HBM share, or the PE's part of the top of its cube's SRAM; the allocators never hand those out.
 
-Diagnostics (ADR-0025 D5 of the seeds; docs/adr/0010): ``KERNBENCH_CCL_TRACE`` logs one `trace_line` per IPCQ
+Diagnostics (ADR-0025 D5 of the seeds; docs/adr/0013): ``KERNBENCH_CCL_TRACE`` logs one `trace_line` per IPCQ
 ``send`` (the sender issues the data write into the peer's slot), ``recv`` (a receive's data is there for the
 kernel) and ``credit`` (the receiver frees a slot and returns it), each with the simulated time, the rank (= SIP),
 cube, PE, direction, sequence number, slot address and bytes. Each process logs the SIPs it simulates, in its own

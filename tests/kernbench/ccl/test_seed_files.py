@@ -5,7 +5,7 @@ Seed texts are in /work/shared/seeds/000_*.txt (the interleaved diff): the shipp
 ``tests/test_ccl_allreduce_matrix.py``, the ``_run_8rank`` body of the CCL performance validation tests (ADR-0023
 D13 T5) and the ``_write_ccl_yaml`` of the end-to-end distributed intercube test.
 
-Deliberate differences (docs/adr/0010-seed-ccl-files-and-wiring.md): the seeds counted ``world_size`` in PEs (the
+Deliberate differences (docs/adr/0013-seed-ccl-files-wiring-and-trace.md): the seeds counted ``world_size`` in PEs (the
 old rank = PE model); here rank = SIP, so an entry with ``world_size: 8`` runs on a topology with 8 SIPs. And a
 tensor spread over several cubes needs shards of whole 4 KiB pages here (each cube's MMU maps pages), so the
 algorithms with one shard per cube or PE run the seeds' files with ``n_elem`` 1024 f32 (``kernbench run --set
