@@ -14,6 +14,7 @@ engine's, charged when it issues a command, not here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import simpy
 
@@ -24,44 +25,71 @@ from kernbench.topology import Topology
 
 
 class Cube:
-    """Links and memories of cube ``index``; ``prefix`` (e.g. ``"sip0."``) starts every name."""
+    """Links and memories of cube ``index``; ``prefix`` (e.g. ``"sip0."``) starts every name.
+
+    The parts are built the first time something reaches them: every cube of a SIP gets page-table updates
+    through its M_CPU, while only the cubes a workload computes on need their PE ports, SRAM and HBM channels.
+    """
 
     def __init__(
         self, env: simpy.Environment, topo: Topology, index: int, prefix: str, directions: Sequence[str]
     ) -> None:
-        cube, pe = topo.cube, topo.pe
-        ns_mm = topo.system.ns_per_mm
-        xbar = cube.xbar
+        self.env = env
+        self.topo = topo
         self.index = index
         self.name = name = f"{prefix}cube{index}"
         self.directions = tuple(directions)
-        n_pes = topo.pes_per_cube
-
-        pe_bw = min(pe.pe_dma.bandwidth_gbs, xbar.bandwidth_gbs, pe.pe_tcm.bandwidth_gbs)
-        tcm_ns = pe.pe_tcm.access_ns
-        self.pe_to_xbar = [
-            Link(env, f"{name}.pe{k}->xbar", pe_bw, tcm_ns + xbar.overhead_ns, xbar.pe_wire_mm, ns_mm)
-            for k in range(n_pes)
-        ]
-        self.xbar_to_pe = [
-            Link(env, f"{name}.xbar->pe{k}", pe_bw, tcm_ns, xbar.pe_wire_mm, ns_mm) for k in range(n_pes)
-        ]
-        sram = cube.sram
-        self.xbar_to_sram = Link(env, f"{name}.xbar->sram", sram.bandwidth_gbs, sram.access_ns, sram.wire_mm, ns_mm)
-        self.sram_to_xbar = Link(
-            env, f"{name}.sram->xbar", sram.bandwidth_gbs, sram.access_ns + xbar.overhead_ns, sram.wire_mm, ns_mm
-        )
-        m_cpu = cube.m_cpu
+        ns_mm, xbar, m_cpu = topo.system.ns_per_mm, topo.cube.xbar, topo.cube.m_cpu
         self.xbar_to_m_cpu = Link(env, f"{name}.xbar->m_cpu", xbar.bandwidth_gbs, 0.0, m_cpu.wire_mm, ns_mm)
         self.m_cpu_to_xbar = Link(
             env, f"{name}.m_cpu->xbar", xbar.bandwidth_gbs, xbar.overhead_ns, m_cpu.wire_mm, ns_mm
         )
-        ports = [*(f"pe{k}" for k in range(n_pes)), *self.directions, "sram", "m_cpu"]
-        self.hbm = HbmController(env, f"{name}.hbm", cube.hbm_ctrl, ns_mm, ports, xbar.overhead_ns)
-
-        self.sram = Memory(f"{name}.sram", sram.size_bytes)
         self.m_cpu_mem = Memory(f"{name}.m_cpu", m_cpu.mem_bytes)
-        self.tcm = [Memory(f"{name}.pe{k}.tcm", pe.pe_tcm.size_bytes) for k in range(n_pes)]
+
+    @cached_property
+    def pe_to_xbar(self) -> list[Link]:
+        pe, xbar = self.topo.pe, self.topo.cube.xbar
+        return [Link(self.env, f"{self.name}.pe{k}->xbar", self._pe_bw, pe.pe_tcm.access_ns + xbar.overhead_ns,
+                     xbar.pe_wire_mm, self.topo.system.ns_per_mm) for k in range(self.topo.pes_per_cube)]
+
+    @cached_property
+    def xbar_to_pe(self) -> list[Link]:
+        pe, xbar = self.topo.pe, self.topo.cube.xbar
+        return [Link(self.env, f"{self.name}.xbar->pe{k}", self._pe_bw, pe.pe_tcm.access_ns, xbar.pe_wire_mm,
+                     self.topo.system.ns_per_mm) for k in range(self.topo.pes_per_cube)]
+
+    @property
+    def _pe_bw(self) -> float:
+        """A PE port runs at the slowest of its DMA engine, the crossbar port and the TCM."""
+        pe = self.topo.pe
+        return min(pe.pe_dma.bandwidth_gbs, self.topo.cube.xbar.bandwidth_gbs, pe.pe_tcm.bandwidth_gbs)
+
+    @cached_property
+    def xbar_to_sram(self) -> Link:
+        sram = self.topo.cube.sram
+        return Link(self.env, f"{self.name}.xbar->sram", sram.bandwidth_gbs, sram.access_ns, sram.wire_mm,
+                    self.topo.system.ns_per_mm)
+
+    @cached_property
+    def sram_to_xbar(self) -> Link:
+        sram, xbar = self.topo.cube.sram, self.topo.cube.xbar
+        return Link(self.env, f"{self.name}.sram->xbar", sram.bandwidth_gbs, sram.access_ns + xbar.overhead_ns,
+                    sram.wire_mm, self.topo.system.ns_per_mm)
+
+    @cached_property
+    def hbm(self) -> HbmController:
+        ports = [*(f"pe{k}" for k in range(self.topo.pes_per_cube)), *self.directions, "sram", "m_cpu"]
+        return HbmController(self.env, f"{self.name}.hbm", self.topo.cube.hbm_ctrl, self.topo.system.ns_per_mm,
+                             ports, self.topo.cube.xbar.overhead_ns)
+
+    @cached_property
+    def sram(self) -> Memory:
+        return Memory(f"{self.name}.sram", self.topo.cube.sram.size_bytes)
+
+    @cached_property
+    def tcm(self) -> list[Memory]:
+        return [Memory(f"{self.name}.pe{k}.tcm", self.topo.pe.pe_tcm.size_bytes)
+                for k in range(self.topo.pes_per_cube)]
 
     @property
     def links(self) -> list[Link]:
