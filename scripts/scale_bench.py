@@ -3,7 +3,7 @@
 For each SIP count (default 16 64 256 1024, ``--sip-topology torus_2d``) one fresh child process (or one
 ``mpirun -n K`` job with ``--ranks K``, so peak RSS belongs to that size alone) loads ``topology.yaml`` with
 ``system.sip_count`` and ``system.topology`` replaced, times the set-up (``process_group_plans`` plus
-``Engine(topo)``), then runs the SPMD ``ccl_allreduce`` bench exactly as ``kernbench run`` does (its
+``Engine(topo, report_requests=False)``), then runs the SPMD ``ccl_allreduce`` bench exactly as ``kernbench run`` does (its
 ``bench_loader.find``/``load`` and ``run_cmd.run_spmd``) with ``--algorithm`` (default ``mesh_allreduce``).
 
 One JSON line per size goes to stdout (the keys of `FIELDS`), then a table (``--markdown``: the same table as
@@ -87,7 +87,7 @@ def measure(sips: int, sip_topology: str, algorithm: str | None, topology: str =
 
     t0 = time.perf_counter()
     process_group_plans(ccl, topo)  # as `kernbench run` does before building the engine
-    eng = Engine(topo)
+    eng = Engine(topo, report_requests=False)  # as kernbench run builds it
     setup_s = time.perf_counter() - t0
 
     # Events come from the pdes RunResult of every Engine.run of the bench (torch.multiprocessing.spawn calls it
