@@ -90,7 +90,12 @@ class RankEngine:
         """Per round (of every run, in order): this rank's busy seconds, the round's wall time less the time spent
         inside the transport (waiting for peers, or for virtual ranks, while the others ran). The projection
         (`pdes.projection`) takes the slowest rank's per round; with MPI the list is this rank's only."""
+        self.round_cpu: list[float] = []
+        """Per round: this rank's busy CPU seconds (process time, measured like `round_busy`): the busy time it
+        would take on a core of its own, however loaded the machine was."""
+        self.compute_cpu_s = 0.0
         self._in_transport = 0.0  # transport seconds since the round began
+        self._in_transport_cpu = 0.0
         self.other_s = 0.0
         """Busy seconds outside rounds: building the local LPs, their reports at the end of each run."""
 
@@ -232,7 +237,7 @@ class RankEngine:
         """
         if self.ended is not None:
             raise self.ended
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self.settling = settling
         self.workers.attach(getcurrent())
         horizon = INF if until is None else float(until)
@@ -241,16 +246,18 @@ class RankEngine:
         except WorkerFailure as exc:
             self._record_failure(exc, None)
         self.compute_s += time.perf_counter() - t0
+        self.compute_cpu_s += time.process_time() - c0
         pending = None
         outcome = None
-        round_start = t0  # the first round's busy time includes the host code run above
+        round_start, round_cpu = t0, c0  # the first round's busy time includes the host code run above
         while outcome is None:
             self.rounds += 1
-            self._in_transport = 0.0
+            self._in_transport = self._in_transport_cpu = 0.0
             if self.failure is None:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 self._sweeps(horizon)
                 self.compute_s += time.perf_counter() - t
+                self.compute_cpu_s += time.process_time() - c
             self._exchange()
             snapshot = self._snapshot()
             if self.sync == "window":
@@ -260,9 +267,10 @@ class RankEngine:
                 pending = self._reduce_start(snapshot)
             if result is not None:
                 outcome = self._apply(result, until, progress, t0)
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             self.round_busy.append(now - round_start - self._in_transport)
-            round_start = now
+            self.round_cpu.append(cpu - round_cpu - self._in_transport_cpu)
+            round_start, round_cpu = now, cpu
         if self.sync == "null":
             self._reduce(pending)
         self.wall_s += time.perf_counter() - t0
@@ -368,11 +376,12 @@ class RankEngine:
             outgoing[r] = encode([floors, box])
             self.remote_sent += len(box)
             box.clear()  # the sinks hold on to this list
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         incoming = self.transport.exchange(outgoing, self.neighbours)
         waited = time.perf_counter() - t
         self.exchange_wait_s += waited
         self._in_transport += waited
+        self._in_transport_cpu += time.process_time() - c
         by_index = self.by_index
         for r in self.neighbours:
             floors, records = decode(incoming[r])
@@ -391,17 +400,19 @@ class RankEngine:
         return np.array([next_time]), np.array(sums, dtype=float)
 
     def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         handle = self.transport.reduce_start(*snapshot)
         self._in_transport += time.perf_counter() - t
+        self._in_transport_cpu += time.process_time() - c
         return handle
 
     def _reduce(self, handle) -> tuple[np.ndarray, np.ndarray]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = self.transport.reduce_finish(handle)
         waited = time.perf_counter() - t
         self.reduce_wait_s += waited
         self._in_transport += waited
+        self._in_transport_cpu += time.process_time() - c
         self.reductions += 1
         return result
 
@@ -468,7 +479,8 @@ class RankEngine:
         ``lps``: LPs owned; ``events``; ``rounds``; ``reductions`` (global reductions finished); ``null_msgs``
         (promises sent: a changed clock of a local LP to a neighbour rank); ``remote_msgs_sent`` / ``_received``
         (real messages across ranks); ``sim_time``: the latest clock of a local LP. Seconds: ``wall_s`` (inside
-        runs), ``compute_s`` (sweeping LPs, host code included), ``exchange_wait_s`` (in the transport's batch
+        runs), ``compute_s`` (sweeping LPs, host code included; ``compute_cpu_s``: the CPU time of it, lower when
+        other processes took the core), ``exchange_wait_s`` (in the transport's batch
         exchange: sending and waiting for the neighbours), ``reduce_wait_s`` (waiting for global reductions),
         ``blocked_s`` (their sum), ``busy_s`` (the rounds' busy time, `round_busy` summed), ``sync_s_per_round``
         (``blocked_s / rounds``: on MPI the measured cost of a round's synchronization, load imbalance included).
@@ -478,7 +490,8 @@ class RankEngine:
             "reductions": self.reductions, "null_msgs": self.null_msgs,
             "remote_msgs_sent": self.remote_sent, "remote_msgs_received": self.remote_received,
             "sim_time": max((lp.now for lp in self.lps), default=0.0),
-            "wall_s": self.wall_s, "compute_s": self.compute_s, "exchange_wait_s": self.exchange_wait_s,
+            "wall_s": self.wall_s, "compute_s": self.compute_s, "compute_cpu_s": self.compute_cpu_s,
+            "exchange_wait_s": self.exchange_wait_s,
             "reduce_wait_s": self.reduce_wait_s, "blocked_s": self.blocked_s, "busy_s": math.fsum(self.round_busy),
             "sync_s_per_round": self.blocked_s / self.rounds if self.rounds else 0.0,
         }

@@ -100,11 +100,15 @@ def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
     }
 
 
-def project(busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: float) -> dict:
+def project(busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: float,
+            cpu: Sequence[Sequence[float]] | None = None) -> dict:
     """The wall time of a K virtual-rank run projected onto K ranks on K cores (module docstring).
 
     ``busy[r][k]``: rank r's busy seconds in round k; ``other[r]``: its work outside rounds; ``wall_s``: the
-    measured wall time of the whole virtual-rank run (the same span the projection stands for).
+    measured wall time of the whole virtual-rank run (the same span the projection stands for). ``cpu[r][k]``: the
+    same busy time in CPU seconds, for ``projected_cpu_s``: the projection with ``critical_path_cpu_s`` in place
+    of the critical path, i.e. on K cores that nothing else uses (on a shared machine the wall-clock busy time
+    includes the time other processes held the core).
     """
     ranks = len(busy)
     rounds = len(busy[0]) if busy else 0
@@ -117,10 +121,12 @@ def project(busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: flo
     start = MPI_START_S if ranks > 1 else 0.0
     per_rank = max(other, default=0.0)
     projected = serial + per_rank + critical + sync + start
+    critical_cpu = math.fsum(max(column) for column in zip(*cpu, strict=True)) if cpu else None
     return {
         "ranks": ranks, "rounds": rounds, "measured_wall_s": wall_s, "serial_s": serial, "per_rank_other_s": per_rank,
         "critical_path_s": critical, "busy_s": total_busy, "sync_s": sync, "start_s": start,
-        "round_cost_s": round_cost(ranks), "projected_wall_s": projected,
+        "round_cost_s": round_cost(ranks), "projected_wall_s": projected, "critical_path_cpu_s": critical_cpu,
+        "projected_cpu_s": None if critical_cpu is None else serial + per_rank + critical_cpu + sync + start,
         "balance": total_busy / (ranks * (critical + per_rank)) if critical + per_rank > 0 else 1.0,
         "speedup": wall_s / projected if projected > 0 else None,
     }

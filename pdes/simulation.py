@@ -202,7 +202,8 @@ class Simulation:
         """
         if self._world is None:
             raise ModelError("a projection needs the in-process transport (virtual ranks), not MPI")
-        return project([e.round_busy for e in self.engines], [e.other_s for e in self.engines], wall_s)
+        return project([e.round_busy for e in self.engines], [e.other_s for e in self.engines], wall_s,
+                       [e.round_cpu for e in self.engines])
 
     def settle(self, failure: BaseException | None = None) -> None:
         """Collective, for SPMD scripts: call it on every rank after the script's own code, with what that code
