@@ -2,7 +2,8 @@
 
 **Coupling figure lambda.** For a run on K ranks with smallest link latency (lookahead) ``L`` that covered
 simulated time ``T`` (the latest LP clock at the end) and processed ``E_r`` events on rank ``r`` in ``C_r``
-seconds of sweeping::
+CPU seconds of sweeping (``compute_cpu_s``: CPU time, so that other processes on a shared machine do not inflate
+the cost of an event)::
 
     windows       W   = T / L                       lookahead windows in the simulated span
     lambda_r          = (E_r / W) * (C_r / E_r) / c  = C_r * L / (T * c)
@@ -63,7 +64,8 @@ def round_cost(ranks: int) -> float:
 
 
 def coupling(compute_s: float, lookahead: float, sim_time: float, cost_s: float) -> float | None:
-    """lambda of one rank: ``compute_s * lookahead / (sim_time * cost_s)``; None without a span or lookahead."""
+    """lambda of one rank: ``compute_s * lookahead / (sim_time * cost_s)`` (``compute_s``: CPU seconds of
+    sweeping); None without a span or lookahead."""
     if not (sim_time > 0 and math.isfinite(lookahead) and lookahead > 0 and cost_s > 0):
         return None
     return compute_s * lookahead / (sim_time * cost_s)
@@ -81,7 +83,7 @@ def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
     events = sum(r["events"] for r in ranks)
     wall = sum(r["wall_s"] for r in ranks)
     sim_time = max((r["sim_time"] for r in ranks), default=0.0)
-    lambdas = [coupling(r["compute_s"], lookahead, sim_time, ROUND_COST_S) for r in ranks]
+    lambdas = [coupling(r["compute_cpu_s"], lookahead, sim_time, ROUND_COST_S) for r in ranks]
     return {
         "ranks": len(ranks),
         "rounds": max((r["rounds"] for r in ranks), default=0),

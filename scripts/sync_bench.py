@@ -160,6 +160,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.6), squeeze=False)
@@ -174,7 +175,9 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
                             color=line[0].get_color() if line else None)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("ranks (o: 1 process / projected, x: mpirun measured)")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlabel("ranks (o: 1 process, projected; x: mpirun)")
         ax.set_ylabel("wall s")
         ax.set_title(workload)
         ax.grid(alpha=0.3)
@@ -194,13 +197,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per run (default 600)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--plot", metavar="PNG")
+    ap.add_argument("--from", dest="sources", nargs="+", metavar="FILE",
+                    help="run nothing: read the JSON lines of earlier sweeps from FILEs (e.g. one per workload) and "
+                    "print (and plot) them as one table")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rows = []
-    for r in sweep(args):
+    if args.sources:
+        for source in args.sources:
+            lines = Path(source).read_text(encoding="utf-8").splitlines()
+            rows += [json.loads(line) for line in lines if line.startswith("{")]
+    for r in [] if args.sources else sweep(args):
         print(json.dumps(r), flush=True)
         rows.append(r)
     print()

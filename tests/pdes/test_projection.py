@@ -45,7 +45,7 @@ def test_one_rank_projects_to_its_own_loop_and_stats_add_up_over_runs():
     assert rank["events"] > first.stats["ranks"][0]["events"] > 0  # cumulative over both runs
     assert stats["sync"]["events"] == sum(s["events"] for s in stats["lps"].values()) == rank["events"]
     assert stats["sync"]["lambda"] == pytest.approx(
-        rank["compute_s"] * 1.0 / (40.0 * ROUND_COST_S))  # lookahead 1, span 40
+        rank["compute_cpu_s"] * 1.0 / (40.0 * ROUND_COST_S))  # lookahead 1, span 40
     p = sim.projection(rank["wall_s"] + 0.01)
     assert p["ranks"] == 1 and p["sync_s"] == 0 and p["start_s"] == 0 and p["rounds"] == rank["rounds"]
     assert p["critical_path_s"] == pytest.approx(rank["busy_s"]) and rank["busy_s"] <= rank["wall_s"]
