@@ -29,16 +29,13 @@ once more per doubling of ranks (a recursive-doubling reduction has log2 K steps
 here); ``start(K)``: MPI start-up, `MPI_START_S`, for K > 1. With K = 1 there is no synchronization to add
 and the projection is the measured wall.
 
-Re-measure the constants on another machine with ``mpirun -n 2 python -m pdes.projection --calibrate``.
+Re-measure the constants on another machine with ``mpirun -n 2 python -m pdes.calibrate``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 
@@ -47,7 +44,7 @@ __all__ = ["MPI_START_S", "ROUND_COST_S", "coupling", "project", "round_cost", "
 ROUND_COST_S = 3.7e-4
 """One engine round's synchronization between 2 MPI ranks on this machine (2 cores, MPICH 4 from pip with
 throttled progress, `pdes.mpi`), when one rank waits for the other: a small batch exchanged with the neighbour
-plus an overlapped Iallreduce. ``round_cost_waiting_s`` of ``mpirun -n 2 python -m pdes.projection --calibrate``:
+plus an overlapped Iallreduce. ``round_cost_waiting_s`` of ``mpirun -n 2 python -m pdes.calibrate``:
 0.372-0.379 ms in 3 runs (the throttled wait wakes up late; when neither rank works the round takes 0.01-0.3 ms,
 ``round_cost_s``, depending on the machine's load). See docs/adr/0009-projection.md."""
 
@@ -158,7 +155,7 @@ def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
     transport = MpiTransport()
     start_s = time.perf_counter() - t0
     if transport.size < 2:
-        raise SystemExit("python -m pdes.projection --calibrate: run it under mpirun -n 2")
+        raise SystemExit("python -m pdes.calibrate: run it under mpirun -n 2")
     peers = [r for r in range(transport.size) if r != transport.rank]
     mins, sums = np.array([1.0]), np.zeros(6)
     per_block = max(1, rounds // blocks)
@@ -200,21 +197,3 @@ def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
            "mpi_start_s": start_s}
     everyone = transport.allgather(encode(out))
     return decode(everyone[0]) | {"mpi_start_s": max(decode(b)["mpi_start_s"] for b in everyone)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pdes.projection", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calibrate", action="store_true", required=True,
-                    help="measure ROUND_COST_S and MPI_START_S (under mpirun -n 2)")
-    ap.add_argument("--rounds", type=int, default=2000, help="rounds to time (default 2000)")
-    args = ap.parse_args(argv)
-    result = calibrate(args.rounds)
-    from .mpi import MPI
-
-    if MPI.COMM_WORLD.Get_rank() == 0:
-        print(json.dumps(result), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
