@@ -82,8 +82,27 @@ class RankEngine:
         self.null_msgs = 0
         self.remote_sent = 0
         self.remote_received = 0
-        self.blocked_s = 0.0
+        self.compute_s = 0.0
+        self.exchange_wait_s = 0.0
+        self.reduce_wait_s = 0.0
         self.wall_s = 0.0
+        self.round_busy: list[float] = []
+        """Per round (of every run, in order): this rank's busy seconds, the round's wall time less the time spent
+        inside the transport (waiting for peers, or for virtual ranks, while the others ran). The projection
+        (`pdes.projection`) takes the slowest rank's per round; with MPI the list is this rank's only."""
+        self.round_cpu: list[float] = []
+        """Per round: this rank's busy CPU seconds (process time, measured like `round_busy`): the busy time it
+        would take on a core of its own, however loaded the machine was."""
+        self.compute_cpu_s = 0.0
+        self._in_transport = 0.0  # transport seconds since the round began
+        self._in_transport_cpu = 0.0
+        self.other_s = 0.0
+        """Busy seconds outside rounds: building the local LPs, their reports at the end of each run."""
+
+    @property
+    def blocked_s(self) -> float:
+        """Seconds spent waiting in synchronization: batch exchanges plus reductions."""
+        return self.exchange_wait_s + self.reduce_wait_s
 
     # --- construction -------------------------------------------------------
     def _wire(self, model: Model) -> None:
@@ -168,17 +187,21 @@ class RankEngine:
 
     def build(self) -> Failure | None:
         """Run the builders of the local LPs; return the first failure."""
-        for lp, has_inputs in zip(self.lps, self.has_input, strict=True):
-            spec = self.model.lps[lp.index]
-            try:
-                lp.state = spec.build(lp)
-                if has_inputs and lp._handler is None:
-                    raise ModelError(
-                        f"LP {lp.name!r} has input links but its builder set no handler (lp.on_receive)"
-                    )
-            except Exception as exc:
-                return Failure(self.rank, lp.name, exc)
-        return None
+        t = time.perf_counter()
+        try:
+            for lp, has_inputs in zip(self.lps, self.has_input, strict=True):
+                spec = self.model.lps[lp.index]
+                try:
+                    lp.state = spec.build(lp)
+                    if has_inputs and lp._handler is None:
+                        raise ModelError(
+                            f"LP {lp.name!r} has input links but its builder set no handler (lp.on_receive)"
+                        )
+                except Exception as exc:
+                    return Failure(self.rank, lp.name, exc)
+            return None
+        finally:
+            self.other_s += time.perf_counter() - t
 
     def check_build(self, failure: Failure | None) -> None:
         """Collective: every rank has the same model and built without error, or all raise."""
@@ -214,7 +237,7 @@ class RankEngine:
         """
         if self.ended is not None:
             raise self.ended
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self.settling = settling
         self.workers.attach(getcurrent())
         horizon = INF if until is None else float(until)
@@ -222,21 +245,32 @@ class RankEngine:
             self.workers.run_runnable()
         except WorkerFailure as exc:
             self._record_failure(exc, None)
+        self.compute_s += time.perf_counter() - t0
+        self.compute_cpu_s += time.process_time() - c0
         pending = None
         outcome = None
+        round_start, round_cpu = t0, c0  # the first round's busy time includes the host code run above
         while outcome is None:
             self.rounds += 1
+            self._in_transport = self._in_transport_cpu = 0.0
             if self.failure is None:
+                t, c = time.perf_counter(), time.process_time()
                 self._sweeps(horizon)
+                self.compute_s += time.perf_counter() - t
+                self.compute_cpu_s += time.process_time() - c
             self._exchange()
             snapshot = self._snapshot()
             if self.sync == "window":
-                result = self._reduce(self.transport.reduce_start(*snapshot))
+                result = self._reduce(self._reduce_start(snapshot))
             else:  # overlap the reduction with the next round
                 result = self._reduce(pending) if pending is not None else None
-                pending = self.transport.reduce_start(*snapshot)
+                pending = self._reduce_start(snapshot)
             if result is not None:
                 outcome = self._apply(result, until, progress, t0)
+            now, cpu = time.perf_counter(), time.process_time()
+            self.round_busy.append(now - round_start - self._in_transport)
+            self.round_cpu.append(cpu - round_cpu - self._in_transport_cpu)
+            round_start, round_cpu = now, cpu
         if self.sync == "null":
             self._reduce(pending)
         self.wall_s += time.perf_counter() - t0
@@ -342,9 +376,12 @@ class RankEngine:
             outgoing[r] = encode([floors, box])
             self.remote_sent += len(box)
             box.clear()  # the sinks hold on to this list
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         incoming = self.transport.exchange(outgoing, self.neighbours)
-        self.blocked_s += time.perf_counter() - t
+        waited = time.perf_counter() - t
+        self.exchange_wait_s += waited
+        self._in_transport += waited
+        self._in_transport_cpu += time.process_time() - c
         by_index = self.by_index
         for r in self.neighbours:
             floors, records = decode(incoming[r])
@@ -362,10 +399,20 @@ class RankEngine:
                 len(self.workers.workers) - blocked, 1 if self.settling else 0]
         return np.array([next_time]), np.array(sums, dtype=float)
 
+    def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]):
+        t, c = time.perf_counter(), time.process_time()
+        handle = self.transport.reduce_start(*snapshot)
+        self._in_transport += time.perf_counter() - t
+        self._in_transport_cpu += time.process_time() - c
+        return handle
+
     def _reduce(self, handle) -> tuple[np.ndarray, np.ndarray]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = self.transport.reduce_finish(handle)
-        self.blocked_s += time.perf_counter() - t
+        waited = time.perf_counter() - t
+        self.reduce_wait_s += waited
+        self._in_transport += waited
+        self._in_transport_cpu += time.process_time() - c
         self.reductions += 1
         return result
 
@@ -426,24 +473,52 @@ class RankEngine:
                   f"queued={s['queued_events']}, pending messages={s['pending_messages']}" for s in lps]
         raise SimulationDeadlock("\n".join(lines), blocked, lps, done)
 
+    def counters(self) -> dict:
+        """This rank's statistics so far (cumulative over every run of this engine), JSON-ready.
+
+        ``lps``: LPs owned; ``events``; ``rounds``; ``reductions`` (global reductions finished); ``null_msgs``
+        (promises sent: a changed clock of a local LP to a neighbour rank); ``remote_msgs_sent`` / ``_received``
+        (real messages across ranks); ``sim_time``: the latest clock of a local LP. Seconds: ``wall_s`` (inside
+        runs), ``compute_s`` (sweeping LPs, host code included; ``compute_cpu_s``: the CPU time of it, lower when
+        other processes took the core), ``exchange_wait_s`` (in the transport's batch
+        exchange: sending and waiting for the neighbours), ``reduce_wait_s`` (waiting for global reductions),
+        ``blocked_s`` (their sum), ``busy_s`` (the rounds' busy time, `round_busy` summed), ``sync_s_per_round``
+        (``blocked_s / rounds``: on MPI the measured cost of a round's synchronization, load imbalance included).
+        """
+        return {
+            "rank": self.rank, "lps": len(self.lps), "events": self.events, "rounds": self.rounds,
+            "reductions": self.reductions, "null_msgs": self.null_msgs,
+            "remote_msgs_sent": self.remote_sent, "remote_msgs_received": self.remote_received,
+            "sim_time": max((lp.now for lp in self.lps), default=0.0),
+            "wall_s": self.wall_s, "compute_s": self.compute_s, "compute_cpu_s": self.compute_cpu_s,
+            "exchange_wait_s": self.exchange_wait_s,
+            "reduce_wait_s": self.reduce_wait_s, "blocked_s": self.blocked_s, "busy_s": math.fsum(self.round_busy),
+            "sync_s_per_round": self.blocked_s / self.rounds if self.rounds else 0.0,
+        }
+
+    def lp_counters(self) -> dict:
+        """Per local LP: rank, events, messages sent and received (cumulative over runs)."""
+        return {lp.name: {"rank": self.rank, "events": lp.events, "sent": lp.sent, "received": lp.received}
+                for lp in self.lps}
+
+    def gather_counters(self) -> list:
+        """Collective: every rank's (`counters`, `lp_counters`), in rank order."""
+        return [decode(b) for b in self.transport.allgather(encode([self.counters(), self.lp_counters()]))]
+
     def _report(self) -> list:
+        t = time.perf_counter()
         reports = {}
         for lp in self.lps:
             spec = self.model.lps[lp.index]
             reports[lp.index] = spec.report(lp.state) if spec.report else None
-        rank_stats = {
-            "rank": self.rank, "lps": len(self.lps), "events": self.events, "rounds": self.rounds,
-            "reductions": self.reductions, "null_msgs": self.null_msgs,
-            "remote_msgs_sent": self.remote_sent, "remote_msgs_received": self.remote_received,
-            "blocked_s": self.blocked_s, "wall_s": self.wall_s,
-        }
-        lp_stats = {lp.name: {"rank": self.rank, "events": lp.events, "sent": lp.sent,
-                              "received": lp.received} for lp in self.lps}
+        rank_stats = self.counters()
+        lp_stats = self.lp_counters()
         values = {w.name: w.value for w in self.workers.workers if w.done}
         try:
             mine = ["ok", encode([reports, rank_stats, lp_stats, values])]
         except TypeError as exc:
             mine = ["error", f"rank {self.rank}: an LP report or a worker's return value cannot be encoded: {exc}"]
+        self.other_s += time.perf_counter() - t
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         errors = [msg for status, msg in everyone if status == "error"]
         if errors:

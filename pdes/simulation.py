@@ -14,10 +14,11 @@ from .errors import ModelError, RemoteError
 from .lp import LP
 from .model import Model
 from .partition import Partition
+from .projection import project, sync_summary
 from .transport import LocalWorld, Transport, launched_by_mpi
 from .workers import Worker, current_worker
 
-__all__ = ["RunResult", "Simulation"]
+__all__ = ["RunResult", "Simulation", "compose_stats"]
 
 
 @dataclass
@@ -32,15 +33,29 @@ class RunResult:
     """Per-LP statistics (rank, events, messages sent and received)."""
     workers: dict[str, Any] = field(default_factory=dict)
     """Return values of the host workers that finished, by worker name, from every rank."""
+    lookahead: float = math.inf
+    """The model's smallest link latency (what the coupling figure lambda is measured against)."""
 
     @property
     def stats(self) -> dict:
-        """Everything in one JSON-ready dict (what ``--stats-json`` writes)."""
-        totals = {k: sum(r[k] for r in self.ranks) for k in
-                  ("events", "rounds", "reductions", "null_msgs", "remote_msgs_sent")}
-        totals["real_msgs"] = sum(s["sent"] for s in self.lps.values())
-        totals["ranks"] = len(self.ranks)
-        return {"totals": totals, "ranks": self.ranks, "lps": self.lps}
+        """Everything in one JSON-ready dict (what ``--stats-json`` writes): `compose_stats`."""
+        return compose_stats(self.ranks, self.lps, self.lookahead)
+
+
+def compose_stats(ranks: list[dict], lps: dict[str, dict], lookahead: float) -> dict:
+    """``totals`` (sums over ranks), ``sync`` (`pdes.projection.sync_summary`: rounds, event shares, messages,
+    blocked fraction, lambda), ``ranks`` (`RankEngine.counters` of each rank) and ``lps`` (per-LP counters).
+
+    Counts (events, messages, rounds) are the same on every run of the same model and partition, except that a
+    round ends early after `pdes.engine.ROUND_BUDGET_S` seconds of sweeping, so ``rounds`` and ``null_msgs`` of
+    long runs vary a little; every ``*_s`` field and lambda are wall-clock measurements.
+    """
+    totals = {k: sum(r[k] for r in ranks) for k in
+              ("events", "rounds", "reductions", "null_msgs", "remote_msgs_sent")}
+    totals["real_msgs"] = sum(s["sent"] for s in lps.values())
+    totals["ranks"] = len(ranks)
+    return {"totals": totals, "sync": sync_summary(ranks, lookahead, totals["real_msgs"]), "ranks": ranks,
+            "lps": lps}
 
 
 class Simulation:
@@ -163,8 +178,32 @@ class Simulation:
             lps.update(lp_stats)
             workers.update(values)
         ordered = {names[i]: results[i] for i in sorted(results)}
-        return RunResult(ordered, ranks, {n: lps[n] for n in names}, dict(sorted(workers.items())))
+        return RunResult(ordered, ranks, {n: lps[n] for n in names}, dict(sorted(workers.items())),
+                         self.model.shortest_link[0])
 
+    # --- statistics ---------------------------------------------------------------
+    def stats(self) -> dict:
+        """Collective (every rank calls it): the statistics of every run so far, as `RunResult.stats`.
+
+        For a caller that does not hold the `RunResult` of every run (an SPMD script's runs, started by
+        ``torch.multiprocessing.spawn``): the counters are cumulative over runs.
+        """
+        parts = self._on_every_rank(lambda engine: engine.gather_counters())
+        names = self.model.lp_names
+        lps = {name: stats for _, by_lp in parts for name, stats in by_lp.items()}
+        return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps},
+                             self.model.shortest_link[0])
+
+    def projection(self, wall_s: float) -> dict:
+        """The wall time of this process's virtual ranks projected onto as many cores (`pdes.projection.project`).
+
+        ``wall_s``: the measured wall time the projection stands for (from before the model was built, or
+        from wherever the caller's own timing starts, to now). Only for in-process ranks (``transport="local"``).
+        """
+        if self._world is None:
+            raise ModelError("a projection needs the in-process transport (virtual ranks), not MPI")
+        return project([e.round_busy for e in self.engines], [e.other_s for e in self.engines], wall_s,
+                       [e.round_cpu for e in self.engines])
 
     def settle(self, failure: BaseException | None = None) -> None:
         """Collective, for SPMD scripts: call it on every rank after the script's own code, with what that code

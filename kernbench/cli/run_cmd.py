@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
+import os
 import re
 import time
 import traceback
@@ -26,6 +28,7 @@ from kernbench.ccl import CclConfig
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
 from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
+from kernbench.cli.labels import count
 from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup
@@ -34,7 +37,7 @@ from kernbench.runtime import RuntimeContext
 from kernbench.topology import Topology
 from pdes import RemoteError
 from pdes.progress import ProgressLine
-from pdes.transport import launcher_rank
+from pdes.transport import launched_by_mpi, launcher_rank
 
 BenchFn = Callable[[RuntimeContext], Any]
 
@@ -60,6 +63,16 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    "once with its SIPs (sip0,sip2,sip5-sip9 (7 SIPs))")
     p.add_argument("--benches-dir", metavar="DIR",
                    help="look for benches in DIR only (default: ./benches, then the repository's benches/)")
+    p.add_argument("--stats-json", metavar="PATH",
+                   help="write the synchronization statistics to PATH: per rank SIPs owned, events, rounds, real "
+                   "and null messages, seconds computing / blocked in exchanges / in reductions, lambda; per SIP "
+                   "events and messages (README, Statistics)")
+    p.add_argument("--ranks", type=int, metavar="K",
+                   help="run K virtual ranks in this one process (without mpirun), the SIPs partitioned as K MPI "
+                   "ranks would hold them: the same results as one rank")
+    p.add_argument("--project", action="store_true",
+                   help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
+                   "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s")
 
 
 class Setup(NamedTuple):
@@ -74,7 +87,37 @@ class Setup(NamedTuple):
     sips: list[int]
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """--ranks, --project and --stats-json: a `BenchError` (one line, exit 2) before anything runs."""
+    if args.ranks is not None:
+        if args.ranks < 1:
+            raise BenchError(f"--ranks {args.ranks}: expected an integer >= 1 (virtual ranks in this process)")
+        if launched_by_mpi():
+            raise BenchError(f"--ranks {args.ranks} runs virtual ranks in one process; under mpirun the ranks "
+                             "are the processes (mpirun -n K), drop --ranks")
+    if args.project and launched_by_mpi():
+        raise BenchError("--project projects a run of virtual ranks (--ranks K) in one process; under mpirun the "
+                         "wall time is measured, drop --project")
+    if args.stats_json is not None:
+        problem = unwritable(args.stats_json)
+        if problem:
+            raise BenchError(f"--stats-json {args.stats_json}: {problem}")
+
+
+def unwritable(text: str) -> str | None:
+    """Why a file cannot be created or overwritten at ``text``, or None when it can."""
+    path = Path(text)
+    if path.is_dir():
+        return "is a directory"
+    if not path.parent.is_dir():
+        return f"cannot write: directory {str(path.parent)!r} does not exist"
+    if not (os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK | os.X_OK)):
+        return "cannot write: permission denied"
+    return None
+
+
 def prepare(args: argparse.Namespace) -> Setup:
+    check_run_options(args)
     path = find(args.bench, bench_dirs(args.benches_dir))  # before the topology: a typo should not wait
     device = parse_device(args.device)
     module = load(args.bench, path)
@@ -97,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
             print("\n".join(list_lines(bench_dirs(args.benches_dir))), flush=True)
         return 0
     module, bench, params, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all or none
-    eng = Engine(topo, report_requests=False)  # MPI transport when launched by mpirun; benches report themselves
+    # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
+    eng = Engine(topo, report_requests=False, transport="local" if args.ranks else None, ranks=args.ranks)
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
                             workers_label="sips done", workers_total=len(sips))
@@ -113,13 +157,73 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             if r["status"] == PASS and not r["checks"]:
                 r["status"], r["error"] = FAIL, "--verify-data: the bench checked nothing (it returned no checks)"
+    stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params
+    projection = eng.sim.projection(report["wall_s"]) if args.project else None
+    if projection is not None:
+        report["projected_wall_s"] = projection["projected_wall_s"]
+        report["projection"] = projection
     if eng.rank == 0:  # every rank has the same report; one prints
+        if args.stats_json:
+            Path(args.stats_json).write_text(json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1)
+                                             + "\n", encoding="utf-8")
         lines = ([json_line(report)] if args.json
                  else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params))
+        if not args.json:
+            extra = ([sync_line(stats["sync"])] if eng.size > 1 else []) + \
+                    ([projection_line(projection)] if projection is not None else [])
+            at = _after_wall(lines)
+            lines[at:at] = ["  " + line for line in extra]
         print("\n".join(lines), flush=True)
     return 0 if report["status"] == PASS else 1
+
+
+def run_stats(eng: Engine) -> dict[str, Any]:
+    """Collective: the engine's statistics (`pdes.Simulation.stats`), each rank's ``sips`` (the SIPs it owns)."""
+    stats = eng.sim.stats()
+    for r in stats["ranks"]:
+        r["sips"] = r["lps"]  # one LP per SIP
+    return stats
+
+
+def _after_wall(lines: list[str]) -> int:
+    """Where the summary lines go: after the header's ``wall`` line."""
+    return next(i for i, line in enumerate(lines) if line.startswith("  wall ")) + 1
+
+
+def sync_line(sync: dict[str, Any]) -> str:
+    """``sync: 2 ranks, 150 rounds, 1.2M events (50.1% / 49.9%), null 3,004 / real 1,200 msgs, blocked 23% of
+    wall, lambda 4.2``: the shares per rank for up to 4 ranks, else their range."""
+    shares = sync["events_share"]
+    if len(shares) <= 4:
+        split = " / ".join(f"{100 * x:.1f}%" for x in shares)
+    else:
+        split = f"{100 * min(shares):.1f}%..{100 * max(shares):.1f}% per rank"
+    lam = sync["lambda"]
+    return (f"sync: {count(sync['ranks'], 'rank')}, {count(sync['rounds'], 'round')}, "
+            f"{_si(sync['events'])} events ({split}), null {sync['null_msgs']:,} / real {sync['real_msgs']:,} msgs, "
+            f"blocked {100 * sync['blocked_fraction']:.0f}% of wall, lambda {'-' if lam is None else f'{lam:.3g}'}")
+
+
+def projection_line(p: dict[str, Any]) -> str:
+    """``projected: 4 ranks on 4 cores 1.23 s (serial 0.20 + critical path 0.85 + sync 150 x 0.74 ms + MPI start
+    0.13); measured in one process 3.10 s: 2.5x; from CPU time (cores to itself) 0.98 s``."""
+    speedup = p["speedup"]
+    return (f"projected: {count(p['ranks'], 'rank')} on {p['ranks']} cores {p['projected_wall_s']:.2f} s "
+            f"(serial {p['serial_s'] + p['per_rank_other_s']:.2f} + critical path {p['critical_path_s']:.2f} + sync "
+            f"{p['rounds']:,} x {1e3 * p['round_cost_s']:.2f} ms + MPI start {p['start_s']:.2f}); measured in one "
+            f"process {p['measured_wall_s']:.2f} s" + (f": {speedup:.2f}x" if speedup else "")
+            + (f"; from CPU time (cores to itself) {p['projected_cpu_s']:.2f} s" if p["projected_cpu_s"] else ""))
+
+
+def _si(n: int) -> str:
+    """1234 -> ``1,234``; 1_234_567 -> ``1.2M``."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 100_000:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:,}"
 
 
 def list_lines(dirs: list[Path]) -> list[str]:

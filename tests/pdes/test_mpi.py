@@ -136,3 +136,22 @@ def test_run_to_quiescence_stops_at_the_horizon_on_every_rank():
         sim.run()
     with pytest.raises(ModelError, match=r"it allows runs up to t=8192\.0"):
         sim.run(until=8192.5)
+
+
+def test_stats_gathered_after_several_runs_add_up_to_the_single_process_run():
+    def stats(transport):
+        sim = Simulation(chatter_model(), transport=transport, partition="round_robin")
+        sim.run(until=5.0)
+        sim.run()
+        return sim, sim.stats()
+
+    sim, split = stats("mpi")
+    _, single = stats("local")
+    size = world().Get_size()
+    assert len(split["ranks"]) == split["sync"]["ranks"] == size
+    assert split["sync"]["events"] == single["sync"]["events"] == sum(r["events"] for r in split["ranks"]) > 0
+    assert split["totals"]["real_msgs"] == single["totals"]["real_msgs"]
+    assert sum(r["lps"] for r in split["ranks"]) == len(single["lps"])
+    assert len({r["rounds"] for r in split["ranks"]}) == 1
+    with pytest.raises(ModelError, match="projection needs the in-process transport"):
+        sim.projection(1.0)

@@ -1,0 +1,199 @@
+"""Synchronization figures and the projection of a run's wall time onto K cores (docs/adr/0014-projection.md).
+
+**Coupling figure lambda.** For a run on K ranks with smallest link latency (lookahead) ``L`` that covered
+simulated time ``T`` (the latest LP clock at the end) and processed ``E_r`` events on rank ``r`` in ``C_r``
+CPU seconds of sweeping (``compute_cpu_s``: CPU time, so that other processes on a shared machine do not inflate
+the cost of an event)::
+
+    windows       W   = T / L                       lookahead windows in the simulated span
+    lambda_r          = (E_r / W) * (C_r / E_r) / c  = C_r * L / (T * c)
+    lambda            = mean over ranks of lambda_r   = sum(C_r) * L / (K * T * c)
+
+that is (events per lookahead window) x (seconds per event) / (seconds per round of synchronization, ``c``):
+the work a rank has between two synchronizations that the lookahead forces, in units of one synchronization.
+lambda >> 1: the work dwarfs the synchronization and more ranks pay; lambda around 1 or below: a rank spends as
+long synchronizing as computing and a K-rank run cannot beat one process by much. ``c`` is `ROUND_COST_S` (a
+constant measured on this machine, below), so lambda of a run does not depend on how loaded its peers were.
+
+**Projection.** A run on K *virtual* ranks (one process, the ranks one after another) measures each rank's busy
+seconds per round separately (`pdes.engine.RankEngine.round_busy`: the round's wall time less the time inside the
+transport, which in one process is the time the other ranks ran). On K cores every round lasts as long as its
+slowest rank, plus the synchronization, so::
+
+    projected_wall_s = serial_s + max_r other_r + sum over rounds k of max_r busy[r][k] + rounds * c(K) + start(K)
+
+``serial_s``: the process's wall time not spent in any rank's rounds or per-rank work (imports excluded, the
+command's set-up, host code between runs); ``other_r``: rank r's work outside rounds (building its LPs, its
+report); ``c(K) = ROUND_COST_S * ceil(log2 K)``: a round's exchange plus reduction between two MPI ranks,
+once more per doubling of ranks (a recursive-doubling reduction has log2 K steps; assumed, only 2 ranks fit
+here); ``start(K)``: MPI start-up, `MPI_START_S`, for K > 1. With K = 1 there is no synchronization to add
+and the projection is the measured wall.
+
+Re-measure the constants on another machine with ``mpirun -n 2 python -m pdes.calibrate``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Sequence
+
+__all__ = ["MPI_START_S", "ROUND_COST_S", "coupling", "project", "round_cost", "sync_summary"]
+
+ROUND_COST_S = 3.7e-4
+"""One engine round's synchronization between 2 MPI ranks on this machine (2 cores, MPICH 4 from pip with
+throttled progress, `pdes.mpi`), when one rank waits for the other: a small batch exchanged with the neighbour
+plus an overlapped Iallreduce. ``round_cost_waiting_s`` of ``mpirun -n 2 python -m pdes.calibrate``:
+0.372-0.379 ms in 3 runs (the throttled wait wakes up late; when neither rank works the round takes 0.01-0.3 ms,
+``round_cost_s``, depending on the machine's load). See docs/adr/0014-projection.md."""
+
+MPI_START_S = 0.13
+"""MPI start-up inside a process (``from mpi4py import MPI``, ``COMM_WORLD.Dup()``): 0.11-0.16 s, measured the same
+way."""
+
+
+def round_cost(ranks: int) -> float:
+    """``c(K)``: seconds of synchronization per round on ``ranks`` MPI ranks (0 for one rank)."""
+    if ranks <= 1:
+        return 0.0
+    return ROUND_COST_S * math.ceil(math.log2(ranks))
+
+
+def coupling(compute_s: float, lookahead: float, sim_time: float, cost_s: float) -> float | None:
+    """lambda of one rank: ``compute_s * lookahead / (sim_time * cost_s)`` (``compute_s``: CPU seconds of
+    sweeping); None without a span or lookahead."""
+    if not (sim_time > 0 and math.isfinite(lookahead) and lookahead > 0 and cost_s > 0):
+        return None
+    return compute_s * lookahead / (sim_time * cost_s)
+
+
+def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
+    """The synchronization figures of a run from its per-rank statistics (`RankEngine.counters`).
+
+    ``rounds`` (every rank runs the same rounds), ``events`` and each rank's ``events_share``, ``null_msgs``,
+    ``real_msgs`` (every LP's sends, local ones included) and ``remote_msgs`` (those that crossed ranks),
+    ``blocked_fraction`` (synchronization wait over wall time, summed over ranks), ``lookahead``, ``sim_time``,
+    ``round_cost_s`` (`ROUND_COST_S`, what lambda divides by), ``sync_s_per_round`` (measured: blocked seconds per
+    round, the slowest rank's) and ``lambda`` (the mean of the ranks' ``lambda``, see the module docstring).
+    """
+    events = sum(r["events"] for r in ranks)
+    wall = sum(r["wall_s"] for r in ranks)
+    sim_time = max((r["sim_time"] for r in ranks), default=0.0)
+    lambdas = [coupling(r["compute_cpu_s"], lookahead, sim_time, ROUND_COST_S) for r in ranks]
+    return {
+        "ranks": len(ranks),
+        "rounds": max((r["rounds"] for r in ranks), default=0),
+        "events": events,
+        "events_share": [r["events"] / events if events else 0.0 for r in ranks],
+        "null_msgs": sum(r["null_msgs"] for r in ranks),
+        "real_msgs": real_msgs,
+        "remote_msgs": sum(r["remote_msgs_sent"] for r in ranks),
+        "blocked_fraction": sum(r["blocked_s"] for r in ranks) / wall if wall > 0 else 0.0,
+        "lookahead": lookahead if math.isfinite(lookahead) else None,
+        "sim_time": sim_time,
+        "round_cost_s": ROUND_COST_S,
+        "sync_s_per_round": max((r["sync_s_per_round"] for r in ranks), default=0.0),
+        "lambda": None if None in lambdas or not lambdas else statistics.fmean(lambdas),
+        "lambda_by_rank": lambdas,
+    }
+
+
+def project(busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: float,
+            cpu: Sequence[Sequence[float]] | None = None) -> dict:
+    """The wall time of a K virtual-rank run projected onto K ranks on K cores (module docstring).
+
+    ``busy[r][k]``: rank r's busy seconds in round k; ``other[r]``: its work outside rounds; ``wall_s``: the
+    measured wall time of the whole virtual-rank run (the same span the projection stands for). ``cpu[r][k]``: the
+    same busy time in CPU seconds, for ``projected_cpu_s``: the projection with ``critical_path_cpu_s`` in place
+    of the critical path, i.e. on K cores that nothing else uses (on a shared machine the wall-clock busy time
+    includes the time other processes held the core).
+    """
+    ranks = len(busy)
+    rounds = len(busy[0]) if busy else 0
+    if any(len(b) != rounds for b in busy):
+        raise ValueError(f"ranks ran different numbers of rounds: {[len(b) for b in busy]}")
+    critical = math.fsum(max(column) for column in zip(*busy, strict=True))
+    total_busy = math.fsum(math.fsum(b) for b in busy) + math.fsum(other)
+    serial = max(0.0, wall_s - total_busy)
+    sync = rounds * round_cost(ranks)
+    start = MPI_START_S if ranks > 1 else 0.0
+    per_rank = max(other, default=0.0)
+    projected = serial + per_rank + critical + sync + start
+    critical_cpu = math.fsum(max(column) for column in zip(*cpu, strict=True)) if cpu else None
+    return {
+        "ranks": ranks, "rounds": rounds, "measured_wall_s": wall_s, "serial_s": serial, "per_rank_other_s": per_rank,
+        "critical_path_s": critical, "busy_s": total_busy, "sync_s": sync, "start_s": start,
+        "round_cost_s": round_cost(ranks), "projected_wall_s": projected, "critical_path_cpu_s": critical_cpu,
+        "projected_cpu_s": None if critical_cpu is None else serial + per_rank + critical_cpu + sync + start,
+        "balance": total_busy / (ranks * (critical + per_rank)) if critical + per_rank > 0 else 1.0,
+        "speedup": wall_s / projected if projected > 0 else None,
+    }
+
+
+# --- calibration ----------------------------------------------------------------------------------------------
+
+
+WAIT_WORK_S = 1e-3
+"""Calibration: the work one rank does per round while the other waits for it (the usual case in a run)."""
+
+
+def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
+    """Under ``mpirun -n 2``: the per-round cost of the engine's synchronization, with no model work.
+
+    Times MPI start-up, then ``blocks`` blocks of ``rounds // blocks`` engine-like rounds (a msgpack batch of a few
+    promises to the other rank and back, an Iallreduce of the snapshot's shape overlapped with the next round),
+    then as many blocking reductions alone. Returns medians over blocks (every rank agrees: rank 0's figures).
+    """
+    import numpy as np
+
+    from .codec import decode, encode
+
+    t0 = time.perf_counter()
+    from .mpi import MpiTransport
+
+    transport = MpiTransport()
+    start_s = time.perf_counter() - t0
+    if transport.size < 2:
+        raise SystemExit("python -m pdes.calibrate: run it under mpirun -n 2")
+    peers = [r for r in range(transport.size) if r != transport.rank]
+    mins, sums = np.array([1.0]), np.zeros(6)
+    per_block = max(1, rounds // blocks)
+
+    def spin(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    def engine_rounds(n: int, work_s: float = 0.0) -> float:
+        """Seconds per round beyond ``work_s``, which one rank (in turn) burns per round while the other waits."""
+        pending = None
+        t = time.perf_counter()
+        for k in range(n):
+            if work_s and k % transport.size == transport.rank:
+                spin(work_s)
+            incoming = transport.exchange({p: encode([[(k, float(k))], []]) for p in peers}, peers)
+            for data in incoming.values():
+                decode(data)
+            if pending is not None:
+                transport.reduce_finish(pending)
+            pending = transport.reduce_start(mins, sums)
+        transport.reduce_finish(pending)
+        return (time.perf_counter() - t) / n - work_s
+
+    def reductions(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            transport.reduce_finish(transport.reduce_start(mins, sums))
+        return (time.perf_counter() - t) / n
+
+    engine_rounds(per_block)  # warm-up
+    round_s = [engine_rounds(per_block) for _ in range(blocks)]
+    waiting_s = [engine_rounds(per_block // 4, WAIT_WORK_S) for _ in range(blocks)]
+    reduce_s = [reductions(per_block) for _ in range(blocks)]
+    out = {"ranks": transport.size, "rounds": per_block * blocks, "round_cost_s": statistics.median(round_s),
+           "round_cost_min_s": min(round_s),
+           "round_cost_waiting_s": statistics.median(waiting_s), "reduce_step_s": statistics.median(reduce_s),
+           "mpi_start_s": start_s}
+    everyone = transport.allgather(encode(out))
+    return decode(everyone[0]) | {"mpi_start_s": max(decode(b)["mpi_start_s"] for b in everyone)}

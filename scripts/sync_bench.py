@@ -1,0 +1,225 @@
+"""Parallel-scaling benchmark: one process, ``mpirun -n 2``, and K ranks projected from K virtual ranks.
+
+For each workload and SIP count it runs ``kernbench run`` in fresh child processes: once in one process, once
+under ``mpirun -n 2`` (measured), and with ``--ranks K --project`` for K = 2 (to check the projection against
+the measured 2-rank run) and each of ``--project-ranks`` (default 4 16 64, those <= the SIP count). Each run
+writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIELDS`), then a table
+(``--markdown`` for the README) and with ``--plot PNG`` wall time against ranks per workload.
+
+- ``wall_s``: the command's own wall time (``kernbench run``'s ``wall_s``: set-up and run, imports excluded),
+  measured for ``1`` and ``mpirun 2``, projected for ``proj K`` (docs/adr/0014-projection.md).
+- ``speedup``: the one-process wall time over this row's; ``error_pct`` (the ``proj 2`` rows): the projection's
+  error against the measured ``mpirun 2`` wall, ``100 * (projected - measured) / measured``.
+- ``null_msgs``, ``real_msgs``, ``rounds``, ``lambda``: from the run's statistics (`pdes.projection`).
+- ``serial_s``, ``critical_path_s``, ``sync_s``, ``balance`` (the ``proj`` rows): the projection's terms, and the
+  ranks' busy time over K x the critical path (1: every round perfectly balanced); ``projected_cpu_s``: the
+  projection from CPU time instead of wall time (K cores nothing else uses).
+- ``cpu_share``: CPU seconds over wall seconds while the ranks computed (1: they had their cores to
+  themselves; 0.5: other processes held them half the time).
+
+Workloads (``--workloads``): ``hierarchical`` and ``mesh`` (the ``ccl_allreduce`` bench with
+``hierarchical_allreduce`` / ``mesh_allreduce``) and ``dp_step`` (with ``--dp-set``, default small sizes).
+This machine has 2 cores shared with other jobs: wall times are noisy (run it twice, compare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.scale_bench import child_env  # noqa: E402  (this checkout's environment for children)
+
+WORKLOADS = {
+    "hierarchical": ["--bench", "ccl_allreduce", "--algorithm", "hierarchical_allreduce"],
+    "mesh": ["--bench", "ccl_allreduce", "--algorithm", "mesh_allreduce"],
+    "dp_step": ["--bench", "dp_step"],
+}
+DP_SET = ["hidden=128", "batch=32"]
+FIELDS = ["workload", "sips", "mode", "ranks", "status", "wall_s", "speedup", "error_pct", "rounds", "null_msgs",
+          "real_msgs", "lambda", "events", "cpu_share", "projected_cpu_s", "serial_s", "critical_path_s", "sync_s",
+          "balance", "error"]
+
+
+def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: argparse.Namespace) -> list[str]:
+    cmd = [sys.executable, "-m", "kernbench.cli.main", "run", *WORKLOADS[workload], "--topology",
+           str(Path(args.topology).resolve()), "--sips", str(sips), "--sip-topology", args.sip_topology, "--json",
+           "--stats-json", stats]
+    if workload == "dp_step":
+        for item in args.dp_set:
+            cmd += ["--set", item]
+    if mode == "proj":
+        cmd += ["--ranks", str(ranks), "--project"]
+    if mode == "mpirun":
+        mpirun = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+        if mpirun is None:
+            raise SystemExit("sync_bench: mpirun not found (pip install -e '.[dev]' brings MPICH's)")
+        cmd = [mpirun, "-n", str(ranks), *cmd]
+    return cmd
+
+
+def run_one(workload: str, sips: int, mode: str, ranks: int, args: argparse.Namespace) -> dict[str, Any]:
+    record: dict[str, Any] = {"workload": workload, "sips": sips, "mode": mode, "ranks": ranks}
+    with tempfile.TemporaryDirectory(prefix="sync_bench-") as tmp:
+        stats_path = str(Path(tmp) / "stats.json")
+        proc = subprocess.Popen(command(workload, sips, mode, ranks, stats_path, args), cwd=ROOT,
+                                env=child_env(args.timeout), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return {**record, "status": "TIMEOUT", "error": f"no result within --timeout {args.timeout:g} s"}
+        try:
+            line = json.loads(out.strip().splitlines()[-1])
+            stats = json.loads(Path(stats_path).read_text())
+        except (ValueError, IndexError, OSError):
+            text = [x for x in (err + out).splitlines() if x.strip()]
+            return {**record, "status": "ERROR", "error": f"exit {proc.returncode}: {text[-1] if text else ''}"}
+    sync = stats["sync"]
+    if mode == "proj":
+        record.update({k: line["projection"][k] for k in ("critical_path_s", "sync_s", "balance", "projected_cpu_s")})
+        record["serial_s"] = line["projection"]["serial_s"] + line["projection"]["per_rank_other_s"]
+    compute = sum(r["compute_s"] for r in stats["ranks"])
+    record["cpu_share"] = sum(r["compute_cpu_s"] for r in stats["ranks"]) / compute if compute else None
+    return {**record, "status": line["status"], "error": line["error"],
+            "wall_s": line["projected_wall_s"] if mode == "proj" else line["wall_s"],
+            "rounds": sync["rounds"], "null_msgs": sync["null_msgs"], "real_msgs": sync["real_msgs"],
+            "lambda": sync["lambda"], "events": sync["events"]}
+
+
+def sweep(args: argparse.Namespace):
+    """Yield each run's record as it finishes, speedup and error filled in."""
+    for workload in args.workloads:
+        for sips in args.sizes:
+            plan = [("single", 1), ("mpirun", 2), ("proj", 2), *(("proj", k) for k in args.project_ranks if k <= sips)]
+            single = measured2 = None
+            for mode, ranks in plan:
+                t0 = time.perf_counter()
+                r = run_one(workload, sips, mode, ranks, args)
+                r["run_s"] = time.perf_counter() - t0
+                if mode == "single":
+                    single = r.get("wall_s")
+                if mode == "mpirun":
+                    measured2 = r.get("wall_s")
+                wall = r.get("wall_s")
+                r["speedup"] = single / wall if single and wall else None
+                if mode == "proj" and ranks == 2 and wall and measured2:
+                    r["error_pct"] = 100 * (wall - measured2) / measured2
+                yield {k: _round(r.get(k)) for k in FIELDS}
+
+
+def _round(v: Any) -> Any:
+    return float(f"{v:.4g}") if isinstance(v, float) else v
+
+
+LABELS = {"single": "1 process", "mpirun": "mpirun -n {}", "proj": "projected {}"}
+COLUMNS = [("workload", "workload", "{}"), ("SIPs", "sips", "{:,}"), ("run", None, "{}"), ("status", "status", "{}"),
+           ("wall s", "wall_s", "{:.2f}"), ("speedup", "speedup", "{:.2f}x"), ("proj. error", "error_pct", "{:+.0f}%"),
+           ("CPU share", "cpu_share", "{:.0%}"), ("rounds", "rounds", "{:,}"), ("null msgs", "null_msgs", "{:,}"),
+           ("real msgs", "real_msgs", "{:,}"), ("lambda", "lambda", "{:.3g}"),
+           ("proj. on idle cores s", "projected_cpu_s", "{:.2f}")]
+
+
+def _cell(r: dict[str, Any], col: tuple) -> str:
+    if col[1] is None:
+        return LABELS[r["mode"]].format(r["ranks"])
+    value = r.get(col[1])
+    return "-" if value is None else col[2].format(value)
+
+
+def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
+    heads = [c[0] for c in COLUMNS]
+    cells = [[_cell(r, c) for c in COLUMNS] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" if i < 4 else "---:" for i in range(len(heads)))
+                 + "|"]
+        return lines + ["| " + " | ".join(row) + " |" for row in cells]
+    widths = [max(len(x) for x in col) for col in zip(heads, *cells, strict=True)]
+    fmt = lambda row: " ".join(c.ljust(w) if i < 4 else c.rjust(w)  # noqa: E731
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+    return [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)] + \
+        [f"{r['workload']} {r['sips']} {r['mode']} {r['ranks']}: {r['error']}" for r in rows if r.get("error")]
+
+
+def plot(rows: list[dict[str, Any]], path: str) -> None:
+    """Wall time against ranks, one panel per workload, one line per SIP count (measured: markers only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.6), squeeze=False)
+    for ax, workload in zip(axes[0], workloads, strict=True):
+        for sips in sorted({r["sips"] for r in rows if r["workload"] == workload}):
+            mine = [r for r in rows if r["workload"] == workload and r["sips"] == sips and r.get("wall_s")]
+            proj = sorted((r["ranks"], r["wall_s"]) for r in mine if r["mode"] in ("single", "proj"))
+            line = ax.plot(*zip(*proj, strict=True), marker="o", label=f"{sips} SIPs") if proj else None
+            for r in mine:
+                if r["mode"] == "mpirun":
+                    ax.plot([r["ranks"]], [r["wall_s"]], marker="x", markersize=10, linestyle="none",
+                            color=line[0].get_color() if line else None)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("ranks (o: 1 process, projected; x: mpirun)")
+        ax.set_ylabel("wall s")
+        ax.set_title(workload)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="sync_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    ap.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256], metavar="N", help="SIP counts")
+    ap.add_argument("--project-ranks", type=int, nargs="+", default=[4, 16, 64], metavar="K")
+    ap.add_argument("--sip-topology", default="torus_2d")
+    ap.add_argument("--topology", default=str(ROOT / "topology.yaml"))
+    ap.add_argument("--dp-set", nargs="+", default=DP_SET, metavar="KEY=VALUE", help="dp_step's --set items")
+    ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per run (default 600)")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--plot", metavar="PNG")
+    ap.add_argument("--from", dest="sources", nargs="+", metavar="FILE",
+                    help="run nothing: read the JSON lines of earlier sweeps from FILEs (e.g. one per workload) and "
+                    "print (and plot) them as one table")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows = []
+    if args.sources:
+        for source in args.sources:
+            lines = Path(source).read_text(encoding="utf-8").splitlines()
+            rows += [json.loads(line) for line in lines if line.startswith("{")]
+    for r in [] if args.sources else sweep(args):
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+    print()
+    print("\n".join(table(rows, markdown=args.markdown)), flush=True)
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"\nplot written to {args.plot}")
+    return 0 if all(r["status"] == "PASS" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""``scripts/sync_bench.py`` on a tiny system: one process, mpirun -n 2, projected 2 and 4 ranks; one JSON line
+per run with the same events everywhere, the projection error against the measured 2-rank run, and a table."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pdes.test_mpi_jobs import MPIRUN
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("sync_bench", ROOT / "scripts" / "sync_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sync_bench"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("sync_bench", None)
+
+
+def test_tiny_sweep_gives_every_run_and_the_projection_error(bench, capsys):
+    rc = bench.main(["--workloads", "mesh", "--sizes", "4", "--project-ranks", "4", "16", "--timeout", "120",
+                     "--markdown"])
+    out = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in out if line.startswith("{")]
+    assert rc == 0, rows
+    assert [(r["mode"], r["ranks"]) for r in rows] == [("single", 1), ("mpirun", 2), ("proj", 2), ("proj", 4)]
+    assert {r["status"] for r in rows} == {"PASS"} and len({r["events"] for r in rows}) == 1
+    assert rows[0]["speedup"] == 1.0 and rows[0]["null_msgs"] == 0 < rows[1]["null_msgs"]
+    assert rows[1]["null_msgs"] == rows[2]["null_msgs"] and rows[1]["real_msgs"] == rows[2]["real_msgs"]
+    assert rows[2]["error_pct"] == pytest.approx(100 * (rows[2]["wall_s"] - rows[1]["wall_s"]) / rows[1]["wall_s"],
+                                                 rel=0.01)
+    assert all(r["wall_s"] > 0 and r["lambda"] > 0 for r in rows)
+    table = [line for line in out if line.startswith("|")]
+    assert table[0].startswith("| workload | SIPs | run |") and len(table) == 2 + len(rows)
+    assert "| mesh | 4 | projected 4 | PASS |" in table[-1]
