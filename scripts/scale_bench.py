@@ -4,7 +4,8 @@ For each SIP count (default 16 64 256 1024, ``--sip-topology torus_2d``) one fre
 ``mpirun -n K`` job with ``--ranks K``, so peak RSS belongs to that size alone) loads ``topology.yaml`` with
 ``system.sip_count`` and ``system.topology`` replaced, times the set-up (``process_group_plans`` plus
 ``Engine(topo, report_requests=False)``), then runs the SPMD ``ccl_allreduce`` bench exactly as
-``kernbench run`` does (its ``bench_loader.find``/``load`` and ``run_cmd.run_spmd``) with ``--algorithm`` (default ``mesh_allreduce``).
+``kernbench run`` does (its ``bench_loader.find``/``load`` and ``run_cmd.run_spmd``) with ``--algorithm``
+(default ``mesh_allreduce``).
 
 One JSON line per size goes to stdout (the keys of `FIELDS`), then a table (``--markdown``: the same table as
 Markdown, for the README). ``status`` is the bench's PASS or FAIL, or TIMEOUT (no result within ``--timeout``
