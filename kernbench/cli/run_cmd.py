@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import os
 import re
 import time
@@ -274,7 +273,7 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
 
     Returns one result per SIP, in ``sips`` order, identical on every rank: ``sip``, ``rank`` (where it ran),
     ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
-    (`phase_totals`).
+    (`PhaseLog.totals`).
     """
     source = getattr(getattr(bench, "func", bench), "__code__", None)  # a functools.partial carries params
     bench_file = source.co_filename if source is not None else None
@@ -329,8 +328,6 @@ def _worker_name(sip: int) -> str:
 def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_file: str | None) -> dict[str, Any]:
     """Host code of one SIP: time the bench, catch what it raises, ``sys.exit`` included (a FAIL of this SIP,
     not a crash of the whole job that would lose every other SIP's report)."""
-    trace = torch.traces[sip]
-    first = len(trace)
     start = eng.now()
     checks: dict[str, bool] = {}
     metrics: dict[str, Any] = {}
@@ -347,7 +344,7 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_
     if error is None and failed:
         error = "failed checks: " + ", ".join(failed)
     return {"sip": sip, "rank": eng.rank_of(sip), "status": status, "sim_latency_ns": end - start,
-            "checks": checks, "metrics": metrics, "error": error, "phases": phase_totals(trace[first:])}
+            "checks": checks, "metrics": metrics, "error": error, "phases": torch.traces[sip].totals()}
 
 
 def split_result(value: Any) -> tuple[dict[str, bool], dict[str, Any]]:
@@ -401,37 +398,3 @@ _FRAME = re.compile(r'^  File "(.+)", line (\d+)', re.MULTILINE)
 """A frame line of a formatted traceback."""
 
 
-def phase_totals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per trace phase, in order of first use: request count, summed latency, bytes, and the span.
-
-    ``span_ns`` is the simulated time during which at least one request of the phase was in flight: requests
-    issued together (one per shard) overlap, so their summed latency overstates the time the phase took. Kernel
-    phases add their launches' ``exec_ns``, ``flops``, ``dma_bytes``, PE count and per-unit ``busy_ns``.
-    """
-    groups: dict[str, dict[str, Any]] = {}
-    intervals: dict[str, list[tuple[float, float]]] = {}
-    for r in records:
-        g = groups.setdefault(r["phase"], {"phase": r["phase"], "count": 0, "latency_ns": 0.0, "nbytes": 0})
-        g["count"] += 1
-        g["latency_ns"] += r["latency_ns"]
-        g["nbytes"] += r["nbytes"]
-        intervals.setdefault(r["phase"], []).append((r["start_ns"], r["end_ns"]))
-        detail = r.get("detail") or {}
-        if "exec_ns" in detail:
-            kernel = g.setdefault("kernel", {"pes": 0, "exec_ns": 0.0, "flops": 0, "dma_bytes": 0, "busy_ns": {}})
-            for key in ("pes", "exec_ns", "flops", "dma_bytes"):
-                kernel[key] += detail.get(key, 0)
-            for unit, ns in detail.get("busy_ns", {}).items():
-                kernel["busy_ns"][unit] = kernel["busy_ns"].get(unit, 0.0) + ns
-    for phase, g in groups.items():
-        g["span_ns"] = _union_length(intervals[phase])
-    return list(groups.values())
-
-
-def _union_length(intervals: list[tuple[float, float]]) -> float:
-    total, reach = 0.0, -math.inf
-    for lo, hi in sorted(intervals):
-        if hi > reach:
-            total += hi - max(lo, reach)
-            reach = hi
-    return total

@@ -31,6 +31,7 @@ from kernbench.runtime.allocator import DeviceAllocators
 from kernbench.runtime.deploy import deploy, release
 from kernbench.runtime.distributed import Distributed
 from kernbench.runtime.multiprocessing import Multiprocessing
+from kernbench.runtime.phase_log import PhaseLog
 from kernbench.runtime.placement import DPPolicy, as_2d, resolve_dp_layout
 from kernbench.runtime.tensor import Tensor
 
@@ -92,7 +93,7 @@ class RuntimeContext:
         self.accelerator = AcceleratorNamespace(self.ahbm)
         self.distributed = Distributed(self)
         self.multiprocessing = Multiprocessing(self)
-        self.traces: dict[int, list[dict[str, Any]]] = {sip: [] for sip in local}
+        self.traces: dict[int, PhaseLog] = {sip: PhaseLog() for sip in local}  # per SIP, bounded
         self._tensors: dict[int, Tensor] = {}  # alive until free() or cleanup(): simulated memory is not GC'd
         self._names = itertools.count(1)
 
@@ -190,8 +191,7 @@ class RuntimeContext:
         done = [self.engine.wait(h) for h in handles]
         trace = self.traces[self.current_device()]
         for c in done:
-            trace.append({"phase": phase, "request": c.request, "start_ns": c.start_ns, "end_ns": c.end_ns,
-                          "latency_ns": c.latency_ns, "nbytes": c.nbytes, "detail": c.detail})
+            trace.add(phase, c.start_ns, c.end_ns, c.latency_ns, c.nbytes, c.detail)
         return done
 
     def _create(self, shape: Sequence[int], dtype: str, dp: DPPolicy | None, memory: str, name: str | None,

@@ -8,7 +8,8 @@ import pytest
 
 from kernbench.cli.bench_loader import REPO_ROOT, available, bench_dirs, describe
 from kernbench.cli.main import main
-from kernbench.cli.run_cmd import phase_totals, split_result
+from kernbench.cli.run_cmd import split_result
+from kernbench.runtime.phase_log import phase_totals
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 BENCHES = ("ccl_allreduce", "dp_step", "gemm_single_pe", "gpt3_qkv", "ipcq_allreduce", "qkv_gemm", "qkv_gemm_multi_pe",
