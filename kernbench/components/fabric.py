@@ -72,11 +72,8 @@ class SipFabric:
     def _build_ucie(self, cube: int, direction: str) -> Link:
         topo, ucie, xbar = self.topo, self.topo.sip.ucie, self.topo.cube.xbar
         name, ns_mm = f"{self._prefix}cube{cube}.ucie.{direction}", topo.system.ns_per_mm
-        if direction == self.edge and cube in self._attached:
-            io_cfg = topo.sip.io_chiplet
-            io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
-            io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
-            return Link(self.env, name, io_bw, ucie.crossing_ns + io_cfg.noc.overhead_ns, io_mm, ns_mm)
+        if direction == self.edge and cube in self._attached:  # into the IO chiplet: its router's arbitration
+            return self._io_link(name, topo.sip.io_chiplet.noc.overhead_ns)
         mesh = topo.sip.cube_mesh
         if direction not in cube_neighbors(cube, mesh.w, mesh.h):
             raise ValueError(f"{self.name}: cube {cube} has no UCIe link towards {direction}")
@@ -87,15 +84,17 @@ class SipFabric:
     def io_to_cube(self, cube: int) -> Link:
         """The UCIe link from the IO chiplet's router into ``cube`` (an attached cube)."""
         link = self._io_to_cube.get(cube)
-        if link is None:
-            topo, ucie, xbar, io_cfg = self.topo, self.topo.sip.ucie, self.topo.cube.xbar, self.topo.sip.io_chiplet
-            io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
-            io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
+        if link is None:  # into the cube: its crossbar's arbitration
             name = f"{self._prefix}io.r{self._attached.index(cube)}.ucie->cube{cube}"
-            link = self._io_to_cube[cube] = Link(
-                self.env, name, io_bw, ucie.crossing_ns + xbar.overhead_ns, io_mm, topo.system.ns_per_mm
-            )
+            link = self._io_to_cube[cube] = self._io_link(name, self.topo.cube.xbar.overhead_ns)
         return link
+
+    def _io_link(self, name: str, entry_ns: float) -> Link:
+        """A UCIe link between the IO chiplet and an edge cube; ``entry_ns``: arbitration where it enters."""
+        topo, ucie, xbar, io_cfg = self.topo, self.topo.sip.ucie, self.topo.cube.xbar, self.topo.sip.io_chiplet
+        io_bw = min(ucie.bandwidth_gbs, xbar.bandwidth_gbs, io_cfg.noc.bandwidth_gbs)
+        io_mm = io_cfg.wire_mm + xbar.ucie_wire_mm
+        return Link(self.env, name, io_bw, ucie.crossing_ns + entry_ns, io_mm, topo.system.ns_per_mm)
 
     @property
     def links(self) -> dict[str, Link]:
