@@ -144,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
                             workers_label="sips done", workers_total=len(sips))
-    eng.progress = progress  # also for the runs an SPMD bench starts through torch.multiprocessing.spawn
+    eng.progress = progress  # every run of this engine: the bench's, or those an SPMD bench starts by spawn
     try:
         if getattr(module, "SPMD", False):
             results = run_spmd(eng, ccl, bench, sips, getattr(module, "__file__", None))
         else:
-            results = run_bench(eng, ccl, bench, sips, progress=progress)
+            results = run_bench(eng, ccl, bench, sips)
     finally:
         progress.close()
     if args.verify_data:
@@ -267,9 +267,9 @@ def device_sips(device: int | None, topo: Topology) -> list[int]:
 # -- running -----------------------------------------------------------------------------------------------------
 
 
-def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
-              progress: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
-    """Run ``bench(torch)`` once on each SIP of ``sips`` (all at once) in one run of the fresh engine ``eng``.
+def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> list[dict[str, Any]]:
+    """Run ``bench(torch)`` once on each SIP of ``sips`` (all at once) in one run of the fresh engine ``eng``
+    (shown by ``eng.progress``, like the runs of SPMD benches).
 
     Returns one result per SIP, in ``sips`` order, identical on every rank: ``sip``, ``rank`` (where it ran),
     ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
@@ -283,7 +283,7 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
             # frees every tensor of its context, and another SIP's tensors cannot be unmapped from this worker.
             torch = RuntimeContext(eng, ccl)
             eng.spawn(sip, _worker, eng, torch, bench, bench_file, name=_worker_name(sip))
-    done = eng.run(progress=progress).workers
+    done = eng.run().workers
     missing = [sip for sip in sips if _worker_name(sip) not in done]
     if missing:
         raise RuntimeError(f"bench workers of sips {missing} did not finish")
