@@ -43,14 +43,12 @@ class PhaseLog:
 
     def __init__(self) -> None:
         self._phases: dict[str, _Phase] = {}
-        self.requests = 0
 
     def add(self, phase: str, start_ns: float, end_ns: float, latency_ns: float, nbytes: int,
             detail: dict[str, Any] | None = None) -> None:
         entry = self._phases.get(phase)
         if entry is None:
             entry = self._phases[phase] = _Phase(phase)
-        self.requests += 1
         g = entry.totals
         g["count"] += 1
         g["latency_ns"] += latency_ns
@@ -74,14 +72,6 @@ class PhaseLog:
                 g["kernel"] = {**g["kernel"], "busy_ns": dict(g["kernel"]["busy_ns"])}
             out.append(g)
         return out
-
-
-def phase_totals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`PhaseLog.totals` of request records (dicts with ``phase start_ns end_ns latency_ns nbytes detail``)."""
-    log = PhaseLog()
-    for r in records:
-        log.add(r["phase"], r["start_ns"], r["end_ns"], r["latency_ns"], r["nbytes"], r.get("detail"))
-    return log.totals()
 
 
 def _merged(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:

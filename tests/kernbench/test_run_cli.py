@@ -9,7 +9,7 @@ import pytest
 from kernbench.cli.bench_loader import REPO_ROOT, available, bench_dirs, describe
 from kernbench.cli.main import main
 from kernbench.cli.run_cmd import split_result
-from kernbench.runtime.phase_log import phase_totals
+from kernbench.runtime.phase_log import PhaseLog
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 BENCHES = ("ccl_allreduce", "dp_step", "gemm_single_pe", "gpt3_qkv", "ipcq_allreduce", "qkv_gemm", "qkv_gemm_multi_pe",
@@ -173,10 +173,8 @@ def test_loader_prefers_the_current_directory_and_skips_helpers(tmp_path, monkey
 def test_split_result_and_phase_totals():
     checks, metrics = split_result({"checks": {"a": np.bool_(True)}, "x": np.float32(1.5), "v": np.arange(2)})
     assert checks == {"a": True} and metrics == {"x": 1.5, "v": [0, 1]}
-    records = [
-        {"phase": "copy_", "start_ns": 0.0, "end_ns": 10.0, "latency_ns": 10.0, "nbytes": 4, "detail": {}},
-        {"phase": "copy_", "start_ns": 5.0, "end_ns": 12.0, "latency_ns": 7.0, "nbytes": 4, "detail": {}},
-        {"phase": "copy_", "start_ns": 20.0, "end_ns": 21.0, "latency_ns": 1.0, "nbytes": 4, "detail": {}},
-    ]
-    (totals,) = phase_totals(records)
+    log = PhaseLog()
+    for start, end in ((0.0, 10.0), (5.0, 12.0), (20.0, 21.0)):
+        log.add("copy_", start, end, end - start, 4, {})
+    (totals,) = log.totals()
     assert totals == {"phase": "copy_", "count": 3, "latency_ns": 18.0, "nbytes": 12, "span_ns": 13.0}
