@@ -133,10 +133,17 @@ def dgrad_kernel(dz: int, w: int, act: int, out: int, batch: int, hidden: int, s
 # -- the model in numpy (the reference) ----------------------------------------------------------------------------
 
 
-def weights(p: dict) -> list[np.ndarray]:
+@cache
+def _weights(key: tuple) -> tuple[np.ndarray, ...]:
+    p = dict(key)
     rng = np.random.default_rng(p["seed"])
     h = p["hidden"]
-    return [(rng.standard_normal((h, h)) / np.sqrt(h)).astype(np.float16) for _ in range(p["layers"])]
+    return tuple((rng.standard_normal((h, h)) / np.sqrt(h)).astype(np.float16) for _ in range(p["layers"]))
+
+
+def weights(p: dict) -> tuple[np.ndarray, ...]:
+    """The layers' weights, the same on every rank: made once per process (every worker of the process needs them)."""
+    return _weights(tuple(sorted(p.items())))
 
 
 def rank_data(p: dict, rank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,30 +153,26 @@ def rank_data(p: dict, rank: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal(shape).astype(np.float16), rng.standard_normal(shape).astype(np.float16)
 
 
-def rank_grads(p: dict, rank: int) -> list[np.ndarray]:
-    """One rank's weight gradients, rounded where the device rounds (f16 activations and input gradients)."""
+def expected(p: dict, world: int) -> list[np.ndarray]:
+    """The mean over the ranks of their weight gradients, rounded where the device rounds (f16 activations and
+    input gradients, gradients in grad_dtype). All ranks at once, as stacked (world, batch, hidden) matmuls: the
+    reference costs every process O(world) work, so it is batched and made before the simulation starts (made by
+    a worker, it would stall that worker's rank for a round while the others wait)."""
     ws = [w.astype(np.float32) for w in weights(p)]
-    x, dz = (a.astype(np.float32) for a in rank_data(p, rank))
+    data = [rank_data(p, rank) for rank in range(world)]
+    x = np.stack([a for a, _ in data]).astype(np.float32)
+    dz = np.stack([d for _, d in data]).astype(np.float32)
     acts = [x]
     for w in ws[:-1]:
         acts.append(np.maximum(acts[-1] @ w, 0).astype(np.float16).astype(np.float32))
-    grads = [np.zeros(0, np.float32)] * len(ws)
+    grad_type = np.float16 if p["grad_dtype"] == "f16" else np.float32
+    means = [np.zeros(0)] * len(ws)
     for i in reversed(range(len(ws))):
-        grads[i] = (acts[i].T @ dz).astype(np.float16 if p["grad_dtype"] == "f16" else np.float32)
+        grads = (acts[i].transpose(0, 2, 1) @ dz).astype(grad_type)
+        means[i] = grads.astype(np.float64).sum(axis=0) / world
         if i:
             dz = ((dz @ ws[i].T) * (acts[i] > 0)).astype(np.float16).astype(np.float32)
-    return grads
-
-
-@cache
-def expected(key: tuple, world: int) -> list[np.ndarray]:
-    """The mean over the ranks of their gradients: computed once per process."""
-    p = dict(key)
-    total = [np.zeros((p["hidden"], p["hidden"]), np.float64) for _ in range(p["layers"])]
-    for rank in range(world):
-        for t, g in zip(total, rank_grads(p, rank), strict=True):
-            t += g
-    return [t / world for t in total]
+    return means
 
 
 # -- setup --------------------------------------------------------------------------------------------------------
@@ -221,10 +224,9 @@ def bucket_policy(pes: tuple) -> DPPolicy:
 # -- one rank -----------------------------------------------------------------------------------------------------
 
 
-def worker(rank: int, torch: Any, p: dict) -> dict:
+def worker(rank: int, torch: Any, p: dict, want: list[np.ndarray]) -> dict:
     dist = torch.distributed
     dist.init_process_group("ahbm")
-    world = dist.get_world_size()
     shards, kb, mb, w = check(p, torch)
     plan = dist.plans()[rank]
     h, b, per_cube, g_size = p["hidden"], p["batch"], torch.topo.pes_per_cube, GRAD_SIZES[p["grad_dtype"]]
@@ -304,7 +306,6 @@ def worker(rank: int, torch: Any, p: dict) -> dict:
     dist.destroy_process_group()
     grads = {layer: flat[k][j * h * h:(j + 1) * h * h] for k, layers in enumerate(buckets)
              for j, layer in enumerate(layers)}
-    want = expected(tuple(sorted(p.items())), world)
     scale = max(float(np.abs(t).max()) for t in want) or 1.0
     err = 0.0
     digest = hashlib.sha256()
@@ -326,7 +327,7 @@ def run(torch: Any, **params: Any) -> dict:
                          "gradient all-reduce must sum each element over the ranks; pick a ring, mesh or tree")
     check(p, torch)
     world = torch.distributed.plans()[0].world_size
-    torch.multiprocessing.spawn(worker, args=(torch, p), nprocs=world)
+    torch.multiprocessing.spawn(worker, args=(torch, p, expected(p, world)), nprocs=world)
     results = list(torch.multiprocessing.results.values())
     worst = max(results, key=lambda r: r["step_ns"])  # the slowest rank's breakdown (it adds up)
     slowest = {key: worst[key] for key in ("compute_ns", "exposed_comm_ns", "step_ns", "comm_ns")}
