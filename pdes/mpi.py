@@ -1,24 +1,23 @@
 """The MPI transport (mpi4py), and MPI process hygiene.
 
-Importing this module sets MPICH's progress-throttle variables (unless the
-user set them) before MPI initialises: with the pip MPICH, blocking calls
-otherwise busy-spin, and ranks that outnumber cores starve each other.
+Importing this module sets MPICH's yield variables before MPI initialises when
+the job's ranks outnumber this node's cores (`pdes.mpich_progress`): with the
+pip MPICH, blocking calls busy-spin, and ranks that outnumber cores starve each
+other; with a core per rank, yielding only slows every synchronization.
 ``abort_on_uncaught_exception`` is `pdes.abort.install` (``import pdes``
 already calls it under an MPI launcher).
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .abort import install as abort_on_uncaught_exception
+from .mpich_progress import configure as configure_mpich_progress
 
-os.environ.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE", "true")
-os.environ.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
+configure_mpich_progress()
 
-from mpi4py import MPI
+from mpi4py import MPI  # noqa: E402 (after the settings: MPI reads them when it initialises)
 
 __all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception"]
 

@@ -147,8 +147,6 @@ def child_env(timeout: float) -> dict[str, str]:
 
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE", "true")
-    env.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
     env.setdefault("MPIEXEC_TIMEOUT", str(int(timeout) + 5))  # mpirun ends its ranks itself, too
     return env
 
