@@ -69,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--ranks", type=int, metavar="K",
                    help="run K virtual ranks in this one process (without mpirun), the SIPs partitioned as K MPI "
                    "ranks would hold them: the same results as one rank")
+    p.add_argument("--partition", choices=("blocks", "round_robin"), default="blocks",
+                   help="how SIPs are dealt to ranks: blocks (sip0-sipN/K-1 on rank 0, ...; fewest ranks to talk "
+                   "to) or round_robin (sip i on rank i mod K; spreads a wave that travels along the SIPs over "
+                   "every rank). Results are the same either way (default: blocks)")
     p.add_argument("--project", action="store_true",
                    help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
                    "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s")
@@ -140,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     module, bench, params, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all or none
     # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
-    eng = Engine(topo, report_requests=False, transport="local" if args.ranks else None, ranks=args.ranks)
+    eng = Engine(topo, report_requests=False, transport="local" if args.ranks else None, ranks=args.ranks,
+                 partition=args.partition)
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
                             workers_label="sips done", workers_total=len(sips))

@@ -112,3 +112,15 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
     one, many = json.loads(single.stdout), json.loads(split.stdout)
     assert one["status"] == "PASS" and one["results"][0]["metrics"]["buckets"] == 3 and many["ranks"] == ranks
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
+
+
+def test_round_robin_partition_deals_sips_to_ranks_and_changes_no_result():
+    """--partition round_robin: SIP i on rank i mod 2, and the same JSON as one process."""
+    args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4"]
+    single, _ = run(args)
+    dealt, _ = run([*args, "--partition", "round_robin"], ranks=2)
+    assert single.returncode == dealt.returncode == 0, (single.stderr, dealt.stderr)
+    one, two = json.loads(single.stdout), json.loads(dealt.stdout)
+    assert one["status"] == "PASS"
+    assert [r["rank"] for r in two["results"]] == [0, 1, 0, 1]
+    assert without_rank_and_wall(two) == without_rank_and_wall(one)
