@@ -8,22 +8,24 @@ for a fraction of floats and so depends on the receiver's ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from heapq import heappush
+from typing import Any
 
 import simpy
-from simpy.events import NORMAL, URGENT, Event
+from simpy.events import NORMAL, URGENT, Event, EventPriority
 
 __all__ = ["NORMAL", "URGENT", "LPEnvironment", "schedule_at", "wake_at"]
 
 
-def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priority: int = NORMAL) -> None:
+def schedule_at(env: simpy.Environment, event: simpy.Event, when: float, priority: EventPriority = NORMAL) -> None:
     """Schedule ``event`` (already triggered) to be processed at absolute time ``when``."""
     if when < env._now:
         raise _in_the_past(env, when)
     heappush(env._queue, (when, priority, next(env._eid), event))
 
 
-def wake_at(env: simpy.Environment, when: float, value=None, priority: int = NORMAL) -> simpy.Event:
+def wake_at(env: simpy.Environment, when: float, value: Any = None, priority: EventPriority = NORMAL) -> simpy.Event:
     """A new event, processed at exactly absolute time ``when`` with ``value`` (``yield`` it in a process)."""
     if when < env._now:
         raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={env._now!r}")
@@ -45,11 +47,12 @@ class LPEnvironment(simpy.Environment):
         super().__init__(initial_time)
         self.name = name
 
-    def schedule_at(self, event: simpy.Event, when: float, priority: int = NORMAL) -> None:
+    def schedule_at(self, event: simpy.Event, when: float, priority: EventPriority = NORMAL) -> None:
         """Schedule a triggered ``event`` at absolute time ``when``."""
         schedule_at(self, event, when, priority)
 
-    def call_at(self, when: float, callback, value=None, priority: int = NORMAL) -> simpy.Event:
+    def call_at(self, when: float, callback: Callable[[Event], None], value: Any = None,
+                priority: EventPriority = NORMAL) -> simpy.Event:
         """Call ``callback(event)`` at absolute time ``when``; returns the event."""
         if when < self._now:
             raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={self._now!r}")

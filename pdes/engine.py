@@ -13,13 +13,14 @@ import math
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from greenlet import getcurrent
 
 from .codec import CodecError, decode, encode
 from .errors import ModelError, RemoteError, SimulationDeadlock
-from .lp import LP, Record
+from .lp import LP, Record, Sink
 from .model import Model, horizon_message, time_limit
 from .partition import Partition
 from .transport import Transport
@@ -146,9 +147,9 @@ class RankEngine:
         self.by_index = {lp.index: lp for lp in self.lps}
         self.local_array = np.array(self.local, dtype=np.int64)
         position = {i: k for k, i in enumerate(self.local)}
-        sinks = {}  # dst index -> where its messages go: the LP itself here, or the outbox of its rank
+        sinks: dict[int, Sink] = {}  # dst index -> where its messages go: the LP itself here, or the outbox of its rank
 
-        def sink(d: int) -> Callable:
+        def sink(d: int) -> Sink:
             return sinks.get(d) or sinks.setdefault(d, self._sink(d))
 
         tables: dict[int, list[dict]] = {i: [] for i in self.local}  # LP -> port tables of its groups
@@ -168,7 +169,10 @@ class RankEngine:
         for lp in self.lps:
             lp.connect({port: (d, latency, sink(d)) for port, (d, latency) in ports[lp.index].items()},
                        tables[lp.index])
-        src, lat, starts, has_in = [], [], [], []
+        src: list[int] = []
+        lat: list[float] = []
+        starts: list[int] = []
+        has_in: list[bool] = []
         for i in self.local:
             has_in.append(bool(in_la[i]))
             if in_la[i]:
@@ -214,13 +218,13 @@ class RankEngine:
         self._raise_failures(failure, [f for _, _, f in everyone if f], during="building the model")
 
     # --- model-facing hooks -------------------------------------------------
-    def _sink(self, dst: int) -> Callable:
+    def _sink(self, dst: int) -> Sink:
         """Where messages to LP ``dst`` go: straight into it when local, else into its rank's outbox."""
         if self.owner[dst] == self.rank:
             return self.by_index[dst].deliver
         append = self.outbox[self.owner[dst]].append
 
-        def to_outbox(when: float, src: int, seq: int, link: str, payload) -> None:
+        def to_outbox(when: float, src: int, seq: int, link: str, payload: Any) -> None:
             append((dst, when, src, seq, link, payload))
 
         return to_outbox
@@ -247,8 +251,9 @@ class RankEngine:
             self._record_failure(exc, None)
         self.compute_s += time.perf_counter() - t0
         self.compute_cpu_s += time.process_time() - c0
-        pending = None
-        outcome = None
+        pending: Any = None  # the reduction started last round (null-message mode)
+        outcome: str | None = None
+        result: tuple[np.ndarray, np.ndarray] | None
         round_start, round_cpu = t0, c0  # the first round's busy time includes the host code run above
         while outcome is None:
             self.rounds += 1
@@ -399,14 +404,14 @@ class RankEngine:
                 len(self.workers.workers) - blocked, 1 if self.settling else 0]
         return np.array([next_time]), np.array(sums, dtype=float)
 
-    def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]):
+    def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]) -> Any:
         t, c = time.perf_counter(), time.process_time()
         handle = self.transport.reduce_start(*snapshot)
         self._in_transport += time.perf_counter() - t
         self._in_transport_cpu += time.process_time() - c
         return handle
 
-    def _reduce(self, handle) -> tuple[np.ndarray, np.ndarray]:
+    def _reduce(self, handle: Any) -> tuple[np.ndarray, np.ndarray]:
         t, c = time.perf_counter(), time.process_time()
         result = self.transport.reduce_finish(handle)
         waited = time.perf_counter() - t
@@ -416,7 +421,8 @@ class RankEngine:
         self.reductions += 1
         return result
 
-    def _apply(self, result, until: float | None, progress, t0: float) -> str | None:
+    def _apply(self, result: tuple[np.ndarray, np.ndarray], until: float | None,
+               progress: Callable[[dict], None] | None, t0: float) -> str | None:
         mins, sums = result
         G = float(mins[0])
         failures, blocked, events, in_flight, workers_done, settling = (int(x) for x in sums)
@@ -526,7 +532,7 @@ class RankEngine:
         return [decode(data) for _, data in everyone]
 
 
-def _encodable(value):
+def _encodable(value: Any) -> Any:
     """``value``, or its ``repr`` when msgpack cannot carry it (for a deadlock report, not a result)."""
     try:
         encode(value)

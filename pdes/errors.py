@@ -12,6 +12,9 @@ from typing import Any
 class PdesError(Exception):
     """Base class of every error the engine raises itself."""
 
+    # The rank that reports this error when every rank raises it at once; None: each rank reports its own.
+    reported_by: int | None = None
+
 
 class ModelError(PdesError, ValueError):
     """The model is malformed: unknown LP or port, zero latency, mismatch between ranks."""

@@ -21,7 +21,7 @@ import hashlib
 import math
 from collections.abc import Callable, Sized
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -42,6 +42,10 @@ Sink = Callable[[float, int, int, str, Any], None]
 
 # The SimPy priority of message arrivals: before URGENT (0) and NORMAL (1), and below SimPy's own -1.
 MESSAGE = -2
+
+# An entry of an LP's event heap: SimPy's own (time, priority, event id, event), or a message arrival's
+# (time, MESSAGE, (src LP index, link_seq), Message), which SimPy's annotation of the heap cannot express.
+QueueEntry = tuple[float, int, Any, Any]
 
 
 class Message:
@@ -85,7 +89,7 @@ class LP:
         self.rng = lp_rng(seed, name)
         self.state: Any = None
         self._names = lp_names
-        self._queue = self.env._queue
+        self._queue = cast(list[QueueEntry], self.env._queue)
         self._out: dict[str, tuple[int, float, Sink]] = {}
         self._groups: list[dict[str, tuple[int, float, Sink]]] = []
         self._handler: Callable[[Message], Any] | None = None

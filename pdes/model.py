@@ -178,8 +178,7 @@ class Model:
             if name not in self._index:
                 raise ModelError(f"link group: unknown LP {name!r}")
         if len(set(members)) != len(members):
-            seen: set[str] = set()
-            dup = next(n for n in members if n in seen or seen.add(n))
+            dup = next(n for k, n in enumerate(members) if n in members[:k])
             raise ModelError(f"link group: LP {dup!r} is listed twice")
         group = LinkGroup(members, tuple(self._index[n] for n in members), latency, prefix)
         label = group.describe()

@@ -23,6 +23,9 @@ __all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception"]
 
 _TAG = 7  # one tag for events and promises: a promise never overtakes an event
 
+# A reduction in flight: its requests, the send buffers (kept alive until it completes), the receive buffers.
+_Reduction = tuple[list[MPI.Request], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
 class MpiTransport:
     """Batches as one msgpack buffer per neighbour per round, over a private communicator."""
 
@@ -31,7 +34,7 @@ class MpiTransport:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
 
-    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytes]:
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytearray]:
         comm = self.comm
         requests = [comm.Isend([data, MPI.BYTE], dest=dst, tag=_TAG) for dst, data in outgoing.items()]
         incoming = {}
@@ -44,17 +47,16 @@ class MpiTransport:
         MPI.Request.Waitall(requests)
         return incoming
 
-    def reduce_start(self, mins: np.ndarray, sums: np.ndarray):
+    def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> _Reduction:
         out_min = np.empty_like(mins)
         out_sum = np.empty_like(sums)
         requests = [
             self.comm.Iallreduce(mins, out_min, op=MPI.MIN),
             self.comm.Iallreduce(sums, out_sum, op=MPI.SUM),
         ]
-        # The handle keeps the send buffers alive until the reduction completes.
         return requests, (mins, sums), (out_min, out_sum)
 
-    def reduce_finish(self, handle) -> tuple[np.ndarray, np.ndarray]:
+    def reduce_finish(self, handle: _Reduction) -> tuple[np.ndarray, np.ndarray]:
         requests, _sent, received = handle
         MPI.Request.Waitall(requests)
         return received

@@ -81,6 +81,7 @@ def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
     wall = sum(r["wall_s"] for r in ranks)
     sim_time = max((r["sim_time"] for r in ranks), default=0.0)
     lambdas = [coupling(r["compute_cpu_s"], lookahead, sim_time, ROUND_COST_S) for r in ranks]
+    known = [x for x in lambdas if x is not None]
     return {
         "ranks": len(ranks),
         "rounds": max((r["rounds"] for r in ranks), default=0),
@@ -94,7 +95,7 @@ def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
         "sim_time": sim_time,
         "round_cost_s": ROUND_COST_S,
         "sync_s_per_round": max((r["sync_s_per_round"] for r in ranks), default=0.0),
-        "lambda": None if None in lambdas or not lambdas else statistics.fmean(lambdas),
+        "lambda": statistics.fmean(known) if known and len(known) == len(lambdas) else None,
         "lambda_by_rank": lambdas,
     }
 
@@ -178,7 +179,8 @@ def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
             if pending is not None:
                 transport.reduce_finish(pending)
             pending = transport.reduce_start(mins, sums)
-        transport.reduce_finish(pending)
+        if pending is not None:
+            transport.reduce_finish(pending)
         return (time.perf_counter() - t) / n - work_s
 
     def reductions(n: int) -> float:

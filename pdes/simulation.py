@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import simpy
@@ -110,7 +111,7 @@ class Simulation:
         """Run ``body`` on every engine of this process; raise the root cause if any failed."""
         if self._world is None:
             return body(self.engines[0])
-        outcomes = self._world.run([lambda e=e: body(e) for e in self.engines])
+        outcomes = self._world.run([partial(body, e) for e in self.engines])
         errors = [value for ok, value in outcomes if not ok]
         if errors:
             originals = [e for e in errors if not isinstance(e, RemoteError)]

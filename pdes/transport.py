@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,8 +47,8 @@ class Transport(Protocol):
     rank: int
     size: int
 
-    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytes]:
-        """Send one batch to each key of ``outgoing``; receive one from each of ``sources``."""
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> Mapping[int, bytes | bytearray]:
+        """Send one batch to each key of ``outgoing``; receive one from each of ``sources`` (to decode only)."""
 
     def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> Any:
         """Start a global (element-wise min, element-wise sum) reduction."""
@@ -136,7 +137,7 @@ class LocalTransport:
         incoming = {}
         for src in sources:
             box = mail.setdefault((src, self.rank), deque())
-            self.world.wait_until(lambda box=box: bool(box))
+            self.world.wait_until(partial(bool, box))
             incoming[src] = box.popleft()
         return incoming
 

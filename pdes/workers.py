@@ -101,6 +101,8 @@ class WorkerPool:
             if event._ok:
                 return event._value
             raise event._value
+        if self.engine_glet is None:
+            raise RuntimeError(f"worker {worker.name!r} waits, but no rank engine runs the workers (attach)")
         worker.waiting_on = event
         event.callbacks.append(lambda ev: self._wake(worker, ev))
         return self.engine_glet.switch()

@@ -7,7 +7,9 @@ import math
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -136,7 +138,7 @@ def build_model(params: PholdParams, link_group: bool = True) -> Model:
         state = PholdLP(params, lp.index, lp.rng)
         env = lp.env
 
-        def act(_event_or_message) -> None:
+        def act(_event_or_message: object) -> None:
             # A local event's callback and the message handler alike: a message runs at exactly its
             # timestamp, so ``now`` is the event time either way.
             now = env._now
@@ -163,8 +165,8 @@ def build_model(params: PholdParams, link_group: bool = True) -> Model:
     return model
 
 
-def run_pdes(params: PholdParams, until: float, progress=None, model: Model | None = None,
-             **sim_options) -> tuple[str, int, float, RunResult]:
+def run_pdes(params: PholdParams, until: float, progress: Callable[[dict], None] | None = None,
+             model: Model | None = None, **sim_options: Any) -> tuple[str, int, float, RunResult]:
     """Run PHOLD on pdes; returns (digest, PHOLD events, wall seconds of the run, run result).
 
     ``model``: one :func:`build_model` made from ``params`` already (default: build it).
