@@ -1,9 +1,9 @@
 """The conservative synchronizer of one rank.
 
-Each round: advance every local LP as far as its input channels allow
-(repeating while events get processed), send one batch per neighbour rank
-(real messages plus changed promises), receive one from each, then fold in a
-global reduction (termination, deadlock, failures, clock jumps). The same code
+Each round: advance the local LPs as far as their input channels allow, exchange
+with the neighbour ranks (real messages plus promises), then fold in a global
+reduction (termination, deadlock, failures, clock jumps). How a round sweeps and
+exchanges is the rank's synchronization strategy (`pdes.sync`). The same code
 runs over the in-process and the MPI transport. See docs/adr/0001.
 """
 
@@ -23,14 +23,13 @@ from .errors import ModelError, RemoteError, SimulationDeadlock
 from .lp import LP, Record, Sink
 from .model import Model, horizon_message, time_limit
 from .partition import Partition
+from .sync import make_sync
 from .transport import Transport
 from .workers import Worker, WorkerFailure, WorkerPool
 
 __all__ = ["Failure", "RankEngine"]
 
 INF = math.inf
-SYNC_MODES = ("null", "window")
-ROUND_BUDGET_S = 0.25  # end a round after this much sweeping, so progress and peers hear from us
 
 
 class Failure:
@@ -58,8 +57,6 @@ class RankEngine:
 
     def __init__(self, model: Model, partition: Partition, transport: Transport, sync: str,
                  registry: dict) -> None:
-        if sync not in SYNC_MODES:
-            raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
         self.model = model
         self.transport = transport
         self.rank = transport.rank
@@ -77,6 +74,8 @@ class RankEngine:
         self.G = 0.0  # global lower bound on any event time, from the last reduction
         self.time_limit = time_limit(model.shortest_link[0])  # a run to quiescence stops there
         self._wire(model)
+        self.strategy = make_sync(sync, self)
+        self.tag = 0  # the parity of the round: what tells this round's messages from the next one's
         self.events = 0
         self.rounds = 0
         self.reductions = 0
@@ -95,8 +94,8 @@ class RankEngine:
         """Per round: this rank's busy CPU seconds (process time, measured like `round_busy`): the busy time it
         would take on a core of its own, however loaded the machine was."""
         self.compute_cpu_s = 0.0
-        self._in_transport = 0.0  # transport seconds since the round began
-        self._in_transport_cpu = 0.0
+        self.in_transport = 0.0  # transport seconds since the round began
+        self.in_transport_cpu = 0.0
         self.other_s = 0.0
         """Busy seconds outside rounds: building the local LPs, their reports at the end of each run."""
 
@@ -111,7 +110,7 @@ class RankEngine:
 
         Explicit links cost O(links). A link group costs O(members) per rank: one shared port
         table for all its local members, and its input bounds come from the two smallest
-        promises among its members (see :meth:`_bounds`), never from a per-pair table.
+        promises among its members (see `pdes.sync.NullMessageSync.bounds`), never from a per-pair table.
         """
         rank, owner, index = self.rank, self.owner, model.index
         local_set = set(self.local)
@@ -248,35 +247,37 @@ class RankEngine:
         try:
             self.workers.run_runnable()
         except WorkerFailure as exc:
-            self._record_failure(exc, None)
+            self.record_failure(exc, None)
         self.compute_s += time.perf_counter() - t0
         self.compute_cpu_s += time.process_time() - c0
         pending: Any = None  # the reduction started last round (null-message mode)
         outcome: str | None = None
         result: tuple[np.ndarray, np.ndarray] | None
         round_start, round_cpu = t0, c0  # the first round's busy time includes the host code run above
+        strategy = self.strategy
         while outcome is None:
             self.rounds += 1
-            self._in_transport = self._in_transport_cpu = 0.0
+            self.tag = self.rounds & 1
+            self.in_transport = self.in_transport_cpu = 0.0
             if self.failure is None:
                 t, c = time.perf_counter(), time.process_time()
-                self._sweeps(horizon)
+                strategy.sweep(horizon)
                 self.compute_s += time.perf_counter() - t
                 self.compute_cpu_s += time.process_time() - c
-            self._exchange()
+            strategy.exchange()
             snapshot = self._snapshot()
-            if self.sync == "window":
-                result = self._reduce(self._reduce_start(snapshot))
-            else:  # overlap the reduction with the next round
+            if strategy.overlap_reduction:
                 result = self._reduce(pending) if pending is not None else None
                 pending = self._reduce_start(snapshot)
+            else:
+                result = self._reduce(self._reduce_start(snapshot))
             if result is not None:
                 outcome = self._apply(result, until, progress, t0)
             now, cpu = time.perf_counter(), time.process_time()
-            self.round_busy.append(now - round_start - self._in_transport)
-            self.round_cpu.append(cpu - round_cpu - self._in_transport_cpu)
+            self.round_busy.append(now - round_start - self.in_transport)
+            self.round_cpu.append(cpu - round_cpu - self.in_transport_cpu)
             round_start, round_cpu = now, cpu
-        if self.sync == "null":
+        if pending is not None:
             self._reduce(pending)
         self.wall_s += time.perf_counter() - t0
         if outcome == "failed":
@@ -310,95 +311,18 @@ class RankEngine:
             self.failure = Failure(self.rank, None, exc)
         self.run(None, None, settling=True)
 
-    def _record_failure(self, exc: Exception, lp: LP | None) -> None:
+    def record_failure(self, exc: Exception, lp: LP | None) -> None:
         """Model code raised: remember it; the next reduction tells every rank."""
         if isinstance(exc, WorkerFailure):
             self.failure = Failure(self.rank, exc.worker.lp.name, exc.exc)
         else:
             self.failure = Failure(self.rank, lp.name if lp else "?", exc)
 
-    def _bounds(self) -> list[float]:
-        """Per local LP: no message can arrive before this time."""
-        if self.sync == "window":
-            return (self.G + self.min_in_lat).tolist()
-        F = self.F
-        bounds = np.full(len(self.lps), INF)
-        if len(self.in_starts):
-            arrivals = F[self.in_src] + self.in_lat
-            bounds[self.has_in] = np.minimum.reduceat(arrivals, self.in_starts)
-        for members, latency, at, where in self.group_in:
-            # A member hears from every other member: latency + the smallest promise among the others,
-            # which is the group's smallest promise except for the member holding it (then the second).
-            promises = F[members]
-            first = int(np.argmin(promises))
-            smallest, second = np.partition(promises, 1)[:2]
-            bound = np.full(len(at), smallest + latency)
-            if where[first] >= 0:
-                bound[where[first]] = second + latency
-            np.minimum(bounds[at], bound, out=bound)
-            bounds[at] = bound
-        return bounds.tolist()
-
-    def _sweeps(self, horizon: float) -> None:
-        runnable, run_workers = self.workers.runnable, self.workers.run_runnable
-        lps, F, local = self.lps, self.F, self.local_array
-        deadline = time.perf_counter() + ROUND_BUDGET_S
-        while True:
-            bounds = self._bounds()
-            processed = 0
-            floors = []  # the new promises, written to F after the sweep (bounds use the old ones anyway)
-            for lp, bound in zip(lps, bounds, strict=True):
-                queue = lp._queue
-                if queue and queue[0][0] < (bound if bound < horizon else horizon):
-                    try:
-                        processed += lp.advance(bound if bound < horizon else horizon, runnable, run_workers)
-                    except Exception as exc:
-                        self._record_failure(exc, lp)
-                        return  # the promises of this sweep are lost; the older ones are still valid
-                nxt = queue[0][0] if queue else INF
-                floors.append(nxt if nxt < bound else bound)
-            F[local] = floors
-            self.events += processed
-            if processed == 0 or self.sync == "window" or time.perf_counter() > deadline:
-                return
-
-    def _exchange(self) -> None:
-        if not self.neighbours:
-            return
-        F = self.F
-        outgoing = {}
-        for r in self.neighbours:
-            floors = []
-            if self.sync == "null":
-                sent = self.sent_floor[r]
-                for i in self.out_remote[r]:
-                    f = float(F[i])
-                    if sent.get(i) != f:
-                        sent[i] = f
-                        floors.append((i, f))
-                self.null_msgs += len(floors)
-            box = self.outbox[r]
-            outgoing[r] = encode([floors, box])
-            self.remote_sent += len(box)
-            box.clear()  # the sinks hold on to this list
-        t, c = time.perf_counter(), time.process_time()
-        incoming = self.transport.exchange(outgoing, self.neighbours)
-        waited = time.perf_counter() - t
-        self.exchange_wait_s += waited
-        self._in_transport += waited
-        self._in_transport_cpu += time.process_time() - c
-        by_index = self.by_index
-        for r in self.neighbours:
-            floors, records = decode(incoming[r])
-            for i, f in floors:
-                if f > F[i]:
-                    F[i] = f
-            for dst, when, src, seq, link, payload in records:
-                by_index[dst].deliver(when, src, seq, link, payload)
-            self.remote_received += len(records)
-
     def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
-        next_time = min((lp.next_time() for lp in self.lps), default=INF)
+        """This rank's part of the round's reduction: the earliest time anything here can still happen (events
+        held in an outbox for the next round included) and the counts that decide the outcome."""
+        held = min((record[1] for box in self.outbox.values() for record in box), default=INF)
+        next_time = min(min((lp.next_time() for lp in self.lps), default=INF), held)
         blocked = len(self.workers.blocked())
         sums = [1 if self.failure else 0, blocked, self.events, self.remote_sent - self.remote_received,
                 len(self.workers.workers) - blocked, 1 if self.settling else 0]
@@ -407,8 +331,8 @@ class RankEngine:
     def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]) -> Any:
         t, c = time.perf_counter(), time.process_time()
         handle = self.transport.reduce_start(*snapshot)
-        self._in_transport += time.perf_counter() - t
-        self._in_transport_cpu += time.process_time() - c
+        self.in_transport += time.perf_counter() - t
+        self.in_transport_cpu += time.process_time() - c
         return handle
 
     def _reduce(self, handle: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -416,8 +340,8 @@ class RankEngine:
         result = self.transport.reduce_finish(handle)
         waited = time.perf_counter() - t
         self.reduce_wait_s += waited
-        self._in_transport += waited
-        self._in_transport_cpu += time.process_time() - c
+        self.in_transport += waited
+        self.in_transport_cpu += time.process_time() - c
         self.reductions += 1
         return result
 

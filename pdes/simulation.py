@@ -48,7 +48,7 @@ def compose_stats(ranks: list[dict], lps: dict[str, dict], lookahead: float) -> 
     blocked fraction, lambda), ``ranks`` (`RankEngine.counters` of each rank) and ``lps`` (per-LP counters).
 
     Counts (events, messages, rounds) are the same on every run of the same model and partition, except that a
-    round ends early after `pdes.engine.ROUND_BUDGET_S` seconds of sweeping, so ``rounds`` and ``null_msgs`` of
+    round ends early after `pdes.sync.ROUND_BUDGET_S` seconds of sweeping, so ``rounds`` and ``null_msgs`` of
     long runs vary a little; every ``*_s`` field and lambda are wall-clock measurements.
     """
     totals = {k: sum(r[k] for r in ranks) for k in

@@ -36,6 +36,7 @@ from kernbench.runtime import RuntimeContext
 from kernbench.topology import Topology
 from pdes import RemoteError
 from pdes.progress import ProgressLine
+from pdes.sync import SYNC_MODES
 from pdes.transport import launched_by_mpi, launcher_rank
 
 BenchFn = Callable[[RuntimeContext], Any]
@@ -73,6 +74,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="how SIPs are dealt to ranks: blocks (sip0-sipN/K-1 on rank 0, ...; fewest ranks to talk "
                    "to) or round_robin (sip i on rank i mod K; spreads a wave that travels along the SIPs over "
                    "every rank). Results are the same either way (default: blocks)")
+    p.add_argument("--sync", choices=tuple(SYNC_MODES), default="null",
+                   help="how ranks synchronize (pdes.sync): null (promises once per round, the default), eager "
+                   "(promises and events sent as they are made, taken in while waiting) or window (synchronous "
+                   "lookahead windows). Results are the same either way")
     p.add_argument("--project", action="store_true",
                    help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
                    "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s")
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     module, bench, params, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all or none
     # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
     eng = Engine(topo, report_requests=False, transport="local" if args.ranks else None, ranks=args.ranks,
-                 partition=args.partition)
+                 partition=args.partition, sync=args.sync)
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
                             workers_label="sips done", workers_total=len(sips))

@@ -16,7 +16,7 @@ def reference():
     return digest, events
 
 
-@pytest.mark.parametrize("sync", ["null", "window"])
+@pytest.mark.parametrize("sync", ["null", "eager", "window"])
 @pytest.mark.parametrize("ranks,partition", [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (4, "blocks"),
                                              (16, "blocks")])
 def test_digest_matches_plain_simpy(reference, sync, ranks, partition):

@@ -35,7 +35,7 @@ def test_split_runs_equal_one_run(ranks):
     assert sim.run().results == whole
 
 
-@pytest.mark.parametrize("sync", ["null", "window"])
+@pytest.mark.parametrize("sync", ["null", "eager", "window"])
 def test_idle_gaps_are_jumped_not_crept_through(sync):
     m = Model()
     times = [0.0, 1e6, 2e6]
