@@ -47,15 +47,16 @@ WORKLOADS = {
     "dp_step": ["--bench", "dp_step"],
 }
 DP_SET = ["hidden=128", "batch=32"]
-FIELDS = ["workload", "sips", "mode", "ranks", "status", "wall_s", "speedup", "error_pct", "rounds", "null_msgs",
-          "real_msgs", "lambda", "events", "cpu_share", "projected_cpu_s", "serial_s", "critical_path_s", "sync_s",
-          "balance", "error"]
+FIELDS = ["workload", "sips", "mode", "ranks", "sync", "partition", "status", "wall_s", "speedup", "error_pct",
+          "rounds", "null_msgs", "real_msgs", "lambda", "events", "cpu_share", "projected_cpu_s", "serial_s",
+          "critical_path_s", "sync_s", "balance", "error"]
 
 
-def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: argparse.Namespace) -> list[str]:
+def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: argparse.Namespace,
+            variant: tuple[str, str] = ("null", "blocks")) -> list[str]:
     cmd = [sys.executable, "-m", "kernbench.cli.main", "run", *WORKLOADS[workload], "--topology",
            str(Path(args.topology).resolve()), "--sips", str(sips), "--sip-topology", args.sip_topology, "--json",
-           "--stats-json", stats]
+           "--stats-json", stats, "--sync", variant[0], "--partition", variant[1]]
     if workload == "dp_step":
         for item in args.dp_set:
             cmd += ["--set", item]
@@ -69,11 +70,13 @@ def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: a
     return cmd
 
 
-def run_one(workload: str, sips: int, mode: str, ranks: int, args: argparse.Namespace) -> dict[str, Any]:
-    record: dict[str, Any] = {"workload": workload, "sips": sips, "mode": mode, "ranks": ranks}
+def run_one(workload: str, sips: int, mode: str, ranks: int, args: argparse.Namespace,
+            variant: tuple[str, str] = ("null", "blocks")) -> dict[str, Any]:
+    record: dict[str, Any] = {"workload": workload, "sips": sips, "mode": mode, "ranks": ranks,
+                              "sync": variant[0], "partition": variant[1]}
     with tempfile.TemporaryDirectory(prefix="sync_bench-") as tmp:
         stats_path = str(Path(tmp) / "stats.json")
-        proc = subprocess.Popen(command(workload, sips, mode, ranks, stats_path, args), cwd=ROOT,
+        proc = subprocess.Popen(command(workload, sips, mode, ranks, stats_path, args, variant), cwd=ROOT,
                                 env=child_env(args.timeout), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
         try:
@@ -104,15 +107,17 @@ def sweep(args: argparse.Namespace):
     """Yield each run's record as it finishes, speedup and error filled in."""
     for workload in args.workloads:
         for sips in args.sizes:
-            plan = [("single", 1), ("mpirun", 2), ("proj", 2), *(("proj", k) for k in args.project_ranks if k <= sips)]
+            first = args.variants[0]
+            plan = [("single", 1, first), *(("mpirun", 2, v) for v in args.variants), ("proj", 2, first),
+                    *(("proj", k, first) for k in args.project_ranks if k <= sips)]
             single = measured2 = None
-            for mode, ranks in plan:
+            for mode, ranks, variant in plan:
                 t0 = time.perf_counter()
-                r = run_one(workload, sips, mode, ranks, args)
+                r = run_one(workload, sips, mode, ranks, args, variant)
                 r["run_s"] = time.perf_counter() - t0
                 if mode == "single":
                     single = r.get("wall_s")
-                if mode == "mpirun":
+                if mode == "mpirun" and variant == first:
                     measured2 = r.get("wall_s")
                 wall = r.get("wall_s")
                 r["speedup"] = single / wall if single and wall else None
@@ -135,7 +140,9 @@ COLUMNS = [("workload", "workload", "{}"), ("SIPs", "sips", "{:,}"), ("run", Non
 
 def _cell(r: dict[str, Any], col: tuple) -> str:
     if col[1] is None:
-        return LABELS[r["mode"]].format(r["ranks"])
+        label = LABELS[r["mode"]].format(r["ranks"])
+        variant = (r.get("sync") or "null", r.get("partition") or "blocks")  # older lines have neither
+        return label if variant == ("null", "blocks") else f"{label} {variant[0]}/{variant[1]}"
     value = r.get(col[1])
     return "-" if value is None else col[2].format(value)
 
@@ -186,6 +193,14 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _variant(text: str) -> tuple[str, str]:
+    sync, _, partition = text.partition(":")
+    if sync not in ("null", "eager", "window") or partition not in ("blocks", "round_robin"):
+        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|eager|window : blocks|round_robin), "
+                                         f"got {text!r}")
+    return sync, partition
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="sync_bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
@@ -194,6 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sip-topology", default="torus_2d")
     ap.add_argument("--topology", default=str(ROOT / "topology.yaml"))
     ap.add_argument("--dp-set", nargs="+", default=DP_SET, metavar="KEY=VALUE", help="dp_step's --set items")
+    ap.add_argument("--variants", nargs="+", type=_variant, default=[("null", "blocks")], metavar="SYNC:PARTITION",
+                    help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:blocks "
+                    "eager:round_robin); the first is also used by the other rows (default null:blocks)")
     ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per run (default 600)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--plot", metavar="PNG")
