@@ -1,7 +1,6 @@
 """IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, asynchronous receives,
 deadlocks, errors."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from kernbench.ccl import AlgorithmConfig, build_install_plans
 from kernbench.engine import Engine, IpcqDeadlock, IpcqInitMsg
 from kernbench.runtime import RuntimeContext
 from kernbench.topology import PhysAddr
+from tests.kernbench.helpers import with_sips
 
 
 def ring_plan(topo, sip: int, n_slots: int = 4, slot_size: int = 1024, **fields):
@@ -73,7 +73,7 @@ def pass_along_allreduce(count):
 
 @pytest.mark.parametrize("count", [3, 4])
 def test_ring_allreduce_sums_on_every_sip(topo, count):
-    ring = replace(topo, system=replace(topo.system, sip_count=count))
+    ring = with_sips(topo, count)
     got = run_ring(ring, pass_along_allreduce(count), count=count)
     total = count * (count + 1) / 2
     assert all(got[f"sip{s}"]["out"][:8].tolist() == [total] * 8 for s in range(count))
@@ -105,7 +105,7 @@ def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
     torch = RuntimeContext(engine)
     seen = []
 
-    def host(sip):
+    def host(_sip):
         engine.wait(engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0))))
         with pytest.raises(ValueError, match="already has IPCQ installed"):
             engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0)))
