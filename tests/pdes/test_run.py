@@ -14,7 +14,7 @@ def test_run_until_stops_before_until_and_can_continue():
     def build(lp):
         log = []
         for t in (1.0, 5.0, 5.0, 9.0):
-            lp.env.call_at(t, lambda e: log.append(lp.now))
+            lp.env.call_at(t, lambda _e: log.append(lp.now))
         return log
 
     m.add_lp("solo", build, report=list)
@@ -41,9 +41,9 @@ def test_idle_gaps_are_jumped_not_crept_through(sync):
     times = [0.0, 1e6, 2e6]
 
     def build(lp):
-        lp.on_receive(lambda msg: None)
+        lp.on_receive(lambda _msg: None)
         for t in times:
-            lp.env.call_at(t, lambda e: lp.send(lp.ports[0], None))
+            lp.env.call_at(t, lambda _e: lp.send(lp.ports[0], None))
 
     m.add_lp("a", build)
     m.add_lp("b", build)
@@ -79,7 +79,7 @@ def test_a_failed_event_nobody_handles_fails_the_run_like_plain_simpy(ranks):
         lp.env.call_at(1.0, lambda _e: lp.env.event().fail(LookupError("unhandled")))
 
     m.add_lp("a", build)
-    m.add_lp("b", lambda lp: None)
+    m.add_lp("b", lambda _lp: None)
     with pytest.raises(LookupError, match="unhandled") as info:
         Simulation(m, ranks=ranks).run()
     assert isinstance(info.value.__cause__, LookupError)
