@@ -1,7 +1,10 @@
 """run(until) and run() semantics, clock jumps over idle gaps, statistics."""
 
+import math
+
 import pytest
 
+import pdes.engine
 from pdes import Model, Simulation
 from pdes.phold import PholdParams, run_pdes
 
@@ -36,7 +39,10 @@ def test_split_runs_equal_one_run(ranks):
 
 
 @pytest.mark.parametrize("sync", ["null", "window"])
-def test_idle_gaps_are_jumped_not_crept_through(sync):
+def test_idle_gaps_are_jumped_not_crept_through(sync, monkeypatch):
+    """Rounds end on a wall-clock budget too (a slow machine makes more of them): with no budget the count is the
+    model's alone, at most 3 per send time (the send, its receipt, a null message naming the next time)."""
+    monkeypatch.setattr(pdes.engine, "ROUND_BUDGET_S", math.inf)
     m = Model()
     times = [0.0, 1e6, 2e6]
 
@@ -51,7 +57,7 @@ def test_idle_gaps_are_jumped_not_crept_through(sync):
     m.add_link("b", "a", 1.0)
     result = Simulation(m, ranks=2, sync=sync).run()
     assert result.stats["totals"]["events"] == 2 * len(times) * 2
-    assert max(r["rounds"] for r in result.ranks) < 40  # creeping by 1.0 would take 2e6 rounds
+    assert max(r["rounds"] for r in result.ranks) <= 3 * len(times)  # creeping by 1.0 would take 2e6 rounds
 
 
 def test_stats_count_what_happened():
