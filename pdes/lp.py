@@ -211,7 +211,7 @@ class LP:
             self.events += count
         return count
 
-    def _no_handler(self, message: Message) -> None:
+    def _no_handler(self, _message: Message) -> None:
         raise ModelError(f"LP {self.name!r} received a message but has no handler (lp.on_receive)")
 
     def describe(self) -> dict:

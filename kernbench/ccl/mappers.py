@@ -13,17 +13,17 @@ from kernbench.ccl.topologies import CclGeometry
 Mapper = Callable[[CclGeometry, int], list[tuple[int, int]]]
 
 
-def leader_only(geometry: CclGeometry, rank: int) -> list[tuple[int, int]]:
+def leader_only(geometry: CclGeometry, rank: int) -> list[tuple[int, int]]:  # noqa: ARG001 - the Mapper signature
     """One PE per SIP, cube 0 PE 0: ring, mesh and tree algorithms between SIPs."""
     return [(0, 0)]
 
 
-def cube_leaders(geometry: CclGeometry, rank: int) -> list[tuple[int, int]]:
+def cube_leaders(geometry: CclGeometry, rank: int) -> list[tuple[int, int]]:  # noqa: ARG001 - the Mapper signature
     """PE 0 of every cube: algorithms that reduce over the cube mesh before going between SIPs."""
     return [(cube, 0) for cube in range(geometry.cubes_per_sip)]
 
 
-def all_pes(geometry: CclGeometry, rank: int) -> list[tuple[int, int]]:
+def all_pes(geometry: CclGeometry, rank: int) -> list[tuple[int, int]]:  # noqa: ARG001 - the Mapper signature
     """Every PE of the SIP: hierarchical algorithms and lane-wise collectives on fully sharded tensors."""
     return [(cube, pe) for cube in range(geometry.cubes_per_sip) for pe in range(geometry.pes_per_cube)]
 

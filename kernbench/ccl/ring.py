@@ -30,7 +30,7 @@ def ring_all_gather_kernel(out_ptr: int, in_ptr: int, n_in: int, dtype: str, wor
     tl.store(out_ptr, tl.cat(chunks), dtype)
 
 
-def ring_broadcast_kernel(ptr: int, n_elem: int, dtype: str, root: int, world: int, slot_elems: int, window: int,
+def ring_broadcast_kernel(ptr: int, n_elem: int, dtype: str, root: int, world: int, slot_elems: int, window: int,  # noqa: ARG001 - the ring kernels' arguments
                           tl: TL, east: str = "E", west: str = "W") -> None:
     """Every rank gets the root's ``n_elem`` values: passed east round the ring, piece by piece."""
     hops = (tl.rank - root) % world  # how far east of the root this rank is

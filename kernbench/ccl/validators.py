@@ -15,7 +15,7 @@ from kernbench.ccl.topologies import CclGeometry
 Validator = Callable[[Sequence[Any], Sequence[tuple[int, int]], CclGeometry], None]
 
 
-def single_shard_per_rank(shards: Sequence[Any], pes: Sequence[tuple[int, int]], geometry: CclGeometry) -> None:
+def single_shard_per_rank(shards: Sequence[Any], pes: Sequence[tuple[int, int]], geometry: CclGeometry) -> None:  # noqa: ARG001 - the Validator signature
     """One shard per rank, on the rank's one participating PE (e.g. ``DPPolicy(num_cubes=1, num_pes=1)``)."""
     where = sorted((s.cube, s.pe) for s in shards)
     if len(pes) != 1 or where != list(pes):
@@ -23,7 +23,7 @@ def single_shard_per_rank(shards: Sequence[Any], pes: Sequence[tuple[int, int]],
                          f"(dp=DPPolicy(num_cubes=1, num_pes=1)), got shards on (cube, pe) {where}")
 
 
-def multi_pe_sip_local(shards: Sequence[Any], pes: Sequence[tuple[int, int]], geometry: CclGeometry) -> None:
+def multi_pe_sip_local(shards: Sequence[Any], pes: Sequence[tuple[int, int]], geometry: CclGeometry) -> None:  # noqa: ARG001 - the Validator signature
     """One equal shard on every participating PE of the rank's SIP (e.g. ``DPPolicy(cube="column_wise",
     pe="column_wise")`` with the ``all_pes`` mapper)."""
     where = sorted((s.cube, s.pe) for s in shards)

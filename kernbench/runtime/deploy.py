@@ -71,7 +71,7 @@ def _place_cube(allocators: DeviceAllocators, dep: Deployment, layout: list[Shar
     for i in members:
         firsts.setdefault(layout[i].spec.offset_bytes, i)
     if memory != "tcm" and any(offset % page for offset in firsts):
-        _place_region(allocators, dep, layout, list(firsts.values()), memory, page)
+        _place_region(allocators, dep, layout, list(firsts.values()), memory)
     for i in members:
         if dep.addrs[i] is None:
             dep.addrs[i] = _alloc(allocators, layout[i], memory)
@@ -105,7 +105,7 @@ def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int,
 
 
 def _place_region(allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], mapped: list[int],
-                  memory: str, page: int) -> None:
+                  memory: str) -> None:
     first = min(layout[i].spec.offset_bytes for i in mapped)
     spec = layout[mapped[0]].spec
     span = max(layout[i].spec.offset_bytes + layout[i].spec.nbytes for i in mapped) - first

@@ -1,10 +1,7 @@
-from pathlib import Path
-
 import pytest
 
 from kernbench.topology import Topology, load_topology
-
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "topology.yaml"
+from tests.kernbench.helpers import DEFAULT_TOPOLOGY
 
 
 @pytest.fixture(scope="session")

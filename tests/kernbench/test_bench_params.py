@@ -73,7 +73,8 @@ def test_cli_set_errors_exit_2_with_one_line(capsys, args, message):
 def test_ccl_allreduce_n_elem_from_set_and_params_in_the_json(capsys):
     assert main(["run", "--topology", TOPOLOGY, "--json", "--bench", "ccl_allreduce", "--set", "n_elem=96"]) == 0
     line = json.loads(capsys.readouterr().out)
-    assert line["status"] == "PASS" and line["params"] == {"n_elem": 96}
+    assert line["status"] == "PASS"
+    assert line["params"] == {"n_elem": 96}
     assert line["results"][0]["metrics"]["n_elem"] == 96
     assert main(["run", "--topology", TOPOLOGY, "--json", "--bench", "gemm_single_pe"]) == 0
     assert json.loads(capsys.readouterr().out)["params"] == {}

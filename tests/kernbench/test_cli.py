@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_topology_summary_of_the_default_file(capsys):
     assert main(["topology", "--topology", str(ROOT / "topology.yaml"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["sips"] == 2 and info["sip_topology"] == "ring_1d" and info["total_pes"] == 256
-    assert info["lookahead_ns"] == 500.0 and info["hbm_slice_effective_gbs"] == 204.8
+    assert info["sips"] == 2
+    assert info["sip_topology"] == "ring_1d"
+    assert info["total_pes"] == 256
+    assert info["lookahead_ns"] == 500.0
+    assert info["hbm_slice_effective_gbs"] == 204.8
 
 
 def test_invalid_file_gives_one_line_naming_the_yaml_path_and_exit_2(tmp_path):
@@ -25,7 +28,8 @@ def test_invalid_file_gives_one_line_naming_the_yaml_path_and_exit_2(tmp_path):
     bad.write_text((ROOT / "topology.yaml").read_text().replace("w: 4 ", "w: 0 ", 1))
     proc = subprocess.run([sys.executable, "-m", "kernbench.cli.main", "topology", "--topology", str(bad)],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == 2
+    assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [f"kernbench: {bad}: sip.cube_mesh.w: expected int >= 1, got 0"]
 
 
@@ -40,7 +44,8 @@ def test_user_errors_are_printed_by_the_first_rank_only(monkeypatch, capsys):
         monkeypatch.setenv("PMI_RANK", rank)
         assert main(["probe", "--case", "nope"]) == 2
         err = capsys.readouterr().err
-        assert len(err.splitlines()) == lines and (not lines or err.startswith("kernbench: unknown case 'nope'"))
+        assert len(err.splitlines()) == lines
+        assert (not lines or err.startswith("kernbench: unknown case 'nope'"))
     monkeypatch.delenv("PMI_RANK")
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
     assert main(["probe", "--case", "nope"]) == 2
@@ -74,7 +79,9 @@ def test_bad_inputs_under_mpirun_are_reported_once(tmp_path):
     binary = tmp_path / "ccl.yaml"
     binary.write_bytes(b"\xff\xfe" * 8)
     usage, _ = run(["-m", "kernbench.cli.main", "topology", "--bogus"], ranks=2)
-    assert usage.returncode == 2 and usage.stderr.count("unrecognized arguments: --bogus") == 1, usage.stderr
+    assert usage.returncode == 2, usage.stderr
+    assert usage.stderr.count("unrecognized arguments: --bogus") == 1, usage.stderr
     bad, _ = run(["-m", "kernbench.cli.main", "run", "--bench", "ccl_allreduce", "--ccl", str(binary)], ranks=2)
-    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.returncode == 2
+    assert bad.stdout == ""
     assert bad.stderr.splitlines() == [f"kernbench: {binary}: cannot read: not UTF-8 text (byte 0xff at offset 0)"]

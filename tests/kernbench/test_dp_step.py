@@ -7,6 +7,7 @@ import pytest
 
 from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
+from tests.kernbench.helpers import load_script
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 SMALL = ["--set", "hidden=128", "--set", "batch=16", "--set", "cubes=1", "--set", "layers=3",
@@ -16,30 +17,30 @@ SMALL = ["--set", "hidden=128", "--set", "batch=16", "--set", "cubes=1", "--set"
 def step(capsys, sips: int, *sets: str) -> dict:
     code = main(["run", "--topology", TOPOLOGY, "--sips", str(sips), "--json", "--bench", "dp_step", *SMALL, *sets])
     line = json.loads(capsys.readouterr().out)
-    assert code == 0 and line["status"] == "PASS", line["error"]
+    assert code == 0, line["error"]
+    assert line["status"] == "PASS", line["error"]
     return line
 
 
 @pytest.mark.parametrize("sips", [2, 4])
 def test_dp_step_passes_and_reports_the_breakdown(capsys, sips):
     line = step(capsys, sips)
-    assert line["sips"] == list(range(sips)) and line["params"]["hidden"] == 128
+    assert line["sips"] == list(range(sips))
+    assert line["params"]["hidden"] == 128
     (metrics,) = {json.dumps(r["metrics"], sort_keys=True) for r in line["results"]}
     m = json.loads(metrics)
-    assert m["world_size"] == sips and m["buckets"] == 3 and m["algorithm"] == "ring_allreduce_tcm"
+    assert m["world_size"] == sips
+    assert m["buckets"] == 3
+    assert m["algorithm"] == "ring_allreduce_tcm"
     assert m["step_ns"] == pytest.approx(m["compute_ns"] + m["exposed_comm_ns"])
     assert m["step_ns"] == line["sim_latency_ns"]
     assert 0 < m["exposed_comm_ns"] < m["comm_ns"]
     assert line["results"][0]["checks"] == {"grads_match_numpy": True, "same_bits_on_every_rank": True}
 
 
-def test_gradients_equal_numpy_mean_of_each_ranks_gradients(capsys):
+def test_gradients_equal_numpy_mean_of_each_ranks_gradients():
     """The bench's reference itself: the mean of per-rank numpy gradients, here recomputed without roundings."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("dp_step_ref", REPO_ROOT / "benches" / "dp_step.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benches/dp_step.py")
     p = {name: default for name, (default, _) in bench.PARAMS.items()} | {"hidden": 64, "batch": 8, "layers": 2}
     ws = [w.astype(np.float64) for w in bench.weights(p)]
     want = [np.zeros_like(w) for w in ws]
@@ -80,4 +81,6 @@ def test_other_algorithm_and_f32_gradients(capsys):
 def test_bad_sizes_fail_with_a_clear_error(capsys, sets, error):
     code = main(["run", "--topology", TOPOLOGY, "--json", "--bench", "dp_step", *SMALL, *sets])
     line = json.loads(capsys.readouterr().out)
-    assert code == 1 and line["status"] == "FAIL" and error in line["error"], line["error"]
+    assert code == 1, line["error"]
+    assert line["status"] == "FAIL", line["error"]
+    assert error in line["error"], line["error"]

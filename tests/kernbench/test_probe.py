@@ -9,15 +9,10 @@ import pytest
 from kernbench.cli.main import main
 from kernbench.cli.probe_cases import CASE_NAMES, SUMMARY_BYTES, SWEEP_BYTES, TRACE_BYTES, measure, plan
 from kernbench.engine import Engine
-from kernbench.topology import load_topology
+from tests.kernbench.closed_forms import probe_case_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = str(ROOT / "topology.yaml")
-
-
-@pytest.fixture(scope="module")
-def topo():
-    return load_topology(TOPOLOGY)
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +47,16 @@ def test_every_case_runs_and_latency_grows_over_the_sweep(rows):
         assert all(a < b for a, b in pairwise(bandwidths)), (case, bandwidths)
 
 
-def test_utilization_approaches_but_never_exceeds_the_bottleneck(rows):
+def test_utilization_is_the_bottleneck_time_over_the_closed_form_latency(rows, topo):
+    """n / bottleneck over the latency: the fixed costs (command, overheads, wires) shrink against the drain as n
+    grows, so utilization rises towards, and never reaches, 1."""
+    bottleneck = {r["case"]: r["bottleneck_gbs"] for r in rows["summary"]}
     for case, sweep in by_case(rows["sweep"]).items():
-        assert all(0 < r["utilization"] <= 1.0 for r in sweep), case
-        assert 0.5 < sweep[-1]["utilization"] <= 1.0, (case, sweep[-1])
-    for r in rows["summary"]:
-        assert r["utilization"] == pytest.approx(r["bandwidth_gbs"] / r["bottleneck_gbs"])
+        for r in sweep:
+            latency = sum(probe_case_parts(topo, r["nbytes"])[case])
+            assert r["latency_ns"] == pytest.approx(latency, abs=1e-6), (case, r["nbytes"])
+            assert r["utilization"] == pytest.approx(r["nbytes"] / bottleneck[case] / latency, rel=1e-12), case
+        assert sweep[-1]["utilization"] < 1.0
 
 
 def test_pe_local_hbm_saturates_one_hbm_channel(rows, topo):
@@ -76,11 +75,15 @@ def test_bottlenecks_follow_the_topology(rows):
     assert summary(rows, "cross-sip-pe-dma")["bottleneck"] == "inter-SIP link"
 
 
-def test_breakdown_adds_up_to_the_latency_and_nothing_queues(rows):
+def test_each_part_of_the_breakdown_is_its_closed_form_and_nothing_queues(rows, topo):
+    want = probe_case_parts(topo)
+    assert sorted(want) == sorted(CASE_NAMES)
     for r in rows["summary"]:
-        parts = r["command_ns"] + r["overhead_ns"] + r["wire_ns"] + r["queueing_ns"] + r["drain_ns"]
-        assert parts == pytest.approx(r["latency_ns"]), r["case"]
-        assert r["queueing_ns"] == 0.0 and r["drain_ns"] > 0, r["case"]
+        command, overhead, wire, drain = want[r["case"]]
+        got = (r["command_ns"], r["overhead_ns"], r["wire_ns"], r["drain_ns"])
+        assert got == pytest.approx((command, overhead, wire, drain), abs=1e-6), r["case"]
+        assert r["queueing_ns"] == 0.0, r["case"]
+        assert r["latency_ns"] == pytest.approx(command + overhead + wire + drain, abs=1e-6), r["case"]
     assert all(h["queued_ns"] == 0.0 for h in rows["hops"])
 
 
@@ -88,7 +91,8 @@ def test_cross_sip_costs_at_least_the_inter_sip_latency_more_than_local(rows, to
     cross, local = summary(rows, "cross-sip-pe-dma"), summary(rows, "pe-local-hbm")
     assert cross["latency_ns"] - local["latency_ns"] >= topo.system.inter_sip_link.latency_ns
     links = [h["link"] for h in rows["hops"] if h["case"] == "cross-sip-pe-dma"]
-    assert "sip0->sip1" in links and "sip1->sip0" in links  # the data goes, the acknowledgement returns
+    assert "sip0->sip1" in links
+    assert "sip1->sip0" in links  # the data goes, the acknowledgement returns
 
 
 def test_route_traces_end_at_the_latency_of_the_traced_transfer(rows):
@@ -113,7 +117,8 @@ def test_json_lines_end_to_end(capsys):
     out = capsys.readouterr().out
     records = [json.loads(line) for line in out.splitlines()]
     kinds = [r["type"] for r in records]
-    assert kinds[0] == "probe" and set(kinds) == {"probe", "summary", "sweep", "hop"}
+    assert kinds[0] == "probe"
+    assert set(kinds) == {"probe", "summary", "sweep", "hop"}
     assert kinds.count("summary") == len(CASE_NAMES)
     assert kinds.count("sweep") == len(CASE_NAMES) * len(SWEEP_BYTES)
     first = next(r for r in records if r["type"] == "summary")
@@ -124,7 +129,9 @@ def test_json_lines_end_to_end(capsys):
 def test_text_output_fits_100_columns(capsys):
     assert main(["probe", "--topology", TOPOLOGY]) == 0
     out = capsys.readouterr().out
-    assert "64 KiB transfer" in out and "Bandwidth sweep" in out and "Route trace: cross-sip-pe-dma" in out
+    assert "64 KiB transfer" in out
+    assert "Bandwidth sweep" in out
+    assert "Route trace: cross-sip-pe-dma" in out
     assert max(len(line) for line in out.splitlines()) <= 100
     line = next(line for line in out.splitlines() if line.startswith("pe-local-hbm "))
     assert "383.05" in line  # 64 KiB: 10 setup + 53 overhead + 0.05 wire + 320 drain
@@ -157,7 +164,8 @@ def test_one_sip_skips_cross_sip_with_a_note_or_refuses_it_by_name(tmp_path, cap
     assert main(["probe", "--topology", str(one), "--json"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     notes = [r for r in records if r["type"] == "note"]
-    assert [n["case"] for n in notes] == ["cross-sip-pe-dma"] and "needs >= 2 SIPs" in notes[0]["message"]
+    assert [n["case"] for n in notes] == ["cross-sip-pe-dma"]
+    assert "needs >= 2 SIPs" in notes[0]["message"]
     assert [r["case"] for r in records if r["type"] == "summary"] == [c for c in CASE_NAMES if c != "cross-sip-pe-dma"]
     assert main(["probe", "--topology", str(one), "--case", "cross-sip-pe-dma"]) == 2
     (line,) = capsys.readouterr().err.splitlines()

@@ -27,34 +27,48 @@ def run_json(capsys, *args: str) -> tuple[int, dict]:
 
 def test_ccl_allreduce_runs_on_every_sip_and_passes(capsys):
     code, line = run_json(capsys, "--bench", "ccl_allreduce", "--device", "sip:1")
-    assert code == 0 and line["status"] == "PASS" and line["sips"] == [0, 1]  # SPMD: every SIP, whatever --device
+    assert code == 0
+    assert line["status"] == "PASS"
+    assert line["sips"] == [0, 1]  # SPMD: every SIP, whatever --device
     assert [r["metrics"]["result"] for r in line["results"]] == ["ring_allreduce_tcm (ws=2): 2 OK"] * 2
     assert line["sim_latency_ns"] > 2 * 500.0  # at least the two ring steps' link latency
 
 
 def test_gemm_single_pe_passes_with_the_json_shape(capsys):
     code, line = run_json(capsys, "--bench", "gemm_single_pe")
-    assert code == 0 and line["status"] == "PASS" and line["error"] is None
+    assert code == 0
+    assert line["status"] == "PASS"
+    assert line["error"] is None
     assert set(line) == KEYS
-    assert line["bench"] == "gemm_single_pe" and line["sips"] == [0] and line["ranks"] == 1
-    assert line["wall_s"] > 0 and line["sim_latency_ns"] > 0
+    assert line["bench"] == "gemm_single_pe"
+    assert line["sips"] == [0]
+    assert line["ranks"] == 1
+    assert line["wall_s"] > 0
+    assert line["sim_latency_ns"] > 0
     (result,) = line["results"]
-    assert set(result) == RESULT_KEYS and result["sim_latency_ns"] == line["sim_latency_ns"]
+    assert set(result) == RESULT_KEYS
+    assert result["sim_latency_ns"] == line["sim_latency_ns"]
     assert result["checks"] == {"matches_numpy": True, "ran_on_one_pe": True}
     phases = {p["phase"]: p for p in result["phases"]}
     assert {"mmu_map", "copy_", "kernel:gemm", "numpy"} <= set(phases)
-    assert phases["copy_"]["count"] == 2 and phases["copy_"]["nbytes"] == 2 * 128 * 256 * 2
+    assert phases["copy_"]["count"] == 2
+    assert phases["copy_"]["nbytes"] == 2 * 128 * 256 * 2
     assert phases["kernel:gemm"]["kernel"]["flops"] == 2 * 128 * 256 * 128
     assert all(0 < p["span_ns"] <= result["sim_latency_ns"] for p in result["phases"])
 
 
 def test_qkv_gemm_passes_and_gives_the_same_latency_on_sip1(capsys):
     code0, line0 = run_json(capsys, "--bench", "qkv_gemm")
-    assert code0 == 0 and line0["status"] == "PASS", line0["error"]
+    assert code0 == 0, line0["error"]
+    assert line0["status"] == "PASS", line0["error"]
     metrics = line0["results"][0]["metrics"]
-    assert metrics["d_model"] == 12288 and metrics["pes"] == 16 and metrics["max_rel_err"] < 1e-2
+    assert metrics["d_model"] == 12288
+    assert metrics["pes"] == 16
+    assert metrics["max_rel_err"] < 1e-2
     code1, line1 = run_json(capsys, "--bench", "qkv_gemm", "--device", "sip:1")
-    assert code1 == 0 and line1["status"] == "PASS" and line1["sips"] == [1]
+    assert code1 == 0
+    assert line1["status"] == "PASS"
+    assert line1["sips"] == [1]
     assert line1["sim_latency_ns"] == line0["sim_latency_ns"]
     strip = [{k: v for k, v in r.items() if k != "sip"} for r in (line0["results"][0], line1["results"][0])]
     assert strip[0] == strip[1]
@@ -63,21 +77,28 @@ def test_qkv_gemm_passes_and_gives_the_same_latency_on_sip1(capsys):
 def test_va_offset_verify_passes_every_check(capsys):
     code, line = run_json(capsys, "--bench", "va_offset_verify")
     checks = line["results"][0]["checks"]
-    assert code == 0 and line["status"] == "PASS", line["error"]
-    assert len(checks) == 7 and all(checks.values())
+    assert code == 0, line["error"]
+    assert line["status"] == "PASS", line["error"]
+    assert len(checks) == 7
+    assert all(checks.values())
 
 
 def test_text_summary(capsys):
     assert main(["run", "--topology", TOPOLOGY, "--bench", "gemm_single_pe", "--device", "sip:1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("kernbench run gemm_single_pe: PASS\n")
-    assert "sim latency" in out and "sip1 (rank 0): PASS" in out and "matches_numpy ok" in out
-    assert "kernel:gemm" in out and "TFLOP/s" in out
+    assert "sim latency" in out
+    assert "sip1 (rank 0): PASS" in out
+    assert "matches_numpy ok" in out
+    assert "kernel:gemm" in out
+    assert "TFLOP/s" in out
 
 
 def test_device_all_runs_one_copy_per_sip(capsys):
     code, line = run_json(capsys, "--bench", "gemm_single_pe", "--device", "all")
-    assert code == 0 and line["sips"] == [0, 1] and [r["sip"] for r in line["results"]] == [0, 1]
+    assert code == 0
+    assert line["sips"] == [0, 1]
+    assert [r["sip"] for r in line["results"]] == [0, 1]
     assert line["results"][0]["sim_latency_ns"] == line["results"][1]["sim_latency_ns"] == line["sim_latency_ns"]
 
 
@@ -89,7 +110,8 @@ def test_device_all_gives_each_sip_its_own_torch(capsys, tmp_path):
             "    return {'checks': {'ok': True}}\n")
     code, line = run_json(capsys, "--bench", "cleanup", "--device", "all",
                           "--benches-dir", write_bench(tmp_path, "cleanup", body))
-    assert code == 0 and line["status"] == "PASS", line["error"]
+    assert code == 0, line["error"]
+    assert line["status"] == "PASS", line["error"]
 
 
 def test_list_shows_every_bench_with_its_docstring_line(capsys):
@@ -103,7 +125,8 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
 def test_unknown_bench_is_one_line_and_exit_2(capsys):
     assert main(["run", "--bench", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown bench 'nope'" in err[0]
+    assert len(err) == 1
+    assert "unknown bench 'nope'" in err[0]
     assert all(name in err[0] for name in BENCHES)
 
 
@@ -111,7 +134,8 @@ def test_unknown_bench_is_one_line_and_exit_2(capsys):
 def test_bad_device_exit_2(capsys, device, message):
     assert main(["run", "--topology", TOPOLOGY, "--bench", "gemm_single_pe", "--device", device]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"kernbench: --device {device}") and message in err
+    assert err.startswith(f"kernbench: --device {device}")
+    assert message in err
 
 
 def test_ccl_errors_exit_2_before_anything_runs(capsys, tmp_path):
@@ -125,7 +149,8 @@ def test_ccl_errors_exit_2_before_anything_runs(capsys, tmp_path):
     for extra, message in cases:
         assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(message)
+        assert len(err) == 1
+        assert err[0].startswith(message)
 
 
 def write_bench(tmp_path: Path, name: str, body: str) -> str:
@@ -144,8 +169,10 @@ def write_bench(tmp_path: Path, name: str, body: str) -> str:
 def test_failing_bench_exits_1_with_status_fail(capsys, tmp_path, body, error):
     dirs = write_bench(tmp_path, "failing", body)
     code, line = run_json(capsys, "--bench", "failing", "--benches-dir", dirs)
-    assert code == 1 and line["status"] == "FAIL"
-    assert error in line["results"][0]["error"] and line["error"].startswith("sip0: ")
+    assert code == 1
+    assert line["status"] == "FAIL"
+    assert error in line["results"][0]["error"]
+    assert line["error"].startswith("sip0: ")
     assert set(line) == KEYS
 
 
@@ -167,12 +194,14 @@ def test_loader_prefers_the_current_directory_and_skips_helpers(tmp_path, monkey
     assert dirs == [(tmp_path / "benches").resolve(), REPO_ROOT / "benches"]
     found = available(dirs)
     assert found["gemm_single_pe"].parent == (tmp_path / "benches").resolve()
-    assert "_helpers" not in found and "qkv_gemm" in found
+    assert "_helpers" not in found
+    assert "qkv_gemm" in found
 
 
 def test_split_result_and_phase_totals():
     checks, metrics = split_result({"checks": {"a": np.bool_(True)}, "x": np.float32(1.5), "v": np.arange(2)})
-    assert checks == {"a": True} and metrics == {"x": 1.5, "v": [0, 1]}
+    assert checks == {"a": True}
+    assert metrics == {"x": 1.5, "v": [0, 1]}
     log = PhaseLog()
     for start, end in ((0.0, 10.0), (5.0, 12.0), (20.0, 21.0)):
         log.add("copy_", start, end, end - start, 4, {})

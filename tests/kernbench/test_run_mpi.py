@@ -36,11 +36,12 @@ def test_failing_bench_under_mpirun_exits_nonzero_with_one_fail_line(tmp_path):
     proc, _ = run([*RUN, "--bench", "failing", "--device", "sip:1", "--benches-dir", str(tmp_path)], ranks=2)
     assert proc.returncode == 1, proc.stderr
     line = json.loads(proc.stdout)
-    assert line["status"] == "FAIL" and "ValueError: no luck" in line["error"]
+    assert line["status"] == "FAIL"
+    assert "ValueError: no luck" in line["error"]
 
 
 @pytest.mark.parametrize("bench", ["ccl_allreduce", "tp_mlp"])
-@pytest.mark.parametrize("sips,ranks", [(2, 2), (4, 2), (4, 4)])
+@pytest.mark.parametrize(("sips", "ranks"), [(2, 2), (4, 2), (4, 4)])
 def test_spmd_benches_give_the_same_result_on_any_number_of_ranks(tmp_path, bench, sips, ranks):
     """The SPMD benches: one process and mpirun -n 2 / -n 4 print the same PASS line and latency."""
     text = (Path(__file__).resolve().parents[2] / "topology.yaml").read_text()
@@ -52,10 +53,12 @@ def test_spmd_benches_give_the_same_result_on_any_number_of_ranks(tmp_path, benc
     split, _ = run(args, ranks=ranks)
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
     one, many = json.loads(single.stdout), json.loads(split.stdout)
-    assert one["status"] == "PASS" and one["results"][0]["metrics"]["world_size"] == sips
+    assert one["status"] == "PASS"
+    assert one["results"][0]["metrics"]["world_size"] == sips
     if bench == "ccl_allreduce":
         assert one["results"][0]["metrics"]["result"] == f"ring_allreduce_tcm (ws={sips}): {sips} OK"
-    assert one["sips"] == list(range(sips)) and many["ranks"] == ranks
+    assert one["sips"] == list(range(sips))
+    assert many["ranks"] == ranks
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
 
 
@@ -77,7 +80,8 @@ def test_every_kind_of_ccl_algorithm_gives_the_same_result_under_mpirun(tmp_path
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
     one, many = json.loads(single.stdout), json.loads(split.stdout)
     metrics = one["results"][0]["metrics"]
-    assert one["status"] == "PASS" and metrics["result"] == f"{algorithm} (ws=4): {metrics['shards']} OK"
+    assert one["status"] == "PASS"
+    assert metrics["result"] == f"{algorithm} (ws=4): {metrics['shards']} OK"
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
 
 
@@ -88,7 +92,8 @@ def test_more_ranks_than_sips_warns_once_and_gives_the_same_result():
     split, _ = run(args, ranks=3)
     assert single.returncode == split.returncode == 0, split.stderr
     warning = "kernbench: warning: 3 ranks for 2 SIPs: rank 2 simulates nothing"
-    assert split.stderr.splitlines().count(warning) == 1 and warning not in single.stderr
+    assert split.stderr.splitlines().count(warning) == 1
+    assert warning not in single.stderr
     assert without_rank_and_wall(json.loads(split.stdout)) == without_rank_and_wall(json.loads(single.stdout))
 
 
@@ -110,7 +115,9 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
     split, _ = run(args, ranks=ranks)
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
     one, many = json.loads(single.stdout), json.loads(split.stdout)
-    assert one["status"] == "PASS" and one["results"][0]["metrics"]["buckets"] == 3 and many["ranks"] == ranks
+    assert one["status"] == "PASS"
+    assert one["results"][0]["metrics"]["buckets"] == 3
+    assert many["ranks"] == ranks
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
 
 

@@ -57,12 +57,14 @@ def test_compact_sip_labels():
     assert spans([9, 0, 2, 5, 6, 7, 8], "sip") == "sip0,sip2,sip5-sip9"
     assert sip_set([0, 2, 5, 6, 7, 8, 9]) == "sip0,sip2,sip5-sip9 (7 SIPs)"
     assert sip_set(list(range(3, 100))) == "sip3-sip99 (97 SIPs)"
-    assert sip_set([7]) == "sip7" and spans([2, 3]) == "2-3"
+    assert sip_set([7]) == "sip7"
+    assert spans([2, 3]) == "2-3"
 
 
 def test_the_same_failure_on_many_sips_is_said_once_with_its_sips(capsys, benches):
     code, lines = run_text(capsys, benches, "mixed", 16)
-    assert code == 1 and lines[0] == "kernbench run mixed: FAIL"
+    assert code == 1
+    assert lines[0] == "kernbench run mixed: FAIL"
     assert "  status       3 PASS, 13 FAIL" in lines
     errors = [line for line in lines if "no luck" in line or "failed checks" in line]
     assert errors == ["  error        sip3-sip4,sip6-sip15 (12 SIPs): ValueError: no luck (at mixed.py:10)",
@@ -84,7 +86,8 @@ def test_text_grows_with_distinct_outcomes_not_with_sips(capsys, benches):
 def test_json_keeps_every_sip_and_groups_the_error_field(capsys, benches):
     code, out = run_text(capsys, benches, "mixed", 16, "--json")
     line = json.loads(out[0])
-    assert code == 1 and len(out) == 1
+    assert code == 1
+    assert len(out) == 1
     assert [r["sip"] for r in line["results"]] == list(range(16))
     assert [r["status"] for r in line["results"]].count("PASS") == 3
     assert line["error"] == ("sip3-sip4,sip6-sip15 (12 SIPs): ValueError: no luck (at mixed.py:10); "
@@ -94,7 +97,8 @@ def test_json_keeps_every_sip_and_groups_the_error_field(capsys, benches):
 def test_failures_that_differ_per_sip_stay_apart_and_text_lists_only_the_first_few(capsys, benches):
     code, lines = run_text(capsys, benches, "each", 16)
     errors = [line.removeprefix("  error").strip() for line in lines if "broke" in line]
-    assert code == 1 and len(errors) == MAX_GROUPS
+    assert code == 1
+    assert len(errors) == MAX_GROUPS
     assert errors[0] == "sip0: ValueError: sip 0 broke (at each.py:5)"
     assert all(e.startswith(f"sip{i}: ValueError: sip {i} broke") for i, e in enumerate(errors))
     assert f"... {16 - MAX_GROUPS} more errors on {16 - MAX_GROUPS} SIPs (--verbose or --json shows them)" in \
@@ -106,7 +110,8 @@ def test_failures_that_differ_per_sip_stay_apart_and_text_lists_only_the_first_f
 
 def test_latency_spread_names_the_slowest_sip(capsys, benches):
     code, lines = run_text(capsys, benches, "slow", 16)
-    assert code == 0 and "  status       16 PASS" in lines
+    assert code == 0
+    assert "  status       16 PASS" in lines
     assert ("  sim latency  max 1,600.00 ns (1.600 us) on sip15 (the slowest SIP), median 850.00 ns, min 100.00 ns"
             in lines)
     at = lines.index("sip0-sip15 (16 SIPs): PASS, sim latency 100.00 .. 1,600.00 ns")
@@ -120,4 +125,5 @@ def test_verbose_shows_every_sip_and_one_sip_shows_its_block_by_default(capsys, 
     assert main(["run", "--topology", TOPOLOGY, "--sips", "4", "--bench", "slow", "--benches-dir", benches,
                  "--device", "sip:3"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "sip3 (rank 0): PASS, sim latency 400.00 ns" in lines and "  checks:  ok ok" in lines
+    assert "sip3 (rank 0): PASS, sim latency 400.00 ns" in lines
+    assert "  checks:  ok ok" in lines

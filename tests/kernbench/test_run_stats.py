@@ -27,11 +27,12 @@ def kernbench_stats(capsys, tmp_path, *args: str) -> tuple[dict, dict]:
     return line, json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("bench,sips", [("ccl_allreduce", 4), ("tp_mlp", 2)])
+@pytest.mark.parametrize(("bench", "sips"), [("ccl_allreduce", 4), ("tp_mlp", 2)])
 def test_virtual_ranks_give_the_json_of_one_rank(capsys, bench, sips):
     one = kernbench_json(capsys, "--bench", bench, "--sips", str(sips))
     four = kernbench_json(capsys, "--bench", bench, "--sips", str(sips), "--ranks", "4")
-    assert one["status"] == "PASS" and (one["ranks"], four["ranks"]) == (1, 4)
+    assert one["status"] == "PASS"
+    assert (one["ranks"], four["ranks"]) == (1, 4)
     assert without_rank_and_wall(four) == without_rank_and_wall(one)
 
 
@@ -39,19 +40,24 @@ def test_stats_json_per_rank_fields_add_up_to_the_single_process_run(capsys, tmp
     _, single = kernbench_stats(capsys, tmp_path, "--bench", "ccl_allreduce", "--sips", "4")
     _, split = kernbench_stats(capsys, tmp_path, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "3")
     assert [set(r) for r in split["ranks"]] == [RANK_FIELDS] * 3
-    assert [r["sips"] for r in split["ranks"]] == [2, 1, 1] and split["sips"] == single["sips"] == 4
+    assert [r["sips"] for r in split["ranks"]] == [2, 1, 1]
+    assert split["sips"] == single["sips"] == 4
     assert sum(r["events"] for r in split["ranks"]) == split["sync"]["events"] == single["sync"]["events"] > 0
     assert split["totals"]["real_msgs"] == single["totals"]["real_msgs"] > 0
     assert {n: s["events"] for n, s in split["lps"].items()} == {n: s["events"] for n, s in single["lps"].items()}
     assert single["totals"]["null_msgs"] == 0 < split["sync"]["null_msgs"]
     assert split["sync"]["remote_msgs"] == sum(r["remote_msgs_received"] for r in split["ranks"]) > 0
-    assert len({r["rounds"] for r in split["ranks"]}) == 1 and split["sync"]["rounds"] == split["ranks"][0]["rounds"]
+    assert len({r["rounds"] for r in split["ranks"]}) == 1
+    assert split["sync"]["rounds"] == split["ranks"][0]["rounds"]
     assert sum(split["sync"]["events_share"]) == pytest.approx(1.0)
     sync = split["sync"]
-    assert sync["lookahead"] > 0 and sync["sim_time"] > 0 and 0 <= sync["blocked_fraction"] < 1
+    assert sync["lookahead"] > 0
+    assert sync["sim_time"] > 0
+    assert 0 <= sync["blocked_fraction"] < 1
     for r, lam in zip(split["ranks"], sync["lambda_by_rank"], strict=True):
         assert r["blocked_s"] == pytest.approx(r["exchange_wait_s"] + r["reduce_wait_s"])
-        assert r["compute_s"] <= r["busy_s"] + 1e-6 and r["busy_s"] <= r["wall_s"] + 1e-6
+        assert r["compute_s"] <= r["busy_s"] + 1e-6
+        assert r["busy_s"] <= r["wall_s"] + 1e-6
         # lambda = events per lookahead window x seconds per event / seconds per round
         windows = sync["sim_time"] / sync["lookahead"]
         assert lam == pytest.approx(r["events"] / windows * (r["compute_cpu_s"] / r["events"]) / sync["round_cost_s"])
@@ -62,7 +68,9 @@ def test_text_report_has_the_sync_line_on_more_than_one_rank(capsys):
     assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "2"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if "sync:" in x)
-    assert line.startswith("  sync: 2 ranks, ") and " events (" in line and "% of wall, lambda " in line
+    assert line.startswith("  sync: 2 ranks, ")
+    assert " events (" in line
+    assert "% of wall, lambda " in line
     assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--sips", "4"]) == 0
     assert "sync:" not in capsys.readouterr().out
 
@@ -76,13 +84,16 @@ def test_projection_of_one_rank_is_its_own_loop(capsys, tmp_path):
     assert p["projected_wall_s"] == pytest.approx(line["wall_s"], rel=0.01)  # one rank: nothing to project
     loop = stats["ranks"][0]["wall_s"]
     assert p["critical_path_s"] == pytest.approx(loop, rel=0.1)  # the rounds' busy time is the engine loop
-    assert p["rounds"] == stats["sync"]["rounds"] and p["serial_s"] < line["wall_s"]
+    assert p["rounds"] == stats["sync"]["rounds"]
+    assert p["serial_s"] < line["wall_s"]
 
 
 def test_projection_of_virtual_ranks_is_sane(capsys):
     line = kernbench_json(capsys, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "4", "--project")
     p = line["projection"]
-    assert p["ranks"] == 4 and p["rounds"] > 0 and 0 < p["balance"] <= 1.0 + 1e-9
+    assert p["ranks"] == 4
+    assert p["rounds"] > 0
+    assert 0 < p["balance"] <= 1.0 + 1e-9
     assert p["critical_path_s"] <= p["busy_s"] <= p["measured_wall_s"]
     assert p["critical_path_s"] * 4 >= p["busy_s"] - p["per_rank_other_s"] * 4 - 1e-9
     # JSON rounds every float to 1e-6 (run_report.JSON_DIGITS): the five rounded terms and the rounded total may
@@ -93,7 +104,7 @@ def test_projection_of_virtual_ranks_is_sane(capsys):
     assert p["round_cost_s"] > 0
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["--stats-json", "/nonexistent/s.json"], "kernbench: --stats-json /nonexistent/s.json: cannot write: directory "
      "'/nonexistent' does not exist"),
     (["--stats-json", "."], "kernbench: --stats-json .: is a directory"),
@@ -102,7 +113,8 @@ def test_projection_of_virtual_ranks_is_sane(capsys):
 def test_bad_options_are_one_line_errors_before_the_run(capsys, args, message):
     assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", *args]) == 2
     out, err = capsys.readouterr()
-    assert err.strip() == message and out == ""
+    assert err.strip() == message
+    assert out == ""
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="running as a user who can write anywhere")
@@ -115,13 +127,15 @@ def test_unwritable_stats_file_is_refused(capsys, tmp_path):
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
-def test_ranks_and_project_under_mpirun_are_refused_once(tmp_path):
+def test_ranks_and_project_under_mpirun_are_refused_once():
     for option in (["--ranks", "2"], ["--project"]):
         proc, _ = run(["-m", "kernbench.cli.main", "run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce",
                        *option], ranks=2)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"kernbench: {option[0]}") and "mpirun" in lines[0]
+        assert len(lines) == 1
+        assert lines[0].startswith(f"kernbench: {option[0]}")
+        assert "mpirun" in lines[0]
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")

@@ -35,8 +35,11 @@ def sweep(scale, capsys, *argv):
 def check_sane(r, sips, ranks):
     assert (r["sips"], r["ranks"], r["status"], r["error"]) == (sips, ranks, "PASS", None)
     assert r["sips_per_rank"] == sips // ranks
-    assert r["setup_s"] > 0 and r["run_s"] > 0 and r["wall_s"] >= r["run_s"]
-    assert r["events"] > 0 and r["events_per_s"] > 0
+    assert r["setup_s"] > 0
+    assert r["run_s"] > 0
+    assert r["wall_s"] >= r["run_s"]
+    assert r["events"] > 0
+    assert r["events_per_s"] > 0
     assert 0 < r["base_rss_mb"] <= r["rss_mb"] < 4096
     assert r["rss_mb_per_sip"] == pytest.approx(r["rss_mb"] / r["sips_per_rank"], rel=1e-4)
     assert r["setup_s_per_sip"] == pytest.approx(r["setup_s"] / sips, rel=1e-4)
@@ -52,7 +55,8 @@ def test_tiny_ring_gives_one_json_line_with_sane_figures_then_a_table(scale, cap
     assert (r["sip_topology"], r["algorithm"]) == ("ring_1d", "ring_allreduce_tcm")
     check_sane(r, sips=4, ranks=1)
     rows = [line for line in table if line.strip()]
-    assert rows[0].split()[:3] == ["SIPs", "topology", "algorithm"] and rows[2].split()[:5] == [
+    assert rows[0].split()[:3] == ["SIPs", "topology", "algorithm"]
+    assert rows[2].split()[:5] == [
         "4", "ring_1d", "ring_allreduce_tcm", "1", "PASS"]
 
 
@@ -69,7 +73,9 @@ def test_under_mpirun_the_ranks_figures_combine_into_one_line_with_the_same_even
 def test_a_failing_size_is_reported_and_the_sweep_goes_on(scale, capsys):
     rc, (bad, good), _ = sweep(scale, capsys, "--sizes", "5", "4", "--sip-topology", "torus_2d", "--timeout", "60")
     assert rc == 1
-    assert bad["status"] == "ERROR" and "needs a square SIP count" in bad["error"] and bad["events"] is None
+    assert bad["status"] == "ERROR"
+    assert "needs a square SIP count" in bad["error"]
+    assert bad["events"] is None
     check_sane(good, sips=4, ranks=1)
 
 
@@ -77,13 +83,16 @@ def test_a_size_past_the_timeout_is_killed_and_reported(scale, capsys):
     rc, (slow,), table = sweep(scale, capsys, *TINY, "--timeout", "0.2", "--markdown")
     assert rc == 1
     assert (slow["status"], slow["error"]) == ("TIMEOUT", "no result within --timeout 0.2 s")
-    assert table[1].startswith("| SIPs | topology |") and table[3].startswith("| 4 | ring_1d |")
+    assert table[1].startswith("| SIPs | topology |")
+    assert table[3].startswith("| 4 | ring_1d |")
 
 
 def test_table_and_derived_figures_leave_missing_values_empty(scale):
     r = scale.finish({"sips": 64, "sip_topology": "torus_2d", "algorithm": "mesh_allreduce", "ranks": 1,
                       "status": "TIMEOUT", "error": "no result"})
-    assert r["setup_s_per_sip"] is None and r["events_per_s"] is None and r["added_mb_per_sip"] is None
+    assert r["setup_s_per_sip"] is None
+    assert r["events_per_s"] is None
+    assert r["added_mb_per_sip"] is None
     lines = scale.table([r])
     assert lines[2].split()[:5] == ["64", "torus_2d", "mesh_allreduce", "1", "TIMEOUT"]
     assert lines[-1] == "64 SIPs: TIMEOUT: no result"
@@ -93,4 +102,5 @@ def test_plot_writes_a_png_of_the_measured_sizes(scale, capsys, tmp_path):
     png = tmp_path / "scale.png"
     rc, _, _ = sweep(scale, capsys, *TINY, "--plot", str(png))
     assert rc == 0
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 10_000

@@ -60,4 +60,5 @@ def test_failing_job_keeps_kernbenchs_exit_code_and_its_json_line(tmp_path):
                   "--topology", str(ROOT / "topology.yaml"))
     assert proc.returncode == 1, proc.stderr
     line = json.loads((tmp_path / "kernbench-4242.json").read_text())
-    assert line["status"] == "FAIL" and "ValueError: no luck" in line["error"]
+    assert line["status"] == "FAIL"
+    assert "ValueError: no luck" in line["error"]

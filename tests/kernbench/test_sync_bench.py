@@ -32,12 +32,16 @@ def test_tiny_sweep_gives_every_run_and_the_projection_error(bench, capsys):
     rows = [json.loads(line) for line in out if line.startswith("{")]
     assert rc == 0, rows
     assert [(r["mode"], r["ranks"]) for r in rows] == [("single", 1), ("mpirun", 2), ("proj", 2), ("proj", 4)]
-    assert {r["status"] for r in rows} == {"PASS"} and len({r["events"] for r in rows}) == 1
-    assert rows[0]["speedup"] == 1.0 and rows[0]["null_msgs"] == 0 < rows[1]["null_msgs"]
-    assert rows[1]["null_msgs"] == rows[2]["null_msgs"] and rows[1]["real_msgs"] == rows[2]["real_msgs"]
+    assert {r["status"] for r in rows} == {"PASS"}
+    assert len({r["events"] for r in rows}) == 1
+    assert rows[0]["speedup"] == 1.0
+    assert rows[0]["null_msgs"] == 0 < rows[1]["null_msgs"]
+    assert rows[1]["null_msgs"] == rows[2]["null_msgs"]
+    assert rows[1]["real_msgs"] == rows[2]["real_msgs"]
     assert rows[2]["error_pct"] == pytest.approx(100 * (rows[2]["wall_s"] - rows[1]["wall_s"]) / rows[1]["wall_s"],
                                                  rel=0.01)
     assert all(r["wall_s"] > 0 and r["lambda"] > 0 for r in rows)
     table = [line for line in out if line.startswith("|")]
-    assert table[0].startswith("| workload | SIPs | run |") and len(table) == 2 + len(rows)
+    assert table[0].startswith("| workload | SIPs | run |")
+    assert len(table) == 2 + len(rows)
     assert "| mesh | 4 | projected 4 | PASS |" in table[-1]

@@ -32,7 +32,8 @@ def json_lines(capsys, *args: str) -> list[dict]:
 def test_run_with_the_flags_gives_the_results_of_the_edited_file(capsys, edited):
     (flagged,) = json_lines(capsys, "run", "--topology", str(TOPOLOGY), *FLAGS, "--bench", "tp_mlp")
     (by_file,) = json_lines(capsys, "run", "--topology", edited, "--bench", "tp_mlp")
-    assert flagged["sips"] == [0, 1, 2, 3] and flagged["status"] == "PASS"
+    assert flagged["sips"] == [0, 1, 2, 3]
+    assert flagged["status"] == "PASS"
     assert flagged["results"][0]["metrics"]["world_size"] == 4
     assert {**flagged, "wall_s": 0} == {**by_file, "wall_s": 0}
 
@@ -42,9 +43,12 @@ def test_probe_and_topology_with_the_flags_match_the_edited_file_but_for_the_sou
         flagged = json_lines(capsys, *command, "--topology", str(TOPOLOGY), *FLAGS)
         by_file = json_lines(capsys, *command, "--topology", edited)
         key = "source" if command == ["topology"] else "topology"
-        assert flagged[0][key] == f"{TOPOLOGY} (with --sips 4 --sip-topology torus_2d)" and by_file[0][key] == edited
+        assert flagged[0][key] == f"{TOPOLOGY} (with --sips 4 --sip-topology torus_2d)"
+        assert by_file[0][key] == edited
         assert [{**r, key: 0} for r in flagged] == [{**r, key: 0} for r in by_file]
-    assert flagged[0]["sips"] == 4 and flagged[0]["sip_topology"] == "torus_2d" and flagged[0]["inter_sip_links"] == 8
+    assert flagged[0]["sips"] == 4
+    assert flagged[0]["sip_topology"] == "torus_2d"
+    assert flagged[0]["inter_sip_links"] == 8
 
 
 @pytest.mark.parametrize("command", [["run", "--bench", "gemm_single_pe"], ["probe"], ["topology"]])
@@ -58,7 +62,8 @@ def test_probe_and_topology_with_the_flags_match_the_edited_file_but_for_the_sou
 def test_a_bad_flag_value_is_one_line_naming_the_flag_and_exit_2(capsys, command, flags, problem):
     assert main([*command, "--topology", str(TOPOLOGY), *flags]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.splitlines() == [f"kernbench: {TOPOLOGY} (with {' '.join(flags)}): {problem}"]
+    assert out == ""
+    assert err.splitlines() == [f"kernbench: {TOPOLOGY} (with {' '.join(flags)}): {problem}"]
 
 
 def test_the_warning_names_the_ranks_that_own_no_sip(capsys):

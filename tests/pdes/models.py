@@ -31,7 +31,7 @@ def fan_in_model(n_sources: int = 4) -> Model:
         log = []
         lp.on_receive(lambda m: log.append(["msg", lp.now, m.src, m.payload]))
         for t in (5.0, 15.0):
-            lp.env.call_at(t, lambda ev: log.append(["local", lp.now]))
+            lp.env.call_at(t, lambda _ev: log.append(["local", lp.now]))
         return log
 
     for k in range(n_sources):
@@ -164,7 +164,8 @@ def gossip_model(grouped: bool, n: int = 5, prefix: str = "") -> Model:
                 lp.send("side", -1.0)
 
         lp.on_receive(handler)
-        lp.env.call_at(0.1 * names.index(lp.name), lambda e: lp.send(prefix + names[(names.index(lp.name) + 2) % n], 0))
+        first = prefix + names[(names.index(lp.name) + 2) % n]
+        lp.env.call_at(0.1 * names.index(lp.name), lambda _e: lp.send(first, 0))
         return log
 
     for name in names:
@@ -187,7 +188,7 @@ def endless_ping_pong(latency: float, delay: float = 0.0) -> Model:
     def build(lp):
         lp.on_receive(lambda message: lp.send("b" if lp.name == "a" else "a", message.payload + 1, delay=delay))
         if lp.name == "a":
-            lp.env.call_at(0.0, lambda e: lp.send("b", 0))
+            lp.env.call_at(0.0, lambda _e: lp.send("b", 0))
 
     m.add_lp("a", build)
     m.add_lp("b", build)

@@ -13,13 +13,9 @@ def test_reporting_rank_is_read_from_the_error_or_what_it_was_raised_from():
     assert reporting_rank(remote) == 3
     assert reporting_rank(SimulationDeadlock("stuck", [], [])) == 0
     assert reporting_rank(ValueError("mine")) is None
-    try:
-        try:
-            raise remote
-        except RemoteError as exc:
-            raise RuntimeError("wrapped") from exc
-    except RuntimeError as wrapped:
-        assert reporting_rank(wrapped) == 3
+    wrapped = RuntimeError("wrapped")  # as ``raise RuntimeError("wrapped") from remote`` leaves it
+    wrapped.__cause__ = remote
+    assert reporting_rank(wrapped) == 3
 
 
 @pytest.mark.parametrize("env", [{}, {"PMI_RANK": "1", "PMI_SIZE": "2", OPT_OUT_VAR: "1"},

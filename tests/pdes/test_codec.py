@@ -9,7 +9,8 @@ def test_numpy_arrays_roundtrip_bit_exact(dtype):
     rng = np.random.default_rng(1)
     arr = (rng.standard_normal((3, 5)) * 100).astype(dtype)
     out = roundtrip(arr)
-    assert out.dtype == arr.dtype and out.shape == arr.shape
+    assert out.dtype == arr.dtype
+    assert out.shape == arr.shape
     assert out.tobytes() == arr.tobytes()
 
 
@@ -30,13 +31,16 @@ def test_decoded_array_is_a_writable_copy():
 def test_numpy_scalars_keep_their_dtype():
     for value in (np.float32(1.5), np.int64(-3), np.uint8(200), np.float16(0.1)):
         out = roundtrip(value)
-        assert out.dtype == value.dtype and out == value
+        assert out.dtype == value.dtype
+        assert out == value
 
 
 def test_nested_structures():
     payload = {"a": [1, 2.5, None, True], "b": b"raw", "c": {"x": np.arange(3)}, 7: "int key"}
     out = decode(encode(payload))
-    assert out["a"] == [1, 2.5, None, True] and out["b"] == b"raw" and out[7] == "int key"
+    assert out["a"] == [1, 2.5, None, True]
+    assert out["b"] == b"raw"
+    assert out[7] == "int key"
     assert np.array_equal(out["c"]["x"], np.arange(3))
 
 
@@ -56,7 +60,8 @@ def test_unencodable_objects_are_refused_with_the_type_name():
 def test_pack_carries_immutable_scalars_as_they_are_and_they_equal_a_roundtrip(value):
     assert pack(value) is value
     out = roundtrip(value)
-    assert type(out) is type(value) and (out == value or out != out)
+    assert type(out) is type(value)
+    assert (out == value or out != out)
     assert unpack(pack(value)) is value
 
 

@@ -16,7 +16,9 @@ def test_time_limit_is_where_the_float_spacing_passes_the_latency(latency):
     assert math.ulp(limit) > latency >= math.ulp(math.nextafter(limit, 0.0))
     below = math.nextafter(limit, 0.0)
     assert below + latency > below
-    assert time_limit(1e-17) == 0.0625 and time_limit(1.5e-16) == 1.0 and time_limit(1e308) == math.inf
+    assert time_limit(1e-17) == 0.0625
+    assert time_limit(1.5e-16) == 1.0
+    assert time_limit(1e308) == math.inf
 
 
 LIVELOCK = (r"link 'a' -> 'b' \(port 'b'\): latency 1e-17 cannot advance time at t=1.0 \(float resolution 2.2e-16\); "

@@ -16,7 +16,7 @@ PARAMS = PholdParams(lps=12, events_per_lp=4, remote=0.7, lookahead=0.5, mean=0.
 
 
 @pytest.mark.parametrize("sync", ["null", "eager", "window"])
-@pytest.mark.parametrize("ranks,partition", [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (5, "blocks")])
+@pytest.mark.parametrize(("ranks", "partition"), [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (5, "blocks")])
 def test_group_gives_the_results_of_per_pair_links(sync, ranks, partition):
     reference = Simulation(gossip_model(grouped=False), ranks=1).run()
     result = Simulation(gossip_model(grouped=True), sync=sync, ranks=ranks, partition=partition).run()
@@ -30,12 +30,13 @@ def test_group_ports_with_a_prefix():
     assert Simulation(gossip_model(grouped=True, prefix="to_"), ranks=2).run().results == reference.results
 
 
-@pytest.mark.parametrize("ranks,partition", [(1, "blocks"), (4, "blocks"), (3, "round_robin"), (12, "blocks")])
+@pytest.mark.parametrize(("ranks", "partition"), [(1, "blocks"), (4, "blocks"), (3, "round_robin"), (12, "blocks")])
 def test_phold_group_digest_equals_per_pair_links(ranks, partition):
     options = {"ranks": ranks, "partition": partition}
     pairs = run_pdes(PARAMS, 40.0, model=build_model(PARAMS, link_group=False), **options)
     grouped = run_pdes(PARAMS, 40.0, model=build_model(PARAMS), **options)
-    assert grouped[:2] == pairs[:2] and grouped[1] > 500
+    assert grouped[:2] == pairs[:2]
+    assert grouped[1] > 500
     assert grouped[3].lps == pairs[3].lps
 
 
@@ -67,7 +68,7 @@ def test_group_ports_exclude_the_sender_itself():
 def test_group_declaration_errors():
     m = Model()
     for name in ("a", "b", "c"):
-        m.add_lp(name, lambda lp: lp.on_receive(lambda msg: None))
+        m.add_lp(name, lambda lp: lp.on_receive(lambda _msg: None))
     with pytest.raises(ModelError, match="link group: unknown LP 'z'"):
         m.add_link_group(["a", "z"], 1.0)
     with pytest.raises(ModelError, match="link group: LP 'b' is listed twice"):
@@ -90,9 +91,10 @@ def test_group_declaration_errors():
 
 def test_one_member_group_has_no_links():
     m = Model()
-    m.add_lp("solo", lambda lp: None)
+    m.add_lp("solo", lambda _lp: None)
     group = m.add_link_group(None, 1e-30)  # no pair, so no latency to check against a horizon
-    assert group.pairs == 0 and m.shortest_link[0] == math.inf
+    assert group.pairs == 0
+    assert m.shortest_link[0] == math.inf
     assert Simulation(m).run(until=1e9).results == {"solo": None}
 
 
@@ -114,5 +116,6 @@ def test_10000_lp_all_to_all_phold_builds_in_little_memory():
     finally:
         tracemalloc.stop()
     assert peak < 1 << 30, f"{peak / 2**20:.0f} MiB"
-    assert len(sim.engines[0].lps) == 5_000 and len(sim.lp("lp0").ports) == 9_999
+    assert len(sim.engines[0].lps) == 5_000
+    assert len(sim.lp("lp0").ports) == 9_999
     assert sim.lp("lp0").send("lp9999", None) == 1.0  # resolved through the group: rank 1's outbox

@@ -4,7 +4,7 @@ from pdes import Model, ModelError, Partition, Simulation
 
 
 def noop(lp):
-    lp.on_receive(lambda m: None)
+    lp.on_receive(lambda _m: None)
 
 
 def two_lps():
@@ -70,15 +70,15 @@ def test_partitions():
 
 def test_lp_with_inputs_but_no_handler_is_a_build_error():
     m = Model()
-    m.add_lp("a", lambda lp: None)
-    m.add_lp("b", lambda lp: None)
+    m.add_lp("a", lambda _lp: None)
+    m.add_lp("b", lambda _lp: None)
     m.add_link("a", "b", 1.0)
     with pytest.raises(ModelError, match="LP 'b' has input links but its builder set no handler"):
         Simulation(m)
 
 
 def test_builder_exception_names_the_lp():
-    def bad(lp):
+    def bad(_lp):
         raise KeyError("missing parameter")
 
     m = Model()

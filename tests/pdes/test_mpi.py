@@ -61,9 +61,11 @@ def test_ping_pong_between_ranks_has_exact_timing():
     _, reference = run(transport="local")
     sim, worker = run(transport="mpi", partition={"a": 0, "b": 1})  # ranks >= 2 hold no LP and idle
     if world().Get_rank() == 0:
-        assert worker.value == reference.value and len(worker.value) == 4
+        assert worker.value == reference.value
+        assert len(worker.value) == 4
     else:
-        assert worker is None and not sim.is_local("a")
+        assert worker is None
+        assert not sim.is_local("a")
         with pytest.raises(ModelError, match="LP 'a' lives on rank 0"):
             sim.spawn_worker("a", ping_pong_worker(sim))
 

@@ -39,7 +39,8 @@ def phold_line(ranks=None, *extra):
 def test_phold_digest_is_the_same_for_simpy_one_process_and_2_3_4_ranks():
     reference = phold_line(None, "--engine", "simpy")
     single = phold_line(None)
-    assert single["digest"] == reference["digest"] and single["events"] == reference["events"]
+    assert single["digest"] == reference["digest"]
+    assert single["events"] == reference["events"]
     for n in (2, 3, 4):
         line = phold_line(n)
         assert (line["digest"], line["events"], line["ranks"]) == (reference["digest"], reference["events"], n)
@@ -55,9 +56,11 @@ def test_failure_on_rank_1_ends_the_job_quickly_naming_rank_and_lp():
     assert proc.returncode != 0
     assert elapsed < 15
     assert "[rank 1] uncaught exception, ending the MPI job" in output
-    assert "LP 'c' on rank 1" in output and output.count("ZeroDivisionError: division by zero") == 1
+    assert "LP 'c' on rank 1" in output
+    assert output.count("ZeroDivisionError: division by zero") == 1
     assert output.count("Traceback (most recent call last)") == 1
-    assert "unreachable" not in output and "[rank 0]" not in output
+    assert "unreachable" not in output
+    assert "[rank 0]" not in output
 
 
 def test_phold_cli_rejects_bad_arguments():
@@ -70,6 +73,8 @@ def test_phold_cli_rejects_bad_arguments():
                                  ["--lookahead", "1e-17", "--until", "1"]])
 def test_phold_cli_bad_argument_is_reported_once_per_mpirun_job(bad):
     proc, _ = run([*PHOLD, *bad], ranks=3, timeout=60)
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == 2
+    assert proc.stdout == ""
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"python -m pdes.phold: error: argument {bad[0]}: "), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"python -m pdes.phold: error: argument {bad[0]}: "), proc.stderr

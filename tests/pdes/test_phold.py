@@ -17,7 +17,7 @@ def reference():
 
 
 @pytest.mark.parametrize("sync", ["null", "eager", "window"])
-@pytest.mark.parametrize("ranks,partition", [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (4, "blocks"),
+@pytest.mark.parametrize(("ranks", "partition"), [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (4, "blocks"),
                                              (16, "blocks")])
 def test_digest_matches_plain_simpy(reference, sync, ranks, partition):
     digest, events, _, _ = run_pdes(PARAMS, UNTIL, sync=sync, ranks=ranks, partition=partition)
@@ -27,7 +27,8 @@ def test_digest_matches_plain_simpy(reference, sync, ranks, partition):
 def test_digest_changes_with_seed_remote_and_until(reference):
     variants = [PholdParams(**{**PARAMS.__dict__, "seed": 4}), PholdParams(**{**PARAMS.__dict__, "remote": 0.2})]
     digests = {run_simpy(p, UNTIL)[0] for p in variants} | {run_simpy(PARAMS, UNTIL - 1)[0]}
-    assert reference[0] not in digests and len(digests) == 3
+    assert reference[0] not in digests
+    assert len(digests) == 3
 
 
 def test_all_local_phold_has_no_links_and_still_matches():
@@ -41,15 +42,21 @@ def test_cli_json_and_stats_file(tmp_path, capsys):
     import json
 
     line = json.loads(capsys.readouterr().out)
-    assert line["ranks"] == 2 and line["lps"] == 8 and line["events"] > 0 and line["null_msgs"] > 0
+    assert line["ranks"] == 2
+    assert line["lps"] == 8
+    assert line["events"] > 0
+    assert line["null_msgs"] > 0
     saved = json.loads(stats.read_text())
-    assert [r["rank"] for r in saved["ranks"]] == [0, 1] and len(saved["lps"]) == 8
+    assert [r["rank"] for r in saved["ranks"]] == [0, 1]
+    assert len(saved["lps"]) == 8
 
 
 def test_cli_table_output(capsys):
     assert phold_main(["--lps", "4", "--until", "10"]) == 0
     out = capsys.readouterr().out
-    assert "PHOLD result" in out and "digest" in out and "per rank" in out
+    assert "PHOLD result" in out
+    assert "digest" in out
+    assert "per rank" in out
 
 
 def test_cli_compare_simpy_prints_both_engines_and_their_ratio(capsys):
@@ -59,9 +66,11 @@ def test_cli_compare_simpy_prints_both_engines_and_their_ratio(capsys):
     assert phold_main([*args, "--json"]) == 0
     simpy_line, pdes_line, ratio = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert (simpy_line["engine"], pdes_line["engine"]) == ("simpy", "pdes")
-    assert simpy_line["digest"] == pdes_line["digest"] and simpy_line["events"] == pdes_line["events"] > 0
+    assert simpy_line["digest"] == pdes_line["digest"]
+    assert simpy_line["events"] == pdes_line["events"] > 0
     assert ratio["ratio_pdes_over_simpy"] == round(pdes_line["events_per_s"] / simpy_line["events_per_s"], 3)
-    assert ratio["repeat"] == 2 and ratio["until"] == 20
+    assert ratio["repeat"] == 2
+    assert ratio["until"] == 20
     assert phold_main(args) == 0
     assert "pdes / plain SimPy:" in capsys.readouterr().out
     assert phold_main([*args, "--ranks", "2"]) == 2
@@ -102,7 +111,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
 def test_cli_bad_input_is_one_line_naming_the_flag_and_exit_2(argv, message, capsys):
     assert phold_main(["--lps", "64", *argv]) == 2
     out, err = capsys.readouterr()

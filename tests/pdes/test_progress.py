@@ -40,12 +40,13 @@ def test_the_engine_reports_finished_workers_summed_over_ranks(ranks):
     """Three workers on three LPs finish at t=1, 2, 3: the count seen by the progress callback climbs to 3."""
     m = Model()
     for i in range(3):
-        m.add_lp(f"lp{i}", lambda lp: None)
+        m.add_lp(f"lp{i}", lambda _lp: None)
     sim = Simulation(m, ranks=ranks)
     for i in range(3):
         sim.spawn_worker(f"lp{i}", lambda lp, t=i + 1.0: sim.wait(lp.env.timeout(t)))
     seen: list[dict] = []
     sim.run(progress=seen.append)
     done = [info["workers_done"] for info in seen]
-    assert done == sorted(done) and done[-1] == 3
+    assert done == sorted(done)
+    assert done[-1] == 3
     assert all(set(info) == {"sim_time", "events", "wall_s", "workers_done"} for info in seen)

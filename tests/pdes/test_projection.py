@@ -15,9 +15,13 @@ PHOLD = PholdParams(lps=16, events_per_lp=4, remote=0.5, lookahead=1.0, mean=1.0
 def test_critical_path_is_the_sum_of_each_rounds_slowest_rank():
     busy = [[1.0, 0.5, 2.0], [0.5, 1.5, 1.0]]
     p = project(busy, other=[0.25, 0.5], wall_s=10.0, cpu=[[0.5, 0.5, 1.0], [0.5, 0.5, 0.5]])
-    assert p["critical_path_s"] == 1.0 + 1.5 + 2.0 and p["critical_path_cpu_s"] == 0.5 + 0.5 + 1.0
-    assert p["busy_s"] == 6.5 + 0.75 and p["serial_s"] == 10.0 - 7.25 and p["per_rank_other_s"] == 0.5
-    assert p["sync_s"] == 3 * ROUND_COST_S and p["start_s"] == MPI_START_S
+    assert p["critical_path_s"] == 1.0 + 1.5 + 2.0
+    assert p["critical_path_cpu_s"] == 0.5 + 0.5 + 1.0
+    assert p["busy_s"] == 6.5 + 0.75
+    assert p["serial_s"] == 10.0 - 7.25
+    assert p["per_rank_other_s"] == 0.5
+    assert p["sync_s"] == 3 * ROUND_COST_S
+    assert p["start_s"] == MPI_START_S
     assert p["projected_wall_s"] == pytest.approx(2.75 + 0.5 + 4.5 + 3 * ROUND_COST_S + MPI_START_S)
     assert p["projected_cpu_s"] == pytest.approx(p["projected_wall_s"] - 2.5)
     assert p["balance"] == pytest.approx(7.25 / (2 * 5.0))
@@ -33,7 +37,8 @@ def test_round_cost_grows_with_the_reduction_depth():
 def test_lambda_is_work_per_lookahead_window_over_round_cost():
     # 1,000 events in 2 s over 100 time units with lookahead 0.5: 200 windows, 5 events of 2 ms each per window
     assert coupling(2.0, 0.5, 100.0, 0.01) == pytest.approx(5 * 2e-3 / 0.01)
-    assert coupling(2.0, math.inf, 100.0, 0.01) is None and coupling(2.0, 0.5, 0.0, 0.01) is None
+    assert coupling(2.0, math.inf, 100.0, 0.01) is None
+    assert coupling(2.0, 0.5, 0.0, 0.01) is None
 
 
 def test_one_rank_projects_to_its_own_loop_and_stats_add_up_over_runs():
@@ -47,8 +52,12 @@ def test_one_rank_projects_to_its_own_loop_and_stats_add_up_over_runs():
     assert stats["sync"]["lambda"] == pytest.approx(
         rank["compute_cpu_s"] * 1.0 / (40.0 * ROUND_COST_S))  # lookahead 1, span 40
     p = sim.projection(rank["wall_s"] + 0.01)
-    assert p["ranks"] == 1 and p["sync_s"] == 0 and p["start_s"] == 0 and p["rounds"] == rank["rounds"]
-    assert p["critical_path_s"] == pytest.approx(rank["busy_s"]) and rank["busy_s"] <= rank["wall_s"]
+    assert p["ranks"] == 1
+    assert p["sync_s"] == 0
+    assert p["start_s"] == 0
+    assert p["rounds"] == rank["rounds"]
+    assert p["critical_path_s"] == pytest.approx(rank["busy_s"])
+    assert rank["busy_s"] <= rank["wall_s"]
     assert p["projected_wall_s"] == pytest.approx(rank["wall_s"] + 0.01)
 
 
@@ -56,10 +65,13 @@ def test_virtual_ranks_measure_each_rank_alone():
     sim = Simulation(build_model(PHOLD), transport="local", ranks=4)
     result = sim.run(until=50.0)
     ranks = result.stats["ranks"]
-    assert len({r["rounds"] for r in ranks}) == 1 and all(len(e.round_busy) == ranks[0]["rounds"]
+    assert len({r["rounds"] for r in ranks}) == 1
+    assert all(len(e.round_busy) == ranks[0]["rounds"]
                                                           for e in sim.engines)
     p = sim.projection(sum(r["busy_s"] for r in ranks) + 0.05)
     assert p["critical_path_s"] <= p["busy_s"] <= 4 * p["critical_path_s"] + 4 * p["per_rank_other_s"]
     assert p["sync_s"] == ranks[0]["rounds"] * 2 * ROUND_COST_S
     sync = result.stats["sync"]
-    assert sync["ranks"] == 4 and sync["null_msgs"] > 0 and sum(sync["events_share"]) == pytest.approx(1)
+    assert sync["ranks"] == 4
+    assert sync["null_msgs"] > 0
+    assert sum(sync["events_share"]) == pytest.approx(1)

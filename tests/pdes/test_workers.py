@@ -26,7 +26,7 @@ def test_ping_pong_timing_is_exact(options):
 
 def test_worker_sees_failed_event_as_exception_and_can_handle_it():
     m = Model()
-    m.add_lp("solo", lambda lp: None)
+    m.add_lp("solo", lambda _lp: None)
     sim = Simulation(m)
 
     def worker(lp):
@@ -44,8 +44,8 @@ def test_worker_sees_failed_event_as_exception_and_can_handle_it():
 
 def test_worker_exception_is_raised_with_lp_and_rank():
     m = Model()
-    m.add_lp("x", lambda lp: None)
-    m.add_lp("y", lambda lp: None)
+    m.add_lp("x", lambda _lp: None)
+    m.add_lp("y", lambda _lp: None)
     sim = Simulation(m, ranks=2)
 
     def worker(lp):
@@ -66,7 +66,8 @@ def test_deadlock_is_detected_and_lists_blocked_workers(ranks):
     with pytest.raises(SimulationDeadlock) as info:
         sim.run()
     assert {w["worker"] for w in info.value.blocked} == {"wait-left", "wait-right"}
-    assert "StoreGet" in str(info.value) and "LP 'left'" in str(info.value)
+    assert "StoreGet" in str(info.value)
+    assert "LP 'left'" in str(info.value)
 
 
 def test_wait_outside_a_worker_or_on_a_foreign_lp_is_an_error():
@@ -75,7 +76,7 @@ def test_wait_outside_a_worker_or_on_a_foreign_lp_is_an_error():
         sim.wait(sim.lp("left").env.timeout(1))
     other = sim.lp("right").env
 
-    def worker(lp):
+    def worker(_lp):
         sim.wait(other.timeout(1))
 
     sim.spawn_worker("left", worker)

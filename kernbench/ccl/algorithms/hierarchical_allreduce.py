@@ -27,7 +27,7 @@ neighbors = hierarchical_3level
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str) -> tuple:
+                geometry: CclGeometry, topology: str) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
     """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots)``."""
     return n_elem, dtype, op, world_size, slot_elems, n_slots
 

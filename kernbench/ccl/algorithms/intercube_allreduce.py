@@ -45,7 +45,7 @@ def neighbors(rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]]) 
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, root_cube: int | None = None) -> tuple:
+                geometry: CclGeometry, topology: str, root_cube: int | None = None) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
     """``(n_elem, dtype, op, cube_w, cube_h, world_size, sip_w, sip_h, wrap, slot_elems, window = n_slots,
     root_cube)``; ``root_cube`` defaults to the last cube."""
     sip_w, sip_h = _sip_grid(geometry)

@@ -13,7 +13,7 @@ from kernbench.kernels import TLBase
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str) -> tuple:
+                geometry: CclGeometry, topology: str) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
     """``(n_elem, dtype, op, width, height, wrap, slot_elems, window = n_slots)``."""
     width, height = grid_dims(world_size)
     return n_elem, dtype, op, width, height, topology != "mesh_2d_no_wrap", slot_elems, n_slots

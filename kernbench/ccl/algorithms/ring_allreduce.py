@@ -12,7 +12,7 @@ from kernbench.kernels import TLBase
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, east: str = "E", west: str = "W") -> tuple:
+                geometry: CclGeometry, topology: str, east: str = "E", west: str = "W") -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
     """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots, east, west)``; ``east`` / ``west`` rename
     the ring's directions (a ring installed beside another algorithm's queues)."""
     return n_elem, dtype, op, world_size, slot_elems, n_slots, east, west

@@ -6,5 +6,5 @@ if is_last_process():
     raise ImportError("boom at import")
 
 
-def run(torch):
+def run(_torch):
     return {"checks": {"imported": True}}

@@ -171,7 +171,8 @@ def test_kernel_arguments():
         8, "f16", "max", 2, 4, 3)
     assert intercube_allreduce.kernel_args(world_size=4, geometry=intercube_geometry(4, "mesh_2d_no_wrap", 4, 4),
                                            **common) == (8, "f16", "max", 4, 4, 4, 2, 2, False, 4, 3, 15)
-    assert hierarchical_allreduce.REDUCES_ACROSS_PES and intercube_allreduce.REDUCES_ACROSS_PES
+    assert hierarchical_allreduce.REDUCES_ACROSS_PES
+    assert intercube_allreduce.REDUCES_ACROSS_PES
     assert not hasattr(ring_allreduce, "REDUCES_ACROSS_PES")
 
 

@@ -64,13 +64,18 @@ def test_trace_record_send_recv_and_credit(topo, trace_env, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ccl-trace ")]
     assert [line.split()[5] for line in lines] == ["send", "recv", "credit"]
     send, recv, credit = lines
-    assert send.startswith("ccl-trace t=") and " rank=0 cube=0 pe=0 send dir=E seq=0 " in send
-    assert "slot=sip1.cube0.pe0.tcm+" in send and "bytes=64 peer=sip1.cube0.pe0" in send
-    assert " rank=1 cube=0 pe=0 recv dir=W seq=0 slot=sip1.cube0.pe0.tcm+" in recv and "peer=sip0.cube0.pe0" in recv
-    assert " rank=1 cube=0 pe=0 credit dir=W seq=0 " in credit and "bytes=16" in credit
+    assert send.startswith("ccl-trace t=")
+    assert " rank=0 cube=0 pe=0 send dir=E seq=0 " in send
+    assert "slot=sip1.cube0.pe0.tcm+" in send
+    assert "bytes=64 peer=sip1.cube0.pe0" in send
+    assert " rank=1 cube=0 pe=0 recv dir=W seq=0 slot=sip1.cube0.pe0.tcm+" in recv
+    assert "peer=sip0.cube0.pe0" in recv
+    assert " rank=1 cube=0 pe=0 credit dir=W seq=0 " in credit
+    assert "bytes=16" in credit
     assert send.split()[8] == recv.split()[8] == credit.split()[8]  # the same slot, seen from both ends
     times = [diagnostics.trace_sort_key(line)[0] for line in lines]
-    assert times == sorted(times) and times[0] < times[1]
+    assert times == sorted(times)
+    assert times[0] < times[1]
 
 
 def test_trace_off_writes_nothing(topo, trace_env, capsys):
@@ -86,7 +91,8 @@ def test_trace_to_a_file_sorts_and_merges(topo, trace_env, tmp_path, capsys):
     run_bench(small_system(topo, 2, "ring_1d"), "hierarchical_allreduce", n_elem=1024)
     diagnostics.reload_trace_setting()  # closes the file
     merged = diagnostics.merge_trace([tmp_path / "trace.log"])
-    assert len(merged) > 100 and merged == diagnostics.sort_trace(merged)
+    assert len(merged) > 100
+    assert merged == diagnostics.sort_trace(merged)
     trace_env("1")
     capsys.readouterr()
     run_bench(small_system(topo, 2, "ring_1d"), "hierarchical_allreduce", n_elem=1024)
@@ -112,14 +118,20 @@ def test_pointer_dump_format(topo):
         engine.spawn(sip, host)
     engine.run()
     dump = pointer_dump(engine)
-    assert dumps[0].splitlines()[0] == "sip0.cube0.pe0" and "ring_W:" in dumps[1]  # on demand, from host code
+    assert dumps[0].splitlines()[0] == "sip0.cube0.pe0"
+    assert "ring_W:" in dumps[1]  # on demand, from host code
     lines = dump.splitlines()
     assert lines[0] == "sip0.cube0.pe0"
     east = next(line for line in lines if line.startswith("  E:"))
-    assert "my_head=" in east and "peer_tail_cache=" in east and "my_tail=" in east and "peer_head_cache=" in east
+    assert "my_head=" in east
+    assert "peer_tail_cache=" in east
+    assert "my_tail=" in east
+    assert "peer_head_cache=" in east
     assert "send_to=sip1.cube0.pe0 peer_rx_base=sip1.cube0.pe0.tcm+" in east
-    assert "recv_from=sip1.cube0.pe0 rx_base=sip0.cube0.pe0.tcm+" in east and "ring=8x65536" in east
-    assert any(line.startswith("  W:") for line in lines) and any(line.startswith("  ring_E:") for line in lines)
+    assert "recv_from=sip1.cube0.pe0 rx_base=sip0.cube0.pe0.tcm+" in east
+    assert "ring=8x65536" in east
+    assert any(line.startswith("  W:") for line in lines)
+    assert any(line.startswith("  ring_E:") for line in lines)
     assert "sip1.cube0.pe0" in lines
     with pytest.raises(TypeError, match="pointer_dump: expected the torch object"):
         pointer_dump(object())
@@ -143,7 +155,9 @@ def test_pointer_dump_includes_blocked_state(topo):
     with pytest.raises(IpcqDeadlock):
         engine.run()
     west = next(line for line in pointer_dump(engine).splitlines() if line.startswith("  W:"))
-    assert "my_tail=0" in west and "peer_head_cache=0" in west and "rx_next=1" in west
+    assert "my_tail=0" in west
+    assert "peer_head_cache=0" in west
+    assert "rx_next=1" in west
     assert "waiting=[data #0 from sip1.cube0.pe0]" in west
 
 
@@ -163,9 +177,11 @@ def test_trace_is_identical_single_process_and_under_mpirun(tmp_path, monkeypatc
     one = diagnostics.merge_trace([tmp_path / "one.log"])
     ranks = [tmp_path / "two.log.rank0", tmp_path / "two.log.rank1"]
     two = diagnostics.merge_trace(ranks)
-    assert len(one) > 100 and one == two
+    assert len(one) > 100
+    assert one == two
     for rank, path in enumerate(ranks):  # each rank logged only its own SIP
         assert {line.split()[2] for line in path.read_text().splitlines()} == {f"rank={rank}"}
     a, b = json.loads(single.stdout), json.loads(split.stdout)
-    assert a["status"] == b["status"] == "PASS" and a["sim_latency_ns"] == b["sim_latency_ns"]
+    assert a["status"] == b["status"] == "PASS"
+    assert a["sim_latency_ns"] == b["sim_latency_ns"]
     assert (a["ranks"], b["ranks"]) == (1, 2)

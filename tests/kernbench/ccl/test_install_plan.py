@@ -9,12 +9,9 @@ from kernbench.ccl import AlgorithmConfig, build_install_plans, load_ccl_config
 from kernbench.ccl.topologies import hierarchical_3level
 from kernbench.engine import ring_region
 from kernbench.topology import UnitKind
+from tests.kernbench.helpers import with_sips
 
 RING = "kernbench.ccl.algorithms.ring_allreduce"
-
-
-def with_sips(topo, count, kind="ring_1d"):
-    return replace(topo, system=replace(topo.system, sip_count=count, topology=kind))
 
 
 def algo(topology="ring_1d", **fields):
@@ -34,13 +31,14 @@ def check_consistent(plans):
         for q in qs.values():
             if q.send_to is not None:
                 owner, their = rings[q.peer_rx_base]
-                assert owner == q.send_to and their.recv_from == node
+                assert owner == q.send_to
+                assert their.recv_from == node
             if q.recv_from is not None:
                 senders = [s for s in table[q.recv_from].values() if s.peer_rx_base == q.rx_base]
                 assert len(senders) == 1
 
 
-def check_disjoint(plans, topo):
+def check_disjoint(plans):
     spans = sorted((q.rx_base.unit, q.rx_base.sip, q.rx_base.cube, q.rx_base.pe, q.rx_base.offset,
                     q.rx_base.offset + q.ring_bytes) for qs in queues_of(plans).values() for q in qs.values()
                    if q.rx_base is not None)
@@ -52,7 +50,8 @@ def check_disjoint(plans, topo):
 def test_ring_leader_only_connects_each_leader_to_its_neighbours(topo):
     sys4 = with_sips(topo, 4)
     plans = build_install_plans(algo(), sys4)
-    assert [p.rank for p in plans] == [0, 1, 2, 3] and all(p.pes == ((0, 0),) for p in plans)
+    assert [p.rank for p in plans] == [0, 1, 2, 3]
+    assert all(p.pes == ((0, 0),) for p in plans)
     for p in plans:
         (install,) = p.installs
         assert (install.cube, install.pe) == (0, 0)
@@ -61,7 +60,7 @@ def test_ring_leader_only_connects_each_leader_to_its_neighbours(topo):
         assert east.send_to == east.recv_from == ((p.rank + 1) % 4, 0, 0)
         assert west.send_to == west.recv_from == ((p.rank - 1) % 4, 0, 0)
     check_consistent(plans)
-    check_disjoint(plans, sys4)
+    check_disjoint(plans)
 
 
 def test_two_rank_ring_keeps_directions_apart_by_address(topo):
@@ -70,7 +69,8 @@ def test_two_rank_ring_keeps_directions_apart_by_address(topo):
     q0 = {q.direction: q for q in plans[0].installs[0].queues}
     q1 = {q.direction: q for q in plans[1].installs[0].queues}
     assert q0["E"].send_to == q0["W"].send_to == (1, 0, 0)
-    assert q0["E"].peer_rx_base == q1["W"].rx_base and q0["W"].peer_rx_base == q1["E"].rx_base
+    assert q0["E"].peer_rx_base == q1["W"].rx_base
+    assert q0["W"].peer_rx_base == q1["E"].rx_base
     assert q0["E"].rx_base != q0["W"].rx_base
 
 
@@ -78,8 +78,10 @@ def test_unidirectional_ring_has_send_only_and_receive_only_directions(topo):
     plans = build_install_plans(algo("ring_1d_unidir"), with_sips(topo, 3))
     for p in plans:
         q = {q.direction: q for q in p.installs[0].queues}
-        assert q["E"].send_to == ((p.rank + 1) % 3, 0, 0) and q["E"].rx_base is None
-        assert q["W"].recv_from == ((p.rank - 1) % 3, 0, 0) and q["W"].send_to is None
+        assert q["E"].send_to == ((p.rank + 1) % 3, 0, 0)
+        assert q["E"].rx_base is None
+        assert q["W"].recv_from == ((p.rank - 1) % 3, 0, 0)
+        assert q["W"].send_to is None
     check_consistent(plans)
 
 
@@ -100,7 +102,8 @@ def test_rings_live_in_the_buffer_kind_region(topo, kind):
     for p in plans:
         base, size = ring_region(topo, kind, p.sip, 0, 0)
         for q in p.installs[0].queues:
-            assert q.rx_base.unit is unit and base.offset <= q.rx_base.offset
+            assert q.rx_base.unit is unit
+            assert base.offset <= q.rx_base.offset
             assert q.rx_base.offset + q.ring_bytes <= base.offset + size
 
 
@@ -109,7 +112,8 @@ def test_hierarchical_all_pes_gives_leaders_the_upper_levels(topo):
     plans = build_install_plans(cfg, topo)
     n_pes = topo.cubes_per_sip * topo.pes_per_cube
     for p in plans:
-        assert len(p.pes) == n_pes and len(p.installs) == n_pes
+        assert len(p.pes) == n_pes
+        assert len(p.installs) == n_pes
         for install in p.installs:
             dirs = {q.direction for q in install.queues}
             if (install.cube, install.pe) == (0, 0):
@@ -119,7 +123,7 @@ def test_hierarchical_all_pes_gives_leaders_the_upper_levels(topo):
             else:
                 assert dirs == {"E", "W"}
     check_consistent(plans)
-    check_disjoint(plans, topo)
+    check_disjoint(plans)
 
 
 def test_hierarchical_topology_rings_by_level(topo):
@@ -127,8 +131,10 @@ def test_hierarchical_topology_rings_by_level(topo):
     pes = [(c, p) for c in range(2) for p in range(4)]
     edges = hierarchical_3level(1, replace(geometry, world_size=3), pes)
     assert edges[(0, 1)] == {"E": (1, 0, 2), "W": (1, 0, 0)}
-    assert edges[(1, 0)]["S"] == (1, 0, 0) and edges[(1, 0)]["N"] == (1, 0, 0)
-    assert edges[(0, 0)]["parent"] == (2, 0, 0) and "global_E" not in edges[(0, 0)]
+    assert edges[(1, 0)]["S"] == (1, 0, 0)
+    assert edges[(1, 0)]["N"] == (1, 0, 0)
+    assert edges[(0, 0)]["parent"] == (2, 0, 0)
+    assert "global_E" not in edges[(0, 0)]
 
 
 def test_extra_parts_get_their_own_directions_and_rings(topo):
@@ -136,7 +142,7 @@ def test_extra_parts_get_their_own_directions_and_rings(topo):
     leader = {q.direction for q in plans[1].installs[0].queues}
     assert leader == {"parent", "child_left", "ring_E", "ring_W"}
     check_consistent(plans)
-    check_disjoint(plans, topo)
+    check_disjoint(plans)
 
 
 def test_plan_errors_name_the_algorithm(topo):
@@ -165,6 +171,6 @@ def test_a_rank_built_alone_equals_the_same_rank_built_with_every_other(topo):
         alone = build_install_plans(cfg, sixteen, extra=extra)[rank]
         assert alone == everyone[rank]
     check_consistent(everyone)
-    check_disjoint(everyone, sixteen)
+    check_disjoint(everyone)
     with pytest.raises(IndexError, match="no rank 16"):
         build_install_plans(cfg, sixteen)[16]

@@ -60,7 +60,7 @@ def test_recv_into_dst_copies_the_tile_into_memory():
 
 
 def test_a_handle_waited_for_twice_is_an_error():
-    def kernel(ptr, tl):
+    def kernel(_ptr, tl):
         if tl.rank == 0:
             tl.send("E", tl.zeros((1,)))
         else:
@@ -76,7 +76,7 @@ def test_a_handle_waited_for_twice_is_an_error():
 def test_a_send_waits_while_the_receivers_queue_holds_n_slots_tiles(n_slots, sends_before_first_recv):
     log = []
 
-    def kernel(ptr, tl):
+    def kernel(_ptr, tl):
         for i in range(4):
             if tl.rank == 0:
                 tl.send("E", tl.zeros((1,)) + i)
@@ -90,7 +90,7 @@ def test_a_send_waits_while_the_receivers_queue_holds_n_slots_tiles(n_slots, sen
 
 
 def test_every_rank_receiving_first_is_a_deadlock_naming_ranks_and_directions():
-    def kernel(ptr, tl):
+    def kernel(_ptr, tl):
         got = tl.recv("W", 1, "f32")
         tl.send("E", got)
 
@@ -105,7 +105,7 @@ def test_every_rank_receiving_first_is_a_deadlock_naming_ranks_and_directions():
 
 
 def test_full_queues_are_a_deadlock_naming_the_blocked_senders():
-    def kernel(ptr, tl):
+    def kernel(_ptr, tl):
         for _ in range(2):
             tl.send("E", tl.zeros((1,)))
         tl.recv("W", 1, "f32")
@@ -121,11 +121,11 @@ def test_full_queues_are_a_deadlock_naming_the_blocked_senders():
 ])
 def test_an_unknown_direction_names_the_direction_and_the_program(call, message):
     with pytest.raises(KernelError, match="failed on sip0 cube 0 pe 0: ValueError: " + message):
-        run_kernel_in_mock(lambda ptr, tl: call(tl), 2, "ring_1d", zeros(2))
+        run_kernel_in_mock(lambda _ptr, tl: call(tl), 2, "ring_1d", zeros(2))
 
 
 def test_a_kernel_exception_propagates_naming_the_program():
-    def kernel(ptr, tl):
+    def kernel(_ptr, tl):
         if tl.program_id(1) == 1 and tl.rank == 1:
             raise ZeroDivisionError("boom")
 
@@ -142,7 +142,7 @@ def test_a_kernel_exception_propagates_naming_the_program():
     (lambda tl: tl.recv("W", 3, "f32"), r"tl.recv on 'W' of \(3,\) f32 \(12 bytes\): the tile that arrived holds 4"),
 ])
 def test_slot_size_memory_bounds_and_tile_sizes_are_checked(call, message):
-    def kernel(ptr, tl):
+    def kernel(_ptr, tl):
         if tl.rank == 1:
             tl.send("E", tl.zeros((1,)))
         else:
@@ -154,7 +154,7 @@ def test_slot_size_memory_bounds_and_tile_sizes_are_checked(call, message):
 
 def test_tiles_nobody_receives_are_an_error():
     with pytest.raises(RuntimeError, match=r"tiles never received .*: rank 1 cube 0 pe 0 'W': 1"):
-        run_kernel_in_mock(lambda ptr, tl: tl.send("E", tl.zeros((1,))) if tl.rank == 0 else None, 2, "ring_1d",
+        run_kernel_in_mock(lambda _ptr, tl: tl.send("E", tl.zeros((1,))) if tl.rank == 0 else None, 2, "ring_1d",
                            zeros(2))
 
 
@@ -200,7 +200,7 @@ def test_a_tile_is_seen_at_zero_and_at_rank_times_its_size():
     assert [o.tolist() for o in out] == [[2 * r, 2] for r in range(4)]
     with pytest.raises(KernelError, match=r"tl.load of 8 bytes at 4: outside rank 1 cube 0 pe 0's 8-byte memory "
                                           r"\(also seen at 8..16\)"):
-        run_kernel_in_mock(lambda ptr, tl: tl.load(4, 2, "f32") if tl.rank else None, 2, "none", zeros(2, 2))
+        run_kernel_in_mock(lambda _ptr, tl: tl.load(4, 2, "f32") if tl.rank else None, 2, "none", zeros(2, 2))
 
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
@@ -211,7 +211,7 @@ def test_a_tile_is_seen_at_zero_and_at_rank_times_its_size():
 ])
 def test_layout_errors(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        run_kernel_in_mock(lambda ptr, tl: None, *args, **kwargs)
+        run_kernel_in_mock(lambda _ptr, _tl: None, *args, **kwargs)
 
 
 def test_loads_and_stores_work_by_byte_offset_in_the_programs_memory():

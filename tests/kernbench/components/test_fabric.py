@@ -30,8 +30,10 @@ def test_pe_to_local_hbm_closed_form(topo):
     expected = (1.0 + 2.0) + 0.03 + 0.02 + 50.0 + 4096 / 204.8  # PE port, channel wire, slice access, drain
     assert t.latency_ns == pytest.approx(expected, abs=1e-9)
     assert expected == pytest.approx(73.05)
-    assert t.overhead_ns == pytest.approx(53.0) and t.wire_ns == pytest.approx(0.05)
-    assert t.serialization_ns == pytest.approx(20.0, abs=1e-9) and t.queueing_ns == 0.0
+    assert t.overhead_ns == pytest.approx(53.0)
+    assert t.wire_ns == pytest.approx(0.05)
+    assert t.serialization_ns == pytest.approx(20.0, abs=1e-9)
+    assert t.queueing_ns == 0.0
     big = _latency(topo, ("pe", 2, 7), ("hbm", 2), 1 * MIB, dst_offset=12345)
     assert big.latency_ns == pytest.approx(3.0 + 0.03 + 0.02 + 50.0 + MIB / 204.8, abs=1e-9)
 
@@ -77,7 +79,8 @@ def test_routes_follow_xy_and_count_one_crossing_per_hop(fabric, topo):
         names = link_names(fabric.route(("pe", 0, 1), ("sram", dst)))
         crossings = [n for n in names if ".ucie." in n]
         assert len(crossings) == manhattan(0, dst, mesh.w, mesh.h)
-        assert names[0] == "sip0.cube0.pe1->xbar" and names[-1] == f"sip0.cube{dst}.xbar->sram"
+        assert names[0] == "sip0.cube0.pe1->xbar"
+        assert names[-1] == f"sip0.cube{dst}.xbar->sram"
     assert link_names(fabric.route(("pe", 5, 0), ("hbm", 10))) == [
         "sip0.cube5.pe0->xbar",
         "sip0.cube5.ucie.E",  # x first ...
@@ -96,12 +99,14 @@ def test_latency_grows_with_hop_distance(topo):
         by_distance.setdefault(manhattan(0, dst, mesh.w, mesh.h), set()).add(round(t.latency_ns, 9))
     assert all(len(v) == 1 for v in by_distance.values())  # same distance, same latency
     ordered = [next(iter(by_distance[d])) for d in sorted(by_distance)]
-    assert ordered == sorted(ordered) and len(set(ordered)) == len(ordered) == 7
+    assert ordered == sorted(ordered)
+    assert len(set(ordered)) == len(ordered) == 7
 
 
 def test_latency_grows_with_size(topo):
     latencies = [_latency(topo, ("pe", 3, 2), ("hbm", 12), n).latency_ns for n in (0, 64, 4 * KIB, 64 * KIB, MIB)]
-    assert latencies == sorted(latencies) and len(set(latencies)) == len(latencies)
+    assert latencies == sorted(latencies)
+    assert len(set(latencies)) == len(latencies)
 
 
 def test_two_transfers_over_one_ucie_link_take_twice_as_long(fabric, env, topo):
@@ -160,7 +165,8 @@ def test_memories_by_physical_address(fabric):
     assert fabric.memory(PhysAddr.m_cpu(0, 3, 0)) is fabric.cubes[3].m_cpu_mem
     assert fabric.memory(PhysAddr.tcm(0, 3, 7, 0)) is fabric.cubes[3].tcm[7]
     assert fabric.memory(PhysAddr.io(0, 0)) is fabric.io.memory
-    assert fabric.cubes[3].tcm[7].size == 16 * MIB and fabric.cubes[3].sram.size == 32 * MIB
+    assert fabric.cubes[3].tcm[7].size == 16 * MIB
+    assert fabric.cubes[3].sram.size == 32 * MIB
     mem = fabric.memory(PhysAddr.tcm(0, 1, 2, 0))
     mem.write(100, b"abc")
     assert fabric.cubes[1].tcm[2].read(100, 3).tobytes() == b"abc"

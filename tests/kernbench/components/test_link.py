@@ -25,7 +25,9 @@ def test_single_link_closed_form(env):
     assert t.serialization_ns == pytest.approx(10.0, abs=1e-9)
     assert env.now == t.end  # the process woke at exactly the computed end
     assert t.hops == (("l", 0.0, t.end, 0.0),)
-    assert link.bytes_carried == 1000 and link.transfers == 1 and link.busy_ns == 10.0
+    assert link.bytes_carried == 1000
+    assert link.transfers == 1
+    assert link.busy_ns == 10.0
 
 
 def test_random_idle_paths_match_closed_form():
@@ -43,11 +45,13 @@ def test_random_idle_paths_match_closed_form():
         expected += n / min(lk.bandwidth_gbs for lk in path)
         # 1e-9 ns, or a few ulps where the latency is so large (up to 6.7e7 ns here) that 1e-9 is below one ulp
         assert t.latency_ns == pytest.approx(expected, rel=4e-16 * len(path), abs=1e-9)
-        assert t.start == start and env.now == t.end
+        assert t.start == start
+        assert env.now == t.end
         assert t.queueing_ns == 0.0
         assert t.overhead_ns + t.wire_ns + t.queueing_ns + t.serialization_ns == pytest.approx(t.latency_ns, abs=1e-9)
         heads = [h.head_in for h in t.hops]
-        assert heads == sorted(heads) and all(h.tail_out <= t.end for h in t.hops)
+        assert heads == sorted(heads)
+        assert all(h.tail_out <= t.end for h in t.hops)
 
 
 def test_zero_bytes_pay_only_overhead_and_wire(env):
@@ -117,7 +121,8 @@ def test_slow_upstream_link_sets_the_pace_downstream(env):
     slow, fast = Link(env, "slow", 10.0, 1.0), Link(env, "fast", 1000.0, 1.0)
     t = _solo([slow, fast], 10_000, env)
     assert t.end == pytest.approx(2.0 + 1000.0, abs=1e-9)
-    assert t.hops[1].tail_out == t.end and t.hops[0].tail_out == pytest.approx(1001.0)
+    assert t.hops[1].tail_out == t.end
+    assert t.hops[0].tail_out == pytest.approx(1001.0)
 
 
 def test_latency_grows_with_size(env):
@@ -125,7 +130,8 @@ def test_latency_grows_with_size(env):
     latencies = []
     for n in [0, 1, 512, 4096, 1 << 16, 1 << 20]:
         latencies.append(_solo(path, n, env).latency_ns)
-    assert latencies == sorted(latencies) and len(set(latencies)) == len(latencies)
+    assert latencies == sorted(latencies)
+    assert len(set(latencies)) == len(latencies)
 
 
 def test_fanout_branches_run_in_parallel(env):
@@ -134,7 +140,8 @@ def test_fanout_branches_run_in_parallel(env):
     t = _solo([up, Fanout("slices", ((s0, 3000), (s1, 1000)))], 4000, env)
     assert t.latency_ns == pytest.approx(1.0 + 5.0 + 3000 / 10.0, abs=1e-9)  # the busier branch decides
     assert [h.link for h in t.hops] == ["up", "s0", "s1"]
-    assert s0.busy_ns == 300.0 and s1.busy_ns == 100.0
+    assert s0.busy_ns == 300.0
+    assert s1.busy_ns == 100.0
 
 
 def test_fanout_is_limited_by_upstream_stream(env):

@@ -8,8 +8,9 @@ import pytest
 from kernbench.ccl import load_ccl_config
 from kernbench.engine import Engine, IpcqDeadlock
 from kernbench.runtime import DPPolicy, RuntimeContext
+from tests.kernbench.helpers import with_sips
 
-from .workloads import ONE_PE, system, values
+from .workloads import ONE_PE, values
 
 
 def context(topo, algorithm: str, **fields) -> RuntimeContext:
@@ -19,7 +20,7 @@ def context(topo, algorithm: str, **fields) -> RuntimeContext:
 
 
 def test_world_size_from_ccl_yaml_uses_the_first_sips(topo):
-    torch = context(system(topo, 4), "tree_allreduce", world_size=3)
+    torch = context(with_sips(topo, 4), "tree_allreduce", world_size=3)
     seen = {}
 
     def fn(rank):
@@ -71,7 +72,7 @@ def test_a_layout_the_algorithm_cannot_use_is_refused_by_its_validator(topo):
     torch = context(topo, "hierarchical_allreduce")
     seen = []
 
-    def fn(rank):
+    def fn(_rank):
         dist = torch.distributed
         dist.init_process_group()
         try:

@@ -1,6 +1,5 @@
 """Host functions for torch.multiprocessing.spawn, shared by the single-process and the MPI tests."""
 
-from dataclasses import replace
 
 import numpy as np
 
@@ -8,10 +7,6 @@ from kernbench.engine import Engine
 from kernbench.runtime import DPPolicy, RuntimeContext
 
 ONE_PE = DPPolicy(num_cubes=1, num_pes=1)
-
-
-def system(topo, sips: int, layout: str = "ring_1d"):
-    return replace(topo, system=replace(topo.system, sip_count=sips, topology=layout))
 
 
 def values(rank: int, n: int) -> np.ndarray:

@@ -1,13 +1,7 @@
 from collections.abc import Callable
-from dataclasses import replace
 
 from kernbench.engine import Engine
 from kernbench.topology import Topology
-
-
-def with_sips(topo: Topology, count: int, topology: str = "ring_1d") -> Topology:
-    """The default topology with another SIP count / SIP topology."""
-    return replace(topo, system=replace(topo.system, sip_count=count, topology=topology))
 
 
 def run_hosts(topo: Topology, hosts: dict[int, Callable], **engine_kwargs):

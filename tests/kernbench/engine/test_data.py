@@ -7,8 +7,9 @@ import pytest
 
 from kernbench.engine import MemoryReadMsg, MemoryWriteMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
+from tests.kernbench.helpers import with_sips
 
-from .conftest import run_hosts, with_sips
+from .conftest import run_hosts
 
 
 def payload(n: int, seed: int) -> np.ndarray:
@@ -26,7 +27,7 @@ def test_h2d_then_d2h_round_trips(topo, addr):
     data = payload(10_000, 1)
     got = []
 
-    def host(eng, sip):
+    def host(eng, _sip):
         eng.wait(eng.submit(MemoryWriteMsg(addr, data=data)))
         got.append(eng.wait(eng.submit(MemoryReadMsg(addr, data.size))).data)
 
@@ -38,7 +39,7 @@ def test_fill_pattern_and_typed_arrays(topo):
     got = []
     f32 = np.linspace(-1, 1, 256, dtype=np.float32)
 
-    def host(eng, sip):
+    def host(eng, _sip):
         eng.wait(eng.submit(MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=4096, fill=0xA5)))
         eng.wait(eng.submit(MemoryWriteMsg(PhysAddr.hbm(0, 0, 4096), data=f32)))
         got.append(eng.wait(eng.submit(MemoryReadMsg(PhysAddr.hbm(0, 0, 0), 4096 + f32.nbytes))).data)
@@ -48,7 +49,7 @@ def test_fill_pattern_and_typed_arrays(topo):
     np.testing.assert_array_equal(got[0][4096:].view(np.float32), f32)
 
 
-@pytest.mark.parametrize("src,dst", [
+@pytest.mark.parametrize(("src", "dst"), [
     (PhysAddr.hbm(0, 0, 0), PhysAddr.tcm(0, 0, 0, 0)),          # PE-local HBM
     (PhysAddr.hbm(0, 15, 8192), PhysAddr.sram(0, 0, 0)),       # remote cube HBM into SRAM
     (PhysAddr.tcm(0, 0, 0, 0), PhysAddr.tcm(0, 0, 1, 0)),       # TCM to the neighbour PE's TCM
@@ -83,7 +84,7 @@ def test_multi_hop_routes_forward_through_middle_sips(topo, layout):
     """On a 3x3 grid sip0 writes a distinct block into every other SIP's HBM and reads it back."""
     back = {}
 
-    def host(eng, sip):
+    def host(eng, _sip):
         for other in range(1, 9):
             data = payload(3000, other)
             eng.wait(eng.submit(MemoryWriteMsg(PhysAddr.tcm(0, 0, 0, 0), data=data)))

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+from tests.kernbench.helpers import with_sips
+
 from .conftest import run_hosts
-from .workload import block, hosts, ring
+from .workload import block, hosts
 
 
 def run(topo, **engine_kwargs):
@@ -15,7 +17,7 @@ def run(topo, **engine_kwargs):
 
 @pytest.mark.parametrize("count", [2, 4])
 def test_virtual_ranks_and_partitions_do_not_change_results(topo, count):
-    system = ring(topo, count)
+    system = with_sips(topo, count)
     reference, data = run(system)
     for sip in range(count):
         np.testing.assert_array_equal(data[sip], block((sip - 2) % count))
@@ -33,5 +35,5 @@ def test_virtual_ranks_and_partitions_do_not_change_results(topo, count):
 
 def test_the_workload_contends(topo):
     """Guard for the tests above: the concurrent pulls queue somewhere, so ordering decisions matter."""
-    results, _ = run(ring(topo, 4))
+    results, _ = run(with_sips(topo, 4))
     assert any(c["queueing_ns"] > 0 for r in results.values() for c in r["completed"])

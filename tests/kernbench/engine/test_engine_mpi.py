@@ -8,9 +8,10 @@ import pytest
 
 from kernbench.engine import MemoryReadMsg, MemoryWriteMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
+from tests.kernbench.helpers import with_sips
 
 from .conftest import run_hosts
-from .workload import hosts, ring
+from .workload import hosts
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
@@ -33,12 +34,12 @@ def cross_sip_dma(read_back: dict) -> dict:
     """sip0's PE DMAs a block from its TCM to sip1's HBM; sip1's host then reads it back to the host."""
     data = np.random.default_rng(3).integers(0, 256, 1 << 16, dtype=np.uint8)
 
-    def sip0(eng, sip):
+    def sip0(eng, _sip):
         eng.wait(eng.submit(MemoryWriteMsg(PhysAddr.tcm(0, 0, 0, 0), data=data)))
         read_back["latency"] = eng.wait(eng.submit(
             PeDmaMsg(0, 0, 0, PhysAddr.tcm(0, 0, 0, 0), PhysAddr.hbm(1, 7, 4096), data.size))).latency_ns
 
-    def sip1(eng, sip):
+    def sip1(eng, _sip):
         eng.sleep_until(50_000.0)
         read_back["data"] = eng.wait(eng.submit(MemoryReadMsg(PhysAddr.hbm(1, 7, 4096), data.size))).data
 
@@ -60,7 +61,7 @@ def test_cross_sip_pe_dma_latency_and_data_equal_single_process(topo):
 @pytest.mark.parametrize("count", [2, 4])
 @pytest.mark.parametrize("partition", ["blocks", "round_robin"])
 def test_ring_workload_equals_single_process(topo, count, partition):
-    system = ring(topo, count)
+    system = with_sips(topo, count)
     single = {}
     _, single_result = run_hosts(system, hosts(system, single), transport="local")
     mine = {}

@@ -25,7 +25,7 @@ def submit_error(topo, msg, sip=0):
     """Submit ``msg`` from a host worker of ``sip`` and return the exception it raised there."""
     caught = []
 
-    def host(eng, s):
+    def host(eng, _s):
         try:
             eng.submit(msg)
         except (ValueError, TypeError) as exc:
@@ -36,7 +36,7 @@ def submit_error(topo, msg, sip=0):
     return str(caught[0])
 
 
-@pytest.mark.parametrize("build,expected", [
+@pytest.mark.parametrize(("build", "expected"), [
     (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0)), "give data or nbytes"),
     (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=0), "MemoryWriteMsg.nbytes: must be >= 1"),
     (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=8, fill=256), "MemoryWriteMsg.fill"),
@@ -49,7 +49,7 @@ def test_malformed_messages_fail_when_built(build, expected):
         build()
 
 
-@pytest.mark.parametrize("msg,expected", [
+@pytest.mark.parametrize(("msg", "expected"), [
     (MemoryReadMsg(PhysAddr.hbm(1, 0, 0), 64), "addressed to sip1 but submitted on sip0"),
     (MemoryReadMsg(PhysAddr.hbm(0, 16, 0), 64), "MemoryReadMsg.addr: .*cube: 16 out of range"),
     (MemoryReadMsg(PhysAddr.tcm(0, 0, 0, (16 << 20) - 8), 64), "MemoryReadMsg.addr: .*outside PE_TCM"),
@@ -72,13 +72,13 @@ def test_submit_outside_host_code_is_an_error(topo):
     with pytest.raises(RuntimeError, match="current_lp\\(\\) must be called from inside a host worker"):
         engine.submit(MemoryReadMsg(PhysAddr.hbm(0, 0, 0), 64))
     with pytest.raises(ValueError, match=r"sip: expected 0\.\.1, got 2"):
-        engine.spawn(2, lambda sip: None)
+        engine.spawn(2, lambda _sip: None)
 
 
 def test_map_translate_unmap(topo):
     seen = {}
 
-    def host(eng, sip):
+    def host(eng, _sip):
         eng.wait(eng.submit(MmuMapMsg(0, VA, PhysAddr.hbm(0, 3, 1 << 20), 3 * 4096)))
         table = eng.sip(0).page_tables[0]
         seen["pa"] = table.translate(VA + 2 * 4096 + 5)
@@ -96,7 +96,7 @@ def test_map_translate_unmap(topo):
 def test_a_mapping_is_installed_only_when_its_request_completes(topo):
     states = []
 
-    def host(eng, sip):
+    def host(eng, _sip):
         handle = eng.submit(MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 0), 4096))
         states.append(len(eng.sip(0).page_tables[0]))
         completion = eng.wait(handle)
@@ -112,7 +112,7 @@ def test_the_host_keeps_its_buffer(topo):
     """MemoryWriteMsg copies its data: changing the array after submit does not change what lands."""
     got = []
 
-    def host(eng, sip):
+    def host(eng, _sip):
         data = np.full(64, 7, np.uint8)
         handle = eng.submit(MemoryWriteMsg(PhysAddr.sram(0, 0, 0), data=data))
         data[:] = 9
@@ -127,7 +127,7 @@ def test_a_mapping_can_target_some_cubes_only(topo):
     """Each cube's M_CPU holds its own table: a replica can be mapped at one VA in every cube."""
     seen = {}
 
-    def host(eng, sip):
+    def host(eng, _sip):
         for cube in (2, 5):
             eng.wait(eng.submit(MmuMapMsg(0, VA, PhysAddr.hbm(0, cube, 0), 4096, cubes=(cube,))))
         tables = eng.sip(0).page_tables

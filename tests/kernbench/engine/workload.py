@@ -4,7 +4,6 @@ Every SIP's host writes a block into its TCM, its PE DMAs it to the next SIP's H
 HBM block back into SRAM, all at once (so streams contend on links and SerDes), then reads it to the host.
 """
 
-from dataclasses import replace
 
 import numpy as np
 
@@ -16,10 +15,6 @@ BLOCK = 40_000
 
 def block(sip: int) -> np.ndarray:
     return np.random.default_rng(sip).integers(0, 256, BLOCK, dtype=np.uint8)
-
-
-def ring(topo: Topology, count: int) -> Topology:
-    return replace(topo, system=replace(topo.system, sip_count=count, topology="ring_1d"))
 
 
 def hosts(topo: Topology, read_back: dict) -> dict:

@@ -1,15 +1,15 @@
 """IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, asynchronous receives,
 deadlocks, errors."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from kernbench.ccl import AlgorithmConfig, build_install_plans
-from kernbench.engine import Engine, IpcqDeadlock, IpcqInitMsg
+from kernbench.engine import Engine, IpcqDeadlock, IpcqInitMsg, KernelError
 from kernbench.runtime import RuntimeContext
 from kernbench.topology import PhysAddr
+from tests.kernbench.helpers import with_sips
 
 
 def ring_plan(topo, sip: int, n_slots: int = 4, slot_size: int = 1024, **fields):
@@ -73,7 +73,7 @@ def pass_along_allreduce(count):
 
 @pytest.mark.parametrize("count", [3, 4])
 def test_ring_allreduce_sums_on_every_sip(topo, count):
-    ring = replace(topo, system=replace(topo.system, sip_count=count))
+    ring = with_sips(topo, count)
     got = run_ring(ring, pass_along_allreduce(count), count=count)
     total = count * (count + 1) / 2
     assert all(got[f"sip{s}"]["out"][:8].tolist() == [total] * 8 for s in range(count))
@@ -103,25 +103,21 @@ def test_a_full_ring_blocks_the_sender_until_a_credit_returns(topo):
 def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
     engine = Engine(topo)
     torch = RuntimeContext(engine)
-    seen = []
+    checked = []
 
-    def host(sip):
+    def host(_sip):
         engine.wait(engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0))))
         with pytest.raises(ValueError, match="already has IPCQ installed"):
             engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0)))
-        try:
+        with pytest.raises(KernelError, match=r"kernel 'bad' .*no IPCQ direction 'N' \(installed: E, W\)"):
             torch.launch("bad", lambda tl: tl.send("N", tl.zeros((2,), "f32")), grid=[(0, 0)])
-        except Exception as exc:
-            seen.append(str(exc))
-        try:
+        with pytest.raises(KernelError, match=r"kernel 'bad2' .*4096 bytes do not fit a 1024-byte slot"):
             torch.launch("bad2", lambda tl: tl.send("E", tl.zeros((1024,), "f32")), grid=[(0, 0)])
-        except Exception as exc:
-            seen.append(str(exc))
+        checked.append(True)
 
     engine.spawn(0, host)
     engine.run()
-    assert "no IPCQ direction 'N' (installed: E, W)" in seen[0]
-    assert "4096 bytes do not fit a 1024-byte slot" in seen[1]
+    assert checked == [True]
 
 
 def test_a_receive_bigger_than_a_slot_is_refused(topo):
@@ -130,7 +126,7 @@ def test_a_receive_bigger_than_a_slot_is_refused(topo):
         if tl.ctx.sip == 1:
             tl.recv("W", (1024,), "f32")
 
-    with pytest.raises(Exception, match=r"tl.recv of 4096 bytes on 'W': a slot holds 1024 bytes"):
+    with pytest.raises(KernelError, match=r"tl\.recv of 4096 bytes on 'W': a slot holds 1024 bytes"):
         run_ring(topo, kernel)
 
 
@@ -200,5 +196,5 @@ def test_without_backpressure_overrunning_the_ring_is_an_error(topo):
             for _ in range(3):
                 tl.send("E", tl.zeros((4,), "f32"))
 
-    with pytest.raises(Exception, match="backpressure is off"):
+    with pytest.raises(KernelError, match="backpressure is off"):
         run_ring(topo, kernel, n_slots=2, plan_fields={"backpressure": False})

@@ -3,10 +3,11 @@
 Run with: mpirun -n N python -m pytest --with-mpi -m mpi tests/kernbench/ipcq  (N >= 2)
 """
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from tests.kernbench.helpers import with_sips
 
 from .test_ipcq import exchange, pass_along_allreduce, run_ring
 
@@ -26,7 +27,7 @@ def test_two_rank_exchange_equals_single_process(topo):
 
 @pytest.mark.parametrize("count", [2, 4])
 def test_ring_allreduce_equals_single_process(topo, count):
-    ring = replace(topo, system=replace(topo.system, sip_count=count))
+    ring = with_sips(topo, count)
     split = run_ring(ring, pass_along_allreduce(count), count=count, transport="mpi", partition="round_robin")
     single = run_ring(ring, pass_along_allreduce(count), count=count, transport="local")
     same(split, single)

@@ -10,6 +10,6 @@ def on_sip(topo: Topology, body, sip: int = 0, **engine_kwargs):
     engine = Engine(topo, **engine_kwargs)
     torch = RuntimeContext(engine)
     if engine.is_local(sip):
-        engine.spawn(sip, lambda s: body(torch), name="body")
+        engine.spawn(sip, lambda _s: body(torch), name="body")
     result = engine.run()
     return result.workers.get("body"), result

@@ -76,7 +76,8 @@ def test_from_bf16_bits_is_exact_and_round_trips():
     assert values.dtype == np.float32
     finite = ~np.isnan(values)
     assert np.array_equal(to_bf16_bits(values[finite]), bits[finite])
-    assert values[0x3F80] == 1.0 and values[0xC0A0] == -5.0
+    assert values[0x3F80] == 1.0
+    assert values[0xC0A0] == -5.0
 
 
 @pytest.mark.parametrize("name", [n for n in EXPECTED_ITEMSIZE if n != "bf16"])
@@ -89,9 +90,12 @@ def test_encode_decode_round_trip(name):
         ii = np.iinfo(info.storage)
         arr = rng.integers(ii.min, ii.max, size=(3, 5), endpoint=True).astype(info.storage)
     raw = encode(arr, name)
-    assert raw.dtype == np.uint8 and raw.ndim == 1 and raw.size == arr.size * info.itemsize
+    assert raw.dtype == np.uint8
+    assert raw.ndim == 1
+    assert raw.size == arr.size * info.itemsize
     back = decode(raw, name, (3, 5))
-    assert back.dtype == info.storage and back.shape == (3, 5)
+    assert back.dtype == info.storage
+    assert back.shape == (3, 5)
     assert np.array_equal(back, arr)
 
 

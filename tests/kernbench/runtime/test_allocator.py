@@ -44,13 +44,15 @@ def test_coalescing_restores_one_hole():
     assert a.largest_hole == 0
     for addr in addrs[1::2]:  # free every other one: 8 separate 1 KiB holes
         a.free(addr)
-    assert a.largest_hole == KIB and len(a.holes) == 8
+    assert a.largest_hole == KIB
+    assert len(a.holes) == 8
     with pytest.raises(AllocationError):
         a.alloc(2 * KIB)
     for addr in addrs[0::2]:  # freeing the rest merges with holes below and above
         a.free(addr)
     assert a.holes == [(0, 16 * KIB)]
-    assert a.used_bytes == 0 and a.live_count == 0
+    assert a.used_bytes == 0
+    assert a.live_count == 0
     assert a.alloc(16 * KIB) == 0
 
 
@@ -161,9 +163,13 @@ def test_device_allocators_structural_keys(topo):
     assert dev[(1, 1, 2)] is not a
     # Different PEs of one cube get disjoint HBM; the same offset in different cubes is a different PhysAddr.
     p0, p1 = dev[(0, 1, 0)].alloc_hbm(4096), dev[(0, 1, 1)].alloc_hbm(4096)
-    assert p0.offset != p1.offset and (p0.sip, p0.cube) == (p1.sip, p1.cube)
+    assert p0.offset != p1.offset
+    assert (p0.sip, p0.cube) == (p1.sip, p1.cube)
     assert dev[(0, 2, 0)].alloc_hbm(4096) == PhysAddr.hbm(0, 2, 0)
-    assert (0, 0, 0) in dev and (0, 0, 8) not in dev and (5, 0, 0) not in dev and 3 not in dev
+    assert (0, 0, 0) in dev
+    assert (0, 0, 8) not in dev
+    assert (5, 0, 0) not in dev
+    assert 3 not in dev
 
 
 @pytest.mark.parametrize("key", [(2, 0, 0), (0, 16, 0), (0, 0, 8), (0, -1, 0)])
@@ -193,7 +199,8 @@ def test_sram_shared_per_cube(topo):
     s = dev.sram((1, 4))
     assert s is dev.sram((1, 4))
     a, b = s.alloc(1000), s.alloc(1000)
-    assert a == PhysAddr.sram(1, 4, 0) and b == PhysAddr.sram(1, 4, 4096)
+    assert a == PhysAddr.sram(1, 4, 0)
+    assert b == PhysAddr.sram(1, 4, 4096)
     with pytest.raises(AllocationError, match="sip1 cube4 SRAM: cannot allocate 33554432 bytes"):
         s.alloc(32 * MIB)
     with pytest.raises(AllocationError, match="not allocated here"):
@@ -220,7 +227,8 @@ def test_device_free_by_address_and_leak_figures(topo):
     for addr in addrs:  # the owner is found from the address alone
         dev.free(addr)
     dev.va(0).free(va)
-    assert dev.usage() == {} and dev.used_bytes == 0
+    assert dev.usage() == {}
+    assert dev.used_bytes == 0
     with pytest.raises(AllocationError, match="double free"):
         dev.free(addrs[0])
     with pytest.raises(AllocationError, match="M_CPU memory is not managed"):

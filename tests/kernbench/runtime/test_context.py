@@ -96,7 +96,8 @@ def test_getitem_and_setitem_inside_one_shard(topo):
         return out
 
     got, _ = on_sip(topo, body)
-    assert (got["block"] == 7).all() and got["one"] == -1.0
+    assert (got["block"] == 7).all()
+    assert got["one"] == -1.0
     expected = np.zeros((8, 64), np.float32)
     expected[2:4, 8:16] = 7
     expected[5, 9] = -1
@@ -126,7 +127,9 @@ def test_cleanup_frees_every_byte_and_mapping(topo):
 
     got, _ = on_sip(topo, body)
     assert got["during"] > 0
-    assert got["after"] == 0 and got["tables"] == [0] * 16 and got["freed"]
+    assert got["after"] == 0
+    assert got["tables"] == [0] * 16
+    assert got["freed"]
 
 
 def test_devices_are_the_workers_sip(topo):
@@ -162,8 +165,10 @@ def test_small_cube_split_tensors_map_each_block_where_it_lives(topo):
 
     got, _ = on_sip(topo, body)
     np.testing.assert_array_equal(got["data"], values)
-    assert got["cubes"] == [0, 1, 2, 3] and got["where"] == [[0, 1, 2, 3]] * 3
-    assert got["tables"] == [0] * 16 and got["used"] == 0
+    assert got["cubes"] == [0, 1, 2, 3]
+    assert got["where"] == [[0, 1, 2, 3]] * 3
+    assert got["tables"] == [0] * 16
+    assert got["used"] == 0
 
 
 def test_a_mapping_that_breaks_the_page_size_still_fails(topo):
@@ -192,7 +197,8 @@ def test_a_mapping_that_breaks_the_page_size_still_fails(topo):
     (errors, translated), _ = on_sip(topo, body)
     assert errors[0] == f"MmuMapMsg.va: {va + 16:#x} is not aligned to the 4096-byte page " \
                         "(a sub-page mapping says subpage=True)"
-    assert errors[1].startswith("MmuMapMsg.pa: ") and "is not aligned to the 4096-byte page" in errors[1]
+    assert errors[1].startswith("MmuMapMsg.pa: ")
+    assert "is not aligned to the 4096-byte page" in errors[1]
     assert errors[2] == f"MmuMapMsg.va: {va + 64:#x} is already mapped in sip0"
     assert translated == str(PhysAddr.hbm(0, 0, 52))
 
@@ -204,7 +210,7 @@ def test_clear_errors(topo):
             lambda: torch.zeros((4, 4), "f64"),
             lambda: torch.zeros((8, 6), dp=DPPolicy(pe="column_wise", num_cubes=1)),
             lambda: torch.zeros((16 << 20,), "u8", memory="tcm"),
-            lambda: torch.launch("k", lambda p, tl: None, torch.from_numpy(np.ones(2, np.float32))),
+            lambda: torch.launch("k", lambda _p, _tl: None, torch.from_numpy(np.ones(2, np.float32))),
         ):
             try:
                 bad()

@@ -29,19 +29,20 @@ AXES = ("replicate", "column_wise", "row_wise")
 
 
 def test_dppolicy_rejects_sip_kwarg():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sip'"):
         DPPolicy(sip="column_wise", cube="replicate", pe="replicate")  # type: ignore[call-arg]
 
 
 def test_dppolicy_rejects_num_sips_kwarg():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'num_sips'"):
         DPPolicy(cube="replicate", pe="replicate", num_sips=2)  # type: ignore[call-arg]
 
 
 def test_dppolicy_intra_device_fields_only():
     dp = DPPolicy(cube="column_wise", pe="row_wise", num_cubes=2, num_pes=4)
     assert (dp.cube, dp.pe, dp.num_cubes, dp.num_pes) == ("column_wise", "row_wise", 2, 4)
-    assert not hasattr(dp, "sip") and not hasattr(dp, "num_sips")
+    assert not hasattr(dp, "sip")
+    assert not hasattr(dp, "num_sips")
     assert DPPolicy() == DPPolicy(cube="replicate", pe="replicate", num_cubes=None, num_pes=None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         dp.cube = "replicate"  # type: ignore[misc]
@@ -67,9 +68,9 @@ def test_shardspec_structural_coords_no_pe_index():
     s = ShardSpec(sip=1, cube=2, pe=3, offset_bytes=128, nbytes=64)
     assert (s.sip, s.cube, s.pe, s.offset_bytes, s.nbytes) == (1, 2, 3, 128, 64)
     assert [f.name for f in dataclasses.fields(ShardSpec)] == ["sip", "cube", "pe", "offset_bytes", "nbytes"]
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="has no attribute 'pe_index'"):
         _ = s.pe_index  # type: ignore[attr-defined]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pe_index'"):
         ShardSpec(pe_index=0, offset_bytes=0, nbytes=8)  # type: ignore[call-arg]
 
 
@@ -88,7 +89,8 @@ def test_target_sip_0_and_1_differ_only_in_sip(cube, pe):
     kw = {"shape": (8, 32), "itemsize": 2, "num_pe": 4, "num_cubes": 2}
     s0 = resolve_dp_policy(DPPolicy(cube=cube, pe=pe), target_sip=0, **kw)
     s1 = resolve_dp_policy(DPPolicy(cube=cube, pe=pe), target_sip=1, **kw)
-    assert {s.sip for s in s0} == {0} and {s.sip for s in s1} == {1}
+    assert {s.sip for s in s0} == {0}
+    assert {s.sip for s in s1} == {1}
     assert [dataclasses.replace(s, sip=1) for s in s0] == s1
 
 
@@ -283,7 +285,8 @@ def test_split_blocks_are_the_logical_blocks():
     row = [p for _, p in split_for_policy(arr, DPPolicy(pe="row_wise"), num_pe=4)]
     assert row[2].tolist() == [arr[2].tolist()]
     rep = [p for _, p in split_for_policy(arr, DPPolicy(cube="replicate", pe="replicate"), num_pe=2, num_cubes=2)]
-    assert len(rep) == 4 and all(np.array_equal(p, arr) for p in rep)
+    assert len(rep) == 4
+    assert all(np.array_equal(p, arr) for p in rep)
 
 
 def test_split_returns_copies():

@@ -2,6 +2,8 @@
 
 import pickle
 
+import pytest
+
 from kernbench.runtime.worker_errors import RemoteWorkerError, WorkerError, user_frame
 from pdes.codec import decode, encode
 
@@ -19,17 +21,22 @@ def test_summary_goes_through_msgpack_and_names_where_user_code_raised():
     assert again == summary
     assert summary.where == f"test_worker_errors.py:{raised.__code__.co_firstlineno + 2}"
     assert summary.headline() == f"KeyError: 'missing weight' (at {summary.where})"
-    assert "raise exc" in summary.stack and summary.traceback.rstrip().endswith("KeyError: 'missing weight'")
+    assert "raise exc" in summary.stack
+    assert summary.traceback.rstrip().endswith("KeyError: 'missing weight'")
 
 
 def test_recreated_exception_keeps_type_name_builtin_base_message_and_traceback():
     summary = WorkerError.of(1, raised(KeyError("missing weight")))
     exc = summary.exception()
-    assert isinstance(exc, KeyError) and isinstance(exc, RemoteWorkerError)
-    assert type(exc).__name__ == "KeyError" and str(exc) == "'missing weight'"
-    assert "raise exc" in exc.__notes__[0] and exc.summary is summary
+    assert isinstance(exc, KeyError)
+    assert isinstance(exc, RemoteWorkerError)
+    assert type(exc).__name__ == "KeyError"
+    assert str(exc) == "'missing weight'"
+    assert "raise exc" in exc.__notes__[0]
+    assert exc.summary is summary
     back = pickle.loads(pickle.dumps(exc))
-    assert type(back) is type(exc) and back.summary == summary
+    assert type(back) is type(exc)
+    assert back.summary == summary
 
 
 def test_exceptions_without_a_builtin_or_a_simple_constructor_come_back_as_remote_worker_errors():
@@ -37,18 +44,20 @@ def test_exceptions_without_a_builtin_or_a_simple_constructor_come_back_as_remot
         pass
 
     custom = WorkerError.of(0, raised(KernelFault("bad PE"))).exception()
-    assert type(custom).__name__ == "KernelFault" and isinstance(custom, RemoteWorkerError)
+    assert type(custom).__name__ == "KernelFault"
+    assert isinstance(custom, RemoteWorkerError)
     unicode = WorkerError.of(0, raised(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"))).exception()
-    assert isinstance(unicode, RemoteWorkerError) and "can't decode" in str(unicode)
+    assert isinstance(unicode, RemoteWorkerError)
+    assert "can't decode" in str(unicode)
     exit_ = WorkerError.of(0, raised(SystemExit(3))).exception()
-    assert not isinstance(exit_, SystemExit) and WorkerError.of(0, raised(SystemExit(3))).headline().startswith(
+    assert not isinstance(exit_, SystemExit)
+    assert WorkerError.of(0, raised(SystemExit(3))).headline().startswith(
         "SystemExit: 3")
 
 
 def test_user_frame_skips_library_frames():
     import numpy as np
 
-    try:
+    with pytest.raises(ValueError, match="cannot reshape") as exc:
         np.zeros(3).reshape(7)  # raised inside numpy, which this test called
-    except ValueError as exc:
-        assert user_frame(exc).startswith("test_worker_errors.py:")
+    assert user_frame(exc.value).startswith("test_worker_errors.py:")

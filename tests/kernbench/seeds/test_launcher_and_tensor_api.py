@@ -32,7 +32,7 @@ def test_single_driver_rank_is_zero_and_workers_join_the_drivers_group(topo):
     assert torch.distributed.get_rank() == 0
     assert torch.distributed.get_world_size() == topo.sip_count
 
-    def worker(rank, n_sips, torch):
+    def worker(rank, _n_sips, torch):
         torch.ahbm.set_device(rank)
         t = torch.zeros((1, 8), "f16", dp=ON_LEADER)
         t.copy_(torch.from_numpy(np.full((1, 8), float(rank + 1), np.float16)))
@@ -66,11 +66,14 @@ def test_tensor_data_and_to(topo):
     got, _ = on_sip(topo, body)
     values = np.arange(256, dtype=np.float16).reshape(4, 64)
     np.testing.assert_array_equal(got["data"], values)
-    assert got["wide"][0] == "f32" and got["wide"][1].dtype == np.float32
+    assert got["wide"][0] == "f32"
+    assert got["wide"][1].dtype == np.float32
     np.testing.assert_array_equal(got["wide"][1], values.astype(np.float32))
     assert got["moved"][0] == 2
     np.testing.assert_array_equal(got["moved"][1], values)
-    assert got["host"][0] and not got["back"][0] and got["same"]
+    assert got["host"][0]
+    assert not got["back"][0]
+    assert got["same"]
     np.testing.assert_array_equal(got["host"][1], values)
     np.testing.assert_array_equal(got["back"][1], np.ones((2, 2), np.float32))
 
@@ -99,7 +102,8 @@ def test_tp_mappings_numerics(topo):
     width = 8 // world
     for rank, got in results.items():
         x = np.arange(32, dtype=np.float16).reshape(4, 8) + rank
-        assert got["same"] and got["world"] == world
+        assert got["same"]
+        assert got["world"] == world
         np.testing.assert_array_equal(got["part"], x[:, rank * width:(rank + 1) * width])
         # gather joins every rank's part: rank r's columns of rank r's x
         want = np.hstack([(np.arange(32, dtype=np.float16).reshape(4, 8) + r)[:, r * width:(r + 1) * width]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from kernbench.ccl.testing import run_kernel_in_mock
+from kernbench.engine import KernelError
 from tests.kernbench.seeds import kernels
 
 
@@ -51,10 +52,10 @@ def test_ring_allreduce_random_data():
 
 def test_mock_runtime_invalid_direction_raises():
     def bad_kernel(t_ptr, n_elem, tl):
-        tl.send(dir="N", src_addr=0, nbytes=2, shape=(1,), dtype="f16", space="hbm")
+        tl.send(dir="N", src=tl.load(t_ptr, shape=(n_elem,), dtype="f16"))
 
     inputs = [np.array([1.0], dtype=np.float16) for _ in range(2)]
-    with pytest.raises(Exception):  # noqa: B017 - the seeds' test
+    with pytest.raises(KernelError, match=r"tl\.send on direction 'N': rank 0 cube 0 pe 0 sends on \['E', 'W'\]"):
         run_kernel_in_mock(kernel_fn=bad_kernel, world_size=2, topology="ring_1d", inputs=inputs, kernel_args=(1,))
 
 

@@ -25,7 +25,8 @@ def test_seed_benches_pass_and_give_the_same_json_under_mpirun(bench):
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
     one, two = json.loads(single.stdout), json.loads(split.stdout)
     assert one["status"] == "PASS", one["error"]
-    assert all(one["results"][0]["checks"].values()) and one["results"][0]["checks"]
+    assert all(one["results"][0]["checks"].values())
+    assert one["results"][0]["checks"]
     assert (one["results"][0]["rank"], two["results"][0]["rank"]) == (0, 1)
     assert without_rank_and_wall(two) == without_rank_and_wall(one)
 
@@ -49,6 +50,7 @@ def test_verify_data_fails_a_bench_that_checks_nothing(capsys, tmp_path):
     capsys.readouterr()
     assert main([*base, "--verify-data"]) == 1
     line = json.loads(capsys.readouterr().out)
-    assert line["status"] == "FAIL" and "--verify-data: the bench checked nothing" in line["error"]
+    assert line["status"] == "FAIL"
+    assert "--verify-data: the bench checked nothing" in line["error"]
     assert main(["run", "--topology", "topology.yaml", "--bench", "ccl_allreduce", "--verify-data"]) == 0
     assert "ring_allreduce_tcm (ws=2): 2 OK" in capsys.readouterr().out

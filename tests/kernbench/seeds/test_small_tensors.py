@@ -81,7 +81,8 @@ def test_sip_parallel_via_launcher(topo):
 
     results = _spawn(topo, worker)
     for rank, got in results.items():
-        assert got["sips"] == [rank] and got["n"] == 128
+        assert got["sips"] == [rank]
+        assert got["n"] == 128
         np.testing.assert_array_equal(got["data"][0], np.arange(128) + rank)
 
 
@@ -91,7 +92,7 @@ def test_hierarchical_allreduce_with_128_f16_per_pe(topo):
     pes = topo.cubes_per_sip * topo.pes_per_cube
     n_elem = 128
 
-    def worker(rank, torch):
+    def worker(_rank, torch):
         dist = torch.distributed
         dist.init_process_group("ahbm")
         tensor = torch.zeros((1, pes * n_elem), "f16", dp=DPPolicy(cube="column_wise", pe="column_wise"), name="in")

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[3] / "topology.yaml"
+from tests.kernbench.helpers import DEFAULT_TOPOLOGY
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,8 @@ def _check_common(links, n):
     for link in links:
         back = by_pair[(link.dst, link.src)]
         assert back.direction == OPPOSITE[link.direction], (link, back)
-        assert back.latency_ns == link.latency_ns > 0 and back.bandwidth_gbs == link.bandwidth_gbs
+        assert back.latency_ns == link.latency_ns > 0
+        assert back.bandwidth_gbs == link.bandwidth_gbs
     # per SIP, each direction label is used at most once
     assert max(Counter((link.src, link.direction) for link in links).values(), default=1) == 1
 

@@ -1,6 +1,5 @@
 """Tensor-parallel layers: numerics against numpy, identical outputs on every rank."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,27 +7,21 @@ import pytest
 from kernbench.engine import Engine
 from kernbench.runtime import DPPolicy, RuntimeContext
 from kernbench.tp import ColumnParallelLinear, RowParallelLinear, initialize_model_parallel
+from tests.kernbench.helpers import assert_f16_close, with_sips
 
-from .mlp import HIDDEN, spawn_mlp, weights
+from .mlp import BENCH, spawn_mlp
 
 ONE_PE = DPPolicy(num_cubes=1, num_pes=1)
-
-
-def f16_close(got, want):
-    np.testing.assert_allclose(got.astype(np.float32), want, rtol=2e-2, atol=2e-2 * float(np.abs(want).max()))
+HIDDEN = BENCH.HIDDEN
 
 
 @pytest.mark.parametrize("sips", [2, 4])
-def test_column_row_and_mlp_match_numpy_and_agree_across_ranks(topo, sips):
-    got = spawn_mlp(replace(topo, system=replace(topo.system, sip_count=sips)))
-    x, w1, w2 = (a.astype(np.float32) for a in weights())
-    hidden = x @ w1
-    cols = HIDDEN // sips
-    for rank, out in got.items():
-        assert (out["rank"], out["world"]) == (rank, sips)
-        f16_close(out["h"], hidden[:, rank * cols:(rank + 1) * cols])  # column-parallel: this rank's columns
-        f16_close(out["full"], hidden)  # gather_output=True: every column, in order
-        f16_close(out["y"], hidden @ w2)  # row-parallel + all-reduce: the whole MLP
+def test_the_benchs_mlp_matches_numpy_and_agrees_across_ranks(topo, sips):
+    got = spawn_mlp(with_sips(topo, sips))
+    x, w1, w2 = (a.astype(np.float32) for a in BENCH.weights())
+    assert sorted(got) == list(range(sips))
+    for out in got.values():
+        assert_f16_close(out["y"], x @ w1 @ w2)  # column- then row-parallel + all-reduce: the whole MLP
     assert len({out["y"].tobytes() for out in got.values()}) == 1  # the all-reduced output is the same bits
     assert all(out["ns"] > 0 for out in got.values())
 
@@ -37,7 +30,7 @@ def test_sizes_must_divide_and_tp_must_span_the_world(topo):
     torch = RuntimeContext(Engine(topo))
     seen = []
 
-    def fn(rank):
+    def fn(_rank):
         torch.distributed.init_process_group()
         with pytest.raises(NotImplementedError, match="only tensor_model_parallel_size == world size"):
             initialize_model_parallel(1, torch=torch)
@@ -55,7 +48,7 @@ def test_bias_and_a_full_input_for_the_row_layer(topo):
     """Column bias: each rank adds its block; row bias: added once after the all-reduce; input_is_parallel=False:
     each rank cuts its slice of the full input itself."""
     torch = RuntimeContext(Engine(topo))
-    x, w1, w2 = weights()
+    x, w1, w2 = BENCH.weights()
     rng = np.random.default_rng(5)
     b1, b2 = (rng.standard_normal(n).astype(np.float16) for n in (HIDDEN, w2.shape[1]))
 
@@ -72,13 +65,17 @@ def test_bias_and_a_full_input_for_the_row_layer(topo):
             fc2.bias.copy_(b2)
             xt = torch.zeros(x.shape, dp=ONE_PE)
             xt.copy_(x)
+            part = ColumnParallelLinear(x.shape[1], HIDDEN, torch=torch)  # gather_output=False: this rank's columns
+            part.weight.copy_(w1[:, rank * cols:(rank + 1) * cols])
             h = fc1(xt)
-            return {"h": h.numpy(), "y": fc2(h).numpy()}
+            return {"part": part(xt).numpy(), "h": h.numpy(), "y": fc2(h).numpy()}
 
     torch.multiprocessing.spawn(fn)
     hidden = x.astype(np.float32) @ w1.astype(np.float32) + b1.astype(np.float32)
     want = hidden @ w2.astype(np.float32) + b2.astype(np.float32)
-    for out in torch.multiprocessing.results.values():
-        f16_close(out["h"], hidden)
-        f16_close(out["y"], want)
+    plain = x.astype(np.float32) @ w1.astype(np.float32)
+    for rank, out in torch.multiprocessing.results.items():
+        assert_f16_close(out["part"], plain[:, rank * HIDDEN // 2:(rank + 1) * HIDDEN // 2])
+        assert_f16_close(out["h"], hidden)
+        assert_f16_close(out["y"], want)
     assert len({out["y"].tobytes() for out in torch.multiprocessing.results.values()}) == 1
