@@ -188,7 +188,7 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
     for i, point in enumerate(pts):
         ns = sum(r[i][0] for r in per_rank) / world
         algbw = point.size / ns  # bytes per ns = GB/s
-        rows.append({"size": point.size, "count": point.count, "type": dtype, "redop": spec.redop,
+        rows.append({"size": point.size, "count": point.count, "dtype": dtype, "redop": spec.redop,
                      "root": root if op == "broadcast" else -1, "time_us": ns / 1e3, "algbw_gbs": algbw,
                      "busbw_gbs": algbw * spec.bus_factor(world), "wrong": sum(r[i][1] for r in per_rank)})
     return rows

@@ -164,7 +164,7 @@ def text_lines(op: str, topo: Topology, results: dict[str, list[dict[str, Any]]]
 
 
 def _cells(r: dict[str, Any]) -> tuple[str, ...]:
-    return (str(r["size"]), str(r["count"]), r["type"], r["redop"], str(r["root"]), _time(r["time_us"]),
+    return (str(r["size"]), str(r["count"]), r["dtype"], r["redop"], str(r["root"]), _time(r["time_us"]),
             f"{r['algbw_gbs']:.2f}", f"{r['busbw_gbs']:.2f}", str(r["wrong"]))
 
 
