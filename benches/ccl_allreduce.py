@@ -15,8 +15,6 @@ from functools import cache
 
 import numpy as np
 
-from kernbench.runtime import DPPolicy
-
 SPMD = True
 PARAMS = {"n_elem": (0, "f32 elements per participating PE (0: the ccl.yaml algorithm's n_elem)")}
 
@@ -36,13 +34,6 @@ def expected_sums(world: int, shards: int, n: int, across_pes: bool) -> np.ndarr
     return np.broadcast_to(total.sum(axis=0), (shards, n)) if across_pes else total
 
 
-def layout(pes: tuple) -> DPPolicy:
-    """The DPPolicy that puts one shard on each participating PE (the mappers pick the first cubes / PEs)."""
-    cubes = sorted({c for c, _ in pes})
-    per_cube = len(pes) // len(cubes)
-    return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=per_cube)
-
-
 def worker(rank: int, torch, n: int) -> dict:
     dist = torch.distributed
     dist.init_process_group("ahbm")
@@ -50,7 +41,7 @@ def worker(rank: int, torch, n: int) -> dict:
     algo, plan = dist.algorithm, dist.plans()[rank]
     shards = len(plan.pes)
     with torch:
-        t = torch.zeros((shards * n,), "f32", dp=layout(plan.pes), name="grad")
+        t = torch.zeros((shards * n,), "f32", dp=dist.shard_policy(), name="grad")
         t.copy_(np.concatenate([shard_values(rank, k, n) for k in range(shards)]))
         dist.barrier()
         start = torch.engine.now()

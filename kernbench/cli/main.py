@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kernbench.cli import probe_cmd, run_cmd, topology_cmd
+from kernbench.cli import ccl_perf_cmd, probe_cmd, run_cmd, topology_cmd
 from kernbench.cli.output import JobArgumentParser, stdout_closed
 from kernbench.cli.user_errors import USER_ERRORS
 from pdes import install_abort_hook
 from pdes.transport import launcher_rank
 
-SUBCOMMANDS = {"topology": topology_cmd, "probe": probe_cmd, "run": run_cmd}
+SUBCOMMANDS = {"topology": topology_cmd, "probe": probe_cmd, "run": run_cmd, "ccl-perf": ccl_perf_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import IO
 
 from pdes.transport import launcher_rank
@@ -36,3 +37,15 @@ def stdout_closed() -> int:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     return SIGPIPE_EXIT
+
+
+def unwritable(text: str) -> str | None:
+    """Why a file cannot be created or overwritten at ``text``, or None when it can."""
+    path = Path(text)
+    if path.is_dir():
+        return "is a directory"
+    if not path.parent.is_dir():
+        return f"cannot write: directory {str(path.parent)!r} does not exist"
+    if not (os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK | os.X_OK)):
+        return "cannot write: permission denied"
+    return None

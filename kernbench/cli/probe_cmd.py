@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from kernbench.cli.labels import count
+from kernbench.cli.plots import bandwidth_plot, check_plot
 from kernbench.cli.probe_cases import (
     CASE_NAMES,
     INITIATOR_SIP,
@@ -37,11 +39,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     add_system_args(p)
     p.add_argument("--case", metavar="NAME", help=f"run one case only: {', '.join(CASE_NAMES)}")
     p.add_argument("--json", action="store_true", help="print JSON lines (summary, sweep, hop, note records)")
+    p.add_argument("--plot", metavar="PNG", help="draw the sweep's bandwidth against transfer size, one curve per "
+                   "case (needs matplotlib)")
 
 
 def prepare(args: argparse.Namespace) -> tuple[Topology, list, list[dict[str, str]]]:
     """The topology and the planned cases; a user error is a `ProbeError` or `TopologyError`."""
     check_case_name(args.case)  # before loading anything: a typo should not wait for the topology
+    if args.plot is not None:
+        check_plot(args.plot)
     topo = load_system(args)
     return (topo, *plan(topo, args.case))
 
@@ -55,7 +61,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     lines = json_lines(topo, rows, notes) if args.json else text_lines(topo, rows, notes)
     print("\n".join(lines), flush=True)
+    if args.plot is not None:
+        plot(args.plot, topo, rows)
     return 0
+
+
+def plot(path: str, topo: Topology, rows: dict[str, list[dict]]) -> None:
+    """The sweep's effective bandwidth against transfer size, one curve per case."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for r in rows["sweep"]:
+        curves.setdefault(r["case"], []).append((r["nbytes"], r["bandwidth_gbs"]))
+    bandwidth_plot(path, curves, title=f"kernbench probe ({Path(topo.source).name}): one transfer at a time "
+                   f"from sip{INITIATOR_SIP}", ylabel="effective bandwidth (GB/s)")
 
 
 # -- JSON lines --------------------------------------------------------------------------------------------------

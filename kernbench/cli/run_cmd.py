@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import re
 import time
 import traceback
@@ -28,6 +27,7 @@ from kernbench.cli.bench_loader import BenchError, available, bench_dirs, descri
 from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
 from kernbench.cli.labels import count
+from kernbench.cli.output import unwritable
 from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup
@@ -110,18 +110,6 @@ def check_run_options(args: argparse.Namespace) -> None:
         problem = unwritable(args.stats_json)
         if problem:
             raise BenchError(f"--stats-json {args.stats_json}: {problem}")
-
-
-def unwritable(text: str) -> str | None:
-    """Why a file cannot be created or overwritten at ``text``, or None when it can."""
-    path = Path(text)
-    if path.is_dir():
-        return "is a directory"
-    if not path.parent.is_dir():
-        return f"cannot write: directory {str(path.parent)!r} does not exist"
-    if not (os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK | os.X_OK)):
-        return "cannot write: permission denied"
-    return None
 
 
 def prepare(args: argparse.Namespace) -> Setup:

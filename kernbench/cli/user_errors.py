@@ -13,6 +13,8 @@ from typing import TypeVar
 
 from kernbench.ccl import CclConfigError
 from kernbench.cli.bench_loader import BenchError
+from kernbench.cli.ccl_perf import CclPerfError
+from kernbench.cli.plots import PlotError
 from kernbench.cli.probe_cases import ProbeError
 from kernbench.topology import TopologyError
 from pdes.transport import launched_by_mpi
@@ -24,7 +26,7 @@ class RankSetupError(ValueError):
     """Some MPI ranks found a user error that the others did not: each rank's error, named by rank."""
 
 
-USER_ERRORS = (TopologyError, CclConfigError, ProbeError, BenchError, RankSetupError)
+USER_ERRORS = (TopologyError, CclConfigError, ProbeError, BenchError, CclPerfError, PlotError, RankSetupError)
 """Errors that are the user's: one line on stderr and exit code 2."""
 
 

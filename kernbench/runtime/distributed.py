@@ -146,6 +146,13 @@ class Distributed:
             self._installed.add(sip)
         self._groups[sip] = self._ctx.zeros((1,), "f32", dp=DPPolicy(num_cubes=1, num_pes=1), name="barrier")
 
+    def shard_policy(self) -> DPPolicy:
+        """The layout `all_reduce` takes: one shard on each PE of the algorithm's plan (the mappers pick the
+        first cubes and PEs), so a host script need not know which PEs the algorithm uses."""
+        pes = self.plans()[self._check()].pes
+        cubes = sorted({c for c, _ in pes})
+        return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=len(pes) // len(cubes))
+
     def plans(self) -> InstallPlans:
         """Every rank's install plan: the selected algorithm's queues and the leaders' ring."""
         if self._plans is None:

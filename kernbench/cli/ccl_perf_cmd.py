@@ -1,0 +1,177 @@
+"""``kernbench ccl-perf``: a collective's time and bandwidth against buffer size, as nccl-tests prints them.
+
+The sweep itself is `kernbench.cli.ccl_perf`; this module wires the options (the system's, ``--ccl``, one or more
+``--algorithm``) and prints one table per algorithm, in nccl-tests' columns and ``# Avg bus bandwidth`` line, or
+JSON lines. Each algorithm gets a fresh engine. Under mpirun every rank simulates its SIPs and knows every row;
+rank 0 alone prints and draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, NamedTuple
+
+from kernbench.ccl import CclConfig, load_ccl_config, world_size_of
+from kernbench.cli.ccl_args import add_ccl_args, select_algorithm
+from kernbench.cli.ccl_perf import DTYPES, OPS, CclPerfError, parse_size, run_sweep, sweep_sizes
+from kernbench.cli.labels import count
+from kernbench.cli.plots import bandwidth_plot, check_plot
+from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
+from kernbench.cli.user_errors import agree_on_setup
+from kernbench.engine import Engine
+from kernbench.topology import Topology
+from pdes.progress import ProgressLine
+
+JSON_DIGITS = 6
+BUS_FACTORS = {"all_reduce": "2(n-1)/n", "all_gather": "(n-1)/n", "reduce_scatter": "(n-1)/n", "broadcast": "1"}
+RING = "ring"
+"""The curve label of the ops other than all-reduce: they always run on the process group's leader ring."""
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="sweep a collective over buffer sizes: time, algbw, busbw, #wrong (nccl-tests)")
+    p.add_argument("--op", choices=tuple(OPS), default="all_reduce",
+                   help="the collective (default all_reduce); all_gather, reduce_scatter and broadcast run on the "
+                   "ring of SIP leaders, all_reduce on the ccl.yaml algorithm")
+    add_system_args(p)
+    add_ccl_args(p, repeatable=True)
+    p.add_argument("--min-bytes", default="8", metavar="N[K|M|G]", help="smallest size (default 8)")
+    p.add_argument("--max-bytes", default="64M", metavar="N[K|M|G]", help="largest size (default 64M)")
+    p.add_argument("--factor", type=int, default=2, metavar="F", help="size multiplier per step (default 2)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="f32", help="element type (default f32)")
+    p.add_argument("--root", type=int, default=0, metavar="R", help="broadcast's source rank (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON lines (one per size, then the average busbw)")
+    p.add_argument("--plot", metavar="PNG", help="draw busbw against size, one curve per algorithm, with the "
+                   "inter-SIP link bandwidth (needs matplotlib)")
+
+
+class Setup(NamedTuple):
+    topo: Topology
+    ccls: list[CclConfig]  # one per algorithm, in command-line order
+    sizes: list[int]
+    world: int
+
+
+def prepare(args: argparse.Namespace) -> Setup:
+    """Everything checked before an engine exists; a user error is one line (exit 2)."""
+    sizes = sweep_sizes(parse_size(args.min_bytes, "--min-bytes"), parse_size(args.max_bytes, "--max-bytes"),
+                        args.factor)
+    if args.algorithm and args.op != "all_reduce":
+        raise CclPerfError(f"--algorithm picks the all_reduce algorithm; {args.op} always runs on the ring of SIP "
+                           "leaders (drop --algorithm)")
+    if args.plot is not None:
+        check_plot(args.plot)
+    topo = load_system(args)
+    base = load_ccl_config(args.ccl)
+    names = list(dict.fromkeys(args.algorithm or [None]))
+    ccls = [select_algorithm(base, name, topo) for name in names]
+    world = world_size_of(ccls[0].selected(), topo)
+    if not 0 <= args.root < world:
+        raise CclPerfError(f"--root {args.root}: expected a rank 0..{world - 1}")
+    return Setup(topo, ccls, sizes, world)
+
+
+def run(args: argparse.Namespace) -> int:
+    topo, ccls, sizes, world = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
+    results: dict[str, list[dict[str, Any]]] = {}
+    rank = 0
+    for ccl in ccls:
+        eng = Engine(topo, report_requests=False)  # one per algorithm; MPI transport when launched by mpirun
+        rank = eng.rank
+        if not results:
+            warn_idle_ranks(eng, topo)
+        progress = ProgressLine(enabled=False if args.json or rank != 0 else None, unit="ns")
+        eng.progress = progress
+        try:
+            results[label(args.op, ccl)] = run_sweep(eng, ccl, args.op, sizes, args.dtype, args.root)
+        finally:
+            progress.close()
+    if rank != 0:  # every rank has the same rows; one prints
+        return 0
+    world_sizes = {name: world_size_of(ccl.selected(), topo) for name, ccl in zip(results, ccls, strict=True)}
+    lines = (json_lines(args.op, topo, results, world_sizes) if args.json
+             else text_lines(args.op, topo, results, world_sizes))
+    print("\n".join(lines), flush=True)
+    if args.plot is not None:
+        bandwidth_plot(args.plot, {name: [(r["size"], r["busbw_gbs"]) for r in rows] for name, rows in results.items()},
+                       title=f"kernbench ccl-perf: {args.op}, {args.dtype}, {count(world, 'rank')} "
+                       f"({topo.system.topology}), busbw = algbw x {BUS_FACTORS[args.op]}",
+                       ylabel="busbw (GB/s)", lines={"inter-SIP link": link_gbs(topo)})
+    return 0 if all(r["wrong"] == 0 for rows in results.values() for r in rows) else 1
+
+
+def label(op: str, ccl: CclConfig) -> str:
+    return ccl.selected().name if op == "all_reduce" else RING
+
+
+def link_gbs(topo: Topology) -> float:
+    """One direction of one inter-SIP link: the bandwidth a ring's busbw is measured against."""
+    return topo.system.inter_sip_link.bandwidth_gbs
+
+
+def average_busbw(rows: list[dict[str, Any]]) -> float:
+    """nccl-tests' ``# Avg bus bandwidth``: the plain mean over the sizes."""
+    return sum(r["busbw_gbs"] for r in rows) / len(rows)
+
+
+# -- JSON lines --------------------------------------------------------------------------------------------------
+
+
+def _clean(record: dict[str, Any]) -> str:
+    return json.dumps({k: round(v, JSON_DIGITS) if isinstance(v, float) else v for k, v in record.items()})
+
+
+def json_lines(op: str, topo: Topology, results: dict[str, list[dict[str, Any]]],
+               world_sizes: dict[str, int]) -> list[str]:
+    """A ``point`` record per size and an ``avg`` record per algorithm (nothing measured in wall time)."""
+    lines = []
+    for name, rows in results.items():
+        head = {"op": op, "algorithm": name, "world_size": world_sizes[name], "link_gbs": link_gbs(topo)}
+        lines += [_clean({"type": "point", **head, **r}) for r in rows]
+        lines.append(_clean({"type": "avg", **head, "avg_busbw_gbs": average_busbw(rows),
+                             "wrong": sum(r["wrong"] for r in rows)}))
+    return lines
+
+
+# -- text --------------------------------------------------------------------------------------------------------
+
+COLUMNS = ("size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong")
+UNITS = ("(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "")
+WIDTHS = (12, 12, 8, 6, 6, 8, 7, 7, 7)
+
+
+def text_lines(op: str, topo: Topology, results: dict[str, list[dict[str, Any]]],
+               world_sizes: dict[str, int]) -> list[str]:
+    """nccl-tests' table for each algorithm, headed by what was run and how busbw is computed."""
+    lines: list[str] = []
+    for name, rows in results.items():
+        n = world_sizes[name]
+        lines += [
+            f"# kernbench ccl-perf: {op}, algorithm {name}, {count(n, 'rank')} (rank = SIP; {topo.system.topology}), "
+            f"inter-SIP link {link_gbs(topo):g} GB/s per direction",
+            f"# time: simulated, mean over ranks of one call after a barrier; busbw = algbw x {BUS_FACTORS[op]}",
+            "#",
+            "#" + _row(COLUMNS)[1:],
+            ("#" + _row(UNITS)[1:]).rstrip(),
+            *(_row(_cells(r)) for r in rows),
+            f"# Out of bounds values : {sum(r['wrong'] for r in rows)} "
+            + ("OK" if all(r["wrong"] == 0 for r in rows) else "FAILED"),
+            f"# Avg bus bandwidth    : {average_busbw(rows):g}",
+            "#",
+        ]
+    return lines[:-1]
+
+
+def _cells(r: dict[str, Any]) -> tuple[str, ...]:
+    return (str(r["size"]), str(r["count"]), r["dtype"], r["redop"], str(r["root"]), _time(r["time_us"]),
+            f"{r['algbw_gbs']:.2f}", f"{r['busbw_gbs']:.2f}", str(r["wrong"]))
+
+
+def _time(us: float) -> str:
+    """nccl-tests' time format: fewer decimals as the time grows."""
+    return f"{us:.0f}" if us >= 10000 else f"{us:.1f}" if us >= 100 else f"{us:.2f}"
+
+
+def _row(cells: tuple[str, ...]) -> str:
+    return "".join(f"{c:>{w}}" for c, w in zip(cells, WIDTHS, strict=True))

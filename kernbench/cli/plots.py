@@ -1,0 +1,60 @@
+"""PNG figures of the CLI (``kernbench probe --plot``, ``kernbench ccl-perf --plot``): bandwidth against
+transfer size, one curve per case or algorithm, with reference bandwidths as dashed lines.
+
+matplotlib is optional (the ``plot`` and ``dev`` extras): `check_plot` refuses ``--plot`` before anything runs
+when it is missing or the file cannot be written, so a long sweep does not fail at its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from kernbench.cli.output import unwritable
+
+
+class PlotError(ValueError):
+    """``--plot`` cannot be honoured (no matplotlib, a file that cannot be written): one line, exit 2."""
+
+
+def check_plot(path: str) -> None:
+    """A `PlotError` when matplotlib is missing or ``path`` cannot be written."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PlotError(f"--plot {path}: needs matplotlib: pip install -e '.[plot]'") from None
+    problem = unwritable(path)
+    if problem:
+        raise PlotError(f"--plot {path}: {problem}")
+
+
+def size_label(nbytes: float) -> str:
+    """8 -> ``8``, 4096 -> ``4K``, 64 MiB -> ``64M`` (powers of 1024, as the sweeps are given)."""
+    for shift, suffix in ((30, "G"), (20, "M"), (10, "K")):
+        if nbytes >= 1 << shift:
+            return f"{nbytes / (1 << shift):g}{suffix}"
+    return f"{nbytes:g}"
+
+
+def bandwidth_plot(path: str, curves: Mapping[str, Sequence[tuple[int, float]]], *, title: str,
+                   ylabel: str = "GB/s", lines: Mapping[str, float] | None = None) -> None:
+    """Write ``path``: each curve's (bytes, GB/s) points on a log2 size axis, each of ``lines`` dashed."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    fig = Figure(figsize=(7.5, 4.2))
+    ax = fig.add_subplot()
+    for label, pts in curves.items():
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", markersize=3, label=label)
+    for i, (label, value) in enumerate((lines or {}).items()):
+        ax.axhline(value, linestyle="--", linewidth=1, color=f"C{len(curves) + i}", label=label)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(LogLocator(base=4))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: size_label(x)))
+    ax.set_xlabel("size (bytes)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
