@@ -46,7 +46,7 @@ OPS: dict[str, Op] = {op.name: op for op in (
     Op("all_reduce", "sum", False, lambda n: 2 * (n - 1) / n),
     Op("all_gather", "none", True, lambda n: (n - 1) / n),
     Op("reduce_scatter", "sum", True, lambda n: (n - 1) / n),
-    Op("broadcast", "none", False, lambda n: 1.0),
+    Op("broadcast", "none", False, lambda _n: 1.0),
 )}
 
 DTYPES = {"f32": 1 << 24, "f16": 1 << 11, "bf16": 1 << 8, "i32": 1 << 31}

@@ -40,7 +40,8 @@ def ring_rows():
 
 def test_sizes_parse_and_double_as_nccl_tests_reads_them():
     assert [parse_size(t, "--max-bytes") for t in ("8", "64K", "64M", "1g")] == [8, 64 << 10, 64 << 20, 1 << 30]
-    assert sweep_sizes(8, 64, 2) == [8, 16, 32, 64] and sweep_sizes(1, 100, 10) == [1, 10, 100]
+    assert sweep_sizes(8, 64, 2) == [8, 16, 32, 64]
+    assert sweep_sizes(1, 100, 10) == [1, 10, 100]
     for bad, match in (("12Q", "--max-bytes 12Q: expected a byte count"), ("0", "--max-bytes 0: expected")):
         with pytest.raises(CclPerfError, match=match):
             parse_size(bad, "--max-bytes")
@@ -72,7 +73,8 @@ def test_bandwidths_follow_nccl_tests_definitions(ring_rows):
     """algbw = size / time; busbw = algbw x 2(n-1)/n (1 for two ranks); data right at every size."""
     assert [r["size"] for r in ring_rows] == [8 << i for i in range(20)]
     for r in ring_rows:
-        assert r["count"] == r["size"] // 4 and (r["dtype"], r["redop"], r["root"], r["wrong"]) == ("f32", "sum", -1, 0)
+        assert r["count"] == r["size"] // 4
+        assert (r["dtype"], r["redop"], r["root"], r["wrong"]) == ("f32", "sum", -1, 0)
         assert r["algbw_gbs"] == pytest.approx(r["size"] / (r["time_us"] * 1e3), rel=1e-12)
         assert r["busbw_gbs"] == pytest.approx(r["algbw_gbs"] * 2 * (2 - 1) / 2, rel=1e-12)
 
@@ -111,7 +113,7 @@ def test_ring_plateau_reaches_70_percent_of_the_link(ring_rows):
     assert ring_rows[-1]["busbw_gbs"] >= 0.70 * 100.0
 
 
-@pytest.mark.parametrize("op,factor", [("all_gather", 3 / 4), ("reduce_scatter", 3 / 4), ("broadcast", 1.0)])
+@pytest.mark.parametrize(("op", "factor"), [("all_gather", 3 / 4), ("reduce_scatter", 3 / 4), ("broadcast", 1.0)])
 def test_ring_ops_on_four_sips_are_right_at_every_size(op, factor):
     rows = sweep(op=op, sips=4, max_bytes=256 * 1024, root=1)
     assert rows[0]["size"] == 8 * (2 if op != "broadcast" else 1)  # 8 B is half an f32 per rank: left out
@@ -128,7 +130,8 @@ def test_ring_ops_on_four_sips_are_right_at_every_size(op, factor):
 def test_other_all_reduce_algorithms_are_right_at_every_size(algorithm):
     """A multi-PE algorithm that reduces across PEs (hierarchical) and a leader-only tree, on 4 SIPs."""
     rows = sweep(sips=4, max_bytes=16 * 1024, algorithm=algorithm)
-    assert rows and all(r["wrong"] == 0 for r in rows)
+    assert rows
+    assert all(r["wrong"] == 0 for r in rows)
 
 
 @pytest.mark.parametrize("dtype", ["f16", "bf16", "i32"])
@@ -140,7 +143,7 @@ def test_other_dtypes_are_right(dtype):
 
 def test_a_collective_that_does_nothing_is_counted_element_by_element(monkeypatch, capsys):
     """#wrong: the elements, over all ranks, that differ from numpy's sum; the command then exits 1."""
-    monkeypatch.setattr(Distributed, "all_reduce", lambda self, tensor, *a, **k: self.barrier())  # takes time only
+    monkeypatch.setattr(Distributed, "all_reduce", lambda self, *_a, **_k: self.barrier())  # takes time only
     assert main([*PERF, "--max-bytes", "64", "--json"]) == 1
     points_ = [json.loads(line) for line in capsys.readouterr().out.splitlines()][:-1]
     for p in points_:
@@ -170,10 +173,11 @@ def test_json_has_one_point_per_size_and_an_average_per_algorithm(capsys):
         *[("point", "ring_allreduce_tcm")] * 4, ("avg", "ring_allreduce_tcm"),
         *[("point", "ring_allreduce_hbm")] * 4, ("avg", "ring_allreduce_hbm")]
     assert records[4]["avg_busbw_gbs"] == pytest.approx(sum(r["busbw_gbs"] for r in records[:4]) / 4, abs=1e-6)
-    assert {r["link_gbs"] for r in records} == {100.0} and {r["world_size"] for r in records} == {2}
+    assert {r["link_gbs"] for r in records} == {100.0}
+    assert {r["world_size"] for r in records} == {2}
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["--op", "all_gather", "--algorithm", "tree_allreduce"],
      "kernbench: --algorithm picks the all_reduce algorithm; all_gather always runs on the ring of SIP leaders"),
     (["--op", "broadcast", "--root", "2"], "kernbench: --root 2: expected a rank 0..1"),
@@ -184,7 +188,8 @@ def test_json_has_one_point_per_size_and_an_average_per_algorithm(capsys):
 def test_bad_options_are_one_line_and_exit_2(capsys, args, message):
     assert main([*PERF, *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(message) and err.count("\n") == 1
+    assert err.startswith(message)
+    assert err.count("\n") == 1
 
 
 def test_op_that_does_not_exist_is_refused_by_name(capsys):
@@ -196,7 +201,7 @@ def test_op_that_does_not_exist_is_refused_by_name(capsys):
 
 @pytest.mark.parametrize("command", [[*PERF, "--max-bytes", "64"], ["probe", "--topology", TOPOLOGY]],
                          ids=["ccl-perf", "probe"])
-def test_plot_writes_a_png(tmp_path, capsys, command):
+def test_plot_writes_a_png(tmp_path, command):
     path = tmp_path / "bw.png"
     assert main([*command, "--plot", str(path)]) == 0
     assert path.read_bytes()[:8] == PNG_MAGIC
@@ -204,6 +209,6 @@ def test_plot_writes_a_png(tmp_path, capsys, command):
 
 def test_plot_without_matplotlib_is_one_line_before_the_run(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
-    monkeypatch.setattr(ccl_perf_cmd, "run_sweep", lambda *a: pytest.fail("ran the sweep"))
+    monkeypatch.setattr(ccl_perf_cmd, "run_sweep", lambda *_a: pytest.fail("ran the sweep"))
     assert main([*PERF, "--plot", "x.png"]) == 2
     assert capsys.readouterr().err == "kernbench: --plot x.png: needs matplotlib: pip install -e '.[plot]'\n"

@@ -33,7 +33,7 @@ def test_two_ranks_print_what_one_process_prints(args):
 
 
 @pytest.mark.mpi(min_size=2)
-@pytest.mark.parametrize("op,sips", [("all_reduce", 2), ("reduce_scatter", 4)])
+@pytest.mark.parametrize(("op", "sips"), [("all_reduce", 2), ("reduce_scatter", 4)])
 def test_sweep_rows_equal_single_process(op, sips):
     topo = load_topology(TOPOLOGY, sips=sips)
     sizes = sweep_sizes(8, 128 * 1024, 4)
