@@ -238,6 +238,8 @@ def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Generator:
         return
     end = env.now
     ledger.command(f"{model.name}.kernel.{msg.name}", start, end - start)
+    if model.recorder is not None:
+        model.recorder.kernel(msg.name, contexts, start, end)
     last = max(contexts, key=lambda ctx: ctx.end_ns)  # the PE that finished last reports (first on ties)
     notify = [*fabric.path(("pe", last.cube, last.pe), ("pcie",), HEADER_BYTES), *model.host.upstream]
     ledger.transfer((yield transfer(notify, HEADER_BYTES)))
