@@ -85,7 +85,6 @@ class Engine:
         recording: Recording | None = None,
     ) -> None:
         self.topo = topo
-        self.recording = recording
         model = Model(seed)
         for sip in range(topo.sip_count):
             model.add_lp(lp_name(sip), partial(_build, topo, sip, report_requests, recording), report=_report)

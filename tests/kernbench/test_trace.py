@@ -186,3 +186,11 @@ def test_cli_files_under_mpirun_are_the_single_process_bytes(tmp_path):
         assert proc.stdout.count("busiest links") == 1  # printed once per job
         files[ranks] = (trace.read_bytes(), stats.read_bytes())
     assert files[2] == files[None]
+
+
+def test_the_default_trace_of_a_64_sip_all_reduce_stays_under_50_mb(tmp_path, capsys):
+    trace, line = run_trace(tmp_path, capsys, "--sips", "64")
+    size = (tmp_path / "t.json").stat().st_size
+    assert line["sips"] == list(range(64)) and trace["otherData"]["detail"] == "ops"
+    assert trace["otherData"]["sips"] == list(range(64)) and trace["otherData"]["flows"] > 64
+    assert size < 50e6
