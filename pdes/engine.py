@@ -435,6 +435,11 @@ class RankEngine:
         """Collective: every rank's (`counters`, `lp_counters`), in rank order."""
         return [decode(b) for b in self.transport.allgather(encode([self.counters(), self.lp_counters()]))]
 
+    def gather_states(self, fn: Callable) -> list[dict]:
+        """Collective: ``{lp index: fn(lp.state)}`` of every rank's LPs, in rank order."""
+        mine = {lp.index: fn(lp.state) for lp in self.lps}
+        return [decode(b) for b in self.transport.allgather(encode(mine))]
+
     def _report(self) -> list:
         t = time.perf_counter()
         reports = {}

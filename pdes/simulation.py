@@ -195,6 +195,14 @@ class Simulation:
         return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps},
                              self.model.shortest_link[0])
 
+    def gather(self, fn: Callable[[Any], Any]) -> dict[str, Any]:
+        """Collective (every rank calls it): ``fn(state)`` of every LP, computed on the rank that owns it, by LP
+        name in declaration order, on every rank (``fn``'s values must be msgpack-able: `pdes.codec`)."""
+        parts = self._on_every_rank(lambda engine: engine.gather_states(fn))
+        values = {int(i): v for part in parts for i, v in part.items()}
+        names = self.model.lp_names
+        return {names[i]: values[i] for i in sorted(values)}
+
     def projection(self, wall_s: float) -> dict:
         """The wall time of this process's virtual ranks projected onto as many cores (`pdes.projection.project`).
 

@@ -28,10 +28,12 @@ from kernbench.cli.bench_params import declared, parse_sets, read_declared, summ
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
 from kernbench.cli.labels import count
 from kernbench.cli.output import unwritable
-from kernbench.cli.run_report import FAIL, PASS, json_line, make_report, text_lines
+from kernbench.cli.record_args import add_record_args, check_record_options, recording_of, write_outputs
+from kernbench.cli.run_report import FAIL, PASS, hw_lines, json_line, make_report, text_lines
 from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup
 from kernbench.engine import Engine
+from kernbench.engine.recorder import Recording
 from kernbench.runtime import RuntimeContext
 from kernbench.topology import Topology
 from pdes import RemoteError
@@ -81,6 +83,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--project", action="store_true",
                    help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
                    "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s")
+    add_record_args(p)
 
 
 class Setup(NamedTuple):
@@ -93,6 +96,7 @@ class Setup(NamedTuple):
     topo: Topology
     ccl: CclConfig
     sips: list[int]
+    recording: Recording | None  # what the SIPs record for --trace and --hw-stats
 
 
 def check_run_options(args: argparse.Namespace) -> None:
@@ -110,6 +114,7 @@ def check_run_options(args: argparse.Namespace) -> None:
         problem = unwritable(args.stats_json)
         if problem:
             raise BenchError(f"--stats-json {args.stats_json}: {problem}")
+    check_record_options(args, unwritable)
 
 
 def prepare(args: argparse.Namespace) -> Setup:
@@ -124,7 +129,7 @@ def prepare(args: argparse.Namespace) -> Setup:
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
-    return Setup(module, bench, params, topo, ccl, sips)
+    return Setup(module, bench, params, topo, ccl, sips, recording_of(args, topo))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
         if launcher_rank() == 0:
             print("\n".join(list_lines(bench_dirs(args.benches_dir))), flush=True)
         return 0
-    module, bench, params, topo, ccl, sips = agree_on_setup(lambda: prepare(args))  # under mpirun: all or none
+    module, bench, params, topo, ccl, sips, recording = agree_on_setup(lambda: prepare(args))  # all or none
     # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
     eng = Engine(topo, report_requests=False, transport="local" if args.ranks else None, ranks=args.ranks,
-                 partition=args.partition, sync=args.sync)
+                 partition=args.partition, sync=args.sync, recording=recording)
     warn_idle_ranks(eng, topo)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
                             workers_label="sips done", workers_total=len(sips))
@@ -155,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             if r["status"] == PASS and not r["checks"]:
                 r["status"], r["error"] = FAIL, "--verify-data: the bench checked nothing (it returned no checks)"
     stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else None  # collective
+    records = eng.gather_records() if recording is not None else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params
     projection = eng.sim.projection(report["wall_s"]) if args.project else None
@@ -165,11 +171,13 @@ def run(args: argparse.Namespace) -> int:
         if args.stats_json:
             Path(args.stats_json).write_text(json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1)
                                              + "\n", encoding="utf-8")
+        hw = write_outputs(args, recording, records) if recording is not None and records is not None else None
         lines = ([json_line(report)] if args.json
                  else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params))
         if not args.json:
             extra = ([sync_line(stats["sync"])] if eng.size > 1 else []) + \
-                    ([projection_line(projection)] if projection is not None else [])
+                    ([projection_line(projection)] if projection is not None else []) + \
+                    (hw_lines(hw) if hw is not None else [])
             at = _after_wall(lines)
             lines[at:at] = ["  " + line for line in extra]
         print("\n".join(lines), flush=True)

@@ -214,3 +214,33 @@ def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
     """The first cell left-aligned (a name), the others right-aligned (numbers)."""
     parts = [f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
     return " ".join(parts).rstrip()
+
+
+# -- hardware statistics (--hw-stats) ----------------------------------------------------------------------------
+
+BUSIEST_LINKS = 5
+
+
+def hw_lines(stats: dict[str, Any]) -> list[str]:
+    """The five busiest links (busy share of the simulated span, bytes, peak queue), then the range of HBM slice
+    and PE unit utilisation over the slices and PEs used: a few lines whatever the number of SIPs."""
+    links = sorted(stats["links"], key=lambda link: (-link["busy_ns"], link["link"]))[:BUSIEST_LINKS]
+    width = max((len(link["link"]) for link in links), default=0)
+    lines = [f"hw stats: simulated span {stats['span_ns']:,.2f} ns; busiest links (busy share, bytes, peak queue):"]
+    lines += [f"  {link['link']:<{width}} {100 * link['utilisation']:5.1f}%  {link['bytes']:,} B  "
+              f"peak queue {link['peak_queue']}" for link in links]
+    hbm = stats["hbm"]
+    if hbm:
+        lines.append(f"HBM slices: {len(hbm)} used, utilisation {_range([s['utilisation'] for s in hbm])}, "
+                     f"{sum(s['read_bytes'] for s in hbm):,} B read, {sum(s['written_bytes'] for s in hbm):,} B "
+                     "written")
+    pes = stats["pes"]
+    if pes:
+        units = ", ".join(f"{unit} {_range([p['utilisation'][unit] for p in pes])}" for unit in pes[0]["utilisation"])
+        lines.append(f"PEs: {count(len(pes), 'PE')} ran kernels, busy share per unit {units}")
+    return lines
+
+
+def _range(shares: list[float]) -> str:
+    lo, hi = min(shares), max(shares)
+    return f"{100 * lo:.1f}%" if f"{lo:.3f}" == f"{hi:.3f}" else f"{100 * lo:.1f}%..{100 * hi:.1f}%"

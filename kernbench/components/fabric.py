@@ -24,6 +24,7 @@ from kernbench.components.cube import Cube
 from kernbench.components.iochip import HUB_ROUTER, IoChiplet
 from kernbench.components.link import Link, Stage, transfer
 from kernbench.components.memory import Memory
+from kernbench.components.stats import probe_of
 from kernbench.topology import PhysAddr, Topology, UnitKind, cube_neighbors, io_attached_cubes, io_entry_cube, xy_route
 
 Endpoint = tuple[str | int, ...]
@@ -54,6 +55,7 @@ class SipFabric:
         self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
         self._io_to_cube: dict[int, Link] = {}
         self._routes: dict[tuple[tuple[str, int, int], tuple[str, int, int]], tuple[Link, ...]] = {}
+        self.probe = probe_of(env)  # told which HBM accesses read and which write, when statistics are recorded
 
     def _build_cube(self, c: int) -> Cube:
         mesh = self.topo.sip.cube_mesh
@@ -171,9 +173,15 @@ class SipFabric:
         """`route` plus the HBM slice fan-out at an HBM end (``*_offset``: the HBM offset accessed there)."""
         stages: list[Stage] = list(self._route(src, dst))
         if src[0] == "hbm":
-            stages.insert(0, self.cubes[src[1]].hbm.fanout(src_offset, nbytes))
+            read = self.cubes[src[1]].hbm.fanout(src_offset, nbytes)
+            stages.insert(0, read)
+            if self.probe is not None:
+                self.probe.hbm_access(read, write=False)
         if dst[0] == "hbm":
-            stages.append(self.cubes[dst[1]].hbm.fanout(dst_offset, nbytes))
+            written = self.cubes[dst[1]].hbm.fanout(dst_offset, nbytes)
+            stages.append(written)
+            if self.probe is not None:
+                self.probe.hbm_access(written, write=True)
         return stages
 
     def transfer(

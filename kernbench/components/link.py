@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import simpy
 
+from kernbench.components.stats import probe_of
 from pdes.clock import wake_at
 
 
@@ -75,6 +76,7 @@ class Link:
         self.bytes_carried = 0
         self.busy_ns = 0.0
         self.transfers = 0
+        self.probe = probe_of(env)  # None unless statistics or link traces are recorded (`components.stats`)
 
     def reserve(self, arrive: float, nbytes: int) -> float:
         """Queue a head that reaches the link at ``arrive``; return when the link starts serving it."""
@@ -84,6 +86,8 @@ class Link:
         self.bytes_carried += nbytes
         self.busy_ns += busy
         self.transfers += 1
+        if self.probe is not None:
+            self.probe.reserved(self, arrive, start, busy, nbytes)
         return start
 
     def __repr__(self) -> str:

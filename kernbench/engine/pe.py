@@ -61,6 +61,9 @@ class PeContext:
         self._driver: Any = None
         self._unit_free = dict.fromkeys(UNITS, 0.0)
         self.end_ns = float("nan")
+        recorder = model.recorder
+        self._flows = recorder if recorder is not None and recorder.tracing else None  # IPCQ sends and receives
+        self._ops = recorder.op if recorder is not None and recorder.ops else None  # unit operations as spans
 
     @property
     def now(self) -> float:
@@ -80,6 +83,8 @@ class PeContext:
         end = start + ns
         self._unit_free[unit] = end
         self.busy[unit] += ns
+        if self._ops is not None and unit != "cpu":
+            self._ops(self.cube, self.pe, unit, start, end)
         if end != self.env.now:
             self.wait(wake_at(self.env, end))
 
@@ -138,6 +143,8 @@ class PeContext:
         queue.credits -= 1
         dst = queue.slot(queue.spec.peer_rx_base, queue.tx_seq)
         trace(self.sip, self.cube, self.pe, "send", queue, queue.tx_seq, dst, nbytes, self.env.now)
+        if self._flows is not None:
+            self._flows.send(dst.encode(), queue.tx_seq, self.cube, self.pe)
         queue.tx_seq += 1
         yield from self._dma_flow([(src, dst, nbytes)], notify=True)
 
@@ -149,6 +156,8 @@ class PeContext:
             queue.awaited.discard(seq)
         slot = queue.slot(queue.spec.rx_base, seq)
         trace(self.sip, self.cube, self.pe, "recv", queue, seq, slot, None, self.env.now)
+        if self._flows is not None:
+            self._flows.recv(slot.encode(), seq, self.cube, self.pe)
         return slot
 
     def _release_flow(self, queue: Queue, seq: int) -> Generator:
@@ -182,7 +191,10 @@ class PeContext:
         for handle in handles:
             done.append((yield handle.event))
         self.busy["dma"] += self.env.now - start
-        self.work["dma_bytes"] += sum(n for _, _, n in copies)
+        nbytes = sum(n for _, _, n in copies)
+        self.work["dma_bytes"] += nbytes
+        if self._ops is not None:
+            self._ops(self.cube, self.pe, "dma", start, self.env.now, nbytes)
         return done
 
     def translate(self, va: int, nbytes: int) -> list[tuple[PhysAddr, int]]:
@@ -238,6 +250,8 @@ def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Generator:
         return
     end = env.now
     ledger.command(f"{model.name}.kernel.{msg.name}", start, end - start)
+    if model.recorder is not None:
+        model.recorder.kernel(msg.name, contexts, start, end)
     last = max(contexts, key=lambda ctx: ctx.end_ns)  # the PE that finished last reports (first on ties)
     notify = [*fabric.path(("pe", last.cube, last.pe), ("pcie",), HEADER_BYTES), *model.host.upstream]
     ledger.transfer((yield transfer(notify, HEADER_BYTES)))

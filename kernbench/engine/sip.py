@@ -51,6 +51,7 @@ from kernbench.engine.messages import (
 )
 from kernbench.engine.mmu import PageTable
 from kernbench.engine.pe import launch_flow
+from kernbench.engine.recorder import Recording, SipRecorder
 from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
 from pdes import LP, Message
 from pdes.clock import wake_at
@@ -74,12 +75,15 @@ def _hbm_offset(addr: PhysAddr) -> int:
 class SipModel:
     """The state of LP ``sip<n>``: built by the engine on the rank that owns the SIP."""
 
-    def __init__(self, lp: LP, topo: Topology, sip: int, *, report_requests: bool = True) -> None:
+    def __init__(self, lp: LP, topo: Topology, sip: int, *, report_requests: bool = True,
+                 recording: Recording | None = None) -> None:
         self.lp = lp
         self.env = env = lp.env
         self.topo = topo
         self.sip = sip
         self.name = f"sip{sip}"
+        # before the links: each link finds the recorder's probe when it is built
+        self.recorder: SipRecorder | None = recording.recorder(sip, env) if recording is not None else None
         self.fabric = SipFabric(env, topo, sip)
         self.host = HostPort(env, topo, sip)
         self.ipcq = IpcqUnit(self)

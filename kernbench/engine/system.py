@@ -16,6 +16,7 @@ from typing import Any
 from kernbench.engine.completion import Completion, Handle
 from kernbench.engine.ipcq import deadlock_from
 from kernbench.engine.messages import Request
+from kernbench.engine.recorder import Recording
 from kernbench.engine.sip import SipModel
 from kernbench.topology import Topology, sip_links
 from pdes import LP, Model, RunResult, Simulation, SimulationDeadlock
@@ -48,8 +49,12 @@ def lp_name(sip: int) -> str:
     return f"sip{sip}"
 
 
-def _build(topo: Topology, sip: int, report_requests: bool, lp: LP) -> SipModel:
-    return SipModel(lp, topo, sip, report_requests=report_requests)
+def _build(topo: Topology, sip: int, report_requests: bool, recording: Recording | None, lp: LP) -> SipModel:
+    return SipModel(lp, topo, sip, report_requests=report_requests, recording=recording)
+
+
+def _records(model: SipModel) -> dict[str, Any] | None:
+    return model.recorder.export() if model.recorder is not None else None
 
 
 def _report(model: SipModel) -> dict[str, Any]:
@@ -62,6 +67,9 @@ class Engine:
     ``report_requests``: each SIP's report lists every host request it completed, with per-hop timings (what
     ``kernbench probe`` and tests read). Runs of thousands of SIPs turn it off: the list grows with every request
     and is gathered from every rank at the end.
+
+    ``recording``: what the SIPs record for a timeline trace and hardware statistics (`gather_records`); None
+    records nothing.
     """
 
     def __init__(
@@ -74,11 +82,12 @@ class Engine:
         transport: str | None = None,
         ranks: int | None = None,
         report_requests: bool = True,
+        recording: Recording | None = None,
     ) -> None:
         self.topo = topo
         model = Model(seed)
         for sip in range(topo.sip_count):
-            model.add_lp(lp_name(sip), partial(_build, topo, sip, report_requests), report=_report)
+            model.add_lp(lp_name(sip), partial(_build, topo, sip, report_requests, recording), report=_report)
         for link in sip_links(topo.system):
             model.add_link(lp_name(link.src), lp_name(link.dst), link.latency_ns, name=link.direction)
         self.sim = Simulation(model, sync=sync, partition=partition, transport=transport, ranks=ranks)
@@ -137,6 +146,11 @@ class Engine:
                 return self.sim.run(until, progress or self.progress)
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
+
+    def gather_records(self) -> list[dict[str, Any]]:
+        """Collective: what every recording SIP recorded (`SipRecorder.export`), by SIP, on every rank."""
+        gathered = self.sim.gather(_records)
+        return [records for records in gathered.values() if records is not None]
 
     def settle(self, failure: BaseException | None = None) -> None:
         """Collective: the end of an SPMD script's own code on this process (see `pdes.Simulation.settle`)."""

@@ -192,6 +192,9 @@ class RuntimeContext:
         trace = self.traces[self.current_device()]
         for c in done:
             trace.add(phase, c.start_ns, c.end_ns, c.latency_ns, c.nbytes, c.detail)
+        recorder = self.engine.sim.current_lp().state.recorder
+        if recorder is not None and recorder.tracing:
+            recorder.phase(phase, [(c.request, c.start_ns, c.end_ns, c.nbytes) for c in done])
         return done
 
     def _create(self, shape: Sequence[int], dtype: str, dp: DPPolicy | None, memory: str, name: str | None,
