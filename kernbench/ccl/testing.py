@@ -106,7 +106,7 @@ class _Program:
         return f"rank {rank} cube {cube} pe {pe}"
 
 
-class MockTL(TLBase):
+class MockTL(TLBase[int]):
     """The ``tl`` of one mock program: `TLBase` math for free, byte memory, FIFO IPCQ with backpressure."""
 
     def __init__(self, program: _Program, ids: tuple[int, int], counts: tuple[int, int], main: Any,
@@ -179,11 +179,6 @@ class MockTL(TLBase):
         self._park(_Wait("send", dir, queue, lambda: n_slots is None or queue.depth < n_slots, receiver.node))
         queue.tiles[queue.landed] = raw
         queue.landed += 1
-
-    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
-             dst: int | None = None) -> TensorHandle | None:
-        """The next tile from ``dir`` (parks until it is there); with ``dst`` it is copied there and None returned."""
-        return self.wait(self.recv_async(dir, shape, dtype, dst))
 
     def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
                    dst: int | None = None) -> RecvHandle:

@@ -35,7 +35,7 @@ from kernbench.topology import PhysAddr, UnitKind
 Pointer = int | PhysAddr
 
 
-class TL(TLBase):
+class TL(TLBase[Pointer]):
     """The ``tl`` object of one PE in one launch."""
 
     def __init__(self, ctx: PeContext) -> None:
@@ -106,14 +106,6 @@ class TL(TLBase):
         stage = self._stage(raw.size, "send")
         self.ctx.model.memory(stage).write(stage.offset, raw)
         self.ctx.ipcq_send(dir, stage, raw.size)
-
-    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
-             dst: Pointer | None = None) -> TensorHandle | None:
-        """Receive the next tile from direction ``dir`` (blocks until it has landed), freeing its slot.
-
-        With ``dst`` the tile is copied from the slot to ``dst`` by DMA (no trip through the PE) and None returned.
-        """
-        return self.wait(self.recv_async(dir, shape, dtype, dst))
 
     def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
                    dst: Pointer | None = None) -> RecvHandle:

@@ -8,20 +8,27 @@ that the engine-backed subclass turns into timed work and the mock ignores.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
 from kernbench.kernels.dtypes import decode, encode
 from kernbench.kernels.handle import TensorHandle, compute_dtype
+from kernbench.topology import PhysAddr
+
+P = TypeVar("P", bound=int | PhysAddr)
+"""What a subclass takes as a pointer: a virtual address (int) everywhere, a `PhysAddr` too on the engine."""
 
 
-class TLBase:
+class TLBase(ABC, Generic[P]):
     """Launch geometry and register math of one program; subclasses add memory, IPCQ and the cost hooks.
 
     ``ids`` / ``counts``: this program's (PE-in-cube, cube) position and the number of each in the launch.
+    The abstract methods are the part of ``tl`` that kernels reach memory and neighbours with, so a kernel typed
+    against `TLBase` runs on either subclass.
     """
 
     def __init__(self, ids: tuple[int, int], counts: tuple[int, int]) -> None:
@@ -30,13 +37,63 @@ class TLBase:
 
     # -- cost hooks ------------------------------------------------------------------------------------------------
 
+    @abstractmethod
     def _charge_math(self, name: str, elements: int) -> None:
         """Account one MATH-unit pass of ``name`` over ``elements`` elements (flops: `FLOPS_PER_ELEMENT`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _charge_gemm(self, flops: int) -> None:
         """Account one GEMM of ``flops`` flops."""
-        raise NotImplementedError
+
+    # -- memory ----------------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def load(self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16",
+             row_stride: int | None = None) -> TensorHandle:
+        """A ``shape`` tile of ``dtype`` read at ``ptr`` (2D: rows ``row_stride`` bytes apart, default contiguous)."""
+
+    @abstractmethod
+    def store(self, ptr: P, value: TensorHandle | np.ndarray, dtype: str | None = None) -> None:
+        """Write a tile at ``ptr`` (cast to ``dtype`` if given, else stored in its own dtype)."""
+
+    # -- IPCQ ------------------------------------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def rank(self) -> int:
+        """This program's collective rank: its SIP."""
+
+    @abstractmethod
+    def send(self, dir: str, src: TensorHandle) -> None:
+        """Send a tile to the neighbour of direction ``dir``; blocks while that neighbour's queue is full."""
+
+    @abstractmethod
+    def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
+                   dst: P | None = None) -> RecvHandle:
+        """Claim the next tile from ``dir`` without waiting; `wait` gives it. Claims on one direction match tiles
+        in the order they are made."""
+
+    @abstractmethod
+    def wait(self, handle: RecvHandle) -> TensorHandle | None:
+        """The tile of an asynchronous receive (None for one into ``dst``, once it is there)."""
+
+    @overload
+    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", dst: None = None) -> TensorHandle: ...
+
+    @overload
+    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", *, dst: P) -> None: ...
+
+    @overload
+    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str, dst: P) -> None: ...
+
+    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
+             dst: P | None = None) -> TensorHandle | None:
+        """Receive the next tile from direction ``dir`` (blocks until it has landed), freeing its slot.
+
+        With ``dst`` the tile is copied to ``dst`` instead (on the engine by DMA, no trip through the PE) and None
+        is returned.
+        """
+        return self.wait(self.recv_async(dir, shape, dtype, dst))
 
     # -- launch geometry -------------------------------------------------------------------------------------------
 
