@@ -96,7 +96,7 @@ class _Builder:
         return cls(**kwargs)
 
     def value(self, tp: Any, meta: Mapping[str, Any], value: Any, path: str) -> Any:
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.section(tp, value, path)
         if get_origin(tp) is Literal:
             if isinstance(value, str) and value in get_args(tp):

@@ -12,7 +12,7 @@ same as bytes per ns), ``_gib`` / ``_mib`` / ``_kib`` binary capacities (2**30 /
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, dataclass_transform
 
 SipTopologyName = Literal["ring_1d", "torus_2d", "mesh_2d_no_wrap"]
 Corner = Literal["NW", "NE", "SW", "SE"]
@@ -40,10 +40,20 @@ def bounded(*, gt: float | None = None, ge: float | None = None, le: float | Non
     return field(metadata={"gt": gt, "ge": ge, "le": le, "why": why})
 
 
+_Section = TypeVar("_Section")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field, bounded))
+def section(cls: type[_Section]) -> type[_Section]:
+    """A frozen dataclass of the schema; declared a dataclass transform so type checkers know that a `bounded`
+    field, like any field without a default, is required."""
+    return dataclass(frozen=True)(cls)
+
+
 # --------------------------------------------------------------------------------------------------- system level
 
 
-@dataclass(frozen=True)
+@section
 class InterSipLinkConfig:
     """One direction of a SIP-to-SIP link; its latency is the parallel engine's lookahead, hence not too small."""
 
@@ -52,7 +62,7 @@ class InterSipLinkConfig:
     bandwidth_gbs: float = bounded(gt=0)
 
 
-@dataclass(frozen=True)
+@section
 class SwitchConfig:
     """The PCIe switch that fans the host out to every SIP's PCIe endpoint."""
 
@@ -60,7 +70,7 @@ class SwitchConfig:
     bandwidth_gbs: float = bounded(gt=0)
 
 
-@dataclass(frozen=True)
+@section
 class PcieConfig:
     """Each PCIe link segment (host to switch, switch to a SIP)."""
 
@@ -68,13 +78,13 @@ class PcieConfig:
     latency_ns: float = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class HostConfig:
     overhead_ns: float = bounded(ge=0)
     pcie: PcieConfig
 
 
-@dataclass(frozen=True)
+@section
 class SystemConfig:
     sip_count: int = bounded(ge=1)
     topology: SipTopologyName
@@ -87,7 +97,7 @@ class SystemConfig:
 # ------------------------------------------------------------------------------------------------------ SIP level
 
 
-@dataclass(frozen=True)
+@section
 class CubeMeshConfig:
     """The w x h grid of cubes in a SIP; cube id = y * w + x, x grows east, y grows south."""
 
@@ -100,7 +110,7 @@ class CubeMeshConfig:
         return self.w * self.h
 
 
-@dataclass(frozen=True)
+@section
 class UcieConfig:
     """A die-to-die link between neighbouring cubes (or the IO chiplet and an edge cube)."""
 
@@ -113,13 +123,13 @@ class UcieConfig:
         return 2.0 * self.overhead_ns
 
 
-@dataclass(frozen=True)
+@section
 class IoNocConfig:
     overhead_ns: float = bounded(ge=0)
     bandwidth_gbs: float = bounded(gt=0)
 
 
-@dataclass(frozen=True)
+@section
 class IoCpuConfig:
     overhead_ns: float = bounded(ge=0)
     mem_mib: int = bounded(ge=1)
@@ -129,12 +139,12 @@ class IoCpuConfig:
         return self.mem_mib * MIB
 
 
-@dataclass(frozen=True)
+@section
 class PcieEpConfig:
     overhead_ns: float = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class IoChipletConfig:
     """The IO chiplet: PCIe endpoint, IO_CPU and a NoC with one router per cube on the edge it is attached to."""
 
@@ -145,7 +155,7 @@ class IoChipletConfig:
     pcie_ep: PcieEpConfig
 
 
-@dataclass(frozen=True)
+@section
 class SipConfig:
     cube_mesh: CubeMeshConfig
     ucie: UcieConfig
@@ -155,7 +165,7 @@ class SipConfig:
 # ----------------------------------------------------------------------------------------------------- cube level
 
 
-@dataclass(frozen=True)
+@section
 class PeLayoutConfig:
     """PEs sit in groups at the cube's corners; pe = corner_index * pe_per_corner + index."""
 
@@ -167,7 +177,7 @@ class PeLayoutConfig:
         return len(self.corners) * self.pe_per_corner
 
 
-@dataclass(frozen=True)
+@section
 class MCpuConfig:
     overhead_ns: float = bounded(ge=0)
     mem_kib: int = bounded(ge=1)
@@ -178,7 +188,7 @@ class MCpuConfig:
         return self.mem_kib * KIB
 
 
-@dataclass(frozen=True)
+@section
 class XbarConfig:
     overhead_ns: float = bounded(ge=0)
     bandwidth_gbs: float = bounded(gt=0)
@@ -186,7 +196,7 @@ class XbarConfig:
     ucie_wire_mm: float = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class HbmCtrlConfig:
     """HBM of one cube: ``slices`` independent slices, addresses interleaved across them."""
 
@@ -217,7 +227,7 @@ class HbmCtrlConfig:
         return self.effective_bw_gbs * self.slices
 
 
-@dataclass(frozen=True)
+@section
 class SramConfig:
     size_mib: int = bounded(ge=1)
     bandwidth_gbs: float = bounded(gt=0)
@@ -229,7 +239,7 @@ class SramConfig:
         return self.size_mib * MIB
 
 
-@dataclass(frozen=True)
+@section
 class CubeConfig:
     pe_layout: PeLayoutConfig
     m_cpu: MCpuConfig
@@ -241,12 +251,12 @@ class CubeConfig:
 # ------------------------------------------------------------------------------------------------------- PE level
 
 
-@dataclass(frozen=True)
+@section
 class PeCpuConfig:
     overhead_ns: float = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class SchedulerConfig:
     """The PE's tile scheduler; it keeps the top ``tcm_reserved_mib`` of the TCM for its staging buffers."""
 
@@ -254,14 +264,14 @@ class SchedulerConfig:
     tcm_reserved_mib: int = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class PeDmaConfig:
     overhead_ns: float = bounded(ge=0)
     bandwidth_gbs: float = bounded(gt=0)
     max_outstanding: int = bounded(ge=1)
 
 
-@dataclass(frozen=True)
+@section
 class PeTcmConfig:
     size_mib: int = bounded(ge=1)
     bandwidth_gbs: float = bounded(gt=0)
@@ -272,7 +282,7 @@ class PeTcmConfig:
         return self.size_mib * MIB
 
 
-@dataclass(frozen=True)
+@section
 class ComputeUnitConfig:
     """A PE compute unit (pe_gemm, pe_math): throughput plus a fixed cost per operation."""
 
@@ -280,7 +290,7 @@ class ComputeUnitConfig:
     overhead_ns: float = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class PeMmuConfig:
     """Device virtual address space (one per SIP, shared by its PEs) and the MMU's translation costs."""
 
@@ -301,12 +311,12 @@ class PeMmuConfig:
         return self.va_base + self.va_size_bytes
 
 
-@dataclass(frozen=True)
+@section
 class PeIpcqConfig:
     overhead_ns: float = bounded(ge=0)
 
 
-@dataclass(frozen=True)
+@section
 class PeConfig:
     """Template instantiated for every PE of every cube."""
 
@@ -328,7 +338,7 @@ class PeConfig:
 # ------------------------------------------------------------------------------------------------------ the whole
 
 
-@dataclass(frozen=True)
+@section
 class Topology:
     """A validated system description; ``source`` names where it came from (not a YAML key)."""
 
