@@ -183,8 +183,9 @@ class _Part:
 def _mapped_pes(name: str, pes: object, rank: int, geometry: CclGeometry) -> tuple[tuple[int, int], ...]:
     """A mapper's answer, sorted; ValueError unless it is distinct (cube, pe) pairs of the SIP (a mapper named by
     dotted path is a user's function)."""
-    pairs = {tuple(pe) for pe in pes if isinstance(pe, (tuple, list))} if isinstance(pes, (list, tuple)) else set()
-    if not pairs or len(pairs) != len(pes) or not all(
+    items = pes if isinstance(pes, (list, tuple)) else ()
+    pairs = {tuple(pe) for pe in items if isinstance(pe, (tuple, list))}
+    if not pairs or len(pairs) != len(items) or not all(
             len(pe) == 2 and all(type(x) is int for x in pe)
             and 0 <= pe[0] < geometry.cubes_per_sip and 0 <= pe[1] < geometry.pes_per_cube for pe in pairs):
         raise ValueError(f"mapper {name!r}: rank {rank}: expected a non-empty list of distinct (cube, pe) pairs, "

@@ -93,11 +93,15 @@ def read_declared(path: Path) -> dict[str, tuple[Any, str]]:
     except (OSError, SyntaxError, ValueError):
         return {}
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign) and node.value is not None else []
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
         if any(isinstance(t, ast.Name) and t.id == "PARAMS" for t in targets):
             try:
-                return declared(path.stem, raw=ast.literal_eval(node.value))
+                return declared(path.stem, raw=ast.literal_eval(value))
             except (ValueError, BenchError):
                 return {}
     return {}

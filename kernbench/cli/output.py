@@ -12,9 +12,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
 
 from pdes.transport import launcher_rank
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 SIGPIPE_EXIT = 141
 """128 + SIGPIPE: what a shell reports for a writer whose reader went away."""
@@ -23,7 +26,7 @@ SIGPIPE_EXIT = 141
 class JobArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser whose messages (usage errors, ``--help``) appear once per mpirun job: on rank 0."""
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         if launcher_rank() == 0:
             super()._print_message(message, file)
 

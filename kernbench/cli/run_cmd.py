@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             if r["status"] == PASS and not r["checks"]:
                 r["status"], r["error"] = FAIL, "--verify-data: the bench checked nothing (it returned no checks)"
-    stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else None  # collective
+    stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else {}  # collective; {}: unused
     records = eng.gather_records() if recording is not None else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import overload
+from typing import Any, overload
 
 import simpy
 
@@ -173,12 +173,12 @@ class SipFabric:
         """`route` plus the HBM slice fan-out at an HBM end (``*_offset``: the HBM offset accessed there)."""
         stages: list[Stage] = list(self._route(src, dst))
         if src[0] == "hbm":
-            read = self.cubes[src[1]].hbm.fanout(src_offset, nbytes)
+            read = self.cubes[self._endpoint(src, "src")[1]].hbm.fanout(src_offset, nbytes)
             stages.insert(0, read)
             if self.probe is not None:
                 self.probe.hbm_access(read, write=False)
         if dst[0] == "hbm":
-            written = self.cubes[dst[1]].hbm.fanout(dst_offset, nbytes)
+            written = self.cubes[self._endpoint(dst, "dst")[1]].hbm.fanout(dst_offset, nbytes)
             stages.append(written)
             if self.probe is not None:
                 self.probe.hbm_access(written, write=True)
@@ -260,7 +260,7 @@ class LazyCubes(Sequence[Cube]):
         return [self._built[i] for i in sorted(self._built)]
 
 
-def _index(value: object, limit: int, role: str, ep: Endpoint, field: str) -> int:
+def _index(value: Any, limit: int, role: str, ep: Endpoint, field: str) -> int:
     """``value`` as an index below ``limit``; the error names the field of the endpoint (built only on error)."""
     try:
         if isinstance(value, bool):

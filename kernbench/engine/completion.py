@@ -87,6 +87,13 @@ class Completion:
                    ledger.wire_ns, ledger.queueing_ns, tuple(ledger.hops), data, detail or {})
 
     @property
+    def read_data(self) -> np.ndarray:
+        """The bytes a read request brought back; an error for a request that reads nothing."""
+        if self.data is None:
+            raise ValueError(f"{self.request} on sip{self.sip} (tag {self.tag}) read no data")
+        return self.data
+
+    @property
     def latency_ns(self) -> float:
         return self.end_ns - self.start_ns
 

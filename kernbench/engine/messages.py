@@ -20,7 +20,8 @@ HEADER_BYTES = 64
 """Bytes of a request or acknowledgement that carries no data (command descriptor, read request, ack)."""
 
 
-def _count(owner: str, field: str, value: object, minimum: int = 0) -> int:
+def _count(owner: str, field: str, value: Any, minimum: int = 0) -> int:
+    """``value``, whatever a message field was given, as an int >= ``minimum``; else an error naming the field."""
     try:
         if isinstance(value, bool):
             raise TypeError

@@ -70,10 +70,7 @@ class PageTable:
         first, end = self._pages(va, nbytes)
         page = first
         while page < end:
-            run = self._run_of(page)
-            if run is None:
-                raise TranslationError(f"{what}.va: {page * self.page:#x} is not mapped in sip{self.sip}")
-            page = self._runs[run][0]
+            page = self._runs[self._mapped_run(page, what)][0]
 
     def map(self, va: int, pa: PhysAddr, nbytes: int, *, subpage: bool = False) -> None:
         self.check_map(va, pa, nbytes, subpage=subpage)
@@ -94,7 +91,7 @@ class PageTable:
         first, end = self._pages(va, nbytes)
         page = first
         while page < end:
-            start = self._run_of(page)
+            start = self._mapped_run(page, "MmuUnmapMsg")
             run_end, pa = self._runs.pop(start)
             self._starts.remove(start)
             if start < first:  # keep the part before the hole
@@ -130,6 +127,13 @@ class PageTable:
         if i >= 0 and page < self._runs[self._starts[i]][0]:
             return self._starts[i]
         return None
+
+    def _mapped_run(self, page: int, what: str) -> int:
+        """First page of the run holding ``page``; an error naming ``what`` if it is not mapped."""
+        run = self._run_of(page)
+        if run is None:
+            raise TranslationError(f"{what}.va: {page * self.page:#x} is not mapped in sip{self.sip}")
+        return run
 
     def _overlaps(self, first: int, end: int) -> int | None:
         """First page of a run overlapping ``[first, end)``, or None."""

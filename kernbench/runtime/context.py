@@ -160,7 +160,8 @@ class RuntimeContext:
                       pe_args: Mapping[tuple[int, int], tuple] | None = None) -> Handle:
         """Submit a launch (see `launch`) without waiting for it; ``pe_args``: leading arguments per PE."""
         sip = self.current_device()
-        values, pes = [], set()
+        values: list[int | float | str] = []
+        pes: set[tuple[int, int]] = set()
         for i, arg in enumerate(args):
             if isinstance(arg, Tensor):
                 if arg.is_host:
@@ -182,7 +183,7 @@ class RuntimeContext:
     def _request(self, msg: Request, phase: str) -> Completion:
         return self._requests([msg], phase)[0]
 
-    def _requests(self, msgs: list[Request], phase: str) -> list[Completion]:
+    def _requests(self, msgs: Sequence[Request], phase: str) -> list[Completion]:
         """Submit ``msgs`` at once (they run concurrently), wait for all, and trace them under ``phase``."""
         return self._finish([self.engine.submit(m) for m in msgs], phase)
 
@@ -224,10 +225,10 @@ class RuntimeContext:
         addrs, specs = tensor.shard_addrs, tensor.shards
         picked = range(len(addrs)) if only is None else only
         done = self._requests([MemoryReadMsg(addrs[i], specs[i].nbytes) for i in picked], phase)
-        return [c.data for c in done]
+        return [c.read_data for c in done]
 
     def _free(self, tensor: Tensor) -> None:
-        dep = tensor._deployment
+        dep = tensor._live()
         self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,), subpage=sub)
                         for cube, va, _, n, sub in dep.mappings], "mmu_unmap")
         release(self.allocators, dep)

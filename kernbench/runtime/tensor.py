@@ -79,7 +79,7 @@ class Tensor:
         if tuple(values.shape) != self.shape:
             raise ValueError(f"{self.name}.copy_ shape mismatch: source shape {tuple(values.shape)} != tensor shape "
                              f"{self.shape}")
-        if self.is_host:
+        if self._host is not None:
             self._host = values.astype(self._host.dtype, copy=True)
             return self
         blocks = split_blocks(values.reshape(as_2d(self.shape)), self._layout)
@@ -88,7 +88,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The tensor's values (read from device memory now; bf16 comes back as float32)."""
-        if self.is_host:
+        if self._host is not None:
             return self._host.copy()
         raws = self._ctx._read_shards(self, "numpy")
         parts = [decode(raw, self.dtype, sb.block.shape) for raw, sb in zip(raws, self._layout, strict=True)]

@@ -20,9 +20,9 @@ from typing import Any
 import pdes
 
 _LIBRARY_DIRS = tuple(
-    os.path.join(Path(p).resolve(), "") for p in {
+    os.path.join(p.resolve(), "") for p in {
         Path(__file__).resolve().parents[1], Path(pdes.__file__).parent,
-        *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+        *(Path(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")),
     }
 )
 """Frames in these directories are library code; ``where`` names the innermost frame outside them."""
