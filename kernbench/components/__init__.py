@@ -11,7 +11,7 @@ from kernbench.components.fabric import Endpoint, SipFabric, link_names
 from kernbench.components.hbm import HbmController
 from kernbench.components.host import HostPort
 from kernbench.components.iochip import HUB_ROUTER, IoChiplet
-from kernbench.components.link import Fanout, HopTrace, Link, Stage, TransferTiming, transfer
+from kernbench.components.link import Fanout, Flow, HopTrace, Link, Stage, TransferTiming, transfer
 from kernbench.components.memory import PAGE_BYTES, Memory
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Cube",
     "Endpoint",
     "Fanout",
+    "Flow",
     "HbmController",
     "HopTrace",
     "HostPort",

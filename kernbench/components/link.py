@@ -36,14 +36,20 @@ exactly those values (`pdes.clock.wake_at`), so results do not depend on float d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import simpy
 
 from kernbench.components.stats import probe_of
 from pdes.clock import wake_at
+
+T = TypeVar("T")
+
+Flow = Generator[simpy.Event, Any, T]
+"""The body of a SimPy process that ends with a ``T``: it yields events, and SimPy sends back each one's value,
+which the type system cannot tie to the event (hence Any)."""
 
 
 class Link:
@@ -208,7 +214,8 @@ def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, relea
     return env.process(_run(env, stages, nbytes, float(tail_lag), release))
 
 
-def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float, release: str):
+def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float,
+         release: str) -> Flow[TransferTiming]:
     """The timing rules of the module docstring, stage by stage, waking when the head reaches each stage.
 
     ``b if b > a else a`` is ``max(a, b)`` (same result, ties included) without the call: this loop runs for

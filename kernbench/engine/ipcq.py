@@ -148,6 +148,27 @@ class QueueSpec:
     def ring_bytes(self) -> int:
         return self.n_slots * self.slot_size
 
+    @property
+    def tx_ring(self) -> PhysAddr:
+        """The peer's receive ring this direction sends into (``peer_rx_base``)."""
+        if self.peer_rx_base is None:
+            raise IpcqError(f"IPCQ direction {self.direction!r} cannot send (it only receives)")
+        return self.peer_rx_base
+
+    @property
+    def rx_ring(self) -> PhysAddr:
+        """This PE's receive ring for the direction (``rx_base``)."""
+        if self.rx_base is None:
+            raise IpcqError(f"IPCQ direction {self.direction!r} cannot recv (it only sends)")
+        return self.rx_base
+
+    @property
+    def sender(self) -> tuple[int, int, int]:
+        """The (sip, cube, pe) whose sends land in this direction's receive ring (``recv_from``)."""
+        if self.recv_from is None:
+            raise IpcqError(f"IPCQ direction {self.direction!r} cannot recv (it only sends)")
+        return self.recv_from
+
 
 @dataclass
 class Queue:

@@ -46,29 +46,36 @@ def _addr(owner: str, field: str, value: object) -> None:
         raise TypeError(f"{owner}.{field}: expected a PhysAddr, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class MemoryWriteMsg:
-    """Host to device (H2D): write ``data`` (any numpy array, stored as its bytes) or ``nbytes`` of ``fill``."""
+    """Host to device (H2D): write ``data`` (any numpy array or bytes, stored as its bytes) or ``nbytes`` of ``fill``.
+
+    Built from either; once built, ``data`` holds the bytes as uint8 (None for a fill) and ``nbytes`` counts them.
+    """
 
     addr: PhysAddr
-    data: np.ndarray | bytes | None = None
-    nbytes: int | None = None
-    fill: int = 0
+    data: np.ndarray | None
+    nbytes: int
+    fill: int
 
-    def __post_init__(self) -> None:
-        _addr("MemoryWriteMsg", "addr", self.addr)
-        if self.data is not None:
-            raw = np.ascontiguousarray(self.data if isinstance(self.data, np.ndarray) else np.frombuffer(
-                bytes(self.data), dtype=np.uint8)).reshape(-1).view(np.uint8)
-            if self.nbytes is not None and self.nbytes != raw.size:
-                raise ValueError(f"MemoryWriteMsg.nbytes: {self.nbytes} but data has {raw.size} bytes")
-            object.__setattr__(self, "data", raw.copy())  # the host may reuse its buffer once submitted
-            object.__setattr__(self, "nbytes", raw.size)
-        elif self.nbytes is None:
+    def __init__(self, addr: PhysAddr, data: np.ndarray | bytes | None = None, nbytes: int | None = None,
+                 fill: int = 0) -> None:
+        _addr("MemoryWriteMsg", "addr", addr)
+        raw = None
+        if data is not None:
+            raw = np.ascontiguousarray(data if isinstance(data, np.ndarray) else np.frombuffer(
+                bytes(data), dtype=np.uint8)).reshape(-1).view(np.uint8)
+            if nbytes is not None and nbytes != raw.size:
+                raise ValueError(f"MemoryWriteMsg.nbytes: {nbytes} but data has {raw.size} bytes")
+            raw = raw.copy()  # the host may reuse its buffer once submitted
+            nbytes = raw.size
+        elif nbytes is None:
             raise ValueError("MemoryWriteMsg: give data or nbytes (with an optional fill byte)")
-        object.__setattr__(self, "nbytes", _count("MemoryWriteMsg", "nbytes", self.nbytes, 1))
-        fill = _count("MemoryWriteMsg", "fill", self.fill)
-        if fill > 255:
+        object.__setattr__(self, "addr", addr)
+        object.__setattr__(self, "data", raw)
+        object.__setattr__(self, "nbytes", _count("MemoryWriteMsg", "nbytes", nbytes, 1))
+        object.__setattr__(self, "fill", fill)
+        if _count("MemoryWriteMsg", "fill", fill) > 255:
             raise ValueError(f"MemoryWriteMsg.fill: a byte 0..255, got {fill}")
 
     @property

@@ -18,14 +18,14 @@ sees it from ``wait``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import simpy
 from greenlet import getcurrent, greenlet
 
-from kernbench.components import transfer
+from kernbench.components import Flow, TransferTiming, transfer
 from kernbench.engine.completion import Completion, Ledger
 from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox, trace
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
 
 UNITS = ("cpu", "dma", "gemm", "math", "mmu")
+
+_Arrival = tuple[float, int, TransferTiming, TransferTiming]
+"""A launch header's arrival at a PE: (time, cube, timing to the cube's M_CPU, timing from there to the PE)."""
 
 
 class KernelError(RuntimeError):
@@ -130,7 +133,7 @@ class PeContext:
         """In the background: wait for receive ``seq``, DMA its slot to ``runs``, free the slot. Returns the flow."""
         return self.env.process(self._recv_into_flow(queue, seq, runs))
 
-    def _send_flow(self, queue: Queue, src: PhysAddr, nbytes: int) -> Generator:
+    def _send_flow(self, queue: Queue, src: PhysAddr, nbytes: int) -> Flow[None]:
         ipcq = self.model.ipcq
         if queue.credits == 0 and not queue.spec.backpressure:
             raise IpcqError(f"send on {queue.spec.direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
@@ -141,40 +144,40 @@ class PeContext:
                 yield ipcq.wait_change(queue)
             queue.blocked_sends -= 1
         queue.credits -= 1
-        dst = queue.slot(queue.spec.peer_rx_base, queue.tx_seq)
+        dst = queue.slot(queue.spec.tx_ring, queue.tx_seq)
         trace(self.sip, self.cube, self.pe, "send", queue, queue.tx_seq, dst, nbytes, self.env.now)
         if self._flows is not None:
             self._flows.send(dst.encode(), queue.tx_seq, self.cube, self.pe)
         queue.tx_seq += 1
         yield from self._dma_flow([(src, dst, nbytes)], notify=True)
 
-    def _arrival_flow(self, queue: Queue, seq: int) -> Generator:
+    def _arrival_flow(self, queue: Queue, seq: int) -> Flow[PhysAddr]:
         if queue.rx_head <= seq:
             queue.awaited.add(seq)
             while queue.rx_head <= seq:
                 yield self.model.ipcq.wait_change(queue)
             queue.awaited.discard(seq)
-        slot = queue.slot(queue.spec.rx_base, seq)
+        slot = queue.slot(queue.spec.rx_ring, seq)
         trace(self.sip, self.cube, self.pe, "recv", queue, seq, slot, None, self.env.now)
         if self._flows is not None:
             self._flows.recv(slot.encode(), seq, self.cube, self.pe)
         return slot
 
-    def _release_flow(self, queue: Queue, seq: int) -> Generator:
+    def _release_flow(self, queue: Queue, seq: int) -> Flow[None]:
         before = queue.rx_tail
         queue.rx_tail = free_in_order(queue.freed, before, seq)
         for freed in range(before, queue.rx_tail):  # one credit per freed slot, composed in the outbox one at a time
             lock = self.model.ipcq.outbox_lock(self.cube, self.pe)
             with lock.request() as turn:
                 yield turn
-                trace(self.sip, self.cube, self.pe, "credit", queue, freed, queue.slot(queue.spec.rx_base, freed),
+                trace(self.sip, self.cube, self.pe, "credit", queue, freed, queue.slot(queue.spec.rx_ring, freed),
                       queue.spec.credit_bytes, self.env.now)
                 out = outbox(self.topo, self.sip, self.cube, self.pe)
-                self.model.memory(out).write(out.offset, np.array([queue.spec.rx_base.encode()], dtype="<u8"))
-                peer = inbox(self.topo, *queue.spec.recv_from)
+                self.model.memory(out).write(out.offset, np.array([queue.spec.rx_ring.encode()], dtype="<u8"))
+                peer = inbox(self.topo, *queue.spec.sender)
                 yield from self._dma_flow([(out, peer, queue.spec.credit_bytes)], notify=True)
 
-    def _recv_into_flow(self, queue: Queue, seq: int, runs: list[tuple[PhysAddr, int]]) -> Generator:
+    def _recv_into_flow(self, queue: Queue, seq: int, runs: list[tuple[PhysAddr, int]]) -> Flow[None]:
         slot = yield from self._arrival_flow(queue, seq)
         copies, pos = [], 0
         for addr, n in runs:
@@ -183,7 +186,7 @@ class PeContext:
         yield from self._dma_flow(copies, notify=False)
         yield from self._release_flow(queue, seq)
 
-    def _dma_flow(self, copies: list[tuple[PhysAddr, PhysAddr, int]], *, notify: bool) -> Generator:
+    def _dma_flow(self, copies: list[tuple[PhysAddr, PhysAddr, int]], *, notify: bool) -> Flow[list[Completion]]:
         start = self.env.now
         handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n, notify), record=False)
                    for src, dst, n in copies]
@@ -224,7 +227,7 @@ class PeContext:
         return runs
 
 
-def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Generator:
+def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Flow[None]:
     """The timed life of one launch on SIP ``model`` (see the module docstring)."""
     env, topo, fabric = model.env, model.topo, model.fabric
     ledger = Ledger(env.now)
@@ -246,7 +249,7 @@ def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Generator:
     runs = [env.process(_run_program(ctx, msg.program, failed)) for ctx in contexts]
     yield simpy.AllOf(env, runs) | failed
     if failed.triggered:
-        model._fail(tag, failed.value)
+        model._fail(tag, cast(KernelError, failed.value))  # SimPy types an event's value as Any | None
         return
     end = env.now
     ledger.command(f"{model.name}.kernel.{msg.name}", start, end - start)
@@ -258,7 +261,7 @@ def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Generator:
     model._complete(tag, ledger, detail=_launch_detail(msg, contexts, start, end))
 
 
-def _dispatch_cube(model: SipModel, cube: int, pes: list[int]) -> Generator:
+def _dispatch_cube(model: SipModel, cube: int, pes: list[int]) -> Flow[list[_Arrival]]:
     """IO_CPU -> M_CPU of ``cube`` -> each PE; returns [(arrival, cube, timing to M_CPU, timing to PE)]."""
     env, fabric = model.env, model.fabric
     to_m_cpu = yield transfer(fabric.path(("io",), ("m_cpu", cube), HEADER_BYTES), HEADER_BYTES)
@@ -271,7 +274,7 @@ def _dispatch_cube(model: SipModel, cube: int, pes: list[int]) -> Generator:
     return arrivals
 
 
-def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: simpy.Event) -> Generator:
+def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: simpy.Event) -> Flow[Any]:
     """Drive ``program(ctx)`` in a greenlet: every event it waits on is yielded here.
 
     An exception in the program triggers ``failed`` with a `KernelError` (the first one wins) and ends this PE.

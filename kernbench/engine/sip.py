@@ -29,12 +29,12 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from kernbench.components import HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
+from kernbench.components import Flow, HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
 from kernbench.components.fabric import Endpoint
 from kernbench.engine.completion import Completion, Handle, Ledger
 from kernbench.engine.ipcq import IpcqUnit
@@ -173,7 +173,7 @@ class SipModel:
 
     # -- flows that start here ---------------------------------------------------------------------------------
 
-    def _h2d(self, msg: MemoryWriteMsg, tag: int) -> Generator:
+    def _h2d(self, msg: MemoryWriteMsg, tag: int) -> Flow[None]:
         ledger = Ledger(self.env.now)
         yield from self._host_command(ledger)
         addr, n = msg.addr, msg.nbytes
@@ -185,7 +185,7 @@ class SipModel:
             self.memory(addr).fill(addr.offset, n, msg.fill)
         self._complete(tag, ledger)
 
-    def _d2h(self, msg: MemoryReadMsg, tag: int) -> Generator:
+    def _d2h(self, msg: MemoryReadMsg, tag: int) -> Flow[None]:
         ledger = Ledger(self.env.now)
         yield from self._host_command(ledger)
         addr, n = msg.addr, msg.nbytes
@@ -196,7 +196,7 @@ class SipModel:
         yield from self._move(ledger, path, n)
         self._complete(tag, ledger, data)
 
-    def _mmu_update(self, msg: MmuMapMsg | MmuUnmapMsg, tag: int) -> Generator:
+    def _mmu_update(self, msg: MmuMapMsg | MmuUnmapMsg, tag: int) -> Flow[None]:
         ledger = Ledger(self.env.now)
         yield from self._host_command(ledger)
         start = self.env.now
@@ -227,7 +227,7 @@ class SipModel:
                              f"{self.topo.cubes_per_sip} cubes")
         return msg.cubes
 
-    def _ipcq_init(self, msg: IpcqInitMsg, tag: int) -> Generator:
+    def _ipcq_init(self, msg: IpcqInitMsg, tag: int) -> Flow[None]:
         """The install plan travels host -> IO_CPU -> the PE (a header); the queues exist from completion on."""
         ledger = Ledger(self.env.now)
         yield from self._host_command(ledger)
@@ -235,7 +235,7 @@ class SipModel:
         self.ipcq.install(msg.cube, msg.pe, msg.queues)
         self._complete(tag, ledger)
 
-    def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Generator:
+    def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Flow[None]:
         ledger = Ledger(self.env.now)
         unit = f"{self.name}.cube{msg.cube}.pe{msg.pe}.dma"
         yield wake_at(self.env, ledger.command(unit, self.env.now, self.topo.pe.pe_dma.overhead_ns))
@@ -251,7 +251,7 @@ class SipModel:
 
     # -- flows that run where the data is ----------------------------------------------------------------------
 
-    def _copy_from_here(self, ledger: Ledger, job: dict) -> Generator:
+    def _copy_from_here(self, ledger: Ledger, job: dict) -> Flow[None]:
         """Read the source (on this SIP) now and stream it to the destination, here or on another SIP."""
         src, dst, n = PhysAddr.decode(job["src"]), PhysAddr.decode(job["dst"]), job["n"]
         data = self.memory(src).read(src.offset, n)
@@ -272,7 +272,7 @@ class SipModel:
                 yield wake_at(self.env, self.env.now + tail_lag)
                 self._complete(job["tag"], ledger)
 
-    def _landed(self, ledger: Ledger, job: dict) -> Generator:
+    def _landed(self, ledger: Ledger, job: dict) -> Flow[None]:
         """The destination bytes are in place: complete here, or acknowledge to the PE's SIP.
 
         The acknowledgement leaves from the destination memory's crossbar port (no DRAM access) to the SerDes.
@@ -288,7 +288,7 @@ class SipModel:
 
     # -- the inter-SIP side ------------------------------------------------------------------------------------
 
-    def _emit(self, ledger: Ledger, packet: dict, lead: list[Stage], nbytes: int, lag: float = 0.0) -> Generator:
+    def _emit(self, ledger: Ledger, packet: dict, lead: Sequence[Stage], nbytes: int, lag: float = 0.0) -> Flow[float]:
         """Stream ``nbytes`` along ``lead`` onto the first inter-SIP link towards ``packet["to"]`` and send it.
 
         Ends when the head is on the link; returns how long the tail takes to follow.
@@ -314,7 +314,7 @@ class SipModel:
         ledger = Ledger.from_wire(packet["ledger"])
         self.env.process(self._arrive(ledger, packet))
 
-    def _arrive(self, ledger: Ledger, packet: dict) -> Generator:
+    def _arrive(self, ledger: Ledger, packet: dict) -> Flow[None]:
         n_wire, lag = packet["n_wire"], packet["lag"]
         if packet["to"] != self.sip:  # pass through: SerDes in, IO NoC hub, SerDes out
             lead = [self.fabric.io.ingress("serdes"), self.fabric.io.egress("serdes")]
@@ -334,20 +334,20 @@ class SipModel:
             self.memory(dst).write(dst.offset, packet["data"])
             yield from self._landed(ledger, packet)
 
-    def _land(self, ledger: Ledger, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Generator:
+    def _land(self, ledger: Ledger, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Flow[None]:
         path = self.fabric.path(("serdes",), dst, nbytes, dst_offset=offset)
         ledger.transfer((yield transfer(path, nbytes, tail_lag=lag)))
 
     # -- shared steps ------------------------------------------------------------------------------------------
 
-    def _host_command(self, ledger: Ledger) -> Generator:
+    def _host_command(self, ledger: Ledger) -> Flow[None]:
         """A command descriptor from the host to the IO_CPU, and the IO_CPU's processing of it."""
         path = [*self.host.downstream, *self.fabric.path(("pcie",), ("io",), HEADER_BYTES)]
         yield from self._move(ledger, path, HEADER_BYTES)
         cost = self.topo.sip.io_chiplet.io_cpu.overhead_ns
         yield wake_at(self.env, ledger.command(f"{self.name}.io_cpu", self.env.now, cost))
 
-    def _move(self, ledger: Ledger, path: list[Stage], nbytes: int) -> Generator:
+    def _move(self, ledger: Ledger, path: Sequence[Stage], nbytes: int) -> Flow[None]:
         ledger.transfer((yield transfer(path, nbytes)))
 
     def _complete(self, tag: int, ledger: Ledger, data: np.ndarray | None = None, detail: dict | None = None) -> None:
@@ -364,7 +364,7 @@ class SipModel:
         self._events.pop(tag).fail(exc)
 
 
-_FLOWS: dict[type, Callable[[SipModel, Any, int], Generator]] = {
+_FLOWS: dict[type, Callable[[SipModel, Any, int], Flow[None]]] = {
     MemoryWriteMsg: SipModel._h2d, MemoryReadMsg: SipModel._d2h, PeDmaMsg: SipModel._pe_dma,
     MmuMapMsg: SipModel._mmu_update, MmuUnmapMsg: SipModel._mmu_update, IpcqInitMsg: SipModel._ipcq_init,
     KernelLaunchMsg: launch_flow,
