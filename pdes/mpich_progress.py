@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["YIELD_SETTINGS", "configure", "local_ranks", "oversubscribed"]
+__all__ = ["YIELD_SETTINGS", "applied", "configure", "local_ranks", "oversubscribed"]
 
 YIELD_SETTINGS = {"MPIR_CVAR_CH4_PROGRESS_THROTTLE": "true", "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
+
+applied: dict[str, str] = {}
+"""What `configure` set in this process's environment (empty: nothing, or not called)."""
 
 _LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
 
@@ -42,4 +45,6 @@ def configure(environ: dict[str, str] | os._Environ[str] = os.environ, cores: in
         return {}
     chosen = {name: value for name, value in YIELD_SETTINGS.items() if name not in environ}
     environ.update(chosen)
+    if environ is os.environ:
+        applied.update(chosen)
     return chosen

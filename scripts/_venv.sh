@@ -16,6 +16,5 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     touch "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
-# MPICH from pip busy-spins in blocking calls; these make blocked ranks yield the core.
-export MPIR_CVAR_CH4_PROGRESS_THROTTLE="${MPIR_CVAR_CH4_PROGRESS_THROTTLE:-true}"
-export MPIR_CVAR_ENABLE_HEAVY_YIELD="${MPIR_CVAR_ENABLE_HEAVY_YIELD:-1}"
+# MPICH's yield settings (blocked ranks give up the core) are pdes's choice per job: on when a node's ranks
+# outnumber its cores, as mpirun -n 4 on a 2-core machine (pdes/mpich_progress.py).
