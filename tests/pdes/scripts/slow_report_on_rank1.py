@@ -1,14 +1,13 @@
 """Rank 1 fails and takes longer than `pdes.abort.WAIT_S` to print its traceback (its exception's message is slow
 to format); rank 0 only heard of the failure (see test_mpi_jobs.py). Rank 0 must wait for rank 1's report.
 
-Nothing here installs the abort hook: ``import pdes`` does under mpirun.
+Nothing here installs the abort hook: importing pdes does under mpirun.
 """
 
 import time
 
-import pdes  # noqa: F401  (installs the abort hook)
-from mpi4py import MPI
 from pdes.abort import WAIT_S
+from pdes.mpi import MPI  # sets MPICH's progress variables first
 
 
 class SlowToPrint(Exception):
