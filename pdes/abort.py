@@ -4,12 +4,15 @@ Without this, a rank that dies leaves the others blocked in MPI forever: ``mpiru
 process dies of a signal or leaves without ``MPI_Finalize`` (which mpi4py calls at exit). So under an MPI launcher
 ``import pdes`` installs :func:`install` as ``sys.excepthook`` (opt out: ``PDES_NO_ABORT_HOOK=1``):
 
-- the rank whose own code failed prints the traceback, names itself, waits until its output has left the process
-  (hydra drops output still in the pipe when a job is aborted) and ends the job: ``MPI_Abort`` when MPI is up,
-  else by killing itself, the one way to end a job whose other ranks may wait in ``MPI_Init`` for this one;
+- the rank whose own code failed first tells every other rank that it is reporting (a zero-byte message, tag
+  `REPORTING_TAG` on ``COMM_WORLD``), then prints the traceback, names itself, waits until its output has left the
+  process (hydra drops output still in the pipe when a job is aborted) and ends the job: ``MPI_Abort`` when MPI is
+  up, else by killing itself, the one way to end a job whose other ranks may wait in ``MPI_Init`` for this one;
 - a rank that only learnt of another rank's failure (an error naming another rank in ``reported_by``, such as
-  `RemoteError`) prints nothing and waits for that rank to end the job; if it has not done so after
-  ``WAIT_S`` (it may be stuck) this rank prints one line and ends the job itself.
+  `RemoteError`) prints nothing and waits for that rank to end the job. Once the reporting rank has said it is
+  reporting, this rank waits for it however long its printing takes, so the traceback always comes out before
+  the abort; only if that message has not come after ``WAIT_S`` (the failing rank is stuck before its hook) does
+  this rank print one line and end the job itself.
 """
 
 from __future__ import annotations
@@ -24,19 +27,24 @@ import termios
 import time
 import traceback
 from types import TracebackType
+from typing import Any
 
 from .transport import launched_by_mpi, launcher_rank
 
-__all__ = ["OPT_OUT_VAR", "WAIT_S", "install", "reporting_rank"]
+__all__ = ["OPT_OUT_VAR", "REPORTING_TAG", "WAIT_S", "install", "reporting_rank"]
 
 OPT_OUT_VAR = "PDES_NO_ABORT_HOOK"
 """Set to 1 to keep Python's own ``sys.excepthook`` under an MPI launcher."""
 
 WAIT_S = 5.0
-"""How long a rank that only heard of a failure waits for the failing rank to end the job."""
+"""How long a rank that only heard of a failure waits for the failing rank to say it is reporting it."""
 
-DRAIN_S = 2.0
-"""How long a rank waits for the launcher to read what it printed before it ends the job."""
+REPORTING_TAG = 0x5DE5
+"""Tag of the failing rank's "I am reporting" message on ``COMM_WORLD`` (pdes's own traffic uses a duplicate)."""
+
+DRAIN_S = 30.0
+"""A bound on waiting for the launcher to read what this rank printed, for a launcher that stopped reading; the
+wait ends as soon as the pipes are empty (milliseconds), so the bound is generous rather than a grace period."""
 
 
 def install() -> None:
@@ -67,21 +75,61 @@ def _hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType |
     reporter = reporting_rank(exc)
     if reporter is not None and reporter != rank:
         _flush()
-        time.sleep(WAIT_S)  # rank `reporter` prints the cause and aborts the job, which ends this process too
+        if _heard_from(reporter, time.monotonic() + WAIT_S):
+            while True:  # it prints the cause and ends the job (abort, or its own death), which ends this process
+                time.sleep(1.0)
         headline = traceback.format_exception_only(exc_type, exc)[-1].strip()
         _write(f"[rank {rank}] rank {reporter} failed and has not ended the job after {WAIT_S:g} s; "
                f"ending it from here ({headline})\n")
     else:
+        _announce(rank)
         report = "".join(traceback.format_exception(exc_type, exc, tb))
         _write(f"[rank {rank}] uncaught exception, ending the MPI job:\n{report}")
     _end_job()
 
 
-def _world() -> tuple[int, int]:
-    """(rank, size) of the job: from MPI once it is up, else from the launcher's environment."""
+def _mpi_world() -> Any:
+    """``COMM_WORLD`` when MPI is up in this process, else None."""
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
-        return mpi.COMM_WORLD.Get_rank(), mpi.COMM_WORLD.Get_size()
+        return mpi.COMM_WORLD
+    return None
+
+
+_ANNOUNCEMENTS: list[Any] = []
+"""The announcement's send requests, kept alive until the abort ends the process."""
+
+
+def _announce(rank: int) -> None:
+    """Tell every other rank that this one is reporting its failure (zero-byte sends, left in flight)."""
+    comm = _mpi_world()
+    if comm is None:
+        return
+    for other in range(comm.Get_size()):
+        if other != rank:
+            with contextlib.suppress(Exception):  # reporting must go on whatever MPI says
+                _ANNOUNCEMENTS.append(comm.Isend([b"", sys.modules["mpi4py.MPI"].BYTE], dest=other, tag=REPORTING_TAG))
+
+
+def _heard_from(reporter: int, deadline: float) -> bool:
+    """Whether rank ``reporter`` said it is reporting before ``deadline`` (without MPI this rank cannot hear it:
+    False at the deadline)."""
+    comm = _mpi_world()
+    if comm is None:
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        return False
+    while time.monotonic() < deadline:
+        if comm.Iprobe(source=reporter, tag=REPORTING_TAG):
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _world() -> tuple[int, int]:
+    """(rank, size) of the job: from MPI once it is up, else from the launcher's environment."""
+    comm = _mpi_world()
+    if comm is not None:
+        return comm.Get_rank(), comm.Get_size()
     size = next((os.environ[v] for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE") if v in os.environ), "1")
     return launcher_rank(), int(size) if size.isdigit() else 1
 
@@ -114,7 +162,7 @@ def _drain(deadline: float) -> None:
 def _end_job() -> None:
     _flush()
     _drain(time.monotonic() + DRAIN_S)
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
-        mpi.COMM_WORLD.Abort(1)
+    comm = _mpi_world()
+    if comm is not None:
+        comm.Abort(1)
     os.kill(os.getpid(), signal.SIGKILL)  # MPI is not up: the launcher ends the job when a process dies of a signal

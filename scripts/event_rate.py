@@ -85,7 +85,7 @@ def measure(work: Workload, topo_path: Path) -> dict[str, Any]:
     eng.run = timed_run  # type: ignore[method-assign]
     sips = list(range(topo.sip_count)) if getattr(module, "SPMD", False) else [0]
     if getattr(module, "SPMD", False):
-        results = run_cmd.run_spmd(eng, ccl, module.run, sips, getattr(module, "__file__", None))
+        results = run_cmd.run_spmd(eng, ccl, module.run, sips)
     else:
         results = run_cmd.run_bench(eng, ccl, module.run, sips)
     report = run_cmd.make_report(work.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)

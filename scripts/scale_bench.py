@@ -94,7 +94,7 @@ def measure(sips: int, sip_topology: str, algorithm: str | None, topology: str =
     sips_list = list(range(topo.sip_count))
     t0 = time.perf_counter()
     if getattr(module, "SPMD", False):
-        results = run_spmd(eng, ccl, module.run, sips_list, getattr(module, "__file__", None))
+        results = run_spmd(eng, ccl, module.run, sips_list)
     else:  # a per-SIP bench on every SIP at once, as `kernbench run --device all`
         from kernbench.cli.run_cmd import run_bench
         results = run_bench(eng, ccl, module.run, sips_list)

@@ -14,7 +14,6 @@ import functools
 import json
 import re
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +34,8 @@ from kernbench.cli.user_errors import agree_on_setup
 from kernbench.engine import Engine
 from kernbench.engine.recorder import Recording
 from kernbench.runtime import RuntimeContext
+from kernbench.runtime.multiprocessing import SpawnException
+from kernbench.runtime.worker_errors import user_frame, user_frame_in
 from kernbench.topology import Topology
 from pdes import RemoteError
 from pdes.progress import ProgressLine
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     eng.progress = progress  # every run of this engine: the bench's, or those an SPMD bench starts by spawn
     try:
         if getattr(module, "SPMD", False):
-            results = run_spmd(eng, ccl, bench, sips, getattr(module, "__file__", None))
+            results = run_spmd(eng, ccl, bench, sips)
         else:
             results = run_bench(eng, ccl, bench, sips)
     finally:
@@ -281,14 +282,12 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> l
     ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
     (`PhaseLog.totals`).
     """
-    source = getattr(getattr(bench, "func", bench), "__code__", None)  # a functools.partial carries params
-    bench_file = source.co_filename if source is not None else None
     for sip in sips:
         if eng.is_local(sip):
             # One torch per SIP, as one process per rank would have: RuntimeContext.cleanup() (``with torch:``)
             # frees every tensor of its context, and another SIP's tensors cannot be unmapped from this worker.
             torch = RuntimeContext(eng, ccl)
-            eng.spawn(sip, _worker, eng, torch, bench, bench_file, name=_worker_name(sip))
+            eng.spawn(sip, _worker, eng, torch, bench, name=_worker_name(sip))
     done = eng.run().workers
     missing = [sip for sip in sips if _worker_name(sip) not in done]
     if missing:
@@ -296,11 +295,12 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> l
     return [done[_worker_name(sip)] for sip in sips]
 
 
-def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
-             bench_file: str | None) -> list[dict[str, Any]]:
+def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> list[dict[str, Any]]:
     """Run an SPMD bench (``SPMD = True``): ``run(torch)`` at the top level of every process, as a script under
     mpirun; it starts its ranks with ``torch.multiprocessing.spawn`` and returns one dict, the same on every
-    process (spawn gathers every rank's results), holding ``sim_latency_ns``. Reported once per SIP.
+    process (spawn gathers every rank's results). Reported once per SIP: its latency is the bench's
+    ``sim_latency_ns`` if it returns one, else the SIP's simulated time in spawned workers (first start to last
+    end, `Multiprocessing.spans`), and its phases its runtime trace (`Multiprocessing.phases`).
 
     Whatever ``run(torch)`` raises on one process (``sys.exit`` included) is a FAIL on every process: the
     processes settle (`Engine.settle`) after it, so one that failed outside a spawn does not leave the others
@@ -317,21 +317,27 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int],
         eng.settle(failure)
     except (Exception, SystemExit) as exc:
         failure = failure or exc
-    error = None if failure is None else _one_line(failure, bench_file)
-    latency = float(metrics.pop("sim_latency_ns", 0.0))
+    error = None if failure is None else _one_line(failure)
+    latency = metrics.pop("sim_latency_ns", None)
     failed = [name for name, ok in checks.items() if not ok]
     status = PASS if error is None and not failed else FAIL
     if error is None and failed:
         error = "failed checks: " + ", ".join(failed)
-    return [{"sip": sip, "rank": eng.rank_of(sip), "status": status, "sim_latency_ns": latency, "checks": checks,
-             "metrics": metrics, "error": error, "phases": []} for sip in sips]
+    spans, phases = torch.multiprocessing.spans, torch.multiprocessing.phases
+    return [{"sip": sip, "rank": eng.rank_of(sip), "status": status,
+             "sim_latency_ns": float(latency) if latency is not None else _span_ns(spans.get(sip)),
+             "checks": checks, "metrics": metrics, "error": error, "phases": phases.get(sip, [])} for sip in sips]
+
+
+def _span_ns(span: tuple[float, float] | None) -> float:
+    return 0.0 if span is None else span[1] - span[0]
 
 
 def _worker_name(sip: int) -> str:
     return f"bench.sip{sip}"
 
 
-def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_file: str | None) -> dict[str, Any]:
+def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn) -> dict[str, Any]:
     """Host code of one SIP: time the bench, catch what it raises, ``sys.exit`` included (a FAIL of this SIP,
     not a crash of the whole job that would lose every other SIP's report)."""
     start = eng.now()
@@ -344,7 +350,7 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn, bench_
         checks, metrics = split_result(value)
     except (Exception, SystemExit) as exc:  # sys.exit in host code fails this SIP, not the whole job
         end = eng.now()
-        error = _one_line(exc, bench_file)
+        error = _one_line(exc)
     failed = [name for name, ok in checks.items() if not ok]
     status = PASS if error is None and not failed else FAIL
     if error is None and failed:
@@ -382,25 +388,15 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _one_line(exc: BaseException, bench_file: str | None) -> str:
-    """``Type: message (at bench.py:LINE)``: the innermost line of the bench file the exception passed through
-    (for another process's failure, `RemoteError`, the line its own traceback names)."""
-    where = None
-    if isinstance(exc, RemoteError):
-        for path, line in _FRAME.findall(exc.failures[0]["traceback"]):
-            if path == bench_file:
-                where = f"{Path(path).name}:{line}"
-    chain: BaseException | None = None if isinstance(exc, RemoteError) else exc
-    while chain is not None:  # a KernelError's cause holds the kernel's own frames
-        for frame in traceback.extract_tb(chain.__traceback__):
-            if bench_file is not None and frame.filename == bench_file:
-                where = f"{Path(frame.filename).name}:{frame.lineno}"
-        chain = chain.__cause__
+def _one_line(exc: BaseException) -> str:
+    """``Type: message (at file.py:LINE)``: the innermost line of user code (the bench, or what it called) that
+    raised; for another process's failure (`RemoteError`) the one its traceback names. A `SpawnException`'s
+    message already names each failed rank's own line (not the ``spawn`` call's)."""
+    if isinstance(exc, SpawnException):
+        where = None
+    elif isinstance(exc, RemoteError):
+        where = user_frame_in(exc.failures[0]["traceback"])
+    else:
+        where = user_frame(exc)
     message = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {message}" + (f" (at {where})" if where else "")
-
-
-_FRAME = re.compile(r'^  File "(.+)", line (\d+)', re.MULTILINE)
-"""A frame line of a formatted traceback."""
-
-

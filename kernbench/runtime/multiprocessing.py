@@ -61,6 +61,12 @@ class Multiprocessing:
         self._ctx = ctx
         self.results: dict[int, Any] = {}
         """What each rank's ``fn`` returned in the last ``spawn`` (every rank's, on every process)."""
+        self.spans: dict[int, tuple[float, float]] = {}
+        """Each rank's simulated time in its workers over every ``spawn`` so far, (first start, last end) in ns:
+        what a bench that spawns took on that SIP (every rank's, on every process; failed workers included)."""
+        self.phases: dict[int, list[dict[str, Any]]] = {}
+        """Each rank's SIP's runtime trace per phase (`PhaseLog.totals`) when its last worker ended (every rank's,
+        on every process: the traces themselves stay on the process that simulates the SIP)."""
 
     def spawn(self, fn: Callable[..., Any], args: tuple = (), nprocs: int | None = None, join: bool = True) -> None:
         """Run ``fn(rank, *args)`` for ranks ``0..nprocs-1`` (default: every SIP) and simulate until all finish."""
@@ -77,11 +83,13 @@ class Multiprocessing:
         raised: dict[int, BaseException] = {}
 
         def worker(rank: int) -> dict[str, Any]:
+            start = engine.now()
             try:
-                return {"ok": True, "value": fn(rank, *args)}
+                outcome = {"ok": True, "value": fn(rank, *args)}
             except (Exception, SystemExit) as exc:  # a worker's sys.exit ends the worker, not the job
                 raised[rank] = exc
-                return {"ok": False, "error": WorkerError.of(rank, exc).to_wire()}
+                outcome = {"ok": False, "error": WorkerError.of(rank, exc).to_wire()}
+            return {**outcome, "start_ns": start, "end_ns": engine.now(), "phases": self._ctx.traces[rank].totals()}
 
         for rank in range(nprocs):
             if engine.is_local(rank):
@@ -93,6 +101,10 @@ class Multiprocessing:
             finished, deadlock = exc.finished, exc
         outcomes = {int(name.removeprefix(WORKER_PREFIX)): value for name, value in finished.items()
                     if name.startswith(WORKER_PREFIX)}
+        for rank, o in outcomes.items():
+            first = self.spans.get(rank, (o["start_ns"], 0.0))[0]
+            self.spans[rank] = (first, o["end_ns"])
+            self.phases[rank] = o["phases"]
         failed = {rank: WorkerError.from_wire(o["error"]) for rank, o in sorted(outcomes.items()) if not o["ok"]}
         if failed:
             errors = {rank: raised[rank] if rank in raised else summary.exception() for rank, summary in failed.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import sysconfig
 import traceback
 from dataclasses import asdict, dataclass
@@ -28,6 +29,10 @@ _LIBRARY_DIRS = tuple(
 """Frames in these directories are library code; ``where`` names the innermost frame outside them."""
 
 
+def _in_user_code(filename: str) -> bool:
+    return not str(Path(filename).resolve()).startswith(_LIBRARY_DIRS)
+
+
 def user_frame(exc: BaseException) -> str | None:
     """``file.py:LINE`` of the innermost frame in user code that ``exc`` (or an exception it was raised from,
     such as a kernel's error inside a `KernelError`) passed through; None when all are library frames."""
@@ -37,9 +42,22 @@ def user_frame(exc: BaseException) -> str | None:
     while chain is not None and id(chain) not in seen:
         seen.add(id(chain))
         for frame in traceback.extract_tb(chain.__traceback__):
-            if not str(Path(frame.filename).resolve()).startswith(_LIBRARY_DIRS):
+            if _in_user_code(frame.filename):
                 where = f"{Path(frame.filename).name}:{frame.lineno}"
         chain = chain.__cause__
+    return where
+
+
+_FRAME = re.compile(r'^  File "(.+)", line (\d+)', re.MULTILINE)
+"""A frame line of a formatted traceback."""
+
+
+def user_frame_in(text: str) -> str | None:
+    """`user_frame` of a formatted traceback (another process's failure): its last frame in user code."""
+    where = None
+    for filename, line in _FRAME.findall(text):
+        if _in_user_code(filename):
+            where = f"{Path(filename).name}:{line}"
     return where
 
 

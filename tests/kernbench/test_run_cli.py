@@ -207,3 +207,61 @@ def test_split_result_and_phase_totals():
         log.add("copy_", start, end, end - start, 4, {})
     (totals,) = log.totals()
     assert totals == {"phase": "copy_", "count": 3, "latency_ns": 18.0, "nbytes": 12, "span_ns": 13.0}
+
+
+SPMD_TIMED = '''import numpy as np
+
+SPMD = True
+
+
+def work(rank, torch):
+    t = torch.zeros((64,), "f32")
+    t.copy_(np.full(64, rank, np.float32))
+    t.numpy()
+    return torch.engine.now()
+
+
+def run(torch):
+    torch.multiprocessing.spawn(work, args=(torch,))
+    return {"checks": {"ran": True}, "ends": torch.multiprocessing.results}
+'''
+
+
+def test_an_spmd_bench_reports_its_workers_simulated_time_and_phases(capsys, tmp_path):
+    """Without its own sim_latency_ns, each SIP's latency is its worker's simulated end (they start at 0), and the
+    phase table is that SIP's runtime trace, as for a plain bench."""
+    dirs = write_bench(tmp_path, "spmd_timed", SPMD_TIMED)
+    code, line = run_json(capsys, "--bench", "spmd_timed", "--benches-dir", dirs)
+    assert code == 0, line["error"]
+    assert line["status"] == "PASS", line["error"]
+    ends = line["results"][0]["metrics"]["ends"]
+    assert [r["sim_latency_ns"] for r in line["results"]] == [ends["0"], ends["1"]]
+    assert ends["0"] > 0
+    assert line["sim_latency_ns"] == max(ends.values())
+    for r in line["results"]:
+        phases = {p["phase"]: p for p in r["phases"]}
+        assert list(phases) == ["mmu_map", "memory_write", "copy_", "numpy"]
+        assert phases["copy_"]["nbytes"] == phases["numpy"]["nbytes"] == 64 * 4
+        assert all(0 < p["span_ns"] <= r["sim_latency_ns"] for p in r["phases"])
+
+
+SPMD_BOOM = ("SPMD = True\n\n\ndef work(rank):\n    if rank == 1:\n        raise ValueError('boom')\n\n\n"
+             "def run(torch):\n    torch.multiprocessing.spawn(work)\n    return {}\n")
+"""As written by `write_bench`: line 8 raises, line 12 spawns."""
+
+
+def test_a_failing_spmd_bench_names_the_line_that_raised_not_the_spawn_call(capsys, tmp_path):
+    dirs = write_bench(tmp_path, "spmd_boom", SPMD_BOOM)
+    code, line = run_json(capsys, "--bench", "spmd_boom", "--benches-dir", dirs)
+    assert code == 1
+    assert line["results"][0]["error"] == "SpawnException: rank 1 failed: ValueError: boom (at spmd_boom.py:8)"
+
+
+def test_an_error_names_the_innermost_user_line_even_in_a_helper_module(capsys, tmp_path):
+    (tmp_path / "_helper.py").write_text("def check(x):\n    raise ValueError(f'bad {x}')\n")
+    body = "import sys\nsys.path.insert(0, __file__.rsplit('/', 1)[0])\nfrom _helper import check\n\n\n" \
+           "def run(torch):\n    check(3)\n"
+    dirs = write_bench(tmp_path, "uses_helper", body)
+    code, line = run_json(capsys, "--bench", "uses_helper", "--benches-dir", dirs)
+    assert code == 1
+    assert line["results"][0]["error"] == "ValueError: bad 3 (at _helper.py:2)"

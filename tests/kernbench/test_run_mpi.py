@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernbench.test_run_cli import SPMD_BOOM, SPMD_TIMED, write_bench
 from tests.pdes.test_mpi_jobs import MPIRUN, run
 
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
@@ -131,3 +132,19 @@ def test_round_robin_partition_deals_sips_to_ranks_and_changes_no_result():
     assert one["status"] == "PASS"
     assert [r["rank"] for r in two["results"]] == [0, 1, 0, 1]
     assert without_rank_and_wall(two) == without_rank_and_wall(one)
+
+
+@pytest.mark.parametrize(("name", "body", "code"), [("spmd_timed", SPMD_TIMED, 0), ("spmd_boom", SPMD_BOOM, 1)])
+def test_spmd_latency_phases_and_error_line_are_the_same_under_mpirun(tmp_path, name, body, code):
+    """Each SIP's worker time and phase table travel to every process; the failing rank's line is named on both."""
+    args = [*RUN, "--bench", name, "--benches-dir", write_bench(tmp_path, name, body)]
+    single, _ = run(args)
+    split, _ = run(args, ranks=2)
+    assert single.returncode == split.returncode == code, (single.stderr, split.stderr)
+    one, two = json.loads(single.stdout), json.loads(split.stdout)
+    assert [r["rank"] for r in two["results"]] == [0, 1]
+    assert without_rank_and_wall(two) == without_rank_and_wall(one)
+    if code == 0:
+        assert all(r["phases"] and r["sim_latency_ns"] > 0 for r in one["results"])
+    else:
+        assert one["results"][0]["error"].endswith("ValueError: boom (at spmd_boom.py:8)")

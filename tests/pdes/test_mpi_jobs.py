@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pdes.abort import WAIT_S
 from pdes.transport import LAUNCHER_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,9 @@ def test_phold_digest_is_the_same_for_simpy_one_process_and_2_3_4_ranks():
 
 
 def test_failure_on_rank_1_ends_the_job_quickly_naming_rank_and_lp():
-    """Rank 1 prints its traceback and aborts once the launcher has read it; rank 0, which only got a RemoteError,
-    prints nothing and waits for that abort (it used to abort after a fixed 3 s grace, racing rank 1's output)."""
+    """Rank 1 says it is reporting, prints its traceback and aborts once the launcher has read it; rank 0, which
+    only got a RemoteError, prints nothing and, having heard rank 1 is reporting, waits for that abort however long
+    it takes (it used to abort after a fixed grace, racing rank 1's output)."""
     proc, elapsed = run(["tests/pdes/scripts/fail_on_rank1.py"], ranks=2, timeout=60)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -61,6 +63,18 @@ def test_failure_on_rank_1_ends_the_job_quickly_naming_rank_and_lp():
     assert output.count("Traceback (most recent call last)") == 1
     assert "unreachable" not in output
     assert "[rank 0]" not in output
+
+
+def test_a_failing_rank_slower_to_print_than_the_wait_still_prints_before_the_job_ends():
+    """The ordering does not depend on timing: rank 1 takes WAIT_S + 2 s to format its traceback, longer than rank 0
+    waits to hear that rank 1 is reporting; rank 0 heard, so it waits for the report instead of aborting first."""
+    proc, elapsed = run(["tests/pdes/scripts/slow_report_on_rank1.py"], ranks=2, timeout=60)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "[rank 1] uncaught exception, ending the MPI job" in output, output
+    assert output.count("SlowToPrint: slow to print") == 1, output
+    assert "[rank 0]" not in output, output
+    assert WAIT_S + 2 < elapsed < 30
 
 
 def test_phold_cli_rejects_bad_arguments():
