@@ -169,8 +169,24 @@ class TLBase:
         return axis
 
 
+class _Once:
+    """An asynchronous operation's handle, waited for exactly once (a second wait is a kernel bug)."""
+
+    done: bool
+
+    def claim(self) -> None:
+        """Mark the operation waited for."""
+        if self.done:
+            raise ValueError(f"tl.wait: {self.label} was already waited for")
+        self.done = True
+
+    @property
+    def label(self) -> str:
+        raise NotImplementedError
+
+
 @dataclass
-class RecvHandle:
+class RecvHandle(_Once):
     """An asynchronous receive: direction, tile shape and dtype, its place in the queue, where it goes."""
 
     dir: str
@@ -182,11 +198,38 @@ class RecvHandle:
     flow: Any = None  # the engine's background copy of a receive into ``dst``
     done: bool = False
 
-    def claim(self) -> None:
-        """Mark the receive waited for; a second wait is a kernel bug."""
-        if self.done:
-            raise ValueError(f"tl.wait: the receive #{self.seq} on {self.dir!r} was already waited for")
-        self.done = True
+    @property
+    def label(self) -> str:
+        return f"the receive #{self.seq} on {self.dir!r}"
+
+
+@dataclass
+class SendHandle(_Once):
+    """An asynchronous send: direction and place in the queue; it holds a slot of the peer's ring from the start."""
+
+    dir: str
+    seq: int
+    flow: Any = None  # the engine's DMA that carries the tile (None on the mock, where a send lands at once)
+    done: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"the send #{self.seq} on {self.dir!r}"
+
+
+@dataclass
+class LoadHandle(_Once):
+    """An asynchronous load: the tile's shape and dtype, and its bytes once they are in the PE."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    flow: Any = None  # the engine's DMA into the PE (None on the mock, where ``raw`` is there at once)
+    raw: Any = None  # the tile's bytes, read when the DMA lands
+    done: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"the load of {self.shape} {self.dtype}"
 
 
 def as_shape(shape: Sequence[int] | int) -> tuple[int, ...]:
