@@ -159,7 +159,8 @@ def nest(inner: Links, outer: Links) -> Links:
 
 def ring_pipeline(tl: TLBase, lengths: Sequence[int], first: Callable[[int, int], TensorHandle],
                   arrive: Callable[[int, int, TensorHandle], TensorHandle], dtype: str, slot_elems: int,
-                  window: int, send_dir: str = "E", recv_dir: str = "W") -> None:
+                  window: int, send_dir: str = "E", recv_dir: str = "W",
+                  settle: Callable[[int, int, TensorHandle], None] | None = None) -> None:
     """``len(lengths) - 1`` ring steps, pipelined piece by piece (slot-size pieces of each chunk).
 
     Each node streams chunks ``0, 1, ...`` of ``lengths[k]`` elements: at step ``s`` it sends chunk ``s`` on
@@ -167,7 +168,9 @@ def ring_pipeline(tl: TLBase, lengths: Sequence[int], first: Callable[[int, int]
     ``first(a, b)`` gives elements ``a:b`` of chunk 0; a piece of chunk ``k >= 1`` received at element ``a``
     becomes ``arrive(k, a, piece)`` (the algorithm's work on it: combine, store), which chunk ``k`` sends on at
     step ``k`` (the last chunk's is not sent). Sends are asynchronous and each piece goes on as soon as it has
-    arrived, so the link streams while the PE works; the sends are waited for at the end.
+    arrived, so the link streams while the PE works; the sends are waited for at the end. ``settle(k, a, piece)``
+    does what the next step does not need (a store): right after ``arrive``, or after the send when the piece can
+    go on at once, to keep it off the ring's critical path.
 
     ``window`` is the slots of the receiver's ring: sends run at most half of them ahead of the receives (all of
     them once every receive is done), so the other half is free for the pieces sent on as they arrive; a full ring
@@ -178,21 +181,34 @@ def ring_pipeline(tl: TLBase, lengths: Sequence[int], first: Callable[[int, int]
     recvs = [(k, a, min(a + slot_elems, lengths[k])) for k in range(1, steps + 1)
              for a in range(0, lengths[k], slot_elems)]
     ready: dict[tuple[int, int], TensorHandle] = {}  # (chunk, first element) -> the piece to send on
+    unsettled: set[tuple[int, int]] = set()  # pieces to settle once sent on
+
+    def can_send() -> bool:
+        return sent < len(sends) and (sent - got < ahead or got == len(recvs))
+
     handles = []
     sent = got = 0
     while sent < len(sends) or got < len(recvs):
-        while sent < len(sends) and (sent - got < ahead or got == len(recvs)):
+        while can_send():
             k, a, b = sends[sent]
             if k > 0 and (k, a) not in ready:
                 break  # it has not arrived yet
-            handles.append(tl.send_async(send_dir, first(a, b) if k == 0 else ready.pop((k, a))))
+            piece = first(a, b) if k == 0 else ready.pop((k, a))
+            handles.append(tl.send_async(send_dir, piece))
             sent += 1
+            if (k, a) in unsettled and settle is not None:
+                unsettled.remove((k, a))
+                settle(k, a, piece)
         if got < len(recvs):
             k, a, b = recvs[got]
             piece = arrive(k, a, tl.recv(recv_dir, (b - a,), dtype))
+            got += 1
             if k < steps:
                 ready[(k, a)] = piece
-            got += 1
+            if k < steps and can_send() and sends[sent][:2] == (k, a):
+                unsettled.add((k, a))  # it goes on next: settle it after, off the critical path
+            elif settle is not None:
+                settle(k, a, piece)
     for handle in handles:
         tl.wait(handle)
 

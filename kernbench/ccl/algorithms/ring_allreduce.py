@@ -5,7 +5,7 @@ with the same bits: each chunk is reduced once, by its owner, and then copied.
 
 The ``2(p-1)`` steps are one `ring_pipeline` of slot-size pieces that streams through memory as NCCL's ring does:
 this rank's pieces are loaded ahead of use (`Prefetch`, asynchronous loads), a piece goes on to the next step as
-soon as it has arrived (and been combined), and it is stored as soon as its value is final. So loads, link
+soon as it has arrived (and been combined), and it is stored once final and sent on. So loads, link
 transfers, reductions and stores of different pieces overlap.
 """
 
@@ -44,10 +44,11 @@ def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: i
                           for a in range(0, lengths[k], slot_elems)], dtype, window)
 
     def arrive(k: int, a: int, piece: TensorHandle) -> TensorHandle:
-        if k < world:
-            piece = combine(loads.get((k, a)), piece)
+        return combine(loads.get((k, a)), piece) if k < world else piece
+
+    def settle(k: int, a: int, piece: TensorHandle) -> None:
         if k >= world - 1:
             tl.store(at(k, a), finalize(piece, op, world), dtype)
-        return piece
 
-    ring_pipeline(tl, lengths, lambda a, _b: loads.get((0, a)), arrive, dtype, slot_elems, window, east, west)
+    ring_pipeline(tl, lengths, lambda a, _b: loads.get((0, a)), arrive, dtype, slot_elems, window, east, west,
+                  settle)
