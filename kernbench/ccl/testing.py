@@ -42,7 +42,7 @@ from kernbench.engine import KernelError
 from kernbench.engine.ipcq import free_in_order
 from kernbench.kernels.dtypes import decode, dtype_info, encode
 from kernbench.kernels.handle import TensorHandle
-from kernbench.kernels.tl_base import RecvHandle, TLBase, as_shape
+from kernbench.kernels.tl_base import LoadHandle, RecvHandle, SendHandle, TLBase, as_shape
 
 SIP_TOPOLOGIES = ("torus_2d", "mesh_2d_no_wrap")
 """Topologies that also name the geometry's SIP topology; the mock takes ``ring_1d`` for any other."""
@@ -130,17 +130,17 @@ class MockTL(TLBase[int]):
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def load(self, ptr: int, shape: Sequence[int] | int, dtype: str = "f16",
-             row_stride: int | None = None) -> TensorHandle:
-        """A ``shape`` tile of ``dtype`` from the program's memory at ``ptr`` (rows ``row_stride`` bytes apart)."""
+    def load_async(self, ptr: int, shape: Sequence[int] | int, dtype: str = "f16",
+                   row_stride: int | None = None) -> LoadHandle:
+        """`load`'s bytes, read now (the mock keeps no time); `wait` gives the tile."""
         shape = as_shape(shape)
         size = dtype_info(dtype).itemsize
         if row_stride is None or len(shape) != 2:
-            raw = self._span(ptr, math.prod(shape) * size, "load")
+            raw = self._span(ptr, math.prod(shape) * size, "load").copy()
         else:
             raw = np.concatenate([self._span(ptr + i * row_stride, shape[1] * size, "load")
                                   for i in range(shape[0])])
-        return TensorHandle(self, decode(raw, dtype, shape), dtype)
+        return LoadHandle(shape, dtype, raw=raw)
 
     def store(self, ptr: int, value: TensorHandle | np.ndarray, dtype: str | None = None) -> None:
         """Write a tile at ``ptr`` (cast to ``dtype`` if given)."""
@@ -165,8 +165,9 @@ class MockTL(TLBase[int]):
 
     # -- IPCQ ------------------------------------------------------------------------------------------------------
 
-    def send(self, dir: str, src: TensorHandle) -> None:
-        """Queue a tile at the neighbour of ``dir``; parks while that queue holds ``n_slots`` tiles."""
+    def send_async(self, dir: str, src: TensorHandle) -> SendHandle:
+        """Queue a tile at the neighbour of ``dir``; parks while that queue holds ``n_slots`` tiles. The tile lands
+        at once (the mock keeps no time), so `wait` on the handle only marks it waited for."""
         if dir not in self._program.routes:
             raise ValueError(f"tl.send on direction {dir!r}: {self._program} sends on "
                              f"{sorted(self._program.routes) or 'no direction'}")
@@ -179,6 +180,7 @@ class MockTL(TLBase[int]):
         self._park(_Wait("send", dir, queue, lambda: n_slots is None or queue.depth < n_slots, receiver.node))
         queue.tiles[queue.landed] = raw
         queue.landed += 1
+        return SendHandle(dir, queue.landed - 1)
 
     def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
                    dst: int | None = None) -> RecvHandle:
@@ -190,9 +192,13 @@ class MockTL(TLBase[int]):
         queue.claimed += 1
         return RecvHandle(dir, as_shape(shape), dtype, queue, queue.claimed - 1, dst)
 
-    def wait(self, handle: RecvHandle) -> TensorHandle | None:
-        """The tile of a receive (None for one into ``dst``, which then holds it)."""
+    def wait(self, handle: RecvHandle | SendHandle | LoadHandle) -> TensorHandle | None:
+        """The tile of a load or receive (None for a receive into ``dst``, which then holds it); None for a send."""
         handle.claim()
+        if isinstance(handle, LoadHandle):
+            return TensorHandle(self, decode(handle.raw, handle.dtype, handle.shape), handle.dtype)
+        if isinstance(handle, SendHandle):
+            return None
         queue: _Queue = handle.queue
         self._park(_Wait("recv", handle.dir, queue, lambda: handle.seq in queue.tiles))
         raw = queue.consume(handle.seq)

@@ -9,7 +9,8 @@ advances that ring's head; a write into a PE's credit inbox carries the address 
 slot, and the queue sending into that ring gets the credit back. No lookup uses the sender's coordinates, so two
 directions pointing at the same peer (a 2-rank ring) stay apart.
 
-A send waits for a credit (backpressure: the peer's ring is full) and for its data to land; with
+A send waits for a credit (backpressure: the peer's ring is full), takes the next slot, and its DMA carries the
+data in the background (``tl.send_async``; ``tl.send`` also waits until the last byte has left); with
 ``backpressure=False`` a send that would overwrite an unread slot is an error instead. A receive takes the next
 sequence number of its direction, waits for that slot to land, and its release returns the credit; releases
 free slots in order even when asynchronous receives finish out of order.

@@ -104,16 +104,34 @@ class PeContext:
 
     def dma_all(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> list[Completion]:
         """Issue several copies at once (separate descriptors, in this order) and wait for all of them."""
-        return self.wait(self.env.process(self._dma_flow(copies, notify=False)))
+        return self.wait(self.dma_start(copies))
+
+    def dma_start(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> simpy.Process:
+        """Issue several copies at once (separate descriptors, in this order) without waiting: the flow that ends
+        when all of them have."""
+        return self.env.process(self._dma_flow(copies, notify=False))
 
     # -- IPCQ: every step is a SimPy flow, so a PE program and a background receive share one implementation --
 
-    def ipcq_send(self, direction: str, src: PhysAddr, nbytes: int) -> None:
-        """Send ``nbytes`` at ``src`` on queue ``direction``: wait for a credit, then for the data to land."""
+    def ipcq_send_async(self, direction: str, src: PhysAddr, nbytes: int) -> tuple[int, simpy.Process]:
+        """Send ``nbytes`` at ``src`` on queue ``direction``: wait for a credit (the peer's ring is full), claim
+        the next slot, and start the DMA into it in the background. Returns the send's sequence number and the
+        DMA's flow (done when the last byte has left the SIP). Sends on one queue take slots in program order."""
         queue = self.model.ipcq.queue(self.cube, self.pe, direction, "send")
         if nbytes > queue.spec.slot_size:
             raise IpcqError(f"send on {direction!r}: {nbytes} bytes do not fit a {queue.spec.slot_size}-byte slot")
-        self.wait(self.env.process(self._send_flow(queue, src, nbytes)))
+        if queue.credits == 0 and not queue.spec.backpressure:
+            raise IpcqError(f"send on {direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
+                            "(backpressure is off, so this send would overwrite one)")
+        if queue.credits == 0:
+            self.wait(self.env.process(self._credit_flow(queue)))
+        queue.credits -= 1
+        seq, dst = queue.tx_seq, queue.slot(queue.spec.tx_ring, queue.tx_seq)
+        trace(self.sip, self.cube, self.pe, "send", queue, seq, dst, nbytes, self.env.now)
+        if self._flows is not None:
+            self._flows.send(dst.encode(), seq, self.cube, self.pe)
+        queue.tx_seq += 1
+        return seq, self.env.process(self._dma_flow([(src, dst, nbytes)], notify=True))
 
     def ipcq_take(self, direction: str) -> tuple[Queue, int]:
         """Reserve the next receive of queue ``direction``: its queue and sequence number."""
@@ -126,30 +144,20 @@ class PeContext:
         return self.wait(self.env.process(self._arrival_flow(queue, seq)))
 
     def ipcq_release(self, queue: Queue, seq: int) -> None:
-        """Free the slot of receive ``seq``; credits go back to the sender as the oldest slots free up."""
-        self.wait(self.env.process(self._release_flow(queue, seq)))
+        """Free the slot of receive ``seq``; credits go back to the sender as the oldest slots free up, as posted
+        writes in the background (the PE does not wait for them to leave, as a credit may queue behind data)."""
+        self.env.process(self._release_flow(queue, seq))
 
     def ipcq_recv_into(self, queue: Queue, seq: int, runs: list[tuple[PhysAddr, int]]) -> simpy.Process:
         """In the background: wait for receive ``seq``, DMA its slot to ``runs``, free the slot. Returns the flow."""
         return self.env.process(self._recv_into_flow(queue, seq, runs))
 
-    def _send_flow(self, queue: Queue, src: PhysAddr, nbytes: int) -> Flow[None]:
-        ipcq = self.model.ipcq
-        if queue.credits == 0 and not queue.spec.backpressure:
-            raise IpcqError(f"send on {queue.spec.direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
-                            "(backpressure is off, so this send would overwrite one)")
-        if queue.credits == 0:  # backpressure: the peer's ring is full
-            queue.blocked_sends += 1
-            while queue.credits == 0:
-                yield ipcq.wait_change(queue)
-            queue.blocked_sends -= 1
-        queue.credits -= 1
-        dst = queue.slot(queue.spec.tx_ring, queue.tx_seq)
-        trace(self.sip, self.cube, self.pe, "send", queue, queue.tx_seq, dst, nbytes, self.env.now)
-        if self._flows is not None:
-            self._flows.send(dst.encode(), queue.tx_seq, self.cube, self.pe)
-        queue.tx_seq += 1
-        yield from self._dma_flow([(src, dst, nbytes)], notify=True)
+    def _credit_flow(self, queue: Queue) -> Flow[None]:
+        """Backpressure: wait until the peer frees a slot of its ring."""
+        queue.blocked_sends += 1
+        while queue.credits == 0:
+            yield self.model.ipcq.wait_change(queue)
+        queue.blocked_sends -= 1
 
     def _arrival_flow(self, queue: Queue, seq: int) -> Flow[PhysAddr]:
         if queue.rx_head <= seq:

@@ -7,13 +7,15 @@ from kernbench.kernels.dtypes import DTYPE_NAMES, decode, dtype_info, encode, it
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle
 from kernbench.kernels.program import make_program
 from kernbench.kernels.tl import TL
-from kernbench.kernels.tl_base import RecvHandle, TLBase
+from kernbench.kernels.tl_base import LoadHandle, RecvHandle, SendHandle, TLBase
 
 __all__ = [
     "DTYPE_NAMES",
     "FLOPS_PER_ELEMENT",
     "TL",
+    "LoadHandle",
     "RecvHandle",
+    "SendHandle",
     "TLBase",
     "TensorHandle",
     "decode",

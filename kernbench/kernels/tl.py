@@ -12,6 +12,8 @@ the PE (`kernbench.engine.PeContext`) and moves or computes real data when that 
 - ``dot(a, b)``: PE_GEMM, ``2*M*N*K`` flops, float32 accumulation, result in ``a``'s dtype unless
   ``out_dtype`` says otherwise (so an f16 GEMM stores f16, as the tensors it writes expect).
 - math (``add`` ... ``softmax``, operators on handles) and reductions (``sum``, ``max``): PE_MATH.
+- ``send`` / ``recv`` and their ``_async`` forms (waited with ``wait``): IPCQ (`kernbench.engine.ipcq`); an
+  asynchronous send holds a slot of the peer's ring while its DMA runs, so several can be in flight.
 
 ``program_id(0)`` is the PE's position among the launch's PEs of its cube, ``program_id(1)`` its cube's
 position among the launch's cubes; ``num_programs`` counts them. Geometry and math live in `TLBase` (shared with
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +32,7 @@ from kernbench.engine import PeContext
 from kernbench.engine.ipcq import MAILBOX_AREA, RING_AREA
 from kernbench.kernels.dtypes import decode, dtype_info, encode
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle
-from kernbench.kernels.tl_base import RecvHandle, TLBase, as_shape
+from kernbench.kernels.tl_base import LoadHandle, RecvHandle, SendHandle, TLBase, as_shape
 from kernbench.topology import PhysAddr, UnitKind
 
 Pointer = int | PhysAddr
@@ -47,6 +50,7 @@ class TL(TLBase[Pointer]):
         self._stage_base = PhysAddr.tcm(ctx.sip, ctx.cube, ctx.pe, pe_cfg.tcm_user_bytes)
         self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - MAILBOX_AREA - RING_AREA
         self._stage_next = 0
+        self._in_flight: list[tuple[int, int, Any]] = []  # staged bytes a DMA still uses: (start, end, its flow)
 
     def _charge_math(self, name: str, elements: int) -> None:
         self.ctx.issue()
@@ -58,18 +62,18 @@ class TL(TLBase[Pointer]):
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def load(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16",
-             row_stride: int | None = None) -> TensorHandle:
-        """Read a ``shape`` tile of ``dtype`` at ``ptr`` into this PE.
-
-        ``row_stride``: bytes from one row's start to the next in memory, for a 2D tile cut out of a wider array
-        (each row is its own DMA descriptor); default: rows are contiguous.
-        """
+    def load_async(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16",
+                   row_stride: int | None = None) -> LoadHandle:
+        """Start reading a tile as `load` does; the PE goes on while its DMA runs, and `wait` gives the tile (so
+        a kernel can fetch the next tile while it works on this one)."""
         self.ctx.issue()
-        return self._read(ptr, shape, dtype, "load", row_stride)
+        return self._read_async(ptr, shape, dtype, "load", row_stride)
 
-    def _read(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str,
-              row_stride: int | None = None) -> TensorHandle:
+    def _read(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str) -> TensorHandle:
+        return self._collect(self._read_async(ptr, shape, dtype, what))
+
+    def _read_async(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str,
+                    row_stride: int | None = None) -> LoadHandle:
         shape = as_shape(shape)
         nbytes = math.prod(shape) * dtype_info(dtype).itemsize
         stage = self._stage(nbytes, what)
@@ -80,9 +84,19 @@ class TL(TLBase[Pointer]):
                 raise TypeError(f"tl.{what}: row_stride needs a virtual address pointer")
             row = shape[1] * dtype_info(dtype).itemsize
             runs = [run for i in range(shape[0]) for run in self._runs(int(ptr) + i * int(row_stride), row)]
-        self._copy(runs, stage, to_stage=True)
-        raw = self.ctx.model.memory(stage).read(stage.offset, nbytes)
-        return TensorHandle(self, decode(raw, dtype, shape), dtype)
+        flow = self._copy_start(runs, stage, to_stage=True)
+        handle = LoadHandle(shape, dtype, flow)
+
+        def landed(_event: Any) -> None:
+            handle.raw = self.ctx.model.memory(stage).read(stage.offset, nbytes)
+
+        flow.callbacks.append(landed)
+        self._busy_stage(stage, nbytes, flow)
+        return handle
+
+    def _collect(self, handle: LoadHandle) -> TensorHandle:
+        self.ctx.wait(handle.flow)
+        return TensorHandle(self, decode(handle.raw, handle.dtype, handle.shape), handle.dtype)
 
     def store(self, ptr: Pointer, value: TensorHandle | np.ndarray, dtype: str | None = None) -> None:
         """Write a tile to ``ptr`` (cast to ``dtype`` if given, else stored in its own dtype)."""
@@ -99,13 +113,19 @@ class TL(TLBase[Pointer]):
         """This PE's collective rank: its SIP (rank = SIP)."""
         return self.ctx.sip
 
-    def send(self, dir: str, src: TensorHandle) -> None:
-        """Send a tile to the neighbour of direction ``dir``; blocks while the peer's ring is full."""
+    def send_async(self, dir: str, src: TensorHandle) -> SendHandle:
+        """Start sending a tile to the neighbour of direction ``dir``; `wait` waits until it has left.
+
+        Blocks only while the peer's ring is full (no credit), so sends in flight never overrun it; then the PE's
+        DMA carries the tile while the PE goes on. Sends on one direction land in the order they are started.
+        """
         raw = encode(src.value, src.dtype)
         self.ctx.issue()
         stage = self._stage(raw.size, "send")
         self.ctx.model.memory(stage).write(stage.offset, raw)
-        self.ctx.ipcq_send(dir, stage, raw.size)
+        seq, flow = self.ctx.ipcq_send_async(dir, stage, raw.size)
+        self._busy_stage(stage, raw.size, flow)
+        return SendHandle(dir, seq, flow)
 
     def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
                    dst: Pointer | None = None) -> RecvHandle:
@@ -123,10 +143,13 @@ class TL(TLBase[Pointer]):
         flow = self.ctx.ipcq_recv_into(queue, seq, self._runs(dst, nbytes))
         return RecvHandle(dir, shape, dtype, queue, seq, dst, flow)
 
-    def wait(self, handle: RecvHandle) -> TensorHandle | None:
-        """The tile of an asynchronous receive (None for one into ``dst``, once it is there)."""
+    def wait(self, handle: RecvHandle | SendHandle | LoadHandle) -> TensorHandle | None:
+        """The tile of an asynchronous load or receive (None for a receive into ``dst``, once it is there); for a
+        send, None once its last byte has left."""
         handle.claim()
-        if handle.flow is not None:
+        if isinstance(handle, LoadHandle):
+            return self._collect(handle)
+        if isinstance(handle, SendHandle) or handle.flow is not None:
             self.ctx.wait(handle.flow)
             return None
         slot = self.ctx.ipcq_wait(handle.queue, handle.seq)
@@ -137,7 +160,8 @@ class TL(TLBase[Pointer]):
     # -- internals ------------------------------------------------------------------------------------------------
 
     def _stage(self, nbytes: int, what: str) -> PhysAddr:
-        """Room for ``nbytes`` in the staging ring (data is consumed at once, so reuse is safe)."""
+        """Room for ``nbytes`` in the staging ring; bytes that a load or send in flight still uses are reused only
+        once its DMA is done (`_busy_stage`)."""
         if nbytes > self._stage_size:
             raise ValueError(
                 f"tl.{what} of {nbytes} bytes does not fit the PE's {self._stage_size}-byte TCM staging area; "
@@ -145,9 +169,18 @@ class TL(TLBase[Pointer]):
             )
         if self._stage_next + nbytes > self._stage_size:
             self._stage_next = 0
-        stage = self._stage_base.offset_by(self._stage_next)
+        start = self._stage_next
         self._stage_next += (nbytes + 63) // 64 * 64
-        return stage
+        for lo, hi, flow in self._in_flight:
+            if lo < start + nbytes and start < hi and not flow.processed:
+                self.ctx.wait(flow)
+        self._in_flight = [entry for entry in self._in_flight if not entry[2].processed]
+        return self._stage_base.offset_by(start)
+
+    def _busy_stage(self, stage: PhysAddr, nbytes: int, flow: Any) -> None:
+        """``nbytes`` at ``stage`` stay in use until ``flow`` (the DMA that reads or fills them) is done."""
+        start = stage.offset - self._stage_base.offset
+        self._in_flight.append((start, start + nbytes, flow))
 
     def _runs(self, ptr: Pointer, nbytes: int) -> list[tuple[PhysAddr, int]]:
         if isinstance(ptr, PhysAddr):
@@ -157,7 +190,12 @@ class TL(TLBase[Pointer]):
         return self.ctx.translate(int(ptr), nbytes)
 
     def _copy(self, runs: list[tuple[PhysAddr, int]], stage: PhysAddr, *, to_stage: bool) -> None:
-        """Move each run between its memory and the staging area; runs go in parallel, as DMA descriptors do."""
+        """Move each run between its memory and the staging area, and wait until they are there."""
+        self.ctx.wait(self._copy_start(runs, stage, to_stage=to_stage))
+
+    def _copy_start(self, runs: list[tuple[PhysAddr, int]], stage: PhysAddr, *, to_stage: bool) -> Any:
+        """Move each run between its memory and the staging area: runs in the PE's own TCM now, the others by DMA
+        in parallel, as descriptors go; the DMA's flow."""
         ctx, pos, pending = self.ctx, 0, []
         for addr, n in runs:
             here = stage.offset_by(pos)
@@ -169,4 +207,4 @@ class TL(TLBase[Pointer]):
             else:
                 pending.append((addr, here, n) if to_stage else (here, addr, n))
             pos += n
-        ctx.dma_all(pending)
+        return ctx.dma_start(pending)

@@ -47,10 +47,18 @@ class TLBase(ABC, Generic[P]):
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    @abstractmethod
     def load(self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16",
              row_stride: int | None = None) -> TensorHandle:
-        """A ``shape`` tile of ``dtype`` read at ``ptr`` (2D: rows ``row_stride`` bytes apart, default contiguous)."""
+        """A ``shape`` tile of ``dtype`` read at ``ptr`` (2D: rows ``row_stride`` bytes apart, default contiguous):
+        `load_async` + `wait`."""
+        tile = self.wait(self.load_async(ptr, shape, dtype, row_stride))
+        assert tile is not None
+        return tile
+
+    @abstractmethod
+    def load_async(self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16",
+                   row_stride: int | None = None) -> LoadHandle:
+        """Start reading a tile as `load` does; the program goes on, and `wait` gives the tile."""
 
     @abstractmethod
     def store(self, ptr: P, value: TensorHandle | np.ndarray, dtype: str | None = None) -> None:
@@ -63,9 +71,14 @@ class TLBase(ABC, Generic[P]):
     def rank(self) -> int:
         """This program's collective rank: its SIP."""
 
-    @abstractmethod
     def send(self, dir: str, src: TensorHandle) -> None:
-        """Send a tile to the neighbour of direction ``dir``; blocks while that neighbour's queue is full."""
+        """Send a tile to the neighbour of direction ``dir`` and wait until it has left (`send_async` + `wait`)."""
+        self.wait(self.send_async(dir, src))
+
+    @abstractmethod
+    def send_async(self, dir: str, src: TensorHandle) -> SendHandle:
+        """Start sending a tile to the neighbour of direction ``dir``; blocks only while that neighbour's queue is
+        full, and `wait` waits until the tile has left. Sends on one direction land in the order they start."""
 
     @abstractmethod
     def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
@@ -74,8 +87,9 @@ class TLBase(ABC, Generic[P]):
         in the order they are made."""
 
     @abstractmethod
-    def wait(self, handle: RecvHandle) -> TensorHandle | None:
-        """The tile of an asynchronous receive (None for one into ``dst``, once it is there)."""
+    def wait(self, handle: RecvHandle | SendHandle | LoadHandle) -> TensorHandle | None:
+        """The tile of an asynchronous receive or load (None for a receive into ``dst``, once it is there, and for
+        a send, once it has left)."""
 
     @overload
     def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", dst: None = None) -> TensorHandle: ...
@@ -226,8 +240,24 @@ class TLBase(ABC, Generic[P]):
         return axis
 
 
+class _Once:
+    """An asynchronous operation's handle, waited for exactly once (a second wait is a kernel bug)."""
+
+    done: bool
+
+    def claim(self) -> None:
+        """Mark the operation waited for."""
+        if self.done:
+            raise ValueError(f"tl.wait: {self.label} was already waited for")
+        self.done = True
+
+    @property
+    def label(self) -> str:
+        raise NotImplementedError
+
+
 @dataclass
-class RecvHandle:
+class RecvHandle(_Once):
     """An asynchronous receive: direction, tile shape and dtype, its place in the queue, where it goes."""
 
     dir: str
@@ -239,11 +269,38 @@ class RecvHandle:
     flow: Any = None  # the engine's background copy of a receive into ``dst``
     done: bool = False
 
-    def claim(self) -> None:
-        """Mark the receive waited for; a second wait is a kernel bug."""
-        if self.done:
-            raise ValueError(f"tl.wait: the receive #{self.seq} on {self.dir!r} was already waited for")
-        self.done = True
+    @property
+    def label(self) -> str:
+        return f"the receive #{self.seq} on {self.dir!r}"
+
+
+@dataclass
+class SendHandle(_Once):
+    """An asynchronous send: direction and place in the queue; it holds a slot of the peer's ring from the start."""
+
+    dir: str
+    seq: int
+    flow: Any = None  # the engine's DMA that carries the tile (None on the mock, where a send lands at once)
+    done: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"the send #{self.seq} on {self.dir!r}"
+
+
+@dataclass
+class LoadHandle(_Once):
+    """An asynchronous load: the tile's shape and dtype, and its bytes once they are in the PE."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    flow: Any = None  # the engine's DMA into the PE (None on the mock, where ``raw`` is there at once)
+    raw: Any = None  # the tile's bytes, read when the DMA lands
+    done: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"the load of {self.shape} {self.dtype}"
 
 
 def as_shape(shape: Sequence[int] | int) -> tuple[int, ...]:

@@ -2,13 +2,18 @@
 
 Topology ``ring_1d`` (or ``ring_1d_unidir``: it only ever sends east and receives from the west). Every rank ends
 with the same bits: each chunk is reduced once, by its owner, and then copied.
+
+The ``2(p-1)`` steps are one `ring_pipeline` of slot-size pieces that streams through memory as NCCL's ring does:
+this rank's pieces are loaded ahead of use (`Prefetch`, asynchronous loads), a piece goes on to the next step as
+soon as it has arrived (and been combined), and it is stored once final and sent on. So loads, link
+transfers, reductions and stores of different pieces overlap.
 """
 
 from __future__ import annotations
 
-from kernbench.ccl.algorithms.common import all_gather, finalize, reduce_scatter, split_even
+from kernbench.ccl.algorithms.common import Prefetch, combiner, even_bounds, finalize, ring_pipeline
 from kernbench.ccl.topologies import CclGeometry
-from kernbench.kernels import TLBase
+from kernbench.kernels import TensorHandle, TLBase, itemsize
 
 
 def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
@@ -20,8 +25,30 @@ def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems
 
 def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int, east: str,
            west: str, tl: TLBase) -> None:
-    """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place with ``op`` over a ring of ``world`` ranks."""
-    chunks = split_even(tl.load(ptr, (n_elem,), dtype), world)
-    chunks = reduce_scatter(tl, chunks, dtype, op, world, slot_elems, window, 1, east, west)
-    chunks = all_gather(tl, chunks, dtype, world, slot_elems, window, 1, east, west)
-    tl.store(ptr, finalize(tl.cat(chunks), op, world), dtype)
+    """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place with ``op`` over a ring of ``world`` ranks.
+
+    Rank r sends chunk ``(r - k) % world`` at step k: steps ``0 .. p-2`` reduce (the received piece combined with
+    this rank's own, loaded then), and the chunk received at step p-2 is complete (stored, and sent on); steps
+    ``p-1 .. 2p-3`` pass the complete chunks round (stored as they arrive). A ring of one has nothing to do.
+    """
+    bounds, item = even_bounds(n_elem, world), itemsize(dtype)
+    order = [(tl.rank - k) % world for k in range(2 * world - 1)]
+    lengths = [bounds[c + 1] - bounds[c] for c in order]
+    combine = combiner(tl, op)
+
+    def at(k: int, a: int) -> int:
+        return ptr + (bounds[order[k]] + a) * item
+
+    # what the pipeline loads, in the order it asks: chunk 0 to send, then this rank's part of each chunk it reduces
+    loads = Prefetch(tl, [((k, a), at(k, a), min(slot_elems, lengths[k] - a)) for k in range(world)
+                          for a in range(0, lengths[k], slot_elems)], dtype, window)
+
+    def arrive(k: int, a: int, piece: TensorHandle) -> TensorHandle:
+        return combine(loads.get((k, a)), piece) if k < world else piece
+
+    def settle(k: int, a: int, piece: TensorHandle) -> None:
+        if k >= world - 1:
+            tl.store(at(k, a), finalize(piece, op, world), dtype)
+
+    ring_pipeline(tl, lengths, lambda a, _b: loads.get((0, a)), arrive, dtype, slot_elems, window, east, west,
+                  settle)

@@ -72,6 +72,19 @@ def test_a_handle_waited_for_twice_is_an_error():
         run_kernel_in_mock(kernel, 2, "ring_1d", zeros(2))
 
 
+def test_send_async_and_load_async_give_what_send_and_load_give():
+    """The mock offers the engine's asynchronous forms: a send lands at once, a load reads at once."""
+    def kernel(ptr, tl):
+        if tl.rank == 0:
+            handle = tl.send_async("E", tl.wait(tl.load_async(ptr, (2,), "f32")) * 2.0)
+            assert tl.wait(handle) is None
+        else:
+            tl.store(ptr, tl.recv("W", 2, "f32"))
+
+    out = run_kernel_in_mock(kernel, 2, "ring_1d", [np.array([1, 2], np.float32), np.zeros(2, np.float32)])
+    assert out[1].tolist() == [2.0, 4.0]
+
+
 @pytest.mark.parametrize(("n_slots", "sends_before_first_recv"), [(1, 1), (2, 2), (None, 4)])
 def test_a_send_waits_while_the_receivers_queue_holds_n_slots_tiles(n_slots, sends_before_first_recv):
     log = []

@@ -150,6 +150,43 @@ def test_recv_async_completes_out_of_order_and_recv_into_an_address(topo):
     assert got[:12].tolist() == [1.0] * 4 + [2.0] * 4 + [3.0] * 4
 
 
+def test_send_async_and_load_async_let_the_pe_go_on_while_their_dma_runs(topo):
+    """Four sends into a 4-slot ring cost the PE one command each (no credit to wait for, the DMAs run behind)
+    and land in order; a load_async costs one command too, and its tile comes with wait."""
+    command = topo.pe.pe_cpu.overhead_ns
+
+    def kernel(tl):
+        if tl.ctx.sip == 1:
+            tl.store(PhysAddr.sram(1, 0, 0), tl.cat([tl.recv("W", (4,), "f32")[:1] for _ in range(4)]))
+            return
+        tiles = [tl.zeros((4,), "f32") + float(k + 1) for k in range(4)]
+        start = tl.ctx.now
+        sends = [tl.send_async("E", tile) for tile in tiles]
+        loading = tl.load_async(PhysAddr.sram(0, 0, 64), (2,), "f32")
+        issued = tl.ctx.now - start
+        tile = tl.wait(loading)
+        for handle in sends:
+            tl.wait(handle)
+        tl.store(PhysAddr.sram(0, 0, 0), tl.cat([tl.zeros((1,), "f32") + issued, tile]))
+
+    got = run_ring(topo, kernel)
+    assert got["sip0"]["out"][:3].tolist() == [5 * command, 0.0, 0.0]
+    assert got["sip1"]["out"][:4].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_send_handle_waited_for_twice_is_a_kernel_error(topo):
+    def kernel(tl):
+        if tl.ctx.sip == 0:
+            handle = tl.send_async("E", tl.zeros((4,), "f32"))
+            tl.wait(handle)
+            tl.wait(handle)
+        else:
+            tl.recv("W", (4,), "f32")
+
+    with pytest.raises(KernelError, match=r"tl.wait: the send #0 on 'E' was already waited for"):
+        run_ring(topo, kernel)
+
+
 def test_recv_into_dst_reaches_memory(topo):
     def kernel(tl):
         if tl.ctx.sip == 0:
