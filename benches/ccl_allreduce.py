@@ -26,11 +26,13 @@ def shard_values(rank: int, shard: int, n: int) -> np.ndarray:
 
 @cache
 def expected_sums(world: int, shards: int, n: int, across_pes: bool) -> np.ndarray:
-    """What every shard must hold after the all-reduce: computed once per process, not once per rank (a check
-    that loops over every rank in every rank grows with the square of the SIP count)."""
-    total = np.zeros((shards, n), dtype=np.float32)
-    for r in range(world):
-        total += np.array([shard_values(r, k, n) for k in range(shards)])
+    """What every shard must hold after the all-reduce, in closed form: shard k's element i of rank r is
+    ``(b + 3r) % 17`` with ``b = 7i + k``, so its sum over the ranks depends on ``b % 17`` alone (17 sums to
+    make). A check that built every rank's shards would grow with the SIP count in every process and, made by
+    the first worker to finish, stall that worker's rank for a round while the others wait."""
+    per_residue = np.array([sum((c + 3 * r) % 17 for r in range(world)) for c in range(17)], dtype=np.float32)
+    base = (np.arange(n)[None, :] * 7 + np.arange(shards)[:, None]) % 17
+    total = per_residue[base]
     return np.broadcast_to(total.sum(axis=0), (shards, n)) if across_pes else total
 
 
