@@ -8,6 +8,7 @@ Under an MPI launcher, importing pdes installs the abort hook (`pdes.abort`): an
 ends the whole job, printed once, instead of leaving the other ranks blocked. ``PDES_NO_ABORT_HOOK=1`` opts out.
 """
 
+from . import thread_pools  # noqa: F401 (first, before anything loads numpy: it sizes the BLAS threads)
 from .abort import install as install_abort_hook
 from .clock import LPEnvironment, schedule_at
 from .codec import CodecError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["YIELD_SETTINGS", "applied", "configure", "local_ranks", "oversubscribed"]
+__all__ = ["YIELD_SETTINGS", "applied", "available_cores", "configure", "local_ranks", "oversubscribed"]
 
 YIELD_SETTINGS = {"MPIR_CVAR_CH4_PROGRESS_THROTTLE": "true", "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
 
@@ -31,12 +31,15 @@ def local_ranks(environ: dict[str, str] | os._Environ[str] = os.environ) -> int 
     return None
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def oversubscribed(environ: dict[str, str] | os._Environ[str] = os.environ, cores: int | None = None) -> bool:
     """Whether this node's ranks outnumber the cores this process may run on (unknown rank count: assume so)."""
     ranks = local_ranks(environ)
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return ranks is None or ranks > cores
+    return ranks is None or ranks > (available_cores() if cores is None else cores)
 
 
 def configure(environ: dict[str, str] | os._Environ[str] = os.environ, cores: int | None = None) -> dict[str, str]:
