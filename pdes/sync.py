@@ -37,6 +37,7 @@ __all__ = ["SYNC_MODES", "EagerNullSync", "NullMessageSync", "RankSync", "Window
 
 INF = float("inf")
 ROUND_BUDGET_S = 0.25  # end a round after this much sweeping, so progress and peers hear from us
+CHUNK_EVENTS = 256  # eager: an LP's promise and output leave at least this often while it advances
 
 
 class RankSync:
@@ -70,7 +71,6 @@ class RankSync:
         promise.
         """
         eng = self.engine
-        runnable, run_workers = eng.workers.runnable, eng.workers.run_runnable
         processed = 0
         floors = []  # the new promises, written to F after the pass (bounds use the old ones anyway)
         for lp, bound in zip(eng.lps, bounds, strict=True):
@@ -79,7 +79,7 @@ class RankSync:
             moved = 0
             if queue and queue[0][0] < limit:
                 try:
-                    moved = lp.advance(limit, runnable, run_workers)
+                    moved = self._advance(lp, limit, bound)
                 except Exception as exc:
                     eng.record_failure(exc, lp)
                     return -1
@@ -92,6 +92,11 @@ class RankSync:
         eng.F[eng.local_array] = floors
         eng.events += processed
         return processed
+
+    def _advance(self, lp: LP, limit: float, bound: float) -> int:  # noqa: ARG002 (EagerNullSync uses bound)
+        """Advance ``lp`` to ``limit``; the events processed."""
+        workers = self.engine.workers
+        return lp.advance(limit, workers.runnable, workers.run_runnable)
 
     def _batch(self, rank: int, promises: list[tuple[int, float]], *head: object) -> bytes:
         """``[*head, promises, records]`` for ``rank``, emptying its outbox (the sinks hold on to that list)."""
@@ -198,6 +203,7 @@ class EagerNullSync(NullMessageSync):
     def __init__(self, engine: RankEngine) -> None:
         super().__init__(engine)
         self.finals: set[int] = set()  # neighbours whose final batch of this round has arrived
+        self.said_last_word = False  # this round's final batches are sent: what is made now waits for the next
         self.horizon = INF
         talks_to: dict[int, list[int]] = {}  # local LP index -> neighbour ranks it has links to
         for r, indices in engine.out_remote.items():
@@ -220,6 +226,7 @@ class EagerNullSync(NullMessageSync):
             return
         for r in eng.neighbours:
             eng.transport.send(r, self._batch(r, self._changed_promises(r, eng.out_remote[r]), True), eng.tag)
+        self.said_last_word = True
         while len(self.finals) < len(eng.neighbours):
             src, data = self._receive(eng.tag)
             self._take(src, data)
@@ -230,6 +237,26 @@ class EagerNullSync(NullMessageSync):
                 eng.compute_cpu_s += time.process_time() - c
         eng.transport.complete_sends()
         self.finals.clear()
+        self.said_last_word = False
+
+    def _advance(self, lp: LP, limit: float, bound: float) -> int:
+        """Advance ``lp`` in chunks of `CHUNK_EVENTS`: between chunks its promise so far (its next event, which
+        no later output can precede) and its output leave, and what has arrived is taken in, so a neighbour
+        whose next work hangs on this LP starts while it is still busy, not once its whole window is done."""
+        workers = self.engine.workers
+        runnable, run_workers = workers.runnable, workers.run_runnable
+        if self.said_last_word:
+            return lp.advance(limit, runnable, run_workers)
+        moved = 0
+        queue = lp._queue
+        while True:
+            done = lp.advance(limit, runnable, run_workers, CHUNK_EVENTS)
+            moved += done
+            if done < CHUNK_EVENTS or not queue or queue[0][0] >= limit:
+                return moved
+            nxt = queue[0][0]
+            self._send_partial(lp, nxt if nxt < bound else bound)
+            self._take_arrived()
 
     def _send_partial(self, lp: LP, floor: float) -> None:
         """After ``lp`` moved: its new promise and every event waiting for a neighbour it talks to leave now."""
