@@ -51,7 +51,7 @@ def test_cli_list_shows_the_parameters_under_the_bench(capsys):
     assert main(["run", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("dp_step "))
-    assert lines[at + 1].split() == ["--set", "layers=2", "hidden=384", "batch=128", "cubes=2", "bucket_mib=0.25",
+    assert lines[at + 1].split() == ["--set", "layers=4", "hidden=512", "batch=128", "cubes=2", "bucket_mib=0.25",
                                      "grad_dtype=f16", "overlap=true", "algorithm=''", "seed=0"]
 
 
@@ -60,7 +60,7 @@ def test_cli_list_shows_the_parameters_under_the_bench(capsys):
      "kernbench: --set foo=1: bench dp_step has no parameter 'foo'; its parameters: layers, hidden, batch, cubes, "
      "bucket_mib, grad_dtype, overlap, algorithm, seed"),
     (["--bench", "dp_step", "--set", "layers=two"],
-     "kernbench: --set layers=two: parameter 'layers' of bench dp_step is an int (default 2), got 'two'"),
+     "kernbench: --set layers=two: parameter 'layers' of bench dp_step is an int (default 4), got 'two'"),
     (["--bench", "gemm_single_pe", "--set", "n=1"],
      "kernbench: --set n=1: bench gemm_single_pe has no parameter 'n'; its parameters: none"),
     (["--list", "--set", "n=1"], "kernbench: --set needs --bench NAME"),

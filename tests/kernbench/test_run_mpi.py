@@ -124,7 +124,8 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
 
 def test_round_robin_partition_deals_sips_to_ranks_and_changes_no_result():
     """--partition round_robin: SIP i on rank i mod 2, and the same JSON as one process."""
-    args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4"]
+    args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4", "--set", "hidden=128",
+            "--set", "batch=16", "--set", "cubes=1"]
     single, _ = run(args)
     dealt, _ = run([*args, "--partition", "round_robin"], ranks=2)
     assert single.returncode == dealt.returncode == 0, (single.stderr, dealt.stderr)
