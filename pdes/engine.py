@@ -319,10 +319,9 @@ class RankEngine:
             self.failure = Failure(self.rank, lp.name if lp else "?", exc)
 
     def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
-        """This rank's part of the round's reduction: the earliest time anything here can still happen (events
-        held in an outbox for the next round included) and the counts that decide the outcome."""
-        held = min((record[1] for box in self.outbox.values() for record in box), default=INF)
-        next_time = min(min((lp.next_time() for lp in self.lps), default=INF), held)
+        """This rank's part of the round's reduction: the earliest time anything here can still happen (the
+        outboxes are empty after the exchange) and the counts that decide the outcome."""
+        next_time = min((lp.next_time() for lp in self.lps), default=INF)
         blocked = len(self.workers.blocked())
         sums = [1 if self.failure else 0, blocked, self.events, self.remote_sent - self.remote_received,
                 len(self.workers.workers) - blocked, 1 if self.settling else 0]

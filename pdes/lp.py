@@ -185,8 +185,8 @@ class LP:
         queue = self._queue
         return queue[0][0] if queue else INF
 
-    def advance(self, limit: float, runnable: Sized, run_workers: Callable[[], None], budget: int = -1) -> int:
-        """Process every event before ``limit`` (at most ``budget`` of them, if >= 0); return how many were.
+    def advance(self, limit: float, runnable: Sized, run_workers: Callable[[], None]) -> int:
+        """Process every event before ``limit``; return how many were processed.
 
         After each event, workers it woke (``runnable``) run before time moves on.
         """
@@ -194,7 +194,7 @@ class LP:
         queue = self._queue
         count = 0
         try:
-            while queue and queue[0][0] < limit and count != budget:
+            while queue and queue[0][0] < limit:
                 # simpy.Environment.step, inlined (a call less per event; StopSimulation is for env.run only)
                 env._now, _, _, event = heappop(queue)
                 callbacks, event.callbacks = event.callbacks, None

@@ -39,11 +39,6 @@ class MpiTransport:
     def send(self, dst: int, data: bytes, tag: int) -> None:
         self._sends.append(self.comm.Isend([data, MPI.BYTE], dest=dst, tag=_TAG + tag))
 
-    def poll(self, tag: int) -> tuple[int, bytearray] | None:
-        if not self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG + tag, status=self._status):
-            return None
-        return self._take(self._status)
-
     def receive(self, tag: int) -> tuple[int, bytearray]:
         self.comm.Probe(source=MPI.ANY_SOURCE, tag=_TAG + tag, status=self._status)
         return self._take(self._status)

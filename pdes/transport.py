@@ -54,9 +54,6 @@ class Transport(Protocol):
     def send(self, dst: int, data: bytes, tag: int) -> None:
         """Start sending ``data`` to rank ``dst``; :meth:`complete_sends` waits until it has left."""
 
-    def poll(self, tag: int) -> tuple[int, bytes | bytearray] | None:
-        """A message with ``tag`` that has arrived from any rank, as (source, data); None when none has."""
-
     def receive(self, tag: int) -> tuple[int, bytes | bytearray]:
         """Wait for a message with ``tag`` from any rank; (source, data)."""
 
@@ -159,10 +156,6 @@ class LocalTransport:
     def send(self, dst: int, data: bytes, tag: int) -> None:
         self.world.mail.setdefault((dst, tag), deque()).append((self.rank, bytes(data)))
         self.world.version += 1
-
-    def poll(self, tag: int) -> tuple[int, bytes] | None:
-        box = self.world.mail.get((self.rank, tag))
-        return box.popleft() if box else None
 
     def receive(self, tag: int) -> tuple[int, bytes]:
         box = self.world.mail.setdefault((self.rank, tag), deque())

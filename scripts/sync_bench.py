@@ -195,8 +195,8 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
 def _variant(text: str) -> tuple[str, str]:
     sync, _, partition = text.partition(":")
-    if sync not in ("null", "eager", "window") or partition not in ("blocks", "round_robin"):
-        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|eager|window : blocks|round_robin), "
+    if sync not in ("null", "window") or partition not in ("blocks", "round_robin"):
+        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|window : blocks|round_robin), "
                                          f"got {text!r}")
     return sync, partition
 
@@ -211,7 +211,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dp-set", nargs="+", default=DP_SET, metavar="KEY=VALUE", help="dp_step's --set items")
     ap.add_argument("--variants", nargs="+", type=_variant, default=[("null", "blocks")], metavar="SYNC:PARTITION",
                     help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:blocks "
-                    "eager:round_robin); the first is also used by the other rows (default null:blocks)")
+                    "null:round_robin); the first is also used by the other rows (default null:blocks)")
     ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per run (default 600)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--plot", metavar="PNG")

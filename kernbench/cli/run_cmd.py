@@ -78,9 +78,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    "to) or round_robin (sip i on rank i mod K; spreads a wave that travels along the SIPs over "
                    "every rank). Results are the same either way (default: blocks)")
     p.add_argument("--sync", choices=tuple(SYNC_MODES), default="null",
-                   help="how ranks synchronize (pdes.sync): null (promises once per round, the default), eager "
-                   "(promises and events sent as they are made, taken in while waiting) or window (synchronous "
-                   "lookahead windows). Results are the same either way")
+                   help="how ranks synchronize (pdes.sync): null (null messages, promises once per round: the "
+                   "default) or window (synchronous lookahead windows). Results are the same either way")
     p.add_argument("--project", action="store_true",
                    help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
                    "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s")

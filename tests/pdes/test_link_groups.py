@@ -15,7 +15,7 @@ from .models import gossip_model
 PARAMS = PholdParams(lps=12, events_per_lp=4, remote=0.7, lookahead=0.5, mean=0.7, seed=5)
 
 
-@pytest.mark.parametrize("sync", ["null", "eager", "window"])
+@pytest.mark.parametrize("sync", ["null", "window"])
 @pytest.mark.parametrize(("ranks", "partition"), [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (5, "blocks")])
 def test_group_gives_the_results_of_per_pair_links(sync, ranks, partition):
     reference = Simulation(gossip_model(grouped=False), ranks=1).run()

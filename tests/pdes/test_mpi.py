@@ -30,7 +30,7 @@ def world():
     return MPI.COMM_WORLD
 
 
-@pytest.mark.parametrize("sync", ["null", "eager", "window"])
+@pytest.mark.parametrize("sync", ["null", "window"])
 @pytest.mark.parametrize("partition", ["blocks", "round_robin"])
 def test_phold_digest_equals_single_process_and_simpy(sync, partition):
     digest_mpi, events_mpi, _, result = run_pdes(PHOLD, 200.0, transport="mpi", sync=sync, partition=partition)
@@ -41,7 +41,7 @@ def test_phold_digest_equals_single_process_and_simpy(sync, partition):
     assert events_mpi == events_local > 40_000
 
 
-@pytest.mark.parametrize("sync", ["null", "eager", "window"])
+@pytest.mark.parametrize("sync", ["null", "window"])
 def test_model_results_and_lp_stats_equal_single_process(sync):
     single = Simulation(chatter_model(), transport="local").run()
     split = Simulation(chatter_model(), transport="mpi", sync=sync, partition="round_robin").run()

@@ -22,13 +22,12 @@ def test_equal_timestamp_messages_come_in_source_then_send_order_before_local_ev
     assert len(log) == 2 * 13
 
 
-@pytest.mark.parametrize("options", [*LAYOUTS, dict(ranks=2, sync="window"), dict(ranks=4, sync="window"),
-                                     dict(ranks=2, sync="eager"), dict(ranks=4, sync="eager", partition="round_robin")])
+@pytest.mark.parametrize("options", [*LAYOUTS, dict(ranks=2, sync="window"), dict(ranks=4, sync="window")])
 def test_fan_in_order_is_the_same_for_every_partition(options):
     assert sink_log(**options) == sink_log()
 
 
-@pytest.mark.parametrize("options", [*LAYOUTS, dict(ranks=3, sync="window"), dict(ranks=3, sync="eager")])
+@pytest.mark.parametrize("options", [*LAYOUTS, dict(ranks=3, sync="window")])
 def test_chatter_results_and_lp_stats_are_partition_independent(options):
     reference = Simulation(chatter_model()).run()
     run = Simulation(chatter_model(), **options).run()

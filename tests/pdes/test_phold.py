@@ -2,7 +2,6 @@
 
 import pytest
 
-import pdes.sync
 from pdes.phold import PholdParams, run_pdes, run_simpy
 from pdes.phold.__main__ import main as phold_main
 
@@ -17,20 +16,11 @@ def reference():
     return digest, events
 
 
-@pytest.mark.parametrize("sync", ["null", "eager", "window"])
+@pytest.mark.parametrize("sync", ["null", "window"])
 @pytest.mark.parametrize(("ranks", "partition"), [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (4, "blocks"),
                                              (16, "blocks")])
 def test_digest_matches_plain_simpy(reference, sync, ranks, partition):
     digest, events, _, _ = run_pdes(PARAMS, UNTIL, sync=sync, ranks=ranks, partition=partition)
-    assert (digest, events) == reference
-
-
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_eager_chunks_of_one_event_change_nothing(reference, monkeypatch, ranks):
-    """Eager sync with a promise after every event: partial batches mid-advance (and none once a rank has sent its
-    final batch of a round, else the round's reduction sees messages in flight)."""
-    monkeypatch.setattr(pdes.sync, "CHUNK_EVENTS", 1)
-    digest, events, _, _ = run_pdes(PARAMS, UNTIL, sync="eager", ranks=ranks)
     assert (digest, events) == reference
 
 

@@ -38,7 +38,7 @@ def test_split_runs_equal_one_run(ranks):
     assert sim.run().results == whole
 
 
-@pytest.mark.parametrize("sync", ["null", "eager", "window"])
+@pytest.mark.parametrize("sync", ["null", "window"])
 def test_idle_gaps_are_jumped_not_crept_through(sync, monkeypatch):
     """Rounds end on a wall-clock budget too (a slow machine makes more of them): with no budget the count is the
     model's alone, at most 3 per send time (the send, its receipt, a null message naming the next time)."""

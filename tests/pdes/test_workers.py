@@ -8,7 +8,7 @@ from pdes import Model, Simulation, SimulationDeadlock
 from .models import LAT_AB, LAT_BA, deadlock_model, ping_pong_model, ping_pong_worker
 
 
-@pytest.mark.parametrize("options", [dict(), dict(ranks=2), dict(ranks=2, sync="window"), dict(ranks=2, sync="eager")])
+@pytest.mark.parametrize("options", [dict(), dict(ranks=2), dict(ranks=2, sync="window")])
 def test_ping_pong_timing_is_exact(options):
     sim = Simulation(ping_pong_model(), **options)
     worker = sim.spawn_worker("a", ping_pong_worker(sim))

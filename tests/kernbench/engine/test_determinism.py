@@ -25,7 +25,6 @@ def test_virtual_ranks_and_partitions_do_not_change_results(topo, count):
         {"transport": "local", "ranks": 2},
         {"transport": "local", "ranks": count, "partition": "round_robin"},
         {"transport": "local", "ranks": 2, "sync": "window"},
-        {"transport": "local", "ranks": count, "sync": "eager"},
     ]
     for kwargs in variants:
         results, other = run(system, **kwargs)
