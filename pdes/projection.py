@@ -41,12 +41,12 @@ from collections.abc import Sequence
 
 __all__ = ["MPI_START_S", "ROUND_COST_S", "coupling", "project", "round_cost", "sync_summary"]
 
-ROUND_COST_S = 3.7e-4
-"""One engine round's synchronization between 2 MPI ranks on this machine (2 cores, MPICH 4 from pip with
-throttled progress, `pdes.mpi`), when one rank waits for the other: a small batch exchanged with the neighbour
-plus an overlapped Iallreduce. ``round_cost_waiting_s`` of ``mpirun -n 2 python -m pdes.calibrate``:
-0.372-0.379 ms in 3 runs (the throttled wait wakes up late; when neither rank works the round takes 0.01-0.3 ms,
-``round_cost_s``, depending on the machine's load). See docs/adr/0014-projection.md."""
+ROUND_COST_S = 2.0e-5
+"""One engine round's synchronization between 2 MPI ranks with a core each on this machine (2 cores, MPICH 4 from
+pip, not oversubscribed, so without MPICH's yield settings: `pdes.mpich_progress`): a small batch exchanged with
+the neighbour plus an overlapped Iallreduce. ``round_cost_s`` of ``mpirun -n 2 python -m pdes.calibrate``:
+19.4-19.9 us in 3 runs (0.37 ms with the yield settings on, which every 2-rank run had before they became
+per-job: a throttled wait wakes up late). See docs/adr/0014-projection.md and 0016."""
 
 MPI_START_S = 0.13
 """MPI start-up inside a process (``from mpi4py import MPI``, ``COMM_WORLD.Dup()``): 0.11-0.16 s, measured the same
