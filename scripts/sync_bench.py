@@ -53,7 +53,7 @@ FIELDS = ["workload", "sips", "mode", "ranks", "sync", "partition", "status", "w
 
 
 def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: argparse.Namespace,
-            variant: tuple[str, str] = ("null", "blocks")) -> list[str]:
+            variant: tuple[str, str] = ("null", "round_robin")) -> list[str]:
     cmd = [sys.executable, "-m", "kernbench.cli.main", "run", *WORKLOADS[workload], "--topology",
            str(Path(args.topology).resolve()), "--sips", str(sips), "--sip-topology", args.sip_topology, "--json",
            "--stats-json", stats, "--sync", variant[0], "--partition", variant[1]]
@@ -71,7 +71,7 @@ def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: a
 
 
 def run_one(workload: str, sips: int, mode: str, ranks: int, args: argparse.Namespace,
-            variant: tuple[str, str] = ("null", "blocks")) -> dict[str, Any]:
+            variant: tuple[str, str] = ("null", "round_robin")) -> dict[str, Any]:
     record: dict[str, Any] = {"workload": workload, "sips": sips, "mode": mode, "ranks": ranks,
                               "sync": variant[0], "partition": variant[1]}
     with tempfile.TemporaryDirectory(prefix="sync_bench-") as tmp:
@@ -141,8 +141,8 @@ COLUMNS = [("workload", "workload", "{}"), ("SIPs", "sips", "{:,}"), ("run", Non
 def _cell(r: dict[str, Any], col: tuple) -> str:
     if col[1] is None:
         label = LABELS[r["mode"]].format(r["ranks"])
-        variant = (r.get("sync") or "null", r.get("partition") or "blocks")  # older lines have neither
-        return label if variant == ("null", "blocks") else f"{label} {variant[0]}/{variant[1]}"
+        variant = (r.get("sync") or "null", r.get("partition") or "blocks")  # older lines: blocks, the default then
+        return label if variant == ("null", "round_robin") else f"{label} {variant[0]}/{variant[1]}"
     value = r.get(col[1])
     return "-" if value is None else col[2].format(value)
 
@@ -209,9 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sip-topology", default="torus_2d")
     ap.add_argument("--topology", default=str(ROOT / "topology.yaml"))
     ap.add_argument("--dp-set", nargs="+", default=DP_SET, metavar="KEY=VALUE", help="dp_step's --set items")
-    ap.add_argument("--variants", nargs="+", type=_variant, default=[("null", "blocks")], metavar="SYNC:PARTITION",
-                    help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:blocks "
-                    "null:round_robin); the first is also used by the other rows (default null:blocks)")
+    ap.add_argument("--variants", nargs="+", type=_variant, default=[("null", "round_robin")], metavar="SYNC:PARTITION",
+                    help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:round_robin "
+                    "null:blocks); the first is also used by the other rows (default null:round_robin)")
     ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per run (default 600)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--plot", metavar="PNG")

@@ -73,10 +73,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--ranks", type=int, metavar="K",
                    help="run K virtual ranks in this one process (without mpirun), the SIPs partitioned as K MPI "
                    "ranks would hold them: the same results as one rank")
-    p.add_argument("--partition", choices=("blocks", "round_robin"), default="blocks",
-                   help="how SIPs are dealt to ranks: blocks (sip0-sipN/K-1 on rank 0, ...; fewest ranks to talk "
-                   "to) or round_robin (sip i on rank i mod K; spreads a wave that travels along the SIPs over "
-                   "every rank). Results are the same either way (default: blocks)")
+    p.add_argument("--partition", choices=("round_robin", "blocks"), default="round_robin",
+                   help="how SIPs are dealt to ranks: round_robin (sip i on rank i mod K, the default: work that "
+                   "moves along the SIPs in waves is spread over every rank) or blocks (sip0-sipN/K-1 on rank 0, "
+                   "...). Results are the same either way")
     p.add_argument("--sync", choices=tuple(SYNC_MODES), default="null",
                    help="how ranks synchronize (pdes.sync): null (null messages, promises once per round: the "
                    "default) or window (synchronous lookahead windows). Results are the same either way")

@@ -64,6 +64,10 @@ def _report(model: SipModel) -> dict[str, Any]:
 class Engine:
     """Build the system of ``topo`` on pdes; ``sync``, ``partition``, ``transport``, ``ranks`` as `pdes.Simulation`.
 
+    SIPs are dealt to ranks round-robin by default (SIP i on rank i mod K): the work of a collective or a training
+    step moves across the SIP numbering in waves, and dealing spreads every region over the ranks (measured and
+    projected faster than contiguous blocks at 2 to 64 ranks, docs/adr/0016-two-rank-payoff.md).
+
     ``report_requests``: each SIP's report lists every host request it completed, with per-hop timings (what
     ``kernbench probe`` and tests read). Runs of thousands of SIPs turn it off: the list grows with every request
     and is gathered from every rank at the end.
@@ -78,7 +82,7 @@ class Engine:
         *,
         seed: int = 0,
         sync: str = "null",
-        partition: str | Mapping[str, int] | None = None,
+        partition: str | Mapping[str, int] | None = "round_robin",
         transport: str | None = None,
         ranks: int | None = None,
         report_requests: bool = True,

@@ -122,16 +122,17 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
 
 
-def test_round_robin_partition_deals_sips_to_ranks_and_changes_no_result():
-    """--partition round_robin: SIP i on rank i mod 2, and the same JSON as one process."""
+@pytest.mark.parametrize(("partition", "ranks_of_sips"), [("round_robin", [0, 1, 0, 1]), ("blocks", [0, 0, 1, 1])])
+def test_the_partition_deals_sips_to_ranks_and_changes_no_result(partition, ranks_of_sips):
+    """--partition round_robin (the default): SIP i on rank i mod 2; blocks: halves. The same JSON as one process."""
     args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4", "--set", "hidden=128",
             "--set", "batch=16", "--set", "cubes=1"]
     single, _ = run(args)
-    dealt, _ = run([*args, "--partition", "round_robin"], ranks=2)
+    dealt, _ = run([*args, "--partition", partition], ranks=2)
     assert single.returncode == dealt.returncode == 0, (single.stderr, dealt.stderr)
     one, two = json.loads(single.stdout), json.loads(dealt.stdout)
     assert one["status"] == "PASS"
-    assert [r["rank"] for r in two["results"]] == [0, 1, 0, 1]
+    assert [r["rank"] for r in two["results"]] == ranks_of_sips
     assert without_rank_and_wall(two) == without_rank_and_wall(one)
 
 
