@@ -55,3 +55,29 @@ def cross_sip_dma_fixed_ns(topo: Topology) -> float:
     command, the per-hop overheads and the on-chip wires (146.46 ns on the default topology)."""
     command, overhead, wire, _ = probe_case_parts(topo, HEADER_BYTES)["cross-sip-pe-dma"]
     return command + overhead + wire - 2 * topo.system.inter_sip_link.latency_ns
+
+
+def ipcq_hop_ns(topo: Topology, nbytes: int, cube: int = 0, links: int = 1) -> float:
+    """One IPCQ write of ``nbytes`` from a PE's TCM in ``cube`` of one SIP to the receive ring (in TCM) of the
+    same PE of the SIP ``links`` inter-SIP links away, until it lands (54.24 ns + 500 ns + nbytes / 100 GB/s
+    from cube 0 to the next SIP on the default topology). Written out hop by hop: the DMA command; the PE's port
+    into the crossbar; the UCIe crossings along the cube's row (IO chiplet on a W or E edge; its column on N or
+    S) to the edge cube, into the IO chiplet's router there and along the NoC to the hub router, where the
+    SerDes hangs; the links, each SIP between forwarding the stream SerDes to SerDes through its hub router; and
+    the same way back in. The stream is cut-through, so the bytes pay the slowest stage once."""
+    sysc, sip, xbar, pe = topo.system, topo.sip, topo.cube.xbar, topo.pe
+    mm, mesh, noc, io = sysc.ns_per_mm, sip.cube_mesh, sip.io_chiplet.noc, sip.io_chiplet
+    y, x = divmod(cube, mesh.w)
+    mesh_hops, noc_hops = {"W": (x, y), "E": (mesh.w - 1 - x, y), "N": (y, x), "S": (mesh.h - 1 - y, x)}[
+        io.attach_edge]
+    pe_port = pe.pe_tcm.access_ns + xbar.pe_wire_mm * mm  # TCM <-> crossbar, either way
+    mesh_hop = sip.ucie.crossing_ns + xbar.overhead_ns + (2 * xbar.ucie_wire_mm + mesh.pitch_mm) * mm
+    io_ucie = sip.ucie.crossing_ns + (io.wire_mm + xbar.ucie_wire_mm) * mm  # edge cube <-> its IO router
+    noc_hop = noc.overhead_ns + mesh.pitch_mm * mm
+    # each side: the crossbar's arbitration (entering it from the PE, or from the IO chiplet), the IO router's
+    # (entering it from the edge cube, or from the SerDes)
+    side = pe_port + xbar.overhead_ns + mesh_hops * mesh_hop + io_ucie + noc.overhead_ns + noc_hops * noc_hop
+    wires = links * sysc.inter_sip_link.latency_ns + (links - 1) * noc.overhead_ns
+    bandwidth = min(pe.pe_dma.bandwidth_gbs, pe.pe_tcm.bandwidth_gbs, xbar.bandwidth_gbs, sip.ucie.bandwidth_gbs,
+                    noc.bandwidth_gbs, sysc.inter_sip_link.bandwidth_gbs)
+    return pe.pe_dma.overhead_ns + 2 * side + wires + nbytes / bandwidth
