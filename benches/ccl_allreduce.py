@@ -53,8 +53,13 @@ def worker(rank: int, torch, n: int) -> dict:
     dist.destroy_process_group()
     want = expected_sums(world, shards, n, getattr(algo.load_module(), "REDUCES_ACROSS_PES", False))
     ok = int(sum(np.array_equal(got[k], want[k]) for k in range(shards)))
-    return {"ok": ok, "shards": shards, "ns": took, "algorithm": algo.name,
-            "digest": int(got.view(np.uint32).sum(dtype=np.uint64))}
+    return {
+        "ok": ok,
+        "shards": shards,
+        "ns": took,
+        "algorithm": algo.name,
+        "digest": int(got.view(np.uint32).sum(dtype=np.uint64)),
+    }
 
 
 def run(torch, n_elem: int = 0) -> dict:
@@ -68,9 +73,14 @@ def run(torch, n_elem: int = 0) -> dict:
     name = results[0]["algorithm"]
     return {
         "result": f"{name} (ws={world}): {ok} OK",
-        "checks": {"exact_sum_on_every_shard": ok == total,
-                   "same_bits_on_every_rank": len({r["digest"] for r in results}) == 1},
+        "checks": {
+            "exact_sum_on_every_shard": ok == total,
+            "same_bits_on_every_rank": len({r["digest"] for r in results}) == 1,
+        },
         "sim_latency_ns": max(r["ns"] for r in results),
-        "algorithm": name, "world_size": world, "shards": total, "shards_ok": ok,
+        "algorithm": name,
+        "world_size": world,
+        "shards": total,
+        "shards_ok": ok,
         "n_elem": n,
     }

@@ -69,7 +69,7 @@ F16 = 2
 GRAD_SIZES = {"f32": 4, "f16": 2}
 BUDGET = 1 << 20
 """Bytes of staging one GEMM step's tiles may use (half the PE's staging area, as kernbench.kernels.gemm)."""
-MASK_SCALE = 2.0 ** 40
+MASK_SCALE = 2.0**40
 """ReLU mask from the stored activation x >= 0: clamp(x * 2^40, 0, 1) is 1 for every positive f16 value, 0 for 0."""
 RTOL = 1e-2
 
@@ -83,11 +83,10 @@ def _shard(tl: Any) -> int:
 
 def _wide(tl: Any, tile: Any, n: int, rows: int) -> Any:
     """``n`` stacked (rows, w) blocks (K-blocks of a column-sharded matrix) side by side: (rows, n * w)."""
-    return tile if n == 1 else tl.cat([tile[q * rows:(q + 1) * rows] for q in range(n)], axis=1)
+    return tile if n == 1 else tl.cat([tile[q * rows : (q + 1) * rows] for q in range(n)], axis=1)
 
 
-def forward_kernel(x: int, w: int, y: int, batch: int, hidden: int, shards: int, kb: int, relu: bool,
-                   tl: Any) -> None:
+def forward_kernel(x: int, w: int, y: int, batch: int, hidden: int, shards: int, kb: int, relu: bool, tl: Any) -> None:
     """``Y[:, s] = X @ W[:, s]`` (ReLU if ``relu``), K in chunks of ``kb`` column shards of X."""
     s, width = _shard(tl), hidden // shards
     acc = tl.zeros((batch, width), "f32")
@@ -101,8 +100,9 @@ def forward_kernel(x: int, w: int, y: int, batch: int, hidden: int, shards: int,
     tl.store(y + s * batch * width * F16, acc, "f16")
 
 
-def grad_kernel(x: int, dz: int, g: int, batch: int, hidden: int, shards: int, mb: int, grad_dtype: str,
-                tl: Any) -> None:
+def grad_kernel(
+    x: int, dz: int, g: int, batch: int, hidden: int, shards: int, mb: int, grad_dtype: str, tl: Any
+) -> None:
     """``dW[:, s] = X^T @ dZ[:, s]``, M in chunks of ``mb`` column shards of X, stored in W's layout at ``g``."""
     s, width, size = _shard(tl), hidden // shards, GRAD_SIZES[grad_dtype]
     d = tl.load(dz + s * batch * width * F16, (batch, width), "f16")
@@ -114,8 +114,7 @@ def grad_kernel(x: int, dz: int, g: int, batch: int, hidden: int, shards: int, m
         tl.store(g + (s * hidden + i * width) * width * size, tl.dot(at, d, out_dtype="f32"), grad_dtype)
 
 
-def dgrad_kernel(dz: int, w: int, act: int, out: int, batch: int, hidden: int, shards: int, kb: int,
-                 tl: Any) -> None:
+def dgrad_kernel(dz: int, w: int, act: int, out: int, batch: int, hidden: int, shards: int, kb: int, tl: Any) -> None:
     """``dX[:, s] = (dZ @ W^T)[:, s] * (act[:, s] > 0)``: W^T's column block s is W's row block s, one (w, w)
     piece in each column shard of W (a strided load), transposed in registers."""
     s, width = _shard(tl), hidden // shards
@@ -123,8 +122,9 @@ def dgrad_kernel(dz: int, w: int, act: int, out: int, batch: int, hidden: int, s
     for i in range(0, shards, kb):
         n = min(kb, shards - i)
         a = tl.load(dz + i * batch * width * F16, (n * batch, width), "f16")
-        rows = tl.load(w + (i * hidden + s * width) * width * F16, (n, width * width), "f16",
-                       row_stride=hidden * width * F16)  # rows[q, c*w + k] = W[s*w + c, (i+q)*w + k]
+        rows = tl.load(
+            w + (i * hidden + s * width) * width * F16, (n, width * width), "f16", row_stride=hidden * width * F16
+        )  # rows[q, c*w + k] = W[s*w + c, (i+q)*w + k]
         r, c = np.arange(n * width)[:, None], np.arange(width)[None, :]
         b = rows[r // width, c * width + r % width]  # W^T[(i*w + r), s*w + c]: (n * w, w)
         acc = tl.dot(_wide(tl, a, n, batch), b, acc=acc, out_dtype="f32")
@@ -188,12 +188,15 @@ def check(p: dict, torch: Any) -> tuple[int, int, int, int]:
         if p[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {p[name]}")
     if p["cubes"] >= cubes:
-        raise ValueError(f"cubes must be 1..{cubes - 1} (cube 0 of the {cubes} of a SIP communicates), "
-                         f"got {p['cubes']}")
+        raise ValueError(
+            f"cubes must be 1..{cubes - 1} (cube 0 of the {cubes} of a SIP communicates), got {p['cubes']}"
+        )
     shards = p["cubes"] * per_cube
     if p["hidden"] % shards:
-        raise ValueError(f"hidden ({p['hidden']}) must be a multiple of {shards} ({p['cubes']} cubes x "
-                         f"{per_cube} PEs: one column block each)")
+        raise ValueError(
+            f"hidden ({p['hidden']}) must be a multiple of {shards} ({p['cubes']} cubes x "
+            f"{per_cube} PEs: one column block each)"
+        )
     if p["grad_dtype"] not in GRAD_SIZES:
         raise ValueError(f"grad_dtype must be f32 or f16, got {p['grad_dtype']!r}")
     if p["bucket_mib"] <= 0:
@@ -202,8 +205,10 @@ def check(p: dict, torch: Any) -> tuple[int, int, int, int]:
     kb = (BUDGET - b * w * 4 - b * w * F16) // (b * w * F16 + w * w * F16)
     mb = (BUDGET - b * w * F16) // (b * w * F16 + w * w * g)
     if min(kb, mb) < 1:
-        raise ValueError(f"a (batch {b}) x (hidden / {shards} = {w}) tile does not fit a PE's {BUDGET >> 20} MiB "
-                         "GEMM staging budget: lower batch or raise cubes")
+        raise ValueError(
+            f"a (batch {b}) x (hidden / {shards} = {w}) tile does not fit a PE's {BUDGET >> 20} MiB "
+            "GEMM staging budget: lower batch or raise cubes"
+        )
     return shards, min(kb, shards), min(mb, shards), w
 
 
@@ -235,8 +240,10 @@ def worker(rank: int, torch: Any, p: dict, want: list[np.ndarray]) -> dict:
     h, b, per_cube, g_size = p["hidden"], p["batch"], torch.topo.pes_per_cube, GRAD_SIZES[p["grad_dtype"]]
     grid = [(c, pe) for c in range(1, p["cubes"] + 1) for pe in range(per_cube)]
     if p["overlap"] and set(plan.pes) & set(grid):
-        raise ValueError(f"ccl algorithm {dist.algorithm.name!r} all-reduces on PEs of the compute cubes 1.."
-                         f"{p['cubes']}, so it cannot overlap the GEMMs: use overlap=false or a leader algorithm")
+        raise ValueError(
+            f"ccl algorithm {dist.algorithm.name!r} all-reduces on PEs of the compute cubes 1.."
+            f"{p['cubes']}, so it cannot overlap the GEMMs: use overlap=false or a leader algorithm"
+        )
     layout = DPPolicy(cube="column_wise", pe="column_wise", num_cubes=p["cubes"] + 1)
 
     def sharded(rows: int, name: str, data: np.ndarray | None = None) -> tuple[Any, int]:
@@ -280,8 +287,19 @@ def worker(rank: int, torch: Any, p: dict, want: list[np.ndarray]) -> dict:
         start = torch.engine.now()
         for i in range(p["layers"]):
             last = i == p["layers"] - 1
-            torch.launch("fwd", forward_kernel, acts[i], ws[i], out if last else acts[i + 1], b, h, shards, kb,
-                         not last, grid=grid)
+            torch.launch(
+                "fwd",
+                forward_kernel,
+                acts[i],
+                ws[i],
+                out if last else acts[i + 1],
+                b,
+                h,
+                shards,
+                kb,
+                not last,
+                grid=grid,
+            )
         cur = 0
         for i in reversed(range(p["layers"])):
             k, g = where[i]
@@ -307,8 +325,11 @@ def worker(rank: int, torch: Any, p: dict, want: list[np.ndarray]) -> dict:
         end = torch.engine.now()
         flat = [t.numpy() for t in tensors]
     dist.destroy_process_group()
-    grads = {layer: flat[k][j * h * h:(j + 1) * h * h] for k, layers in enumerate(buckets)
-             for j, layer in enumerate(layers)}
+    grads = {
+        layer: flat[k][j * h * h : (j + 1) * h * h]
+        for k, layers in enumerate(buckets)
+        for j, layer in enumerate(layers)
+    }
     scale = max(float(np.abs(t).max()) for t in want) or 1.0
     err = 0.0
     digest = hashlib.sha256()
@@ -316,8 +337,14 @@ def worker(rank: int, torch: Any, p: dict, want: list[np.ndarray]) -> dict:
         got = grads[layer].reshape(shards, h, w).transpose(1, 0, 2).reshape(h, h).astype(np.float64)
         err = max(err, float(np.abs(got - want[layer]).max()) / scale)
         digest.update(grads[layer].tobytes())
-    return {"compute_ns": backward_end - start, "exposed_comm_ns": end - backward_end, "step_ns": end - start,
-            "comm_ns": state["comm_ns"], "err": err, "digest": digest.hexdigest()}
+    return {
+        "compute_ns": backward_end - start,
+        "exposed_comm_ns": end - backward_end,
+        "step_ns": end - start,
+        "comm_ns": state["comm_ns"],
+        "err": err,
+        "digest": digest.hexdigest(),
+    }
 
 
 def run(torch: Any, **params: Any) -> dict:
@@ -326,8 +353,10 @@ def run(torch: Any, **params: Any) -> dict:
         torch.ccl = torch.ccl.with_algorithm(p["algorithm"])
     algo = torch.ccl.selected()
     if getattr(algo.load_module(), "REDUCES_ACROSS_PES", False):
-        raise ValueError(f"ccl algorithm {algo.name!r} reduces across PEs (every shard with every other): a "
-                         "gradient all-reduce must sum each element over the ranks; pick a ring, mesh or tree")
+        raise ValueError(
+            f"ccl algorithm {algo.name!r} reduces across PEs (every shard with every other): a "
+            "gradient all-reduce must sum each element over the ranks; pick a ring, mesh or tree"
+        )
     check(p, torch)
     world = torch.distributed.plans()[0].world_size
     torch.multiprocessing.spawn(worker, args=(torch, p, expected(p, world)), nprocs=world)
@@ -337,12 +366,16 @@ def run(torch: Any, **params: Any) -> dict:
     err = max(r["err"] for r in results)
     flops = 6 * p["layers"] * p["batch"] * p["hidden"] ** 2  # forward + two backward GEMMs per layer, per rank
     return {
-        "checks": {"grads_match_numpy": err <= RTOL, "same_bits_on_every_rank": len({r["digest"] for r in
-                                                                                     results}) == 1},
+        "checks": {
+            "grads_match_numpy": err <= RTOL,
+            "same_bits_on_every_rank": len({r["digest"] for r in results}) == 1,
+        },
         "sim_latency_ns": slowest["step_ns"],
         **slowest,
         "overlap_pct": 100.0 * (1 - slowest["exposed_comm_ns"] / slowest["comm_ns"]) if slowest["comm_ns"] else 0.0,
-        "world_size": world, "algorithm": algo.name, "buckets": len(buckets_of(p)),
+        "world_size": world,
+        "algorithm": algo.name,
+        "buckets": len(buckets_of(p)),
         "grad_mib": p["layers"] * p["hidden"] ** 2 * GRAD_SIZES[p["grad_dtype"]] / (1 << 20),
         "tflops_per_rank": flops / slowest["compute_ns"] / 1000,
         "max_rel_err": err,

@@ -40,5 +40,10 @@ def run(torch: Any) -> dict[str, Any]:
         errors[name] = float(np.abs(out[:, cols] - ref[:, cols]).max() / np.abs(ref[:, cols]).max())
         checks[f"{name}_matches_numpy"] = errors[name] <= RTOL
     flops = 2 * TOKENS * D_MODEL * N
-    return {"checks": checks, "max_rel_err": max(errors.values()), "shape": [TOKENS, D_MODEL, N],
-            "kernel_ns": done.latency_ns, "tflops": flops / done.latency_ns / 1e3}
+    return {
+        "checks": checks,
+        "max_rel_err": max(errors.values()),
+        "shape": [TOKENS, D_MODEL, N],
+        "kernel_ns": done.latency_ns,
+        "tflops": flops / done.latency_ns / 1e3,
+    }

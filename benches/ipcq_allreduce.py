@@ -47,10 +47,17 @@ def ring_queues(torch: Any, sip: int) -> list[IpcqInitMsg]:
     msgs = []
     for p in range(PES):
         east, west = (p + 1) % PES, (p - 1) % PES
-        msgs.append(IpcqInitMsg(sip, 0, p, (
-            QueueSpec("E", N_SLOTS, slot, send_to=(sip, 0, east), peer_rx_base=rx[east]),
-            QueueSpec("W", N_SLOTS, slot, recv_from=(sip, 0, west), rx_base=rx[p]),
-        )))
+        msgs.append(
+            IpcqInitMsg(
+                sip,
+                0,
+                p,
+                (
+                    QueueSpec("E", N_SLOTS, slot, send_to=(sip, 0, east), peer_rx_base=rx[east]),
+                    QueueSpec("W", N_SLOTS, slot, recv_from=(sip, 0, west), rx_base=rx[p]),
+                ),
+            )
+        )
     return msgs
 
 
@@ -59,12 +66,20 @@ def run(torch: Any) -> dict[str, Any]:
     torch._requests(ring_queues(torch, sip), "ipcq_init")
     rng = np.random.default_rng(SEED)
     tiles = rng.integers(-8, 9, (PES, N_ELEM)).astype(np.float16)
-    t = torch.zeros((1, PES * N_ELEM), "f16", dp=DPPolicy(cube="replicate", pe="column_wise", num_cubes=1,
-                                                           num_pes=PES), name="tiles")
+    t = torch.zeros(
+        (1, PES * N_ELEM),
+        "f16",
+        dp=DPPolicy(cube="replicate", pe="column_wise", num_cubes=1, num_pes=PES),
+        name="tiles",
+    )
     t.copy_(tiles.reshape(1, -1))
     done = torch.launch("ipcq_ring_allreduce", kernel, t, N_ELEM, PES, local_dims=False)
     out = t.numpy().reshape(PES, N_ELEM)
     want = tiles.astype(np.float32).sum(axis=0).astype(np.float16)
     ok = [bool(np.array_equal(out[p], want)) for p in range(PES)]
-    return {"checks": {"exact_sum_on_every_pe": all(ok)}, "result": f"ring of {PES} PEs: {sum(ok)} OK",
-            "kernel_ns": done.latency_ns, "nbytes_per_pe": N_ELEM * 2}
+    return {
+        "checks": {"exact_sum_on_every_pe": all(ok)},
+        "result": f"ring of {PES} PEs: {sum(ok)} OK",
+        "kernel_ns": done.latency_ns,
+        "nbytes_per_pe": N_ELEM * 2,
+    }

@@ -69,8 +69,10 @@ def run(torch: Any) -> dict[str, Any]:
     ref = x_host.astype(np.float32) @ w_host.astype(np.float32)
     scale = float(np.abs(ref).max())
     width = HEADS * HEAD_DIM
-    errors = {part: float(np.abs(out[:, i * width:(i + 1) * width] - ref[:, i * width:(i + 1) * width]).max())
-              / scale for i, part in enumerate("qkv")}
+    errors = {
+        part: float(np.abs(out[:, i * width : (i + 1) * width] - ref[:, i * width : (i + 1) * width]).max()) / scale
+        for i, part in enumerate("qkv")
+    }
     exec_ns = done.detail["exec_ns"]
     flops = 2 * TOKENS * D_MODEL * N
     return {

@@ -40,8 +40,9 @@ def run(torch: Any) -> dict[str, Any]:
     x_host = rng.standard_normal((TOKENS, D_MODEL)).astype(np.float16)
     w_host = (rng.standard_normal((D_MODEL, N)) / np.sqrt(D_MODEL)).astype(np.float16)
     sharded = DPPolicy(cube="column_wise", pe="column_wise", num_cubes=CUBES)
-    x = torch.empty((TOKENS, D_MODEL), "f16", dp=DPPolicy(cube="replicate", pe="replicate", num_cubes=CUBES,
-                                                          num_pes=1), name="X")
+    x = torch.empty(
+        (TOKENS, D_MODEL), "f16", dp=DPPolicy(cube="replicate", pe="replicate", num_cubes=CUBES, num_pes=1), name="X"
+    )
     w = torch.empty((D_MODEL, N), "f16", dp=sharded, name="W_qkv")
     y = torch.zeros((TOKENS, N), "f16", dp=sharded, name="Y")
     x.copy_(torch.from_numpy(x_host))
@@ -50,5 +51,9 @@ def run(torch: Any) -> dict[str, Any]:
     out = y.numpy().astype(np.float32)
     ref = x_host.astype(np.float32) @ w_host.astype(np.float32)
     err = float(np.abs(out - ref).max() / np.abs(ref).max())
-    return {"checks": {"matches_numpy": err <= RTOL}, "max_rel_err": err, "pes": len(y.shards),
-            "kernel_ns": done.latency_ns}
+    return {
+        "checks": {"matches_numpy": err <= RTOL},
+        "max_rel_err": err,
+        "pes": len(y.shards),
+        "kernel_ns": done.latency_ns,
+    }

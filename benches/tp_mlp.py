@@ -33,8 +33,8 @@ def worker(rank: int, torch) -> dict:
     with torch:
         fc1 = ColumnParallelLinear(D_MODEL, HIDDEN, torch=torch)
         fc2 = RowParallelLinear(HIDDEN, D_MODEL, torch=torch)
-        fc1.weight.copy_(w1[:, rank * part:(rank + 1) * part])
-        fc2.weight.copy_(w2[rank * part:(rank + 1) * part, :])
+        fc1.weight.copy_(w1[:, rank * part : (rank + 1) * part])
+        fc2.weight.copy_(w2[rank * part : (rank + 1) * part, :])
         x = torch.zeros((TOKENS, D_MODEL), dp=DPPolicy(num_cubes=1, num_pes=1))
         x.copy_(x_np)
         dist.barrier()
@@ -52,10 +52,17 @@ def run(torch) -> dict:
     x, w1, w2 = (a.astype(np.float32) for a in weights())
     want = x @ w1 @ w2
     err = max(float(np.abs(r["y"].astype(np.float32) - want).max()) for r in results.values()) / float(
-        np.abs(want).max())
+        np.abs(want).max()
+    )
     return {
-        "checks": {"matches_numpy": err < 2e-2, "same_bits_on_every_rank": len({r["y"].tobytes() for r in
-                                                                               results.values()}) == 1},
+        "checks": {
+            "matches_numpy": err < 2e-2,
+            "same_bits_on_every_rank": len({r["y"].tobytes() for r in results.values()}) == 1,
+        },
         "sim_latency_ns": max(r["ns"] for r in results.values()),
-        "world_size": world, "tokens": TOKENS, "d_model": D_MODEL, "hidden": HIDDEN, "max_rel_err": err,
+        "world_size": world,
+        "tokens": TOKENS,
+        "d_model": D_MODEL,
+        "hidden": HIDDEN,
+        "max_rel_err": err,
     }

@@ -50,12 +50,19 @@ def _verify(torch: Any, tensor: Any, block: tuple[int, int], expected: np.ndarra
     in_share, bytes_ok = True, True
     for shard, (spec, addr) in enumerate(zip(tensor.shards, tensor.shard_addrs, strict=True)):
         pe_range = range(spec.pe * share, (spec.pe + 1) * share)
-        in_share &= (addr.unit is UnitKind.HBM and (addr.sip, addr.cube) == (sip, spec.cube)
-                     and addr.offset in pe_range and addr.offset + spec.nbytes - 1 in pe_range)
+        in_share &= (
+            addr.unit is UnitKind.HBM
+            and (addr.sip, addr.cube) == (sip, spec.cube)
+            and addr.offset in pe_range
+            and addr.offset + spec.nbytes - 1 in pe_range
+        )
         raw = torch.engine.wait(torch.engine.submit(MemoryReadMsg(addr, spec.nbytes))).data
         bytes_ok &= np.array_equal(np.frombuffer(raw.tobytes(), "<i4").reshape(block), pattern(shard, block))
-    return {"in_pe_hbm_share": bool(in_share), "shard_bytes_match": bool(bytes_ok),
-            "numpy_matches": bool(np.array_equal(tensor.numpy(), expected))}
+    return {
+        "in_pe_hbm_share": bool(in_share),
+        "shard_bytes_match": bool(bytes_ok),
+        "numpy_matches": bool(np.array_equal(tensor.numpy(), expected)),
+    }
 
 
 def run(torch: Any) -> dict[str, Any]:
@@ -63,8 +70,9 @@ def run(torch: Any) -> dict[str, Any]:
     shards = CUBES * pes
     checks: dict[str, bool] = {}
 
-    cols = torch.zeros(COLS_SHAPE, "i32", dp=DPPolicy(cube="column_wise", pe="column_wise", num_cubes=CUBES),
-                       name="cols")
+    cols = torch.zeros(
+        COLS_SHAPE, "i32", dp=DPPolicy(cube="column_wise", pe="column_wise", num_cubes=CUBES), name="cols"
+    )
     block = (COLS_SHAPE[0], COLS_SHAPE[1] // shards)
     done_cols = torch.launch("pattern_cols", write_pattern_kernel, cols, *block)
     expected = np.hstack([pattern(s, block) for s in range(shards)])  # shard s holds columns [s*w, (s+1)*w)
@@ -77,5 +85,10 @@ def run(torch: Any) -> dict[str, Any]:
     checks |= {f"rows_{name}": ok for name, ok in _verify(torch, rows, block, expected).items()}
 
     checks["every_pe_ran"] = done_cols.detail["pes"] == done_rows.detail["pes"] == shards
-    return {"checks": checks, "shards": shards, "cols_shape": list(COLS_SHAPE), "rows_shape": list(ROWS_SHAPE),
-            "hbm_share_bytes": torch.topo.cube.hbm_ctrl.capacity_bytes // pes // 4096 * 4096}
+    return {
+        "checks": checks,
+        "shards": shards,
+        "cols_shape": list(COLS_SHAPE),
+        "rows_shape": list(ROWS_SHAPE),
+        "hbm_share_bytes": torch.topo.cube.hbm_ctrl.capacity_bytes // pes // 4096 * 4096,
+    }

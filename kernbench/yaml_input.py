@@ -60,8 +60,9 @@ class _StrictLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _LimitError(problem=f"nested more than {MAX_DEPTH} levels deep",
-                                  problem_mark=self.peek_event().start_mark)
+                raise _LimitError(
+                    problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=self.peek_event().start_mark
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -87,8 +88,10 @@ def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
     try:
         return yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError:  # Python refuses to convert very long digit strings
-        raise ConstructorError(problem=f"integer of {len(node.value)} characters: at most "
-                               f"{sys.get_int_max_str_digits()} digits", problem_mark=node.start_mark) from None
+        raise ConstructorError(
+            problem=f"integer of {len(node.value)} characters: at most {sys.get_int_max_str_digits()} digits",
+            problem_mark=node.start_mark,
+        ) from None
 
 
 def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
@@ -109,8 +112,13 @@ def short_repr(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_KINDS = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
-          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 def _read_text(path: Path, source: str, error: type[InputFileError]) -> str:
@@ -128,8 +136,9 @@ def _read_text(path: Path, source: str, error: type[InputFileError]) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(source, "", f"cannot read: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
-                    f"{exc.start})") from None
+        raise error(
+            source, "", f"cannot read: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
+        ) from None
 
 
 def parse_yaml(text: str, source: str, error: type[InputFileError]) -> Any:
@@ -147,8 +156,12 @@ def parse_yaml(text: str, source: str, error: type[InputFileError]) -> Any:
     except yaml.reader.ReaderError as exc:  # a control character
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise error(source, f"{line}:{column}", f"YAML syntax error: unacceptable character #x{exc.character:04x}: "
-                    f"{exc.reason}", sep=":") from None
+        raise error(
+            source,
+            f"{line}:{column}",
+            f"YAML syntax error: unacceptable character #x{exc.character:04x}: {exc.reason}",
+            sep=":",
+        ) from None
     except yaml.YAMLError as exc:
         raise error(source, "(yaml)", "YAML error: " + " ".join(str(exc).split())) from None
 

@@ -79,8 +79,10 @@ def _hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType |
             while True:  # it prints the cause and ends the job (abort, or its own death), which ends this process
                 time.sleep(1.0)
         headline = traceback.format_exception_only(exc_type, exc)[-1].strip()
-        _write(f"[rank {rank}] rank {reporter} failed and has not ended the job after {WAIT_S:g} s; "
-               f"ending it from here ({headline})\n")
+        _write(
+            f"[rank {rank}] rank {reporter} failed and has not ended the job after {WAIT_S:g} s; "
+            f"ending it from here ({headline})\n"
+        )
     else:
         _announce(rank)
         report = "".join(traceback.format_exception(exc_type, exc, tb))

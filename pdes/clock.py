@@ -51,8 +51,9 @@ class LPEnvironment(simpy.Environment):
         """Schedule a triggered ``event`` at absolute time ``when``."""
         schedule_at(self, event, when, priority)
 
-    def call_at(self, when: float, callback: Callable[[Event], None], value: Any = None,
-                priority: EventPriority = NORMAL) -> simpy.Event:
+    def call_at(
+        self, when: float, callback: Callable[[Event], None], value: Any = None, priority: EventPriority = NORMAL
+    ) -> simpy.Event:
         """Call ``callback(event)`` at absolute time ``when``; returns the event."""
         if when < self._now:
             raise ValueError(f"cannot schedule at t={when!r}: the environment is already at t={self._now!r}")

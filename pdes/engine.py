@@ -42,8 +42,13 @@ class Failure:
         self.text = "".join(traceback.format_exception(exc))
 
     def describe(self) -> dict:
-        return {"rank": self.rank, "lp": self.lp, "type": type(self.exc).__name__,
-                "message": str(self.exc), "traceback": self.text}
+        return {
+            "rank": self.rank,
+            "lp": self.lp,
+            "type": type(self.exc).__name__,
+            "message": str(self.exc),
+            "traceback": self.text,
+        }
 
     @staticmethod
     def where(described: dict) -> str:
@@ -55,8 +60,7 @@ class Failure:
 class RankEngine:
     """The LPs one rank owns and the protocol that keeps them causal."""
 
-    def __init__(self, model: Model, partition: Partition, transport: Transport, sync: str,
-                 registry: dict) -> None:
+    def __init__(self, model: Model, partition: Partition, transport: Transport, sync: str, registry: dict) -> None:
         self.model = model
         self.transport = transport
         self.rank = transport.rank
@@ -166,8 +170,9 @@ class RankEngine:
                 tables[i].append(table)
             np.minimum.at(group_la, at, latency)
         for lp in self.lps:
-            lp.connect({port: (d, latency, sink(d)) for port, (d, latency) in ports[lp.index].items()},
-                       tables[lp.index])
+            lp.connect(
+                {port: (d, latency, sink(d)) for port, (d, latency) in ports[lp.index].items()}, tables[lp.index]
+            )
         src: list[int] = []
         lat: list[float] = []
         starts: list[int] = []
@@ -184,8 +189,7 @@ class RankEngine:
         self.in_starts = np.array(starts, dtype=np.int64)
         self.has_in = np.array(has_in, dtype=bool)
         self.group_in = group_in
-        self.min_in_lat = np.minimum(np.array([min(in_la[i].values(), default=INF) for i in self.local]),
-                                     group_la)
+        self.min_in_lat = np.minimum(np.array([min(in_la[i].values(), default=INF) for i in self.local]), group_la)
         self.has_input = self.has_in | (group_la < INF)  # explicit or group inputs
 
     def build(self) -> Failure | None:
@@ -290,7 +294,8 @@ class RankEngine:
         if outcome == "disagree":
             self.ended = ModelError(
                 "the ranks' scripts disagree: some finished (Simulation.settle) while others started a run; every "
-                "rank must start the same runs (e.g. the same torch.multiprocessing.spawn calls)")
+                "rank must start the same runs (e.g. the same torch.multiprocessing.spawn calls)"
+            )
             self.ended.reported_by = 0
             raise self.ended
         if settling:
@@ -323,8 +328,14 @@ class RankEngine:
         outboxes are empty after the exchange) and the counts that decide the outcome."""
         next_time = min((lp.next_time() for lp in self.lps), default=INF)
         blocked = len(self.workers.blocked())
-        sums = [1 if self.failure else 0, blocked, self.events, self.remote_sent - self.remote_received,
-                len(self.workers.workers) - blocked, 1 if self.settling else 0]
+        sums = [
+            1 if self.failure else 0,
+            blocked,
+            self.events,
+            self.remote_sent - self.remote_received,
+            len(self.workers.workers) - blocked,
+            1 if self.settling else 0,
+        ]
         return np.array([next_time]), np.array(sums, dtype=float)
 
     def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]) -> Any:
@@ -344,8 +355,13 @@ class RankEngine:
         self.reductions += 1
         return result
 
-    def _apply(self, result: tuple[np.ndarray, np.ndarray], until: float | None,
-               progress: Callable[[dict], None] | None, t0: float) -> str | None:
+    def _apply(
+        self,
+        result: tuple[np.ndarray, np.ndarray],
+        until: float | None,
+        progress: Callable[[dict], None] | None,
+        t0: float,
+    ) -> str | None:
         mins, sums = result
         G = float(mins[0])
         failures, blocked, events, in_flight, workers_done, settling = (int(x) for x in sums)
@@ -355,8 +371,9 @@ class RankEngine:
             self.G = G
             np.maximum(self.F, G, out=self.F)
         if progress is not None and self.rank == 0:
-            progress({"sim_time": G, "events": events, "wall_s": time.perf_counter() - t0,
-                      "workers_done": workers_done})
+            progress(
+                {"sim_time": G, "events": events, "wall_s": time.perf_counter() - t0, "workers_done": workers_done}
+            )
         if failures:
             return "failed"
         if 0 < settling < self.transport.size:
@@ -389,17 +406,25 @@ class RankEngine:
 
     def _raise_deadlock(self) -> None:
         finished = {w.name: _encodable(w.value) for w in self.workers.workers if w.done}
-        mine = [[w.describe() | {"rank": self.rank} for w in self.workers.blocked()],
-                [lp.describe() | {"rank": self.rank} for lp in self.lps], finished]
+        mine = [
+            [w.describe() | {"rank": self.rank} for w in self.workers.blocked()],
+            [lp.describe() | {"rank": self.rank} for lp in self.lps],
+            finished,
+        ]
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         blocked = [w for ws, _, _ in everyone for w in ws]
         lps = [lp for _, ls, _ in everyone for lp in ls]
         done = {name: value for _, _, values in everyone for name, value in values.items()}
         lines = [f"simulation deadlock: {len(blocked)} host worker(s) blocked and no event left anywhere"]
-        lines += [f"  worker {w['worker']!r} (rank {w['rank']}, LP {w['lp']!r}, t={w['now']}) "
-                  f"waits on {w['waiting_on']}" for w in blocked]
-        lines += [f"  LP {s['lp']!r} (rank {s['rank']}): t={s['now']}, events={s['events']}, "
-                  f"queued={s['queued_events']}, pending messages={s['pending_messages']}" for s in lps]
+        lines += [
+            f"  worker {w['worker']!r} (rank {w['rank']}, LP {w['lp']!r}, t={w['now']}) waits on {w['waiting_on']}"
+            for w in blocked
+        ]
+        lines += [
+            f"  LP {s['lp']!r} (rank {s['rank']}): t={s['now']}, events={s['events']}, "
+            f"queued={s['queued_events']}, pending messages={s['pending_messages']}"
+            for s in lps
+        ]
         raise SimulationDeadlock("\n".join(lines), blocked, lps, done)
 
     def counters(self) -> dict:
@@ -415,20 +440,31 @@ class RankEngine:
         (``blocked_s / rounds``: on MPI the measured cost of a round's synchronization, load imbalance included).
         """
         return {
-            "rank": self.rank, "lps": len(self.lps), "events": self.events, "rounds": self.rounds,
-            "reductions": self.reductions, "null_msgs": self.null_msgs,
-            "remote_msgs_sent": self.remote_sent, "remote_msgs_received": self.remote_received,
+            "rank": self.rank,
+            "lps": len(self.lps),
+            "events": self.events,
+            "rounds": self.rounds,
+            "reductions": self.reductions,
+            "null_msgs": self.null_msgs,
+            "remote_msgs_sent": self.remote_sent,
+            "remote_msgs_received": self.remote_received,
             "sim_time": max((lp.now for lp in self.lps), default=0.0),
-            "wall_s": self.wall_s, "compute_s": self.compute_s, "compute_cpu_s": self.compute_cpu_s,
+            "wall_s": self.wall_s,
+            "compute_s": self.compute_s,
+            "compute_cpu_s": self.compute_cpu_s,
             "exchange_wait_s": self.exchange_wait_s,
-            "reduce_wait_s": self.reduce_wait_s, "blocked_s": self.blocked_s, "busy_s": math.fsum(self.round_busy),
+            "reduce_wait_s": self.reduce_wait_s,
+            "blocked_s": self.blocked_s,
+            "busy_s": math.fsum(self.round_busy),
             "sync_s_per_round": self.blocked_s / self.rounds if self.rounds else 0.0,
         }
 
     def lp_counters(self) -> dict:
         """Per local LP: rank, events, messages sent and received (cumulative over runs)."""
-        return {lp.name: {"rank": self.rank, "events": lp.events, "sent": lp.sent, "received": lp.received}
-                for lp in self.lps}
+        return {
+            lp.name: {"rank": self.rank, "events": lp.events, "sent": lp.sent, "received": lp.received}
+            for lp in self.lps
+        }
 
     def gather_counters(self) -> list:
         """Collective: every rank's (`counters`, `lp_counters`), in rank order."""

@@ -31,8 +31,9 @@ class SimulationDeadlock(PdesError):
 
     reported_by = 0
 
-    def __init__(self, message: str, blocked: list[dict], lps: list[dict],
-                 finished: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, blocked: list[dict], lps: list[dict], finished: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.blocked = blocked
         self.lps = lps

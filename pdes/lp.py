@@ -100,8 +100,9 @@ class LP:
         self.sent = 0
         self.received = 0
 
-    def connect(self, ports: dict[str, tuple[int, float, Sink]],
-                groups: list[dict[str, tuple[int, float, Sink]]] | None = None) -> None:
+    def connect(
+        self, ports: dict[str, tuple[int, float, Sink]], groups: list[dict[str, tuple[int, float, Sink]]] | None = None
+    ) -> None:
         """Engine: output ports, as port name -> (dst LP index, latency, sink taking the message).
 
         ``groups``: the port tables of the link groups this LP belongs to, shared by every
@@ -176,8 +177,9 @@ class LP:
         """
         if type(payload) is bytes:
             payload = decode(payload)
-        heappush(self._queue, (when, MESSAGE, (src, seq),
-                               Message(self._names[src], link, when, payload, self._arrival)))
+        heappush(
+            self._queue, (when, MESSAGE, (src, seq), Message(self._names[src], link, when, payload, self._arrival))
+        )
         self.received += 1
 
     def next_time(self) -> float:

@@ -65,7 +65,7 @@ class LinkGroup:
         """The member that ``src``'s port ``port`` leads to in this group, or None."""
         if not port.startswith(self.prefix):
             return None
-        dst = port[len(self.prefix):]
+        dst = port[len(self.prefix) :]
         return dst if dst != src and dst in self.index_of and src in self.index_of else None
 
     def __len__(self) -> int:
@@ -121,8 +121,11 @@ class Model:
     """
 
     def __init__(self, seed: int = 0) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
-                not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not SEED_RANGE[0] <= seed < SEED_RANGE[1]
+        ):
             raise ModelError(f"seed must be an integer in [-2**63, 2**64), got {seed!r}")
         self.seed = int(seed)
         self.lps: list[LPSpec] = []
@@ -189,8 +192,10 @@ class Model:
             if other.prefix == prefix:
                 shared = [n for n in other.members if n in group.index_of]
                 if len(shared) > 1:
-                    raise ModelError(f"{label}: LP {shared[0]!r} already has a port named {prefix + shared[1]!r} "
-                                     f"(from the {other.describe()}); use another prefix")
+                    raise ModelError(
+                        f"{label}: LP {shared[0]!r} already has a port named {prefix + shared[1]!r} "
+                        f"(from the {other.describe()}); use another prefix"
+                    )
         for src, port in self._link_names:
             if group.port_target(src, port) is not None:
                 raise ModelError(f"{label}: LP {src!r} already has a port named {port!r} (from add_link)")
@@ -236,8 +241,12 @@ class Model:
 
     def digest(self) -> str:
         """Hash of the LP set, link table, link groups and seed: equal on every rank or the run is refused."""
-        table = [self.seed, self.lp_names, [[k.src, k.dst, k.latency, k.name] for k in self.links],
-                 [[list(g.indices), g.latency, g.prefix] for g in self.groups]]
+        table = [
+            self.seed,
+            self.lp_names,
+            [[k.src, k.dst, k.latency, k.name] for k in self.links],
+            [[list(g.indices), g.latency, g.prefix] for g in self.groups],
+        ]
         return hashlib.sha256(encode(table)).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -250,12 +259,13 @@ class Model:
 
 def horizon_message(label: str, latency: float, t: float) -> str:
     """Why ``latency`` cannot carry a run to ``t``."""
-    return (f"{label}: latency {latency!r} cannot advance time at t={t!r} (float resolution {math.ulp(t):.2g}); "
-            f"it allows runs up to t={time_limit(latency)!r}: use a larger latency, a shorter run, "
-            "or a coarser time unit")
+    return (
+        f"{label}: latency {latency!r} cannot advance time at t={t!r} (float resolution {math.ulp(t):.2g}); "
+        f"it allows runs up to t={time_limit(latency)!r}: use a larger latency, a shorter run, "
+        "or a coarser time unit"
+    )
 
 
 def _check_latency(label: str, latency: float) -> None:
-    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not math.isfinite(latency) \
-            or latency <= 0:
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not math.isfinite(latency) or latency <= 0:
         raise ModelError(f"{label}: latency must be a finite number > 0 (it is the lookahead), got {latency!r}")

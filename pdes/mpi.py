@@ -26,6 +26,7 @@ _TAG = 8  # events and promises of a round: tag _TAG + (round parity); a promise
 # A reduction in flight: its requests, the send buffers (kept alive until it completes), the receive buffers.
 _Reduction = tuple[list[MPI.Request], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
+
 class MpiTransport:
     """Batches as one msgpack buffer per neighbour per round, over a private communicator."""
 

@@ -18,9 +18,16 @@ class ProgressLine:
     workers (summed over ranks) into e.g. ``sips done 37/1024``.
     """
 
-    def __init__(self, stream: TextIO | None = None, interval_s: float = 0.5, enabled: bool | None = None,
-                 delay_s: float = 1.0, unit: str = "", workers_label: str = "workers done",
-                 workers_total: int | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        interval_s: float = 0.5,
+        enabled: bool | None = None,
+        delay_s: float = 1.0,
+        unit: str = "",
+        workers_label: str = "workers done",
+        workers_total: int | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.interval_s = interval_s
         self.enabled = self.stream.isatty() if enabled is None else enabled

@@ -100,8 +100,9 @@ def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
     }
 
 
-def project(busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: float,
-            cpu: Sequence[Sequence[float]] | None = None) -> dict:
+def project(
+    busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: float, cpu: Sequence[Sequence[float]] | None = None
+) -> dict:
     """The wall time of a K virtual-rank run projected onto K ranks on K cores (module docstring).
 
     ``busy[r][k]``: rank r's busy seconds in round k; ``other[r]``: its work outside rounds; ``wall_s``: the
@@ -123,9 +124,18 @@ def project(busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: flo
     projected = serial + per_rank + critical + sync + start
     critical_cpu = math.fsum(max(column) for column in zip(*cpu, strict=True)) if cpu else None
     return {
-        "ranks": ranks, "rounds": rounds, "measured_wall_s": wall_s, "serial_s": serial, "per_rank_other_s": per_rank,
-        "critical_path_s": critical, "busy_s": total_busy, "sync_s": sync, "start_s": start,
-        "round_cost_s": round_cost(ranks), "projected_wall_s": projected, "critical_path_cpu_s": critical_cpu,
+        "ranks": ranks,
+        "rounds": rounds,
+        "measured_wall_s": wall_s,
+        "serial_s": serial,
+        "per_rank_other_s": per_rank,
+        "critical_path_s": critical,
+        "busy_s": total_busy,
+        "sync_s": sync,
+        "start_s": start,
+        "round_cost_s": round_cost(ranks),
+        "projected_wall_s": projected,
+        "critical_path_cpu_s": critical_cpu,
         "projected_cpu_s": None if critical_cpu is None else serial + per_rank + critical_cpu + sync + start,
         "balance": total_busy / (ranks * (critical + per_rank)) if critical + per_rank > 0 else 1.0,
         "speedup": wall_s / projected if projected > 0 else None,
@@ -194,9 +204,14 @@ def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
     round_s = [engine_rounds(per_block) for _ in range(blocks)]
     waiting_s = [engine_rounds(per_block // 4, WAIT_WORK_S) for _ in range(blocks)]
     reduce_s = [reductions(per_block) for _ in range(blocks)]
-    out = {"ranks": transport.size, "rounds": per_block * blocks, "round_cost_s": statistics.median(round_s),
-           "round_cost_min_s": min(round_s),
-           "round_cost_waiting_s": statistics.median(waiting_s), "reduce_step_s": statistics.median(reduce_s),
-           "mpi_start_s": start_s}
+    out = {
+        "ranks": transport.size,
+        "rounds": per_block * blocks,
+        "round_cost_s": statistics.median(round_s),
+        "round_cost_min_s": min(round_s),
+        "round_cost_waiting_s": statistics.median(waiting_s),
+        "reduce_step_s": statistics.median(reduce_s),
+        "mpi_start_s": start_s,
+    }
     everyone = transport.allgather(encode(out))
     return decode(everyone[0]) | {"mpi_start_s": max(decode(b)["mpi_start_s"] for b in everyone)}

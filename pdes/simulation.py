@@ -51,12 +51,10 @@ def compose_stats(ranks: list[dict], lps: dict[str, dict], lookahead: float) -> 
     round ends early after `pdes.sync.ROUND_BUDGET_S` seconds of sweeping, so ``rounds`` and ``null_msgs`` of
     long runs vary a little; every ``*_s`` field and lambda are wall-clock measurements.
     """
-    totals = {k: sum(r[k] for r in ranks) for k in
-              ("events", "rounds", "reductions", "null_msgs", "remote_msgs_sent")}
+    totals = {k: sum(r[k] for r in ranks) for k in ("events", "rounds", "reductions", "null_msgs", "remote_msgs_sent")}
     totals["real_msgs"] = sum(s["sent"] for s in lps.values())
     totals["ranks"] = len(ranks)
-    return {"totals": totals, "sync": sync_summary(ranks, lookahead, totals["real_msgs"]), "ranks": ranks,
-            "lps": lps}
+    return {"totals": totals, "sync": sync_summary(ranks, lookahead, totals["real_msgs"]), "ranks": ranks, "lps": lps}
 
 
 class Simulation:
@@ -125,8 +123,7 @@ class Simulation:
             return self.engines[rank]
         if rank != self.rank:
             raise ModelError(
-                f"LP {lp_name!r} lives on rank {rank}, not on this rank ({self.rank}); "
-                "check sim.is_local(name) first"
+                f"LP {lp_name!r} lives on rank {rank}, not on this rank ({self.rank}); check sim.is_local(name) first"
             )
         return self.engines[0]
 
@@ -165,8 +162,7 @@ class Simulation:
         reaches ``time_limit(smallest latency)``.
         """
         if until is not None:
-            if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) \
-                    or until < 0:
+            if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) or until < 0:
                 raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
             self.model.check_horizon(until)
         parts = self._on_every_rank(lambda engine: engine.run(until, progress))
@@ -179,8 +175,9 @@ class Simulation:
             lps.update(lp_stats)
             workers.update(values)
         ordered = {names[i]: results[i] for i in sorted(results)}
-        return RunResult(ordered, ranks, {n: lps[n] for n in names}, dict(sorted(workers.items())),
-                         self.model.shortest_link[0])
+        return RunResult(
+            ordered, ranks, {n: lps[n] for n in names}, dict(sorted(workers.items())), self.model.shortest_link[0]
+        )
 
     # --- statistics ---------------------------------------------------------------
     def stats(self) -> dict:
@@ -192,8 +189,7 @@ class Simulation:
         parts = self._on_every_rank(lambda engine: engine.gather_counters())
         names = self.model.lp_names
         lps = {name: stats for _, by_lp in parts for name, stats in by_lp.items()}
-        return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps},
-                             self.model.shortest_link[0])
+        return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps}, self.model.shortest_link[0])
 
     def gather(self, fn: Callable[[Any], Any]) -> dict[str, Any]:
         """Collective (every rank calls it): ``fn(state)`` of every LP, computed on the rank that owns it, by LP
@@ -211,8 +207,12 @@ class Simulation:
         """
         if self._world is None:
             raise ModelError("a projection needs the in-process transport (virtual ranks), not MPI")
-        return project([e.round_busy for e in self.engines], [e.other_s for e in self.engines], wall_s,
-                       [e.round_cpu for e in self.engines])
+        return project(
+            [e.round_busy for e in self.engines],
+            [e.other_s for e in self.engines],
+            wall_s,
+            [e.round_cpu for e in self.engines],
+        )
 
     def settle(self, failure: BaseException | None = None) -> None:
         """Collective, for SPMD scripts: call it on every rank after the script's own code, with what that code
@@ -230,8 +230,9 @@ def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, s
     n = len(model.lps)
     if isinstance(spec, Partition):
         if spec.size != size or len(spec.owner) != n:
-            raise ModelError(f"partition is for {len(spec.owner)} LPs on {spec.size} ranks; "
-                             f"the run has {n} LPs on {size} ranks")
+            raise ModelError(
+                f"partition is for {len(spec.owner)} LPs on {spec.size} ranks; the run has {n} LPs on {size} ranks"
+            )
         return spec
     if spec is None or spec == "blocks":
         return Partition.blocks(n, size)

@@ -70,8 +70,12 @@ class Transport(Protocol):
         """Every rank's ``data``, in rank order, on every rank."""
 
 
-def exchange(transport: Transport, outgoing: Mapping[int, bytes], tag: int,
-             receive: Callable[[int], tuple[int, bytes | bytearray]] | None = None) -> dict[int, bytes | bytearray]:
+def exchange(
+    transport: Transport,
+    outgoing: Mapping[int, bytes],
+    tag: int,
+    receive: Callable[[int], tuple[int, bytes | bytearray]] | None = None,
+) -> dict[int, bytes | bytearray]:
     """Send one message to each key of ``outgoing`` and receive one from each of them (neighbourhoods are
     symmetric): the lockstep exchange of a round. ``receive``: the transport's, or a wrapper that times it."""
     for dst, data in outgoing.items():
@@ -122,6 +126,7 @@ class LocalWorld:
                 except Exception as exc:
                     outcomes[rank] = (False, exc)
                 self.version += 1
+
             return main
 
         glets = [greenlet(wrap(r, b)) for r, b in enumerate(bodies)]

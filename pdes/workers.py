@@ -33,8 +33,7 @@ class Worker:
         self.glet = greenlet(lambda *_: fn(lp, *args))
 
     def describe(self) -> dict:
-        return {"worker": self.name, "lp": self.lp.name, "now": self.lp.env.now,
-                "waiting_on": repr(self.waiting_on)}
+        return {"worker": self.name, "lp": self.lp.name, "now": self.lp.env.now, "waiting_on": repr(self.waiting_on)}
 
 
 class WorkerFailure(Exception):
@@ -94,9 +93,7 @@ class WorkerPool:
     def wait(self, worker: Worker, event: simpy.Event) -> Any:
         """Block ``worker`` until ``event`` is processed; return its value or raise its exception."""
         if event.env is not worker.lp.env:
-            raise RuntimeError(
-                f"worker {worker.name!r} can only wait on events of its own LP {worker.lp.name!r}"
-            )
+            raise RuntimeError(f"worker {worker.name!r} can only wait on events of its own LP {worker.lp.name!r}")
         if event.callbacks is None:  # already processed
             if event._ok:
                 return event._value

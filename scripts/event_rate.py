@@ -93,17 +93,30 @@ def measure(work: Workload, topo_path: Path) -> dict[str, Any]:
         raise SystemExit(f"{work}: {report['error']}")
     report.pop("wall_s")
     sha = hashlib.sha256(run_cmd.json_line(report).encode()).hexdigest()[:16]
-    return {"bench": work.bench, "algorithm": work.algorithm, "sips": work.sips, "topology": work.topology,
-            "events": loop["events"], "wall_s": round(loop["wall_s"], 3), "cpu_s": round(loop["cpu_s"], 3),
-            "events_per_s": round(loop["events"] / loop["wall_s"]),
-            "events_per_cpu_s": round(loop["events"] / loop["cpu_s"]), "sim_latency_ns": report["sim_latency_ns"],
-            "report_sha": sha}
+    return {
+        "bench": work.bench,
+        "algorithm": work.algorithm,
+        "sips": work.sips,
+        "topology": work.topology,
+        "events": loop["events"],
+        "wall_s": round(loop["wall_s"], 3),
+        "cpu_s": round(loop["cpu_s"], 3),
+        "events_per_s": round(loop["events"] / loop["wall_s"]),
+        "events_per_cpu_s": round(loop["events"] / loop["cpu_s"]),
+        "sim_latency_ns": report["sim_latency_ns"],
+        "report_sha": sha,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workload", action="append", type=Workload.parse, metavar="BENCH:ALGORITHM:SIPS:TOPOLOGY",
-                   help="repeatable; default: " + ", ".join(DEFAULT_WORKLOADS))
+    p.add_argument(
+        "--workload",
+        action="append",
+        type=Workload.parse,
+        metavar="BENCH:ALGORITHM:SIPS:TOPOLOGY",
+        help="repeatable; default: " + ", ".join(DEFAULT_WORKLOADS),
+    )
     p.add_argument("--topology", type=Path, default=ROOT / "topology.yaml", help="the file to copy and edit")
     p.add_argument("--repeat", type=int, default=1, help="runs per workload (each printed)")
     args = p.parse_args(argv)
@@ -116,11 +129,19 @@ def main(argv: list[str] | None = None) -> int:
                 row = measure(work, path)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    header = (f"{'algorithm':<24} {'sips':>5} {'events':>10} {'loop s':>8} {'cpu s':>8} {'events/s':>10} "
-              f"{'per cpu s':>10}  report_sha")
-    print(header, *(f"{r['algorithm']:<24} {r['sips']:>5} {r['events']:>10} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} "
-                    f"{r['events_per_s']:>10} {r['events_per_cpu_s']:>10}  {r['report_sha']}" for r in rows),
-          sep="\n")
+    header = (
+        f"{'algorithm':<24} {'sips':>5} {'events':>10} {'loop s':>8} {'cpu s':>8} {'events/s':>10} "
+        f"{'per cpu s':>10}  report_sha"
+    )
+    print(
+        header,
+        *(
+            f"{r['algorithm']:<24} {r['sips']:>5} {r['events']:>10} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} "
+            f"{r['events_per_s']:>10} {r['events_per_cpu_s']:>10}  {r['report_sha']}"
+            for r in rows
+        ),
+        sep="\n",
+    )
     return 0
 
 

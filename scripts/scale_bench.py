@@ -50,9 +50,28 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = [16, 64, 256, 1024]
 
-FIELDS = ["sips", "sip_topology", "algorithm", "ranks", "sips_per_rank", "status", "setup_s", "setup_s_per_sip",
-          "run_s", "events", "events_per_s", "rss_mb", "rss_mb_per_sip", "base_rss_mb", "added_mb_per_sip",
-          "sim_latency_ns", "sim_end_ns", "run_s_per_sim_us", "wall_s", "error"]
+FIELDS = [
+    "sips",
+    "sip_topology",
+    "algorithm",
+    "ranks",
+    "sips_per_rank",
+    "status",
+    "setup_s",
+    "setup_s_per_sip",
+    "run_s",
+    "events",
+    "events_per_s",
+    "rss_mb",
+    "rss_mb_per_sip",
+    "base_rss_mb",
+    "added_mb_per_sip",
+    "sim_latency_ns",
+    "sim_end_ns",
+    "run_s_per_sim_us",
+    "wall_s",
+    "error",
+]
 
 
 # -- the child: one size in one process (or one rank of an mpirun job) ---------------------------------------------
@@ -69,8 +88,14 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def measure(sips: int, sip_topology: str, algorithm: str | None, topology: str = "topology.yaml",
-            bench: str = "ccl_allreduce", ccl_path: str | None = None) -> dict[str, Any]:
+def measure(
+    sips: int,
+    sip_topology: str,
+    algorithm: str | None,
+    topology: str = "topology.yaml",
+    bench: str = "ccl_allreduce",
+    ccl_path: str | None = None,
+) -> dict[str, Any]:
     """Set up and run ``bench`` on ``sips`` SIPs in this process (this rank, under mpirun); the measurements."""
     from kernbench.ccl import load_ccl_config
     from kernbench.cli.bench_loader import bench_dirs, find, load
@@ -97,6 +122,7 @@ def measure(sips: int, sip_topology: str, algorithm: str | None, topology: str =
         results = run_spmd(eng, ccl, module.run, sips_list)
     else:  # a per-SIP bench on every SIP at once, as `kernbench run --device all`
         from kernbench.cli.run_cmd import run_bench
+
         results = run_bench(eng, ccl, module.run, sips_list)
     run_s = time.perf_counter() - t0
 
@@ -104,10 +130,20 @@ def measure(sips: int, sip_topology: str, algorithm: str | None, topology: str =
     local_now = [eng.sim.lp(lp_name(s)).now for s in sips_list if eng.is_local(s)]
     failures = [f"sip{r['sip']}: {r['error']}" for r in results if r["status"] != PASS]
     return {
-        "sips": topo.sip_count, "sip_topology": topo.system.topology, "algorithm": ccl.selected().name,
-        "ranks": eng.size, "rank": eng.rank, "sips_per_rank": len(local_now), "status": "FAIL" if failures else PASS,
-        "setup_s": setup_s, "run_s": run_s, "events": events, "rss_mb": _peak_rss_mb(), "base_rss_mb": base_rss,
-        "sim_latency_ns": max(r["sim_latency_ns"] for r in results), "sim_end_ns": max(local_now, default=0.0),
+        "sips": topo.sip_count,
+        "sip_topology": topo.system.topology,
+        "algorithm": ccl.selected().name,
+        "ranks": eng.size,
+        "rank": eng.rank,
+        "sips_per_rank": len(local_now),
+        "status": "FAIL" if failures else PASS,
+        "setup_s": setup_s,
+        "run_s": run_s,
+        "events": events,
+        "rss_mb": _peak_rss_mb(),
+        "base_rss_mb": base_rss,
+        "sim_latency_ns": max(r["sim_latency_ns"] for r in results),
+        "sim_end_ns": max(local_now, default=0.0),
         "error": failures[0] if failures else None,
     }
 
@@ -115,6 +151,7 @@ def measure(sips: int, sip_topology: str, algorithm: str | None, topology: str =
 def child_main(args: argparse.Namespace) -> int:
     if os.environ.get("PMI_SIZE", "1") != "1":
         from pdes.mpi import abort_on_uncaught_exception
+
         abort_on_uncaught_exception()
     m = measure(args.sizes[0], args.sip_topology, args.algorithm, args.topology, args.bench, args.ccl)
     # One file per rank: the ranks' stdout lines would interleave under mpirun.
@@ -126,9 +163,20 @@ def child_main(args: argparse.Namespace) -> int:
 
 
 def child_command(sips: int, args: argparse.Namespace, out_dir: str) -> list[str]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", out_dir, "--sizes", str(sips),
-           "--sip-topology", args.sip_topology, "--topology", str(Path(args.topology).resolve()),
-           "--bench", args.bench]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        out_dir,
+        "--sizes",
+        str(sips),
+        "--sip-topology",
+        args.sip_topology,
+        "--topology",
+        str(Path(args.topology).resolve()),
+        "--bench",
+        args.bench,
+    ]
     if args.algorithm:
         cmd += ["--algorithm", args.algorithm]
     if args.ccl:
@@ -153,20 +201,37 @@ def child_env(timeout: float) -> dict[str, str]:
 
 def run_size(sips: int, args: argparse.Namespace) -> dict[str, Any]:
     """One size in a fresh child (or mpirun job); always returns a record, whatever happens to the child."""
-    record: dict[str, Any] = {"sips": sips, "sip_topology": args.sip_topology, "algorithm": args.algorithm,
-                              "ranks": args.ranks or 1}
+    record: dict[str, Any] = {
+        "sips": sips,
+        "sip_topology": args.sip_topology,
+        "algorithm": args.algorithm,
+        "ranks": args.ranks or 1,
+    }
     with tempfile.TemporaryDirectory(prefix="scale_bench-") as out_dir:
         t0 = time.perf_counter()
         # A new session: on timeout the whole group (mpirun, its proxies and ranks) is killed, not the leader only.
-        proc = subprocess.Popen(child_command(sips, args, out_dir), cwd=os.getcwd(), env=child_env(args.timeout),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            child_command(sips, args, out_dir),
+            cwd=os.getcwd(),
+            env=child_env(args.timeout),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=args.timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            return finish({**record, "status": "TIMEOUT", "wall_s": time.perf_counter() - t0,
-                           "error": f"no result within --timeout {args.timeout:g} s"})
+            return finish(
+                {
+                    **record,
+                    "status": "TIMEOUT",
+                    "wall_s": time.perf_counter() - t0,
+                    "error": f"no result within --timeout {args.timeout:g} s",
+                }
+            )
         wall = time.perf_counter() - t0
         try:
             lines = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(out_dir).glob("rank*.json"))]
@@ -213,13 +278,22 @@ def _round(v: Any) -> Any:
 # -- output ----------------------------------------------------------------------------------------------------
 
 COLUMNS = [  # header, key, format
-    ("SIPs", "sips", "{:,}"), ("topology", "sip_topology", "{}"), ("algorithm", "algorithm", "{}"),
-    ("ranks", "ranks", "{}"), ("status", "status", "{}"), ("set-up s", "setup_s", "{:.3f}"),
-    ("set-up ms/SIP", "setup_s_per_sip", "{:.2f}", 1e3), ("run s", "run_s", "{:.2f}"),
-    ("events", "events", "{:,}"), ("events/s", "events_per_s", "{:,.0f}"), ("peak RSS MB", "rss_mb", "{:,.0f}"),
-    ("MB/SIP", "rss_mb_per_sip", "{:.2f}"), ("base MB", "base_rss_mb", "{:,.0f}"),
+    ("SIPs", "sips", "{:,}"),
+    ("topology", "sip_topology", "{}"),
+    ("algorithm", "algorithm", "{}"),
+    ("ranks", "ranks", "{}"),
+    ("status", "status", "{}"),
+    ("set-up s", "setup_s", "{:.3f}"),
+    ("set-up ms/SIP", "setup_s_per_sip", "{:.2f}", 1e3),
+    ("run s", "run_s", "{:.2f}"),
+    ("events", "events", "{:,}"),
+    ("events/s", "events_per_s", "{:,.0f}"),
+    ("peak RSS MB", "rss_mb", "{:,.0f}"),
+    ("MB/SIP", "rss_mb_per_sip", "{:.2f}"),
+    ("base MB", "base_rss_mb", "{:,.0f}"),
     ("added MB/SIP", "added_mb_per_sip", "{:.2f}"),
-    ("sim end us", "sim_end_ns", "{:,.1f}", 1e-3), ("wall s/sim us", "run_s_per_sim_us", "{:.3f}"),
+    ("sim end us", "sim_end_ns", "{:,.1f}", 1e-3),
+    ("wall s/sim us", "run_s_per_sim_us", "{:.3f}"),
 ]
 
 TEXT_COLUMNS = {1, 2, 4}
@@ -240,15 +314,19 @@ def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
     heads = [c[0] for c in COLUMNS]
     cells = [[_cell(r, c) for c in COLUMNS] for r in rows]
     if markdown:
-        lines = ["| " + " | ".join(heads) + " |",
-                 "| " + " | ".join("---" if i in TEXT_COLUMNS else "---:" for i in range(len(heads))) + " |"]
+        lines = [
+            "| " + " | ".join(heads) + " |",
+            "| " + " | ".join("---" if i in TEXT_COLUMNS else "---:" for i in range(len(heads))) + " |",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in cells]
     else:
         widths = [max(len(x) for x in col) for col in zip(heads, *cells, strict=True)]
 
         def fmt(row: list[str]) -> str:
-            return " ".join(c.ljust(w) if i in TEXT_COLUMNS else c.rjust(w)
-                            for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+            return " ".join(
+                c.ljust(w) if i in TEXT_COLUMNS else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
 
         lines = [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)]
     lines += [f"{r['sips']} SIPs: {r['status']}: {r['error']}" for r in rows if r.get("error")]
@@ -263,9 +341,11 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
-    panels = [("set-up s per SIP", [("setup_s_per_sip", None)]),
-              ("MB per SIP", [("rss_mb_per_sip", "peak RSS"), ("added_mb_per_sip", "added over the imports")]),
-              ("events/s", [("events_per_s", None)])]
+    panels = [
+        ("set-up s per SIP", [("setup_s_per_sip", None)]),
+        ("MB per SIP", [("rss_mb_per_sip", "peak RSS"), ("added_mb_per_sip", "added over the imports")]),
+        ("events/s", [("events_per_s", None)]),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.6))
     for ax, (label, lines) in zip(axes, panels, strict=True):
         for key, name in lines:
@@ -282,27 +362,49 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
         if len(lines) > 1:
             ax.legend()
     first = rows[0] if rows else {}
-    fig.suptitle(f"kernbench scale: {first.get('algorithm')} on {first.get('sip_topology')}, "
-                 f"{first.get('ranks', 1)} rank(s)")
+    fig.suptitle(
+        f"kernbench scale: {first.get('algorithm')} on {first.get('sip_topology')}, {first.get('ranks', 1)} rank(s)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="scale_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, metavar="N",
-                    help="SIP counts (default: 16 64 256 1024; square for torus_2d / mesh_2d_no_wrap)")
-    ap.add_argument("--sip-topology", default="torus_2d", choices=["ring_1d", "torus_2d", "mesh_2d_no_wrap"],
-                    help="inter-SIP link topology (default: torus_2d)")
-    ap.add_argument("--algorithm", default="mesh_allreduce",
-                    help="ccl.yaml algorithm (default: mesh_allreduce; e.g. hierarchical_allreduce)")
+    ap.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=DEFAULT_SIZES,
+        metavar="N",
+        help="SIP counts (default: 16 64 256 1024; square for torus_2d / mesh_2d_no_wrap)",
+    )
+    ap.add_argument(
+        "--sip-topology",
+        default="torus_2d",
+        choices=["ring_1d", "torus_2d", "mesh_2d_no_wrap"],
+        help="inter-SIP link topology (default: torus_2d)",
+    )
+    ap.add_argument(
+        "--algorithm",
+        default="mesh_allreduce",
+        help="ccl.yaml algorithm (default: mesh_allreduce; e.g. hierarchical_allreduce)",
+    )
     ap.add_argument("--bench", default="ccl_allreduce", help="the bench to run (default: ccl_allreduce)")
-    ap.add_argument("--topology", default=str(ROOT / "topology.yaml"),
-                    help="base topology file; its sip_count and topology are replaced (default: topology.yaml)")
+    ap.add_argument(
+        "--topology",
+        default=str(ROOT / "topology.yaml"),
+        help="base topology file; its sip_count and topology are replaced (default: topology.yaml)",
+    )
     ap.add_argument("--ccl", metavar="FILE", help="ccl.yaml to use (default: the shipped one)")
     ap.add_argument("--ranks", type=int, metavar="K", help="run each size under mpirun -n K (RSS: max over ranks)")
-    ap.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                    help="seconds per size; a slower size is reported as TIMEOUT and the sweep goes on (default 600)")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds per size; a slower size is reported as TIMEOUT and the sweep goes on (default 600)",
+    )
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for README.md)")
     ap.add_argument("--plot", metavar="PNG", help="draw the per-SIP figures against SIP count (needs matplotlib)")
     # Internal: measure one size in this process and write the result to DIR/rank<r>.json.

@@ -47,16 +47,61 @@ WORKLOADS = {
     "dp_step": ["--bench", "dp_step"],
 }
 DP_SET = ["hidden=128", "batch=32"]
-FIELDS = ["workload", "sips", "mode", "ranks", "sync", "partition", "status", "wall_s", "speedup", "error_pct",
-          "rounds", "null_msgs", "real_msgs", "lambda", "events", "cpu_share", "projected_cpu_s", "serial_s",
-          "critical_path_s", "sync_s", "balance", "error"]
+FIELDS = [
+    "workload",
+    "sips",
+    "mode",
+    "ranks",
+    "sync",
+    "partition",
+    "status",
+    "wall_s",
+    "speedup",
+    "error_pct",
+    "rounds",
+    "null_msgs",
+    "real_msgs",
+    "lambda",
+    "events",
+    "cpu_share",
+    "projected_cpu_s",
+    "serial_s",
+    "critical_path_s",
+    "sync_s",
+    "balance",
+    "error",
+]
 
 
-def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: argparse.Namespace,
-            variant: tuple[str, str] = ("null", "round_robin")) -> list[str]:
-    cmd = [sys.executable, "-m", "kernbench.cli.main", "run", *WORKLOADS[workload], "--topology",
-           str(Path(args.topology).resolve()), "--sips", str(sips), "--sip-topology", args.sip_topology, "--json",
-           "--stats-json", stats, "--sync", variant[0], "--partition", variant[1]]
+def command(
+    workload: str,
+    sips: int,
+    mode: str,
+    ranks: int,
+    stats: str,
+    args: argparse.Namespace,
+    variant: tuple[str, str] = ("null", "round_robin"),
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "kernbench.cli.main",
+        "run",
+        *WORKLOADS[workload],
+        "--topology",
+        str(Path(args.topology).resolve()),
+        "--sips",
+        str(sips),
+        "--sip-topology",
+        args.sip_topology,
+        "--json",
+        "--stats-json",
+        stats,
+        "--sync",
+        variant[0],
+        "--partition",
+        variant[1],
+    ]
     if workload == "dp_step":
         for item in args.dp_set:
             cmd += ["--set", item]
@@ -70,15 +115,33 @@ def command(workload: str, sips: int, mode: str, ranks: int, stats: str, args: a
     return cmd
 
 
-def run_one(workload: str, sips: int, mode: str, ranks: int, args: argparse.Namespace,
-            variant: tuple[str, str] = ("null", "round_robin")) -> dict[str, Any]:
-    record: dict[str, Any] = {"workload": workload, "sips": sips, "mode": mode, "ranks": ranks,
-                              "sync": variant[0], "partition": variant[1]}
+def run_one(
+    workload: str,
+    sips: int,
+    mode: str,
+    ranks: int,
+    args: argparse.Namespace,
+    variant: tuple[str, str] = ("null", "round_robin"),
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "workload": workload,
+        "sips": sips,
+        "mode": mode,
+        "ranks": ranks,
+        "sync": variant[0],
+        "partition": variant[1],
+    }
     with tempfile.TemporaryDirectory(prefix="sync_bench-") as tmp:
         stats_path = str(Path(tmp) / "stats.json")
-        proc = subprocess.Popen(command(workload, sips, mode, ranks, stats_path, args, variant), cwd=ROOT,
-                                env=child_env(args.timeout), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            command(workload, sips, mode, ranks, stats_path, args, variant),
+            cwd=ROOT,
+            env=child_env(args.timeout),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=args.timeout)
         except subprocess.TimeoutExpired:
@@ -97,10 +160,17 @@ def run_one(workload: str, sips: int, mode: str, ranks: int, args: argparse.Name
         record["serial_s"] = line["projection"]["serial_s"] + line["projection"]["per_rank_other_s"]
     compute = sum(r["compute_s"] for r in stats["ranks"])
     record["cpu_share"] = sum(r["compute_cpu_s"] for r in stats["ranks"]) / compute if compute else None
-    return {**record, "status": line["status"], "error": line["error"],
-            "wall_s": line["projected_wall_s"] if mode == "proj" else line["wall_s"],
-            "rounds": sync["rounds"], "null_msgs": sync["null_msgs"], "real_msgs": sync["real_msgs"],
-            "lambda": sync["lambda"], "events": sync["events"]}
+    return {
+        **record,
+        "status": line["status"],
+        "error": line["error"],
+        "wall_s": line["projected_wall_s"] if mode == "proj" else line["wall_s"],
+        "rounds": sync["rounds"],
+        "null_msgs": sync["null_msgs"],
+        "real_msgs": sync["real_msgs"],
+        "lambda": sync["lambda"],
+        "events": sync["events"],
+    }
 
 
 def sweep(args: argparse.Namespace):
@@ -108,8 +178,12 @@ def sweep(args: argparse.Namespace):
     for workload in args.workloads:
         for sips in args.sizes:
             first = args.variants[0]
-            plan = [("single", 1, first), *(("mpirun", 2, v) for v in args.variants), ("proj", 2, first),
-                    *(("proj", k, first) for k in args.project_ranks if k <= sips)]
+            plan = [
+                ("single", 1, first),
+                *(("mpirun", 2, v) for v in args.variants),
+                ("proj", 2, first),
+                *(("proj", k, first) for k in args.project_ranks if k <= sips),
+            ]
             single = measured2 = None
             for mode, ranks, variant in plan:
                 t0 = time.perf_counter()
@@ -131,11 +205,21 @@ def _round(v: Any) -> Any:
 
 
 LABELS = {"single": "1 process", "mpirun": "mpirun -n {}", "proj": "projected {}"}
-COLUMNS = [("workload", "workload", "{}"), ("SIPs", "sips", "{:,}"), ("run", None, "{}"), ("status", "status", "{}"),
-           ("wall s", "wall_s", "{:.2f}"), ("speedup", "speedup", "{:.2f}x"), ("proj. error", "error_pct", "{:+.0f}%"),
-           ("CPU share", "cpu_share", "{:.0%}"), ("rounds", "rounds", "{:,}"), ("null msgs", "null_msgs", "{:,}"),
-           ("real msgs", "real_msgs", "{:,}"), ("lambda", "lambda", "{:.3g}"),
-           ("proj. on idle cores s", "projected_cpu_s", "{:.2f}")]
+COLUMNS = [
+    ("workload", "workload", "{}"),
+    ("SIPs", "sips", "{:,}"),
+    ("run", None, "{}"),
+    ("status", "status", "{}"),
+    ("wall s", "wall_s", "{:.2f}"),
+    ("speedup", "speedup", "{:.2f}x"),
+    ("proj. error", "error_pct", "{:+.0f}%"),
+    ("CPU share", "cpu_share", "{:.0%}"),
+    ("rounds", "rounds", "{:,}"),
+    ("null msgs", "null_msgs", "{:,}"),
+    ("real msgs", "real_msgs", "{:,}"),
+    ("lambda", "lambda", "{:.3g}"),
+    ("proj. on idle cores s", "projected_cpu_s", "{:.2f}"),
+]
 
 
 def _cell(r: dict[str, Any], col: tuple) -> str:
@@ -151,14 +235,20 @@ def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
     heads = [c[0] for c in COLUMNS]
     cells = [[_cell(r, c) for c in COLUMNS] for r in rows]
     if markdown:
-        lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" if i < 4 else "---:" for i in range(len(heads)))
-                 + "|"]
+        lines = [
+            "| " + " | ".join(heads) + " |",
+            "|" + "|".join("---" if i < 4 else "---:" for i in range(len(heads))) + "|",
+        ]
         return lines + ["| " + " | ".join(row) + " |" for row in cells]
     widths = [max(len(x) for x in col) for col in zip(heads, *cells, strict=True)]
-    fmt = lambda row: " ".join(c.ljust(w) if i < 4 else c.rjust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-    return [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)] + \
-        [f"{r['workload']} {r['sips']} {r['mode']} {r['ranks']}: {r['error']}" for r in rows if r.get("error")]
+
+    def fmt(row: list[str]) -> str:
+        cols = enumerate(zip(row, widths, strict=True))
+        return " ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in cols).rstrip()
+
+    return [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)] + [
+        f"{r['workload']} {r['sips']} {r['mode']} {r['ranks']}: {r['error']}" for r in rows if r.get("error")
+    ]
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:
@@ -178,8 +268,14 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
             line = ax.plot(*zip(*proj, strict=True), marker="o", label=f"{sips} SIPs") if proj else None
             for r in mine:
                 if r["mode"] == "mpirun":
-                    ax.plot([r["ranks"]], [r["wall_s"]], marker="x", markersize=10, linestyle="none",
-                            color=line[0].get_color() if line else None)
+                    ax.plot(
+                        [r["ranks"]],
+                        [r["wall_s"]],
+                        marker="x",
+                        markersize=10,
+                        linestyle="none",
+                        color=line[0].get_color() if line else None,
+                    )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -196,8 +292,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 def _variant(text: str) -> tuple[str, str]:
     sync, _, partition = text.partition(":")
     if sync not in ("null", "window") or partition not in ("blocks", "round_robin"):
-        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|window : blocks|round_robin), "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|window : blocks|round_robin), got {text!r}")
     return sync, partition
 
 
@@ -209,15 +304,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sip-topology", default="torus_2d")
     ap.add_argument("--topology", default=str(ROOT / "topology.yaml"))
     ap.add_argument("--dp-set", nargs="+", default=DP_SET, metavar="KEY=VALUE", help="dp_step's --set items")
-    ap.add_argument("--variants", nargs="+", type=_variant, default=[("null", "round_robin")], metavar="SYNC:PARTITION",
-                    help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:round_robin "
-                    "null:blocks); the first is also used by the other rows (default null:round_robin)")
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        type=_variant,
+        default=[("null", "round_robin")],
+        metavar="SYNC:PARTITION",
+        help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:round_robin "
+        "null:blocks); the first is also used by the other rows (default null:round_robin)",
+    )
     ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per run (default 600)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--plot", metavar="PNG")
-    ap.add_argument("--from", dest="sources", nargs="+", metavar="FILE",
-                    help="run nothing: read the JSON lines of earlier sweeps from FILEs (e.g. one per workload) and "
-                    "print (and plot) them as one table")
+    ap.add_argument(
+        "--from",
+        dest="sources",
+        nargs="+",
+        metavar="FILE",
+        help="run nothing: read the JSON lines of earlier sweeps from FILEs (e.g. one per workload) and "
+        "print (and plot) them as one table",
+    )
     return ap.parse_args(argv)
 
 

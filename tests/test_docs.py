@@ -43,7 +43,8 @@ from kernbench.cli.main import main as kernbench_main
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("README.md", "benches/README.md")
 MARKER = re.compile(
-    r"^<!-- docs: (run|output|output of (?P<command>.+?)|file (?P<path>\S+)|paths exist|not run: (?P<reason>.+?)) -->$")
+    r"^<!-- docs: (run|output|output of (?P<command>.+?)|file (?P<path>\S+)|paths exist|not run: (?P<reason>.+?)) -->$"
+)
 FENCE = re.compile(r"^```(\w*)\s*$")
 _TMP = Path(tempfile.mkdtemp(prefix="kernbench-docs-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
@@ -72,8 +73,15 @@ def blocks(file: str) -> list[Block]:
         marker = MARKER.match(previous)
         if fence:
             end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-            out.append(Block(file, i + 1, fence.group(1), "\n".join(lines[i + 1:end]) + "\n",
-                             marker.group(1) if marker else None))
+            out.append(
+                Block(
+                    file,
+                    i + 1,
+                    fence.group(1),
+                    "\n".join(lines[i + 1 : end]) + "\n",
+                    marker.group(1) if marker else None,
+                )
+            )
             i = end + 1
         elif lines[i].startswith("|") and marker and marker.group("command"):
             end = next((j for j in range(i, len(lines)) if not lines[j].startswith("|")), len(lines))
@@ -135,8 +143,14 @@ def _kernbench(argv: list[str], line: str) -> str:
 
 def _python(words: list[str], env: dict[str, str], line: str) -> str:
     assert words[0] == "python", f"{line!r}: a run block holds kernbench or python commands"
-    proc = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    proc = subprocess.run(
+        [sys.executable, *words[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
     assert proc.returncode == 0, f"{line!r} exited {proc.returncode}:\n{proc.stderr}"
     return proc.stdout
 
@@ -186,8 +200,11 @@ def test_block(block: Block):
     elif marker.startswith("output of "):
         _assert_shows(block, _command(marker.removeprefix("output of ")))
     elif marker == "paths exist":
-        missing = [line.split()[0] for line in block.text.splitlines()
-                   if line.strip() and not line.startswith(" ") and not (ROOT / line.split()[0]).exists()]
+        missing = [
+            line.split()[0]
+            for line in block.text.splitlines()
+            if line.strip() and not line.startswith(" ") and not (ROOT / line.split()[0]).exists()
+        ]
         assert not missing, f"{block}: no such paths: {missing}"
     else:
         pytest.fail(f"{block}: no <!-- docs: ... --> line before it")

@@ -44,22 +44,32 @@ def bench(name: str) -> list[str]:
 
 CASES = {
     "spmd bench raises before spawn": Case(
-        bench("raise_before_spawn"), "ValueError: boom before spawn (at raise_before_spawn.py:10)", 1,
-        ("kernbench run raise_before_spawn: FAIL",)),
+        bench("raise_before_spawn"),
+        "ValueError: boom before spawn (at raise_before_spawn.py:10)",
+        1,
+        ("kernbench run raise_before_spawn: FAIL",),
+    ),
     "bench fails to import": Case(bench("import_fails"), "ImportError: boom at import", 2, ("kernbench: ",)),
-    "script raises after import pdes": Case(["tests/failure_cases/raise_after_import_pdes.py"],
-                                            "RuntimeError: boom after import pdes"),
-    "script raises after building an Engine": Case(["tests/failure_cases/raise_after_engine.py"],
-                                                   "RuntimeError: boom after building an Engine"),
+    "script raises after import pdes": Case(
+        ["tests/failure_cases/raise_after_import_pdes.py"], "RuntimeError: boom after import pdes"
+    ),
+    "script raises after building an Engine": Case(
+        ["tests/failure_cases/raise_after_engine.py"], "RuntimeError: boom after building an Engine"
+    ),
     "spawned worker raises in a bench": Case(
-        bench("spawn_boom"), "SpawnException: rank 1 failed: ValueError: boom in a worker (at spawn_boom.py:12)", 1,
-        ("rank 0 then deadlocked waiting",)),
+        bench("spawn_boom"),
+        "SpawnException: rank 1 failed: ValueError: boom in a worker (at spawn_boom.py:12)",
+        1,
+        ("rank 0 then deadlocked waiting",),
+    ),
     "spawned worker raises in a script": Case(
         ["tests/failure_cases/spawn_boom.py"],
         "SpawnException: rank 1 failed: ValueError: boom in a worker (at spawn_boom.py:14)",
-        also=("rank 0 then deadlocked waiting", "rank 1's traceback")),
-    "sys.exit in one SIP's host code": Case(bench("sys_exit"), "sip1: SystemExit: 3", 1,
-                                            ("kernbench run sys_exit: FAIL", "sip0: PASS")),
+        also=("rank 0 then deadlocked waiting", "rank 1's traceback"),
+    ),
+    "sys.exit in one SIP's host code": Case(
+        bench("sys_exit"), "sip1: SystemExit: 3", 1, ("kernbench run sys_exit: FAIL", "sip0: PASS")
+    ),
 }
 
 
@@ -81,14 +91,21 @@ def leftovers(tag: str) -> list[int]:
 def run_job(args: list[str], ranks: int | None) -> tuple[subprocess.CompletedProcess, float, list[int]]:
     """Run the job in its own session; return it, its wall time and the processes it left behind."""
     tag = uuid.uuid4().hex
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MPIEXEC_TIMEOUT="60", MPIR_CVAR_CH4_PROGRESS_THROTTLE="true",
-               MPIR_CVAR_ENABLE_HEAVY_YIELD="1", **{TAG_VAR: tag})
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        MPIEXEC_TIMEOUT="60",
+        MPIR_CVAR_CH4_PROGRESS_THROTTLE="true",
+        MPIR_CVAR_ENABLE_HEAVY_YIELD="1",
+        **{TAG_VAR: tag},
+    )
     for var in (*LAUNCHER_VARS, "PDES_NO_ABORT_HOOK"):
         env.pop(var, None)
     cmd = ([MPIRUN, "-n", str(ranks)] if ranks else []) + [sys.executable, *args]
     t0 = time.monotonic()
-    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as job:
+    with subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as job:
         try:
             stdout, stderr = job.communicate(timeout=120)
         except subprocess.TimeoutExpired:
@@ -109,8 +126,16 @@ def run_job(args: list[str], ranks: int | None) -> tuple[subprocess.CompletedPro
     return proc, elapsed, left
 
 
-@pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.skipif(
-    MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')"))], ids=["one process", "mpirun -n 2"])
+@pytest.mark.parametrize(
+    "ranks",
+    [
+        None,
+        pytest.param(
+            2, marks=pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
+        ),
+    ],
+    ids=["one process", "mpirun -n 2"],
+)
 @pytest.mark.parametrize("name", list(CASES))
 def test_failure_ends_the_job_quickly_saying_the_cause_once(name, ranks):
     case = CASES[name]

@@ -75,8 +75,15 @@ class AlgorithmConfig:
 
 
 Fail = Callable[[str, str], CclConfigError]
-_DEFAULT_KEYS = ("buffer_kind", "backpressure", "n_slots", "slot_size", "ipcq_credit_size_bytes", "vc_chunk_size",
-                 "world_size")
+_DEFAULT_KEYS = (
+    "buffer_kind",
+    "backpressure",
+    "n_slots",
+    "slot_size",
+    "ipcq_credit_size_bytes",
+    "vc_chunk_size",
+    "world_size",
+)
 _ENTRY_KEYS = ("module", "topology", "mapper", "validator", "n_elem", *_DEFAULT_KEYS)
 _KERNEL_KEYS = ("root_cube",)
 """Entry keys that go to ``kernel_args`` as keywords, like ``kernel_*`` ones."""
@@ -96,8 +103,9 @@ class CclConfig:
         """The entry ``name`` (default: ``defaults.algorithm``)."""
         name = self.algorithm if name is None else name
         if name not in self.algorithms:
-            raise CclConfigError(self.source, "algorithms",
-                                 f"no algorithm {name!r}; entries: {', '.join(self.algorithms)}")
+            raise CclConfigError(
+                self.source, "algorithms", f"no algorithm {name!r}; entries: {', '.join(self.algorithms)}"
+            )
         return self.algorithms[name]
 
     def with_algorithm(self, name: str) -> CclConfig:
@@ -143,14 +151,16 @@ def parse_ccl_config(data: Any, source: str = "<dict>") -> CclConfig:
             elif key in _ENTRY_KEYS:
                 fields[key] = _check(fail, f"{where}.{key}", key, value)
             else:
-                raise fail(f"{where}.{key}", f"unknown key; allowed: {', '.join(_ENTRY_KEYS + _KERNEL_KEYS)} "
-                           "and kernel_*")
+                raise fail(
+                    f"{where}.{key}", f"unknown key; allowed: {', '.join(_ENTRY_KEYS + _KERNEL_KEYS)} and kernel_*"
+                )
         _check_kernel_keys(fail, where, fields["module"], kernel_config)
         module = import_module(fields["module"])
         for key in ("mapper", "validator"):
             if key not in fields and getattr(module, key.upper(), None) is not None:
-                fields[key] = _check(fail, f"{where}.{key} ({fields['module']}.{key.upper()})", key,
-                                     getattr(module, key.upper()))
+                fields[key] = _check(
+                    fail, f"{where}.{key} ({fields['module']}.{key.upper()})", key, getattr(module, key.upper())
+                )
         algorithms[name] = AlgorithmConfig(name=name, kernel_config=kernel_config, **fields)
     algorithm = defaults.get("algorithm", next(iter(algorithms)))
     if not isinstance(algorithm, str) or algorithm not in algorithms:
@@ -168,8 +178,15 @@ def _check(fail: Fail, where: str, key: str, value: Any) -> Any:
             return True
         if not isinstance(value, bool):
             raise fail(where, f"expected true, false or {BACKPRESSURE_SLEEP}, got {short_repr(value)}")
-    elif key in ("n_slots", "slot_size", "n_elem", "world_size", "ipcq_credit_size_bytes", "vc_chunk_size",
-                 "root_cube"):
+    elif key in (
+        "n_slots",
+        "slot_size",
+        "n_elem",
+        "world_size",
+        "ipcq_credit_size_bytes",
+        "vc_chunk_size",
+        "root_cube",
+    ):
         low = {"slot_size": 64, "ipcq_credit_size_bytes": CREDIT_MIN_BYTES, "root_cube": 0}.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise fail(where, f"expected int >= {low}, got {short_repr(value)}")
@@ -202,6 +219,11 @@ def _check_kernel_keys(fail: Fail, where: str, module: str, kernel_config: dict[
     takes = [name for name in params if name.startswith("kernel_") or name in _KERNEL_KEYS]
     for key in kernel_config:
         if key not in takes:
-            choice = (f"it takes {', '.join(takes)}" if takes
-                      else f"it takes no {key}" if key in _KERNEL_KEYS else "it takes no kernel_* keys")
+            choice = (
+                f"it takes {', '.join(takes)}"
+                if takes
+                else f"it takes no {key}"
+                if key in _KERNEL_KEYS
+                else "it takes no kernel_* keys"
+            )
             raise fail(f"{where}.{key}", f"unknown key for {module}.kernel_args; {choice}")

@@ -32,8 +32,16 @@ from kernbench.engine.ipcq import (
     trace_sort_key,
 )
 
-__all__ = ["TRACE_ENV", "merge_trace", "pointer_dump", "reload_trace_setting", "sort_trace", "trace_enabled",
-           "trace_line", "trace_sort_key"]
+__all__ = [
+    "TRACE_ENV",
+    "merge_trace",
+    "pointer_dump",
+    "reload_trace_setting",
+    "sort_trace",
+    "trace_enabled",
+    "trace_line",
+    "trace_sort_key",
+]
 
 TRACE_PREFIX = "ccl-trace "
 
@@ -70,7 +78,8 @@ def pointer_dump(target: Any) -> str:
                     f"(tx_seq={p['tx_seq']} credits={p['credits']} rx_head={p['rx_head']} rx_next={p['rx_next']} "
                     f"rx_tail={p['rx_tail']}) send_to={p['send_to']} peer_rx_base={p['peer_rx_base']} "
                     f"recv_from={p['recv_from']} rx_base={p['rx_base']} ring={p['n_slots']}x{p['slot_size']}"
-                    f"{waiting}")
+                    f"{waiting}"
+                )
     return "\n".join(lines)
 
 
@@ -80,8 +89,9 @@ def _models(target: Any) -> list[Any]:
         return [target]
     engine = getattr(target, "engine", target)
     if not hasattr(engine, "is_local") or not hasattr(engine, "topo"):
-        raise TypeError(f"pointer_dump: expected the torch object, an Engine or a SIP model, got "
-                        f"{type(target).__name__}")
+        raise TypeError(
+            f"pointer_dump: expected the torch object, an Engine or a SIP model, got {type(target).__name__}"
+        )
     return [engine.sip(s) for s in range(engine.topo.sip_count) if engine.is_local(s)]
 
 
@@ -89,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m kernbench.ccl.diagnostics FILE...``: print the merged trace of a job's files."""
     paths = sys.argv[1:] if argv is None else argv
     if not paths:
-        print("usage: python -m kernbench.ccl.diagnostics TRACE_FILE...  (merge KERNBENCH_CCL_TRACE files of a job)",
-              file=sys.stderr)
+        print(
+            "usage: python -m kernbench.ccl.diagnostics TRACE_FILE...  (merge KERNBENCH_CCL_TRACE files of a job)",
+            file=sys.stderr,
+        )
         return 2
     for line in merge_trace(paths):
         print(line)

@@ -49,13 +49,16 @@ def world_size_of(algo: AlgorithmConfig, topo: Topology) -> int:
     """Ranks of ``algo``: its ``world_size`` or every SIP; refused when there are not that many SIPs."""
     world = topo.sip_count if algo.world_size is None else algo.world_size
     if world > topo.sip_count:
-        raise ValueError(f"ccl algorithm {algo.name!r}: world_size {world} needs {world} SIPs, the topology has "
-                         f"{topo.sip_count} (rank = SIP)")
+        raise ValueError(
+            f"ccl algorithm {algo.name!r}: world_size {world} needs {world} SIPs, the topology has "
+            f"{topo.sip_count} (rank = SIP)"
+        )
     return world
 
 
-def build_install_plans(algo: AlgorithmConfig, topo: Topology,
-                        extra: tuple[tuple[str, AlgorithmConfig], ...] = ()) -> InstallPlans:
+def build_install_plans(
+    algo: AlgorithmConfig, topo: Topology, extra: tuple[tuple[str, AlgorithmConfig], ...] = ()
+) -> InstallPlans:
     """Every rank's plan for ``algo``; ``extra`` adds other algorithms' queues as ``(direction prefix, entry)``
     (the process group's ring for barrier and broadcast), with receive rings laid out after ``algo``'s.
 
@@ -77,8 +80,10 @@ class InstallPlans(Sequence[SipInstallPlan]):
                 into = self.senders.setdefault(node, {})
                 for d, sender in recvs.items():
                     if d in into:
-                        raise ValueError(f"ccl algorithms {into[d][1].algo.name!r} and {part.algo.name!r} "
-                                         f"both receive on {_name(node)} direction {d!r}")
+                        raise ValueError(
+                            f"ccl algorithms {into[d][1].algo.name!r} and {part.algo.name!r} "
+                            f"both receive on {_name(node)} direction {d!r}"
+                        )
                     into[d] = (sender, part)
         for node in sorted(self.senders):
             self._layout(node)  # rings that do not fit their region fail now, for every rank
@@ -111,19 +116,28 @@ class InstallPlans(Sequence[SipInstallPlan]):
                 recvs = part.receivers.get(node, {})
                 for d in sorted(set(sends) | set(recvs)):
                     peer = sends.get(d)
-                    queues.setdefault((cube, pe), []).append(QueueSpec(
-                        d, part.algo.n_slots, part.algo.slot_size,
-                        send_to=peer, peer_rx_base=None if peer is None else self._rx_of(peer)[part.lands[(node, d)]],
-                        recv_from=recvs.get(d), rx_base=self._rx_of(node).get(d),
-                        credit_bytes=part.algo.ipcq_credit_size_bytes, backpressure=part.algo.backpressure))
+                    queues.setdefault((cube, pe), []).append(
+                        QueueSpec(
+                            d,
+                            part.algo.n_slots,
+                            part.algo.slot_size,
+                            send_to=peer,
+                            peer_rx_base=None if peer is None else self._rx_of(peer)[part.lands[(node, d)]],
+                            recv_from=recvs.get(d),
+                            rx_base=self._rx_of(node).get(d),
+                            credit_bytes=part.algo.ipcq_credit_size_bytes,
+                            backpressure=part.algo.backpressure,
+                        )
+                    )
         installs = tuple(PeInstall(c, p, tuple(q)) for (c, p), q in sorted(queues.items()))
         return SipInstallPlan(self.algo.name, rank, rank, self.geometry, self.parts[0].pes[rank], installs)
 
     def _rx_of(self, node: Node) -> dict[str, PhysAddr]:
         rx = self._rx.get(node)
         if rx is None:
-            rx = self._rx[node] = {d: ring_region(self.topo, kind, *node)[0].offset_by(start)
-                                   for d, kind, start in self._layout(node)}
+            rx = self._rx[node] = {
+                d: ring_region(self.topo, kind, *node)[0].offset_by(start) for d, kind, start in self._layout(node)
+            }
         return rx
 
     def _layout(self, node: Node) -> list[tuple[str, str, int]]:
@@ -139,9 +153,11 @@ class InstallPlans(Sequence[SipInstallPlan]):
             start = used.get(algo.buffer_kind, 0)
             end = start + algo.n_slots * algo.slot_size
             if end > size:
-                raise ValueError(f"ccl algorithm {algo.name!r}: the receive rings of {_name(node)} need more than its "
-                                 f"{size}-byte {algo.buffer_kind} ring region (each ring {algo.n_slots} x "
-                                 f"{algo.slot_size} bytes); lower n_slots or slot_size")
+                raise ValueError(
+                    f"ccl algorithm {algo.name!r}: the receive rings of {_name(node)} need more than its "
+                    f"{size}-byte {algo.buffer_kind} ring region (each ring {algo.n_slots} x "
+                    f"{algo.slot_size} bytes); lower n_slots or slot_size"
+                )
             used[algo.buffer_kind] = end
             layout.append((d, algo.buffer_kind, start))
         return layout
@@ -157,8 +173,9 @@ class _Part:
         ranks = range(geometry.world_size)
         self.pes = [_mapped_pes(algo.mapper, mapper(geometry, rank), rank, geometry) for rank in ranks]
         edges = [pe_edges(algo.topology, rank, geometry, self.pes[rank], neighbors) for rank in ranks]
-        self.edges: list[PeEdges] = [{pe: {prefix + d: peer for d, peer in out.items()} for pe, out in e.items()}
-                                     for e in edges]
+        self.edges: list[PeEdges] = [
+            {pe: {prefix + d: peer for d, peer in out.items()} for pe, out in e.items()} for e in edges
+        ]
         self.lands: dict[tuple[Node, str], str] = {}  # (sending PE, direction) -> the receiver's direction
         self.receivers: dict[Node, dict[str, Node]] = {}  # receiving PE -> its direction -> the one PE sending there
         for rank, out in enumerate(self.edges):
@@ -168,8 +185,10 @@ class _Part:
                     land = self.lands[(node, d)] = self._land(d, node)
                     into = self.receivers.setdefault(peer, {})
                     if land in into:
-                        raise ValueError(f"ccl algorithm {algo.name!r}: {_name(into[land])} and {_name(node)} "
-                                         f"both send into {_name(peer)} direction {land!r}")
+                        raise ValueError(
+                            f"ccl algorithm {algo.name!r}: {_name(into[land])} and {_name(node)} "
+                            f"both send into {_name(peer)} direction {land!r}"
+                        )
                     into[land] = node
 
     def _land(self, direction: str, sender: Node) -> str:
@@ -185,12 +204,22 @@ def _mapped_pes(name: str, pes: object, rank: int, geometry: CclGeometry) -> tup
     dotted path is a user's function)."""
     items = pes if isinstance(pes, (list, tuple)) else ()
     pairs = {tuple(pe) for pe in items if isinstance(pe, (tuple, list))}
-    if not pairs or len(pairs) != len(items) or not all(
-            len(pe) == 2 and all(type(x) is int for x in pe)
-            and 0 <= pe[0] < geometry.cubes_per_sip and 0 <= pe[1] < geometry.pes_per_cube for pe in pairs):
-        raise ValueError(f"mapper {name!r}: rank {rank}: expected a non-empty list of distinct (cube, pe) pairs, "
-                         f"cube 0..{geometry.cubes_per_sip - 1}, pe 0..{geometry.pes_per_cube - 1}; got "
-                         f"{short_repr(pes)}")
+    if (
+        not pairs
+        or len(pairs) != len(items)
+        or not all(
+            len(pe) == 2
+            and all(type(x) is int for x in pe)
+            and 0 <= pe[0] < geometry.cubes_per_sip
+            and 0 <= pe[1] < geometry.pes_per_cube
+            for pe in pairs
+        )
+    ):
+        raise ValueError(
+            f"mapper {name!r}: rank {rank}: expected a non-empty list of distinct (cube, pe) pairs, "
+            f"cube 0..{geometry.cubes_per_sip - 1}, pe 0..{geometry.pes_per_cube - 1}; got "
+            f"{short_repr(pes)}"
+        )
     return tuple(sorted(pairs))
 
 

@@ -13,16 +13,37 @@ from kernbench.ccl.algorithms.common import all_gather, finalize, reduce_scatter
 from kernbench.kernels import TL
 
 
-def ring_reduce_scatter_kernel(out_ptr: int, in_ptr: int, n_out: int, dtype: str, op: str, world: int,
-                               slot_elems: int, window: int, tl: TL, east: str = "E", west: str = "W") -> None:
+def ring_reduce_scatter_kernel(
+    out_ptr: int,
+    in_ptr: int,
+    n_out: int,
+    dtype: str,
+    op: str,
+    world: int,
+    slot_elems: int,
+    window: int,
+    tl: TL,
+    east: str = "E",
+    west: str = "W",
+) -> None:
     """Rank r gets chunk r of the reduction of every rank's ``world * n_out`` input values."""
     chunks = split_even(tl.load(in_ptr, (world * n_out,), dtype), world)
     chunks = reduce_scatter(tl, chunks, dtype, op, world, slot_elems, window, 0, east, west)
     tl.store(out_ptr, finalize(chunks[tl.rank], op, world), dtype)
 
 
-def ring_all_gather_kernel(out_ptr: int, in_ptr: int, n_in: int, dtype: str, world: int, slot_elems: int,
-                           window: int, tl: TL, east: str = "E", west: str = "W") -> None:
+def ring_all_gather_kernel(
+    out_ptr: int,
+    in_ptr: int,
+    n_in: int,
+    dtype: str,
+    world: int,
+    slot_elems: int,
+    window: int,
+    tl: TL,
+    east: str = "E",
+    west: str = "W",
+) -> None:
     """Every rank gets the ``n_in`` values of every rank, in rank order, at ``out_ptr``."""
     mine = tl.load(in_ptr, (n_in,), dtype)
     chunks = [mine if r == tl.rank else tl.zeros((n_in,), dtype) for r in range(world)]
@@ -30,14 +51,24 @@ def ring_all_gather_kernel(out_ptr: int, in_ptr: int, n_in: int, dtype: str, wor
     tl.store(out_ptr, tl.cat(chunks), dtype)
 
 
-def ring_broadcast_kernel(ptr: int, n_elem: int, dtype: str, root: int, world: int, slot_elems: int, window: int,  # noqa: ARG001 - the ring kernels' arguments
-                          tl: TL, east: str = "E", west: str = "W") -> None:
+def ring_broadcast_kernel(
+    ptr: int,
+    n_elem: int,
+    dtype: str,
+    root: int,
+    world: int,
+    slot_elems: int,
+    window: int,  # noqa: ARG001 - the ring kernels' arguments
+    tl: TL,
+    east: str = "E",
+    west: str = "W",
+) -> None:
     """Every rank gets the root's ``n_elem`` values: passed east round the ring, piece by piece."""
     hops = (tl.rank - root) % world  # how far east of the root this rank is
     if hops == 0:
         data = tl.load(ptr, (n_elem,), dtype)
         for start in range(0, n_elem, slot_elems):
-            tl.send(east, data[start:start + slot_elems])
+            tl.send(east, data[start : start + slot_elems])
         return
     pieces = []
     for start in range(0, n_elem, slot_elems):

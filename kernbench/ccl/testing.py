@@ -109,8 +109,15 @@ class _Program:
 class MockTL(TLBase[int]):
     """The ``tl`` of one mock program: `TLBase` math for free, byte memory, FIFO IPCQ with backpressure."""
 
-    def __init__(self, program: _Program, ids: tuple[int, int], counts: tuple[int, int], main: Any,
-                 n_slots: int | None, slot_size: int | None) -> None:
+    def __init__(
+        self,
+        program: _Program,
+        ids: tuple[int, int],
+        counts: tuple[int, int],
+        main: Any,
+        n_slots: int | None,
+        slot_size: int | None,
+    ) -> None:
         super().__init__(ids, counts)
         self._program = program
         self._main = main
@@ -130,16 +137,16 @@ class MockTL(TLBase[int]):
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def load_async(self, ptr: int, shape: Sequence[int] | int, dtype: str = "f16",
-                   row_stride: int | None = None) -> LoadHandle:
+    def load_async(
+        self, ptr: int, shape: Sequence[int] | int, dtype: str = "f16", row_stride: int | None = None
+    ) -> LoadHandle:
         """`load`'s bytes, read now (the mock keeps no time); `wait` gives the tile."""
         shape = as_shape(shape)
         size = dtype_info(dtype).itemsize
         if row_stride is None or len(shape) != 2:
             raw = self._span(ptr, math.prod(shape) * size, "load").copy()
         else:
-            raw = np.concatenate([self._span(ptr + i * row_stride, shape[1] * size, "load")
-                                  for i in range(shape[0])])
+            raw = np.concatenate([self._span(ptr + i * row_stride, shape[1] * size, "load") for i in range(shape[0])])
         return LoadHandle(shape, dtype, raw=raw)
 
     def store(self, ptr: int, value: TensorHandle | np.ndarray, dtype: str | None = None) -> None:
@@ -159,7 +166,7 @@ class MockTL(TLBase[int]):
         base = (cube * pes + pe) * size
         for start in dict.fromkeys((0, base)):
             if start <= ptr <= ptr + nbytes <= start + size:
-                return self._program.memory[ptr - start:ptr - start + nbytes]
+                return self._program.memory[ptr - start : ptr - start + nbytes]
         where = f"{size}-byte memory" + (f" (also seen at {base}..{base + size})" if base else "")
         raise ValueError(f"tl.{what} of {nbytes} bytes at {ptr}: outside {self._program}'s {where}")
 
@@ -169,8 +176,10 @@ class MockTL(TLBase[int]):
         """Queue a tile at the neighbour of ``dir``; parks while that queue holds ``n_slots`` tiles. The tile lands
         at once (the mock keeps no time), so `wait` on the handle only marks it waited for."""
         if dir not in self._program.routes:
-            raise ValueError(f"tl.send on direction {dir!r}: {self._program} sends on "
-                             f"{sorted(self._program.routes) or 'no direction'}")
+            raise ValueError(
+                f"tl.send on direction {dir!r}: {self._program} sends on "
+                f"{sorted(self._program.routes) or 'no direction'}"
+            )
         receiver, landing = self._program.routes[dir]
         raw = encode(src.value, src.dtype).copy()
         if self._slot_size is not None and raw.size > self._slot_size:
@@ -182,12 +191,15 @@ class MockTL(TLBase[int]):
         queue.landed += 1
         return SendHandle(dir, queue.landed - 1)
 
-    def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
-                   dst: int | None = None) -> RecvHandle:
+    def recv_async(
+        self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", dst: int | None = None
+    ) -> RecvHandle:
         """Claim the next tile from ``dir``; `wait` gives it. Claims on one direction match tiles in order."""
         if dir not in self._program.queues:
-            raise ValueError(f"tl.recv on direction {dir!r}: {self._program} receives on "
-                             f"{sorted(self._program.queues) or 'no direction'}")
+            raise ValueError(
+                f"tl.recv on direction {dir!r}: {self._program} receives on "
+                f"{sorted(self._program.queues) or 'no direction'}"
+            )
         queue = self._program.queues[dir]
         queue.claimed += 1
         return RecvHandle(dir, as_shape(shape), dtype, queue, queue.claimed - 1, dst)
@@ -204,8 +216,10 @@ class MockTL(TLBase[int]):
         raw = queue.consume(handle.seq)
         nbytes = math.prod(handle.shape) * dtype_info(handle.dtype).itemsize
         if raw.size != nbytes:
-            raise ValueError(f"tl.recv on {handle.dir!r} of {handle.shape} {handle.dtype} ({nbytes} bytes): "
-                             f"the tile that arrived holds {raw.size} bytes")
+            raise ValueError(
+                f"tl.recv on {handle.dir!r} of {handle.shape} {handle.dtype} ({nbytes} bytes): "
+                f"the tile that arrived holds {raw.size} bytes"
+            )
         if handle.dst is not None:
             self._span(handle.dst, nbytes, "recv")[:] = raw
             return None
@@ -218,10 +232,20 @@ class MockTL(TLBase[int]):
             self._main.switch()
 
 
-def run_kernel_in_mock(kernel_fn: Callable[..., Any], world_size: int, topology: str, inputs: Sequence[np.ndarray],
-                       kernel_args: tuple = (), pes_per_cube: int = 0, *, cubes_per_sip: int = 0,
-                       module: Any = None, n_slots: int | None = 8, slot_size: int | None = None,
-                       geometry: CclGeometry | None = None) -> list[np.ndarray]:
+def run_kernel_in_mock(
+    kernel_fn: Callable[..., Any],
+    world_size: int,
+    topology: str,
+    inputs: Sequence[np.ndarray],
+    kernel_args: tuple = (),
+    pes_per_cube: int = 0,
+    *,
+    cubes_per_sip: int = 0,
+    module: Any = None,
+    n_slots: int | None = 8,
+    slot_size: int | None = None,
+    geometry: CclGeometry | None = None,
+) -> list[np.ndarray]:
     """Run ``kernel_fn(0, *kernel_args, tl)`` once per program; each one's memory afterwards, as its input's array.
 
     ``cubes_per_sip == 0``: ``world_size`` ranks of one PE each, grouped ``pes_per_cube`` to a cube for
@@ -239,8 +263,10 @@ def run_kernel_in_mock(kernel_fn: Callable[..., Any], world_size: int, topology:
         sip_topology = topology if topology in SIP_TOPOLOGIES else "ring_1d"
         geometry = CclGeometry(ranks, cubes, 1, pes, sip_topology)
     elif (geometry.world_size, geometry.cubes_per_sip) != (ranks, cubes):
-        raise ValueError(f"run_kernel_in_mock: geometry has {geometry.world_size} ranks of "
-                         f"{geometry.cubes_per_sip} cubes, the run {ranks} of {cubes}")
+        raise ValueError(
+            f"run_kernel_in_mock: geometry has {geometry.world_size} ranks of "
+            f"{geometry.cubes_per_sip} cubes, the run {ranks} of {cubes}"
+        )
     lanes = [(cube, pe) for cube in range(cubes) for pe in range(pes)]
     edges = [pe_edges(topology, rank, geometry, lanes, getattr(module, "neighbors", None)) for rank in range(ranks)]
     nodes = [(rank, cube, pe) for rank in range(ranks) for cube, pe in lanes]
@@ -249,8 +275,10 @@ def run_kernel_in_mock(kernel_fn: Callable[..., Any], world_size: int, topology:
     else:  # the seeds' layout: every program a rank, pes_per_cube of them to a cube
         group = pes_per_cube or world_size
         ids = [((rank % group, rank // group), (group, world_size // group)) for rank in range(world_size)]
-    programs = [_Program(node, np.frombuffer(np.asarray(x).tobytes(), np.uint8).copy(), *pid)
-                for node, x, pid in zip(nodes, inputs, ids, strict=True)]
+    programs = [
+        _Program(node, np.frombuffer(np.asarray(x).tobytes(), np.uint8).copy(), *pid)
+        for node, x, pid in zip(nodes, inputs, ids, strict=True)
+    ]
     _connect(programs, edges, topology)
 
     main = greenlet.getcurrent()
@@ -260,15 +288,19 @@ def run_kernel_in_mock(kernel_fn: Callable[..., Any], world_size: int, topology:
         program.glet = greenlet(lambda tl=tl: kernel_fn(0, *kernel_args, tl), parent=main)
     _schedule(programs, name)
     _check_drained(programs)
-    return [program.memory.view(np.asarray(x).dtype).reshape(np.shape(x)).copy()
-            for program, x in zip(programs, inputs, strict=True)]
+    return [
+        program.memory.view(np.asarray(x).dtype).reshape(np.shape(x)).copy()
+        for program, x in zip(programs, inputs, strict=True)
+    ]
 
 
 def _layout(world_size: int, pes_per_cube: int, cubes_per_sip: int) -> tuple[int, int, int]:
     """(ranks, cubes per rank, PEs per cube) of a run."""
     if world_size < 1 or pes_per_cube < 0 or cubes_per_sip < 0:
-        raise ValueError(f"run_kernel_in_mock: world_size must be >= 1 and pes_per_cube, cubes_per_sip >= 0, got "
-                         f"{world_size}, {pes_per_cube}, {cubes_per_sip}")
+        raise ValueError(
+            f"run_kernel_in_mock: world_size must be >= 1 and pes_per_cube, cubes_per_sip >= 0, got "
+            f"{world_size}, {pes_per_cube}, {cubes_per_sip}"
+        )
     if cubes_per_sip == 0:
         if pes_per_cube and world_size % pes_per_cube:
             raise ValueError(f"run_kernel_in_mock: {world_size} ranks do not fill cubes of {pes_per_cube} PEs")
@@ -277,8 +309,9 @@ def _layout(world_size: int, pes_per_cube: int, cubes_per_sip: int) -> tuple[int
         raise ValueError("run_kernel_in_mock: cubes_per_sip needs pes_per_cube")
     per_sip = pes_per_cube * cubes_per_sip
     if world_size % per_sip:
-        raise ValueError(f"run_kernel_in_mock: {world_size} PEs do not split into SIPs of {cubes_per_sip} "
-                         f"cubes x {pes_per_cube} PEs")
+        raise ValueError(
+            f"run_kernel_in_mock: {world_size} PEs do not split into SIPs of {cubes_per_sip} cubes x {pes_per_cube} PEs"
+        )
     return world_size // per_sip, cubes_per_sip, pes_per_cube
 
 
@@ -289,8 +322,9 @@ def _connect(programs: list[_Program], edges: list[PeEdges], topology: str) -> N
         rank, cube, pe = program.node
         for direction, peer in edges[rank].get((cube, pe), {}).items():
             if peer not in by_node:
-                raise ValueError(f"topology {topology!r}: {program} direction {direction!r} points at {peer}, "
-                                 "which runs no program")
+                raise ValueError(
+                    f"topology {topology!r}: {program} direction {direction!r} points at {peer}, which runs no program"
+                )
             landing = landing_direction(direction, program.node, edges[peer[0]].get(peer[1:], {}))
             receiver = by_node[peer]
             receiver.queues.setdefault(landing, _Queue())
@@ -321,8 +355,14 @@ def _deadlock(blocked: list[_Program]) -> MockDeadlock:
         wait = program.wait
         assert wait is not None
         depths = {d: q.depth for d, q in sorted(program.queues.items())}
-        row = {"node": program.node, "kind": wait.kind, "direction": wait.direction, "queue_depth": wait.queue.depth,
-               "peer": wait.peer, "queues": depths}
+        row = {
+            "node": program.node,
+            "kind": wait.kind,
+            "direction": wait.direction,
+            "queue_depth": wait.queue.depth,
+            "peer": wait.peer,
+            "queues": depths,
+        }
         rows.append(row)
         if wait.kind == "send":
             what = f"send on {wait.direction!r} to {wait.peer} (its queue holds {wait.queue.depth} tiles)"
@@ -335,8 +375,10 @@ def _deadlock(blocked: list[_Program]) -> MockDeadlock:
 
 def _check_drained(programs: list[_Program]) -> None:
     """Tiles nobody received mean sends and receives of the algorithm do not pair up."""
-    left = [f"{program} {d!r}: {len(q.tiles)}" for program in programs for d, q in sorted(program.queues.items())
-            if q.tiles]
+    left = [
+        f"{program} {d!r}: {len(q.tiles)}" for program in programs for d, q in sorted(program.queues.items()) if q.tiles
+    ]
     if left:
-        raise RuntimeError("mock runtime: the kernels ended with tiles never received (or never waited for): "
-                           + "; ".join(left))
+        raise RuntimeError(
+            "mock runtime: the kernels ended with tiles never received (or never waited for): " + "; ".join(left)
+        )

@@ -168,8 +168,13 @@ RankTopology = Callable[[int, int], NeighborMap]
 PeTopology = Callable[[int, CclGeometry, Sequence[tuple[int, int]]], PeEdges]
 
 RANK_TOPOLOGIES: dict[str, RankTopology] = {
-    "ring_1d": ring_1d, "ring_1d_unidir": ring_1d_unidir, "mesh_2d": torus_2d, "torus_2d": torus_2d,
-    "mesh_2d_no_wrap": mesh_2d_no_wrap, "tree_binary": tree_binary, "none": none,
+    "ring_1d": ring_1d,
+    "ring_1d_unidir": ring_1d_unidir,
+    "mesh_2d": torus_2d,
+    "torus_2d": torus_2d,
+    "mesh_2d_no_wrap": mesh_2d_no_wrap,
+    "tree_binary": tree_binary,
+    "none": none,
 }
 PE_TOPOLOGIES: dict[str, PeTopology] = {"hierarchical_3level": hierarchical_3level}
 TOPOLOGY_NAMES = tuple(sorted(RANK_TOPOLOGIES) + sorted(PE_TOPOLOGIES))
@@ -181,21 +186,33 @@ def resolve_topology(key: str) -> RankTopology | PeTopology:
     return resolve(key, {**RANK_TOPOLOGIES, **PE_TOPOLOGIES}, "topology", RANK_TOPOLOGY_PARAMS)
 
 
-def pe_edges(key: str, rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]],
-             module_neighbors: PeTopology | None = None) -> PeEdges:
+def pe_edges(
+    key: str,
+    rank: int,
+    geometry: CclGeometry,
+    pes: Sequence[tuple[int, int]],
+    module_neighbors: PeTopology | None = None,
+) -> PeEdges:
     """Rank ``rank``'s send edges under topology ``key`` (plus the algorithm module's own ``neighbors``)."""
     if key in PE_TOPOLOGIES:
         edges = PE_TOPOLOGIES[key](rank, geometry, pes)
     else:
         ranks = resolve(key, RANK_TOPOLOGIES, "topology", RANK_TOPOLOGY_PARAMS)(rank, geometry.world_size)
         if not isinstance(ranks, dict):
-            raise ValueError(f"topology {key!r}: rank {rank}: expected a dict direction -> peer rank, got "
-                             f"{type(ranks).__name__}")
+            raise ValueError(
+                f"topology {key!r}: rank {rank}: expected a dict direction -> peer rank, got {type(ranks).__name__}"
+            )
         for direction, peer in ranks.items():
-            if isinstance(peer, bool) or not isinstance(peer, int) or not 0 <= peer < geometry.world_size \
-                    or peer == rank:
-                raise ValueError(f"topology {key!r}: rank {rank} direction {direction!r} points at rank {peer}, "
-                                 f"not another rank of 0..{geometry.world_size - 1}")
+            if (
+                isinstance(peer, bool)
+                or not isinstance(peer, int)
+                or not 0 <= peer < geometry.world_size
+                or peer == rank
+            ):
+                raise ValueError(
+                    f"topology {key!r}: rank {rank} direction {direction!r} points at rank {peer}, "
+                    f"not another rank of 0..{geometry.world_size - 1}"
+                )
         edges = {(cube, pe): {d: (peer, cube, pe) for d, peer in ranks.items()} for cube, pe in pes}
     if module_neighbors is not None:
         for node, extra in module_neighbors(rank, geometry, pes).items():
@@ -216,6 +233,8 @@ def landing_direction(direction: str, sender: Node, receiver_edges: dict[str, No
     if not back and direction in receiver_edges:
         return direction
     if len(back) != 1:
-        raise ValueError(f"direction {direction!r} from {sender}: the receiver needs exactly one direction pointing "
-                         f"back at the sender, it has {back or 'none'}")
+        raise ValueError(
+            f"direction {direction!r} from {sender}: the receiver needs exactly one direction pointing "
+            f"back at the sender, it has {back or 'none'}"
+        )
     return back[0]

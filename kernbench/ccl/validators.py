@@ -19,8 +19,10 @@ def single_shard_per_rank(shards: Sequence[Any], pes: Sequence[tuple[int, int]],
     """One shard per rank, on the rank's one participating PE (e.g. ``DPPolicy(num_cubes=1, num_pes=1)``)."""
     where = sorted((s.cube, s.pe) for s in shards)
     if len(pes) != 1 or where != list(pes):
-        raise ValueError(f"expected one shard per rank on cube {pes[0][0]} PE {pes[0][1]} "
-                         f"(dp=DPPolicy(num_cubes=1, num_pes=1)), got shards on (cube, pe) {where}")
+        raise ValueError(
+            f"expected one shard per rank on cube {pes[0][0]} PE {pes[0][1]} "
+            f"(dp=DPPolicy(num_cubes=1, num_pes=1)), got shards on (cube, pe) {where}"
+        )
 
 
 def multi_pe_sip_local(shards: Sequence[Any], pes: Sequence[tuple[int, int]], geometry: CclGeometry) -> None:  # noqa: ARG001 - the Validator signature
@@ -28,15 +30,19 @@ def multi_pe_sip_local(shards: Sequence[Any], pes: Sequence[tuple[int, int]], ge
     pe="column_wise")`` with the ``all_pes`` mapper)."""
     where = sorted((s.cube, s.pe) for s in shards)
     if where != sorted(pes):
-        raise ValueError(f"expected one shard on each of the {len(pes)} participating PEs of the SIP, got "
-                         f"{len(shards)} shard(s)" + ("" if len(where) > 8 else f" on (cube, pe) {where}"))
+        raise ValueError(
+            f"expected one shard on each of the {len(pes)} participating PEs of the SIP, got "
+            f"{len(shards)} shard(s)" + ("" if len(where) > 8 else f" on (cube, pe) {where}")
+        )
     sizes = {s.nbytes for s in shards}
     if len(sizes) != 1:
         raise ValueError(f"expected shards of one size, got sizes {sorted(sizes)} bytes")
 
 
-VALIDATORS: dict[str, Validator] = {"single_shard_per_rank": single_shard_per_rank,
-                                    "multi_pe_sip_local": multi_pe_sip_local}
+VALIDATORS: dict[str, Validator] = {
+    "single_shard_per_rank": single_shard_per_rank,
+    "multi_pe_sip_local": multi_pe_sip_local,
+}
 
 
 def resolve_validator(key: str) -> Validator:

@@ -28,10 +28,18 @@ def declared(name: str, module: ModuleType | None = None, raw: Any = None) -> di
         raise BenchError(f"bench {name!r}: PARAMS must be a dict of name -> (default, description)")
     out = {}
     for key, value in raw.items():
-        if not (isinstance(key, str) and key.isidentifier() and isinstance(value, tuple) and len(value) == 2
-                and type(value[0]) in TYPES and isinstance(value[1], str)):
-            raise BenchError(f"bench {name!r}: PARAMS[{key!r}] must be (default, description) with a bool, int, "
-                             f"float or str default, got {value!r}")
+        if not (
+            isinstance(key, str)
+            and key.isidentifier()
+            and isinstance(value, tuple)
+            and len(value) == 2
+            and type(value[0]) in TYPES
+            and isinstance(value[1], str)
+        ):
+            raise BenchError(
+                f"bench {name!r}: PARAMS[{key!r}] must be (default, description) with a bool, int, "
+                f"float or str default, got {value!r}"
+            )
         out[key] = value
     return out
 
@@ -65,8 +73,10 @@ def parse_value(bench: str, key: str, default: Any, text: str, item: str) -> Any
             return kind(text.strip())
         except ValueError:
             pass
-    raise BenchError(f"--set {item}: parameter {key!r} of bench {bench} is {_article(kind.__name__)} "
-                     f"(default {format_value(default)}), got {text!r}")
+    raise BenchError(
+        f"--set {item}: parameter {key!r} of bench {bench} is {_article(kind.__name__)} "
+        f"(default {format_value(default)}), got {text!r}"
+    )
 
 
 def _article(type_name: str) -> str:

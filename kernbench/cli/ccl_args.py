@@ -16,11 +16,18 @@ from kernbench.topology import Topology
 
 
 def add_ccl_args(p: argparse.ArgumentParser, *, repeatable: bool = False) -> None:
-    p.add_argument("--ccl", metavar="FILE", help=f"collective algorithms (default: {DEFAULT_CCL_PATH.name} shipped "
-                   "in kernbench/ccl/)")
-    p.add_argument("--algorithm", metavar="NAME", action="append" if repeatable else "store",
-                   help="the ccl.yaml algorithm all_reduce runs (default: its defaults.algorithm)"
-                   + ("; repeat it to compare algorithms" if repeatable else ""))
+    p.add_argument(
+        "--ccl",
+        metavar="FILE",
+        help=f"collective algorithms (default: {DEFAULT_CCL_PATH.name} shipped in kernbench/ccl/)",
+    )
+    p.add_argument(
+        "--algorithm",
+        metavar="NAME",
+        action="append" if repeatable else "store",
+        help="the ccl.yaml algorithm all_reduce runs (default: its defaults.algorithm)"
+        + ("; repeat it to compare algorithms" if repeatable else ""),
+    )
 
 
 def load_collectives(args: argparse.Namespace, topo: Topology) -> CclConfig:
@@ -32,8 +39,9 @@ def select_algorithm(ccl: CclConfig, name: str | None, topo: Topology) -> CclCon
     """``ccl`` with algorithm ``name`` selected (None: its default), its install plans checked against ``topo``."""
     if name is not None:
         if name not in ccl.algorithms:
-            raise CclConfigError(f"--algorithm {name!r}", "",
-                                 f"not an algorithm of {ccl.source}; entries: {', '.join(ccl.algorithms)}")
+            raise CclConfigError(
+                f"--algorithm {name!r}", "", f"not an algorithm of {ccl.source}; entries: {', '.join(ccl.algorithms)}"
+            )
         ccl = ccl.with_algorithm(name)
     process_group_plans(ccl, topo)  # a plan that cannot be built is a config error before anything runs
     return ccl

@@ -42,12 +42,15 @@ class Op:
     bus_factor: Callable[[int], float]
 
 
-OPS: dict[str, Op] = {op.name: op for op in (
-    Op("all_reduce", "sum", False, lambda n: 2 * (n - 1) / n),
-    Op("all_gather", "none", True, lambda n: (n - 1) / n),
-    Op("reduce_scatter", "sum", True, lambda n: (n - 1) / n),
-    Op("broadcast", "none", False, lambda _n: 1.0),
-)}
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (
+        Op("all_reduce", "sum", False, lambda n: 2 * (n - 1) / n),
+        Op("all_gather", "none", True, lambda n: (n - 1) / n),
+        Op("reduce_scatter", "sum", True, lambda n: (n - 1) / n),
+        Op("broadcast", "none", False, lambda _n: 1.0),
+    )
+}
 
 DTYPES = {"f32": 1 << 24, "f16": 1 << 11, "bf16": 1 << 8, "i32": 1 << 31}
 """The element types the sweep offers, each with the largest integer up to which it holds every integer exactly."""
@@ -99,8 +102,10 @@ def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> lis
         if count and (not out or elements * item > out[-1].size):
             out.append(Point(elements * item, count))
     if not out:
-        raise CclPerfError(f"--max-bytes {sizes[-1]}: too small for one {dtype} element "
-                           f"{'per rank' if op.per_rank_count else 'per shard'} ({unit * item} bytes)")
+        raise CclPerfError(
+            f"--max-bytes {sizes[-1]}: too small for one {dtype} element "
+            f"{'per rank' if op.per_rank_count else 'per shard'} ({unit * item} bytes)"
+        )
     return out
 
 
@@ -119,17 +124,19 @@ def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int
         return rank_values(root, n, dtype, world)
     if op == "all_gather":
         return np.concatenate([rank_values(r, n, dtype, world) for r in range(world)])
-    total = np.sum([rank_values(r, n * (world if op == "reduce_scatter" else 1), dtype, world)
-                    for r in range(world)], axis=0)
+    total = np.sum(
+        [rank_values(r, n * (world if op == "reduce_scatter" else 1), dtype, world) for r in range(world)], axis=0
+    )
     if op == "reduce_scatter":
-        return total[rank * n:(rank + 1) * n]
+        return total[rank * n : (rank + 1) * n]
     if across_pes > 1:
         return np.tile(total.reshape(across_pes, -1).sum(axis=0), across_pes)
     return total
 
 
-def _call(torch: RuntimeContext, op: str, rank: int, world: int, point: Point, dtype: str,
-          root: int) -> tuple[float, np.ndarray]:
+def _call(
+    torch: RuntimeContext, op: str, rank: int, world: int, point: Point, dtype: str, root: int
+) -> tuple[float, np.ndarray]:
     """Fill this rank's buffers, run the collective once after a barrier; its simulated ns and the output."""
     dist = torch.distributed
     n = point.count
@@ -157,8 +164,9 @@ def _call(torch: RuntimeContext, op: str, rank: int, world: int, point: Point, d
     return took, result
 
 
-def _worker(rank: int, torch: RuntimeContext, op: str, pts: list[Point], dtype: str, root: int,
-            across_pes: int) -> list[tuple[float, int]]:
+def _worker(
+    rank: int, torch: RuntimeContext, op: str, pts: list[Point], dtype: str, root: int, across_pes: int
+) -> list[tuple[float, int]]:
     """One rank's sweep: (simulated ns, wrong elements) per point."""
     dist = torch.distributed
     dist.init_process_group("ahbm")
@@ -181,14 +189,25 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
     shards = len(torch.distributed.plans()[0].pes) if op == "all_reduce" else 1
     reduces_across = op == "all_reduce" and getattr(ccl.selected().load_module(), "REDUCES_ACROSS_PES", False)
     pts = points(spec, sizes, dtype, world, shards)
-    torch.multiprocessing.spawn(_worker, args=(torch, op, pts, dtype, root, shards if reduces_across else 1),
-                                nprocs=world)
+    torch.multiprocessing.spawn(
+        _worker, args=(torch, op, pts, dtype, root, shards if reduces_across else 1), nprocs=world
+    )
     per_rank = list(torch.multiprocessing.results.values())
     rows = []
     for i, point in enumerate(pts):
         ns = sum(r[i][0] for r in per_rank) / world
         algbw = point.size / ns  # bytes per ns = GB/s
-        rows.append({"size": point.size, "count": point.count, "dtype": dtype, "redop": spec.redop,
-                     "root": root if op == "broadcast" else -1, "time_us": ns / 1e3, "algbw_gbs": algbw,
-                     "busbw_gbs": algbw * spec.bus_factor(world), "wrong": sum(r[i][1] for r in per_rank)})
+        rows.append(
+            {
+                "size": point.size,
+                "count": point.count,
+                "dtype": dtype,
+                "redop": spec.redop,
+                "root": root if op == "broadcast" else -1,
+                "time_us": ns / 1e3,
+                "algbw_gbs": algbw,
+                "busbw_gbs": algbw * spec.bus_factor(world),
+                "wrong": sum(r[i][1] for r in per_rank),
+            }
+        )
     return rows

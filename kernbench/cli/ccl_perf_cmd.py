@@ -31,9 +31,13 @@ RING = "ring"
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="sweep a collective over buffer sizes: time, algbw, busbw, #wrong (nccl-tests)")
-    p.add_argument("--op", choices=tuple(OPS), default="all_reduce",
-                   help="the collective (default all_reduce); all_gather, reduce_scatter and broadcast run on the "
-                   "ring of SIP leaders, all_reduce on the ccl.yaml algorithm")
+    p.add_argument(
+        "--op",
+        choices=tuple(OPS),
+        default="all_reduce",
+        help="the collective (default all_reduce); all_gather, reduce_scatter and broadcast run on the "
+        "ring of SIP leaders, all_reduce on the ccl.yaml algorithm",
+    )
     add_system_args(p)
     add_ccl_args(p, repeatable=True)
     p.add_argument("--min-bytes", default="8", metavar="N[K|M|G]", help="smallest size (default 8)")
@@ -42,8 +46,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--dtype", choices=tuple(DTYPES), default="f32", help="element type (default f32)")
     p.add_argument("--root", type=int, default=0, metavar="R", help="broadcast's source rank (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON lines (one per size, then the average busbw)")
-    p.add_argument("--plot", metavar="PNG", help="draw busbw against size, one curve per algorithm, with the "
-                   "inter-SIP link bandwidth (needs matplotlib)")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw busbw against size, one curve per algorithm, with the inter-SIP link bandwidth (needs matplotlib)",
+    )
 
 
 class Setup(NamedTuple):
@@ -55,11 +62,14 @@ class Setup(NamedTuple):
 
 def prepare(args: argparse.Namespace) -> Setup:
     """Everything checked before an engine exists; a user error is one line (exit 2)."""
-    sizes = sweep_sizes(parse_size(args.min_bytes, "--min-bytes"), parse_size(args.max_bytes, "--max-bytes"),
-                        args.factor)
+    sizes = sweep_sizes(
+        parse_size(args.min_bytes, "--min-bytes"), parse_size(args.max_bytes, "--max-bytes"), args.factor
+    )
     if args.algorithm and args.op != "all_reduce":
-        raise CclPerfError(f"--algorithm picks the all_reduce algorithm; {args.op} always runs on the ring of SIP "
-                           "leaders (drop --algorithm)")
+        raise CclPerfError(
+            f"--algorithm picks the all_reduce algorithm; {args.op} always runs on the ring of SIP "
+            "leaders (drop --algorithm)"
+        )
     if args.plot is not None:
         check_plot(args.plot)
     topo = load_system(args)
@@ -90,14 +100,21 @@ def run(args: argparse.Namespace) -> int:
     if rank != 0:  # every rank has the same rows; one prints
         return 0
     world_sizes = {name: world_size_of(ccl.selected(), topo) for name, ccl in zip(results, ccls, strict=True)}
-    lines = (json_lines(args.op, topo, results, world_sizes) if args.json
-             else text_lines(args.op, topo, results, world_sizes))
+    lines = (
+        json_lines(args.op, topo, results, world_sizes)
+        if args.json
+        else text_lines(args.op, topo, results, world_sizes)
+    )
     print("\n".join(lines), flush=True)
     if args.plot is not None:
-        bandwidth_plot(args.plot, {name: [(r["size"], r["busbw_gbs"]) for r in rows] for name, rows in results.items()},
-                       title=f"kernbench ccl-perf: {args.op}, {args.dtype}, {count(world, 'rank')} "
-                       f"({topo.system.topology}), busbw = algbw x {BUS_FACTORS[args.op]}",
-                       ylabel="busbw (GB/s)", lines={"inter-SIP link": link_gbs(topo)})
+        bandwidth_plot(
+            args.plot,
+            {name: [(r["size"], r["busbw_gbs"]) for r in rows] for name, rows in results.items()},
+            title=f"kernbench ccl-perf: {args.op}, {args.dtype}, {count(world, 'rank')} "
+            f"({topo.system.topology}), busbw = algbw x {BUS_FACTORS[args.op]}",
+            ylabel="busbw (GB/s)",
+            lines={"inter-SIP link": link_gbs(topo)},
+        )
     return 0 if all(r["wrong"] == 0 for rows in results.values() for r in rows) else 1
 
 
@@ -122,15 +139,19 @@ def _clean(record: dict[str, Any]) -> str:
     return json.dumps({k: round(v, JSON_DIGITS) if isinstance(v, float) else v for k, v in record.items()})
 
 
-def json_lines(op: str, topo: Topology, results: dict[str, list[dict[str, Any]]],
-               world_sizes: dict[str, int]) -> list[str]:
+def json_lines(
+    op: str, topo: Topology, results: dict[str, list[dict[str, Any]]], world_sizes: dict[str, int]
+) -> list[str]:
     """A ``point`` record per size and an ``avg`` record per algorithm (nothing measured in wall time)."""
     lines = []
     for name, rows in results.items():
         head = {"op": op, "algorithm": name, "world_size": world_sizes[name], "link_gbs": link_gbs(topo)}
         lines += [_clean({"type": "point", **head, **r}) for r in rows]
-        lines.append(_clean({"type": "avg", **head, "avg_busbw_gbs": average_busbw(rows),
-                             "wrong": sum(r["wrong"] for r in rows)}))
+        lines.append(
+            _clean(
+                {"type": "avg", **head, "avg_busbw_gbs": average_busbw(rows), "wrong": sum(r["wrong"] for r in rows)}
+            )
+        )
     return lines
 
 
@@ -141,8 +162,9 @@ UNITS = ("(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "")
 WIDTHS = (12, 12, 8, 6, 6, 8, 7, 7, 7)
 
 
-def text_lines(op: str, topo: Topology, results: dict[str, list[dict[str, Any]]],
-               world_sizes: dict[str, int]) -> list[str]:
+def text_lines(
+    op: str, topo: Topology, results: dict[str, list[dict[str, Any]]], world_sizes: dict[str, int]
+) -> list[str]:
     """nccl-tests' table for each algorithm, headed by what was run and how busbw is computed."""
     lines: list[str] = []
     for name, rows in results.items():
@@ -164,8 +186,17 @@ def text_lines(op: str, topo: Topology, results: dict[str, list[dict[str, Any]]]
 
 
 def _cells(r: dict[str, Any]) -> tuple[str, ...]:
-    return (str(r["size"]), str(r["count"]), r["dtype"], r["redop"], str(r["root"]), _time(r["time_us"]),
-            f"{r['algbw_gbs']:.2f}", f"{r['busbw_gbs']:.2f}", str(r["wrong"]))
+    return (
+        str(r["size"]),
+        str(r["count"]),
+        r["dtype"],
+        r["redop"],
+        str(r["root"]),
+        _time(r["time_us"]),
+        f"{r['algbw_gbs']:.2f}",
+        f"{r['busbw_gbs']:.2f}",
+        str(r["wrong"]),
+    )
 
 
 def _time(us: float) -> str:

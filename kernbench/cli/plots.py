@@ -35,8 +35,14 @@ def size_label(nbytes: float) -> str:
     return f"{nbytes:g}"
 
 
-def bandwidth_plot(path: str, curves: Mapping[str, Sequence[tuple[int, float]]], *, title: str,
-                   ylabel: str = "GB/s", lines: Mapping[str, float] | None = None) -> None:
+def bandwidth_plot(
+    path: str,
+    curves: Mapping[str, Sequence[tuple[int, float]]],
+    *,
+    title: str,
+    ylabel: str = "GB/s",
+    lines: Mapping[str, float] | None = None,
+) -> None:
     """Write ``path``: each curve's (bytes, GB/s) points on a log2 size axis, each of ``lines`` dashed."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
     from matplotlib.ticker import FuncFormatter, LogLocator

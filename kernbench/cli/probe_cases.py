@@ -32,7 +32,12 @@ INITIATOR_SIP = 0
 """Every case starts on sip0's host worker (host requests and PE DMA of a sip0 PE)."""
 
 CASE_NAMES: tuple[str, ...] = (
-    "h2d-write", "d2h-read", "pe-local-hbm", "pe-remote-cube-hbm", "pe-tcm", "cross-sip-pe-dma",
+    "h2d-write",
+    "d2h-read",
+    "pe-local-hbm",
+    "pe-remote-cube-hbm",
+    "pe-tcm",
+    "cross-sip-pe-dma",
 )
 
 
@@ -74,8 +79,11 @@ def _build(name: str, topo: Topology) -> Case:
         src = PhysAddr.hbm(s, 0, 1 * MIB)
         return _case(name, f"{_where(src)} -> host", partial(MemoryReadMsg, src), [*hbm, *xbar, *io, *pcie], (src,))
     # PE cases: PE 0 of cube 0 copies from its own TCM (a separate 1 MiB region per case)
-    pe_port = [("PE DMA", pe.pe_dma.bandwidth_gbs), ("xbar port", cube.xbar.bandwidth_gbs),
-               ("TCM", pe.pe_tcm.bandwidth_gbs)]
+    pe_port = [
+        ("PE DMA", pe.pe_dma.bandwidth_gbs),
+        ("xbar port", cube.xbar.bandwidth_gbs),
+        ("TCM", pe.pe_tcm.bandwidth_gbs),
+    ]
     if name == "pe-local-hbm":
         src, dst, extra = PhysAddr.tcm(s, 0, 0, 0), PhysAddr.hbm(s, 0, 2 * MIB), hbm
     elif name == "pe-remote-cube-hbm":  # the far corner of the mesh: the longest XY route
@@ -88,12 +96,12 @@ def _build(name: str, topo: Topology) -> Case:
         extra = [*io, ("inter-SIP link", sysc.inter_sip_link.bandwidth_gbs), *hbm]
     else:
         raise ProbeError(f"unknown case {name!r}")
-    return _case(name, f"{_where(src)} -> {_where(dst)}", partial(_pe_dma, src, dst), [*pe_port, *extra],
-                 (src, dst))
+    return _case(name, f"{_where(src)} -> {_where(dst)}", partial(_pe_dma, src, dst), [*pe_port, *extra], (src, dst))
 
 
-def _case(name: str, route: str, make: Callable[[int], Request], links: list[tuple[str, float]],
-          addrs: tuple[PhysAddr, ...]) -> Case:
+def _case(
+    name: str, route: str, make: Callable[[int], Request], links: list[tuple[str, float]], addrs: tuple[PhysAddr, ...]
+) -> Case:
     label, gbs = _bottleneck(links)
     return Case(name, route, make, label, gbs, addrs)
 
@@ -181,12 +189,18 @@ def measure(eng: Engine, cases: list[Case]) -> dict[str, list[dict[str, Any]]]:
 
     rows: dict[str, list[dict[str, Any]]] = {"summary": [], "sweep": [], "hops": []}
     for i, case in enumerate(cases):
-        first, *sweep = completed[i * len(sizes):(i + 1) * len(sizes)]
+        first, *sweep = completed[i * len(sizes) : (i + 1) * len(sizes)]
         rows["summary"].append(_summary_row(case, first))
         for c in sweep:
-            rows["sweep"].append({"case": case.name, "nbytes": c["nbytes"], "latency_ns": c["latency_ns"],
-                                  "bandwidth_gbs": c["bandwidth_gbs"],
-                                  "utilization": c["bandwidth_gbs"] / case.bottleneck_gbs})
+            rows["sweep"].append(
+                {
+                    "case": case.name,
+                    "nbytes": c["nbytes"],
+                    "latency_ns": c["latency_ns"],
+                    "bandwidth_gbs": c["bandwidth_gbs"],
+                    "utilization": c["bandwidth_gbs"] / case.bottleneck_gbs,
+                }
+            )
             if c["nbytes"] == TRACE_BYTES:
                 rows["hops"].extend(_hop_rows(case, c))
     return rows
@@ -194,10 +208,18 @@ def measure(eng: Engine, cases: list[Case]) -> dict[str, list[dict[str, Any]]]:
 
 def _summary_row(case: Case, c: dict[str, Any]) -> dict[str, Any]:
     return {
-        "case": case.name, "route": case.route, "nbytes": c["nbytes"], "latency_ns": c["latency_ns"],
-        "command_ns": c["command_ns"], "overhead_ns": c["overhead_ns"], "wire_ns": c["wire_ns"],
-        "queueing_ns": c["queueing_ns"], "drain_ns": c["serialization_ns"], "bandwidth_gbs": c["bandwidth_gbs"],
-        "bottleneck": case.bottleneck, "bottleneck_gbs": case.bottleneck_gbs,
+        "case": case.name,
+        "route": case.route,
+        "nbytes": c["nbytes"],
+        "latency_ns": c["latency_ns"],
+        "command_ns": c["command_ns"],
+        "overhead_ns": c["overhead_ns"],
+        "wire_ns": c["wire_ns"],
+        "queueing_ns": c["queueing_ns"],
+        "drain_ns": c["serialization_ns"],
+        "bandwidth_gbs": c["bandwidth_gbs"],
+        "bottleneck": case.bottleneck,
+        "bottleneck_gbs": case.bottleneck_gbs,
         "utilization": c["bandwidth_gbs"] / case.bottleneck_gbs,
     }
 
@@ -205,7 +227,15 @@ def _summary_row(case: Case, c: dict[str, Any]) -> dict[str, Any]:
 def _hop_rows(case: Case, c: dict[str, Any]) -> list[dict[str, Any]]:
     start = c["start_ns"]
     return [
-        {"case": case.name, "nbytes": c["nbytes"], "hop": k, "link": h["link"], "head_in_ns": h["head_in"],
-         "tail_out_ns": h["tail_out"], "cumulative_ns": h["tail_out"] - start, "queued_ns": h["queued_ns"]}
+        {
+            "case": case.name,
+            "nbytes": c["nbytes"],
+            "hop": k,
+            "link": h["link"],
+            "head_in_ns": h["head_in"],
+            "tail_out_ns": h["tail_out"],
+            "cumulative_ns": h["tail_out"] - start,
+            "queued_ns": h["queued_ns"],
+        }
         for k, h in enumerate(c["hops"], 1)
     ]

@@ -39,8 +39,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     add_system_args(p)
     p.add_argument("--case", metavar="NAME", help=f"run one case only: {', '.join(CASE_NAMES)}")
     p.add_argument("--json", action="store_true", help="print JSON lines (summary, sweep, hop, note records)")
-    p.add_argument("--plot", metavar="PNG", help="draw the sweep's bandwidth against transfer size, one curve per "
-                   "case (needs matplotlib)")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw the sweep's bandwidth against transfer size, one curve per case (needs matplotlib)",
+    )
 
 
 def prepare(args: argparse.Namespace) -> tuple[Topology, list, list[dict[str, str]]]:
@@ -71,8 +74,12 @@ def plot(path: str, topo: Topology, rows: dict[str, list[dict]]) -> None:
     curves: dict[str, list[tuple[int, float]]] = {}
     for r in rows["sweep"]:
         curves.setdefault(r["case"], []).append((r["nbytes"], r["bandwidth_gbs"]))
-    bandwidth_plot(path, curves, title=f"kernbench probe ({Path(topo.source).name}): one transfer at a time "
-                   f"from sip{INITIATOR_SIP}", ylabel="effective bandwidth (GB/s)")
+    bandwidth_plot(
+        path,
+        curves,
+        title=f"kernbench probe ({Path(topo.source).name}): one transfer at a time from sip{INITIATOR_SIP}",
+        ylabel="effective bandwidth (GB/s)",
+    )
 
 
 # -- JSON lines --------------------------------------------------------------------------------------------------
@@ -86,10 +93,17 @@ def _clean(value: Any) -> Any:
 
 def json_lines(topo: Topology, rows: dict[str, list[dict]], notes: list[dict[str, str]]) -> list[str]:
     """One JSON object per line: a header, then notes, summary, sweep and hop records (all without wall time)."""
-    records: list[dict[str, Any]] = [{
-        "type": "probe", "topology": topo.source, "sips": topo.sip_count, "initiator_sip": INITIATOR_SIP,
-        "summary_nbytes": SUMMARY_BYTES, "sweep_nbytes": list(SWEEP_BYTES), "trace_nbytes": TRACE_BYTES,
-    }]
+    records: list[dict[str, Any]] = [
+        {
+            "type": "probe",
+            "topology": topo.source,
+            "sips": topo.sip_count,
+            "initiator_sip": INITIATOR_SIP,
+            "summary_nbytes": SUMMARY_BYTES,
+            "sweep_nbytes": list(SWEEP_BYTES),
+            "trace_nbytes": TRACE_BYTES,
+        }
+    ]
     records += [{"type": "note", **note} for note in notes]
     for kind, key in (("summary", "summary"), ("sweep", "sweep"), ("hop", "hops")):
         records += [{"type": kind, **row} for row in rows[key]]
@@ -110,8 +124,10 @@ def text_lines(topo: Topology, rows: dict[str, list[dict]], notes: list[dict[str
 
 
 def _header(topo: Topology, notes: list[dict[str, str]]) -> Iterator[str]:
-    yield (f"kernbench probe: {topo.source}: {count(topo.sip_count, 'SIP')}, "
-           f"{count(topo.cubes_per_sip, 'cube')} per SIP, {count(topo.pes_per_cube, 'PE')} per cube")
+    yield (
+        f"kernbench probe: {topo.source}: {count(topo.sip_count, 'SIP')}, "
+        f"{count(topo.cubes_per_sip, 'cube')} per SIP, {count(topo.pes_per_cube, 'PE')} per cube"
+    )
     yield f"Idle system; requests run one at a time from the host worker of sip{INITIATOR_SIP}. Times in ns."
     for note in notes:
         yield f"note: {note['case']}: {note['message']}"
@@ -126,14 +142,18 @@ def _cases(rows: dict[str, list[dict]]) -> Iterator[str]:
 
 def _summary(rows: dict[str, list[dict]]) -> Iterator[str]:
     yield ""
-    yield (f"Summary: one {SUMMARY_BYTES // 1024} KiB transfer per case "
-           "(latency = command + overhead + wire + queue + drain)")
+    yield (
+        f"Summary: one {SUMMARY_BYTES // 1024} KiB transfer per case "
+        "(latency = command + overhead + wire + queue + drain)"
+    )
     cols = ("case", "latency", "command", "overhead", "wire", "queue", "drain", "GB/s", "util")
     widths = (18, 10, 9, 9, 9, 7, 10, 8, 7)
     yield _row(cols, widths)
     for r in rows["summary"]:
-        values = [r[k] for k in ("latency_ns", "command_ns", "overhead_ns", "wire_ns", "queueing_ns", "drain_ns",
-                                 "bandwidth_gbs")]
+        values = [
+            r[k]
+            for k in ("latency_ns", "command_ns", "overhead_ns", "wire_ns", "queueing_ns", "drain_ns", "bandwidth_gbs")
+        ]
         yield _row([r["case"], *(f"{v:.2f}" for v in values), f"{r['utilization']:.1%}"], widths)
 
 
@@ -143,8 +163,10 @@ def _sweep(rows: dict[str, list[dict]]) -> Iterator[str]:
         by_case.setdefault(r["case"], {})[r["nbytes"]] = r
     widths = (18, *(7 for _ in SWEEP_BYTES))
     head = ("case", *(_size(n) for n in SWEEP_BYTES))
-    for title, fmt in (("effective bandwidth, GB/s", lambda r: f"{r['bandwidth_gbs']:.1f}"),
-                       ("utilization of the bottleneck, %", lambda r: f"{100 * r['utilization']:.1f}")):
+    for title, fmt in (
+        ("effective bandwidth, GB/s", lambda r: f"{r['bandwidth_gbs']:.1f}"),
+        ("utilization of the bottleneck, %", lambda r: f"{100 * r['utilization']:.1f}"),
+    ):
         yield ""
         yield f"Bandwidth sweep, {SWEEP_BYTES[0] // 1024} KiB to {SWEEP_BYTES[-1] >> 20} MiB per transfer: {title}"
         yield _row(head, widths)

@@ -27,19 +27,28 @@ STATS_FORMATS = (".json", ".csv")
 
 
 def add_record_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trace", metavar="PATH",
-                   help="write a timeline trace (Chrome trace-event JSON: open it in ui.perfetto.dev or "
-                   "chrome://tracing): per SIP host phases and requests, per PE kernel spans and their operations, "
-                   "IPCQ sends joined to their receives, link busy intervals at --trace-detail links")
-    p.add_argument("--trace-sips", metavar="LIST",
-                   help="SIPs the trace shows, e.g. 0-3,8 (default: all)")
-    p.add_argument("--trace-detail", choices=DETAILS, metavar="|".join(DETAILS),
-                   help=f"kernels: kernel spans, host phases and requests, IPCQ flows; ops: also DMA, GEMM, MATH and "
-                   f"MMU operations; links: also link busy intervals (default: {DEFAULT_DETAIL})")
-    p.add_argument("--hw-stats", metavar="PATH",
-                   help="write hardware statistics (JSON, or CSV for a .csv PATH): per link bytes, busy time, "
-                   "utilisation and peak queue, per HBM slice bytes read and written, per PE busy time by unit; the "
-                   "text report adds the busiest links and the utilisation ranges")
+    p.add_argument(
+        "--trace",
+        metavar="PATH",
+        help="write a timeline trace (Chrome trace-event JSON: open it in ui.perfetto.dev or "
+        "chrome://tracing): per SIP host phases and requests, per PE kernel spans and their operations, "
+        "IPCQ sends joined to their receives, link busy intervals at --trace-detail links",
+    )
+    p.add_argument("--trace-sips", metavar="LIST", help="SIPs the trace shows, e.g. 0-3,8 (default: all)")
+    p.add_argument(
+        "--trace-detail",
+        choices=DETAILS,
+        metavar="|".join(DETAILS),
+        help=f"kernels: kernel spans, host phases and requests, IPCQ flows; ops: also DMA, GEMM, MATH and "
+        f"MMU operations; links: also link busy intervals (default: {DEFAULT_DETAIL})",
+    )
+    p.add_argument(
+        "--hw-stats",
+        metavar="PATH",
+        help="write hardware statistics (JSON, or CSV for a .csv PATH): per link bytes, busy time, "
+        "utilisation and peak queue, per HBM slice bytes read and written, per PE busy time by unit; the "
+        "text report adds the busiest links and the utilisation ranges",
+    )
 
 
 def check_record_options(args: argparse.Namespace, unwritable: Callable[[str], str | None]) -> None:
@@ -62,8 +71,9 @@ def recording_of(args: argparse.Namespace, topo: Topology) -> Recording | None:
         return None
     sips = None
     if args.trace is not None:
-        sips = (frozenset(range(topo.sip_count)) if args.trace_sips is None
-                else parse_sips(args.trace_sips, topo.sip_count))
+        sips = (
+            frozenset(range(topo.sip_count)) if args.trace_sips is None else parse_sips(args.trace_sips, topo.sip_count)
+        )
     return Recording(trace_sips=sips, detail=args.trace_detail or DEFAULT_DETAIL, stats=args.hw_stats is not None)
 
 
@@ -77,8 +87,9 @@ def parse_sips(text: str, sip_count: int) -> frozenset[int]:
         except ValueError:
             raise BenchError(f"--trace-sips {text}: expected SIP numbers and ranges like 0-3,8") from None
         if not 0 <= first <= last < sip_count:
-            raise BenchError(f"--trace-sips {text}: {part.strip()} is not within sip 0..{sip_count - 1} "
-                             f"(or a range low-high)")
+            raise BenchError(
+                f"--trace-sips {text}: {part.strip()} is not within sip 0..{sip_count - 1} (or a range low-high)"
+            )
         sips.update(range(first, last + 1))
     return frozenset(sips)
 

@@ -52,37 +52,74 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
     add_system_args(p)
     add_ccl_args(p)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="set",
-                   help="set a parameter of the bench (repeatable; --list shows each bench's parameters)")
-    p.add_argument("--device", default="sip:0", metavar="sip:N|all",
-                   help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="set",
+        help="set a parameter of the bench (repeatable; --list shows each bench's parameters)",
+    )
+    p.add_argument(
+        "--device",
+        default="sip:0",
+        metavar="sip:N|all",
+        help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
-    p.add_argument("--verify-data", action="store_true",
-                   help="demand a data check: a bench that returns no checks FAILs (data is always computed here; "
-                   "the earlier kernbench needed this flag to compute it at all)")
-    p.add_argument("--verbose", "-v", action="store_true",
-                   help="show every SIP's checks, metrics and phase table; by default only a one-SIP run does, and "
-                   "a run on more SIPs shows a summary (status counts, latency spread) and each distinct outcome "
-                   "once with its SIPs (sip0,sip2,sip5-sip9 (7 SIPs))")
-    p.add_argument("--benches-dir", metavar="DIR",
-                   help="look for benches in DIR only (default: ./benches, then the repository's benches/)")
-    p.add_argument("--stats-json", metavar="PATH",
-                   help="write the synchronization statistics to PATH: per rank SIPs owned, events, rounds, real "
-                   "and null messages, seconds computing / blocked in exchanges / in reductions, lambda; per SIP "
-                   "events and messages (README, Statistics)")
-    p.add_argument("--ranks", type=int, metavar="K",
-                   help="run K virtual ranks in this one process (without mpirun), the SIPs partitioned as K MPI "
-                   "ranks would hold them: the same results as one rank")
-    p.add_argument("--partition", choices=("round_robin", "blocks"), default="round_robin",
-                   help="how SIPs are dealt to ranks: round_robin (sip i on rank i mod K, the default: work that "
-                   "moves along the SIPs in waves is spread over every rank) or blocks (sip0-sipN/K-1 on rank 0, "
-                   "...). Results are the same either way")
-    p.add_argument("--sync", choices=tuple(SYNC_MODES), default="null",
-                   help="how ranks synchronize (pdes.sync): null (null messages, promises once per round: the "
-                   "default) or window (synchronous lookahead windows). Results are the same either way")
-    p.add_argument("--project", action="store_true",
-                   help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
-                   "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s")
+    p.add_argument(
+        "--verify-data",
+        action="store_true",
+        help="demand a data check: a bench that returns no checks FAILs (data is always computed here; "
+        "the earlier kernbench needed this flag to compute it at all)",
+    )
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="show every SIP's checks, metrics and phase table; by default only a one-SIP run does, and "
+        "a run on more SIPs shows a summary (status counts, latency spread) and each distinct outcome "
+        "once with its SIPs (sip0,sip2,sip5-sip9 (7 SIPs))",
+    )
+    p.add_argument(
+        "--benches-dir",
+        metavar="DIR",
+        help="look for benches in DIR only (default: ./benches, then the repository's benches/)",
+    )
+    p.add_argument(
+        "--stats-json",
+        metavar="PATH",
+        help="write the synchronization statistics to PATH: per rank SIPs owned, events, rounds, real "
+        "and null messages, seconds computing / blocked in exchanges / in reductions, lambda; per SIP "
+        "events and messages (README, Statistics)",
+    )
+    p.add_argument(
+        "--ranks",
+        type=int,
+        metavar="K",
+        help="run K virtual ranks in this one process (without mpirun), the SIPs partitioned as K MPI "
+        "ranks would hold them: the same results as one rank",
+    )
+    p.add_argument(
+        "--partition",
+        choices=("round_robin", "blocks"),
+        default="round_robin",
+        help="how SIPs are dealt to ranks: round_robin (sip i on rank i mod K, the default: work that "
+        "moves along the SIPs in waves is spread over every rank) or blocks (sip0-sipN/K-1 on rank 0, "
+        "...). Results are the same either way",
+    )
+    p.add_argument(
+        "--sync",
+        choices=tuple(SYNC_MODES),
+        default="null",
+        help="how ranks synchronize (pdes.sync): null (null messages, promises once per round: the "
+        "default) or window (synchronous lookahead windows). Results are the same either way",
+    )
+    p.add_argument(
+        "--project",
+        action="store_true",
+        help="project the wall time of this run on --ranks K ranks on K cores from the per-round busy "
+        "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s",
+    )
     add_record_args(p)
 
 
@@ -105,11 +142,15 @@ def check_run_options(args: argparse.Namespace) -> None:
         if args.ranks < 1:
             raise BenchError(f"--ranks {args.ranks}: expected an integer >= 1 (virtual ranks in this process)")
         if launched_by_mpi():
-            raise BenchError(f"--ranks {args.ranks} runs virtual ranks in one process; under mpirun the ranks "
-                             "are the processes (mpirun -n K), drop --ranks")
+            raise BenchError(
+                f"--ranks {args.ranks} runs virtual ranks in one process; under mpirun the ranks "
+                "are the processes (mpirun -n K), drop --ranks"
+            )
     if args.project and launched_by_mpi():
-        raise BenchError("--project projects a run of virtual ranks (--ranks K) in one process; under mpirun the "
-                         "wall time is measured, drop --project")
+        raise BenchError(
+            "--project projects a run of virtual ranks (--ranks K) in one process; under mpirun the "
+            "wall time is measured, drop --project"
+        )
     if args.stats_json is not None:
         problem = unwritable(args.stats_json)
         if problem:
@@ -142,11 +183,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     module, bench, params, topo, ccl, sips, recording = agree_on_setup(lambda: prepare(args))  # all or none
     # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
-    eng = Engine(topo, report_requests=False, transport="local" if args.ranks else None, ranks=args.ranks,
-                 partition=args.partition, sync=args.sync, recording=recording)
+    eng = Engine(
+        topo,
+        report_requests=False,
+        transport="local" if args.ranks else None,
+        ranks=args.ranks,
+        partition=args.partition,
+        sync=args.sync,
+        recording=recording,
+    )
     warn_idle_ranks(eng, topo)
-    progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns",
-                            workers_label="sips done", workers_total=len(sips))
+    progress = ProgressLine(
+        enabled=False if args.json or eng.rank != 0 else None,
+        unit="ns",
+        workers_label="sips done",
+        workers_total=len(sips),
+    )
     eng.progress = progress  # every run of this engine: the bench's, or those an SPMD bench starts by spawn
     try:
         if getattr(module, "SPMD", False):
@@ -169,15 +221,21 @@ def run(args: argparse.Namespace) -> int:
         report["projection"] = projection
     if eng.rank == 0:  # every rank has the same report; one prints
         if args.stats_json:
-            Path(args.stats_json).write_text(json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1)
-                                             + "\n", encoding="utf-8")
+            Path(args.stats_json).write_text(
+                json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1) + "\n", encoding="utf-8"
+            )
         hw = write_outputs(args, recording, records) if recording is not None and records is not None else None
-        lines = ([json_line(report)] if args.json
-                 else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params))
+        lines = (
+            [json_line(report)]
+            if args.json
+            else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params)
+        )
         if not args.json:
-            extra = ([sync_line(stats["sync"])] if eng.size > 1 else []) + \
-                    ([projection_line(projection)] if projection is not None else []) + \
-                    (hw_lines(hw) if hw is not None else [])
+            extra = (
+                ([sync_line(stats["sync"])] if eng.size > 1 else [])
+                + ([projection_line(projection)] if projection is not None else [])
+                + (hw_lines(hw) if hw is not None else [])
+            )
             at = _after_wall(lines)
             lines[at:at] = ["  " + line for line in extra]
         print("\n".join(lines), flush=True)
@@ -206,20 +264,25 @@ def sync_line(sync: dict[str, Any]) -> str:
     else:
         split = f"{100 * min(shares):.1f}%..{100 * max(shares):.1f}% per rank"
     lam = sync["lambda"]
-    return (f"sync: {count(sync['ranks'], 'rank')}, {count(sync['rounds'], 'round')}, "
-            f"{_si(sync['events'])} events ({split}), null {sync['null_msgs']:,} / real {sync['real_msgs']:,} msgs, "
-            f"blocked {100 * sync['blocked_fraction']:.0f}% of wall, lambda {'-' if lam is None else f'{lam:.3g}'}")
+    return (
+        f"sync: {count(sync['ranks'], 'rank')}, {count(sync['rounds'], 'round')}, "
+        f"{_si(sync['events'])} events ({split}), null {sync['null_msgs']:,} / real {sync['real_msgs']:,} msgs, "
+        f"blocked {100 * sync['blocked_fraction']:.0f}% of wall, lambda {'-' if lam is None else f'{lam:.3g}'}"
+    )
 
 
 def projection_line(p: dict[str, Any]) -> str:
     """``projected: 4 ranks on 4 cores 1.23 s (serial 0.20 + critical path 0.85 + sync 150 x 0.74 ms + MPI start
     0.13); measured in one process 3.10 s: 2.5x; from CPU time (cores to itself) 0.98 s``."""
     speedup = p["speedup"]
-    return (f"projected: {count(p['ranks'], 'rank')} on {p['ranks']} cores {p['projected_wall_s']:.2f} s "
-            f"(serial {p['serial_s'] + p['per_rank_other_s']:.2f} + critical path {p['critical_path_s']:.2f} + sync "
-            f"{p['rounds']:,} x {1e3 * p['round_cost_s']:.2f} ms + MPI start {p['start_s']:.2f}); measured in one "
-            f"process {p['measured_wall_s']:.2f} s" + (f": {speedup:.2f}x" if speedup else "")
-            + (f"; from CPU time (cores to itself) {p['projected_cpu_s']:.2f} s" if p["projected_cpu_s"] else ""))
+    return (
+        f"projected: {count(p['ranks'], 'rank')} on {p['ranks']} cores {p['projected_wall_s']:.2f} s "
+        f"(serial {p['serial_s'] + p['per_rank_other_s']:.2f} + critical path {p['critical_path_s']:.2f} + sync "
+        f"{p['rounds']:,} x {1e3 * p['round_cost_s']:.2f} ms + MPI start {p['start_s']:.2f}); measured in one "
+        f"process {p['measured_wall_s']:.2f} s"
+        + (f": {speedup:.2f}x" if speedup else "")
+        + (f"; from CPU time (cores to itself) {p['projected_cpu_s']:.2f} s" if p["projected_cpu_s"] else "")
+    )
 
 
 def _si(n: int) -> str:
@@ -265,8 +328,9 @@ def device_sips(device: int | None, topo: Topology) -> list[int]:
     if device is None:
         return list(range(topo.sip_count))
     if device >= topo.sip_count:
-        raise BenchError(f"--device sip:{device}: {topo.source} has {topo.sip_count} SIPs "
-                         f"(sip:0..sip:{topo.sip_count - 1})")
+        raise BenchError(
+            f"--device sip:{device}: {topo.source} has {topo.sip_count} SIPs (sip:0..sip:{topo.sip_count - 1})"
+        )
     return [device]
 
 
@@ -323,9 +387,19 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> li
     if error is None and failed:
         error = "failed checks: " + ", ".join(failed)
     spans, phases = torch.multiprocessing.spans, torch.multiprocessing.phases
-    return [{"sip": sip, "rank": eng.rank_of(sip), "status": status,
-             "sim_latency_ns": float(latency) if latency is not None else _span_ns(spans.get(sip)),
-             "checks": checks, "metrics": metrics, "error": error, "phases": phases.get(sip, [])} for sip in sips]
+    return [
+        {
+            "sip": sip,
+            "rank": eng.rank_of(sip),
+            "status": status,
+            "sim_latency_ns": float(latency) if latency is not None else _span_ns(spans.get(sip)),
+            "checks": checks,
+            "metrics": metrics,
+            "error": error,
+            "phases": phases.get(sip, []),
+        }
+        for sip in sips
+    ]
 
 
 def _span_ns(span: tuple[float, float] | None) -> float:
@@ -354,8 +428,16 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn) -> dic
     status = PASS if error is None and not failed else FAIL
     if error is None and failed:
         error = "failed checks: " + ", ".join(failed)
-    return {"sip": sip, "rank": eng.rank_of(sip), "status": status, "sim_latency_ns": end - start,
-            "checks": checks, "metrics": metrics, "error": error, "phases": torch.traces[sip].totals()}
+    return {
+        "sip": sip,
+        "rank": eng.rank_of(sip),
+        "status": status,
+        "sim_latency_ns": end - start,
+        "checks": checks,
+        "metrics": metrics,
+        "error": error,
+        "phases": torch.traces[sip].totals(),
+    }
 
 
 def split_result(value: Any) -> tuple[dict[str, bool], dict[str, Any]]:

@@ -81,8 +81,15 @@ def json_line(report: dict[str, Any]) -> str:
 # -- text ----------------------------------------------------------------------------------------------------------
 
 
-def text_lines(report: dict[str, Any], topo: Topology, device: str, module: ModuleType, ranks: int,
-               verbose: bool = False, params: dict[str, Any] | None = None) -> list[str]:
+def text_lines(
+    report: dict[str, Any],
+    topo: Topology,
+    device: str,
+    module: ModuleType,
+    ranks: int,
+    verbose: bool = False,
+    params: dict[str, Any] | None = None,
+) -> list[str]:
     """A header (status counts, latency spread over SIPs, each distinct error once with its SIPs), then one block
     per SIP when the run had one SIP or ``verbose``, else one block per distinct outcome that has checks or
     metrics to show (an error alone is said in the header already)."""
@@ -106,8 +113,11 @@ def text_lines(report: dict[str, Any], topo: Topology, device: str, module: Modu
     groups = [(sips, rs) for sips, rs in group_sips(results, _outcome) if any(r["checks"] or r["metrics"] for r in rs)]
     for sips, rs in groups[:MAX_GROUPS]:
         lines += ["", *_group_lines(sips, rs)]
-    lines += ["", *_more(groups, "outcome"), "(SIPs with the same status, error and checks are shown together; "
-              "--verbose shows each SIP)"]
+    lines += [
+        "",
+        *_more(groups, "outcome"),
+        "(SIPs with the same status, error and checks are shown together; --verbose shows each SIP)",
+    ]
     return lines
 
 
@@ -123,8 +133,10 @@ def _spread(results: list[Result]) -> Iterator[str]:
     yield "  status       " + ", ".join(f"{statuses[s]} {s}" for s in (PASS, FAIL) if statuses[s])
     latencies = [r["sim_latency_ns"] for r in results]
     slowest = max(results, key=lambda r: r["sim_latency_ns"])
-    yield (f"  sim latency  max {_ns(slowest['sim_latency_ns'])} on sip{slowest['sip']} (the slowest SIP), "
-           f"median {statistics.median(latencies):,.2f} ns, min {min(latencies):,.2f} ns")
+    yield (
+        f"  sim latency  max {_ns(slowest['sim_latency_ns'])} on sip{slowest['sip']} (the slowest SIP), "
+        f"median {statistics.median(latencies):,.2f} ns, min {min(latencies):,.2f} ns"
+    )
 
 
 def _failure_lines(results: list[Result]) -> Iterator[str]:
@@ -184,8 +196,10 @@ def _sip_lines(r: dict[str, Any]) -> Iterator[str]:
     total = r["sim_latency_ns"]
     for p in r["phases"]:
         share = f"{p['span_ns'] / total:.1%}" if total > 0 else "-"
-        yield "  " + _row((p["phase"], str(p["count"]), f"{p['span_ns']:,.2f}", share, f"{p['latency_ns']:,.2f}",
-                           f"{p['nbytes']:,}"), widths)
+        yield "  " + _row(
+            (p["phase"], str(p["count"]), f"{p['span_ns']:,.2f}", share, f"{p['latency_ns']:,.2f}", f"{p['nbytes']:,}"),
+            widths,
+        )
         if "kernel" in p:
             yield "    " + _kernel_line(p["kernel"])
 
@@ -193,8 +207,10 @@ def _sip_lines(r: dict[str, Any]) -> Iterator[str]:
 def _kernel_line(k: dict[str, Any]) -> str:
     tflops = k["flops"] / k["exec_ns"] / 1000 if k["exec_ns"] > 0 else 0.0
     busy = " ".join(f"{unit} {ns:,.0f}" for unit, ns in k["busy_ns"].items())
-    return (f"{k['pes']} PEs, exec {k['exec_ns']:,.2f} ns, {k['flops']:.4g} flops ({tflops:.2f} TFLOP/s), "
-            f"DMA {k['dma_bytes']:,} B; busy ns summed over PEs: {busy}")
+    return (
+        f"{k['pes']} PEs, exec {k['exec_ns']:,.2f} ns, {k['flops']:.4g} flops ({tflops:.2f} TFLOP/s), "
+        f"DMA {k['dma_bytes']:,} B; busy ns summed over PEs: {busy}"
+    )
 
 
 def _ns(ns: float) -> str:
@@ -227,13 +243,18 @@ def hw_lines(stats: dict[str, Any]) -> list[str]:
     links = sorted(stats["links"], key=lambda link: (-link["busy_ns"], link["link"]))[:BUSIEST_LINKS]
     width = max((len(link["link"]) for link in links), default=0)
     lines = [f"hw stats: simulated span {stats['span_ns']:,.2f} ns; busiest links (busy share, bytes, peak queue):"]
-    lines += [f"  {link['link']:<{width}} {100 * link['utilisation']:5.1f}%  {link['bytes']:,} B  "
-              f"peak queue {link['peak_queue']}" for link in links]
+    lines += [
+        f"  {link['link']:<{width}} {100 * link['utilisation']:5.1f}%  {link['bytes']:,} B  "
+        f"peak queue {link['peak_queue']}"
+        for link in links
+    ]
     hbm = stats["hbm"]
     if hbm:
-        lines.append(f"HBM slices: {len(hbm)} used, utilisation {_range([s['utilisation'] for s in hbm])}, "
-                     f"{sum(s['read_bytes'] for s in hbm):,} B read, {sum(s['written_bytes'] for s in hbm):,} B "
-                     "written")
+        lines.append(
+            f"HBM slices: {len(hbm)} used, utilisation {_range([s['utilisation'] for s in hbm])}, "
+            f"{sum(s['read_bytes'] for s in hbm):,} B read, {sum(s['written_bytes'] for s in hbm):,} B "
+            "written"
+        )
     pes = stats["pes"]
     if pes:
         units = ", ".join(f"{unit} {_range([p['utilisation'][unit] for p in pes])}" for unit in pes[0]["utilisation"])

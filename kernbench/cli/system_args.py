@@ -22,12 +22,20 @@ LOCAL_TOPOLOGY = Path("topology.yaml")
 
 
 def add_system_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--topology", metavar="FILE", help="system description (default: ./topology.yaml if there is "
-                   "one, else the one shipped in kernbench/topology/)")
+    p.add_argument(
+        "--topology",
+        metavar="FILE",
+        help="system description (default: ./topology.yaml if there is "
+        "one, else the one shipped in kernbench/topology/)",
+    )
     p.add_argument("--sips", type=int, metavar="N", help="number of SIPs, instead of the file's system.sip_count")
     kinds = "|".join(get_args(SipTopologyName))
-    p.add_argument("--sip-topology", metavar=kinds, help="links between SIPs, instead of the file's system.topology "
-                   "(torus_2d and mesh_2d_no_wrap need a square --sips)")
+    p.add_argument(
+        "--sip-topology",
+        metavar=kinds,
+        help="links between SIPs, instead of the file's system.topology "
+        "(torus_2d and mesh_2d_no_wrap need a square --sips)",
+    )
 
 
 def topology_file(args: argparse.Namespace) -> tuple[str, str]:
@@ -51,5 +59,8 @@ def warn_idle_ranks(eng: Engine, topo: Topology) -> None:
     busy = {eng.rank_of(sip) for sip in range(topo.sip_count)}
     idle = [r for r in range(eng.size) if r not in busy]
     who = f"rank {idle[0]} simulates" if len(idle) == 1 else f"ranks {spans(idle)} simulate"
-    print(f"kernbench: warning: {count(eng.size, 'rank')} for {count(topo.sip_count, 'SIP')}: {who} nothing",
-          file=sys.stderr, flush=True)
+    print(
+        f"kernbench: warning: {count(eng.size, 'rank')} for {count(topo.sip_count, 'SIP')}: {who} nothing",
+        file=sys.stderr,
+        flush=True,
+    )

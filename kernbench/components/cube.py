@@ -49,14 +49,32 @@ class Cube:
     @cached_property
     def pe_to_xbar(self) -> list[Link]:
         pe, xbar = self.topo.pe, self.topo.cube.xbar
-        return [Link(self.env, f"{self.name}.pe{k}->xbar", self._pe_bw, pe.pe_tcm.access_ns + xbar.overhead_ns,
-                     xbar.pe_wire_mm, self.topo.system.ns_per_mm) for k in range(self.topo.pes_per_cube)]
+        return [
+            Link(
+                self.env,
+                f"{self.name}.pe{k}->xbar",
+                self._pe_bw,
+                pe.pe_tcm.access_ns + xbar.overhead_ns,
+                xbar.pe_wire_mm,
+                self.topo.system.ns_per_mm,
+            )
+            for k in range(self.topo.pes_per_cube)
+        ]
 
     @cached_property
     def xbar_to_pe(self) -> list[Link]:
         pe, xbar = self.topo.pe, self.topo.cube.xbar
-        return [Link(self.env, f"{self.name}.xbar->pe{k}", self._pe_bw, pe.pe_tcm.access_ns, xbar.pe_wire_mm,
-                     self.topo.system.ns_per_mm) for k in range(self.topo.pes_per_cube)]
+        return [
+            Link(
+                self.env,
+                f"{self.name}.xbar->pe{k}",
+                self._pe_bw,
+                pe.pe_tcm.access_ns,
+                xbar.pe_wire_mm,
+                self.topo.system.ns_per_mm,
+            )
+            for k in range(self.topo.pes_per_cube)
+        ]
 
     @property
     def _pe_bw(self) -> float:
@@ -67,20 +85,38 @@ class Cube:
     @cached_property
     def xbar_to_sram(self) -> Link:
         sram = self.topo.cube.sram
-        return Link(self.env, f"{self.name}.xbar->sram", sram.bandwidth_gbs, sram.access_ns, sram.wire_mm,
-                    self.topo.system.ns_per_mm)
+        return Link(
+            self.env,
+            f"{self.name}.xbar->sram",
+            sram.bandwidth_gbs,
+            sram.access_ns,
+            sram.wire_mm,
+            self.topo.system.ns_per_mm,
+        )
 
     @cached_property
     def sram_to_xbar(self) -> Link:
         sram, xbar = self.topo.cube.sram, self.topo.cube.xbar
-        return Link(self.env, f"{self.name}.sram->xbar", sram.bandwidth_gbs, sram.access_ns + xbar.overhead_ns,
-                    sram.wire_mm, self.topo.system.ns_per_mm)
+        return Link(
+            self.env,
+            f"{self.name}.sram->xbar",
+            sram.bandwidth_gbs,
+            sram.access_ns + xbar.overhead_ns,
+            sram.wire_mm,
+            self.topo.system.ns_per_mm,
+        )
 
     @cached_property
     def hbm(self) -> HbmController:
         ports = [*(f"pe{k}" for k in range(self.topo.pes_per_cube)), *self.directions, "sram", "m_cpu"]
-        return HbmController(self.env, f"{self.name}.hbm", self.topo.cube.hbm_ctrl, self.topo.system.ns_per_mm,
-                             ports, self.topo.cube.xbar.overhead_ns)
+        return HbmController(
+            self.env,
+            f"{self.name}.hbm",
+            self.topo.cube.hbm_ctrl,
+            self.topo.system.ns_per_mm,
+            ports,
+            self.topo.cube.xbar.overhead_ns,
+        )
 
     @cached_property
     def sram(self) -> Memory:
@@ -88,8 +124,7 @@ class Cube:
 
     @cached_property
     def tcm(self) -> list[Memory]:
-        return [Memory(f"{self.name}.pe{k}.tcm", self.topo.pe.pe_tcm.size_bytes)
-                for k in range(self.topo.pes_per_cube)]
+        return [Memory(f"{self.name}.pe{k}.tcm", self.topo.pe.pe_tcm.size_bytes) for k in range(self.topo.pes_per_cube)]
 
     @property
     def links(self) -> list[Link]:

@@ -50,8 +50,13 @@ class IoChiplet:
     @property
     def links(self) -> list[Link]:
         return [
-            *self.noc.values(), self.pcie_to_noc, self.noc_to_pcie,
-            self.serdes_to_noc, self.noc_to_serdes, self.cpu_to_noc, self.noc_to_cpu,
+            *self.noc.values(),
+            self.pcie_to_noc,
+            self.noc_to_pcie,
+            self.serdes_to_noc,
+            self.noc_to_serdes,
+            self.cpu_to_noc,
+            self.noc_to_cpu,
         ]
 
     def router_of(self, cube: int) -> int:

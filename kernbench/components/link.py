@@ -214,8 +214,9 @@ def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, relea
     return env.process(_run(env, stages, nbytes, float(tail_lag), release))
 
 
-def _run(env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float,
-         release: str) -> Flow[TransferTiming]:
+def _run(
+    env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float, release: str
+) -> Flow[TransferTiming]:
     """The timing rules of the module docstring, stage by stage, waking when the head reaches each stage.
 
     ``b if b > a else a`` is ``max(a, b)`` (same result, ties included) without the call: this loop runs for

@@ -86,9 +86,17 @@ class LinkProbe:
 
     def links(self) -> list[dict]:
         """Every link used so far, by name: bytes, transfers, busy and waiting ns, peak queue (plain data)."""
-        return [{"link": r.link.name, "bytes": r.link.bytes_carried, "transfers": r.link.transfers,
-                 "busy_ns": r.link.busy_ns, "wait_ns": r.wait_ns, "peak_queue": r.peak_queue}
-                for r in sorted(self._links.values(), key=lambda r: r.link.name)]
+        return [
+            {
+                "link": r.link.name,
+                "bytes": r.link.bytes_carried,
+                "transfers": r.link.transfers,
+                "busy_ns": r.link.busy_ns,
+                "wait_ns": r.wait_ns,
+                "peak_queue": r.peak_queue,
+            }
+            for r in sorted(self._links.values(), key=lambda r: r.link.name)
+        ]
 
     def intervals(self) -> dict[str, list[tuple[float, float, int]]]:
         """Busy intervals ``(start, end, bytes)`` of each link used, by name (empty lists unless kept)."""

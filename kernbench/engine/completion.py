@@ -52,8 +52,14 @@ class Ledger:
         self.hops.append(HopTrace(name, head_in, head_in + latency_ns + tail_lag, 0.0))
 
     def to_wire(self) -> list:
-        return [self.start, self.command_ns, self.overhead_ns, self.wire_ns, self.queueing_ns,
-                [list(hop) for hop in self.hops]]
+        return [
+            self.start,
+            self.command_ns,
+            self.overhead_ns,
+            self.wire_ns,
+            self.queueing_ns,
+            [list(hop) for hop in self.hops],
+        ]
 
     @classmethod
     def from_wire(cls, wire: list) -> Ledger:
@@ -81,10 +87,32 @@ class Completion:
     """Request-specific figures (a kernel launch: per-unit busy time and work of its PEs)."""
 
     @classmethod
-    def of(cls, request: str, sip: int, tag: int, ledger: Ledger, end: float, nbytes: int,
-           data: np.ndarray | None = None, detail: dict[str, Any] | None = None) -> Completion:
-        return cls(request, sip, tag, ledger.start, end, nbytes, ledger.command_ns, ledger.overhead_ns,
-                   ledger.wire_ns, ledger.queueing_ns, tuple(ledger.hops), data, detail or {})
+    def of(
+        cls,
+        request: str,
+        sip: int,
+        tag: int,
+        ledger: Ledger,
+        end: float,
+        nbytes: int,
+        data: np.ndarray | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Completion:
+        return cls(
+            request,
+            sip,
+            tag,
+            ledger.start,
+            end,
+            nbytes,
+            ledger.command_ns,
+            ledger.overhead_ns,
+            ledger.wire_ns,
+            ledger.queueing_ns,
+            tuple(ledger.hops),
+            data,
+            detail or {},
+        )
 
     @property
     def read_data(self) -> np.ndarray:
@@ -110,13 +138,23 @@ class Completion:
     def summary(self) -> dict[str, Any]:
         """Everything but the data, as plain values (JSON- and msgpack-ready)."""
         return {
-            "request": self.request, "sip": self.sip, "tag": self.tag, "start_ns": self.start_ns,
-            "end_ns": self.end_ns, "latency_ns": self.latency_ns, "nbytes": self.nbytes,
-            "command_ns": self.command_ns, "overhead_ns": self.overhead_ns, "wire_ns": self.wire_ns,
-            "queueing_ns": self.queueing_ns, "serialization_ns": self.serialization_ns,
+            "request": self.request,
+            "sip": self.sip,
+            "tag": self.tag,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "latency_ns": self.latency_ns,
+            "nbytes": self.nbytes,
+            "command_ns": self.command_ns,
+            "overhead_ns": self.overhead_ns,
+            "wire_ns": self.wire_ns,
+            "queueing_ns": self.queueing_ns,
+            "serialization_ns": self.serialization_ns,
             "bandwidth_gbs": self.bandwidth_gbs,
-            "hops": [{"link": link, "head_in": head_in, "tail_out": tail_out, "queued_ns": queued_ns}
-                     for link, head_in, tail_out, queued_ns in self.hops],
+            "hops": [
+                {"link": link, "head_in": head_in, "tail_out": tail_out, "queued_ns": queued_ns}
+                for link, head_in, tail_out, queued_ns in self.hops
+            ],
             "detail": self.detail,
         }
 

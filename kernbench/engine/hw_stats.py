@@ -16,8 +16,21 @@ from typing import Any
 
 from kernbench.engine.pe import UNITS
 
-CSV_COLUMNS = ("kind", "name", "sip", "bytes", "transfers", "busy_ns", "wait_ns", "utilisation", "peak_queue",
-               "read_bytes", "written_bytes", "kernels", *(f"{unit}_ns" for unit in UNITS))
+CSV_COLUMNS = (
+    "kind",
+    "name",
+    "sip",
+    "bytes",
+    "transfers",
+    "busy_ns",
+    "wait_ns",
+    "utilisation",
+    "peak_queue",
+    "read_bytes",
+    "written_bytes",
+    "kernels",
+    *(f"{unit}_ns" for unit in UNITS),
+)
 
 
 def hw_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,8 +53,16 @@ def hw_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
             hbm.append({"sip": sip, **s, "busy_ns": ns, "utilisation": share(ns)})
         for cube, pe, kernels, *unit_ns in r["pes"]:
             by_unit = dict(zip(UNITS, unit_ns, strict=True))
-            pes.append({"sip": sip, "cube": cube, "pe": pe, "kernels": int(kernels), "busy_ns": by_unit,
-                        "utilisation": {unit: share(ns) for unit, ns in by_unit.items()}})
+            pes.append(
+                {
+                    "sip": sip,
+                    "cube": cube,
+                    "pe": pe,
+                    "kernels": int(kernels),
+                    "busy_ns": by_unit,
+                    "utilisation": {unit: share(ns) for unit, ns in by_unit.items()},
+                }
+            )
     return {"span_ns": span, "links": links, "hbm": hbm, "pes": pes}
 
 
@@ -55,8 +76,15 @@ def stats_csv(stats: dict[str, Any]) -> str:
     for s in stats["hbm"]:
         writer.writerow({"kind": "hbm_slice", "name": s["slice"], **_pick(s, CSV_COLUMNS[2:])})
     for pe in stats["pes"]:
-        writer.writerow({"kind": "pe", "name": f"sip{pe['sip']}.cube{pe['cube']}.pe{pe['pe']}", "sip": pe["sip"],
-                         "kernels": pe["kernels"], **{f"{u}_ns": _num(ns) for u, ns in pe["busy_ns"].items()}})
+        writer.writerow(
+            {
+                "kind": "pe",
+                "name": f"sip{pe['sip']}.cube{pe['cube']}.pe{pe['pe']}",
+                "sip": pe["sip"],
+                "kernels": pe["kernels"],
+                **{f"{u}_ns": _num(ns) for u, ns in pe["busy_ns"].items()},
+            }
+        )
     return out.getvalue()
 
 

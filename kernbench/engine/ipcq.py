@@ -113,8 +113,14 @@ class IpcqError(RuntimeError):
 class IpcqDeadlock(SimulationDeadlock):
     """Receives or sends that can never complete; the message dumps every queue pair (``queues``: per SIP)."""
 
-    def __init__(self, message: str, blocked: list[dict], lps: list[dict], queues: dict[str, Any],
-                 finished: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        blocked: list[dict],
+        lps: list[dict],
+        queues: dict[str, Any],
+        finished: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, blocked, lps, finished)
         self.queues = queues
 
@@ -142,8 +148,9 @@ class QueueSpec:
         if self.n_slots < 1 or self.slot_size < 1:
             raise ValueError(f"{where}: n_slots and slot_size must be >= 1, got {self.n_slots}, {self.slot_size}")
         if not CREDIT_MIN_BYTES <= self.credit_bytes <= MAILBOX_BYTES:
-            raise ValueError(f"{where}: credit_bytes must be {CREDIT_MIN_BYTES}..{MAILBOX_BYTES}, "
-                             f"got {self.credit_bytes}")
+            raise ValueError(
+                f"{where}: credit_bytes must be {CREDIT_MIN_BYTES}..{MAILBOX_BYTES}, got {self.credit_bytes}"
+            )
 
     @property
     def ring_bytes(self) -> int:
@@ -190,10 +197,17 @@ class Queue:
         return base.offset_by(seq % self.spec.n_slots * self.spec.slot_size)
 
     def describe(self) -> dict[str, Any]:
-        return {"dir": self.spec.direction, "send_to": _node(self.spec.send_to),
-                "recv_from": _node(self.spec.recv_from), "tx_seq": self.tx_seq, "credits": self.credits,
-                "rx_head": self.rx_head, "rx_next": self.rx_next, "rx_tail": self.rx_tail,
-                "waiting": self.waiting()}
+        return {
+            "dir": self.spec.direction,
+            "send_to": _node(self.spec.send_to),
+            "recv_from": _node(self.spec.recv_from),
+            "tx_seq": self.tx_seq,
+            "credits": self.credits,
+            "rx_head": self.rx_head,
+            "rx_next": self.rx_next,
+            "rx_tail": self.rx_tail,
+            "waiting": self.waiting(),
+        }
 
     def pointers(self) -> dict[str, Any]:
         """Every pointer of the queue, under this project's names and the seeds' (``my_head``: sends started,
@@ -202,11 +216,25 @@ class Queue:
         (the direction <-> ring mapping that address-based matching uses)."""
         spec = self.spec
         returned = self.tx_seq + self.credits - spec.n_slots if spec.send_to is not None else 0
-        return {"dir": spec.direction, "tx_seq": self.tx_seq, "credits": self.credits, "rx_head": self.rx_head,
-                "rx_next": self.rx_next, "rx_tail": self.rx_tail, "my_head": self.tx_seq, "my_tail": self.rx_tail,
-                "peer_head_cache": self.rx_head, "peer_tail_cache": returned, "n_slots": spec.n_slots,
-                "slot_size": spec.slot_size, "send_to": _node(spec.send_to), "peer_rx_base": _addr(spec.peer_rx_base),
-                "recv_from": _node(spec.recv_from), "rx_base": _addr(spec.rx_base), "waiting": self.waiting()}
+        return {
+            "dir": spec.direction,
+            "tx_seq": self.tx_seq,
+            "credits": self.credits,
+            "rx_head": self.rx_head,
+            "rx_next": self.rx_next,
+            "rx_tail": self.rx_tail,
+            "my_head": self.tx_seq,
+            "my_tail": self.rx_tail,
+            "peer_head_cache": self.rx_head,
+            "peer_tail_cache": returned,
+            "n_slots": spec.n_slots,
+            "slot_size": spec.slot_size,
+            "send_to": _node(spec.send_to),
+            "peer_rx_base": _addr(spec.peer_rx_base),
+            "recv_from": _node(spec.recv_from),
+            "rx_base": _addr(spec.rx_base),
+            "waiting": self.waiting(),
+        }
 
     def waiting(self) -> str:
         """What PEs wait for on this queue right now (empty when nothing): for deadlock dumps."""
@@ -273,27 +301,38 @@ def trace_enabled() -> bool:
     return _trace is not None
 
 
-def trace_line(t_ns: float, sip: int, cube: int, pe: int, event: str, queue: Queue, seq: int, slot: PhysAddr,
-               nbytes: int | None) -> str:
+def trace_line(
+    t_ns: float, sip: int, cube: int, pe: int, event: str, queue: Queue, seq: int, slot: PhysAddr, nbytes: int | None
+) -> str:
     """One trace line: ``ccl-trace t=... rank=... cube=... pe=... EVENT dir=... seq=... slot=... [bytes=...]
     peer=...`` (``bytes``: of the data a send writes, of the credit a credit writes; ``peer``: whom a send goes to,
     or the sender whose slot a receive reads or a credit frees)."""
     peer = queue.spec.send_to if event == "send" else queue.spec.recv_from
     size = "" if nbytes is None else f" bytes={nbytes}"
-    return (f"ccl-trace t={t_ns:.6f} rank={sip} cube={cube} pe={pe} {event} dir={queue.spec.direction} seq={seq} "
-            f"slot={slot}{size} peer={_node(peer)}")
+    return (
+        f"ccl-trace t={t_ns:.6f} rank={sip} cube={cube} pe={pe} {event} dir={queue.spec.direction} seq={seq} "
+        f"slot={slot}{size} peer={_node(peer)}"
+    )
 
 
 def trace_sort_key(line: str) -> tuple:
     """The canonical order of trace lines: (time, rank, cube, pe, direction, event, seq)."""
     fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
     event = next(e for e in TRACE_EVENTS if f" {e} " in line)
-    return (float(fields["t"]), int(fields["rank"]), int(fields["cube"]), int(fields["pe"]), fields["dir"],
-            TRACE_EVENTS.index(event), int(fields["seq"]))
+    return (
+        float(fields["t"]),
+        int(fields["rank"]),
+        int(fields["cube"]),
+        int(fields["pe"]),
+        fields["dir"],
+        TRACE_EVENTS.index(event),
+        int(fields["seq"]),
+    )
 
 
-def trace(sip: int, cube: int, pe: int, event: str, queue: Queue, seq: int, slot: PhysAddr, nbytes: int | None,
-          now: float) -> None:
+def trace(
+    sip: int, cube: int, pe: int, event: str, queue: Queue, seq: int, slot: PhysAddr, nbytes: int | None, now: float
+) -> None:
     """Log one IPCQ event when ``KERNBENCH_CCL_TRACE`` is on (a no-op otherwise)."""
     if _trace is not None:
         _trace.write(trace_line(now, sip, cube, pe, event, queue, seq, slot, nbytes))
@@ -324,7 +363,8 @@ class IpcqUnit:
                 self._senders[spec.peer_rx_base.encode()] = queue
             if spec.rx_base is not None:
                 self._rx.setdefault(_memory_key(spec.rx_base), []).append(
-                    (spec.rx_base.offset, spec.rx_base.offset + spec.ring_bytes, queue))
+                    (spec.rx_base.offset, spec.rx_base.offset + spec.ring_bytes, queue)
+                )
         self.queues[(cube, pe)] = table
         early, self._early = self._early, []
         for kind, what in early:  # a peer that installed first may already have sent
@@ -343,8 +383,10 @@ class IpcqUnit:
         if queue is None:
             raise IpcqError(f"{where}: no IPCQ direction {direction!r} (installed: {', '.join(table) or 'none'})")
         if (queue.spec.send_to if side == "send" else queue.spec.recv_from) is None:
-            raise IpcqError(f"{where}: IPCQ direction {direction!r} cannot {side} (it only "
-                            f"{'receives' if side == 'send' else 'sends'})")
+            raise IpcqError(
+                f"{where}: IPCQ direction {direction!r} cannot {side} (it only "
+                f"{'receives' if side == 'send' else 'sends'})"
+            )
         return queue
 
     def landed(self, dst: PhysAddr) -> None:
@@ -403,9 +445,11 @@ def deadlock_from(exc: SimulationDeadlock) -> SimulationDeadlock:
     for sip, pes in sorted(queues.items()):
         for pe, qs in pes.items():
             for q in qs:
-                lines.append(f"  {sip}.{pe} {q['dir']:<12} send_to={q['send_to']:<16} recv_from={q['recv_from']:<16} "
-                             f"tx_seq={q['tx_seq']} credits={q['credits']} rx_head={q['rx_head']} "
-                             f"rx_next={q['rx_next']} rx_tail={q['rx_tail']}")
+                lines.append(
+                    f"  {sip}.{pe} {q['dir']:<12} send_to={q['send_to']:<16} recv_from={q['recv_from']:<16} "
+                    f"tx_seq={q['tx_seq']} credits={q['credits']} rx_head={q['rx_head']} "
+                    f"rx_next={q['rx_next']} rx_tail={q['rx_tail']}"
+                )
     lines.append(str(exc))
     return IpcqDeadlock("\n".join(lines), exc.blocked, exc.lps, queues, exc.finished)
 

@@ -58,13 +58,19 @@ class MemoryWriteMsg:
     nbytes: int
     fill: int
 
-    def __init__(self, addr: PhysAddr, data: np.ndarray | bytes | None = None, nbytes: int | None = None,
-                 fill: int = 0) -> None:
+    def __init__(
+        self, addr: PhysAddr, data: np.ndarray | bytes | None = None, nbytes: int | None = None, fill: int = 0
+    ) -> None:
         _addr("MemoryWriteMsg", "addr", addr)
         raw = None
         if data is not None:
-            raw = np.ascontiguousarray(data if isinstance(data, np.ndarray) else np.frombuffer(
-                bytes(data), dtype=np.uint8)).reshape(-1).view(np.uint8)
+            raw = (
+                np.ascontiguousarray(
+                    data if isinstance(data, np.ndarray) else np.frombuffer(bytes(data), dtype=np.uint8)
+                )
+                .reshape(-1)
+                .view(np.uint8)
+            )
             if nbytes is not None and nbytes != raw.size:
                 raise ValueError(f"MemoryWriteMsg.nbytes: {nbytes} but data has {raw.size} bytes")
             raw = raw.copy()  # the host may reuse its buffer once submitted
@@ -183,8 +189,9 @@ class KernelLaunchMsg:
         _count("KernelLaunchMsg", "sip", self.sip)
         if not callable(self.program):
             raise TypeError(f"KernelLaunchMsg.program: expected a callable, got {self.program!r}")
-        pes = tuple((int(_count("KernelLaunchMsg", "pes", c)), int(_count("KernelLaunchMsg", "pes", p)))
-                    for c, p in self.pes)
+        pes = tuple(
+            (int(_count("KernelLaunchMsg", "pes", c)), int(_count("KernelLaunchMsg", "pes", p))) for c, p in self.pes
+        )
         if not pes:
             raise ValueError(f"KernelLaunchMsg {self.name!r}: pes is empty")
         if len(set(pes)) != len(pes):

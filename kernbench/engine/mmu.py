@@ -38,19 +38,20 @@ class PageTable:
 
     def __len__(self) -> int:
         """Mapped pages (a page holding sub-page mappings counts once)."""
-        pages = {p for start, (end, _) in self._subs.items() for p in range(start // self.page,
-                                                                           (end - 1) // self.page + 1)}
+        pages = {
+            p for start, (end, _) in self._subs.items() for p in range(start // self.page, (end - 1) // self.page + 1)
+        }
         return sum(end - start for start, (end, _) in self._runs.items()) + len(pages)
 
-    def check_map(self, va: int, pa: PhysAddr, nbytes: int, what: str = "MmuMapMsg", *,
-                  subpage: bool = False) -> None:
+    def check_map(self, va: int, pa: PhysAddr, nbytes: int, what: str = "MmuMapMsg", *, subpage: bool = False) -> None:
         """Raise TranslationError naming the field if the mapping cannot be installed."""
         self._check_range(va, nbytes, what, subpage)
         if pa.sip != self.sip:
             raise TranslationError(f"{what}.pa: {pa} is on sip{pa.sip}; a SIP maps its own memory only (sip{self.sip})")
         if pa.offset % self.page and not subpage:
-            raise TranslationError(f"{what}.pa: {pa} is not aligned to the {self.page}-byte page "
-                                   "(a sub-page mapping says subpage=True)")
+            raise TranslationError(
+                f"{what}.pa: {pa} is not aligned to the {self.page}-byte page (a sub-page mapping says subpage=True)"
+            )
         try:
             check_addr(pa, self.topo, nbytes)
         except ValueError as exc:
@@ -63,8 +64,9 @@ class PageTable:
     def check_unmap(self, va: int, nbytes: int, what: str = "MmuUnmapMsg", *, subpage: bool = False) -> None:
         if subpage:
             if self._subs.get(va, (None,))[0] != va + nbytes:
-                raise TranslationError(f"{what}.va: [{va:#x}, {va + nbytes:#x}) is not a sub-page mapping of "
-                                       f"sip{self.sip}")
+                raise TranslationError(
+                    f"{what}.va: [{va:#x}, {va + nbytes:#x}) is not a sub-page mapping of sip{self.sip}"
+                )
             return
         self._check_range(va, nbytes, what)
         first, end = self._pages(va, nbytes)
@@ -165,8 +167,9 @@ class PageTable:
 
     def _check_range(self, va: int, nbytes: int, what: str, subpage: bool = False) -> None:
         if va % self.page and not subpage:
-            raise TranslationError(f"{what}.va: {va:#x} is not aligned to the {self.page}-byte page "
-                                   "(a sub-page mapping says subpage=True)")
+            raise TranslationError(
+                f"{what}.va: {va:#x} is not aligned to the {self.page}-byte page (a sub-page mapping says subpage=True)"
+            )
         if not (self.va_base <= va and va + nbytes <= self.va_end):
             raise TranslationError(
                 f"{what}.va: [{va:#x}, {va + nbytes:#x}) is outside the VA space [{self.va_base:#x}, {self.va_end:#x})"

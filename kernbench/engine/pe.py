@@ -121,8 +121,10 @@ class PeContext:
         if nbytes > queue.spec.slot_size:
             raise IpcqError(f"send on {direction!r}: {nbytes} bytes do not fit a {queue.spec.slot_size}-byte slot")
         if queue.credits == 0 and not queue.spec.backpressure:
-            raise IpcqError(f"send on {direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
-                            "(backpressure is off, so this send would overwrite one)")
+            raise IpcqError(
+                f"send on {direction!r}: the peer's {queue.spec.n_slots} slots are all unread "
+                "(backpressure is off, so this send would overwrite one)"
+            )
         if queue.credits == 0:
             self.wait(self.env.process(self._credit_flow(queue)))
         queue.credits -= 1
@@ -178,8 +180,17 @@ class PeContext:
             lock = self.model.ipcq.outbox_lock(self.cube, self.pe)
             with lock.request() as turn:
                 yield turn
-                trace(self.sip, self.cube, self.pe, "credit", queue, freed, queue.slot(queue.spec.rx_ring, freed),
-                      queue.spec.credit_bytes, self.env.now)
+                trace(
+                    self.sip,
+                    self.cube,
+                    self.pe,
+                    "credit",
+                    queue,
+                    freed,
+                    queue.slot(queue.spec.rx_ring, freed),
+                    queue.spec.credit_bytes,
+                    self.env.now,
+                )
                 out = outbox(self.topo, self.sip, self.cube, self.pe)
                 self.model.memory(out).write(out.offset, np.array([queue.spec.rx_ring.encode()], dtype="<u8"))
                 peer = inbox(self.topo, *queue.spec.sender)
@@ -196,8 +207,10 @@ class PeContext:
 
     def _dma_flow(self, copies: list[tuple[PhysAddr, PhysAddr, int]], *, notify: bool) -> Flow[list[Completion]]:
         start = self.env.now
-        handles = [self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n, notify), record=False)
-                   for src, dst, n in copies]
+        handles = [
+            self.model.submit(PeDmaMsg(self.sip, self.cube, self.pe, src, dst, n, notify), record=False)
+            for src, dst, n in copies
+        ]
         done = []
         for handle in handles:
             done.append((yield handle.event))
@@ -225,8 +238,11 @@ class PeContext:
             pa, stop = table.lookup(pos)
             take = min(end, stop) - pos
             last = runs[-1] if runs else None
-            if last and (last[0].unit, last[0].cube, last[0].pe) == (pa.unit, pa.cube, pa.pe) and (
-                    last[0].offset + last[1] == pa.offset):
+            if (
+                last
+                and (last[0].unit, last[0].cube, last[0].pe) == (pa.unit, pa.cube, pa.pe)
+                and (last[0].offset + last[1] == pa.offset)
+            ):
                 runs[-1] = (last[0], last[1] + take)
             else:
                 runs.append((pa, take))
@@ -313,5 +329,11 @@ def _launch_detail(msg: KernelLaunchMsg, contexts: list[PeContext], start: float
     """Per-unit busy time summed over the launch's PEs, the work done, and the execution span."""
     busy = {unit: sum(ctx.busy[unit] for ctx in contexts) for unit in UNITS}
     work = {key: sum(ctx.work[key] for ctx in contexts) for key in ("dma_bytes", "flops", "commands")}
-    return {"kernel": msg.name, "pes": len(contexts), "start_ns": start, "exec_ns": end - start,
-            "busy_ns": busy, **work}
+    return {
+        "kernel": msg.name,
+        "pes": len(contexts),
+        "start_ns": start,
+        "exec_ns": end - start,
+        "busy_ns": busy,
+        **work,
+    }

@@ -28,7 +28,6 @@ DETAILS = ("kernels", "ops", "links")
 DMA / GEMM / MATH / MMU operations; plus link busy intervals."""
 
 
-
 @dataclass(frozen=True)
 class Recording:
     """What to record: ``trace_sips`` (None: no trace) at ``detail``, and ``stats`` (hardware statistics)."""
@@ -78,8 +77,9 @@ class SipRecorder:
         """A launch of kernel ``name`` ran from ``start`` to ``end``; each PE's span ends when its program did."""
         for ctx in contexts:
             if self.tracing:
-                self.spans.append((("pe", ctx.cube, ctx.pe), name, start, ctx.end_ns,
-                                   {"kernel": name, "launch_exec_ns": end - start}))
+                self.spans.append(
+                    (("pe", ctx.cube, ctx.pe), name, start, ctx.end_ns, {"kernel": name, "launch_exec_ns": end - start})
+                )
             if self.stats:
                 totals = self.pes.get((ctx.cube, ctx.pe))
                 if totals is None:
@@ -109,8 +109,9 @@ class SipRecorder:
         first, last = min(r[1] for r in requests), max(r[2] for r in requests)
         self.spans.append((("host", "phases"), phase, first, last, {"requests": len(requests)}))
         for name, start, end, nbytes in requests:
-            self.spans.append((("host", "requests"), name, start, end,
-                               {"phase": phase, "bytes": nbytes, "latency_ns": end - start}))
+            self.spans.append(
+                (("host", "requests"), name, start, end, {"phase": phase, "bytes": nbytes, "latency_ns": end - start})
+            )
 
     # -- the end of a run ------------------------------------------------------------------------------------------
 
@@ -119,11 +120,17 @@ class SipRecorder:
         partition: the SIP's own event order, which is the same on any rank."""
         probe = self.probe
         return {
-            "sip": self.sip, "now": float(self.env.now), "traced": self.tracing,
+            "sip": self.sip,
+            "now": float(self.env.now),
+            "traced": self.tracing,
             "spans": [[list(track), name, start, end, args] for track, name, start, end, args in self.spans],
-            "sends": [list(s) for s in self.sends], "recvs": [list(r) for r in self.recvs],
-            "link_intervals": ({name: [list(i) for i in ivs] for name, ivs in probe.intervals().items() if ivs}
-                               if probe is not None and probe.keep_intervals else {}),
+            "sends": [list(s) for s in self.sends],
+            "recvs": [list(r) for r in self.recvs],
+            "link_intervals": (
+                {name: [list(i) for i in ivs] for name, ivs in probe.intervals().items() if ivs}
+                if probe is not None and probe.keep_intervals
+                else {}
+            ),
             "links": probe.links() if probe is not None and self.stats else [],
             "hbm": probe.hbm() if probe is not None and self.stats else [],
             "pes": [[cube, pe, *totals] for (cube, pe), totals in sorted(self.pes.items())],

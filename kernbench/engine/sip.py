@@ -75,8 +75,9 @@ def _hbm_offset(addr: PhysAddr) -> int:
 class SipModel:
     """The state of LP ``sip<n>``: built by the engine on the rank that owns the SIP."""
 
-    def __init__(self, lp: LP, topo: Topology, sip: int, *, report_requests: bool = True,
-                 recording: Recording | None = None) -> None:
+    def __init__(
+        self, lp: LP, topo: Topology, sip: int, *, report_requests: bool = True, recording: Recording | None = None
+    ) -> None:
         self.lp = lp
         self.env = env = lp.env
         self.topo = topo
@@ -89,8 +90,9 @@ class SipModel:
         self.ipcq = IpcqUnit(self)
         self.page_tables = [PageTable(topo, sip) for _ in range(topo.cubes_per_sip)]  # one per cube's M_CPU
         out = links_from(topo.system, sip)
-        self.serdes = {link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs)
-                       for link in out}
+        self.serdes = {
+            link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs) for link in out
+        }
         self.links_out = {link.direction: link for link in out}
         self._first_hops: dict[int, str] = {}  # destination SIP -> direction, filled as destinations come up
         self.report_requests = report_requests
@@ -142,8 +144,11 @@ class SipModel:
                 )
             _check_addr(name, "src", msg.src, self.topo, msg.nbytes)
             _check_addr(name, "dst", msg.dst, self.topo, msg.nbytes)
-            if msg.src.sip == msg.dst.sip and endpoint(msg.src) == endpoint(msg.dst) and msg.src.unit is not (
-                    UnitKind.PE_TCM):
+            if (
+                msg.src.sip == msg.dst.sip
+                and endpoint(msg.src) == endpoint(msg.dst)
+                and msg.src.unit is not (UnitKind.PE_TCM)
+            ):
                 raise ValueError(
                     f"PeDmaMsg: src {msg.src} and dst {msg.dst} are in the same memory; a copy inside one "
                     "HBM, SRAM or M_CPU memory is not modelled: stage it through a TCM"
@@ -223,8 +228,9 @@ class SipModel:
             return tuple(range(self.topo.cubes_per_sip))
         bad = [c for c in msg.cubes if c >= self.topo.cubes_per_sip]
         if bad:
-            raise ValueError(f"{type(msg).__name__}.cubes: cube {bad[0]} out of range, a SIP has "
-                             f"{self.topo.cubes_per_sip} cubes")
+            raise ValueError(
+                f"{type(msg).__name__}.cubes: cube {bad[0]} out of range, a SIP has {self.topo.cubes_per_sip} cubes"
+            )
         return msg.cubes
 
     def _ipcq_init(self, msg: IpcqInitMsg, tag: int) -> Flow[None]:
@@ -241,8 +247,15 @@ class SipModel:
         yield wake_at(self.env, ledger.command(unit, self.env.now, self.topo.pe.pe_dma.overhead_ns))
         pe = ("pe", msg.cube, msg.pe)
         self._dma_pe[tag] = pe
-        job = {"tag": tag, "origin": self.sip, "src": msg.src.encode(), "dst": msg.dst.encode(), "n": msg.nbytes,
-               "notify": msg.notify, "posted": msg.notify and msg.src.sip == self.sip}
+        job = {
+            "tag": tag,
+            "origin": self.sip,
+            "src": msg.src.encode(),
+            "dst": msg.dst.encode(),
+            "n": msg.nbytes,
+            "notify": msg.notify,
+            "posted": msg.notify and msg.src.sip == self.sip,
+        }
         if msg.src.sip == self.sip:
             yield from self._copy_from_here(ledger, job)
         else:
@@ -260,8 +273,9 @@ class SipModel:
                 cube = self.fabric.cubes[src.cube]
                 path: list[Stage] = [cube.pe_to_xbar[src.pe], cube.xbar_to_pe[src.pe]]
             else:
-                path = self.fabric.path(endpoint(src), endpoint(dst), n, src_offset=_hbm_offset(src),
-                                        dst_offset=_hbm_offset(dst))
+                path = self.fabric.path(
+                    endpoint(src), endpoint(dst), n, src_offset=_hbm_offset(src), dst_offset=_hbm_offset(dst)
+                )
             yield from self._move(ledger, path, n)
             self.memory(dst).write(dst.offset, data)
             yield from self._landed(ledger, job)
@@ -365,8 +379,12 @@ class SipModel:
 
 
 _FLOWS: dict[type, Callable[[SipModel, Any, int], Flow[None]]] = {
-    MemoryWriteMsg: SipModel._h2d, MemoryReadMsg: SipModel._d2h, PeDmaMsg: SipModel._pe_dma,
-    MmuMapMsg: SipModel._mmu_update, MmuUnmapMsg: SipModel._mmu_update, IpcqInitMsg: SipModel._ipcq_init,
+    MemoryWriteMsg: SipModel._h2d,
+    MemoryReadMsg: SipModel._d2h,
+    PeDmaMsg: SipModel._pe_dma,
+    MmuMapMsg: SipModel._mmu_update,
+    MmuUnmapMsg: SipModel._mmu_update,
+    IpcqInitMsg: SipModel._ipcq_init,
     KernelLaunchMsg: launch_flow,
 }
 """The flow that carries out each kind of request: ``flow(model, msg, tag)``."""

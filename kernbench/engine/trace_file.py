@@ -40,9 +40,13 @@ def trace_json(records: list[dict[str, Any]], detail: str) -> str:
             flows.setdefault(to[0], []).append((to[1], to[2], to[3], next_id, "f"))
             next_id += 1
     events = [text for r in traced for text in _sip_events(r, flows.get(r["sip"], []))]
-    other = {"generator": "kernbench run --trace", "detail": detail, "sips": [r["sip"] for r in traced],
-             "flows": next_id - 1,
-             "time": "ts and dur in microseconds of simulated time, each boundary rounded to the nanosecond"}
+    other = {
+        "generator": "kernbench run --trace",
+        "detail": detail,
+        "sips": [r["sip"] for r in traced],
+        "flows": next_id - 1,
+        "time": "ts and dur in microseconds of simulated time, each boundary rounded to the nanosecond",
+    }
     return '{"traceEvents":[\n' + ",\n".join(events) + '\n],\n"otherData":' + json.dumps(other) + "}\n"
 
 
@@ -134,13 +138,16 @@ def _thread(pid: int, tid: int, name: str) -> Iterator[str]:
 
 def _span(pid: int, tid: int, start: int, end: int, name: str, cat: str, args: dict | None) -> str:
     extra = "" if args is None else ',"args":' + json.dumps(_clean(args), separators=(",", ":"))
-    return (f'{{"ph":"X","pid":{pid},"tid":{tid},"ts":{_us(start)},"dur":{_us(end - start)},'
-            f'"name":{json.dumps(name)},"cat":"{cat}"{extra}}}')
+    return (
+        f'{{"ph":"X","pid":{pid},"tid":{tid},"ts":{_us(start)},"dur":{_us(end - start)},'
+        f'"name":{json.dumps(name)},"cat":"{cat}"{extra}}}'
+    )
 
 
 def _flow(pid: int, tid: int, t: int, flow_id: int, phase: str) -> str:
-    return (f'{{"ph":"{phase}","pid":{pid},"tid":{tid},"ts":{_us(t)},"name":"ipcq","cat":"ipcq","id":{flow_id},'
-            '"bp":"e"}')
+    return (
+        f'{{"ph":"{phase}","pid":{pid},"tid":{tid},"ts":{_us(t)},"name":"ipcq","cat":"ipcq","id":{flow_id},"bp":"e"}}'
+    )
 
 
 def _clean(args: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,18 @@ TILE_BUDGET = 1 << 20
 """Bytes of staging one step's A block + B block + accumulator may use (half the staging area: loads wrap)."""
 
 
-def gemm_kernel(a_ptr: int, b_ptr: int, c_ptr: int, m: int, k: int, n: int, tl: TL, dtype: str = "f16",
-                lda: int | None = None, bias_ptr: int | None = None) -> None:
+def gemm_kernel(
+    a_ptr: int,
+    b_ptr: int,
+    c_ptr: int,
+    m: int,
+    k: int,
+    n: int,
+    tl: TL,
+    dtype: str = "f16",
+    lda: int | None = None,
+    bias_ptr: int | None = None,
+) -> None:
     """``C = A @ B (+ bias)`` on this PE, tiled over M and K.
 
     ``lda``: elements from one row of A to the next (default ``k``), to multiply a column slice of a wider matrix;

@@ -18,8 +18,24 @@ if TYPE_CHECKING:
     from kernbench.kernels.tl_base import TLBase
 
 FLOPS_PER_ELEMENT: dict[str, int] = {
-    "add": 1, "sub": 1, "mul": 1, "div": 1, "neg": 1, "maximum": 1, "minimum": 1, "abs": 1, "clamp": 2,
-    "fma": 2, "exp": 4, "log": 4, "sqrt": 4, "sigmoid": 6, "softmax": 8, "sum": 1, "max": 1, "cast": 1,
+    "add": 1,
+    "sub": 1,
+    "mul": 1,
+    "div": 1,
+    "neg": 1,
+    "maximum": 1,
+    "minimum": 1,
+    "abs": 1,
+    "clamp": 2,
+    "fma": 2,
+    "exp": 4,
+    "log": 4,
+    "sqrt": 4,
+    "sigmoid": 6,
+    "softmax": 8,
+    "sum": 1,
+    "max": 1,
+    "cast": 1,
 }
 """MATH-unit cost of one element of each operation, in flops (transcendentals take several vector passes)."""
 

@@ -9,8 +9,12 @@ from kernbench.engine import PeContext
 from kernbench.kernels.tl import TL
 
 
-def make_program(kernel_fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
-                 pe_args: Mapping[tuple[int, int], tuple] | None = None) -> Callable[[PeContext], Any]:
+def make_program(
+    kernel_fn: Callable[..., Any],
+    args: tuple,
+    kwargs: dict[str, Any],
+    pe_args: Mapping[tuple[int, int], tuple] | None = None,
+) -> Callable[[PeContext], Any]:
     """``kernel_fn(*pe_args[(cube, pe)], *args, tl, **kwargs)`` on each PE, with that PE's own ``tl``.
 
     ``pe_args`` gives each PE its own leading arguments (a collective hands each PE a pointer to its own shard).

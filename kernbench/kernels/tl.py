@@ -62,8 +62,9 @@ class TL(TLBase[Pointer]):
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def load_async(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16",
-                   row_stride: int | None = None) -> LoadHandle:
+    def load_async(
+        self, ptr: Pointer, shape: Sequence[int] | int, dtype: str = "f16", row_stride: int | None = None
+    ) -> LoadHandle:
         """Start reading a tile as `load` does; the PE goes on while its DMA runs, and `wait` gives the tile (so
         a kernel can fetch the next tile while it works on this one)."""
         self.ctx.issue()
@@ -72,8 +73,9 @@ class TL(TLBase[Pointer]):
     def _read(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str) -> TensorHandle:
         return self._collect(self._read_async(ptr, shape, dtype, what))
 
-    def _read_async(self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str,
-                    row_stride: int | None = None) -> LoadHandle:
+    def _read_async(
+        self, ptr: Pointer, shape: Sequence[int] | int, dtype: str, what: str, row_stride: int | None = None
+    ) -> LoadHandle:
         shape = as_shape(shape)
         nbytes = math.prod(shape) * dtype_info(dtype).itemsize
         stage = self._stage(nbytes, what)
@@ -127,8 +129,9 @@ class TL(TLBase[Pointer]):
         self._busy_stage(stage, raw.size, flow)
         return SendHandle(dir, seq, flow)
 
-    def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
-                   dst: Pointer | None = None) -> RecvHandle:
+    def recv_async(
+        self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", dst: Pointer | None = None
+    ) -> RecvHandle:
         """Claim the next tile from ``dir`` without waiting; `wait` gives it. Receives on one direction are
         matched in the order they are claimed. With ``dst`` the copy to ``dst`` starts as soon as the tile lands,
         while the PE goes on."""

@@ -47,8 +47,9 @@ class TLBase(ABC, Generic[P]):
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def load(self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16",
-             row_stride: int | None = None) -> TensorHandle:
+    def load(
+        self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16", row_stride: int | None = None
+    ) -> TensorHandle:
         """A ``shape`` tile of ``dtype`` read at ``ptr`` (2D: rows ``row_stride`` bytes apart, default contiguous):
         `load_async` + `wait`."""
         tile = self.wait(self.load_async(ptr, shape, dtype, row_stride))
@@ -56,8 +57,9 @@ class TLBase(ABC, Generic[P]):
         return tile
 
     @abstractmethod
-    def load_async(self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16",
-                   row_stride: int | None = None) -> LoadHandle:
+    def load_async(
+        self, ptr: P, shape: Sequence[int] | int, dtype: str = "f16", row_stride: int | None = None
+    ) -> LoadHandle:
         """Start reading a tile as `load` does; the program goes on, and `wait` gives the tile."""
 
     @abstractmethod
@@ -81,8 +83,7 @@ class TLBase(ABC, Generic[P]):
         full, and `wait` waits until the tile has left. Sends on one direction land in the order they start."""
 
     @abstractmethod
-    def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
-                   dst: P | None = None) -> RecvHandle:
+    def recv_async(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", dst: P | None = None) -> RecvHandle:
         """Claim the next tile from ``dir`` without waiting; `wait` gives it. Claims on one direction match tiles
         in the order they are made."""
 
@@ -100,8 +101,9 @@ class TLBase(ABC, Generic[P]):
     @overload
     def recv(self, dir: str, shape: Sequence[int] | int, dtype: str, dst: P) -> None: ...
 
-    def recv(self, dir: str, shape: Sequence[int] | int, dtype: str = "f16",
-             dst: P | None = None) -> TensorHandle | None:
+    def recv(
+        self, dir: str, shape: Sequence[int] | int, dtype: str = "f16", dst: P | None = None
+    ) -> TensorHandle | None:
         """Receive the next tile from direction ``dir`` (blocks until it has landed), freeing its slot.
 
         With ``dst`` the tile is copied to ``dst`` instead (on the engine by DMA, no trip through the PE) and None
@@ -147,8 +149,9 @@ class TLBase(ABC, Generic[P]):
 
     # -- compute ---------------------------------------------------------------------------------------------------
 
-    def dot(self, a: TensorHandle, b: TensorHandle, acc: TensorHandle | None = None,
-            out_dtype: str | None = None) -> TensorHandle:
+    def dot(
+        self, a: TensorHandle, b: TensorHandle, acc: TensorHandle | None = None, out_dtype: str | None = None
+    ) -> TensorHandle:
         """``a @ b`` (+ ``acc``) on PE_GEMM with float32 accumulation."""
         if a.value.ndim != 2 or b.value.ndim != 2 or a.shape[1] != b.shape[0]:
             raise ValueError(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply (need (M, K) @ (K, N))")
@@ -220,8 +223,9 @@ class TLBase(ABC, Generic[P]):
 
     # -- internals ------------------------------------------------------------------------------------------------
 
-    def _elementwise(self, name: str, fn: Callable[..., Any], operands: list[Any],
-                     out_dtype: str | None = None) -> TensorHandle:
+    def _elementwise(
+        self, name: str, fn: Callable[..., Any], operands: list[Any], out_dtype: str | None = None
+    ) -> TensorHandle:
         handles = [op for op in operands if isinstance(op, TensorHandle)]
         if not handles:
             raise TypeError(f"tl.{name}: needs at least one TensorHandle operand")

@@ -211,8 +211,9 @@ class SramAllocator:
 
     def __init__(self, topo: Topology, sip: int, cube: int, *, alignment: int = DEFAULT_ALIGNMENT) -> None:
         self.sip, self.cube = sip, cube
-        self.sram = RangeAllocator(topo.cube.sram.size_bytes - sram_ring_bytes(topo), name=f"sip{sip} cube{cube} SRAM",
-                                   alignment=alignment)
+        self.sram = RangeAllocator(
+            topo.cube.sram.size_bytes - sram_ring_bytes(topo), name=f"sip{sip} cube{cube} SRAM", alignment=alignment
+        )
 
     def alloc(self, nbytes: int) -> PhysAddr:
         return PhysAddr.sram(self.sip, self.cube, self.sram.alloc(nbytes))

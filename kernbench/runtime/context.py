@@ -111,13 +111,27 @@ class RuntimeContext:
 
     # -- tensors ---------------------------------------------------------------------------------------------------
 
-    def zeros(self, shape: Sequence[int], dtype: str = "f16", *, dp: DPPolicy | None = None, memory: str = "hbm",
-              name: str | None = None) -> Tensor:
+    def zeros(
+        self,
+        shape: Sequence[int],
+        dtype: str = "f16",
+        *,
+        dp: DPPolicy | None = None,
+        memory: str = "hbm",
+        name: str | None = None,
+    ) -> Tensor:
         """A tensor of zeros on the current device, placed by ``dp`` (default: PE 0 of cube 0)."""
         return self._create(shape, dtype, dp, memory, name, zero=True)
 
-    def empty(self, shape: Sequence[int], dtype: str = "f16", *, dp: DPPolicy | None = None, memory: str = "hbm",
-              name: str | None = None) -> Tensor:
+    def empty(
+        self,
+        shape: Sequence[int],
+        dtype: str = "f16",
+        *,
+        dp: DPPolicy | None = None,
+        memory: str = "hbm",
+        name: str | None = None,
+    ) -> Tensor:
         """An uninitialised tensor (its memory holds whatever was there)."""
         return self._create(shape, dtype, dp, memory, name, zero=False)
 
@@ -137,8 +151,15 @@ class RuntimeContext:
 
     # -- kernels ---------------------------------------------------------------------------------------------------
 
-    def launch(self, name: str, kernel_fn: Callable[..., Any], *args: Any,
-               grid: Sequence[tuple[int, int]] | None = None, local_dims: bool = True, **kwargs: Any) -> Completion:
+    def launch(
+        self,
+        name: str,
+        kernel_fn: Callable[..., Any],
+        *args: Any,
+        grid: Sequence[tuple[int, int]] | None = None,
+        local_dims: bool = True,
+        **kwargs: Any,
+    ) -> Completion:
         """Run ``kernel_fn(*args, tl, **kwargs)`` on the PEs holding its tensor arguments (or on ``grid``).
 
         Tensors become their virtual address; ints, floats, bools and strings pass as they are, except (the seeds'
@@ -155,9 +176,15 @@ class RuntimeContext:
                 kwargs = {k: _local(v, dims) for k, v in kwargs.items()}
         return self._finish([self._launch_async(name, kernel_fn, args, grid, kwargs)], f"kernel:{name}")[0]
 
-    def _launch_async(self, name: str, kernel_fn: Callable[..., Any], args: tuple,
-                      grid: Sequence[tuple[int, int]] | None = None, kwargs: dict[str, Any] | None = None,
-                      pe_args: Mapping[tuple[int, int], tuple] | None = None) -> Handle:
+    def _launch_async(
+        self,
+        name: str,
+        kernel_fn: Callable[..., Any],
+        args: tuple,
+        grid: Sequence[tuple[int, int]] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        pe_args: Mapping[tuple[int, int], tuple] | None = None,
+    ) -> Handle:
         """Submit a launch (see `launch`) without waiting for it; ``pe_args``: leading arguments per PE."""
         sip = self.current_device()
         values: list[int | float | str] = []
@@ -198,25 +225,34 @@ class RuntimeContext:
             recorder.phase(phase, [(c.request, c.start_ns, c.end_ns, c.nbytes) for c in done])
         return done
 
-    def _create(self, shape: Sequence[int], dtype: str, dp: DPPolicy | None, memory: str, name: str | None,
-                *, zero: bool) -> Tensor:
+    def _create(
+        self, shape: Sequence[int], dtype: str, dp: DPPolicy | None, memory: str, name: str | None, *, zero: bool
+    ) -> Tensor:
         sip = self.current_device()
         shape = tuple(int(s) for s in shape)
         dp = SINGLE_PE if dp is None else dp
-        layout = resolve_dp_layout(dp, shape=as_2d(shape), itemsize=itemsize(dtype), num_pe=self.topo.pes_per_cube,
-                                   num_cubes=self.topo.cubes_per_sip, target_sip=sip)
+        layout = resolve_dp_layout(
+            dp,
+            shape=as_2d(shape),
+            itemsize=itemsize(dtype),
+            num_pe=self.topo.pes_per_cube,
+            num_cubes=self.topo.cubes_per_sip,
+            target_sip=sip,
+        )
         dep = deploy(self.allocators, layout, memory, self.topo.pe.pe_mmu.page_bytes)
         tensor = Tensor(self, shape, dtype, name or f"t{next(self._names)}", dp=dp, layout=layout, deployment=dep)
-        self._requests([MmuMapMsg(sip, va, pa, n, cubes=(cube,), subpage=sub) for cube, va, pa, n, sub in dep.mappings],
-                       "mmu_map")
+        self._requests(
+            [MmuMapMsg(sip, va, pa, n, cubes=(cube,), subpage=sub) for cube, va, pa, n, sub in dep.mappings], "mmu_map"
+        )
         if zero:
-            self._requests([MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0)
-                            for pa, sb in zip(dep.addrs, layout, strict=True)], "memory_write")
+            self._requests(
+                [MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0) for pa, sb in zip(dep.addrs, layout, strict=True)],
+                "memory_write",
+            )
         self._tensors[id(tensor)] = tensor
         return tensor
 
-    def _write_shards(self, tensor: Tensor, raws: list[np.ndarray], phase: str,
-                      only: list[int] | None = None) -> None:
+    def _write_shards(self, tensor: Tensor, raws: list[np.ndarray], phase: str, only: list[int] | None = None) -> None:
         addrs = tensor.shard_addrs
         picked = range(len(addrs)) if only is None else only
         self._requests([MemoryWriteMsg(addrs[i], data=raw) for i, raw in zip(picked, raws, strict=True)], phase)
@@ -229,8 +265,10 @@ class RuntimeContext:
 
     def _free(self, tensor: Tensor) -> None:
         dep = tensor._live()
-        self._requests([MmuUnmapMsg(dep.sip, va, n, cubes=(cube,), subpage=sub)
-                        for cube, va, _, n, sub in dep.mappings], "mmu_unmap")
+        self._requests(
+            [MmuUnmapMsg(dep.sip, va, n, cubes=(cube,), subpage=sub) for cube, va, _, n, sub in dep.mappings],
+            "mmu_unmap",
+        )
         release(self.allocators, dep)
         tensor._deployment = None
         self._tensors.pop(id(tensor), None)
@@ -245,8 +283,10 @@ def cube_local_dims(tensors: Sequence[Tensor]) -> dict[int, int]:
         if t.is_host or t.freed:
             continue
         blocks = [sb.block for sb in t._layout if sb.spec.cube == t._layout[0].spec.cube]
-        local = (max(b.row1 for b in blocks) - min(b.row0 for b in blocks),
-                 max(b.col1 for b in blocks) - min(b.col0 for b in blocks))
+        local = (
+            max(b.row1 for b in blocks) - min(b.row0 for b in blocks),
+            max(b.col1 for b in blocks) - min(b.col0 for b in blocks),
+        )
         for g, n in zip(as_2d(t.shape), local, strict=True):
             if g == n:
                 whole.add(g)

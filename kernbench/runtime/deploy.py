@@ -63,8 +63,9 @@ def release(allocators: DeviceAllocators, dep: Deployment) -> None:
     allocators.va(dep.sip).free(dep.va)
 
 
-def _place_cube(allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], cube: int, memory: str,
-                page: int) -> None:
+def _place_cube(
+    allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], cube: int, memory: str, page: int
+) -> None:
     """Allocate the shards of ``cube``: each on its own, or the cube's blocks in one region (unaligned blocks)."""
     members = [i for i, sb in enumerate(layout) if sb.spec.cube == cube]
     firsts: dict[int, int] = {}  # offset -> the cube's first shard with it
@@ -78,8 +79,9 @@ def _place_cube(allocators: DeviceAllocators, dep: Deployment, layout: list[Shar
             dep.allocations.append(dep.addrs[i])
 
 
-def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int,
-               page: int) -> list[tuple[int, PhysAddr, int, bool]]:
+def _cube_view(
+    dep: Deployment, layout: list[ShardBlock], cube: int, page: int
+) -> list[tuple[int, PhysAddr, int, bool]]:
     """What ``cube``'s page table maps: (offset, PA, bytes, subpage) runs covering the tensor.
 
     A run is whole pages (``subpage`` False) when it starts on a page in VA and PA and ends on a page or at the
@@ -95,17 +97,23 @@ def _cube_view(dep: Deployment, layout: list[ShardBlock], cube: int,
         pa, n = dep.addrs[i], layout[i].spec.nbytes
         if runs:
             last_off, last_pa, last_n = runs[-1]
-            if last_off + last_n == offset and (last_pa.unit, last_pa.cube, last_pa.pe) == (pa.unit, pa.cube, pa.pe) \
-                    and last_pa.offset + last_n == pa.offset:
+            if (
+                last_off + last_n == offset
+                and (last_pa.unit, last_pa.cube, last_pa.pe) == (pa.unit, pa.cube, pa.pe)
+                and last_pa.offset + last_n == pa.offset
+            ):
                 runs[-1] = (last_off, last_pa, last_n + n)
                 continue
         runs.append((offset, pa, n))
-    return [(off, pa, n, bool(off % page or pa.offset % page or ((off + n) % page and off + n != dep.va_bytes)))
-            for off, pa, n in runs]
+    return [
+        (off, pa, n, bool(off % page or pa.offset % page or ((off + n) % page and off + n != dep.va_bytes)))
+        for off, pa, n in runs
+    ]
 
 
-def _place_region(allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], mapped: list[int],
-                  memory: str) -> None:
+def _place_region(
+    allocators: DeviceAllocators, dep: Deployment, layout: list[ShardBlock], mapped: list[int], memory: str
+) -> None:
     first = min(layout[i].spec.offset_bytes for i in mapped)
     spec = layout[mapped[0]].spec
     span = max(layout[i].spec.offset_bytes + layout[i].spec.nbytes for i in mapped) - first

@@ -59,8 +59,16 @@ def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
     """Every rank's plan: the selected algorithm's queues plus the leaders' ring; a plan that cannot be built
     (rings too big, more ranks than SIPs) is a `CclConfigError` naming the ccl.yaml entry."""
     algo = ccl.selected()
-    ring = replace(algo, name="process_group_ring", module=ring_allreduce.__name__, topology="ring_1d",
-                   mapper="leader_only", validator="single_shard_per_rank", buffer_kind="tcm", kernel_config={})
+    ring = replace(
+        algo,
+        name="process_group_ring",
+        module=ring_allreduce.__name__,
+        topology="ring_1d",
+        mapper="leader_only",
+        validator="single_shard_per_rank",
+        buffer_kind="tcm",
+        kernel_config={},
+    )
     try:
         return build_install_plans(algo, topo, extra=((RING_PREFIX, ring),))
     except ValueError as exc:
@@ -120,8 +128,9 @@ class Distributed:
         world = world_size_of(self.algorithm, self._ctx.topo)
         if not self._in_worker():
             if world_size not in (None, world) or rank not in (None, 0):
-                raise ValueError(f"init_process_group: the driver is rank 0 of {world}; got rank={rank}, "
-                                 f"world_size={world_size}")
+                raise ValueError(
+                    f"init_process_group: the driver is rank 0 of {world}; got rank={rank}, world_size={world_size}"
+                )
             self._driver = True
             return
         self._join(world_size, rank)
@@ -131,11 +140,15 @@ class Distributed:
         sip = self._ctx.current_device()
         world = world_size_of(self.algorithm, self._ctx.topo)
         if sip >= world:
-            raise ValueError(f"init_process_group: sip{sip} is not a rank: ccl.yaml algorithm "
-                             f"{self.algorithm.name!r} has world_size {world} (SIPs 0..{world - 1})")
+            raise ValueError(
+                f"init_process_group: sip{sip} is not a rank: ccl.yaml algorithm "
+                f"{self.algorithm.name!r} has world_size {world} (SIPs 0..{world - 1})"
+            )
         if world_size not in (None, world) or rank not in (None, sip):
-            raise ValueError(f"init_process_group: rank = SIP: this worker is rank {sip} of {world}; "
-                             f"got rank={rank}, world_size={world_size}")
+            raise ValueError(
+                f"init_process_group: rank = SIP: this worker is rank {sip} of {world}; "
+                f"got rank={rank}, world_size={world_size}"
+            )
         if sip in self._groups:
             raise RuntimeError(f"init_process_group: sip{sip} is already in the process group")
         if sip not in self._installed:  # the hardware keeps its queues after destroy_process_group
@@ -170,8 +183,11 @@ class Distributed:
         if not self._in_worker():
             self._check_driver("get_rank")
             if os.environ.get("KERNBENCH_DEBUG"):
-                warnings.warn("get_rank() called outside a spawned worker: returning 0. Likely a bug unless "
-                              "running single-driver.", stacklevel=2)
+                warnings.warn(
+                    "get_rank() called outside a spawned worker: returning 0. Likely a bug unless "
+                    "running single-driver.",
+                    stacklevel=2,
+                )
             return 0
         self._check()
         return self._ctx.current_device()
@@ -205,9 +221,17 @@ class Distributed:
         """Return once every rank has reached its barrier (a one-element ring all-reduce through the simulation)."""
         sip = self._check()
         scratch, geometry = self._groups[sip], self.plans()[sip].geometry
-        args = ring_allreduce.kernel_args(n_elem=1, world_size=self._world, dtype=scratch.dtype, op="sum",
-                                          slot_elems=self._slot(scratch), n_slots=self._window, geometry=geometry,
-                                          topology="ring_1d", **RING_DIRS)
+        args = ring_allreduce.kernel_args(
+            n_elem=1,
+            world_size=self._world,
+            dtype=scratch.dtype,
+            op="sum",
+            slot_elems=self._slot(scratch),
+            n_slots=self._window,
+            geometry=geometry,
+            topology="ring_1d",
+            **RING_DIRS,
+        )
         self._run("barrier", ring_allreduce.kernel, (scratch.va, *args), [LEADER], async_op=False)
 
     def all_reduce(self, tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
@@ -221,43 +245,69 @@ class Distributed:
         try:
             resolve_validator(algo.validator)(shards, plan.pes, plan.geometry)
         except ValueError as exc:
-            raise ValueError(f"all_reduce: {tensor.name} does not fit ccl algorithm {algo.name!r} "
-                             f"(validator {algo.validator}): {exc}") from None
+            raise ValueError(
+                f"all_reduce: {tensor.name} does not fit ccl algorithm {algo.name!r} "
+                f"(validator {algo.validator}): {exc}"
+            ) from None
         sizes = {s.nbytes for s in shards}
         if len(sizes) != 1 or len({s.offset_bytes for s in shards}) != len(shards):
-            raise ValueError(f"all_reduce: {tensor.name} needs distinct shards of one size on the participating "
-                             f"PEs, got sizes {sorted(sizes)} (replicated shards cannot be reduced in place)")
+            raise ValueError(
+                f"all_reduce: {tensor.name} needs distinct shards of one size on the participating "
+                f"PEs, got sizes {sorted(sizes)} (replicated shards cannot be reduced in place)"
+            )
         size = itemsize(tensor.dtype)
         module = algo.load_module()
         n_elem, block = sizes.pop() // size, BLOCK_BYTES // size
-        steps = [(start * size, tuple(module.kernel_args(
-            n_elem=min(block, n_elem - start), world_size=plan.world_size, dtype=tensor.dtype, op=op,
-            slot_elems=algo.slot_size // size, n_slots=algo.n_slots, geometry=plan.geometry, topology=algo.topology,
-            **algo.kernel_config))) for start in range(0, n_elem, block)]
+        steps = [
+            (
+                start * size,
+                tuple(
+                    module.kernel_args(
+                        n_elem=min(block, n_elem - start),
+                        world_size=plan.world_size,
+                        dtype=tensor.dtype,
+                        op=op,
+                        slot_elems=algo.slot_size // size,
+                        n_slots=algo.n_slots,
+                        geometry=plan.geometry,
+                        topology=algo.topology,
+                        **algo.kernel_config,
+                    )
+                ),
+            )
+            for start in range(0, n_elem, block)
+        ]
         ptrs = {(s.cube, s.pe): (tensor.va + s.offset_bytes,) for s in shards}
-        return self._run("all_reduce", _blockwise, (), plan.pes, async_op, pe_args=ptrs,
-                         kwargs={"kernel": module.kernel, "steps": steps})
+        return self._run(
+            "all_reduce",
+            _blockwise,
+            (),
+            plan.pes,
+            async_op,
+            pe_args=ptrs,
+            kwargs={"kernel": module.kernel, "steps": steps},
+        )
 
-    def reduce_scatter_tensor(self, output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
-                              async_op: bool = False) -> Work | None:
+    def reduce_scatter_tensor(
+        self, output: Tensor, input: Tensor, op: str = ReduceOp.SUM, async_op: bool = False
+    ) -> Work | None:
         """Rank r's ``output`` gets part r of the reduction of every rank's ``input`` (world times as long)."""
         self._check_op("reduce_scatter_tensor", op)
         n_out = self._leader_elements("reduce_scatter_tensor", output)
         n_in = self._leader_elements("reduce_scatter_tensor", input)
         self._same_dtype("reduce_scatter_tensor", output, input, n_in, n_out * self._world)
         args = (output.va, input.va, n_out, output.dtype, op, self._world, self._slot(output), self._window)
-        return self._run("reduce_scatter_tensor", ring_reduce_scatter_kernel, args, [LEADER], async_op,
-                         kwargs=RING_DIRS)
+        return self._run(
+            "reduce_scatter_tensor", ring_reduce_scatter_kernel, args, [LEADER], async_op, kwargs=RING_DIRS
+        )
 
-    def all_gather_into_tensor(self, output: Tensor, input: Tensor,
-                               async_op: bool = False) -> Work | None:
+    def all_gather_into_tensor(self, output: Tensor, input: Tensor, async_op: bool = False) -> Work | None:
         """Every rank's ``output`` gets all ranks' ``input`` concatenated in rank order."""
         n_in = self._leader_elements("all_gather_into_tensor", input)
         n_out = self._leader_elements("all_gather_into_tensor", output)
         self._same_dtype("all_gather_into_tensor", input, output, n_out, n_in * self._world)
         args = (output.va, input.va, n_in, input.dtype, self._world, self._slot(input), self._window)
-        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, [LEADER], async_op,
-                         kwargs=RING_DIRS)
+        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, [LEADER], async_op, kwargs=RING_DIRS)
 
     def broadcast(self, tensor: Tensor, src: int, async_op: bool = False) -> Work | None:
         """Every rank's ``tensor`` gets rank ``src``'s values."""
@@ -267,8 +317,17 @@ class Distributed:
         args = (tensor.va, n, tensor.dtype, src, self._world, self._slot(tensor), self._window)
         return self._run("broadcast", ring_broadcast_kernel, args, [LEADER], async_op, kwargs=RING_DIRS)
 
-    def _run(self, name: str, kernel, args: tuple, grid, async_op: bool, *, kwargs: dict | None = None,
-             pe_args: dict | None = None) -> Work | None:
+    def _run(
+        self,
+        name: str,
+        kernel,
+        args: tuple,
+        grid,
+        async_op: bool,
+        *,
+        kwargs: dict | None = None,
+        pe_args: dict | None = None,
+    ) -> Work | None:
         handle = self._ctx._launch_async(name, kernel, args, grid=list(grid), kwargs=kwargs, pe_args=pe_args)
         work = Work(self._ctx, handle, f"kernel:{name}")
         if async_op:
@@ -301,15 +360,18 @@ class Distributed:
     def _leader_elements(self, what: str, tensor: Tensor) -> int:
         """Elements of ``tensor``, which must be a one-PE tensor on cube 0 PE 0 of this rank's SIP."""
         if [(s.cube, s.pe) for s in self._own_shards(what, tensor)] != [LEADER]:
-            raise ValueError(f"{what}: {tensor.name} must live on one PE, cube 0 PE 0 "
-                             "(dp=DPPolicy(num_cubes=1, num_pes=1))")
+            raise ValueError(
+                f"{what}: {tensor.name} must live on one PE, cube 0 PE 0 (dp=DPPolicy(num_cubes=1, num_pes=1))"
+            )
         return math.prod(tensor.shape)
 
     @staticmethod
     def _same_dtype(what: str, small: Tensor, big: Tensor, n_big: int, expected: int) -> None:
         if small.dtype != big.dtype or n_big != expected:
-            raise ValueError(f"{what}: {big.name} must hold world size x {small.name}: {expected} elements of "
-                             f"{small.dtype}, got {n_big} of {big.dtype}")
+            raise ValueError(
+                f"{what}: {big.name} must hold world size x {small.name}: {expected} elements of "
+                f"{small.dtype}, got {n_big} of {big.dtype}"
+            )
 
     def destroy_process_group(self) -> None:
         if not self._in_worker():

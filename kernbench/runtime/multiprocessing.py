@@ -33,8 +33,13 @@ class SpawnException(Exception):
     this error when nothing catches it.
     """
 
-    def __init__(self, summaries: dict[int, WorkerError], errors: dict[int, BaseException],
-                 deadlock: SimulationDeadlock | None, reported_by: int) -> None:
+    def __init__(
+        self,
+        summaries: dict[int, WorkerError],
+        errors: dict[int, BaseException],
+        deadlock: SimulationDeadlock | None,
+        reported_by: int,
+    ) -> None:
         failed = "; ".join(f"rank {rank} failed: {s.headline()}" for rank, s in sorted(summaries.items()))
         super().__init__(failed + (_deadlock_note(deadlock) if deadlock is not None else ""))
         self.summaries = summaries
@@ -78,8 +83,10 @@ class Multiprocessing:
         if not join:
             raise ValueError("spawn: join=False is not supported (the simulation runs inside spawn)")
         if _inside_host_code(self._ctx):
-            raise RuntimeError("spawn: call it from the top level of the script (every process runs it), not from "
-                               "host code that is already running on a SIP")
+            raise RuntimeError(
+                "spawn: call it from the top level of the script (every process runs it), not from "
+                "host code that is already running on a SIP"
+            )
         raised: dict[int, BaseException] = {}
 
         def worker(rank: int) -> dict[str, Any]:
@@ -99,8 +106,11 @@ class Multiprocessing:
             finished = engine.run().workers
         except SimulationDeadlock as exc:  # perhaps because a worker failed: say that first
             finished, deadlock = exc.finished, exc
-        outcomes = {int(name.removeprefix(WORKER_PREFIX)): value for name, value in finished.items()
-                    if name.startswith(WORKER_PREFIX)}
+        outcomes = {
+            int(name.removeprefix(WORKER_PREFIX)): value
+            for name, value in finished.items()
+            if name.startswith(WORKER_PREFIX)
+        }
         for rank, o in outcomes.items():
             first = self.spans.get(rank, (o["start_ns"], 0.0))[0]
             self.spans[rank] = (first, o["end_ns"])

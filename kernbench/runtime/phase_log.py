@@ -44,8 +44,15 @@ class PhaseLog:
     def __init__(self) -> None:
         self._phases: dict[str, _Phase] = {}
 
-    def add(self, phase: str, start_ns: float, end_ns: float, latency_ns: float, nbytes: int,
-            detail: dict[str, Any] | None = None) -> None:
+    def add(
+        self,
+        phase: str,
+        start_ns: float,
+        end_ns: float,
+        latency_ns: float,
+        nbytes: int,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         entry = self._phases.get(phase)
         if entry is None:
             entry = self._phases[phase] = _Phase(phase)

@@ -26,9 +26,18 @@ class CrossShardIndexError(NotImplementedError, IndexError):
 class Tensor:
     """A device tensor (``deployment`` set) or a host tensor (``host`` set, from `RuntimeContext.from_numpy`)."""
 
-    def __init__(self, ctx: RuntimeContext, shape: tuple[int, ...], dtype: str, name: str, *,
-                 dp: DPPolicy | None = None, layout: list[ShardBlock] | None = None,
-                 deployment: Deployment | None = None, host: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        ctx: RuntimeContext,
+        shape: tuple[int, ...],
+        dtype: str,
+        name: str,
+        *,
+        dp: DPPolicy | None = None,
+        layout: list[ShardBlock] | None = None,
+        deployment: Deployment | None = None,
+        host: np.ndarray | None = None,
+    ) -> None:
         self._ctx = ctx
         self.shape = tuple(int(s) for s in shape)
         self.dtype = dtype
@@ -77,8 +86,9 @@ class Tensor:
         """Copy ``src`` (a host tensor, a device tensor or a numpy array of the same shape) into this tensor."""
         values = src.numpy() if isinstance(src, Tensor) else np.asarray(src)
         if tuple(values.shape) != self.shape:
-            raise ValueError(f"{self.name}.copy_ shape mismatch: source shape {tuple(values.shape)} != tensor shape "
-                             f"{self.shape}")
+            raise ValueError(
+                f"{self.name}.copy_ shape mismatch: source shape {tuple(values.shape)} != tensor shape {self.shape}"
+            )
         if self._host is not None:
             self._host = values.astype(self._host.dtype, copy=True)
             return self
@@ -99,8 +109,16 @@ class Tensor:
         """The tensor's values as a numpy array (the seeds' ``Tensor.data``; the same as `numpy()`)."""
         return self.numpy()
 
-    def to(self, *args: Any, dtype: str | None = None, dp: DPPolicy | None = None, device: Any = None,
-           dp_policy: DPPolicy | None = None, memory: str | None = None, name: str | None = None) -> Tensor:
+    def to(
+        self,
+        *args: Any,
+        dtype: str | None = None,
+        dp: DPPolicy | None = None,
+        device: Any = None,
+        dp_policy: DPPolicy | None = None,
+        memory: str | None = None,
+        name: str | None = None,
+    ) -> Tensor:
         """A tensor like this one with another dtype, placement or device, as ``torch.Tensor.to``; self if nothing
         changes.
 
@@ -121,8 +139,10 @@ class Tensor:
         to_host = isinstance(target, str) and target.strip().lower() == "cpu"
         sip = None if to_host or target is None else _device_index(target)
         if sip is not None and sip != self._ctx.current_device():
-            raise RuntimeError(f"{self.name}.to({target!r}): this host worker runs on sip{self._ctx.current_device()}"
-                               "; with rank = SIP a tensor moves to its own worker's SIP only")
+            raise RuntimeError(
+                f"{self.name}.to({target!r}): this host worker runs on sip{self._ctx.current_device()}"
+                "; with rank = SIP a tensor moves to its own worker's SIP only"
+            )
         new_dtype = dtype or self.dtype
         if to_host or (self.is_host and sip is None):
             if new_dtype == self.dtype and self.is_host:
@@ -132,8 +152,13 @@ class Tensor:
             return self._ctx.from_numpy(self.numpy().astype(dtype_info(new_dtype).storage))
         if not self.is_host and new_dtype == self.dtype and (dp is None or dp == self.dp) and memory is None:
             return self
-        out = self._ctx.empty(self.shape, new_dtype, dp=dp if dp is not None else self.dp,
-                              memory=memory or ("hbm" if self.is_host else self._memory), name=name)
+        out = self._ctx.empty(
+            self.shape,
+            new_dtype,
+            dp=dp if dp is not None else self.dp,
+            memory=memory or ("hbm" if self.is_host else self._memory),
+            name=name,
+        )
         out.copy_(self.numpy())
         return out
 
@@ -166,8 +191,9 @@ class Tensor:
             return head + ", empty)"
         flat = ", ".join(f"{v:.4g}" for v in values.reshape(-1)[:4])
         more = ", ..." if values.size > 4 else ""
-        return (f"{head}, values=[{flat}{more}], min={values.min():.4g}, max={values.max():.4g}, "
-                f"mean={values.mean():.4g})")
+        return (
+            f"{head}, values=[{flat}{more}], min={values.min():.4g}, max={values.max():.4g}, mean={values.mean():.4g})"
+        )
 
     # -- internals -------------------------------------------------------------------------------------------------
 
@@ -235,6 +261,6 @@ def _device_index(device: Any) -> int:
     if isinstance(device, str):
         text = device.strip().lower()
         for prefix in ("ahbm:", "sip:", "cuda:", "sip"):
-            if text.startswith(prefix) and text[len(prefix):].isdigit():
-                return int(text[len(prefix):])
+            if text.startswith(prefix) and text[len(prefix) :].isdigit():
+                return int(text[len(prefix) :])
     raise ValueError(f"Tensor.to: unknown device {device!r} (use 'cpu', an int, 'ahbm:N', 'sip:N' or 'sipN')")

@@ -21,8 +21,10 @@ from typing import Any
 import pdes
 
 _LIBRARY_DIRS = tuple(
-    os.path.join(p.resolve(), "") for p in {
-        Path(__file__).resolve().parents[1], Path(pdes.__file__).parent,
+    os.path.join(p.resolve(), "")
+    for p in {
+        Path(__file__).resolve().parents[1],
+        Path(pdes.__file__).parent,
         *(Path(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")),
     }
 )
@@ -76,8 +78,14 @@ class WorkerError:
 
     @classmethod
     def of(cls, rank: int, exc: BaseException) -> WorkerError:
-        return cls(rank, type(exc).__name__, str(exc), user_frame(exc), "".join(traceback.format_tb(exc.__traceback__)),
-                   "".join(traceback.format_exception(exc)))
+        return cls(
+            rank,
+            type(exc).__name__,
+            str(exc),
+            user_frame(exc),
+            "".join(traceback.format_tb(exc.__traceback__)),
+            "".join(traceback.format_exception(exc)),
+        )
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)

@@ -239,8 +239,9 @@ def parse_topology(data: Mapping[str, Any], source: str = "<dict>") -> Topology:
     return topo
 
 
-def load_topology(path: str | os.PathLike[str], *, sips: int | None = None,
-                  sip_topology: str | None = None) -> Topology:
+def load_topology(
+    path: str | os.PathLike[str], *, sips: int | None = None, sip_topology: str | None = None
+) -> Topology:
     """Read, parse and validate a topology file; every problem is a `TopologyError` naming the file.
 
     ``sips`` and ``sip_topology`` (the CLI's ``--sips`` / ``--sip-topology``) replace ``system.sip_count`` and
@@ -249,9 +250,11 @@ def load_topology(path: str | os.PathLike[str], *, sips: int | None = None,
     """
     source = os.fspath(path)
     data = read_yaml_file(path, source, TopologyError)
-    given = [(flag, key, value) for flag, key, value in (("--sips", "sip_count", sips),
-                                                          ("--sip-topology", "topology", sip_topology))
-             if value is not None]
+    given = [
+        (flag, key, value)
+        for flag, key, value in (("--sips", "sip_count", sips), ("--sip-topology", "topology", sip_topology))
+        if value is not None
+    ]
     if given:
         source += " (with " + " ".join(f"{flag} {value}" for flag, _, value in given) + ")"
         if isinstance(data, Mapping) and isinstance(data.get("system"), Mapping):  # else the file's error stands

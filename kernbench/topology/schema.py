@@ -57,8 +57,11 @@ def section(cls: type[_Section]) -> type[_Section]:
 class InterSipLinkConfig:
     """One direction of a SIP-to-SIP link; its latency is the parallel engine's lookahead, hence not too small."""
 
-    latency_ns: float = bounded(ge=MIN_LOOKAHEAD_NS, why="it is the parallel engine's lookahead: time + lookahead "
-                                f"must exceed time up to {LOOKAHEAD_HORIZON_NS / 1e9:g} s simulated")
+    latency_ns: float = bounded(
+        ge=MIN_LOOKAHEAD_NS,
+        why="it is the parallel engine's lookahead: time + lookahead "
+        f"must exceed time up to {LOOKAHEAD_HORIZON_NS / 1e9:g} s simulated",
+    )
     bandwidth_gbs: float = bounded(gt=0)
 
 
@@ -296,8 +299,11 @@ class PeMmuConfig:
 
     va_base: int = bounded(ge=0)
     va_size_gib: int = bounded(ge=1)
-    page_bytes: int = bounded(ge=4 * KIB, le=GIB, why="each mapped page is tracked separately: smaller pages make a "
-                              "run's memory grow without bound")
+    page_bytes: int = bounded(
+        ge=4 * KIB,
+        le=GIB,
+        why="each mapped page is tracked separately: smaller pages make a run's memory grow without bound",
+    )
     tlb_hit_ns: float = bounded(ge=0)
     walk_ns: float = bounded(ge=0)
 

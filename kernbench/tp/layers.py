@@ -35,8 +35,16 @@ def _split(what: str, size: int, world: int) -> int:
 class ColumnParallelLinear:
     """``y = x @ W`` with W (in_features, out_features) split by columns: this rank holds ``W[:, rank block]``."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = False, gather_output: bool = False,
-                 dtype: str = "f16", *, torch: RuntimeContext) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = False,
+        gather_output: bool = False,
+        dtype: str = "f16",
+        *,
+        torch: RuntimeContext,
+    ) -> None:
         self.torch = torch
         self.world = get_tensor_model_parallel_world_size(torch)
         self.in_features, self.out_features = in_features, out_features
@@ -50,15 +58,26 @@ class ColumnParallelLinear:
         """x (M, in_features), the same on every rank -> (M, out_features / world), or (M, out_features)."""
         m = int(x.shape[0])
         local = self.torch.empty((m, self.out_local), self.dtype, dp=ON_LEADER, name="column_parallel.out")
-        self.torch.launch("column_parallel_gemm", gemm_kernel, x, self.weight, local, m, self.in_features,
-                          self.out_local, dtype=self.dtype, bias_ptr=_va(self.bias))
+        self.torch.launch(
+            "column_parallel_gemm",
+            gemm_kernel,
+            x,
+            self.weight,
+            local,
+            m,
+            self.in_features,
+            self.out_local,
+            dtype=self.dtype,
+            bias_ptr=_va(self.bias),
+        )
         if not self.gather_output:
             return local
         gathered = self.torch.empty((self.world * m * self.out_local,), self.dtype, dp=ON_LEADER)
         self.torch.distributed.all_gather_into_tensor(gathered, local)
         full = self.torch.empty((m, self.out_features), self.dtype, dp=ON_LEADER, name="column_parallel.full")
-        self.torch.launch("column_blocks_to_rows", _blocks_to_rows_kernel, gathered, full, self.world, m,
-                          self.out_local, self.dtype)
+        self.torch.launch(
+            "column_blocks_to_rows", _blocks_to_rows_kernel, gathered, full, self.world, m, self.out_local, self.dtype
+        )
         local.free()
         gathered.free()
         return full
@@ -69,8 +88,16 @@ class ColumnParallelLinear:
 class RowParallelLinear:
     """``y = x @ W`` with W (in_features, out_features) split by rows; the partial products are all-reduced."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = False, input_is_parallel: bool = True,
-                 dtype: str = "f16", *, torch: RuntimeContext) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = False,
+        input_is_parallel: bool = True,
+        dtype: str = "f16",
+        *,
+        torch: RuntimeContext,
+    ) -> None:
         self.torch = torch
         self.input_is_parallel = input_is_parallel
         self.world = get_tensor_model_parallel_world_size(torch)
@@ -89,12 +116,22 @@ class RowParallelLinear:
             raise ValueError(f"RowParallelLinear: input must be (M, {width}), got {tuple(x.shape)}")
         offset = 0 if self.input_is_parallel else self.torch.distributed.get_rank() * self.in_local
         out = self.torch.empty((m, self.out_features), self.dtype, dp=ON_LEADER, name="row_parallel.out")
-        self.torch.launch("row_parallel_gemm", gemm_kernel, x.va + offset * itemsize(self.dtype), self.weight, out,
-                          m, self.in_local, self.out_features, dtype=self.dtype, lda=width, grid=[(0, 0)])
+        self.torch.launch(
+            "row_parallel_gemm",
+            gemm_kernel,
+            x.va + offset * itemsize(self.dtype),
+            self.weight,
+            out,
+            m,
+            self.in_local,
+            self.out_features,
+            dtype=self.dtype,
+            lda=width,
+            grid=[(0, 0)],
+        )
         self.torch.distributed.all_reduce(out)
         if self.bias is not None:
-            self.torch.launch("row_parallel_bias", _add_bias_kernel, out, self.bias, m, self.out_features,
-                              self.dtype)
+            self.torch.launch("row_parallel_bias", _add_bias_kernel, out, self.bias, m, self.out_features, self.dtype)
         return out
 
     __call__ = forward

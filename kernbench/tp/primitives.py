@@ -45,14 +45,25 @@ def scatter_to_tp_region(x: Tensor, torch: RuntimeContext | None = None) -> Tens
     world, rank = dist.get_world_size(), dist.get_rank()
     m, k = as_2d(x.shape)
     if k % world:
-        raise ValueError(f"scatter_to_tp_region: last dimension {k} of {x.name} is not divisible by the "
-                         f"tensor-parallel world size {world}")
+        raise ValueError(
+            f"scatter_to_tp_region: last dimension {k} of {x.name} is not divisible by the "
+            f"tensor-parallel world size {world}"
+        )
     width = k // world
-    out = torch.empty((*x.shape[:-1], width) if x.shape else (width,), x.dtype, dp=ON_LEADER,
-                      name=f"{x.name}.scatter")
+    out = torch.empty((*x.shape[:-1], width) if x.shape else (width,), x.dtype, dp=ON_LEADER, name=f"{x.name}.scatter")
     size = itemsize(x.dtype)
-    torch.launch("scatter_to_tp_region", _columns_kernel, x.va + rank * width * size, out, m, width, k * size,
-                 x.dtype, grid=[(0, 0)], local_dims=False)
+    torch.launch(
+        "scatter_to_tp_region",
+        _columns_kernel,
+        x.va + rank * width * size,
+        out,
+        m,
+        width,
+        k * size,
+        x.dtype,
+        grid=[(0, 0)],
+        local_dims=False,
+    )
     return out
 
 
@@ -63,10 +74,21 @@ def gather_from_tp_region(x: Tensor, torch: RuntimeContext | None = None) -> Ten
     m, k = as_2d(x.shape)
     gathered = torch.empty((world * math.prod(x.shape),), x.dtype, dp=ON_LEADER, name=f"{x.name}.gathered")
     torch.distributed.all_gather_into_tensor(gathered, x)
-    out = torch.empty((*x.shape[:-1], world * k) if x.shape else (world,), x.dtype, dp=ON_LEADER,
-                      name=f"{x.name}.gather")
-    torch.launch("gather_from_tp_region", _blocks_to_rows_kernel, gathered, out, world, m, k, x.dtype,
-                 grid=[(0, 0)], local_dims=False)
+    out = torch.empty(
+        (*x.shape[:-1], world * k) if x.shape else (world,), x.dtype, dp=ON_LEADER, name=f"{x.name}.gather"
+    )
+    torch.launch(
+        "gather_from_tp_region",
+        _blocks_to_rows_kernel,
+        gathered,
+        out,
+        world,
+        m,
+        k,
+        x.dtype,
+        grid=[(0, 0)],
+        local_dims=False,
+    )
     gathered.free()
     return out
 

@@ -77,30 +77,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = _Parser(prog="python -m pdes.phold", description=__doc__)
     ap.add_argument("--lps", type=_integer(1), default=64, help="number of LPs")
     ap.add_argument("--events-per-lp", type=_integer(0), default=8, help="initial events per LP")
-    ap.add_argument("--remote", type=_number("a number in [0, 1]", lambda x: 0 <= x <= 1), default=0.5,
-                    help="probability that an event goes to another LP")
-    ap.add_argument("--lookahead", type=_number("a finite number > 0", lambda x: x > 0), default=1.0,
-                    help="link latency = minimum delay")
-    ap.add_argument("--mean", type=_number("a finite number >= 0", lambda x: x >= 0), default=1.0,
-                    help="mean of the exponential extra delay")
-    ap.add_argument("--until", type=_number("a finite number >= 0 (PHOLD never runs out of events)",
-                                            lambda x: x >= 0), default=200.0,
-                    help="simulated end time (events before it run)")
+    ap.add_argument(
+        "--remote",
+        type=_number("a number in [0, 1]", lambda x: 0 <= x <= 1),
+        default=0.5,
+        help="probability that an event goes to another LP",
+    )
+    ap.add_argument(
+        "--lookahead",
+        type=_number("a finite number > 0", lambda x: x > 0),
+        default=1.0,
+        help="link latency = minimum delay",
+    )
+    ap.add_argument(
+        "--mean",
+        type=_number("a finite number >= 0", lambda x: x >= 0),
+        default=1.0,
+        help="mean of the exponential extra delay",
+    )
+    ap.add_argument(
+        "--until",
+        type=_number("a finite number >= 0 (PHOLD never runs out of events)", lambda x: x >= 0),
+        default=200.0,
+        help="simulated end time (events before it run)",
+    )
     ap.add_argument("--seed", type=_integer(0, 2**64), default=7)
-    ap.add_argument("--work", type=_number("a finite number >= 0", lambda x: x >= 0), default=0.0,
-                    metavar="MICROSECONDS", help="CPU burnt per event")
+    ap.add_argument(
+        "--work",
+        type=_number("a finite number >= 0", lambda x: x >= 0),
+        default=0.0,
+        metavar="MICROSECONDS",
+        help="CPU burnt per event",
+    )
     ap.add_argument("--sync", choices=("null", "window"), default="null")
     ap.add_argument("--engine", choices=("pdes", "simpy"), default="pdes")
-    ap.add_argument("--ranks", type=_integer(1), default=None,
-                    help="in-process virtual ranks (without mpirun only; default 1)")
+    ap.add_argument(
+        "--ranks", type=_integer(1), default=None, help="in-process virtual ranks (without mpirun only; default 1)"
+    )
     ap.add_argument("--partition", choices=("blocks", "round_robin"), default="blocks")
-    ap.add_argument("--compare-simpy", action="store_true",
-                    help="run plain SimPy and pdes in this process (--repeat times each, alternately) and print "
-                         "the best events/s of each and their ratio")
+    ap.add_argument(
+        "--compare-simpy",
+        action="store_true",
+        help="run plain SimPy and pdes in this process (--repeat times each, alternately) and print "
+        "the best events/s of each and their ratio",
+    )
     ap.add_argument("--repeat", type=_integer(1), default=3, help="runs per engine for --compare-simpy")
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
-    ap.add_argument("--stats-json", metavar="PATH", type=_writable_file,
-                    help="write per-rank and per-LP statistics to PATH")
+    ap.add_argument(
+        "--stats-json", metavar="PATH", type=_writable_file, help="write per-rank and per-LP statistics to PATH"
+    )
     args = ap.parse_args(argv)
     horizon = time_limit(args.lookahead)
     if args.until > horizon:  # t + lookahead == t before --until: PHOLD (and the synchronizer) would stall
@@ -110,8 +135,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 model.check_horizon(args.until)
             except ModelError as exc:
                 ap.error(f"argument --lookahead: too small for --until {args.until!r}: {exc}")
-        ap.error(f"argument --lookahead: too small for --until {args.until!r}: "
-                 + horizon_message("every PHOLD event's minimum delay", args.lookahead, args.until))
+        ap.error(
+            f"argument --lookahead: too small for --until {args.until!r}: "
+            + horizon_message("every PHOLD event's minimum delay", args.lookahead, args.until)
+        )
     return args
 
 
@@ -126,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
     except SystemExit as exc:  # --help, or a bad command line already reported
         return exc.code if isinstance(exc.code, int) else 2
-    params = PholdParams(args.lps, args.events_per_lp, args.remote, args.lookahead, args.mean, args.seed,
-                         args.work)
+    params = PholdParams(args.lps, args.events_per_lp, args.remote, args.lookahead, args.mean, args.seed, args.work)
     if args.compare_simpy:
         if launched_by_mpi() or (args.ranks or 1) != 1 or args.engine != "pdes":
             _say("phold: --compare-simpy runs both engines in one process, without mpirun, --ranks or --engine")
@@ -180,11 +206,19 @@ def main(argv: list[str] | None = None) -> int:
             rank = MPI.COMM_WORLD.Get_rank()
     if rank != 0:
         return 0
-    line = {"digest": dig, "events": events, "wall_s": round(wall, 6),
-            "events_per_s": round(events / wall, 1) if wall > 0 else None,
-            "real_msgs": real_msgs, "null_msgs": null_msgs, "ranks": ranks, "lps": params.lps,
-            "sync": args.sync if args.engine == "pdes" else None, "engine": args.engine,
-            "work_us": params.work_us}
+    line = {
+        "digest": dig,
+        "events": events,
+        "wall_s": round(wall, 6),
+        "events_per_s": round(events / wall, 1) if wall > 0 else None,
+        "real_msgs": real_msgs,
+        "null_msgs": null_msgs,
+        "ranks": ranks,
+        "lps": params.lps,
+        "sync": args.sync if args.engine == "pdes" else None,
+        "engine": args.engine,
+        "work_us": params.work_us,
+    }
     if args.stats_json and stats is not None:
         with open(args.stats_json, "w") as fh:
             json.dump(stats, fh, indent=1)

@@ -61,40 +61,67 @@ def compare_simpy(params: PholdParams, until: float, repeat: int = 3, sync: str 
                 dig, events, wall = run_simpy(params, until)
             else:
                 dig, events, wall, _ = run_pdes(params, until, sync=sync, transport="local", ranks=1)
-            run = {"bench": "phold_compare", "engine": engine, "digest": dig, "events": events,
-                   "wall_s": round(wall, 6), "events_per_s": round(events / wall, 1)}
+            run = {
+                "bench": "phold_compare",
+                "engine": engine,
+                "digest": dig,
+                "events": events,
+                "wall_s": round(wall, 6),
+                "events_per_s": round(events / wall, 1),
+            }
             if engine not in best_runs or wall < best_runs[engine]["wall_s"]:
                 best_runs[engine] = run
     simpy_run, pdes_run = best_runs["simpy"], best_runs["pdes"]
     if simpy_run["digest"] != pdes_run["digest"] or simpy_run["events"] != pdes_run["events"]:
-        raise SystemExit(f"phold_bench: pdes gave {pdes_run['digest']}/{pdes_run['events']} events, "
-                         f"plain SimPy {simpy_run['digest']}/{simpy_run['events']}")
-    config = {"lps": params.lps, "events_per_lp": params.events_per_lp, "remote": params.remote,
-              "lookahead": params.lookahead, "mean": params.mean, "seed": params.seed, "until": until,
-              "sync": sync, "repeat": repeat}
-    ratio = {"bench": "phold_compare", "ratio_pdes_over_simpy":
-             round(pdes_run["events_per_s"] / simpy_run["events_per_s"], 3), **config}
+        raise SystemExit(
+            f"phold_bench: pdes gave {pdes_run['digest']}/{pdes_run['events']} events, "
+            f"plain SimPy {simpy_run['digest']}/{simpy_run['events']}"
+        )
+    config = {
+        "lps": params.lps,
+        "events_per_lp": params.events_per_lp,
+        "remote": params.remote,
+        "lookahead": params.lookahead,
+        "mean": params.mean,
+        "seed": params.seed,
+        "until": until,
+        "sync": sync,
+        "repeat": repeat,
+    }
+    ratio = {
+        "bench": "phold_compare",
+        "ratio_pdes_over_simpy": round(pdes_run["events_per_s"] / simpy_run["events_per_s"], 3),
+        **config,
+    }
     return [simpy_run, pdes_run, ratio]
 
 
 def compare_table(lines: list[dict]) -> str:
     simpy_run, pdes_run, ratio = lines
     rows = [f"{'engine':<22} {'events':>8} {'wall s':>8} {'events/s':>10}"]
-    rows += [f"{r['engine']:<22} {r['events']:>8} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f}"
-             for r in (simpy_run, pdes_run)]
-    rows.append(f"pdes / plain SimPy: {ratio['ratio_pdes_over_simpy']:.3f} "
-                f"(best of {ratio['repeat']} each, one process, sync {ratio['sync']})")
+    rows += [
+        f"{r['engine']:<22} {r['events']:>8} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f}"
+        for r in (simpy_run, pdes_run)
+    ]
+    rows.append(
+        f"pdes / plain SimPy: {ratio['ratio_pdes_over_simpy']:.3f} "
+        f"(best of {ratio['repeat']} each, one process, sync {ratio['sync']})"
+    )
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="phold_bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="phold_bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--ranks", type=int, nargs="+", default=[2], help="MPI rank counts to compare with 1")
     ap.add_argument("--repeat", type=int, default=3, help="runs per point; the fastest is kept")
     ap.add_argument("--plot", metavar="PNG", help="also draw speedup against ranks (needs the 'plot' extra)")
-    ap.add_argument("--compare", action="store_true",
-                    help="only pdes in one process against plain SimPy, fine grain, in this process")
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="only pdes in one process against plain SimPy, fine grain, in this process",
+    )
     ap.add_argument("--until", type=float, default=2000.0, help="simulated end time for --compare")
     args = ap.parse_args(argv)
     if args.compare:
@@ -129,19 +156,28 @@ def main(argv: list[str] | None = None) -> int:
             ref_digest = fine_ref["digest"] if grain is FINE else single["digest"]
             record(f"pdes 1 proc {sync}", grain_name, single, None, ref_digest)
             for n in args.ranks:
-                record(f"pdes {n} ranks {sync}", grain_name,
-                       best([*COMMON, *grain, "--sync", sync], n, args.repeat), single, ref_digest)
+                record(
+                    f"pdes {n} ranks {sync}",
+                    grain_name,
+                    best([*COMMON, *grain, "--sync", sync], n, args.repeat),
+                    single,
+                    ref_digest,
+                )
 
     simpy_rate = fine_ref["events_per_s"]
-    header = f"{'case':<24} {'grain':<9} {'events':>7} {'wall s':>8} {'events/s':>10} {'vs simpy':>9} " \
-             f"{'speedup':>8} {'null msgs':>9}"
+    header = (
+        f"{'case':<24} {'grain':<9} {'events':>7} {'wall s':>8} {'events/s':>10} {'vs simpy':>9} "
+        f"{'speedup':>8} {'null msgs':>9}"
+    )
     print("\n" + header)
     print("-" * len(header))
     for r in rows:
         vs = f"{r['events_per_s'] / simpy_rate:.2f}" if r["grain"] == "work 0" else ""
         speed = f"{r['speedup_vs_1']:.2f}x" if "speedup_vs_1" in r else ""
-        print(f"{r['case']:<24} {r['grain']:<9} {r['events']:>7} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f} "
-              f"{vs:>9} {speed:>8} {r['null_msgs']:>9}")
+        print(
+            f"{r['case']:<24} {r['grain']:<9} {r['events']:>7} {r['wall_s']:>8.3f} {r['events_per_s']:>10.0f} "
+            f"{vs:>9} {speed:>8} {r['null_msgs']:>9}"
+        )
     if args.plot:
         plot_speedup(rows, args.plot)
         print(f"\nplot written to {args.plot}")
@@ -159,8 +195,11 @@ def plot_speedup(rows: list[dict], path: str) -> None:
     max_ranks = 1
     for sync in ("null", "window"):
         for grain in ("work 0", "work 100"):
-            points = [(1, 1.0)] + [(r["ranks"], r["speedup_vs_1"]) for r in rows
-                                   if r.get("sync") == sync and r["grain"] == grain and "speedup_vs_1" in r]
+            points = [(1, 1.0)] + [
+                (r["ranks"], r["speedup_vs_1"])
+                for r in rows
+                if r.get("sync") == sync and r["grain"] == grain and "speedup_vs_1" in r
+            ]
             xs, ys = zip(*sorted(points), strict=True)
             max_ranks = max(max_ranks, *xs)
             ax.plot(xs, ys, marker="o", label=f"{sync}, {grain}")

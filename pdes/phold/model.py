@@ -47,12 +47,15 @@ class PholdParams:
 def param_checks(p: PholdParams) -> list[tuple[str, bool, str]]:
     """(field, valid, rule) for every parameter (the CLI reuses the rules to name its flags)."""
     finite = math.isfinite
-    return [("lps", p.lps >= 1, "an integer >= 1"), ("events_per_lp", p.events_per_lp >= 0, "an integer >= 0"),
-            ("remote", 0.0 <= p.remote <= 1.0, "a number in [0, 1]"),
-            ("lookahead", finite(p.lookahead) and p.lookahead > 0, "a finite number > 0"),
-            ("mean", finite(p.mean) and p.mean >= 0, "a finite number >= 0"),
-            ("seed", 0 <= p.seed < 2**64, "an integer in [0, 2**64)"),
-            ("work_us", finite(p.work_us) and p.work_us >= 0, "a finite number >= 0")]
+    return [
+        ("lps", p.lps >= 1, "an integer >= 1"),
+        ("events_per_lp", p.events_per_lp >= 0, "an integer >= 0"),
+        ("remote", 0.0 <= p.remote <= 1.0, "a number in [0, 1]"),
+        ("lookahead", finite(p.lookahead) and p.lookahead > 0, "a finite number > 0"),
+        ("mean", finite(p.mean) and p.mean >= 0, "a finite number >= 0"),
+        ("seed", 0 <= p.seed < 2**64, "an integer in [0, 2**64)"),
+        ("work_us", finite(p.work_us) and p.work_us >= 0, "a finite number >= 0"),
+    ]
 
 
 class UniformStream:
@@ -165,8 +168,13 @@ def build_model(params: PholdParams, link_group: bool = True) -> Model:
     return model
 
 
-def run_pdes(params: PholdParams, until: float, progress: Callable[[dict], None] | None = None,
-             model: Model | None = None, **sim_options: Any) -> tuple[str, int, float, RunResult]:
+def run_pdes(
+    params: PholdParams,
+    until: float,
+    progress: Callable[[dict], None] | None = None,
+    model: Model | None = None,
+    **sim_options: Any,
+) -> tuple[str, int, float, RunResult]:
     """Run PHOLD on pdes; returns (digest, PHOLD events, wall seconds of the run, run result).
 
     ``model``: one :func:`build_model` made from ``params`` already (default: build it).

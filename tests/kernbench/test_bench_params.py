@@ -20,13 +20,16 @@ def test_sets_parse_as_the_defaults_type_and_the_last_one_wins():
     assert summary(parse_sets("b", PARAMS, [])) == "layers=2 rate=0.5 name=x fast=true"
 
 
-@pytest.mark.parametrize(("item", "message"), [
-    ("foo=1", "--set foo=1: bench b has no parameter 'foo'; its parameters: layers, rate, name, fast"),
-    ("layers=2.5", "--set layers=2.5: parameter 'layers' of bench b is an int (default 2), got '2.5'"),
-    ("rate=fast", "--set rate=fast: parameter 'rate' of bench b is a float (default 0.5), got 'fast'"),
-    ("fast=maybe", "--set fast=maybe: parameter 'fast' of bench b is a bool (default true), got 'maybe'"),
-    ("layers", "--set layers: expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("foo=1", "--set foo=1: bench b has no parameter 'foo'; its parameters: layers, rate, name, fast"),
+        ("layers=2.5", "--set layers=2.5: parameter 'layers' of bench b is an int (default 2), got '2.5'"),
+        ("rate=fast", "--set rate=fast: parameter 'rate' of bench b is a float (default 0.5), got 'fast'"),
+        ("fast=maybe", "--set fast=maybe: parameter 'fast' of bench b is a bool (default true), got 'maybe'"),
+        ("layers", "--set layers: expected KEY=VALUE"),
+    ],
+)
 def test_bad_sets_are_one_line_errors(item, message):
     with pytest.raises(BenchError) as err:
         parse_sets("b", PARAMS, [item])
@@ -51,20 +54,39 @@ def test_cli_list_shows_the_parameters_under_the_bench(capsys):
     assert main(["run", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("dp_step "))
-    assert lines[at + 1].split() == ["--set", "layers=4", "hidden=512", "batch=128", "cubes=2", "bucket_mib=0.25",
-                                     "grad_dtype=f16", "overlap=true", "algorithm=''", "seed=0"]
+    assert lines[at + 1].split() == [
+        "--set",
+        "layers=4",
+        "hidden=512",
+        "batch=128",
+        "cubes=2",
+        "bucket_mib=0.25",
+        "grad_dtype=f16",
+        "overlap=true",
+        "algorithm=''",
+        "seed=0",
+    ]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--bench", "dp_step", "--set", "foo=1"],
-     "kernbench: --set foo=1: bench dp_step has no parameter 'foo'; its parameters: layers, hidden, batch, cubes, "
-     "bucket_mib, grad_dtype, overlap, algorithm, seed"),
-    (["--bench", "dp_step", "--set", "layers=two"],
-     "kernbench: --set layers=two: parameter 'layers' of bench dp_step is an int (default 4), got 'two'"),
-    (["--bench", "gemm_single_pe", "--set", "n=1"],
-     "kernbench: --set n=1: bench gemm_single_pe has no parameter 'n'; its parameters: none"),
-    (["--list", "--set", "n=1"], "kernbench: --set needs --bench NAME"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--bench", "dp_step", "--set", "foo=1"],
+            "kernbench: --set foo=1: bench dp_step has no parameter 'foo'; its parameters: layers, hidden, batch, "
+            "cubes, bucket_mib, grad_dtype, overlap, algorithm, seed",
+        ),
+        (
+            ["--bench", "dp_step", "--set", "layers=two"],
+            "kernbench: --set layers=two: parameter 'layers' of bench dp_step is an int (default 4), got 'two'",
+        ),
+        (
+            ["--bench", "gemm_single_pe", "--set", "n=1"],
+            "kernbench: --set n=1: bench gemm_single_pe has no parameter 'n'; its parameters: none",
+        ),
+        (["--list", "--set", "n=1"], "kernbench: --set needs --bench NAME"),
+    ],
+)
 def test_cli_set_errors_exit_2_with_one_line(capsys, args, message):
     assert main(["run", "--topology", TOPOLOGY, *args]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [message]

@@ -28,8 +28,7 @@ def sweep(op="all_reduce", sips=2, max_bytes=64 * 1024, algorithm=None, root=0, 
     ccl = load_ccl_config()
     if algorithm is not None:
         ccl = ccl.with_algorithm(algorithm)
-    return run_sweep(Engine(topo, report_requests=False), ccl, op, sweep_sizes(min_bytes, max_bytes, 2), dtype,
-                     root)
+    return run_sweep(Engine(topo, report_requests=False), ccl, op, sweep_sizes(min_bytes, max_bytes, 2), dtype, root)
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +138,9 @@ def test_other_all_reduce_algorithms_are_right_at_every_size(algorithm):
 @pytest.mark.parametrize("dtype", ["f16", "bf16", "i32"])
 def test_other_dtypes_are_right(dtype):
     rows = sweep(max_bytes=8 * 1024, min_bytes=1024, dtype=dtype)
-    assert [(r["count"], r["wrong"]) for r in rows] == [(n // (2 if dtype != "i32" else 4), 0)
-                                                        for n in (1024, 2048, 4096, 8192)]
+    assert [(r["count"], r["wrong"]) for r in rows] == [
+        (n // (2 if dtype != "i32" else 4), 0) for n in (1024, 2048, 4096, 8192)
+    ]
 
 
 def test_a_collective_that_does_nothing_is_counted_element_by_element(monkeypatch, capsys):
@@ -160,7 +160,8 @@ def test_text_table_has_nccl_tests_columns_and_average(capsys):
     assert lines[3].split() == ["#", "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong"]
     rows = [line.split() for line in lines if not line.startswith("#")]
     assert [(r[0], r[1], r[2], r[3], r[4], r[8]) for r in rows] == [
-        (str(s), str(s // 4), "f32", "sum", "-1", "0") for s in (8, 32, 128, 512)]
+        (str(s), str(s // 4), "f32", "sum", "-1", "0") for s in (8, 32, 128, 512)
+    ]
     average = sum(float(r[7]) for r in rows) / 4
     assert lines[-2] == "# Out of bounds values : 0 OK"
     assert lines[-1].startswith("# Avg bus bandwidth    : ")
@@ -168,25 +169,46 @@ def test_text_table_has_nccl_tests_columns_and_average(capsys):
 
 
 def test_json_has_one_point_per_size_and_an_average_per_algorithm(capsys):
-    assert main([*PERF, "--max-bytes", "64", "--algorithm", "ring_allreduce_tcm", "--algorithm",
-                 "ring_allreduce_hbm", "--json"]) == 0
+    assert (
+        main(
+            [
+                *PERF,
+                "--max-bytes",
+                "64",
+                "--algorithm",
+                "ring_allreduce_tcm",
+                "--algorithm",
+                "ring_allreduce_hbm",
+                "--json",
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["type"], r["algorithm"]) for r in records] == [
-        *[("point", "ring_allreduce_tcm")] * 4, ("avg", "ring_allreduce_tcm"),
-        *[("point", "ring_allreduce_hbm")] * 4, ("avg", "ring_allreduce_hbm")]
+        *[("point", "ring_allreduce_tcm")] * 4,
+        ("avg", "ring_allreduce_tcm"),
+        *[("point", "ring_allreduce_hbm")] * 4,
+        ("avg", "ring_allreduce_hbm"),
+    ]
     assert records[4]["avg_busbw_gbs"] == pytest.approx(sum(r["busbw_gbs"] for r in records[:4]) / 4, abs=1e-6)
     assert {r["link_gbs"] for r in records} == {100.0}
     assert {r["world_size"] for r in records} == {2}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--op", "all_gather", "--algorithm", "tree_allreduce"],
-     "kernbench: --algorithm picks the all_reduce algorithm; all_gather always runs on the ring of SIP leaders"),
-    (["--op", "broadcast", "--root", "2"], "kernbench: --root 2: expected a rank 0..1"),
-    (["--max-bytes", "64Q"], "kernbench: --max-bytes 64Q: expected a byte count"),
-    (["--algorithm", "nope"], "kernbench: --algorithm 'nope'"),
-    (["--plot", "/nonexistent-dir/x.png"], "kernbench: --plot /nonexistent-dir/x.png: cannot write: directory"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--op", "all_gather", "--algorithm", "tree_allreduce"],
+            "kernbench: --algorithm picks the all_reduce algorithm; all_gather always runs on the ring of SIP leaders",
+        ),
+        (["--op", "broadcast", "--root", "2"], "kernbench: --root 2: expected a rank 0..1"),
+        (["--max-bytes", "64Q"], "kernbench: --max-bytes 64Q: expected a byte count"),
+        (["--algorithm", "nope"], "kernbench: --algorithm 'nope'"),
+        (["--plot", "/nonexistent-dir/x.png"], "kernbench: --plot /nonexistent-dir/x.png: cannot write: directory"),
+    ],
+)
 def test_bad_options_are_one_line_and_exit_2(capsys, args, message):
     assert main([*PERF, *args]) == 2
     err = capsys.readouterr().err
@@ -201,8 +223,9 @@ def test_op_that_does_not_exist_is_refused_by_name(capsys):
     assert "argument --op: invalid choice: 'alltoall'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[*PERF, "--max-bytes", "64"], ["probe", "--topology", TOPOLOGY]],
-                         ids=["ccl-perf", "probe"])
+@pytest.mark.parametrize(
+    "command", [[*PERF, "--max-bytes", "64"], ["probe", "--topology", TOPOLOGY]], ids=["ccl-perf", "probe"]
+)
 def test_plot_writes_a_png(tmp_path, command):
     path = tmp_path / "bw.png"
     assert main([*command, "--plot", str(path)]) == 0

@@ -17,11 +17,15 @@ PERF = ["-m", "kernbench.cli.main", "ccl-perf", "--topology", "topology.yaml", "
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
-@pytest.mark.parametrize("args", [
-    ["--json", "--algorithm", "ring_allreduce_tcm", "--algorithm", "mesh_allreduce"],
-    ["--json", "--op", "all_gather", "--sips", "4"],
-    ["--op", "broadcast", "--root", "1", "--sips", "4"],
-], ids=["all_reduce-json", "all_gather-4sips-json", "broadcast-4sips-text"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--json", "--algorithm", "ring_allreduce_tcm", "--algorithm", "mesh_allreduce"],
+        ["--json", "--op", "all_gather", "--sips", "4"],
+        ["--op", "broadcast", "--root", "1", "--sips", "4"],
+    ],
+    ids=["all_reduce-json", "all_gather-4sips-json", "broadcast-4sips-text"],
+)
 def test_two_ranks_print_what_one_process_prints(args):
     single, _ = run([*PERF, *args])
     assert single.returncode == 0, single.stderr
@@ -39,8 +43,9 @@ def test_sweep_rows_equal_single_process(op, sips):
     sizes = sweep_sizes(8, 128 * 1024, 4)
 
     def rows(transport):
-        return run_sweep(Engine(topo, transport=transport, report_requests=False), load_ccl_config(), op, sizes,
-                         "f32", 0)
+        return run_sweep(
+            Engine(topo, transport=transport, report_requests=False), load_ccl_config(), op, sizes, "f32", 0
+        )
 
     split, single = rows("mpi"), rows("local")
     assert split == single

@@ -26,8 +26,12 @@ def test_topology_summary_of_the_default_file(capsys):
 def test_invalid_file_gives_one_line_naming_the_yaml_path_and_exit_2(tmp_path):
     bad = tmp_path / "topology.yaml"
     bad.write_text((ROOT / "topology.yaml").read_text().replace("w: 4 ", "w: 0 ", 1))
-    proc = subprocess.run([sys.executable, "-m", "kernbench.cli.main", "topology", "--topology", str(bad)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernbench.cli.main", "topology", "--topology", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [f"kernbench: {bad}: sip.cube_mesh.w: expected int >= 1, got 0"]
@@ -45,7 +49,7 @@ def test_user_errors_are_printed_by_the_first_rank_only(monkeypatch, capsys):
         assert main(["probe", "--case", "nope"]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == lines
-        assert (not lines or err.startswith("kernbench: unknown case 'nope'"))
+        assert not lines or err.startswith("kernbench: unknown case 'nope'")
     monkeypatch.delenv("PMI_RANK")
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
     assert main(["probe", "--case", "nope"]) == 2
@@ -68,8 +72,13 @@ def test_usage_errors_help_and_the_topology_summary_are_printed_by_the_first_ran
 @pytest.mark.parametrize("command", [["topology"], ["probe", "--case", "pe-local-hbm"]])
 def test_a_reader_that_goes_away_ends_the_command_quietly(command):
     """``kernbench probe | head``: no BrokenPipeError traceback, the exit code of a writer killed by SIGPIPE."""
-    proc = subprocess.Popen([sys.executable, "-m", "kernbench.cli.main", *command], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kernbench.cli.main", *command],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.stdout.close()
     assert (proc.wait(timeout=60), proc.stderr.read()) == (141, "")
 

@@ -10,8 +10,18 @@ from kernbench.cli.main import main
 from tests.kernbench.helpers import load_script
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-SMALL = ["--set", "hidden=128", "--set", "batch=16", "--set", "cubes=1", "--set", "layers=3",
-         "--set", "bucket_mib=0.03"]  # 32 KiB of f16 gradient per layer: one bucket per layer
+SMALL = [
+    "--set",
+    "hidden=128",
+    "--set",
+    "batch=16",
+    "--set",
+    "cubes=1",
+    "--set",
+    "layers=3",
+    "--set",
+    "bucket_mib=0.03",
+]  # 32 KiB of f16 gradient per layer: one bucket per layer
 
 
 def step(capsys, sips: int, *sets: str) -> dict:
@@ -69,15 +79,18 @@ def test_other_algorithm_and_f32_gradients(capsys):
     assert line["results"][0]["metrics"]["algorithm"] == "tree_allreduce"
 
 
-@pytest.mark.parametrize(("sets", "error"), [
-    (["--set", "hidden=100"], "hidden (100) must be a multiple of 8 (1 cubes x 8 PEs: one column block each)"),
-    (["--set", "cubes=16"], "cubes must be 1..15"),
-    (["--set", "layers=0"], "layers must be >= 1"),
-    (["--set", "grad_dtype=bf16"], "grad_dtype must be f32 or f16"),
-    (["--set", "batch=8192", "--set", "hidden=1024"], "does not fit a PE's 1 MiB GEMM staging budget"),
-    (["--set", "algorithm=hierarchical_allreduce"], "reduces across PEs"),
-    (["--set", "algorithm=ring_allreduce_all_pes"], "cannot overlap the GEMMs: use overlap=false"),
-])
+@pytest.mark.parametrize(
+    ("sets", "error"),
+    [
+        (["--set", "hidden=100"], "hidden (100) must be a multiple of 8 (1 cubes x 8 PEs: one column block each)"),
+        (["--set", "cubes=16"], "cubes must be 1..15"),
+        (["--set", "layers=0"], "layers must be >= 1"),
+        (["--set", "grad_dtype=bf16"], "grad_dtype must be f32 or f16"),
+        (["--set", "batch=8192", "--set", "hidden=1024"], "does not fit a PE's 1 MiB GEMM staging budget"),
+        (["--set", "algorithm=hierarchical_allreduce"], "reduces across PEs"),
+        (["--set", "algorithm=ring_allreduce_all_pes"], "cannot overlap the GEMMs: use overlap=false"),
+    ],
+)
 def test_bad_sizes_fail_with_a_clear_error(capsys, sets, error):
     code = main(["run", "--topology", TOPOLOGY, "--json", "--bench", "dp_step", *SMALL, *sets])
     line = json.loads(capsys.readouterr().out)

@@ -16,15 +16,21 @@ from tests.kernbench.test_run_mpi import without_rank_and_wall
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
-STEP = ["run", "--topology", str(REPO_ROOT / "topology.yaml"), "--sips", "16", "--json", "--bench", "dp_step",
-        *SMALL]
+STEP = ["run", "--topology", str(REPO_ROOT / "topology.yaml"), "--sips", "16", "--json", "--bench", "dp_step", *SMALL]
 
 
 def outside_mpi(*extra: str) -> dict:
     """The same command in a child process that no launcher started (so --ranks may run virtual ranks)."""
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
-    proc = subprocess.run([sys.executable, "-m", "kernbench.cli.main", *STEP, *extra], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernbench.cli.main", *STEP, *extra],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

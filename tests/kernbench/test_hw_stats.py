@@ -98,8 +98,9 @@ def test_a_fifo_link_reports_peak_queue_and_waiting_time():
     env.run()
     [row] = probe.links()
     assert row == {"link": "l", "bytes": 4000, "transfers": 4, "busy_ns": 400.0, "wait_ns": 300.0, "peak_queue": 2}
-    assert probe.intervals() == {"l": [(0.0, 100.0, 1000), (100.0, 200.0, 1000), (200.0, 300.0, 1000),
-                                       (1000.0, 1100.0, 1000)]}
+    assert probe.intervals() == {
+        "l": [(0.0, 100.0, 1000), (100.0, 200.0, 1000), (200.0, 300.0, 1000), (1000.0, 1100.0, 1000)]
+    }
 
 
 def test_a_link_without_a_probe_records_nothing():
@@ -150,10 +151,13 @@ def test_cli_writes_json_and_csv_and_the_report_names_the_busiest_links(tmp_path
     assert not list(tmp_path.glob(".*tmp"))  # written through a temporary file, renamed
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--hw-stats", "stats.txt"], "--hw-stats stats.txt: expected a .json or .csv file name"),
-    (["--hw-stats", "/no/such/dir/s.json"], "--hw-stats /no/such/dir/s.json: cannot write: directory"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hw-stats", "stats.txt"], "--hw-stats stats.txt: expected a .json or .csv file name"),
+        (["--hw-stats", "/no/such/dir/s.json"], "--hw-stats /no/such/dir/s.json: cannot write: directory"),
+    ],
+)
 def test_bad_hw_stats_options_are_one_line_errors(capsys, args, message):
     assert main(["run", "--topology", str(DEFAULT_TOPOLOGY), "--bench", "ccl_allreduce", *args]) == 2
     err = capsys.readouterr().err

@@ -69,8 +69,13 @@ def test_pe_local_hbm_saturates_one_hbm_channel(rows, topo):
 
 
 def test_bottlenecks_follow_the_topology(rows):
-    expected = {"h2d-write": 64.0, "d2h-read": 64.0, "pe-remote-cube-hbm": 204.8, "pe-tcm": 256.0,
-                "cross-sip-pe-dma": 100.0}
+    expected = {
+        "h2d-write": 64.0,
+        "d2h-read": 64.0,
+        "pe-remote-cube-hbm": 204.8,
+        "pe-tcm": 256.0,
+        "cross-sip-pe-dma": 100.0,
+    }
     assert {case: summary(rows, case)["bottleneck_gbs"] for case in expected} == expected
     assert summary(rows, "cross-sip-pe-dma")["bottleneck"] == "inter-SIP link"
 
@@ -104,7 +109,10 @@ def test_route_traces_end_at_the_latency_of_the_traced_transfer(rows):
         assert all(h["tail_out_ns"] >= h["head_in_ns"] for h in hops), case
         assert max(h["cumulative_ns"] for h in hops) == pytest.approx(latency[case]), case
     assert [h["link"] for h in traces["pe-tcm"]] == [
-        "sip0.cube0.pe0.dma", "sip0.cube0.pe0->xbar", "sip0.cube0.xbar->pe1"]
+        "sip0.cube0.pe0.dma",
+        "sip0.cube0.pe0->xbar",
+        "sip0.cube0.xbar->pe1",
+    ]
 
 
 def test_two_virtual_ranks_give_the_same_rows(topo, rows):

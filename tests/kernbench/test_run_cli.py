@@ -12,8 +12,17 @@ from kernbench.cli.run_cmd import split_result
 from kernbench.runtime.phase_log import PhaseLog
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-BENCHES = ("ccl_allreduce", "dp_step", "gemm_single_pe", "gpt3_qkv", "ipcq_allreduce", "qkv_gemm", "qkv_gemm_multi_pe",
-           "tp_mlp", "va_offset_verify")
+BENCHES = (
+    "ccl_allreduce",
+    "dp_step",
+    "gemm_single_pe",
+    "gpt3_qkv",
+    "ipcq_allreduce",
+    "qkv_gemm",
+    "qkv_gemm_multi_pe",
+    "tp_mlp",
+    "va_offset_verify",
+)
 KEYS = {"bench", "status", "sim_latency_ns", "sips", "ranks", "wall_s", "error", "results", "params"}
 RESULT_KEYS = {"sip", "rank", "status", "sim_latency_ns", "checks", "metrics", "error", "phases"}
 
@@ -105,11 +114,14 @@ def test_device_all_runs_one_copy_per_sip(capsys):
 def test_device_all_gives_each_sip_its_own_torch(capsys, tmp_path):
     """``with torch:`` frees the context's tensors: with one shared context, the SIP that finished first would
     free (and fail to unmap) the other SIP's tensors."""
-    body = ("def run(torch):\n    with torch:\n        t = torch.zeros((64, 64))\n"
-            "        for _ in range(1 + 3 * torch.current_device()):\n            t.numpy()\n"
-            "    return {'checks': {'ok': True}}\n")
-    code, line = run_json(capsys, "--bench", "cleanup", "--device", "all",
-                          "--benches-dir", write_bench(tmp_path, "cleanup", body))
+    body = (
+        "def run(torch):\n    with torch:\n        t = torch.zeros((64, 64))\n"
+        "        for _ in range(1 + 3 * torch.current_device()):\n            t.numpy()\n"
+        "    return {'checks': {'ok': True}}\n"
+    )
+    code, line = run_json(
+        capsys, "--bench", "cleanup", "--device", "all", "--benches-dir", write_bench(tmp_path, "cleanup", body)
+    )
     assert code == 0, line["error"]
     assert line["status"] == "PASS", line["error"]
 
@@ -140,12 +152,21 @@ def test_bad_device_exit_2(capsys, device, message):
 
 def test_ccl_errors_exit_2_before_anything_runs(capsys, tmp_path):
     big = tmp_path / "big.yaml"
-    big.write_text("defaults: {algorithm: a}\nalgorithms:\n  a: {module: kernbench.ccl.algorithms.ring_allreduce, "
-                   "topology: ring_1d, n_slots: 64}\n")
-    cases = [(["--algorithm", "nope"], "kernbench: --algorithm 'nope': not an algorithm of ccl.yaml; entries: "
-                                       "ring_allreduce_tcm"),
-             (["--ccl", str(big)], f"kernbench: {big}: algorithms.a: ccl algorithm 'a': the receive rings of rank 0 "
-                                   "cube 0 pe 0 need more than its 2097152-byte tcm ring region")]
+    big.write_text(
+        "defaults: {algorithm: a}\nalgorithms:\n  a: {module: kernbench.ccl.algorithms.ring_allreduce, "
+        "topology: ring_1d, n_slots: 64}\n"
+    )
+    cases = [
+        (
+            ["--algorithm", "nope"],
+            "kernbench: --algorithm 'nope': not an algorithm of ccl.yaml; entries: ring_allreduce_tcm",
+        ),
+        (
+            ["--ccl", str(big)],
+            f"kernbench: {big}: algorithms.a: ccl algorithm 'a': the receive rings of rank 0 "
+            "cube 0 pe 0 need more than its 2097152-byte tcm ring region",
+        ),
+    ]
     for extra, message in cases:
         assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -158,14 +179,23 @@ def write_bench(tmp_path: Path, name: str, body: str) -> str:
     return str(tmp_path)
 
 
-@pytest.mark.parametrize(("body", "error"), [
-    ("def run(torch):\n    return {'checks': {'good': True, 'bad': False}, 'n': 3}\n", "failed checks: bad"),
-    ("def run(torch):\n    torch.zeros((4, 4))\n    raise ValueError('no luck')\n",
-     "ValueError: no luck (at failing.py:5)"),
-    ("def run(torch):\n    return 42\n", "TypeError: run(torch) returned int, expected a dict"),
-    ("def k(p, tl):\n    tl.load(p + (1 << 40), (4,), 'f16')\n\n"
-     "def run(torch):\n    torch.launch('bad', k, torch.zeros((4, 4)))\n", "KernelError: kernel 'bad' failed"),
-], ids=["false-check", "exception", "not-a-dict", "kernel-error"])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("def run(torch):\n    return {'checks': {'good': True, 'bad': False}, 'n': 3}\n", "failed checks: bad"),
+        (
+            "def run(torch):\n    torch.zeros((4, 4))\n    raise ValueError('no luck')\n",
+            "ValueError: no luck (at failing.py:5)",
+        ),
+        ("def run(torch):\n    return 42\n", "TypeError: run(torch) returned int, expected a dict"),
+        (
+            "def k(p, tl):\n    tl.load(p + (1 << 40), (4,), 'f16')\n\n"
+            "def run(torch):\n    torch.launch('bad', k, torch.zeros((4, 4)))\n",
+            "KernelError: kernel 'bad' failed",
+        ),
+    ],
+    ids=["false-check", "exception", "not-a-dict", "kernel-error"],
+)
 def test_failing_bench_exits_1_with_status_fail(capsys, tmp_path, body, error):
     dirs = write_bench(tmp_path, "failing", body)
     code, line = run_json(capsys, "--bench", "failing", "--benches-dir", dirs)
@@ -209,7 +239,7 @@ def test_split_result_and_phase_totals():
     assert totals == {"phase": "copy_", "count": 3, "latency_ns": 18.0, "nbytes": 12, "span_ns": 13.0}
 
 
-SPMD_TIMED = '''import numpy as np
+SPMD_TIMED = """import numpy as np
 
 SPMD = True
 
@@ -224,7 +254,7 @@ def work(rank, torch):
 def run(torch):
     torch.multiprocessing.spawn(work, args=(torch,))
     return {"checks": {"ran": True}, "ends": torch.multiprocessing.results}
-'''
+"""
 
 
 def test_an_spmd_bench_reports_its_workers_simulated_time_and_phases(capsys, tmp_path):
@@ -245,8 +275,10 @@ def test_an_spmd_bench_reports_its_workers_simulated_time_and_phases(capsys, tmp
         assert all(0 < p["span_ns"] <= r["sim_latency_ns"] for p in r["phases"])
 
 
-SPMD_BOOM = ("SPMD = True\n\n\ndef work(rank):\n    if rank == 1:\n        raise ValueError('boom')\n\n\n"
-             "def run(torch):\n    torch.multiprocessing.spawn(work)\n    return {}\n")
+SPMD_BOOM = (
+    "SPMD = True\n\n\ndef work(rank):\n    if rank == 1:\n        raise ValueError('boom')\n\n\n"
+    "def run(torch):\n    torch.multiprocessing.spawn(work)\n    return {}\n"
+)
 """As written by `write_bench`: line 8 raises, line 12 spawns."""
 
 
@@ -259,8 +291,10 @@ def test_a_failing_spmd_bench_names_the_line_that_raised_not_the_spawn_call(caps
 
 def test_an_error_names_the_innermost_user_line_even_in_a_helper_module(capsys, tmp_path):
     (tmp_path / "_helper.py").write_text("def check(x):\n    raise ValueError(f'bad {x}')\n")
-    body = "import sys\nsys.path.insert(0, __file__.rsplit('/', 1)[0])\nfrom _helper import check\n\n\n" \
-           "def run(torch):\n    check(3)\n"
+    body = (
+        "import sys\nsys.path.insert(0, __file__.rsplit('/', 1)[0])\nfrom _helper import check\n\n\n"
+        "def run(torch):\n    check(3)\n"
+    )
     dirs = write_bench(tmp_path, "uses_helper", body)
     code, line = run_json(capsys, "--bench", "uses_helper", "--benches-dir", dirs)
     assert code == 1

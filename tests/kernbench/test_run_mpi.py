@@ -63,19 +63,35 @@ def test_spmd_benches_give_the_same_result_on_any_number_of_ranks(tmp_path, benc
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
 
 
-@pytest.mark.parametrize(("algorithm", "kind", "ranks"), [
-    ("hierarchical_allreduce", "ring_1d", 4), ("intercube_allreduce", "torus_2d", 4),
-    ("intercube_allreduce", "mesh_2d_no_wrap", 2), ("tree_allreduce", "ring_1d", 2),
-    ("ring_allreduce_sram", "torus_2d", 2), ("ring_allreduce_all_pes", "ring_1d", 4),
-])
+@pytest.mark.parametrize(
+    ("algorithm", "kind", "ranks"),
+    [
+        ("hierarchical_allreduce", "ring_1d", 4),
+        ("intercube_allreduce", "torus_2d", 4),
+        ("intercube_allreduce", "mesh_2d_no_wrap", 2),
+        ("tree_allreduce", "ring_1d", 2),
+        ("ring_allreduce_sram", "torus_2d", 2),
+        ("ring_allreduce_all_pes", "ring_1d", 4),
+    ],
+)
 def test_every_kind_of_ccl_algorithm_gives_the_same_result_under_mpirun(tmp_path, algorithm, kind, ranks):
     """ccl_allreduce with other ccl.yaml algorithms on 4 SIPs: one process and mpirun print the same line."""
     text = (Path(__file__).resolve().parents[2] / "topology.yaml").read_text()
     text = text.replace("sip_count: 2 ", "sip_count: 4 ", 1).replace("topology: ring_1d ", f"topology: {kind} ", 1)
     topology = tmp_path / "topology.yaml"
     topology.write_text(text)
-    args = ["-m", "kernbench.cli.main", "run", "--topology", str(topology), "--json", "--bench", "ccl_allreduce",
-            "--algorithm", algorithm]
+    args = [
+        "-m",
+        "kernbench.cli.main",
+        "run",
+        "--topology",
+        str(topology),
+        "--json",
+        "--bench",
+        "ccl_allreduce",
+        "--algorithm",
+        algorithm,
+    ]
     single, _ = run(args)
     split, _ = run(args, ranks=ranks)
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
@@ -99,8 +115,9 @@ def test_more_ranks_than_sips_warns_once_and_gives_the_same_result():
 
 
 def test_topology_prints_once_under_mpirun():
-    proc, _ = run(["-m", "kernbench.cli.main", "topology", "--topology", "topology.yaml", "--sips", "4", "--json"],
-                  ranks=2)
+    proc, _ = run(
+        ["-m", "kernbench.cli.main", "topology", "--topology", "topology.yaml", "--sips", "4", "--json"], ranks=2
+    )
     assert proc.returncode == 0, proc.stderr
     (line,) = proc.stdout.splitlines()
     assert json.loads(line)["sips"] == 4
@@ -109,9 +126,28 @@ def test_topology_prints_once_under_mpirun():
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
     """One data-parallel step on 4 SIPs (small sizes): one process and mpirun -n 2 / -n 4 give the same record."""
-    args = ["-m", "kernbench.cli.main", "run", "--topology", "topology.yaml", "--sips", "4", "--json", "--bench",
-            "dp_step", "--set", "hidden=128", "--set", "batch=16", "--set", "cubes=1", "--set", "layers=3",
-            "--set", "bucket_mib=0.03"]
+    args = [
+        "-m",
+        "kernbench.cli.main",
+        "run",
+        "--topology",
+        "topology.yaml",
+        "--sips",
+        "4",
+        "--json",
+        "--bench",
+        "dp_step",
+        "--set",
+        "hidden=128",
+        "--set",
+        "batch=16",
+        "--set",
+        "cubes=1",
+        "--set",
+        "layers=3",
+        "--set",
+        "bucket_mib=0.03",
+    ]
     single, _ = run(args)
     split, _ = run(args, ranks=ranks)
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
@@ -125,8 +161,22 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
 @pytest.mark.parametrize(("partition", "ranks_of_sips"), [("round_robin", [0, 1, 0, 1]), ("blocks", [0, 0, 1, 1])])
 def test_the_partition_deals_sips_to_ranks_and_changes_no_result(partition, ranks_of_sips):
     """--partition round_robin (the default): SIP i on rank i mod 2; blocks: halves. The same JSON as one process."""
-    args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4", "--set", "hidden=128",
-            "--set", "batch=16", "--set", "cubes=1"]
+    args = [
+        "-m",
+        "kernbench.cli.main",
+        "run",
+        "--json",
+        "--bench",
+        "dp_step",
+        "--sips",
+        "4",
+        "--set",
+        "hidden=128",
+        "--set",
+        "batch=16",
+        "--set",
+        "cubes=1",
+    ]
     single, _ = run(args)
     dealt, _ = run([*args, "--partition", partition], ranks=2)
     assert single.returncode == dealt.returncode == 0, (single.stderr, dealt.stderr)

@@ -48,8 +48,22 @@ def benches(tmp_path) -> str:
 
 
 def run_text(capsys, benches: str, bench: str, sips: int, *extra: str) -> tuple[int, list[str]]:
-    code = main(["run", "--topology", TOPOLOGY, "--bench", bench, "--benches-dir", benches, "--device", "all",
-                 "--sips", str(sips), *extra])
+    code = main(
+        [
+            "run",
+            "--topology",
+            TOPOLOGY,
+            "--bench",
+            bench,
+            "--benches-dir",
+            benches,
+            "--device",
+            "all",
+            "--sips",
+            str(sips),
+            *extra,
+        ]
+    )
     return code, capsys.readouterr().out.splitlines()
 
 
@@ -67,12 +81,14 @@ def test_the_same_failure_on_many_sips_is_said_once_with_its_sips(capsys, benche
     assert lines[0] == "kernbench run mixed: FAIL"
     assert "  status       3 PASS, 13 FAIL" in lines
     errors = [line for line in lines if "no luck" in line or "failed checks" in line]
-    assert errors == ["  error        sip3-sip4,sip6-sip15 (12 SIPs): ValueError: no luck (at mixed.py:10)",
-                      "               sip1: failed checks: good"]
+    assert errors == [
+        "  error        sip3-sip4,sip6-sip15 (12 SIPs): ValueError: no luck (at mixed.py:10)",
+        "               sip1: failed checks: good",
+    ]
     at = lines.index("sip0,sip2,sip5 (3 SIPs): PASS, sim latency 0.00 ns")  # the passing group, metrics merged
-    assert lines[at + 1:at + 3] == ["  checks:  good ok", "  metrics: which=0..5  kind=x"]
+    assert lines[at + 1 : at + 3] == ["  checks:  good ok", "  metrics: which=0..5  kind=x"]
     at = lines.index("sip1: FAIL, sim latency 0.00 ns")
-    assert lines[at + 1:at + 3] == ["  checks:  good FAILED", "  metrics: kind=x"]
+    assert lines[at + 1 : at + 3] == ["  checks:  good FAILED", "  metrics: kind=x"]
     assert not any("(rank " in line for line in lines)  # no per-SIP blocks by default
 
 
@@ -90,8 +106,9 @@ def test_json_keeps_every_sip_and_groups_the_error_field(capsys, benches):
     assert len(out) == 1
     assert [r["sip"] for r in line["results"]] == list(range(16))
     assert [r["status"] for r in line["results"]].count("PASS") == 3
-    assert line["error"] == ("sip3-sip4,sip6-sip15 (12 SIPs): ValueError: no luck (at mixed.py:10); "
-                             "sip1: failed checks: good")
+    assert line["error"] == (
+        "sip3-sip4,sip6-sip15 (12 SIPs): ValueError: no luck (at mixed.py:10); sip1: failed checks: good"
+    )
 
 
 def test_failures_that_differ_per_sip_stay_apart_and_text_lists_only_the_first_few(capsys, benches):
@@ -101,8 +118,9 @@ def test_failures_that_differ_per_sip_stay_apart_and_text_lists_only_the_first_f
     assert len(errors) == MAX_GROUPS
     assert errors[0] == "sip0: ValueError: sip 0 broke (at each.py:5)"
     assert all(e.startswith(f"sip{i}: ValueError: sip {i} broke") for i, e in enumerate(errors))
-    assert f"... {16 - MAX_GROUPS} more errors on {16 - MAX_GROUPS} SIPs (--verbose or --json shows them)" in \
-        [line.strip() for line in lines]
+    assert f"... {16 - MAX_GROUPS} more errors on {16 - MAX_GROUPS} SIPs (--verbose or --json shows them)" in [
+        line.strip() for line in lines
+    ]
     _, out = run_text(capsys, benches, "each", 4, "--json")
     line = json.loads(out[0])
     assert line["error"].split("; ") == [f"sip{i}: ValueError: sip {i} broke (at each.py:5)" for i in range(4)]
@@ -112,18 +130,36 @@ def test_latency_spread_names_the_slowest_sip(capsys, benches):
     code, lines = run_text(capsys, benches, "slow", 16)
     assert code == 0
     assert "  status       16 PASS" in lines
-    assert ("  sim latency  max 1,600.00 ns (1.600 us) on sip15 (the slowest SIP), median 850.00 ns, min 100.00 ns"
-            in lines)
+    assert (
+        "  sim latency  max 1,600.00 ns (1.600 us) on sip15 (the slowest SIP), median 850.00 ns, min 100.00 ns" in lines
+    )
     at = lines.index("sip0-sip15 (16 SIPs): PASS, sim latency 100.00 .. 1,600.00 ns")
-    assert lines[at + 1:at + 3] == ["  checks:  ok ok", "  metrics: steps=1"]
+    assert lines[at + 1 : at + 3] == ["  checks:  ok ok", "  metrics: steps=1"]
 
 
 def test_verbose_shows_every_sip_and_one_sip_shows_its_block_by_default(capsys, benches):
     _, lines = run_text(capsys, benches, "slow", 4, "--verbose")
     assert [line for line in lines if line.startswith("sip")] == [
-        f"sip{i} (rank 0): PASS, sim latency {100 * (i + 1)}.00 ns" for i in range(4)]
-    assert main(["run", "--topology", TOPOLOGY, "--sips", "4", "--bench", "slow", "--benches-dir", benches,
-                 "--device", "sip:3"]) == 0
+        f"sip{i} (rank 0): PASS, sim latency {100 * (i + 1)}.00 ns" for i in range(4)
+    ]
+    assert (
+        main(
+            [
+                "run",
+                "--topology",
+                TOPOLOGY,
+                "--sips",
+                "4",
+                "--bench",
+                "slow",
+                "--benches-dir",
+                benches,
+                "--device",
+                "sip:3",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert "sip3 (rank 0): PASS, sim latency 400.00 ns" in lines
     assert "  checks:  ok ok" in lines

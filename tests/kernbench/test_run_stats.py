@@ -11,9 +11,26 @@ from tests.kernbench.test_run_mpi import without_rank_and_wall
 from tests.pdes.test_mpi_jobs import MPIRUN, run
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-RANK_FIELDS = {"rank", "lps", "sips", "events", "rounds", "reductions", "null_msgs", "remote_msgs_sent",
-               "remote_msgs_received", "sim_time", "wall_s", "compute_s", "compute_cpu_s", "exchange_wait_s",
-               "reduce_wait_s", "blocked_s", "busy_s", "sync_s_per_round"}
+RANK_FIELDS = {
+    "rank",
+    "lps",
+    "sips",
+    "events",
+    "rounds",
+    "reductions",
+    "null_msgs",
+    "remote_msgs_sent",
+    "remote_msgs_received",
+    "sim_time",
+    "wall_s",
+    "compute_s",
+    "compute_cpu_s",
+    "exchange_wait_s",
+    "reduce_wait_s",
+    "blocked_s",
+    "busy_s",
+    "sync_s_per_round",
+}
 
 
 def kernbench_json(capsys, *args: str) -> dict:
@@ -76,8 +93,9 @@ def test_text_report_has_the_sync_line_on_more_than_one_rank(capsys):
 
 
 def test_projection_of_one_rank_is_its_own_loop(capsys, tmp_path):
-    line, stats = kernbench_stats(capsys, tmp_path, "--bench", "dp_step", "--sips", "4", "--set", "hidden=128",
-                                  "--set", "batch=32", "--project")
+    line, stats = kernbench_stats(
+        capsys, tmp_path, "--bench", "dp_step", "--sips", "4", "--set", "hidden=128", "--set", "batch=32", "--project"
+    )
     p = line["projection"]
     assert line["projected_wall_s"] == p["projected_wall_s"]
     assert (p["ranks"], p["sync_s"], p["start_s"]) == (1, 0.0, 0.0)
@@ -104,12 +122,17 @@ def test_projection_of_virtual_ranks_is_sane(capsys):
     assert p["round_cost_s"] > 0
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--stats-json", "/nonexistent/s.json"], "kernbench: --stats-json /nonexistent/s.json: cannot write: directory "
-     "'/nonexistent' does not exist"),
-    (["--stats-json", "."], "kernbench: --stats-json .: is a directory"),
-    (["--ranks", "0"], "kernbench: --ranks 0: expected an integer >= 1 (virtual ranks in this process)"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--stats-json", "/nonexistent/s.json"],
+            "kernbench: --stats-json /nonexistent/s.json: cannot write: directory '/nonexistent' does not exist",
+        ),
+        (["--stats-json", "."], "kernbench: --stats-json .: is a directory"),
+        (["--ranks", "0"], "kernbench: --ranks 0: expected an integer >= 1 (virtual ranks in this process)"),
+    ],
+)
 def test_bad_options_are_one_line_errors_before_the_run(capsys, args, message):
     assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", *args]) == 2
     out, err = capsys.readouterr()
@@ -121,16 +144,18 @@ def test_bad_options_are_one_line_errors_before_the_run(capsys, args, message):
 def test_unwritable_stats_file_is_refused(capsys, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--stats-json",
-                 str(locked / "s.json")]) == 2
+    assert (
+        main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--stats-json", str(locked / "s.json")]) == 2
+    )
     assert "--stats-json" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
 def test_ranks_and_project_under_mpirun_are_refused_once():
     for option in (["--ranks", "2"], ["--project"]):
-        proc, _ = run(["-m", "kernbench.cli.main", "run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce",
-                       *option], ranks=2)
+        proc, _ = run(
+            ["-m", "kernbench.cli.main", "run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", *option], ranks=2
+        )
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1
@@ -142,8 +167,22 @@ def test_ranks_and_project_under_mpirun_are_refused_once():
 def test_stats_json_under_mpirun_has_both_ranks_and_the_single_process_events(capsys, tmp_path):
     _, single = kernbench_stats(capsys, tmp_path, "--bench", "ccl_allreduce", "--sips", "4")
     path = tmp_path / "mpi.json"
-    proc, _ = run(["-m", "kernbench.cli.main", "run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--sips",
-                   "4", "--stats-json", str(path)], ranks=2)
+    proc, _ = run(
+        [
+            "-m",
+            "kernbench.cli.main",
+            "run",
+            "--topology",
+            TOPOLOGY,
+            "--bench",
+            "ccl_allreduce",
+            "--sips",
+            "4",
+            "--stats-json",
+            str(path),
+        ],
+        ranks=2,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("sync: 2 ranks") == 1
     stats = json.loads(path.read_text())

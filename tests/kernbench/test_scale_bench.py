@@ -29,7 +29,7 @@ def sweep(scale, capsys, *argv):
     rc = scale.main(list(argv))
     out = capsys.readouterr().out.splitlines()
     lines = [json.loads(line) for line in out if line.startswith("{")]
-    return rc, lines, out[len(lines):]
+    return rc, lines, out[len(lines) :]
 
 
 def check_sane(r, sips, ranks):
@@ -56,8 +56,7 @@ def test_tiny_ring_gives_one_json_line_with_sane_figures_then_a_table(scale, cap
     check_sane(r, sips=4, ranks=1)
     rows = [line for line in table if line.strip()]
     assert rows[0].split()[:3] == ["SIPs", "topology", "algorithm"]
-    assert rows[2].split()[:5] == [
-        "4", "ring_1d", "ring_allreduce_tcm", "1", "PASS"]
+    assert rows[2].split()[:5] == ["4", "ring_1d", "ring_allreduce_tcm", "1", "PASS"]
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
@@ -67,7 +66,10 @@ def test_under_mpirun_the_ranks_figures_combine_into_one_line_with_the_same_even
     assert rc == 0
     check_sane(two, sips=4, ranks=2)
     assert (two["events"], two["sim_latency_ns"], two["sim_end_ns"]) == (
-        one["events"], one["sim_latency_ns"], one["sim_end_ns"])
+        one["events"],
+        one["sim_latency_ns"],
+        one["sim_end_ns"],
+    )
 
 
 def test_a_failing_size_is_reported_and_the_sweep_goes_on(scale, capsys):
@@ -88,8 +90,16 @@ def test_a_size_past_the_timeout_is_killed_and_reported(scale, capsys):
 
 
 def test_table_and_derived_figures_leave_missing_values_empty(scale):
-    r = scale.finish({"sips": 64, "sip_topology": "torus_2d", "algorithm": "mesh_allreduce", "ranks": 1,
-                      "status": "TIMEOUT", "error": "no result"})
+    r = scale.finish(
+        {
+            "sips": 64,
+            "sip_topology": "torus_2d",
+            "algorithm": "mesh_allreduce",
+            "ranks": 1,
+            "status": "TIMEOUT",
+            "error": "no result",
+        }
+    )
     assert r["setup_s_per_sip"] is None
     assert r["events_per_s"] is None
     assert r["added_mb_per_sip"] is None

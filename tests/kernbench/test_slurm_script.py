@@ -31,15 +31,30 @@ def submit(tmp_path: Path, ntasks: int, *args: str) -> subprocess.CompletedProce
     srun.write_text(FAKE_SRUN)
     srun.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-               PYTHONPATH=str(ROOT), KERNBENCH_VENV=sys.prefix, FAKE_MPIRUN=str(MPIRUN or "mpirun"),
-               SLURM_SUBMIT_DIR=str(tmp_path), SLURM_JOB_ID="4242", SLURM_NTASKS=str(ntasks), MPIEXEC_TIMEOUT="90")
-    return subprocess.run(["bash", str(SBATCH), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONPATH=str(ROOT),
+        KERNBENCH_VENV=sys.prefix,
+        FAKE_MPIRUN=str(MPIRUN or "mpirun"),
+        SLURM_SUBMIT_DIR=str(tmp_path),
+        SLURM_JOB_ID="4242",
+        SLURM_NTASKS=str(ntasks),
+        MPIEXEC_TIMEOUT="90",
+    )
+    return subprocess.run(
+        ["bash", str(SBATCH), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
-@pytest.mark.parametrize("ntasks", [1, pytest.param(2, marks=pytest.mark.skipif(
-    MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')"))])
+@pytest.mark.parametrize(
+    "ntasks",
+    [
+        1,
+        pytest.param(
+            2, marks=pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
+        ),
+    ],
+)
 def test_job_writes_the_json_result_named_after_the_job(tmp_path, ntasks):
     proc = submit(tmp_path, ntasks, "--bench", "ccl_allreduce", "--topology", str(ROOT / "topology.yaml"))
     assert proc.returncode == 0, proc.stderr
@@ -47,8 +62,12 @@ def test_job_writes_the_json_result_named_after_the_job(tmp_path, ntasks):
     assert (line["bench"], line["status"], line["ranks"], line["sips"]) == ("ccl_allreduce", "PASS", ntasks, [0, 1])
     assert "result in kernbench-4242.json" in proc.stderr
     stats = tmp_path / "kernbench-4242-stats.json"
-    if "--stats-json" in subprocess.run([sys.executable, "-m", "kernbench.cli.main", "run", "--help"],
-                                        capture_output=True, text=True, cwd=ROOT).stdout:
+    if (
+        "--stats-json"
+        in subprocess.run(
+            [sys.executable, "-m", "kernbench.cli.main", "run", "--help"], capture_output=True, text=True, cwd=ROOT
+        ).stdout
+    ):
         json.loads(stats.read_text())
     else:
         assert not stats.exists()
@@ -56,8 +75,9 @@ def test_job_writes_the_json_result_named_after_the_job(tmp_path, ntasks):
 
 def test_failing_job_keeps_kernbenchs_exit_code_and_its_json_line(tmp_path):
     (tmp_path / "failing.py").write_text('"""Fails."""\n\ndef run(torch):\n    raise ValueError("no luck")\n')
-    proc = submit(tmp_path, 1, "--bench", "failing", "--benches-dir", str(tmp_path),
-                  "--topology", str(ROOT / "topology.yaml"))
+    proc = submit(
+        tmp_path, 1, "--bench", "failing", "--benches-dir", str(tmp_path), "--topology", str(ROOT / "topology.yaml")
+    )
     assert proc.returncode == 1, proc.stderr
     line = json.loads((tmp_path / "kernbench-4242.json").read_text())
     assert line["status"] == "FAIL"

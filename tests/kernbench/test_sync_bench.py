@@ -26,8 +26,9 @@ def bench():
 
 
 def test_tiny_sweep_gives_every_run_and_the_projection_error(bench, capsys):
-    rc = bench.main(["--workloads", "mesh", "--sizes", "4", "--project-ranks", "4", "16", "--timeout", "120",
-                     "--markdown"])
+    rc = bench.main(
+        ["--workloads", "mesh", "--sizes", "4", "--project-ranks", "4", "16", "--timeout", "120", "--markdown"]
+    )
     out = capsys.readouterr().out.splitlines()
     rows = [json.loads(line) for line in out if line.startswith("{")]
     assert rc == 0, rows
@@ -40,8 +41,9 @@ def test_tiny_sweep_gives_every_run_and_the_projection_error(bench, capsys):
     assert rows[1]["real_msgs"] == rows[2]["real_msgs"]
     # The lines carry 4 significant digits: walls of ~0.3 s are off by up to 5e-5 s each, so the percentage
     # recomputed from them by up to ~0.04 points (whatever its size), besides 1 % of itself.
-    assert rows[2]["error_pct"] == pytest.approx(100 * (rows[2]["wall_s"] - rows[1]["wall_s"]) / rows[1]["wall_s"],
-                                                 rel=0.01, abs=0.05)
+    assert rows[2]["error_pct"] == pytest.approx(
+        100 * (rows[2]["wall_s"] - rows[1]["wall_s"]) / rows[1]["wall_s"], rel=0.01, abs=0.05
+    )
     assert all(r["wall_s"] > 0 and r["lambda"] > 0 for r in rows)
     table = [line for line in out if line.startswith("|")]
     assert table[0].startswith("| workload | SIPs | run |")

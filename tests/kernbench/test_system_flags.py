@@ -52,13 +52,20 @@ def test_probe_and_topology_with_the_flags_match_the_edited_file_but_for_the_sou
 
 
 @pytest.mark.parametrize("command", [["run", "--bench", "gemm_single_pe"], ["probe"], ["topology"]])
-@pytest.mark.parametrize(("flags", "problem"), [
-    (["--sips", "6", "--sip-topology", "torus_2d"],
-     "system.sip_count: system.topology torus_2d needs a square SIP count (1, 4, 9, 16, ...), got 6"),
-    (["--sips", "0"], "system.sip_count: expected int >= 1, got 0"),
-    (["--sip-topology", "mesh"], "system.topology: expected one of ring_1d, torus_2d, mesh_2d_no_wrap, got 'mesh' "
-                                 "(str)"),
-])
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        (
+            ["--sips", "6", "--sip-topology", "torus_2d"],
+            "system.sip_count: system.topology torus_2d needs a square SIP count (1, 4, 9, 16, ...), got 6",
+        ),
+        (["--sips", "0"], "system.sip_count: expected int >= 1, got 0"),
+        (
+            ["--sip-topology", "mesh"],
+            "system.topology: expected one of ring_1d, torus_2d, mesh_2d_no_wrap, got 'mesh' (str)",
+        ),
+    ],
+)
 def test_a_bad_flag_value_is_one_line_naming_the_flag_and_exit_2(capsys, command, flags, problem):
     assert main([*command, "--topology", str(TOPOLOGY), *flags]) == 2
     out, err = capsys.readouterr()

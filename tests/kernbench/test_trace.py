@@ -21,8 +21,9 @@ pytestmark = pytest.mark.timeout(120)
 def run_trace(tmp_path: Path, capsys, *extra: str, name: str = "t.json") -> tuple[dict, dict]:
     """``kernbench run --bench ccl_allreduce --json --trace PATH ...``: (the parsed trace, the report line)."""
     path = tmp_path / name
-    code = main(["run", "--topology", str(DEFAULT_TOPOLOGY), "--bench", "ccl_allreduce", "--json", "--trace",
-                 str(path), *extra])
+    code = main(
+        ["run", "--topology", str(DEFAULT_TOPOLOGY), "--bench", "ccl_allreduce", "--json", "--trace", str(path), *extra]
+    )
     line = json.loads(capsys.readouterr().out)
     assert code == 0
     assert line["status"] == "PASS"
@@ -32,8 +33,11 @@ def run_trace(tmp_path: Path, capsys, *extra: str, name: str = "t.json") -> tupl
 def tracks(trace: dict) -> dict[tuple[int, int], str]:
     """(pid, tid) -> ``process/thread`` name."""
     procs = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "process_name"}
-    return {(e["pid"], e["tid"]): f"{procs[e['pid']]}/{e['args']['name']}" for e in trace["traceEvents"]
-            if e["name"] == "thread_name"}
+    return {
+        (e["pid"], e["tid"]): f"{procs[e['pid']]}/{e['args']['name']}"
+        for e in trace["traceEvents"]
+        if e["name"] == "thread_name"
+    }
 
 
 def spans(trace: dict) -> list[dict]:
@@ -100,12 +104,12 @@ def test_spans_nest_on_every_track_and_operations_lie_inside_kernels(tmp_path, c
     assert {s["name"] for s in ops} >= {"dma", "math", "mmu"}
     for op in ops:
         pe = names[(op["pid"], op["tid"])].split(" #")[0]
-        assert any(names[(k["pid"], k["tid"])] == pe and k["start"] <= op["start"] and op["end"] <= k["end"]
-                   for k in kernels), op
+        assert any(
+            names[(k["pid"], k["tid"])] == pe and k["start"] <= op["start"] and op["end"] <= k["end"] for k in kernels
+        ), op
     for flow in (e for e in trace["traceEvents"] if e["ph"] in "sf"):  # each flow end binds to a kernel span
         t = round(flow["ts"] * 1000)
-        assert any((k["pid"], k["tid"]) == (flow["pid"], flow["tid"]) and k["start"] <= t <= k["end"]
-                   for k in kernels)
+        assert any((k["pid"], k["tid"]) == (flow["pid"], flow["tid"]) and k["start"] <= t <= k["end"] for k in kernels)
 
 
 def test_kernel_and_phase_spans_match_the_reported_latency(tmp_path, capsys):
@@ -115,14 +119,21 @@ def test_kernel_and_phase_spans_match_the_reported_latency(tmp_path, capsys):
     names = tracks(trace)
     latencies = []
     for sip in (0, 1):
-        [request] = [s for s in spans(trace) if names[(s["pid"], s["tid"])] == f"sip{sip}/host requests"
-                     and s["args"]["phase"] == "kernel:all_reduce"]
-        [phase] = [s for s in spans(trace) if names[(s["pid"], s["tid"])] == f"sip{sip}/host phases"
-                   and s["name"] == "kernel:all_reduce"]
+        [request] = [
+            s
+            for s in spans(trace)
+            if names[(s["pid"], s["tid"])] == f"sip{sip}/host requests" and s["args"]["phase"] == "kernel:all_reduce"
+        ]
+        [phase] = [
+            s
+            for s in spans(trace)
+            if names[(s["pid"], s["tid"])] == f"sip{sip}/host phases" and s["name"] == "kernel:all_reduce"
+        ]
         assert (request["name"], request["start"], request["end"]) == ("KernelLaunchMsg", phase["start"], phase["end"])
         latencies.append(request["args"]["latency_ns"])
-        launch = [s for s in spans(trace) if s["cat"] == "kernel" and s["pid"] == 2 * sip + 1
-                  and s["name"] == "all_reduce"]
+        launch = [
+            s for s in spans(trace) if s["cat"] == "kernel" and s["pid"] == 2 * sip + 1 and s["name"] == "all_reduce"
+        ]
         assert launch
         assert all(phase["start"] <= s["start"] and s["end"] <= phase["end"] for s in launch)
         exec_ns = launch[0]["args"]["launch_exec_ns"]
@@ -137,11 +148,17 @@ def test_detail_levels_add_operations_then_links(tmp_path, capsys):
     ops, _ = run_trace(tmp_path, capsys, name="o.json")  # the default detail
     links, _ = run_trace(tmp_path, capsys, "--trace-detail", "links", name="l.json")
     cats = [{e.get("cat") for e in t["traceEvents"]} - {None} for t in (kernels, ops, links)]
-    assert cats == [{"host", "kernel", "ipcq"}, {"host", "kernel", "ipcq", "op"},
-                    {"host", "kernel", "ipcq", "op", "link"}]
+    assert cats == [
+        {"host", "kernel", "ipcq"},
+        {"host", "kernel", "ipcq", "op"},
+        {"host", "kernel", "ipcq", "op", "link"},
+    ]
     assert [t["otherData"]["detail"] for t in (kernels, ops, links)] == ["kernels", "ops", "links"]
-    serdes = [e for e in links["traceEvents"] if e["ph"] == "X" and e["cat"] == "link"
-              and tracks(links)[(e["pid"], e["tid"])] == "sip0 links/serdes.E"]
+    serdes = [
+        e
+        for e in links["traceEvents"]
+        if e["ph"] == "X" and e["cat"] == "link" and tracks(links)[(e["pid"], e["tid"])] == "sip0 links/serdes.E"
+    ]
     assert serdes
     assert all(e["args"]["bytes"] > 0 for e in serdes)
 
@@ -159,13 +176,16 @@ def test_trace_bytes_are_the_same_on_two_virtual_ranks(tmp_path, capsys):
     assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--trace-sips", "0"], "--trace-sips 0: needs --trace PATH"),
-    (["--trace-detail", "ops"], "--trace-detail ops: needs --trace PATH"),
-    (["--trace", "t.json", "--trace-sips", "0-2"], "--trace-sips 0-2: 0-2 is not within sip 0..1"),
-    (["--trace", "t.json", "--trace-sips", "a"], "--trace-sips a: expected SIP numbers and ranges like 0-3,8"),
-    (["--trace", "/no/such/dir/t.json"], "--trace /no/such/dir/t.json: cannot write: directory"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trace-sips", "0"], "--trace-sips 0: needs --trace PATH"),
+        (["--trace-detail", "ops"], "--trace-detail ops: needs --trace PATH"),
+        (["--trace", "t.json", "--trace-sips", "0-2"], "--trace-sips 0-2: 0-2 is not within sip 0..1"),
+        (["--trace", "t.json", "--trace-sips", "a"], "--trace-sips a: expected SIP numbers and ranges like 0-3,8"),
+        (["--trace", "/no/such/dir/t.json"], "--trace /no/such/dir/t.json: cannot write: directory"),
+    ],
+)
 def test_bad_trace_options_are_one_line_errors(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--topology", str(DEFAULT_TOPOLOGY), "--bench", "ccl_allreduce", *args]) == 2
@@ -186,9 +206,26 @@ def test_cli_files_under_mpirun_are_the_single_process_bytes(tmp_path):
     files = {}
     for ranks in (None, 2):
         trace, stats = tmp_path / f"t{ranks}.json", tmp_path / f"s{ranks}.csv"
-        proc, _ = run_job(["-m", "kernbench.cli.main", "run", "--topology", "topology.yaml", "--sips", "4",
-                           "--bench", "ccl_allreduce", "--trace", str(trace), "--trace-detail", "links",
-                           "--hw-stats", str(stats)], ranks=ranks)
+        proc, _ = run_job(
+            [
+                "-m",
+                "kernbench.cli.main",
+                "run",
+                "--topology",
+                "topology.yaml",
+                "--sips",
+                "4",
+                "--bench",
+                "ccl_allreduce",
+                "--trace",
+                str(trace),
+                "--trace-detail",
+                "links",
+                "--hw-stats",
+                str(stats),
+            ],
+            ranks=ranks,
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.count("busiest links") == 1  # printed once per job
         files[ranks] = (trace.read_bytes(), stats.read_bytes())

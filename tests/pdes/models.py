@@ -23,8 +23,10 @@ def fan_in_model(n_sources: int = 4) -> Model:
             def burst(_event):
                 for i in range(3):  # same timestamp, several per source
                     lp.send("sink", [k, i], delay=5.0 - (k + 1) * 0.5)
+
             lp.env.call_at(0.0, burst)
             lp.env.call_at(10.0 - (k + 1) * 0.5, burst)
+
         return build
 
     def sink(lp):
@@ -68,6 +70,7 @@ def chatter_model(n: int = 6, seed: int = 11) -> Model:
         lp.env.process(worker_proc())
         if lp.name == "n0":
             import numpy as np
+
             lp.send(right, np.arange(4, dtype=np.float64) / 3.0, delay=0.1)
         return state
 

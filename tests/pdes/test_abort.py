@@ -18,8 +18,9 @@ def test_reporting_rank_is_read_from_the_error_or_what_it_was_raised_from():
     assert reporting_rank(wrapped) == 3
 
 
-@pytest.mark.parametrize("env", [{}, {"PMI_RANK": "1", "PMI_SIZE": "2", OPT_OUT_VAR: "1"},
-                                 {"PMI_RANK": "0", "PMI_SIZE": "1"}])
+@pytest.mark.parametrize(
+    "env", [{}, {"PMI_RANK": "1", "PMI_SIZE": "2", OPT_OUT_VAR: "1"}, {"PMI_RANK": "0", "PMI_SIZE": "1"}]
+)
 def test_hook_is_not_installed_without_a_launcher_when_opted_out_or_alone(monkeypatch, env):
     for var in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", OPT_OUT_VAR):
         monkeypatch.delenv(var, raising=False)

@@ -21,8 +21,10 @@ def test_time_limit_is_where_the_float_spacing_passes_the_latency(latency):
     assert time_limit(1e308) == math.inf
 
 
-LIVELOCK = (r"link 'a' -> 'b' \(port 'b'\): latency 1e-17 cannot advance time at t=1.0 \(float resolution 2.2e-16\); "
-            r"it allows runs up to t=0.0625: use a larger latency, a shorter run, or a coarser time unit")
+LIVELOCK = (
+    r"link 'a' -> 'b' \(port 'b'\): latency 1e-17 cannot advance time at t=1.0 \(float resolution 2.2e-16\); "
+    r"it allows runs up to t=0.0625: use a larger latency, a shorter run, or a coarser time unit"
+)
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -45,8 +47,11 @@ def test_run_until_within_the_resolution_runs():
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_run_to_quiescence_stops_where_time_would_stop(sync, ranks):
     sim = Simulation(endless_ping_pong(2.0**-40, delay=1000.0), ranks=ranks, sync=sync)
-    with pytest.raises(ModelError, match=r"latency 9.094947017729282e-13 cannot advance time at t=9000.000000000022 "
-                                         r".*it allows runs up to t=8192.0.* \(run\(\) without until\)"):
+    with pytest.raises(
+        ModelError,
+        match=r"latency 9.094947017729282e-13 cannot advance time at t=9000.000000000022 "
+        r".*it allows runs up to t=8192.0.* \(run\(\) without until\)",
+    ):
         sim.run()
 
 

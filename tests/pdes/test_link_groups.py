@@ -73,8 +73,11 @@ def test_group_declaration_errors():
         m.add_link_group(["a", "z"], 1.0)
     with pytest.raises(ModelError, match="link group: LP 'b' is listed twice"):
         m.add_link_group(["a", "b", "b"], 1.0)
-    with pytest.raises(ModelError, match=r"link 'a' -> 'b' \(port 'b', in the all-to-all link group of 3 LPs "
-                                         r"\(a..c\)\): latency must be a finite number > 0"):
+    with pytest.raises(
+        ModelError,
+        match=r"link 'a' -> 'b' \(port 'b', in the all-to-all link group of 3 LPs "
+        r"\(a..c\)\): latency must be a finite number > 0",
+    ):
         m.add_link_group(None, 0.0)
     m.add_link("a", "b", 1.0)
     with pytest.raises(ModelError, match="LP 'a' already has a port named 'b' \\(from add_link\\)"):
@@ -99,8 +102,11 @@ def test_one_member_group_has_no_links():
 
 
 def test_digest_tells_groups_apart():
-    digests = {gossip_model(grouped=True).digest(), gossip_model(grouped=False).digest(),
-               gossip_model(grouped=True, prefix="p").digest()}
+    digests = {
+        gossip_model(grouped=True).digest(),
+        gossip_model(grouped=False).digest(),
+        gossip_model(grouped=True, prefix="p").digest(),
+    }
     assert len(digests) == 3
     assert gossip_model(grouped=True).digest() == gossip_model(grouped=True).digest()
 

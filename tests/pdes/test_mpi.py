@@ -47,8 +47,10 @@ def test_model_results_and_lp_stats_equal_single_process(sync):
     split = Simulation(chatter_model(), transport="mpi", sync=sync, partition="round_robin").run()
     assert split.results == single.results
     assert {n: s["events"] for n, s in split.lps.items()} == {n: s["events"] for n, s in single.lps.items()}
-    assert Simulation(fan_in_model(), transport="mpi").run().results == \
-        Simulation(fan_in_model(), transport="local").run().results
+    assert (
+        Simulation(fan_in_model(), transport="mpi").run().results
+        == Simulation(fan_in_model(), transport="local").run().results
+    )
 
 
 def test_ping_pong_between_ranks_has_exact_timing():

@@ -15,8 +15,25 @@ from pdes.transport import LAUNCHER_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
-PHOLD = ["-m", "pdes.phold", "--lps", "64", "--events-per-lp", "8", "--remote", "0.5", "--lookahead", "1",
-         "--mean", "1", "--until", "200", "--seed", "7", "--json"]
+PHOLD = [
+    "-m",
+    "pdes.phold",
+    "--lps",
+    "64",
+    "--events-per-lp",
+    "8",
+    "--remote",
+    "0.5",
+    "--lookahead",
+    "1",
+    "--mean",
+    "1",
+    "--until",
+    "200",
+    "--seed",
+    "7",
+    "--json",
+]
 
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
 
@@ -45,8 +62,18 @@ def test_phold_digest_is_the_same_for_simpy_one_process_and_2_3_4_ranks():
     for n in (2, 3, 4):
         line = phold_line(n)
         assert (line["digest"], line["events"], line["ranks"]) == (reference["digest"], reference["events"], n)
-    assert set(single) >= {"digest", "events", "wall_s", "events_per_s", "real_msgs", "null_msgs", "ranks",
-                           "lps", "sync", "engine"}
+    assert set(single) >= {
+        "digest",
+        "events",
+        "wall_s",
+        "events_per_s",
+        "real_msgs",
+        "null_msgs",
+        "ranks",
+        "lps",
+        "sync",
+        "engine",
+    }
 
 
 def test_failure_on_rank_1_ends_the_job_quickly_naming_rank_and_lp():
@@ -83,8 +110,15 @@ def test_phold_cli_rejects_bad_arguments():
     assert proc.stderr == "python -m pdes.phold: error: argument --lookahead: must be a finite number > 0, got '0'\n"
 
 
-@pytest.mark.parametrize("bad", [["--until", "nan"], ["--ranks", "0"], ["--stats-json", "/nonexistent/x.json"],
-                                 ["--lookahead", "1e-17", "--until", "1"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--until", "nan"],
+        ["--ranks", "0"],
+        ["--stats-json", "/nonexistent/x.json"],
+        ["--lookahead", "1e-17", "--until", "1"],
+    ],
+)
 def test_phold_cli_bad_argument_is_reported_once_per_mpirun_job(bad):
     proc, _ = run([*PHOLD, *bad], ranks=3, timeout=60)
     assert proc.returncode == 2

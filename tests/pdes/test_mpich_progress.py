@@ -7,14 +7,17 @@ import pytest
 from pdes.mpich_progress import YIELD_SETTINGS, configure, local_ranks, oversubscribed
 
 
-@pytest.mark.parametrize(("environ", "ranks"), [
-    ({"MPI_LOCALNRANKS": "4"}, 4),  # MPICH's Hydra
-    ({"OMPI_COMM_WORLD_LOCAL_SIZE": "3"}, 3),  # Open MPI
-    ({"SLURM_NTASKS_PER_NODE": "8"}, 8),
-    ({"MPI_LOCALNRANKS": "2", "SLURM_NTASKS_PER_NODE": "8"}, 2),  # the MPI launcher's own count wins
-    ({"SLURM_NTASKS_PER_NODE": "2(x3)"}, None),  # not a plain count: unknown
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    ("environ", "ranks"),
+    [
+        ({"MPI_LOCALNRANKS": "4"}, 4),  # MPICH's Hydra
+        ({"OMPI_COMM_WORLD_LOCAL_SIZE": "3"}, 3),  # Open MPI
+        ({"SLURM_NTASKS_PER_NODE": "8"}, 8),
+        ({"MPI_LOCALNRANKS": "2", "SLURM_NTASKS_PER_NODE": "8"}, 2),  # the MPI launcher's own count wins
+        ({"SLURM_NTASKS_PER_NODE": "2(x3)"}, None),  # not a plain count: unknown
+        ({}, None),
+    ],
+)
 def test_local_ranks_come_from_the_launcher(environ, ranks):
     assert local_ranks(environ) == ranks
 

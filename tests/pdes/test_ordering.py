@@ -33,8 +33,9 @@ def test_chatter_results_and_lp_stats_are_partition_independent(options):
     run = Simulation(chatter_model(), **options).run()
     assert run.results == reference.results
     for name, stats in reference.lps.items():
-        assert {k: v for k, v in run.lps[name].items() if k != "rank"} == \
-            {k: v for k, v in stats.items() if k != "rank"}
+        assert {k: v for k, v in run.lps[name].items() if k != "rank"} == {
+            k: v for k, v in stats.items() if k != "rank"
+        }
     assert sum(len(s["log"]) for s in run.results.values()) > 40
 
 
@@ -48,14 +49,17 @@ def test_receiver_sees_exactly_the_timestamp_the_sender_computed():
             sent.append(lp.send("rx", None, delay=0.1 * len(sent) / 7))
             if len(sent) < 200:
                 lp.env.call_at(lp.now + 0.1 / 3, fire)
+
         lp.env.call_at(0.1, fire)
 
     def receiver(lp):
         lp.on_receive(lambda message: seen.append((message.timestamp, lp.now)))
+
         # A local clock that keeps the receiver's `now` at odd values.
         def tick(_event):
             if lp.now < 10:
                 lp.env.call_at(lp.now + 0.07, tick)
+
         lp.env.call_at(0.0, tick)
 
     m.add_lp("tx", sender)

@@ -17,8 +17,9 @@ def reference():
 
 
 @pytest.mark.parametrize("sync", ["null", "window"])
-@pytest.mark.parametrize(("ranks", "partition"), [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (4, "blocks"),
-                                             (16, "blocks")])
+@pytest.mark.parametrize(
+    ("ranks", "partition"), [(1, "blocks"), (2, "blocks"), (3, "round_robin"), (4, "blocks"), (16, "blocks")]
+)
 def test_digest_matches_plain_simpy(reference, sync, ranks, partition):
     digest, events, _, _ = run_pdes(PARAMS, UNTIL, sync=sync, ranks=ranks, partition=partition)
     assert (digest, events) == reference
@@ -78,21 +79,27 @@ def test_cli_compare_simpy_prints_both_engines_and_their_ratio(capsys):
 
 P = "python -m pdes.phold: error: argument "
 BAD_INPUTS = [
-    (["--lookahead", "1e-17", "--until", "1"],
-     P + "--lookahead: too small for --until 1.0: link 'lp0' -> 'lp1' (port 'lp1', in the all-to-all link group of "
-         "64 LPs (lp0..lp63)): latency 1e-17 cannot advance time at t=1.0 (float resolution 2.2e-16); it allows runs "
-         "up to t=0.0625: use a larger latency, a shorter run, or a coarser time unit"),
-    (["--lookahead", "1e-17", "--until", "1", "--remote", "0"],
-     P + "--lookahead: too small for --until 1.0: every PHOLD event's minimum delay: latency 1e-17 cannot advance "
-         "time at t=1.0 (float resolution 2.2e-16); it allows runs up to t=0.0625: use a larger latency, a shorter "
-         "run, or a coarser time unit"),
+    (
+        ["--lookahead", "1e-17", "--until", "1"],
+        P + "--lookahead: too small for --until 1.0: link 'lp0' -> 'lp1' (port 'lp1', in the all-to-all link group of "
+        "64 LPs (lp0..lp63)): latency 1e-17 cannot advance time at t=1.0 (float resolution 2.2e-16); it allows runs "
+        "up to t=0.0625: use a larger latency, a shorter run, or a coarser time unit",
+    ),
+    (
+        ["--lookahead", "1e-17", "--until", "1", "--remote", "0"],
+        P + "--lookahead: too small for --until 1.0: every PHOLD event's minimum delay: latency 1e-17 cannot advance "
+        "time at t=1.0 (float resolution 2.2e-16); it allows runs up to t=0.0625: use a larger latency, a shorter "
+        "run, or a coarser time unit",
+    ),
     (["--until", "nan"], P + "--until: must be a finite number >= 0 (PHOLD never runs out of events), got 'nan'"),
     (["--until", "-1"], P + "--until: must be a finite number >= 0 (PHOLD never runs out of events), got '-1'"),
     (["--until", "inf"], P + "--until: must be a finite number >= 0 (PHOLD never runs out of events), got 'inf'"),
     (["--ranks", "-2"], P + "--ranks: must be an integer >= 1, got '-2'"),
     (["--ranks", "0"], P + "--ranks: must be an integer >= 1, got '0'"),
-    (["--seed", "99999999999999999999999"],
-     P + "--seed: must be an integer in [0, 2**64), got '99999999999999999999999'"),
+    (
+        ["--seed", "99999999999999999999999"],
+        P + "--seed: must be an integer in [0, 2**64), got '99999999999999999999999'",
+    ),
     (["--seed", "-1"], P + "--seed: must be an integer in [0, 2**64), got '-1'"),
     (["--mean", "inf"], P + "--mean: must be a finite number >= 0, got 'inf'"),
     (["--mean", "-0.5"], P + "--mean: must be a finite number >= 0, got '-0.5'"),
@@ -105,8 +112,10 @@ BAD_INPUTS = [
     (["--remote", "1.5"], P + "--remote: must be a number in [0, 1], got '1.5'"),
     (["--work", "inf"], P + "--work: must be a finite number >= 0, got 'inf'"),
     (["--repeat", "0"], P + "--repeat: must be an integer >= 1, got '0'"),
-    (["--stats-json", "/nonexistent/x.json"],
-     P + "--stats-json: cannot write '/nonexistent/x.json': directory '/nonexistent' does not exist"),
+    (
+        ["--stats-json", "/nonexistent/x.json"],
+        P + "--stats-json: cannot write '/nonexistent/x.json': directory '/nonexistent' does not exist",
+    ),
     (["--stats-json", "."], P + "--stats-json: '.' is a directory"),
 ]
 

@@ -50,7 +50,8 @@ def test_one_rank_projects_to_its_own_loop_and_stats_add_up_over_runs():
     assert rank["events"] > first.stats["ranks"][0]["events"] > 0  # cumulative over both runs
     assert stats["sync"]["events"] == sum(s["events"] for s in stats["lps"].values()) == rank["events"]
     assert stats["sync"]["lambda"] == pytest.approx(
-        rank["compute_cpu_s"] * 1.0 / (40.0 * ROUND_COST_S))  # lookahead 1, span 40
+        rank["compute_cpu_s"] * 1.0 / (40.0 * ROUND_COST_S)
+    )  # lookahead 1, span 40
     p = sim.projection(rank["wall_s"] + 0.01)
     assert p["ranks"] == 1
     assert p["sync_s"] == 0
@@ -66,8 +67,7 @@ def test_virtual_ranks_measure_each_rank_alone():
     result = sim.run(until=50.0)
     ranks = result.stats["ranks"]
     assert len({r["rounds"] for r in ranks}) == 1
-    assert all(len(e.round_busy) == ranks[0]["rounds"]
-                                                          for e in sim.engines)
+    assert all(len(e.round_busy) == ranks[0]["rounds"] for e in sim.engines)
     p = sim.projection(sum(r["busy_s"] for r in ranks) + 0.05)
     assert p["critical_path_s"] <= p["busy_s"] <= 4 * p["critical_path_s"] + 4 * p["per_rank_other_s"]
     assert p["sync_s"] == ranks[0]["rounds"] * 2 * ROUND_COST_S

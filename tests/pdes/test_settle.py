@@ -40,8 +40,9 @@ def test_a_rank_that_failed_before_a_run_ends_the_run_the_other_is_in():
     assert not ok0
     assert isinstance(err0, RemoteError)
     assert err0.reported_by == 1
-    assert str(err0) == ("rank 1 failed outside the simulation (in the script's own code): "
-                         "ValueError: boom before the run")
+    assert str(err0) == (
+        "rank 1 failed outside the simulation (in the script's own code): ValueError: boom before the run"
+    )
     assert err0.failures[0]["lp"] is None
     assert "boom before the run" in err0.failures[0]["traceback"]
     assert not ok1

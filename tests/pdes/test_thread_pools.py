@@ -39,10 +39,13 @@ print(Watch.seen)
 def test_importing_kernbench_sizes_the_pools_before_numpy_loads():
     """What numpy's OpenBLAS reads when it loads: the variable must be set by then (a fresh interpreter that
     looks as if two ranks of a job share this node records the variable as numpy starts to load)."""
-    env = {k: v for k, v in os.environ.items() if k not in POOL_VARIABLES} | {"MPI_LOCALNRANKS": "2",
-                                                                           "PDES_NO_ABORT_HOOK": "1"}
-    out = subprocess.run([sys.executable, "-c", WATCH_NUMPY], env=env, capture_output=True, text=True, timeout=60,
-                         check=True)
+    env = {k: v for k, v in os.environ.items() if k not in POOL_VARIABLES} | {
+        "MPI_LOCALNRANKS": "2",
+        "PDES_NO_ABORT_HOOK": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", WATCH_NUMPY], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip() == str(max(1, len(os.sched_getaffinity(0)) // 2))
 
 

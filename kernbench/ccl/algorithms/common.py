@@ -48,7 +48,7 @@ def finalize(data: TensorHandle, op: str, contributors: int) -> TensorHandle:
 
 def pieces(tile: TensorHandle, slot_elems: int) -> list[TensorHandle]:
     """``tile`` (1D) cut into slot-size pieces."""
-    return [tile[start:start + slot_elems] for start in range(0, tile.shape[0], slot_elems)]
+    return [tile[start : start + slot_elems] for start in range(0, tile.shape[0], slot_elems)]
 
 
 def join(tl: TLBase, parts: Sequence[TensorHandle], dtype: str) -> TensorHandle:
@@ -65,7 +65,7 @@ def even_bounds(n: int, parts: int) -> list[int]:
 def split_even(data: TensorHandle, parts: int) -> list[TensorHandle]:
     """``data`` cut into ``parts`` chunks at `even_bounds`."""
     bounds = even_bounds(data.shape[0], parts)
-    return [data[bounds[i]:bounds[i + 1]] for i in range(parts)]
+    return [data[bounds[i] : bounds[i + 1]] for i in range(parts)]
 
 
 class Prefetch:
@@ -82,8 +82,9 @@ class Prefetch:
     def get(self, key: Hashable) -> TensorHandle:
         """The tile of ``key`` (its load and those before it started now if they were not yet)."""
         index = self._index[key]
-        while self._started <= index or (self._started < len(self._plan)
-                                         and self._started - self._taken <= self._depth):
+        while self._started <= index or (
+            self._started < len(self._plan) and self._started - self._taken <= self._depth
+        ):
             key_, ptr, n = self._plan[self._started]
             self._loads[key_] = self._tl.load_async(ptr, (n,), self._dtype)
             self._started += 1
@@ -157,10 +158,18 @@ def nest(inner: Links, outer: Links) -> Links:
 # -- rings --------------------------------------------------------------------------------------------------------
 
 
-def ring_pipeline(tl: TLBase, lengths: Sequence[int], first: Callable[[int, int], TensorHandle],
-                  arrive: Callable[[int, int, TensorHandle], TensorHandle], dtype: str, slot_elems: int,
-                  window: int, send_dir: str = "E", recv_dir: str = "W",
-                  settle: Callable[[int, int, TensorHandle], None] | None = None) -> None:
+def ring_pipeline(
+    tl: TLBase,
+    lengths: Sequence[int],
+    first: Callable[[int, int], TensorHandle],
+    arrive: Callable[[int, int, TensorHandle], TensorHandle],
+    dtype: str,
+    slot_elems: int,
+    window: int,
+    send_dir: str = "E",
+    recv_dir: str = "W",
+    settle: Callable[[int, int, TensorHandle], None] | None = None,
+) -> None:
     """``len(lengths) - 1`` ring steps, pipelined piece by piece (slot-size pieces of each chunk).
 
     Each node streams chunks ``0, 1, ...`` of ``lengths[k]`` elements: at step ``s`` it sends chunk ``s`` on
@@ -178,8 +187,9 @@ def ring_pipeline(tl: TLBase, lengths: Sequence[int], first: Callable[[int, int]
     """
     steps, ahead = len(lengths) - 1, max(1, window // 2)
     sends = [(k, a, min(a + slot_elems, lengths[k])) for k in range(steps) for a in range(0, lengths[k], slot_elems)]
-    recvs = [(k, a, min(a + slot_elems, lengths[k])) for k in range(1, steps + 1)
-             for a in range(0, lengths[k], slot_elems)]
+    recvs = [
+        (k, a, min(a + slot_elems, lengths[k])) for k in range(1, steps + 1) for a in range(0, lengths[k], slot_elems)
+    ]
     ready: dict[tuple[int, int], TensorHandle] = {}  # (chunk, first element) -> the piece to send on
     unsettled: set[tuple[int, int]] = set()  # pieces to settle once sent on
 
@@ -213,9 +223,16 @@ def ring_pipeline(tl: TLBase, lengths: Sequence[int], first: Callable[[int, int]
         tl.wait(handle)
 
 
-def ring_chain(tl: TLBase, chunks: Sequence[TensorHandle], dtype: str, slot_elems: int, window: int,
-               send_dir: str, recv_dir: str,
-               arrive: Callable[[int, int, TensorHandle], TensorHandle]) -> list[TensorHandle]:
+def ring_chain(
+    tl: TLBase,
+    chunks: Sequence[TensorHandle],
+    dtype: str,
+    slot_elems: int,
+    window: int,
+    send_dir: str,
+    recv_dir: str,
+    arrive: Callable[[int, int, TensorHandle], TensorHandle],
+) -> list[TensorHandle]:
     """`ring_pipeline` over tiles in registers: chunk 0 is ``chunks[0]``, and chunks 1.. are returned as
     ``arrive`` made them."""
     kept: list[list[TensorHandle]] = [[] for _ in chunks]
@@ -224,13 +241,23 @@ def ring_chain(tl: TLBase, chunks: Sequence[TensorHandle], dtype: str, slot_elem
         kept[k].append(arrive(k, a, piece))
         return kept[k][-1]
 
-    ring_pipeline(tl, [c.shape[0] for c in chunks], lambda a, b: chunks[0][a:b], keep, dtype, slot_elems, window,
-                  send_dir, recv_dir)
+    ring_pipeline(
+        tl,
+        [c.shape[0] for c in chunks],
+        lambda a, b: chunks[0][a:b],
+        keep,
+        dtype,
+        slot_elems,
+        window,
+        send_dir,
+        recv_dir,
+    )
     return [join(tl, parts, dtype) for parts in kept[1:]]
 
 
-def ring_pass_along(tl: TLBase, acc: TensorHandle, pos: int, size: int, fwd: str, back: str, op: str,
-                    slot_elems: int, window: int) -> TensorHandle:
+def ring_pass_along(
+    tl: TLBase, acc: TensorHandle, pos: int, size: int, fwd: str, back: str, op: str, slot_elems: int, window: int
+) -> TensorHandle:
     """All-reduce round a ring: ``size - 1`` steps pass every node's tile one node on, then each node combines the
     tiles in ring order (the same order everywhere, so every node gets the same bits)."""
     chain = [acc] * size  # step s receives the tile of the node s + 1 behind
@@ -243,8 +270,18 @@ def ring_pass_along(tl: TLBase, acc: TensorHandle, pos: int, size: int, fwd: str
     return result
 
 
-def line_allreduce(tl: TLBase, acc: TensorHandle, pos: int, size: int, fwd: str, back: str, op: str, wrap: bool,
-                   slot_elems: int, window: int) -> TensorHandle:
+def line_allreduce(
+    tl: TLBase,
+    acc: TensorHandle,
+    pos: int,
+    size: int,
+    fwd: str,
+    back: str,
+    op: str,
+    wrap: bool,
+    slot_elems: int,
+    window: int,
+) -> TensorHandle:
     """All-reduce along one line of a grid: pass-along when its ends are linked (``wrap``), else reduce to the last
     node and broadcast back (no link joins the ends)."""
     if wrap:
@@ -253,8 +290,18 @@ def line_allreduce(tl: TLBase, acc: TensorHandle, pos: int, size: int, fwd: str,
     return tree_broadcast(tl, tree_reduce(tl, acc, links, op, slot_elems), links, slot_elems)
 
 
-def reduce_scatter(tl: TLBase, chunks: list[TensorHandle], dtype: str, op: str, world: int, slot_elems: int,
-                   window: int, owner_shift: int, east: str = "E", west: str = "W") -> list[TensorHandle]:
+def reduce_scatter(
+    tl: TLBase,
+    chunks: list[TensorHandle],
+    dtype: str,
+    op: str,
+    world: int,
+    slot_elems: int,
+    window: int,
+    owner_shift: int,
+    east: str = "E",
+    west: str = "W",
+) -> list[TensorHandle]:
     """p-1 ring steps; afterwards rank r holds the complete reduction of chunk ``(r + owner_shift) % world``.
     Step s sends chunk ``(r - s + owner_shift - 1) % world`` and combines into the next one down."""
     order = [(tl.rank - k + owner_shift - 1) % world for k in range(world)]
@@ -262,7 +309,7 @@ def reduce_scatter(tl: TLBase, chunks: list[TensorHandle], dtype: str, op: str, 
 
     def arrive(k: int, a: int, piece: TensorHandle) -> TensorHandle:
         mine = chunks[order[k]]
-        return combine(mine[a:a + piece.shape[0]], piece)
+        return combine(mine[a : a + piece.shape[0]], piece)
 
     got = ring_chain(tl, [chunks[c] for c in order], dtype, slot_elems, window, east, west, arrive)
     for c, tile in zip(order[1:], got, strict=True):
@@ -270,12 +317,20 @@ def reduce_scatter(tl: TLBase, chunks: list[TensorHandle], dtype: str, op: str, 
     return chunks
 
 
-def all_gather(tl: TLBase, chunks: list[TensorHandle], dtype: str, world: int, slot_elems: int, window: int,
-               owner_shift: int, east: str = "E", west: str = "W") -> list[TensorHandle]:
+def all_gather(
+    tl: TLBase,
+    chunks: list[TensorHandle],
+    dtype: str,
+    world: int,
+    slot_elems: int,
+    window: int,
+    owner_shift: int,
+    east: str = "E",
+    west: str = "W",
+) -> list[TensorHandle]:
     """p-1 ring steps from rank r owning chunk ``(r + owner_shift) % world``; afterwards every rank has all."""
     order = [(tl.rank - k + owner_shift) % world for k in range(world)]
-    got = ring_chain(tl, [chunks[c] for c in order], dtype, slot_elems, window, east, west,
-                     lambda _k, _a, piece: piece)
+    got = ring_chain(tl, [chunks[c] for c in order], dtype, slot_elems, window, east, west, lambda _k, _a, piece: piece)
     for c, tile in zip(order[1:], got, strict=True):
         chunks[c] = tile
     return chunks

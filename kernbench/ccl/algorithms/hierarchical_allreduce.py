@@ -26,14 +26,22 @@ VALIDATOR = "multi_pe_sip_local"
 neighbors = hierarchical_3level
 
 
-def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
+def kernel_args(
+    *,
+    n_elem: int,
+    world_size: int,
+    dtype: str,
+    op: str,
+    slot_elems: int,
+    n_slots: int,
+    geometry: CclGeometry,
+    topology: str,
+) -> tuple:
     """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots)``."""
     return n_elem, dtype, op, world_size, slot_elems, n_slots
 
 
-def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int,
-           tl: TLBase) -> None:
+def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int, tl: TLBase) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place over every PE of ``world`` ranks."""
     pes, cubes = tl.num_programs(0), tl.num_programs(1)
     links = nest(ring_links(tl.program_id(0), pes, "E", "W"), ring_links(tl.program_id(1), cubes, "N", "S"))

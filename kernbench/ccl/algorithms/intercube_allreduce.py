@@ -44,21 +44,59 @@ def neighbors(rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]]) 
     return edges
 
 
-def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, root_cube: int | None = None) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
+def kernel_args(
+    *,
+    n_elem: int,
+    world_size: int,
+    dtype: str,
+    op: str,
+    slot_elems: int,
+    n_slots: int,
+    geometry: CclGeometry,
+    topology: str,
+    root_cube: int | None = None,
+) -> tuple:
     """``(n_elem, dtype, op, cube_w, cube_h, world_size, sip_w, sip_h, wrap, slot_elems, window = n_slots,
     root_cube)``; ``root_cube`` defaults to the last cube."""
     sip_w, sip_h = _sip_grid(geometry)
     root = geometry.cubes_per_sip - 1 if root_cube is None else root_cube
     if isinstance(root, bool) or not isinstance(root, int) or not 0 <= root < geometry.cubes_per_sip:
-        raise ValueError(f"intercube_allreduce: root_cube must be a cube of the SIP, 0..{geometry.cubes_per_sip - 1}, "
-                         f"got {root_cube!r}")
-    return (n_elem, dtype, op, geometry.cube_w, geometry.cube_h, world_size, sip_w, sip_h,
-            SIP_WRAP[geometry.sip_topology], slot_elems, n_slots, root)
+        raise ValueError(
+            f"intercube_allreduce: root_cube must be a cube of the SIP, 0..{geometry.cubes_per_sip - 1}, "
+            f"got {root_cube!r}"
+        )
+    return (
+        n_elem,
+        dtype,
+        op,
+        geometry.cube_w,
+        geometry.cube_h,
+        world_size,
+        sip_w,
+        sip_h,
+        SIP_WRAP[geometry.sip_topology],
+        slot_elems,
+        n_slots,
+        root,
+    )
 
 
-def kernel(ptr: int, n_elem: int, dtype: str, op: str, cube_w: int, cube_h: int, world: int, sip_w: int,
-           sip_h: int, wrap: bool, slot_elems: int, window: int, root_cube: int, tl: TLBase) -> None:
+def kernel(
+    ptr: int,
+    n_elem: int,
+    dtype: str,
+    op: str,
+    cube_w: int,
+    cube_h: int,
+    world: int,
+    sip_w: int,
+    sip_h: int,
+    wrap: bool,
+    slot_elems: int,
+    window: int,
+    root_cube: int,
+    tl: TLBase,
+) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place over every cube leader of ``world`` ranks."""
     y, x = divmod(tl.program_id(1), cube_w)
     root_y, root_x = divmod(root_cube, cube_w)
@@ -75,10 +113,13 @@ def kernel(ptr: int, n_elem: int, dtype: str, op: str, cube_w: int, cube_h: int,
 def _sip_grid(geometry: CclGeometry) -> tuple[int, int]:
     """(width, height) of the SIPs' grid; refuses SIP topologies the root cubes cannot exchange over."""
     if geometry.sip_topology not in SIP_WRAP:
-        raise ValueError(f"intercube_allreduce: SIP topology must be one of {', '.join(SIP_WRAP)}, "
-                         f"got {geometry.sip_topology!r}")
+        raise ValueError(
+            f"intercube_allreduce: SIP topology must be one of {', '.join(SIP_WRAP)}, got {geometry.sip_topology!r}"
+        )
     width, height = geometry.sip_grid
     if width * height != geometry.world_size:
-        raise ValueError(f"intercube_allreduce: {geometry.world_size} SIPs do not fill a {width}x{height} "
-                         f"{geometry.sip_topology} grid")
+        raise ValueError(
+            f"intercube_allreduce: {geometry.world_size} SIPs do not fill a {width}x{height} "
+            f"{geometry.sip_topology} grid"
+        )
     return width, height

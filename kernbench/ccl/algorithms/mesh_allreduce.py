@@ -12,15 +12,34 @@ from kernbench.ccl.topologies import CclGeometry, grid_dims
 from kernbench.kernels import TLBase
 
 
-def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
+def kernel_args(
+    *,
+    n_elem: int,
+    world_size: int,
+    dtype: str,
+    op: str,
+    slot_elems: int,
+    n_slots: int,
+    geometry: CclGeometry,
+    topology: str,
+) -> tuple:
     """``(n_elem, dtype, op, width, height, wrap, slot_elems, window = n_slots)``."""
     width, height = grid_dims(world_size)
     return n_elem, dtype, op, width, height, topology != "mesh_2d_no_wrap", slot_elems, n_slots
 
 
-def kernel(ptr: int, n_elem: int, dtype: str, op: str, width: int, height: int, wrap: bool, slot_elems: int,
-           window: int, tl: TLBase) -> None:
+def kernel(
+    ptr: int,
+    n_elem: int,
+    dtype: str,
+    op: str,
+    width: int,
+    height: int,
+    wrap: bool,
+    slot_elems: int,
+    window: int,
+    tl: TLBase,
+) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place over a ``width x height`` grid of ranks."""
     y, x = divmod(tl.rank, width)
     acc = tl.load(ptr, (n_elem,), dtype)

@@ -16,15 +16,36 @@ from kernbench.ccl.topologies import CclGeometry
 from kernbench.kernels import TensorHandle, TLBase, itemsize
 
 
-def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,
-                geometry: CclGeometry, topology: str, east: str = "E", west: str = "W") -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
+def kernel_args(
+    *,
+    n_elem: int,
+    world_size: int,
+    dtype: str,
+    op: str,
+    slot_elems: int,
+    n_slots: int,
+    geometry: CclGeometry,
+    topology: str,
+    east: str = "E",
+    west: str = "W",
+) -> tuple:
     """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots, east, west)``; ``east`` / ``west`` rename
     the ring's directions (a ring installed beside another algorithm's queues)."""
     return n_elem, dtype, op, world_size, slot_elems, n_slots, east, west
 
 
-def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int, east: str,
-           west: str, tl: TLBase) -> None:
+def kernel(
+    ptr: int,
+    n_elem: int,
+    dtype: str,
+    op: str,
+    world: int,
+    slot_elems: int,
+    window: int,
+    east: str,
+    west: str,
+    tl: TLBase,
+) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place with ``op`` over a ring of ``world`` ranks.
 
     Rank r sends chunk ``(r - k) % world`` at step k: steps ``0 .. p-2`` reduce (the received piece combined with
@@ -40,8 +61,16 @@ def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: i
         return ptr + (bounds[order[k]] + a) * item
 
     # what the pipeline loads, in the order it asks: chunk 0 to send, then this rank's part of each chunk it reduces
-    loads = Prefetch(tl, [((k, a), at(k, a), min(slot_elems, lengths[k] - a)) for k in range(world)
-                          for a in range(0, lengths[k], slot_elems)], dtype, window)
+    loads = Prefetch(
+        tl,
+        [
+            ((k, a), at(k, a), min(slot_elems, lengths[k] - a))
+            for k in range(world)
+            for a in range(0, lengths[k], slot_elems)
+        ],
+        dtype,
+        window,
+    )
 
     def arrive(k: int, a: int, piece: TensorHandle) -> TensorHandle:
         return combine(loads.get((k, a)), piece) if k < world else piece
@@ -50,5 +79,4 @@ def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: i
         if k >= world - 1:
             tl.store(at(k, a), finalize(piece, op, world), dtype)
 
-    ring_pipeline(tl, lengths, lambda a, _b: loads.get((0, a)), arrive, dtype, slot_elems, window, east, west,
-                  settle)
+    ring_pipeline(tl, lengths, lambda a, _b: loads.get((0, a)), arrive, dtype, slot_elems, window, east, west, settle)

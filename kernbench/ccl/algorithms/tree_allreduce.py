@@ -11,8 +11,17 @@ from kernbench.ccl.topologies import CclGeometry
 from kernbench.kernels import TLBase
 
 
-def kernel_args(*, n_elem: int, world_size: int, dtype: str, op: str, slot_elems: int, n_slots: int,  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
-                geometry: CclGeometry, topology: str) -> tuple:  # noqa: ARG001 - every algorithm's kernel_args gets the same keywords
+def kernel_args(
+    *,
+    n_elem: int,
+    world_size: int,
+    dtype: str,
+    op: str,
+    slot_elems: int,
+    n_slots: int,
+    geometry: CclGeometry,
+    topology: str,
+) -> tuple:
     """``(n_elem, dtype, op, world_size, slot_elems)``."""
     return n_elem, dtype, op, world_size, slot_elems
 

@@ -16,8 +16,9 @@ def small_system(topo, sips: int, kind: str, cube_w: int = 2, cube_h: int = 2, p
     """``sips`` SIPs linked as ``kind``, each a ``cube_w x cube_h`` cube mesh of 4 corner PEs per cube by default."""
     mesh = replace(topo.sip.cube_mesh, w=cube_w, h=cube_h)
     layout = replace(topo.cube.pe_layout, pe_per_corner=pe_per_corner)
-    return replace(with_sips(topo, sips, kind), sip=replace(topo.sip, cube_mesh=mesh),
-                   cube=replace(topo.cube, pe_layout=layout))
+    return replace(
+        with_sips(topo, sips, kind), sip=replace(topo.sip, cube_mesh=mesh), cube=replace(topo.cube, pe_layout=layout)
+    )
 
 
 def _ccl(algorithm: str, n_elem: int | None, ccl):

@@ -23,20 +23,50 @@ NUMPY = {"f16": np.float16, "f32": np.float32}
 REDUCE = {"sum": np.add.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
 
 
-def allreduce(module, topology, geometry, pes_per_cube=0, *, inputs=None, op="sum", dtype="f32", n_elem=37,
-              slot_elems=4, n_slots=2, seed=0):
+def allreduce(
+    module,
+    topology,
+    geometry,
+    pes_per_cube=0,
+    *,
+    inputs=None,
+    op="sum",
+    dtype="f32",
+    n_elem=37,
+    slot_elems=4,
+    n_slots=2,
+    seed=0,
+):
     """Run ``module`` in the mock on the programs ``geometry`` and ``pes_per_cube`` describe; (inputs, outputs)."""
     per_rank = geometry.cubes_per_sip * pes_per_cube if pes_per_cube else 1
     programs = geometry.world_size * per_rank
     if inputs is None:
         rng = np.random.default_rng(seed)
         inputs = [rng.integers(-8, 9, n_elem).astype(NUMPY[dtype]) for _ in range(programs)]
-    args = module.kernel_args(n_elem=inputs[0].size, world_size=geometry.world_size, dtype=dtype, op=op,
-                              slot_elems=slot_elems, n_slots=n_slots, geometry=geometry, topology=topology)
+    args = module.kernel_args(
+        n_elem=inputs[0].size,
+        world_size=geometry.world_size,
+        dtype=dtype,
+        op=op,
+        slot_elems=slot_elems,
+        n_slots=n_slots,
+        geometry=geometry,
+        topology=topology,
+    )
     itemsize = np.dtype(NUMPY[dtype]).itemsize
-    outputs = run_kernel_in_mock(module.kernel, programs, topology, inputs, args, pes_per_cube,
-                                 cubes_per_sip=geometry.cubes_per_sip if pes_per_cube else 0, module=module,
-                                 n_slots=n_slots, slot_size=slot_elems * itemsize, geometry=geometry)
+    outputs = run_kernel_in_mock(
+        module.kernel,
+        programs,
+        topology,
+        inputs,
+        args,
+        pes_per_cube,
+        cubes_per_sip=geometry.cubes_per_sip if pes_per_cube else 0,
+        module=module,
+        n_slots=n_slots,
+        slot_size=slot_elems * itemsize,
+        geometry=geometry,
+    )
     return inputs, outputs
 
 
@@ -102,8 +132,15 @@ def test_tree_allreduce(world):
 def test_hierarchical_2_sips_2_cubes_4_pes_sums_every_pe():
     """The seeds' T3: PE i of 16 starts with i + 1; every PE ends with sum(1..16) = 136."""
     inputs = [np.full(8, i + 1, np.float16) for i in range(16)]
-    _, outputs = allreduce(hierarchical_allreduce, "hierarchical_3level", hier_geometry(2, 2, 4), 4, inputs=inputs,
-                           dtype="f16", slot_elems=3)
+    _, outputs = allreduce(
+        hierarchical_allreduce,
+        "hierarchical_3level",
+        hier_geometry(2, 2, 4),
+        4,
+        inputs=inputs,
+        dtype="f16",
+        slot_elems=3,
+    )
     assert_all_equal(outputs, np.full(8, 136, np.float16))
 
 
@@ -113,10 +150,18 @@ def test_hierarchical_allreduce_shapes(sips, cubes, pes):
     assert_all_equal(outputs, expected(inputs, "sum", "f32"))
 
 
-@pytest.mark.parametrize(("sips", "sip_topology", "cube_w", "cube_h"), [
-    (2, "ring_1d", 2, 2), (4, "torus_2d", 2, 2), (4, "mesh_2d_no_wrap", 2, 2),
-    (3, "ring_1d", 3, 2), (1, "ring_1d", 2, 2), (9, "mesh_2d_no_wrap", 1, 2), (9, "torus_2d", 2, 1),
-])
+@pytest.mark.parametrize(
+    ("sips", "sip_topology", "cube_w", "cube_h"),
+    [
+        (2, "ring_1d", 2, 2),
+        (4, "torus_2d", 2, 2),
+        (4, "mesh_2d_no_wrap", 2, 2),
+        (3, "ring_1d", 3, 2),
+        (1, "ring_1d", 2, 2),
+        (9, "mesh_2d_no_wrap", 1, 2),
+        (9, "torus_2d", 2, 1),
+    ],
+)
 def test_intercube_allreduce(sips, sip_topology, cube_w, cube_h):
     geometry = intercube_geometry(sips, sip_topology, cube_w, cube_h)
     inputs, outputs = allreduce(intercube_allreduce, "none", geometry, 1)
@@ -159,27 +204,59 @@ def test_lane_wise_algorithms_reduce_each_pe_with_the_same_pe_of_the_other_ranks
 def test_kernel_arguments():
     common = {"n_elem": 8, "dtype": "f16", "op": "max", "slot_elems": 4, "n_slots": 3, "topology": "x"}
     assert ring_allreduce.kernel_args(world_size=4, geometry=CclGeometry(4), **common) == (
-        8, "f16", "max", 4, 4, 3, "E", "W")
-    assert ring_allreduce.kernel_args(world_size=4, geometry=CclGeometry(4), east="ring_E", west="ring_W",
-                                      **common)[-2:] == ("ring_E", "ring_W")
+        8,
+        "f16",
+        "max",
+        4,
+        4,
+        3,
+        "E",
+        "W",
+    )
+    assert ring_allreduce.kernel_args(world_size=4, geometry=CclGeometry(4), east="ring_E", west="ring_W", **common)[
+        -2:
+    ] == ("ring_E", "ring_W")
     assert mesh_allreduce.kernel_args(world_size=6, geometry=CclGeometry(6), **common) == (
-        8, "f16", "max", 3, 2, True, 4, 3)
-    assert mesh_allreduce.kernel_args(world_size=6, geometry=CclGeometry(6), **common | {
-        "topology": "mesh_2d_no_wrap"})[5] is False
+        8,
+        "f16",
+        "max",
+        3,
+        2,
+        True,
+        4,
+        3,
+    )
+    assert (
+        mesh_allreduce.kernel_args(world_size=6, geometry=CclGeometry(6), **common | {"topology": "mesh_2d_no_wrap"})[5]
+        is False
+    )
     assert tree_allreduce.kernel_args(world_size=7, geometry=CclGeometry(7), **common) == (8, "f16", "max", 7, 4)
     assert hierarchical_allreduce.kernel_args(world_size=2, geometry=hier_geometry(2, 16, 8), **common) == (
-        8, "f16", "max", 2, 4, 3)
-    assert intercube_allreduce.kernel_args(world_size=4, geometry=intercube_geometry(4, "mesh_2d_no_wrap", 4, 4),
-                                           **common) == (8, "f16", "max", 4, 4, 4, 2, 2, False, 4, 3, 15)
+        8,
+        "f16",
+        "max",
+        2,
+        4,
+        3,
+    )
+    assert intercube_allreduce.kernel_args(
+        world_size=4, geometry=intercube_geometry(4, "mesh_2d_no_wrap", 4, 4), **common
+    ) == (8, "f16", "max", 4, 4, 4, 2, 2, False, 4, 3, 15)
     assert hierarchical_allreduce.REDUCES_ACROSS_PES
     assert intercube_allreduce.REDUCES_ACROSS_PES
     assert not hasattr(ring_allreduce, "REDUCES_ACROSS_PES")
 
 
-@pytest.mark.parametrize(("geometry", "message"), [
-    (intercube_geometry(4, "tree_binary"), "SIP topology must be one of ring_1d, torus_2d, mesh_2d, mesh_2d_no_wrap"),
-    (intercube_geometry(6, "torus_2d"), "6 SIPs do not fill a 2x2 torus_2d grid"),
-])
+@pytest.mark.parametrize(
+    ("geometry", "message"),
+    [
+        (
+            intercube_geometry(4, "tree_binary"),
+            "SIP topology must be one of ring_1d, torus_2d, mesh_2d, mesh_2d_no_wrap",
+        ),
+        (intercube_geometry(6, "torus_2d"), "6 SIPs do not fill a 2x2 torus_2d grid"),
+    ],
+)
 def test_intercube_refuses_sip_topologies_it_cannot_use(geometry, message):
     with pytest.raises(ValueError, match=message):
         intercube_allreduce.neighbors(0, geometry, [(0, 0)])
@@ -187,10 +264,22 @@ def test_intercube_refuses_sip_topologies_it_cannot_use(geometry, message):
 
 def test_intercube_edges_follow_the_cube_mesh_and_the_sip_topology():
     edges = intercube_allreduce.neighbors(1, intercube_geometry(4, "torus_2d"), [(c, 0) for c in range(4)])
-    assert edges[(0, 0)] == {"E": (1, 1, 0), "S": (1, 2, 0), "global_E": (0, 0, 0), "global_W": (0, 0, 0),
-                             "global_N": (3, 0, 0), "global_S": (3, 0, 0)}
-    assert edges[(3, 0)] == {"W": (1, 2, 0), "N": (1, 1, 0), "global_E": (0, 3, 0), "global_W": (0, 3, 0),
-                             "global_N": (3, 3, 0), "global_S": (3, 3, 0)}
+    assert edges[(0, 0)] == {
+        "E": (1, 1, 0),
+        "S": (1, 2, 0),
+        "global_E": (0, 0, 0),
+        "global_W": (0, 0, 0),
+        "global_N": (3, 0, 0),
+        "global_S": (3, 0, 0),
+    }
+    assert edges[(3, 0)] == {
+        "W": (1, 2, 0),
+        "N": (1, 1, 0),
+        "global_E": (0, 3, 0),
+        "global_W": (0, 3, 0),
+        "global_N": (3, 3, 0),
+        "global_S": (3, 3, 0),
+    }
 
 
 def test_an_unknown_op_is_refused():

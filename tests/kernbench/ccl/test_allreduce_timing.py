@@ -111,11 +111,16 @@ def hierarchical_ring_of_4(topo: Topology, step: Step, piece: int) -> float:
 
 
 CASES = [  # (algorithm, SIPs, SIP topology)
-    ("tree_allreduce", 2, "ring_1d"), ("tree_allreduce", 4, "torus_2d"),
-    ("mesh_allreduce", 2, "ring_1d"), ("mesh_allreduce", 4, "torus_2d"),
-    ("mesh_allreduce_no_wrap", 2, "ring_1d"), ("mesh_allreduce_no_wrap", 4, "torus_2d"),
-    ("hierarchical_allreduce", 2, "ring_1d"), ("hierarchical_allreduce", 4, "torus_2d"),
-    ("intercube_allreduce", 2, "ring_1d"), ("intercube_allreduce", 4, "torus_2d"),
+    ("tree_allreduce", 2, "ring_1d"),
+    ("tree_allreduce", 4, "torus_2d"),
+    ("mesh_allreduce", 2, "ring_1d"),
+    ("mesh_allreduce", 4, "torus_2d"),
+    ("mesh_allreduce_no_wrap", 2, "ring_1d"),
+    ("mesh_allreduce_no_wrap", 4, "torus_2d"),
+    ("hierarchical_allreduce", 2, "ring_1d"),
+    ("hierarchical_allreduce", 4, "torus_2d"),
+    ("intercube_allreduce", 2, "ring_1d"),
+    ("intercube_allreduce", 4, "torus_2d"),
     ("intercube_allreduce", 4, "mesh_2d_no_wrap"),
 ]
 
@@ -147,4 +152,3 @@ def model_ns(algorithm: str, sips: int, kind: str, n: int) -> float:
 @pytest.mark.parametrize(("algorithm", "sips", "kind"), CASES, ids=[f"{a}-{k}-{s}" for a, s, k in CASES])
 def test_non_ring_allreduce_time_is_its_alpha_beta_model(algorithm, sips, kind, n):
     assert exchange_ns(algorithm, sips, kind, n) == pytest.approx(model_ns(algorithm, sips, kind, n), abs=1e-6)
-

@@ -21,6 +21,7 @@ from .bench_runner import run_bench, small_system
 @pytest.fixture
 def trace_env(monkeypatch):
     """Set KERNBENCH_CCL_TRACE for one test; the setting is read again before and after."""
+
     def set_to(value):
         if value is None:
             monkeypatch.delenv(diagnostics.TRACE_ENV, raising=False)
@@ -167,8 +168,18 @@ def test_trace_is_identical_single_process_and_under_mpirun(tmp_path, monkeypatc
     """``kernbench run --bench ccl_allreduce --algorithm A`` with ``KERNBENCH_CCL_TRACE=PATH``: one process writes
     PATH, ``mpirun -n 2`` writes PATH.rank0 and PATH.rank1 (each rank its own SIP); merged, the two traces are the
     same line for line, and the JSON lines are the same but for ranks and wall time."""
-    args = ["-m", "kernbench.cli.main", "run", "--topology", "topology.yaml", "--json", "--bench", "ccl_allreduce",
-            "--algorithm", algorithm]
+    args = [
+        "-m",
+        "kernbench.cli.main",
+        "run",
+        "--topology",
+        "topology.yaml",
+        "--json",
+        "--bench",
+        "ccl_allreduce",
+        "--algorithm",
+        algorithm,
+    ]
     monkeypatch.setenv(diagnostics.TRACE_ENV, str(tmp_path / "one.log"))
     single, _ = run(args)
     monkeypatch.setenv(diagnostics.TRACE_ENV, str(tmp_path / "two.log"))

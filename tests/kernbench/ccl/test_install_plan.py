@@ -39,9 +39,12 @@ def check_consistent(plans):
 
 
 def check_disjoint(plans):
-    spans = sorted((q.rx_base.unit, q.rx_base.sip, q.rx_base.cube, q.rx_base.pe, q.rx_base.offset,
-                    q.rx_base.offset + q.ring_bytes) for qs in queues_of(plans).values() for q in qs.values()
-                   if q.rx_base is not None)
+    spans = sorted(
+        (q.rx_base.unit, q.rx_base.sip, q.rx_base.cube, q.rx_base.pe, q.rx_base.offset, q.rx_base.offset + q.ring_bytes)
+        for qs in queues_of(plans).values()
+        for q in qs.values()
+        if q.rx_base is not None
+    )
     for a, b in itertools.pairwise(spans):
         if a[:4] == b[:4]:
             assert a[5] <= b[4], f"rings overlap: {a} and {b}"

@@ -74,6 +74,7 @@ def test_a_handle_waited_for_twice_is_an_error():
 
 def test_send_async_and_load_async_give_what_send_and_load_give():
     """The mock offers the engine's asynchronous forms: a send lands at once, a load reads at once."""
+
     def kernel(ptr, tl):
         if tl.rank == 0:
             handle = tl.send_async("E", tl.wait(tl.load_async(ptr, (2,), "f32")) * 2.0)
@@ -111,10 +112,12 @@ def test_every_rank_receiving_first_is_a_deadlock_naming_ranks_and_directions():
         run_kernel_in_mock(kernel, 3, "ring_1d", zeros(3))
     message = str(info.value)
     for rank in range(3):
-        assert f"rank {rank} cube 0 pe 0: recv on 'W' (its queue holds 0 tiles); its receive queues: E=0, W=0" \
-            in message
+        assert (
+            f"rank {rank} cube 0 pe 0: recv on 'W' (its queue holds 0 tiles); its receive queues: E=0, W=0" in message
+        )
     assert [(b["node"], b["kind"], b["direction"]) for b in info.value.blocked] == [
-        ((r, 0, 0), "recv", "W") for r in range(3)]
+        ((r, 0, 0), "recv", "W") for r in range(3)
+    ]
 
 
 def test_full_queues_are_a_deadlock_naming_the_blocked_senders():
@@ -123,15 +126,27 @@ def test_full_queues_are_a_deadlock_naming_the_blocked_senders():
             tl.send("E", tl.zeros((1,)))
         tl.recv("W", 1, "f32")
 
-    with pytest.raises(MockDeadlock, match=r"rank 0 cube 0 pe 0: send on 'E' to \(1, 0, 0\) \(its queue holds 1 "
-                                           r"tiles\); its receive queues: E=0, W=1"):
+    with pytest.raises(
+        MockDeadlock,
+        match=r"rank 0 cube 0 pe 0: send on 'E' to \(1, 0, 0\) \(its queue holds 1 "
+        r"tiles\); its receive queues: E=0, W=1",
+    ):
         run_kernel_in_mock(kernel, 2, "ring_1d", zeros(2), n_slots=1)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda tl: tl.send("N", tl.zeros((1,))), r"tl.send on direction 'N': rank 0 cube 0 pe 0 sends on \['E', 'W'\]"),
-    (lambda tl: tl.recv("parent", 1), r"tl.recv on direction 'parent': rank 0 cube 0 pe 0 receives on \['E', 'W'\]"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda tl: tl.send("N", tl.zeros((1,))),
+            r"tl.send on direction 'N': rank 0 cube 0 pe 0 sends on \['E', 'W'\]",
+        ),
+        (
+            lambda tl: tl.recv("parent", 1),
+            r"tl.recv on direction 'parent': rank 0 cube 0 pe 0 receives on \['E', 'W'\]",
+        ),
+    ],
+)
 def test_an_unknown_direction_names_the_direction_and_the_program(call, message):
     with pytest.raises(KernelError, match="failed on sip0 cube 0 pe 0: ValueError: " + message):
         run_kernel_in_mock(lambda _ptr, tl: call(tl), 2, "ring_1d", zeros(2))
@@ -148,12 +163,18 @@ def test_a_kernel_exception_propagates_naming_the_program():
     assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda tl: tl.send("E", tl.zeros((4,))), "tl.send of 16 bytes on 'E': a slot holds 8 bytes"),
-    (lambda tl: tl.load(12, 2, "f32"), "tl.load of 8 bytes at 12: outside rank 0 cube 0 pe 0's 16-byte memory"),
-    (lambda tl: tl.store(-4, tl.zeros((1,))), "tl.store of 4 bytes at -4: outside"),
-    (lambda tl: tl.recv("W", 3, "f32"), r"tl.recv on 'W' of \(3,\) f32 \(12 bytes\): the tile that arrived holds 4"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda tl: tl.send("E", tl.zeros((4,))), "tl.send of 16 bytes on 'E': a slot holds 8 bytes"),
+        (lambda tl: tl.load(12, 2, "f32"), "tl.load of 8 bytes at 12: outside rank 0 cube 0 pe 0's 16-byte memory"),
+        (lambda tl: tl.store(-4, tl.zeros((1,))), "tl.store of 4 bytes at -4: outside"),
+        (
+            lambda tl: tl.recv("W", 3, "f32"),
+            r"tl.recv on 'W' of \(3,\) f32 \(12 bytes\): the tile that arrived holds 4",
+        ),
+    ],
+)
 def test_slot_size_memory_bounds_and_tile_sizes_are_checked(call, message):
     def kernel(_ptr, tl):
         if tl.rank == 1:
@@ -167,8 +188,9 @@ def test_slot_size_memory_bounds_and_tile_sizes_are_checked(call, message):
 
 def test_tiles_nobody_receives_are_an_error():
     with pytest.raises(RuntimeError, match=r"tiles never received .*: rank 1 cube 0 pe 0 'W': 1"):
-        run_kernel_in_mock(lambda _ptr, tl: tl.send("E", tl.zeros((1,))) if tl.rank == 0 else None, 2, "ring_1d",
-                           zeros(2))
+        run_kernel_in_mock(
+            lambda _ptr, tl: tl.send("E", tl.zeros((1,))) if tl.rank == 0 else None, 2, "ring_1d", zeros(2)
+        )
 
 
 def test_programs_are_ranks_cubes_and_pes_in_row_major_order():
@@ -188,8 +210,7 @@ def test_without_cubes_per_sip_every_program_is_a_rank_as_in_the_seeds():
     to a cube (program_id(1) = rank // k)."""
 
     def kernel(ptr, tl):
-        ids = [tl.rank, tl.program_id(axis=0), tl.program_id(axis=1), tl.num_programs(axis=0),
-               tl.num_programs(axis=1)]
+        ids = [tl.rank, tl.program_id(axis=0), tl.program_id(axis=1), tl.num_programs(axis=0), tl.num_programs(axis=1)]
         tl.store(ptr, np.array(ids, np.int32), "i32")
 
     ranks = run_kernel_in_mock(kernel, 3, "ring_1d", zeros(3, 5, np.int32))
@@ -208,20 +229,25 @@ def test_a_tile_is_seen_at_zero_and_at_rank_times_its_size():
         own = tl.load(ptr, 2, "f32")
         tl.store(ptr + rank * 8, seeds + own)
 
-    out = run_kernel_in_mock(kernel, 4, "ring_1d", [np.array([r, 1], np.float32) for r in range(4)],
-                             pes_per_cube=2)
+    out = run_kernel_in_mock(kernel, 4, "ring_1d", [np.array([r, 1], np.float32) for r in range(4)], pes_per_cube=2)
     assert [o.tolist() for o in out] == [[2 * r, 2] for r in range(4)]
-    with pytest.raises(KernelError, match=r"tl.load of 8 bytes at 4: outside rank 1 cube 0 pe 0's 8-byte memory "
-                                          r"\(also seen at 8..16\)"):
+    with pytest.raises(
+        KernelError,
+        match=r"tl.load of 8 bytes at 4: outside rank 1 cube 0 pe 0's 8-byte memory "
+        r"\(also seen at 8..16\)",
+    ):
         run_kernel_in_mock(lambda _ptr, tl: tl.load(4, 2, "f32") if tl.rank else None, 2, "none", zeros(2, 2))
 
 
-@pytest.mark.parametrize(("args", "kwargs", "message"), [
-    ((10, "ring_1d", zeros(10), (), 4), {}, "10 ranks do not fill cubes of 4 PEs"),
-    ((12, "ring_1d", zeros(12), (), 2), {"cubes_per_sip": 4}, "12 PEs do not split into SIPs of 4 cubes x 2 PEs"),
-    ((2, "ring_1d", zeros(3)), {}, "3 inputs for world_size 2"),
-    ((2, "ring_1d", zeros(2)), {"cubes_per_sip": 2}, "cubes_per_sip needs pes_per_cube"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((10, "ring_1d", zeros(10), (), 4), {}, "10 ranks do not fill cubes of 4 PEs"),
+        ((12, "ring_1d", zeros(12), (), 2), {"cubes_per_sip": 4}, "12 PEs do not split into SIPs of 4 cubes x 2 PEs"),
+        ((2, "ring_1d", zeros(3)), {}, "3 inputs for world_size 2"),
+        ((2, "ring_1d", zeros(2)), {"cubes_per_sip": 2}, "cubes_per_sip needs pes_per_cube"),
+    ],
+)
 def test_layout_errors(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         run_kernel_in_mock(lambda _ptr, _tl: None, *args, **kwargs)

@@ -116,7 +116,13 @@ def test_seed_shipped_ccl_yaml_loads_with_the_seeds_meaning(tmp_path):
     cfg = load_ccl_config(write(tmp_path, SEED_SHIPPED_CCL_YAML))
     a = cfg.selected()
     assert (a.name, a.backpressure, a.vc_chunk_size, a.n_slots, a.slot_size, a.ipcq_credit_size_bytes) == (
-        "intercube_allreduce", True, 256, 4, 4096, 16)
+        "intercube_allreduce",
+        True,
+        256,
+        4,
+        4096,
+        16,
+    )
     assert a.kernel_config == {"root_cube": 15}
     assert (a.mapper, a.validator) == ("cube_leaders", "multi_pe_sip_local")  # the module's MAPPER / VALIDATOR
 
@@ -131,8 +137,9 @@ def test_seed_distributed_intercube_allreduce_runs(tmp_path, topo):
     assert out["checks"] == {"exact_sum_on_every_shard": True, "same_bits_on_every_rank": True}
 
 
-@pytest.mark.parametrize(("kind", "sips", "root"), [("ring_1d", 2, 0), ("torus_2d", 4, 1), ("mesh_2d_no_wrap", 4, 2),
-                                                    ("torus_2d", 4, 3)])
+@pytest.mark.parametrize(
+    ("kind", "sips", "root"), [("ring_1d", 2, 0), ("torus_2d", 4, 1), ("mesh_2d_no_wrap", 4, 2), ("torus_2d", 4, 3)]
+)
 def test_seed_allreduce_app_configs_with_any_root_cube(tmp_path, topo, kind, sips, root):
     """Seed: ``CONFIGS`` of the seeds' allreduce_app test (ring_2sip, torus_4sip, mesh_4sip) with ``root_cube``
     moved off the seeds' SE corner: every cube is wired to the other SIPs, so any root gives the exact sum."""
@@ -160,18 +167,24 @@ MATRIX = [
 IDS = ["ring_full_system", "ring_tcm_8", "ring_hbm_8", "ring_sram_8", "ring_multi_cube", "mesh_2x2", "tree_binary_7"]
 
 
-@pytest.mark.parametrize(("algorithm", "module", "topology", "buffer_kind", "world_size", "n_elem", "expected_ws"),
-                         MATRIX, ids=IDS)
-def test_seed_ccl_allreduce_matrix(tmp_path, topo, algorithm, module, topology, buffer_kind, world_size, n_elem,
-                                   expected_ws):
+@pytest.mark.parametrize(
+    ("algorithm", "module", "topology", "buffer_kind", "world_size", "n_elem", "expected_ws"), MATRIX, ids=IDS
+)
+def test_seed_ccl_allreduce_matrix(
+    tmp_path, topo, algorithm, module, topology, buffer_kind, world_size, n_elem, expected_ws
+):
     """Seed: ``tests/test_ccl_allreduce_matrix.py::test_ccl_allreduce_matrix`` (its CCL_YAML_TEMPLATE and CASES;
     the line ``{algorithm} (ws={expected_ws}): {expected_ws} OK``). World sizes count SIPs here: each case runs on
     a system of ``world_size`` SIPs (2x2 cubes); ``ring_full_system`` (no world_size) takes every SIP of the
     default 2-SIP topology instead of the seeds' 256 PEs."""
     text = SEED_MATRIX_TEMPLATE.format(
-        algorithm=algorithm, module=module, topology=topology, buffer_kind=buffer_kind,
+        algorithm=algorithm,
+        module=module,
+        topology=topology,
+        buffer_kind=buffer_kind,
         world_size_line=f"    world_size: {world_size}\n" if world_size is not None else "",
-        n_elem_line=f"    n_elem: {n_elem}\n")
+        n_elem_line=f"    n_elem: {n_elem}\n",
+    )
     cfg = load_ccl_config(write(tmp_path, text))
     system = topo if world_size is None else small_system(topo, world_size, "ring_1d")
     out = bench(system, cfg)
@@ -183,19 +196,26 @@ def test_seed_ccl_latency_positive_and_under_a_millisecond(tmp_path, topo, buffe
     """Seed: ``test_ccl_latency_positive`` and ``test_ccl_latency_under_reasonable_bound`` of the CCL performance
     validation tests (``_run_8rank``: ring world_size 8, n_elem 32, backpressure: sleep): on 8 SIPs here."""
     text = SEED_MATRIX_TEMPLATE.format(
-        algorithm=f"ring_allreduce_{buffer_kind}", module="kernbench.ccl.algorithms.ring_allreduce",
-        topology="ring_1d", buffer_kind=buffer_kind, world_size_line="    world_size: 8\n",
-        n_elem_line="    n_elem: 32\n")
+        algorithm=f"ring_allreduce_{buffer_kind}",
+        module="kernbench.ccl.algorithms.ring_allreduce",
+        topology="ring_1d",
+        buffer_kind=buffer_kind,
+        world_size_line="    world_size: 8\n",
+        n_elem_line="    n_elem: 32\n",
+    )
     out = bench(small_system(topo, 8, "ring_1d"), load_ccl_config(write(tmp_path, text)))
     assert 0 < out["sim_latency_ns"] < 1_000_000
 
 
-@pytest.mark.parametrize(("algorithm", "sips", "expected"), [
-    ("ring_allreduce_tcm", 2, "ring_allreduce_tcm (ws=2): 2 OK"),
-    ("mesh_allreduce_4", 4, "mesh_allreduce_4 (ws=4): 4 OK"),
-    ("tree_allreduce_7", 7, "tree_allreduce_7 (ws=7): 7 OK"),
-    ("hierarchical_allreduce", 2, "hierarchical_allreduce (ws=2): 32 OK"),
-])
+@pytest.mark.parametrize(
+    ("algorithm", "sips", "expected"),
+    [
+        ("ring_allreduce_tcm", 2, "ring_allreduce_tcm (ws=2): 2 OK"),
+        ("mesh_allreduce_4", 4, "mesh_allreduce_4 (ws=4): 4 OK"),
+        ("tree_allreduce_7", 7, "tree_allreduce_7 (ws=7): 7 OK"),
+        ("hierarchical_allreduce", 2, "hierarchical_allreduce (ws=2): 32 OK"),
+    ],
+)
 def test_seed_old_shipped_entries_run(tmp_path, topo, algorithm, sips, expected):
     """Seed: the shipped ccl.yaml before the intercube commit (mesh_allreduce_4, tree_allreduce_7 and a
     hierarchical entry with ``topology: none``, no mapper, no validator): the hierarchical module's ``neighbors``,
@@ -222,8 +242,13 @@ def test_backpressure_sleep_is_true_and_vc_chunk_size_changes_nothing(topo):
     """Seed: the shipped ccl.yaml's ``vc_chunk_size`` ("PE_DMA virtual channel chunk size (D8) ... reserved for
     future precision") and the templates' ``backpressure: sleep``: here the same queues and the same simulated time
     as ``backpressure: true`` without vc_chunk_size."""
-    entry = {"module": "kernbench.ccl.algorithms.ring_allreduce", "topology": "ring_1d", "n_elem": 2048,
-             "n_slots": 2, "slot_size": 1024}
+    entry = {
+        "module": "kernbench.ccl.algorithms.ring_allreduce",
+        "topology": "ring_1d",
+        "n_elem": 2048,
+        "n_slots": 2,
+        "slot_size": 1024,
+    }
     plain = parse_ccl_config({"defaults": {"backpressure": True}, "algorithms": {"r": entry}})
     seeds = parse_ccl_config({"defaults": {"backpressure": "sleep", "vc_chunk_size": 64}, "algorithms": {"r": entry}})
     assert replace(seeds.selected(), vc_chunk_size=None) == plain.selected()

@@ -29,8 +29,10 @@ N_CUBES = 16
 
 def seed_hierarchical_neighbors(pe_id, local_cube_id, sip_id, pes_per_cube, cubes_per_sip, num_sips):
     """The seeds' ``hierarchical_allreduce.neighbors`` in (sip, cube, pe) terms instead of flat PE ranks."""
-    out = {"E": (sip_id, local_cube_id, (pe_id + 1) % pes_per_cube),
-           "W": (sip_id, local_cube_id, (pe_id - 1) % pes_per_cube)}
+    out = {
+        "E": (sip_id, local_cube_id, (pe_id + 1) % pes_per_cube),
+        "W": (sip_id, local_cube_id, (pe_id - 1) % pes_per_cube),
+    }
     if pe_id == 0 and cubes_per_sip > 1:
         out["N"] = (sip_id, (local_cube_id + 1) % cubes_per_sip, 0)
         out["S"] = (sip_id, (local_cube_id - 1) % cubes_per_sip, 0)
@@ -138,9 +140,16 @@ def test_the_seeds_hierarchical_kernel_runs_on_hierarchical_3level(cubes, pes):
     between the two SIPs) on this project's ``hierarchical_3level`` wiring: no deadlock, every PE the full sum."""
     sips, n_elem = 2, 8
     inputs = [np.full(n_elem, i % 17, np.float32) for i in range(sips * cubes * pes)]
-    outputs = run_kernel_in_mock(seed_hierarchical_kernel, len(inputs), "hierarchical_3level", inputs,
-                                 (n_elem, pes, cubes, sips), pes, cubes_per_sip=cubes,
-                                 geometry=CclGeometry(sips, cubes, 1, pes))
+    outputs = run_kernel_in_mock(
+        seed_hierarchical_kernel,
+        len(inputs),
+        "hierarchical_3level",
+        inputs,
+        (n_elem, pes, cubes, sips),
+        pes,
+        cubes_per_sip=cubes,
+        geometry=CclGeometry(sips, cubes, 1, pes),
+    )
     for out in outputs:
         np.testing.assert_array_equal(out, sum(inputs))
 
@@ -152,11 +161,29 @@ def test_hierarchical_allreduce_runs_on_the_seeds_table(sips):
     rng = np.random.default_rng(sips)
     inputs = [rng.integers(-8, 9, n_elem).astype(np.float32) for _ in range(sips * cubes * pes)]
     geometry = CclGeometry(sips, cubes, 1, pes)
-    args = hierarchical_allreduce.kernel_args(n_elem=n_elem, world_size=sips, dtype="f32", op="sum", slot_elems=4,
-                                              n_slots=2, geometry=geometry, topology="hierarchical_3level")
-    outputs = run_kernel_in_mock(hierarchical_allreduce.kernel, len(inputs), "none", inputs, args, pes,
-                                 cubes_per_sip=cubes, module=hierarchical_allreduce, n_slots=2, slot_size=16,
-                                 geometry=geometry)
+    args = hierarchical_allreduce.kernel_args(
+        n_elem=n_elem,
+        world_size=sips,
+        dtype="f32",
+        op="sum",
+        slot_elems=4,
+        n_slots=2,
+        geometry=geometry,
+        topology="hierarchical_3level",
+    )
+    outputs = run_kernel_in_mock(
+        hierarchical_allreduce.kernel,
+        len(inputs),
+        "none",
+        inputs,
+        args,
+        pes,
+        cubes_per_sip=cubes,
+        module=hierarchical_allreduce,
+        n_slots=2,
+        slot_size=16,
+        geometry=geometry,
+    )
     for out in outputs:
         np.testing.assert_array_equal(out, np.add.reduce(inputs))
 
@@ -221,8 +248,9 @@ def test_intercube_plans_fit_and_land_on_torus_and_mesh(topo):
     ring, on a 4-SIP torus (the seeds' torus_4sip), and every send lands where its receiver listens."""
     cfg = load_ccl_config().selected("intercube_allreduce")
     for kind in ("torus_2d", "mesh_2d_no_wrap"):
-        plans = build_install_plans(cfg, with_sips(topo, 4, kind),
-                                    extra=(("ring_", load_ccl_config().selected("ring_allreduce_tcm")),))
+        plans = build_install_plans(
+            cfg, with_sips(topo, 4, kind), extra=(("ring_", load_ccl_config().selected("ring_allreduce_tcm")),)
+        )
         check_consistent(plans)
         check_disjoint(plans)
 
@@ -230,8 +258,7 @@ def test_intercube_plans_fit_and_land_on_torus_and_mesh(topo):
 SIP_TOPO_KIND = {"ring_1d": 0, "torus_2d": 1, "mesh_2d": 1, "mesh_2d_no_wrap": 2}
 
 
-def seed_intercube_kernel(t_ptr, n_elem, cube_w, cube_h, n_sips, sip_rank, sip_topo_kind, sip_topo_w, sip_topo_h,
-                          tl):
+def seed_intercube_kernel(t_ptr, n_elem, cube_w, cube_h, n_sips, sip_rank, sip_topo_kind, sip_topo_w, sip_topo_h, tl):
     """The seeds' ``allreduce_intercube_multidevice`` (``t_ptr``: this cube's tile; f32)."""
     shape, dtype = (n_elem,), "f32"
 
@@ -309,21 +336,31 @@ def seed_intercube_kernel(t_ptr, n_elem, cube_w, cube_h, n_sips, sip_rank, sip_t
     tl.store(t_ptr, acc)
 
 
-@pytest.mark.parametrize(("sip_topology", "sips"), [("ring_1d", 2), ("torus_2d", 4), ("mesh_2d_no_wrap", 4),
-                                                    ("ring_1d", 3)])
+@pytest.mark.parametrize(
+    ("sip_topology", "sips"), [("ring_1d", 2), ("torus_2d", 4), ("mesh_2d_no_wrap", 4), ("ring_1d", 3)]
+)
 def test_the_seeds_intercube_kernel_runs_on_the_intercube_wiring(sip_topology, sips):
     """Seed: ``allreduce_intercube_multidevice`` with the seeds' CONFIGS (ring_2sip, torus_4sip, mesh_4sip) on
     this project's intercube wiring (4x4 cubes): no deadlock, every cube of every SIP the full sum."""
     n_elem, cube_w, cube_h = 8, 4, 4
-    side = 0 if sip_topology == "ring_1d" else round(sips ** 0.5)
+    side = 0 if sip_topology == "ring_1d" else round(sips**0.5)
     inputs = [np.full(n_elem, 1 + i // N_CUBES, np.float32) for i in range(sips * N_CUBES)]
     geometry = CclGeometry(sips, cube_w, cube_h, 1, sip_topology)
 
     def kernel(t_ptr, n, tl):
         seed_intercube_kernel(t_ptr, n, cube_w, cube_h, sips, tl.rank, SIP_TOPO_KIND[sip_topology], side, side, tl)
 
-    outputs = run_kernel_in_mock(kernel, len(inputs), "none", inputs, (n_elem,), 1, cubes_per_sip=N_CUBES,
-                                 module=intercube_allreduce, geometry=geometry)
+    outputs = run_kernel_in_mock(
+        kernel,
+        len(inputs),
+        "none",
+        inputs,
+        (n_elem,),
+        1,
+        cubes_per_sip=N_CUBES,
+        module=intercube_allreduce,
+        geometry=geometry,
+    )
     for out in outputs:
         np.testing.assert_array_equal(out, N_CUBES * sum(range(1, sips + 1)))
 
@@ -336,10 +373,29 @@ def test_intercube_allreduce_with_any_root_cube(sip_topology, sips, root_cube):
     rng = np.random.default_rng(root_cube)
     inputs = [rng.integers(-8, 9, n_elem).astype(np.float32) for _ in range(sips * N_CUBES)]
     geometry = CclGeometry(sips, 4, 4, 1, sip_topology)
-    args = intercube_allreduce.kernel_args(n_elem=n_elem, world_size=sips, dtype="f32", op="sum", slot_elems=4,
-                                           n_slots=2, geometry=geometry, topology="none", root_cube=root_cube)
-    outputs = run_kernel_in_mock(intercube_allreduce.kernel, len(inputs), "none", inputs, args, 1,
-                                 cubes_per_sip=N_CUBES, module=intercube_allreduce, n_slots=2, slot_size=16,
-                                 geometry=geometry)
+    args = intercube_allreduce.kernel_args(
+        n_elem=n_elem,
+        world_size=sips,
+        dtype="f32",
+        op="sum",
+        slot_elems=4,
+        n_slots=2,
+        geometry=geometry,
+        topology="none",
+        root_cube=root_cube,
+    )
+    outputs = run_kernel_in_mock(
+        intercube_allreduce.kernel,
+        len(inputs),
+        "none",
+        inputs,
+        args,
+        1,
+        cubes_per_sip=N_CUBES,
+        module=intercube_allreduce,
+        n_slots=2,
+        slot_size=16,
+        geometry=geometry,
+    )
     for out in outputs:
         np.testing.assert_array_equal(out, np.add.reduce(inputs))

@@ -100,8 +100,12 @@ def test_streams_from_several_pes_use_the_cube_bandwidth(fabric, env, topo):
     for k in range(8):
         env.process(reader(k))
     env.run()
-    fixed = hbm.access_ns + cube.xbar.overhead_ns + pe.pe_tcm.access_ns \
-        + (hbm.wire_mm + cube.xbar.pe_wire_mm) * topo.system.ns_per_mm  # 53.05 ns per request
+    fixed = (
+        hbm.access_ns
+        + cube.xbar.overhead_ns
+        + pe.pe_tcm.access_ns
+        + (hbm.wire_mm + cube.xbar.pe_wire_mm) * topo.system.ns_per_mm
+    )  # 53.05 ns per request
     alone = (per_pe // request) * (fixed + request / hbm.effective_bw_gbs)  # 8 x 5173.05
     turn = request / (hbm.slices * hbm.effective_bw_gbs)  # 640 ns
     assert sorted(ends) == pytest.approx([alone + k * turn for k in range(8)], abs=1e-6)

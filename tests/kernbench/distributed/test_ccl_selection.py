@@ -26,8 +26,11 @@ def test_world_size_from_ccl_yaml_uses_the_first_sips(topo):
     def fn(rank):
         dist = torch.distributed
         if rank == 3:
-            with pytest.raises(ValueError, match="sip3 is not a rank: ccl.yaml algorithm 'tree_allreduce' has "
-                                                 r"world_size 3 \(SIPs 0..2\)"):
+            with pytest.raises(
+                ValueError,
+                match="sip3 is not a rank: ccl.yaml algorithm 'tree_allreduce' has "
+                r"world_size 3 \(SIPs 0..2\)",
+            ):
                 dist.init_process_group()
             return None
         dist.init_process_group()
@@ -82,9 +85,11 @@ def test_a_layout_the_algorithm_cannot_use_is_refused_by_its_validator(topo):
         dist.destroy_process_group()
 
     torch.multiprocessing.spawn(fn, nprocs=1)
-    assert seen == ["all_reduce: g does not fit ccl algorithm 'hierarchical_allreduce' (validator multi_pe_sip_local):"
-                    " expected one shard on each of the 128 participating PEs of the SIP, got 1 shard(s) on "
-                    "(cube, pe) [(0, 0)]"]
+    assert seen == [
+        "all_reduce: g does not fit ccl algorithm 'hierarchical_allreduce' (validator multi_pe_sip_local):"
+        " expected one shard on each of the 128 participating PEs of the SIP, got 1 shard(s) on "
+        "(cube, pe) [(0, 0)]"
+    ]
 
 
 def test_a_rank_that_skips_the_collective_is_an_ipcq_deadlock(topo):

@@ -85,8 +85,10 @@ def test_spawn_from_host_code_is_refused(topo):
             seen.append(str(exc))
 
     torch.multiprocessing.spawn(fn, nprocs=1)
-    assert seen == ["spawn: call it from the top level of the script (every process runs it), not from host code "
-                    "that is already running on a SIP"]
+    assert seen == [
+        "spawn: call it from the top level of the script (every process runs it), not from host code "
+        "that is already running on a SIP"
+    ]
 
 
 def test_api_errors(topo):
@@ -96,8 +98,11 @@ def test_api_errors(topo):
 
     def fn(rank):
         dist = torch.distributed
-        for call in (dist.get_rank, lambda: dist.init_process_group("nccl"),
-                     lambda: dist.init_process_group("ahbm", rank=1 - rank)):
+        for call in (
+            dist.get_rank,
+            lambda: dist.init_process_group("nccl"),
+            lambda: dist.init_process_group("ahbm", rank=1 - rank),
+        ):
             try:
                 call()
             except (RuntimeError, ValueError) as exc:
@@ -139,8 +144,9 @@ def test_ring_all_reduce_follows_the_alpha_beta_model(topo, sips, n):
     steps, chunk, slot = 2 * (sips - 1), 4 * n // sips, load_ccl_config().selected().slot_size
     piece = min(slot, chunk)
     model = steps * link.latency_ns + steps * chunk / link.bandwidth_gbs
-    lower = max(steps * chunk / link.bandwidth_gbs + link.latency_ns,
-                steps * (link.latency_ns + piece / link.bandwidth_gbs))
+    lower = max(
+        steps * chunk / link.bandwidth_gbs + link.latency_ns, steps * (link.latency_ns + piece / link.bandwidth_gbs)
+    )
     memory = sum(probe_case_parts(topo, piece)["pe-local-hbm"])  # one piece from or to HBM
     upper = model + steps * math.ceil(chunk / slot) * (cross_sip_dma_fixed_ns(topo) + 2 * memory)
     assert lower <= took <= upper

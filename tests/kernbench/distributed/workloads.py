@@ -1,6 +1,5 @@
 """Host functions for torch.multiprocessing.spawn, shared by the single-process and the MPI tests."""
 
-
 import numpy as np
 
 from kernbench.engine import Engine
@@ -56,8 +55,14 @@ def collectives_worker(rank: int, torch: RuntimeContext, n: int) -> dict:
         work = dist.all_reduce(mine, async_op=True)
         pending = work.is_completed()
         work.wait()
-        out = {"broadcast": b.numpy(), "gathered": gathered.numpy(), "rs_sum": part_sum.numpy(),
-               "rs_max": part_max.numpy(), "allreduce": mine.numpy(), "pending": pending}
+        out = {
+            "broadcast": b.numpy(),
+            "gathered": gathered.numpy(),
+            "rs_sum": part_sum.numpy(),
+            "rs_max": part_max.numpy(),
+            "allreduce": mine.numpy(),
+            "pending": pending,
+        }
     dist.destroy_process_group()
     return out
 

@@ -16,13 +16,16 @@ def payload(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8)
 
 
-@pytest.mark.parametrize("addr", [
-    PhysAddr.hbm(0, 5, 4096 * 7 + 13),
-    PhysAddr.sram(0, 3, 1000),
-    PhysAddr.tcm(0, 9, 6, 12345),
-    PhysAddr.m_cpu(0, 2, 64),
-    PhysAddr.io(0, 4096),
-])
+@pytest.mark.parametrize(
+    "addr",
+    [
+        PhysAddr.hbm(0, 5, 4096 * 7 + 13),
+        PhysAddr.sram(0, 3, 1000),
+        PhysAddr.tcm(0, 9, 6, 12345),
+        PhysAddr.m_cpu(0, 2, 64),
+        PhysAddr.io(0, 4096),
+    ],
+)
 def test_h2d_then_d2h_round_trips(topo, addr):
     data = payload(10_000, 1)
     got = []
@@ -49,15 +52,18 @@ def test_fill_pattern_and_typed_arrays(topo):
     np.testing.assert_array_equal(got[0][4096:].view(np.float32), f32)
 
 
-@pytest.mark.parametrize(("src", "dst"), [
-    (PhysAddr.hbm(0, 0, 0), PhysAddr.tcm(0, 0, 0, 0)),          # PE-local HBM
-    (PhysAddr.hbm(0, 15, 8192), PhysAddr.sram(0, 0, 0)),       # remote cube HBM into SRAM
-    (PhysAddr.tcm(0, 0, 0, 0), PhysAddr.tcm(0, 0, 1, 0)),       # TCM to the neighbour PE's TCM
-    (PhysAddr.tcm(0, 0, 0, 0), PhysAddr.tcm(0, 0, 0, 65536)),   # inside one TCM
-    (PhysAddr.hbm(0, 0, 0), PhysAddr.hbm(1, 3, 4096)),          # to another SIP
-    (PhysAddr.hbm(1, 3, 0), PhysAddr.tcm(0, 0, 0, 0)),          # from another SIP (remote read)
-    (PhysAddr.hbm(1, 3, 0), PhysAddr.sram(1, 7, 0)),            # both ends on another SIP
-])
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        (PhysAddr.hbm(0, 0, 0), PhysAddr.tcm(0, 0, 0, 0)),  # PE-local HBM
+        (PhysAddr.hbm(0, 15, 8192), PhysAddr.sram(0, 0, 0)),  # remote cube HBM into SRAM
+        (PhysAddr.tcm(0, 0, 0, 0), PhysAddr.tcm(0, 0, 1, 0)),  # TCM to the neighbour PE's TCM
+        (PhysAddr.tcm(0, 0, 0, 0), PhysAddr.tcm(0, 0, 0, 65536)),  # inside one TCM
+        (PhysAddr.hbm(0, 0, 0), PhysAddr.hbm(1, 3, 4096)),  # to another SIP
+        (PhysAddr.hbm(1, 3, 0), PhysAddr.tcm(0, 0, 0, 0)),  # from another SIP (remote read)
+        (PhysAddr.hbm(1, 3, 0), PhysAddr.sram(1, 7, 0)),  # both ends on another SIP
+    ],
+)
 def test_pe_dma_copies_bytes(topo, src, dst):
     data = payload(50_000, 2)
     got = []

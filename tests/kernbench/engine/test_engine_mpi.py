@@ -36,8 +36,9 @@ def cross_sip_dma(read_back: dict) -> dict:
 
     def sip0(eng, _sip):
         eng.wait(eng.submit(MemoryWriteMsg(PhysAddr.tcm(0, 0, 0, 0), data=data)))
-        read_back["latency"] = eng.wait(eng.submit(
-            PeDmaMsg(0, 0, 0, PhysAddr.tcm(0, 0, 0, 0), PhysAddr.hbm(1, 7, 4096), data.size))).latency_ns
+        read_back["latency"] = eng.wait(
+            eng.submit(PeDmaMsg(0, 0, 0, PhysAddr.tcm(0, 0, 0, 0), PhysAddr.hbm(1, 7, 4096), data.size))
+        ).latency_ns
 
     def sip1(eng, _sip):
         eng.sleep_until(50_000.0)

@@ -36,32 +36,41 @@ def submit_error(topo, msg, sip=0):
     return str(caught[0])
 
 
-@pytest.mark.parametrize(("build", "expected"), [
-    (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0)), "give data or nbytes"),
-    (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=0), "MemoryWriteMsg.nbytes: must be >= 1"),
-    (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=8, fill=256), "MemoryWriteMsg.fill"),
-    (lambda: MemoryWriteMsg(0x1000, nbytes=8), "MemoryWriteMsg.addr: expected a PhysAddr"),
-    (lambda: MemoryReadMsg(PhysAddr.hbm(0, 0, 0), nbytes=-1), "MemoryReadMsg.nbytes"),
-    (lambda: PeDmaMsg(0, 0, 0, PhysAddr.hbm(0, 0, 0), PhysAddr.hbm(0, 1, 0), 1.5), "PeDmaMsg.nbytes: expected an int"),
-])
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0)), "give data or nbytes"),
+        (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=0), "MemoryWriteMsg.nbytes: must be >= 1"),
+        (lambda: MemoryWriteMsg(PhysAddr.hbm(0, 0, 0), nbytes=8, fill=256), "MemoryWriteMsg.fill"),
+        (lambda: MemoryWriteMsg(0x1000, nbytes=8), "MemoryWriteMsg.addr: expected a PhysAddr"),
+        (lambda: MemoryReadMsg(PhysAddr.hbm(0, 0, 0), nbytes=-1), "MemoryReadMsg.nbytes"),
+        (
+            lambda: PeDmaMsg(0, 0, 0, PhysAddr.hbm(0, 0, 0), PhysAddr.hbm(0, 1, 0), 1.5),
+            "PeDmaMsg.nbytes: expected an int",
+        ),
+    ],
+)
 def test_malformed_messages_fail_when_built(build, expected):
     with pytest.raises((ValueError, TypeError), match=expected):
         build()
 
 
-@pytest.mark.parametrize(("msg", "expected"), [
-    (MemoryReadMsg(PhysAddr.hbm(1, 0, 0), 64), "addressed to sip1 but submitted on sip0"),
-    (MemoryReadMsg(PhysAddr.hbm(0, 16, 0), 64), "MemoryReadMsg.addr: .*cube: 16 out of range"),
-    (MemoryReadMsg(PhysAddr.tcm(0, 0, 0, (16 << 20) - 8), 64), "MemoryReadMsg.addr: .*outside PE_TCM"),
-    (PeDmaMsg(0, 0, 8, PhysAddr.hbm(0, 0, 0), PhysAddr.hbm(0, 1, 0), 64), "PE .*pe 8.* does not exist"),
-    (PeDmaMsg(0, 0, 0, PhysAddr.hbm(5, 0, 0), PhysAddr.hbm(0, 1, 0), 64), "PeDmaMsg.src: .*2 SIPs"),
-    (PeDmaMsg(0, 0, 0, PhysAddr.hbm(0, 2, 0), PhysAddr.hbm(0, 2, 4096), 64), "same memory"),
-    (MmuMapMsg(0, VA + 1, PhysAddr.hbm(0, 0, 0), 4096), "MmuMapMsg.va: .*not aligned"),
-    (MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 100), 4096), "MmuMapMsg.pa: .*not aligned"),
-    (MmuMapMsg(0, VA, PhysAddr.hbm(1, 0, 0), 4096), "MmuMapMsg.pa: .*own memory"),
-    (MmuMapMsg(0, 0x1000, PhysAddr.hbm(0, 0, 0), 4096), "MmuMapMsg.va: .*outside the VA space"),
-    (MmuUnmapMsg(0, VA, 4096), "MmuUnmapMsg.va: 0x100000000 is not mapped"),
-])
+@pytest.mark.parametrize(
+    ("msg", "expected"),
+    [
+        (MemoryReadMsg(PhysAddr.hbm(1, 0, 0), 64), "addressed to sip1 but submitted on sip0"),
+        (MemoryReadMsg(PhysAddr.hbm(0, 16, 0), 64), "MemoryReadMsg.addr: .*cube: 16 out of range"),
+        (MemoryReadMsg(PhysAddr.tcm(0, 0, 0, (16 << 20) - 8), 64), "MemoryReadMsg.addr: .*outside PE_TCM"),
+        (PeDmaMsg(0, 0, 8, PhysAddr.hbm(0, 0, 0), PhysAddr.hbm(0, 1, 0), 64), "PE .*pe 8.* does not exist"),
+        (PeDmaMsg(0, 0, 0, PhysAddr.hbm(5, 0, 0), PhysAddr.hbm(0, 1, 0), 64), "PeDmaMsg.src: .*2 SIPs"),
+        (PeDmaMsg(0, 0, 0, PhysAddr.hbm(0, 2, 0), PhysAddr.hbm(0, 2, 4096), 64), "same memory"),
+        (MmuMapMsg(0, VA + 1, PhysAddr.hbm(0, 0, 0), 4096), "MmuMapMsg.va: .*not aligned"),
+        (MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 100), 4096), "MmuMapMsg.pa: .*not aligned"),
+        (MmuMapMsg(0, VA, PhysAddr.hbm(1, 0, 0), 4096), "MmuMapMsg.pa: .*own memory"),
+        (MmuMapMsg(0, 0x1000, PhysAddr.hbm(0, 0, 0), 4096), "MmuMapMsg.va: .*outside the VA space"),
+        (MmuUnmapMsg(0, VA, 4096), "MmuUnmapMsg.va: 0x100000000 is not mapped"),
+    ],
+)
 def test_requests_that_do_not_fit_the_topology_are_refused_at_submit(topo, msg, expected):
     error = submit_error(topo, msg)
     assert re.search(expected, error), error
@@ -138,4 +147,5 @@ def test_a_mapping_can_target_some_cubes_only(topo):
     assert seen["lengths"] == [1 if c in (2, 5) else 0 for c in range(16)]
     assert seen["pa"] == {2: PhysAddr.hbm(0, 2, 8), 5: PhysAddr.hbm(0, 5, 8)}
     assert "MmuMapMsg.cubes: cube 16 out of range" in submit_error(
-        topo, MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 0), 4096, cubes=(16,)))
+        topo, MmuMapMsg(0, VA, PhysAddr.hbm(0, 0, 0), 4096, cubes=(16,))
+    )

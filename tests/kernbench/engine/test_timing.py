@@ -99,13 +99,17 @@ def test_latency_grows_with_size(topo):
 
 def test_latency_grows_with_hop_distance(topo):
     """HBM of cubes ever further from cube 0 (Manhattan 0..6), then of SIPs ever further round a ring of 5."""
-    by_cube = [one(topo, PeDmaMsg(0, 0, 0, PhysAddr.hbm(0, c, 0), PhysAddr.tcm(0, 0, 0, 0), 4096)).latency_ns
-               for c in (0, 1, 2, 3, 7, 11, 15)]
+    by_cube = [
+        one(topo, PeDmaMsg(0, 0, 0, PhysAddr.hbm(0, c, 0), PhysAddr.tcm(0, 0, 0, 0), 4096)).latency_ns
+        for c in (0, 1, 2, 3, 7, 11, 15)
+    ]
     assert by_cube == sorted(by_cube)
     assert len(set(by_cube)) == len(by_cube)
     ring = with_sips(topo, 5)
-    by_sip = [one(ring, PeDmaMsg(0, 0, 0, PhysAddr.tcm(0, 0, 0, 0), PhysAddr.hbm(s, 0, 0), 4096)).latency_ns
-              for s in (0, 1, 2)]
+    by_sip = [
+        one(ring, PeDmaMsg(0, 0, 0, PhysAddr.tcm(0, 0, 0, 0), PhysAddr.hbm(s, 0, 0), 4096)).latency_ns
+        for s in (0, 1, 2)
+    ]
     assert by_sip == sorted(by_sip)
     assert len(set(by_sip)) == 3
 
@@ -114,12 +118,16 @@ def test_the_second_of_two_transfers_on_one_path_waits_one_drain(topo):
     """Two PEs of cube 0 each send 1 MiB to cube 1's HBM: both streams cross the one UCIe link cube0 -> cube1 and
     cube 1's HBM write channel, so the second waits there for the first's whole drain."""
     n = 1 << 20
+
     def dma(pe, off):
         return PeDmaMsg(0, 0, pe, PhysAddr.tcm(0, 0, pe, 0), PhysAddr.hbm(0, 1, off), n)
+
     alone = one(topo, dma(0, 0))
     both = []
-    run_hosts(topo, {0: lambda eng, _s: both.extend(
-        eng.wait(h) for h in [eng.submit(dma(0, 0)), eng.submit(dma(1, 1 << 24))])})
+    run_hosts(
+        topo,
+        {0: lambda eng, _s: both.extend(eng.wait(h) for h in [eng.submit(dma(0, 0)), eng.submit(dma(1, 1 << 24))])},
+    )
     shared_bw = min(topo.sip.ucie.bandwidth_gbs, topo.cube.hbm_ctrl.effective_bw_gbs)  # 204.8: the write channel
     drain = n / shared_bw  # 5120 ns
     assert alone.serialization_ns == pytest.approx(drain, abs=1e-9)

@@ -4,7 +4,6 @@ Every SIP's host writes a block into its TCM, its PE DMAs it to the next SIP's H
 HBM block back into SRAM, all at once (so streams contend on links and SerDes), then reads it to the host.
 """
 
-
 import numpy as np
 
 from kernbench.engine import MemoryReadMsg, MemoryWriteMsg, PeDmaMsg
@@ -28,8 +27,9 @@ def hosts(topo: Topology, read_back: dict) -> dict:
         push = eng.submit(PeDmaMsg(sip, 0, 0, PhysAddr.tcm(sip, 0, 0, 0), PhysAddr.hbm(nxt, 1, 0), BLOCK))
         eng.wait(push)
         eng.sleep_until(20_000.0)  # every push has landed
-        pulls = [eng.submit(PeDmaMsg(sip, c, 1, PhysAddr.hbm(prev, 1, 0), PhysAddr.sram(sip, c, 0), BLOCK))
-                 for c in (2, 3)]
+        pulls = [
+            eng.submit(PeDmaMsg(sip, c, 1, PhysAddr.hbm(prev, 1, 0), PhysAddr.sram(sip, c, 0), BLOCK)) for c in (2, 3)
+        ]
         for handle in pulls:
             eng.wait(handle)
         read_back[sip] = eng.wait(eng.submit(MemoryReadMsg(PhysAddr.sram(sip, 3, 0), BLOCK))).data

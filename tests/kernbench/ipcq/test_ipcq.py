@@ -1,7 +1,6 @@
 """IPCQ queue pairs: address-based matching on a 2-rank ring, backpressure, credits, asynchronous receives,
 deadlocks, errors."""
 
-
 import numpy as np
 import pytest
 
@@ -14,8 +13,9 @@ from tests.kernbench.helpers import with_sips
 
 def ring_plan(topo, sip: int, n_slots: int = 4, slot_size: int = 1024, **fields):
     """PE 0 of cube 0 of every SIP in a ring (the ccl install plan): E sends into the east peer's W ring, and so on."""
-    algo = AlgorithmConfig("ring", "kernbench.ccl.algorithms.ring_allreduce", "ring_1d", n_slots=n_slots,
-                           slot_size=slot_size, **fields)
+    algo = AlgorithmConfig(
+        "ring", "kernbench.ccl.algorithms.ring_allreduce", "ring_1d", n_slots=n_slots, slot_size=slot_size, **fields
+    )
     return build_install_plans(algo, topo)[sip].installs[0].queues
 
 
@@ -81,6 +81,7 @@ def test_ring_allreduce_sums_on_every_sip(topo, count):
 
 def test_a_full_ring_blocks_the_sender_until_a_credit_returns(topo):
     """With one slot, sip0's second send waits for sip1 to receive the first (which sip1 does late)."""
+
     def kernel(tl):
         if tl.ctx.sip == 0:
             for k in range(2):
@@ -122,6 +123,7 @@ def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
 
 def test_a_receive_bigger_than_a_slot_is_refused(topo):
     """Reading past the slot would return the next slot's bytes: refused, with or without ``dst``."""
+
     def kernel(tl):
         if tl.ctx.sip == 1:
             tl.recv("W", (1024,), "f32")
@@ -133,6 +135,7 @@ def test_a_receive_bigger_than_a_slot_is_refused(topo):
 def test_recv_async_completes_out_of_order_and_recv_into_an_address(topo):
     """Receives claimed at once are matched in claim order: waiting for the second first still gives the second
     tile; a receive into ``dst`` lands there by DMA while the PE goes on."""
+
     def kernel(tl):
         if tl.ctx.sip == 0:
             for k in range(3):
@@ -213,6 +216,7 @@ def test_a_recv_nobody_satisfies_is_an_ipcq_deadlock_with_a_queue_dump(topo):
 def test_the_dump_names_a_blocked_send_and_a_waited_receive_on_one_queue(topo):
     """sip0 waits for data on E in the background while its fifth send on E waits for a credit that sip1 (which
     does nothing) never returns: the dump names both waits of that queue."""
+
     def kernel(tl):
         if tl.ctx.sip == 1:
             return
@@ -223,8 +227,9 @@ def test_the_dump_names_a_blocked_send_and_a_waited_receive_on_one_queue(topo):
 
     with pytest.raises(IpcqDeadlock) as info:
         run_ring(topo, kernel)
-    assert ("sip0.cube0.pe0 E: waits for a credit from sip1.cube0.pe0 (send #4); data #0 from sip1.cube0.pe0"
-            in str(info.value))
+    assert "sip0.cube0.pe0 E: waits for a credit from sip1.cube0.pe0 (send #4); data #0 from sip1.cube0.pe0" in str(
+        info.value
+    )
 
 
 def test_without_backpressure_overrunning_the_ring_is_an_error(topo):

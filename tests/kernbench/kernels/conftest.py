@@ -1,5 +1,3 @@
-
-
 from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.topology import Topology

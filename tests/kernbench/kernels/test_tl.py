@@ -88,7 +88,8 @@ def test_gemm_time_is_flops_over_the_pe_throughput(topo):
         fixed = sched.overhead_ns + gemm.overhead_ns
         assert detail["busy_ns"]["gemm"] == pytest.approx(fixed + flops / gemm.flops_per_ns)
     assert big["busy_ns"]["gemm"] - small["busy_ns"]["gemm"] == pytest.approx(
-        (2 * 128 * 256 * 128 - 2 * 64 ** 3) / gemm.flops_per_ns)
+        (2 * 128 * 256 * 128 - 2 * 64**3) / gemm.flops_per_ns
+    )
 
 
 def test_math_results_and_cost(topo):
@@ -138,7 +139,11 @@ def test_program_ids_and_the_launch_start_barrier(topo):
     starts = {row[0] for row in rows.values()}
     assert len(starts) == 1
     assert {k: tuple(v[1:]) for k, v in rows.items()} == {
-        (0, 0): (0, 3, 0, 3), (0, 5): (1, 3, 0, 3), (3, 0): (0, 3, 1, 3), (3, 5): (1, 3, 1, 3), (15, 7): (2, 3, 2, 3)
+        (0, 0): (0, 3, 0, 3),
+        (0, 5): (1, 3, 0, 3),
+        (3, 0): (0, 3, 1, 3),
+        (3, 5): (1, 3, 1, 3),
+        (15, 7): (2, 3, 2, 3),
     }
 
 
@@ -152,19 +157,24 @@ def test_loads_and_stores_reach_another_sip(topo):
     def body(torch):
         c = torch.launch("remote", kernel, grid=[(0, 0)])
         engine_sip = torch.engine.sip(0)
-        return {"value": engine_sip.memory(PhysAddr.sram(0, 0, 0)).read(0, 16).view(np.float32),
-                "dma_bytes": c.detail["dma_bytes"]}
+        return {
+            "value": engine_sip.memory(PhysAddr.sram(0, 0, 0)).read(0, 16).view(np.float32),
+            "dma_bytes": c.detail["dma_bytes"],
+        }
 
     got, _ = on_sip(topo, body)
     np.testing.assert_array_equal(got["value"], np.ones(4, np.float32))  # sip1's HBM holds zeros
     assert got["dma_bytes"] == 32
 
 
-@pytest.mark.parametrize(("kernel", "cause", "text"), [
-    (lambda _tl: 1 / 0, ZeroDivisionError, "division by zero"),
-    (lambda tl: tl.load(0x1_0000_0000 + (40 << 30), (4,), "f32"), TranslationError, "is not mapped"),
-    (lambda tl: tl.load(PhysAddr.hbm(0, 0, 0), (4 << 20,), "f16"), ValueError, "staging area"),
-])
+@pytest.mark.parametrize(
+    ("kernel", "cause", "text"),
+    [
+        (lambda _tl: 1 / 0, ZeroDivisionError, "division by zero"),
+        (lambda tl: tl.load(0x1_0000_0000 + (40 << 30), (4,), "f32"), TranslationError, "is not mapped"),
+        (lambda tl: tl.load(PhysAddr.hbm(0, 0, 0), (4 << 20,), "f16"), ValueError, "staging area"),
+    ],
+)
 def test_kernel_errors_name_kernel_sip_cube_and_pe(topo, kernel, cause, text):
     def body(torch):
         try:

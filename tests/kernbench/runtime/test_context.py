@@ -25,8 +25,11 @@ def test_copy_in_then_read_back(topo, dp, dtype):
     values = (rng.standard_normal((64, 256)) * 100).astype(np.float32)  # cube blocks of whole pages
     if dtype == "i32":
         values = values.astype(np.int32)
-    expected = from_bf16_bits(to_bf16_bits(values)) if dtype == "bf16" else values.astype(
-        {"f16": np.float16, "f32": np.float32, "i32": np.int32}[dtype])
+    expected = (
+        from_bf16_bits(to_bf16_bits(values))
+        if dtype == "bf16"
+        else values.astype({"f16": np.float16, "f32": np.float32, "i32": np.int32}[dtype])
+    )
 
     def body(torch):
         t = torch.zeros((64, 256), dtype, dp=dp)
@@ -111,8 +114,9 @@ def test_repr_shows_a_value_summary(topo):
         return repr(t), repr(torch.from_numpy(np.ones(2, np.float32)))
 
     (device, host), _ = on_sip(topo, body)
-    assert device == ("Tensor('w', shape=(2, 3), dtype=f32, sip0, 1 shards, values=[1, 2, 3, 4, ...], "
-                      "min=1, max=6, mean=3.5)")
+    assert device == (
+        "Tensor('w', shape=(2, 3), dtype=f32, sip0, 1 shards, values=[1, 2, 3, 4, ...], min=1, max=6, mean=3.5)"
+    )
     assert host.startswith("Tensor('host', shape=(2,), dtype=f32, host, values=[1, 1]")
 
 
@@ -139,8 +143,13 @@ def test_devices_are_the_workers_sip(topo):
         with pytest.raises(RuntimeError, match=r"set_device\(0\): this host worker runs on sip1"):
             torch.ahbm.set_device(0)
         t = torch.zeros((4, 4))
-        return [torch.current_device(), torch.accelerator.current_device_index(), t.device, t.shards[0].sip,
-                torch.ahbm.device_count()]
+        return [
+            torch.current_device(),
+            torch.accelerator.current_device_index(),
+            t.device,
+            t.shards[0].sip,
+            torch.ahbm.device_count(),
+        ]
 
     got, _ = on_sip(topo, body, sip=1)
     assert got == [1, 1, 1, 1, 2]
@@ -156,8 +165,9 @@ def test_small_cube_split_tensors_map_each_block_where_it_lives(topo):
             t = torch.zeros((16, 64), dp=DPPolicy(cube="column_wise", num_cubes=4, num_pes=1))  # 512-byte blocks
             t.copy_(values)
             sip = torch.engine.sip(0)
-            where = [[sip.page_tables[c].translate(t.va + s.offset_bytes + 6).cube for s in t.shards]
-                     for c in (0, 3, 9)]
+            where = [
+                [sip.page_tables[c].translate(t.va + s.offset_bytes + 6).cube for s in t.shards] for c in (0, 3, 9)
+            ]
             out = {"data": t.numpy(), "cubes": [a.cube for a in t.shard_addrs], "where": where}
         out["tables"] = [len(table) for table in torch.engine.sip(0).page_tables]
         out["used"] = torch.allocators.used_bytes
@@ -180,8 +190,7 @@ def test_a_mapping_that_breaks_the_page_size_still_fails(topo):
 
     def body(torch):
         errors = []
-        for msg in (MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 0), 64),
-                    MmuMapMsg(0, va, PhysAddr.hbm(0, 0, 16), 64)):
+        for msg in (MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 0), 64), MmuMapMsg(0, va, PhysAddr.hbm(0, 0, 16), 64)):
             try:
                 torch._request(msg, "mmu_map")
             except TranslationError as exc:
@@ -195,8 +204,10 @@ def test_a_mapping_that_breaks_the_page_size_still_fails(topo):
         return errors, translated
 
     (errors, translated), _ = on_sip(topo, body)
-    assert errors[0] == f"MmuMapMsg.va: {va + 16:#x} is not aligned to the 4096-byte page " \
-                        "(a sub-page mapping says subpage=True)"
+    assert (
+        errors[0] == f"MmuMapMsg.va: {va + 16:#x} is not aligned to the 4096-byte page "
+        "(a sub-page mapping says subpage=True)"
+    )
     assert errors[1].startswith("MmuMapMsg.pa: ")
     assert "is not aligned to the 4096-byte page" in errors[1]
     assert errors[2] == f"MmuMapMsg.va: {va + 64:#x} is already mapped in sip0"

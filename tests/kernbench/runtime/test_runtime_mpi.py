@@ -24,8 +24,13 @@ def sharded_gemm(torch):
         a.copy_(a_np)
         b.copy_(b_np)
         done = torch.launch("colgemm", column_gemm_kernel, a, b, out, 16, 64, 128)
-        return {"out": out.numpy(), "latency": done.latency_ns, "detail": done.detail,
-                "end": torch.engine.now(), "trace": torch.traces[torch.current_device()].totals()}
+        return {
+            "out": out.numpy(),
+            "latency": done.latency_ns,
+            "detail": done.detail,
+            "end": torch.engine.now(),
+            "trace": torch.traces[torch.current_device()].totals(),
+        }
 
 
 @pytest.mark.parametrize("sip", [0, 1])

@@ -51,8 +51,7 @@ def test_exceptions_without_a_builtin_or_a_simple_constructor_come_back_as_remot
     assert "can't decode" in str(unicode)
     exit_ = WorkerError.of(0, raised(SystemExit(3))).exception()
     assert not isinstance(exit_, SystemExit)
-    assert WorkerError.of(0, raised(SystemExit(3))).headline().startswith(
-        "SystemExit: 3")
+    assert WorkerError.of(0, raised(SystemExit(3))).headline().startswith("SystemExit: 3")
 
 
 def test_user_frame_skips_library_frames():

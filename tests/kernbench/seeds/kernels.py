@@ -71,9 +71,7 @@ def tree_kernel(t_ptr, n_elem, world_size, tl):
 def mesh_kernel_args(world_size: int, n_elem: int) -> tuple:
     side = int(round(math.sqrt(world_size)))  # noqa: RUF046 - the seeds' code
     if side * side != world_size:
-        raise ValueError(
-            f"mesh_allreduce requires a square world_size; got {world_size}"
-        )
+        raise ValueError(f"mesh_allreduce requires a square world_size; got {world_size}")
     return (n_elem, side)
 
 

@@ -60,8 +60,14 @@ def test_tensor_data_and_to(topo):
         same = t.to("ahbm:0") is t and t.to(dp_policy=t.dp) is t
         with pytest.raises(RuntimeError, match="moves to its own worker's SIP only"):
             t.to("sip1")
-        return {"data": t.data, "wide": (wide.dtype, wide.numpy()), "moved": (len(moved.shards), moved.numpy()),
-                "host": (host.is_host, host.numpy()), "back": (back.is_host, back.numpy()), "same": same}
+        return {
+            "data": t.data,
+            "wide": (wide.dtype, wide.numpy()),
+            "moved": (len(moved.shards), moved.numpy()),
+            "host": (host.is_host, host.numpy()),
+            "back": (back.is_host, back.numpy()),
+            "same": same,
+        }
 
     got, _ = on_sip(topo, body)
     values = np.arange(256, dtype=np.float16).reshape(4, 64)
@@ -104,13 +110,15 @@ def test_tp_mappings_numerics(topo):
         x = np.arange(32, dtype=np.float16).reshape(4, 8) + rank
         assert got["same"]
         assert got["world"] == world
-        np.testing.assert_array_equal(got["part"], x[:, rank * width:(rank + 1) * width])
+        np.testing.assert_array_equal(got["part"], x[:, rank * width : (rank + 1) * width])
         # gather joins every rank's part: rank r's columns of rank r's x
-        want = np.hstack([(np.arange(32, dtype=np.float16).reshape(4, 8) + r)[:, r * width:(r + 1) * width]
-                          for r in range(world)])
+        want = np.hstack(
+            [(np.arange(32, dtype=np.float16).reshape(4, 8) + r)[:, r * width : (r + 1) * width] for r in range(world)]
+        )
         np.testing.assert_array_equal(got["full"], want)
-        np.testing.assert_array_equal(got["total"], sum(np.arange(32, dtype=np.float16).reshape(4, 8) + r
-                                                        for r in range(world)))
+        np.testing.assert_array_equal(
+            got["total"], sum(np.arange(32, dtype=np.float16).reshape(4, 8) + r for r in range(world))
+        )
 
 
 def test_launch_passes_cube_local_dimensions(topo):
@@ -180,7 +188,7 @@ def test_copy_and_numpy_multi_cube(topo):
         t.copy_(torch.from_numpy(src))
         out = t.numpy()
         for r in range(total):
-            t[0, r * 4:(r + 1) * 4] = float(r)
+            t[0, r * 4 : (r + 1) * 4] = float(r)
         return src, out, t.numpy(), t[0, 60:64]
 
     (src, out, ranks, last), _ = on_sip(topo, body)

@@ -24,8 +24,9 @@ def test_ring_allreduce_4_ranks():
     n_elem = 8
     inputs = _full(4, n_elem)
     expected = sum(inputs)  # [10, 10, ..., 10]
-    outputs = run_kernel_in_mock(kernel_fn=kernels.ring_kernel, world_size=4, topology="ring_1d", inputs=inputs,
-                                 kernel_args=(n_elem, 4))
+    outputs = run_kernel_in_mock(
+        kernel_fn=kernels.ring_kernel, world_size=4, topology="ring_1d", inputs=inputs, kernel_args=(n_elem, 4)
+    )
     assert len(outputs) == 4
     for r in range(4):
         assert np.allclose(outputs[r], expected)
@@ -34,8 +35,9 @@ def test_ring_allreduce_4_ranks():
 def test_ring_allreduce_8_ranks():
     n_elem = 16
     inputs = _full(8, n_elem)
-    outputs = run_kernel_in_mock(kernel_fn=kernels.ring_kernel, world_size=8, topology="ring_1d", inputs=inputs,
-                                 kernel_args=(n_elem, 8))
+    outputs = run_kernel_in_mock(
+        kernel_fn=kernels.ring_kernel, world_size=8, topology="ring_1d", inputs=inputs, kernel_args=(n_elem, 8)
+    )
     for r in range(8):
         assert np.allclose(outputs[r], sum(inputs))
 
@@ -44,8 +46,9 @@ def test_ring_allreduce_random_data():
     n_elem = 32
     rng = np.random.default_rng(42)
     inputs = [rng.standard_normal(n_elem).astype(np.float16) for _ in range(4)]
-    outputs = run_kernel_in_mock(kernel_fn=kernels.ring_kernel, world_size=4, topology="ring_1d", inputs=inputs,
-                                 kernel_args=(n_elem, 4))
+    outputs = run_kernel_in_mock(
+        kernel_fn=kernels.ring_kernel, world_size=4, topology="ring_1d", inputs=inputs, kernel_args=(n_elem, 4)
+    )
     for r in range(4):
         assert np.allclose(outputs[r], sum(inputs), rtol=1e-2, atol=1e-2)
 
@@ -62,8 +65,9 @@ def test_mock_runtime_invalid_direction_raises():
 def test_hello_send_4_ranks_mock():
     n_elem = 8
     inputs = _full(4, n_elem)
-    outputs = run_kernel_in_mock(kernel_fn=kernels.hello_send_kernel, world_size=4, topology="ring_1d",
-                                 inputs=inputs, kernel_args=(n_elem,))
+    outputs = run_kernel_in_mock(
+        kernel_fn=kernels.hello_send_kernel, world_size=4, topology="ring_1d", inputs=inputs, kernel_args=(n_elem,)
+    )
     for r in range(4):
         assert np.array_equal(outputs[r], inputs[(r - 1) % 4]), f"rank {r}: got {outputs[r]}"
 
@@ -72,8 +76,9 @@ def test_recv_async_mock_runtime():
     """The seeds' recv_async example: every rank ends with the sum (not its own input)."""
     n_elem = 8
     inputs = _full(4, n_elem)
-    outputs = run_kernel_in_mock(kernel_fn=kernels.kernel_async_recv, world_size=4, topology="ring_1d",
-                                 inputs=inputs, kernel_args=(n_elem,))
+    outputs = run_kernel_in_mock(
+        kernel_fn=kernels.kernel_async_recv, world_size=4, topology="ring_1d", inputs=inputs, kernel_args=(n_elem,)
+    )
     for r in range(4):
         assert np.allclose(outputs[r], sum(inputs))
 
@@ -83,8 +88,9 @@ def test_tree_allreduce_every_rank_gets_the_sum(world):
     """The seeds' binary-tree kernel: only rank 0 is the root (every rank acting as root used to fail)."""
     n_elem = 8
     inputs = _full(world, n_elem)
-    outputs = run_kernel_in_mock(kernels.tree_kernel, world, "tree_binary", inputs,
-                                 kernels.tree_kernel_args(world, n_elem))
+    outputs = run_kernel_in_mock(
+        kernels.tree_kernel, world, "tree_binary", inputs, kernels.tree_kernel_args(world, n_elem)
+    )
     for r in range(world):
         assert np.array_equal(outputs[r], sum(inputs)), f"rank {r}"
 
@@ -93,8 +99,7 @@ def test_tree_allreduce_every_rank_gets_the_sum(world):
 def test_mesh_allreduce_every_rank_gets_the_sum(world, topology):
     n_elem = 8
     inputs = _full(world, n_elem)
-    outputs = run_kernel_in_mock(kernels.mesh_kernel, world, topology, inputs,
-                                 kernels.mesh_kernel_args(world, n_elem))
+    outputs = run_kernel_in_mock(kernels.mesh_kernel, world, topology, inputs, kernels.mesh_kernel_args(world, n_elem))
     for r in range(world):
         assert np.array_equal(outputs[r], sum(inputs)), f"rank {r}"
 
@@ -115,7 +120,6 @@ def test_seed_kernels_over_several_cubes(kernel, kernel_args, topology, world, p
     n_elem = 16
     rng = np.random.default_rng(world)
     inputs = [rng.integers(-8, 9, n_elem).astype(np.float16) for _ in range(world)]
-    outputs = run_kernel_in_mock(kernel, world, topology, inputs, kernel_args(world, n_elem),
-                                 pes_per_cube=pes_per_cube)
+    outputs = run_kernel_in_mock(kernel, world, topology, inputs, kernel_args(world, n_elem), pes_per_cube=pes_per_cube)
     for r in range(world):
         assert np.array_equal(outputs[r], sum(inputs)), f"rank {r}"

@@ -17,14 +17,27 @@ def test_overrides_give_the_topology_of_the_edited_file(write_yaml, raw):
     assert flagged.source.endswith("topology.yaml (with --sips 16 --sip-topology torus_2d)")
 
 
-@pytest.mark.parametrize(("overrides", "edits", "problem"), [
-    (dict(sips=6, sip_topology="torus_2d"), dict(sip_count=6, topology="torus_2d"),
-     "system.sip_count: system.topology torus_2d needs a square SIP count (1, 4, 9, 16, ...), got 6"),
-    (dict(sips=0), dict(sip_count=0), "system.sip_count: expected int >= 1, got 0"),
-    (dict(sips=4097), dict(sip_count=4097), "system.sip_count: expected <= 4096 (PhysAddr has 12 sip bits), got 4097"),
-    (dict(sip_topology="ring"), dict(topology="ring"),
-     "system.topology: expected one of ring_1d, torus_2d, mesh_2d_no_wrap, got 'ring' (str)"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "edits", "problem"),
+    [
+        (
+            dict(sips=6, sip_topology="torus_2d"),
+            dict(sip_count=6, topology="torus_2d"),
+            "system.sip_count: system.topology torus_2d needs a square SIP count (1, 4, 9, 16, ...), got 6",
+        ),
+        (dict(sips=0), dict(sip_count=0), "system.sip_count: expected int >= 1, got 0"),
+        (
+            dict(sips=4097),
+            dict(sip_count=4097),
+            "system.sip_count: expected <= 4096 (PhysAddr has 12 sip bits), got 4097",
+        ),
+        (
+            dict(sip_topology="ring"),
+            dict(topology="ring"),
+            "system.topology: expected one of ring_1d, torus_2d, mesh_2d_no_wrap, got 'ring' (str)",
+        ),
+    ],
+)
 def test_a_bad_override_fails_as_the_edited_file_does_and_names_the_flag(write_yaml, raw, overrides, edits, problem):
     path = write_yaml(raw)
     with pytest.raises(TopologyError) as flagged:

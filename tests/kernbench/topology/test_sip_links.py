@@ -207,4 +207,3 @@ def test_non_square_2d_count_raises(system):
 def test_neighbors_range_check(system):
     with pytest.raises(ValueError, match=r"sip: expected 0\.\.1, got 2"):
         sip_neighbors(system, 2)
-

@@ -1,6 +1,5 @@
 """Tensor-parallel layers: numerics against numpy, identical outputs on every rank."""
 
-
 import numpy as np
 import pytest
 
@@ -58,15 +57,15 @@ def test_bias_and_a_full_input_for_the_row_layer(topo):
         cols = HIDDEN // 2
         with torch:
             fc1 = ColumnParallelLinear(x.shape[1], HIDDEN, bias=True, gather_output=True, torch=torch)
-            fc1.weight.copy_(w1[:, rank * cols:(rank + 1) * cols])
-            fc1.bias.copy_(b1[rank * cols:(rank + 1) * cols])
+            fc1.weight.copy_(w1[:, rank * cols : (rank + 1) * cols])
+            fc1.bias.copy_(b1[rank * cols : (rank + 1) * cols])
             fc2 = RowParallelLinear(HIDDEN, w2.shape[1], bias=True, input_is_parallel=False, torch=torch)
-            fc2.weight.copy_(w2[rank * cols:(rank + 1) * cols, :])
+            fc2.weight.copy_(w2[rank * cols : (rank + 1) * cols, :])
             fc2.bias.copy_(b2)
             xt = torch.zeros(x.shape, dp=ONE_PE)
             xt.copy_(x)
             part = ColumnParallelLinear(x.shape[1], HIDDEN, torch=torch)  # gather_output=False: this rank's columns
-            part.weight.copy_(w1[:, rank * cols:(rank + 1) * cols])
+            part.weight.copy_(w1[:, rank * cols : (rank + 1) * cols])
             h = fc1(xt)
             return {"part": part(xt).numpy(), "h": h.numpy(), "y": fc2(h).numpy()}
 
@@ -75,7 +74,7 @@ def test_bias_and_a_full_input_for_the_row_layer(topo):
     want = hidden @ w2.astype(np.float32) + b2.astype(np.float32)
     plain = x.astype(np.float32) @ w1.astype(np.float32)
     for rank, out in torch.multiprocessing.results.items():
-        assert_f16_close(out["part"], plain[:, rank * HIDDEN // 2:(rank + 1) * HIDDEN // 2])
+        assert_f16_close(out["part"], plain[:, rank * HIDDEN // 2 : (rank + 1) * HIDDEN // 2])
         assert_f16_close(out["h"], hidden)
         assert_f16_close(out["y"], want)
     assert len({out["y"].tobytes() for out in torch.multiprocessing.results.values()}) == 1

@@ -3,7 +3,6 @@
 Run with: mpirun -n N python -m pytest --with-mpi -m mpi tests/kernbench/tp  (N >= 2)
 """
 
-
 import numpy as np
 import pytest
 
