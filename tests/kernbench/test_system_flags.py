@@ -74,9 +74,13 @@ def test_a_bad_flag_value_is_one_line_naming_the_flag_and_exit_2(capsys, command
 
 
 def test_the_warning_names_the_ranks_that_own_no_sip(capsys):
-    """Contiguous blocks put 2 SIPs on ranks 0 and 2 of 4, so the idle ranks are not always the last ones."""
+    """Dealt round-robin, 2 SIPs land on ranks 0 and 1 of 4; in contiguous blocks on ranks 0 and 2, so the idle
+    ranks are not always the last ones."""
     topo = load_topology(TOPOLOGY)
     warn_idle_ranks(Engine(topo, ranks=4), topo)
+    warn_idle_ranks(Engine(topo, ranks=4, partition="blocks"), topo)
     warn_idle_ranks(Engine(topo, ranks=2), topo)  # one rank per SIP: nothing to say
-    warning = "kernbench: warning: 4 ranks for 2 SIPs: ranks 1,3 simulate nothing"
-    assert capsys.readouterr().err.splitlines() == [warning]
+    assert capsys.readouterr().err.splitlines() == [
+        "kernbench: warning: 4 ranks for 2 SIPs: ranks 2-3 simulate nothing",
+        "kernbench: warning: 4 ranks for 2 SIPs: ranks 1,3 simulate nothing",
+    ]
