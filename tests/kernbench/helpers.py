@@ -34,3 +34,7 @@ def assert_f16_close(got: np.ndarray, want: np.ndarray) -> None:
     """``got`` (f16 inputs, f32 accumulation) against ``want`` computed in f32: 2 % of the largest magnitude."""
     want = np.asarray(want, dtype=np.float32)
     np.testing.assert_allclose(got.astype(np.float32), want, rtol=2e-2, atol=2e-2 * float(np.abs(want).max()))
+
+
+DP_STEP_SMALL = [f"--set={item}" for item in ("hidden=128", "batch=16", "cubes=1", "layers=3", "bucket_mib=0.03")]
+"""dp_step sizes for tests: 32 KiB of f16 gradient per layer, one bucket per layer, a second or so on 4 SIPs."""

@@ -7,21 +7,10 @@ import pytest
 
 from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
-from tests.kernbench.helpers import load_script
+from tests.kernbench.helpers import DP_STEP_SMALL, load_script
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
-SMALL = [
-    "--set",
-    "hidden=128",
-    "--set",
-    "batch=16",
-    "--set",
-    "cubes=1",
-    "--set",
-    "layers=3",
-    "--set",
-    "bucket_mib=0.03",
-]  # 32 KiB of f16 gradient per layer: one bucket per layer
+SMALL = DP_STEP_SMALL
 
 
 def step(capsys, sips: int, *sets: str) -> dict:

@@ -11,12 +11,13 @@ import pytest
 from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
 from pdes.transport import LAUNCHER_VARS
-from tests.kernbench.test_dp_step import SMALL
+from tests.kernbench.helpers import DP_STEP_SMALL
 from tests.kernbench.test_run_mpi import without_rank_and_wall
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
-STEP = ["run", "--topology", str(REPO_ROOT / "topology.yaml"), "--sips", "16", "--json", "--bench", "dp_step", *SMALL]
+STEP = ["run", "--topology", str(REPO_ROOT / "topology.yaml"), "--sips", "16", "--json"]
+STEP += ["--bench", "dp_step", *DP_STEP_SMALL]
 
 
 def outside_mpi(*extra: str) -> dict:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernbench.helpers import DP_STEP_SMALL
 from tests.kernbench.test_run_cli import SPMD_BOOM, SPMD_TIMED, write_bench
 from tests.pdes.test_mpi_jobs import MPIRUN, run
 
@@ -126,28 +127,8 @@ def test_topology_prints_once_under_mpirun():
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
     """One data-parallel step on 4 SIPs (small sizes): one process and mpirun -n 2 / -n 4 give the same record."""
-    args = [
-        "-m",
-        "kernbench.cli.main",
-        "run",
-        "--topology",
-        "topology.yaml",
-        "--sips",
-        "4",
-        "--json",
-        "--bench",
-        "dp_step",
-        "--set",
-        "hidden=128",
-        "--set",
-        "batch=16",
-        "--set",
-        "cubes=1",
-        "--set",
-        "layers=3",
-        "--set",
-        "bucket_mib=0.03",
-    ]
+    args = ["-m", "kernbench.cli.main", "run", "--topology", "topology.yaml", "--sips", "4", "--json"]
+    args += ["--bench", "dp_step", *DP_STEP_SMALL]
     single, _ = run(args)
     split, _ = run(args, ranks=ranks)
     assert single.returncode == split.returncode == 0, (single.stderr, split.stderr)
@@ -161,22 +142,7 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
 @pytest.mark.parametrize(("partition", "ranks_of_sips"), [("round_robin", [0, 1, 0, 1]), ("blocks", [0, 0, 1, 1])])
 def test_the_partition_deals_sips_to_ranks_and_changes_no_result(partition, ranks_of_sips):
     """--partition round_robin (the default): SIP i on rank i mod 2; blocks: halves. The same JSON as one process."""
-    args = [
-        "-m",
-        "kernbench.cli.main",
-        "run",
-        "--json",
-        "--bench",
-        "dp_step",
-        "--sips",
-        "4",
-        "--set",
-        "hidden=128",
-        "--set",
-        "batch=16",
-        "--set",
-        "cubes=1",
-    ]
+    args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4", *DP_STEP_SMALL]
     single, _ = run(args)
     dealt, _ = run([*args, "--partition", partition], ranks=2)
     assert single.returncode == dealt.returncode == 0, (single.stderr, dealt.stderr)
