@@ -27,7 +27,7 @@ def recorded(transport: str, sips: int) -> tuple[str, str]:
     recording = Recording(trace_sips=frozenset(range(sips)), detail="links", stats=True)
     eng = Engine(topo, report_requests=False, transport=transport, recording=recording)
     module = load("ccl_allreduce", find("ccl_allreduce", bench_dirs(None)))
-    results = run_spmd(eng, load_ccl_config(), module.run, list(range(sips)), None)
+    results = run_spmd(eng, load_ccl_config(), module.run, list(range(sips)))
     assert all(r["status"] == "PASS" for r in results)
     records = eng.gather_records()
     return trace_json(records, recording.detail), json.dumps(hw_stats(records))
