@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from greenlet import getcurrent
@@ -30,6 +30,7 @@ from .workers import Worker, WorkerFailure, WorkerPool
 __all__ = ["Failure", "RankEngine"]
 
 INF = math.inf
+T = TypeVar("T")
 
 
 class Failure:
@@ -338,20 +339,22 @@ class RankEngine:
         ]
         return np.array([next_time]), np.array(sums, dtype=float)
 
-    def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]) -> Any:
+    def in_transport_call(self, call: Callable[..., T], *args: Any) -> tuple[T, float]:
+        """``call(*args)`` to the transport, its wall and CPU time booked as this round's time inside the
+        transport (not busy: `round_busy`); returns its result and the wall seconds it took."""
         t, c = time.perf_counter(), time.process_time()
-        handle = self.transport.reduce_start(*snapshot)
-        self.in_transport += time.perf_counter() - t
-        self.in_transport_cpu += time.process_time() - c
-        return handle
-
-    def _reduce(self, handle: Any) -> tuple[np.ndarray, np.ndarray]:
-        t, c = time.perf_counter(), time.process_time()
-        result = self.transport.reduce_finish(handle)
+        result = call(*args)
         waited = time.perf_counter() - t
-        self.reduce_wait_s += waited
         self.in_transport += waited
         self.in_transport_cpu += time.process_time() - c
+        return result, waited
+
+    def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]) -> Any:
+        return self.in_transport_call(self.transport.reduce_start, *snapshot)[0]
+
+    def _reduce(self, handle: Any) -> tuple[np.ndarray, np.ndarray]:
+        result, waited = self.in_transport_call(self.transport.reduce_finish, handle)
+        self.reduce_wait_s += waited
         self.reductions += 1
         return result
 

@@ -118,12 +118,8 @@ class RankSync:
     def _receive(self, tag: int) -> tuple[int, bytes | bytearray]:
         """A blocking receive, its wall and CPU time booked as time blocked in synchronization."""
         eng = self.engine
-        t, c = time.perf_counter(), time.process_time()
-        got = eng.transport.receive(tag)
-        waited = time.perf_counter() - t
+        got, waited = eng.in_transport_call(eng.transport.receive, tag)
         eng.exchange_wait_s += waited
-        eng.in_transport += waited
-        eng.in_transport_cpu += time.process_time() - c
         return got
 
     def _lockstep(self, batches: dict[int, bytes]) -> None:
