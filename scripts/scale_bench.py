@@ -199,6 +199,27 @@ def child_env(timeout: float) -> dict[str, str]:
     return env
 
 
+def run_child(command: list[str], cwd: str | Path, timeout: float) -> tuple[int | None, str, str]:
+    """Run ``command`` in a new session with `child_env`; (exit code, stdout, stderr), the code None after
+    ``timeout`` seconds, when the whole group (mpirun, its proxies and ranks) is killed, not the leader only."""
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=child_env(timeout),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return None, out, err
+    return proc.returncode, out, err
+
+
 def run_size(sips: int, args: argparse.Namespace) -> dict[str, Any]:
     """One size in a fresh child (or mpirun job); always returns a record, whatever happens to the child."""
     record: dict[str, Any] = {
@@ -209,21 +230,8 @@ def run_size(sips: int, args: argparse.Namespace) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="scale_bench-") as out_dir:
         t0 = time.perf_counter()
-        # A new session: on timeout the whole group (mpirun, its proxies and ranks) is killed, not the leader only.
-        proc = subprocess.Popen(
-            child_command(sips, args, out_dir),
-            cwd=os.getcwd(),
-            env=child_env(args.timeout),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            out, err = proc.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        code, out, err = run_child(child_command(sips, args, out_dir), os.getcwd(), args.timeout)
+        if code is None:
             return finish(
                 {
                     **record,
@@ -237,10 +245,10 @@ def run_size(sips: int, args: argparse.Namespace) -> dict[str, Any]:
             lines = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(out_dir).glob("rank*.json"))]
         except ValueError as exc:
             lines, err = [], f"{err}\nunreadable result file: {exc}"
-    if proc.returncode != 0 or len(lines) != (args.ranks or 1):
+    if code != 0 or len(lines) != (args.ranks or 1):
         text = [line for line in (err + out).splitlines() if line.strip()]
         last = text[-1].strip() if text else f"(no output; {len(lines)} result file(s))"
-        return finish({**record, "status": "ERROR", "wall_s": wall, "error": f"exit {proc.returncode}: {last}"})
+        return finish({**record, "status": "ERROR", "wall_s": wall, "error": f"exit {code}: {last}"})
     return finish(combine(lines, wall))
 
 

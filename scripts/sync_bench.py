@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.scale_bench import child_env  # noqa: E402  (this checkout's environment for children)
+from scripts.scale_bench import run_child  # noqa: E402  (a child run with this checkout's environment)
 
 WORKLOADS = {
     "hierarchical": ["--bench", "ccl_allreduce", "--algorithm", "hierarchical_allreduce"],
@@ -133,27 +130,15 @@ def run_one(
     }
     with tempfile.TemporaryDirectory(prefix="sync_bench-") as tmp:
         stats_path = str(Path(tmp) / "stats.json")
-        proc = subprocess.Popen(
-            command(workload, sips, mode, ranks, stats_path, args, variant),
-            cwd=ROOT,
-            env=child_env(args.timeout),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            out, err = proc.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        code, out, err = run_child(command(workload, sips, mode, ranks, stats_path, args, variant), ROOT, args.timeout)
+        if code is None:
             return {**record, "status": "TIMEOUT", "error": f"no result within --timeout {args.timeout:g} s"}
         try:
             line = json.loads(out.strip().splitlines()[-1])
             stats = json.loads(Path(stats_path).read_text())
         except (ValueError, IndexError, OSError):
             text = [x for x in (err + out).splitlines() if x.strip()]
-            return {**record, "status": "ERROR", "error": f"exit {proc.returncode}: {text[-1] if text else ''}"}
+            return {**record, "status": "ERROR", "error": f"exit {code}: {text[-1] if text else ''}"}
     sync = stats["sync"]
     if mode == "proj":
         record.update({k: line["projection"][k] for k in ("critical_path_s", "sync_s", "balance", "projected_cpu_s")})
