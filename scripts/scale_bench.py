@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -429,16 +430,29 @@ def main(argv: list[str] | None = None) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise SystemExit("scale_bench: --plot needs matplotlib: pip install -e '.[plot]'") from None
+    return emit((run_size(sips, args) for sips in args.sizes), table, plot, args.markdown, args.plot)
+
+
+def emit(
+    records: Iterable[dict[str, Any]],
+    table: Callable[[list[dict[str, Any]], bool], list[str]],
+    plot: Callable[[list[dict[str, Any]], str], None],
+    markdown: bool,
+    plot_path: str | None,
+    echo: bool = True,
+) -> int:
+    """A benchmark's output: each record as a JSON line as it comes (``echo``: not for saved ones), then the table
+    and the plot; exit 0 if every record passed (the tail this script and sync_bench share)."""
     rows = []
-    for sips in args.sizes:
-        r = run_size(sips, args)
-        print(json.dumps(r), flush=True)
+    for r in records:
+        if echo:
+            print(json.dumps(r), flush=True)
         rows.append(r)
     print()
-    print("\n".join(table(rows, markdown=args.markdown)), flush=True)
-    if args.plot:
-        plot(rows, args.plot)
-        print(f"\nplot written to {args.plot}")
+    print("\n".join(table(rows, markdown)), flush=True)
+    if plot_path:
+        plot(rows, plot_path)
+        print(f"\nplot written to {plot_path}")
     return 0 if all(r["status"] == "PASS" for r in rows) else 1
 
 

@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.scale_bench import run_child  # noqa: E402  (a child run with this checkout's environment)
+from scripts.scale_bench import emit, run_child  # noqa: E402  (child runs with this checkout's environment)
 
 WORKLOADS = {
     "hierarchical": ["--bench", "ccl_allreduce", "--algorithm", "hierarchical_allreduce"],
@@ -314,20 +314,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = []
-    if args.sources:
-        for source in args.sources:
-            lines = Path(source).read_text(encoding="utf-8").splitlines()
-            rows += [json.loads(line) for line in lines if line.startswith("{")]
-    for r in [] if args.sources else sweep(args):
-        print(json.dumps(r), flush=True)
-        rows.append(r)
-    print()
-    print("\n".join(table(rows, markdown=args.markdown)), flush=True)
-    if args.plot:
-        plot(rows, args.plot)
-        print(f"\nplot written to {args.plot}")
-    return 0 if all(r["status"] == "PASS" for r in rows) else 1
+    if not args.sources:
+        return emit(sweep(args), table, plot, args.markdown, args.plot)
+    saved = []
+    for source in args.sources:
+        lines = Path(source).read_text(encoding="utf-8").splitlines()
+        saved += [json.loads(line) for line in lines if line.startswith("{")]
+    return emit(saved, table, plot, args.markdown, args.plot, echo=False)
 
 
 if __name__ == "__main__":
