@@ -320,26 +320,23 @@ def _cell(r: dict[str, Any], col: tuple) -> str:
 
 def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
     """The aligned text table, or a Markdown table; errors listed under it."""
-    heads = [c[0] for c in COLUMNS]
-    cells = [[_cell(r, c) for c in COLUMNS] for r in rows]
+    lines = render([c[0] for c in COLUMNS], [[_cell(r, c) for c in COLUMNS] for r in rows], TEXT_COLUMNS, markdown)
+    return lines + [f"{r['sips']} SIPs: {r['status']}: {r['error']}" for r in rows if r.get("error")]
+
+
+def render(heads: list[str], cells: list[list[str]], text_columns: set[int], markdown: bool) -> list[str]:
+    """Rows as an aligned text table (text columns left, numbers right) or a Markdown table (this script's and
+    sync_bench's)."""
     if markdown:
-        lines = [
-            "| " + " | ".join(heads) + " |",
-            "| " + " | ".join("---" if i in TEXT_COLUMNS else "---:" for i in range(len(heads))) + " |",
-        ]
-        lines += ["| " + " | ".join(row) + " |" for row in cells]
-    else:
-        widths = [max(len(x) for x in col) for col in zip(heads, *cells, strict=True)]
+        align = "|".join("---" if i in text_columns else "---:" for i in range(len(heads)))
+        return ["| " + " | ".join(heads) + " |", f"|{align}|", *("| " + " | ".join(row) + " |" for row in cells)]
+    widths = [max(len(x) for x in col) for col in zip(heads, *cells, strict=True)]
 
-        def fmt(row: list[str]) -> str:
-            return " ".join(
-                c.ljust(w) if i in TEXT_COLUMNS else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
+    def fmt(row: list[str]) -> str:
+        cols = enumerate(zip(row, widths, strict=True))
+        return " ".join(c.ljust(w) if i in text_columns else c.rjust(w) for i, (c, w) in cols).rstrip()
 
-        lines = [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)]
-    lines += [f"{r['sips']} SIPs: {r['status']}: {r['error']}" for r in rows if r.get("error")]
-    return lines
+    return [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)]
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.scale_bench import emit, run_child  # noqa: E402  (child runs with this checkout's environment)
+from scripts.scale_bench import emit, render, run_child  # noqa: E402  (child runs with this checkout's environment)
 
 WORKLOADS = {
     "hierarchical": ["--bench", "ccl_allreduce", "--algorithm", "hierarchical_allreduce"],
@@ -217,23 +217,9 @@ def _cell(r: dict[str, Any], col: tuple) -> str:
 
 
 def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
-    heads = [c[0] for c in COLUMNS]
-    cells = [[_cell(r, c) for c in COLUMNS] for r in rows]
-    if markdown:
-        lines = [
-            "| " + " | ".join(heads) + " |",
-            "|" + "|".join("---" if i < 4 else "---:" for i in range(len(heads))) + "|",
-        ]
-        return lines + ["| " + " | ".join(row) + " |" for row in cells]
-    widths = [max(len(x) for x in col) for col in zip(heads, *cells, strict=True)]
-
-    def fmt(row: list[str]) -> str:
-        cols = enumerate(zip(row, widths, strict=True))
-        return " ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in cols).rstrip()
-
-    return [fmt(heads), "-" * len(fmt(heads)), *(fmt(row) for row in cells)] + [
-        f"{r['workload']} {r['sips']} {r['mode']} {r['ranks']}: {r['error']}" for r in rows if r.get("error")
-    ]
+    lines = render([c[0] for c in COLUMNS], [[_cell(r, c) for c in COLUMNS] for r in rows], {0, 1, 2, 3}, markdown)
+    errors = [f"{r['workload']} {r['sips']} {r['mode']} {r['ranks']}: {r['error']}" for r in rows if r.get("error")]
+    return lines + errors
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:
