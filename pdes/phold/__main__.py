@@ -14,6 +14,7 @@ from typing import NoReturn
 from ..errors import ModelError, PdesError, RemoteError
 from ..model import horizon_message, time_limit
 from ..progress import ProgressLine
+from ..sync import SYNC_MODES
 from ..transport import launched_by_mpi, launcher_rank
 from .model import PholdParams, build_model, run_pdes, run_simpy
 
@@ -109,7 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="MICROSECONDS",
         help="CPU burnt per event",
     )
-    ap.add_argument("--sync", choices=("null", "window"), default="null")
+    ap.add_argument("--sync", choices=tuple(SYNC_MODES), default="null")
     ap.add_argument("--engine", choices=("pdes", "simpy"), default="pdes")
     ap.add_argument(
         "--ranks", type=_integer(1), default=None, help="in-process virtual ranks (without mpirun only; default 1)"
