@@ -80,7 +80,6 @@ class RankEngine:
         self.time_limit = time_limit(model.shortest_link[0])  # a run to quiescence stops there
         self._wire(model)
         self.strategy = make_sync(sync, self)
-        self.tag = 0  # the parity of the round: what tells this round's messages from the next one's
         self.events = 0
         self.rounds = 0
         self.reductions = 0
@@ -262,7 +261,6 @@ class RankEngine:
         strategy = self.strategy
         while outcome is None:
             self.rounds += 1
-            self.tag = self.rounds & 1
             self.in_transport = self.in_transport_cpu = 0.0
             if self.failure is None:
                 t, c = time.perf_counter(), time.process_time()

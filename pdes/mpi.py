@@ -21,7 +21,7 @@ from mpi4py import MPI  # noqa: E402 (after the settings: MPI reads them when it
 
 __all__ = ["MPI", "MpiTransport", "abort_on_uncaught_exception"]
 
-_TAG = 8  # events and promises of a round: tag _TAG + (round parity); a promise never overtakes an event
+_TAG = 7  # one tag for events and promises: a promise never overtakes an event
 
 # A reduction in flight: its requests, the send buffers (kept alive until it completes), the receive buffers.
 _Reduction = tuple[list[MPI.Request], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -34,26 +34,19 @@ class MpiTransport:
         self.comm = (comm or MPI.COMM_WORLD).Dup()
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
-        self._sends: list[MPI.Request] = []
-        self._status = MPI.Status()
 
-    def send(self, dst: int, data: bytes, tag: int) -> None:
-        self._sends.append(self.comm.Isend([data, MPI.BYTE], dest=dst, tag=_TAG + tag))
-
-    def receive(self, tag: int) -> tuple[int, bytearray]:
-        self.comm.Probe(source=MPI.ANY_SOURCE, tag=_TAG + tag, status=self._status)
-        return self._take(self._status)
-
-    def _take(self, status: MPI.Status) -> tuple[int, bytearray]:
-        """Receive the message ``status`` probed (the next one from its source with its tag)."""
-        src = status.Get_source()
-        buf = bytearray(status.Get_count(MPI.BYTE))
-        self.comm.Recv([buf, MPI.BYTE], source=src, tag=status.Get_tag())
-        return src, buf
-
-    def complete_sends(self) -> None:
-        MPI.Request.Waitall(self._sends)
-        self._sends.clear()
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytearray]:
+        comm = self.comm
+        requests = [comm.Isend([data, MPI.BYTE], dest=dst, tag=_TAG) for dst, data in outgoing.items()]
+        incoming = {}
+        status = MPI.Status()
+        for src in sources:
+            comm.Probe(source=src, tag=_TAG, status=status)
+            buf = bytearray(status.Get_count(MPI.BYTE))
+            comm.Recv([buf, MPI.BYTE], source=src, tag=_TAG)
+            incoming[src] = buf
+        MPI.Request.Waitall(requests)
+        return incoming
 
     def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> _Reduction:
         out_min = np.empty_like(mins)

@@ -159,7 +159,6 @@ def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
     import numpy as np
 
     from .codec import decode, encode
-    from .transport import exchange
 
     t0 = time.perf_counter()
     from .mpi import MpiTransport
@@ -184,7 +183,7 @@ def calibrate(rounds: int = 2000, blocks: int = 10) -> dict:
         for k in range(n):
             if work_s and k % transport.size == transport.rank:
                 spin(work_s)
-            incoming = exchange(transport, {p: encode([[(k, float(k))], []]) for p in peers}, k & 1)
+            incoming = transport.exchange({p: encode([[(k, float(k))], []]) for p in peers}, peers)
             for data in incoming.values():
                 decode(data)
             if pending is not None:

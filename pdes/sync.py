@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from .codec import decode, encode
-from .transport import exchange
 
 if TYPE_CHECKING:
     from .engine import RankEngine
@@ -115,16 +114,15 @@ class RankSync:
             by_index[dst].deliver(when, src, seq, link, payload)
         eng.remote_received += len(records)
 
-    def _receive(self, tag: int) -> tuple[int, bytes | bytearray]:
-        """A blocking receive, its wall and CPU time booked as time blocked in synchronization."""
-        eng = self.engine
-        got, waited = eng.in_transport_call(eng.transport.receive, tag)
-        eng.exchange_wait_s += waited
-        return got
-
     def _lockstep(self, batches: dict[int, bytes]) -> None:
-        """Send one batch to every neighbour, wait for one from each and take them in."""
-        for data in exchange(self.engine.transport, batches, self.engine.tag, self._receive).values():
+        """Send one batch to every neighbour, wait for one from each and take them in (the wait booked as time
+        blocked in synchronization)."""
+        eng = self.engine
+        if not eng.neighbours:
+            return
+        incoming, waited = eng.in_transport_call(eng.transport.exchange, batches, eng.neighbours)
+        eng.exchange_wait_s += waited
+        for data in incoming.values():
             self._apply(*decode(data))
 
 
@@ -162,8 +160,6 @@ class NullMessageSync(RankSync):
 
     def exchange(self) -> None:
         eng = self.engine
-        if not eng.neighbours:
-            return
         self._lockstep({r: self._batch(r, self._changed_promises(r, eng.out_remote[r])) for r in eng.neighbours})
 
 
@@ -181,10 +177,7 @@ class WindowSync(RankSync):
         self._pass(self.bounds(), horizon)
 
     def exchange(self) -> None:
-        eng = self.engine
-        if not eng.neighbours:
-            return
-        self._lockstep({r: self._batch(r, []) for r in eng.neighbours})
+        self._lockstep({r: self._batch(r, []) for r in self.engine.neighbours})
 
 
 SYNC_MODES: dict[str, type[RankSync]] = {cls.name: cls for cls in (NullMessageSync, WindowSync)}

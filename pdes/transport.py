@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from greenlet import getcurrent, greenlet
 
-__all__ = ["LocalWorld", "Transport", "exchange", "launched_by_mpi"]
+__all__ = ["LocalWorld", "Transport", "launched_by_mpi"]
 
 # Set by mpirun/mpiexec (MPICH hydra, Open MPI) and by srun with PMI; checked without importing mpi4py,
 # so a plain single-process run never initialises MPI.
@@ -42,23 +42,13 @@ def launcher_rank() -> int:
 
 
 class Transport(Protocol):
-    """What the rank engine needs from the layer below it.
-
-    Point-to-point messages carry a ``tag`` (the engine uses the parity of its exchange round), so that a
-    neighbour already in the next round cannot be mistaken for one still in this round.
-    """
+    """What the rank engine needs from the layer below it."""
 
     rank: int
     size: int
 
-    def send(self, dst: int, data: bytes, tag: int) -> None:
-        """Start sending ``data`` to rank ``dst``; :meth:`complete_sends` waits until it has left."""
-
-    def receive(self, tag: int) -> tuple[int, bytes | bytearray]:
-        """Wait for a message with ``tag`` from any rank; (source, data)."""
-
-    def complete_sends(self) -> None:
-        """Wait until every message started by :meth:`send` has left (its buffer may then be reused)."""
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> Mapping[int, bytes | bytearray]:
+        """Send one batch to each key of ``outgoing``; receive one from each of ``sources`` (to decode only)."""
 
     def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> Any:
         """Start a global (element-wise min, element-wise sum) reduction."""
@@ -70,31 +60,12 @@ class Transport(Protocol):
         """Every rank's ``data``, in rank order, on every rank."""
 
 
-def exchange(
-    transport: Transport,
-    outgoing: Mapping[int, bytes],
-    tag: int,
-    receive: Callable[[int], tuple[int, bytes | bytearray]] | None = None,
-) -> dict[int, bytes | bytearray]:
-    """Send one message to each key of ``outgoing`` and receive one from each of them (neighbourhoods are
-    symmetric): the lockstep exchange of a round. ``receive``: the transport's, or a wrapper that times it."""
-    for dst, data in outgoing.items():
-        transport.send(dst, data, tag)
-    take = receive or transport.receive
-    incoming: dict[int, bytes | bytearray] = {}
-    while len(incoming) < len(outgoing):
-        src, got = take(tag)
-        incoming[src] = got
-    transport.complete_sends()
-    return incoming
-
-
 class LocalWorld:
     """Virtual ranks in one process, scheduled cooperatively on greenlets."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.mail: dict[tuple[int, int], deque[tuple[int, bytes]]] = {}  # (dst, tag) -> (src, data) in order
+        self.mail: dict[tuple[int, int], deque[bytes]] = {}
         self.reductions: dict[int, _Slot] = {}
         self.gathers: dict[int, _Slot] = {}
         self.version = 0  # bumped by every contribution, to detect a stuck hub
@@ -158,17 +129,18 @@ class LocalTransport:
         self._reductions = 0
         self._gathers = 0
 
-    def send(self, dst: int, data: bytes, tag: int) -> None:
-        self.world.mail.setdefault((dst, tag), deque()).append((self.rank, bytes(data)))
-        self.world.version += 1
-
-    def receive(self, tag: int) -> tuple[int, bytes]:
-        box = self.world.mail.setdefault((self.rank, tag), deque())
-        self.world.wait_until(partial(bool, box))
-        return box.popleft()
-
-    def complete_sends(self) -> None:
-        """Nothing to wait for: a send is a copy into the receiver's mailbox."""
+    def exchange(self, outgoing: dict[int, bytes], sources: list[int]) -> dict[int, bytes]:
+        mail = self.world.mail
+        for dst, data in outgoing.items():
+            mail.setdefault((self.rank, dst), deque()).append(bytes(data))
+        if outgoing:
+            self.world.version += 1
+        incoming = {}
+        for src in sources:
+            box = mail.setdefault((src, self.rank), deque())
+            self.world.wait_until(partial(bool, box))
+            incoming[src] = box.popleft()
+        return incoming
 
     def reduce_start(self, mins: np.ndarray, sums: np.ndarray) -> int:
         key = self._reductions
