@@ -2,6 +2,7 @@
 tolerance an f16 result is held to."""
 
 import importlib.util
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -19,13 +20,16 @@ def with_sips(topo: Topology, count: int, topology: str = "ring_1d") -> Topology
     return replace(topo, system=replace(topo.system, sip_count=count, topology=topology))
 
 
-def load_script(relative: str) -> ModuleType:
-    """A bench or script of the repository (``benches/dp_step.py``), loaded by path: they are not a package."""
+def load_script(relative: str, *, register: bool = False) -> ModuleType:
+    """A bench or script of the repository (``benches/dp_step.py``), loaded by path: they are not a package.
+    ``register``: also as ``sys.modules[stem]`` while it runs and after (the caller removes it again)."""
     path = REPO_ROOT / relative
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
 

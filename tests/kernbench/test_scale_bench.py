@@ -1,26 +1,20 @@
 """``scripts/scale_bench.py`` on tiny systems: one JSON line per size with sane figures, and a sweep that goes
 on past a size that fails or runs out of time. The module is a script, not a package module: loaded by path."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.kernbench.helpers import load_script
 from tests.pdes.test_mpi_jobs import MPIRUN
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--sizes", "4", "--sip-topology", "ring_1d", "--algorithm", "ring_allreduce_tcm", "--timeout", "60"]
 
 
 @pytest.fixture(scope="module")
 def scale():
-    spec = importlib.util.spec_from_file_location("scale_bench", ROOT / "scripts" / "scale_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scale_bench"] = module
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script("scripts/scale_bench.py", register=True)
     sys.modules.pop("scale_bench", None)
 
 

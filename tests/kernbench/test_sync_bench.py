@@ -1,27 +1,20 @@
 """``scripts/sync_bench.py`` on a tiny system: one process, mpirun -n 2, projected 2 and 4 ranks; one JSON line
 per run with the same events everywhere, the projection error against the measured 2-rank run, and a table."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.kernbench.helpers import load_script
 from tests.pdes.test_mpi_jobs import MPIRUN
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("sync_bench", ROOT / "scripts" / "sync_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sync_bench"] = module
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script("scripts/sync_bench.py", register=True)
     sys.modules.pop("sync_bench", None)
 
 
