@@ -43,6 +43,7 @@ WORKLOADS = {
     "mesh": ["--bench", "ccl_allreduce", "--algorithm", "mesh_allreduce"],
     "dp_step": ["--bench", "dp_step"],
 }
+DEFAULT_VARIANT = ("null", "round_robin")  # kernbench run's own --sync and --partition defaults
 DP_SET = ["hidden=128", "batch=32"]
 FIELDS = [
     "workload",
@@ -77,7 +78,7 @@ def command(
     ranks: int,
     stats: str,
     args: argparse.Namespace,
-    variant: tuple[str, str] = ("null", "round_robin"),
+    variant: tuple[str, str],
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -118,7 +119,7 @@ def run_one(
     mode: str,
     ranks: int,
     args: argparse.Namespace,
-    variant: tuple[str, str] = ("null", "round_robin"),
+    variant: tuple[str, str],
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "workload": workload,
@@ -211,7 +212,7 @@ def _cell(r: dict[str, Any], col: tuple) -> str:
     if col[1] is None:
         label = LABELS[r["mode"]].format(r["ranks"])
         variant = (r.get("sync") or "null", r.get("partition") or "blocks")  # older lines: blocks, the default then
-        return label if variant == ("null", "round_robin") else f"{label} {variant[0]}/{variant[1]}"
+        return label if variant == DEFAULT_VARIANT else f"{label} {variant[0]}/{variant[1]}"
     value = r.get(col[1])
     return "-" if value is None else col[2].format(value)
 
@@ -279,7 +280,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--variants",
         nargs="+",
         type=_variant,
-        default=[("null", "round_robin")],
+        default=[DEFAULT_VARIANT],
         metavar="SYNC:PARTITION",
         help="the mpirun -n 2 runs, one per --sync / --partition pair (e.g. null:round_robin "
         "null:blocks); the first is also used by the other rows (default null:round_robin)",
