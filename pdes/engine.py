@@ -471,10 +471,12 @@ class RankEngine:
         """Collective: every rank's (`counters`, `lp_counters`), in rank order."""
         return [decode(b) for b in self.transport.allgather(encode([self.counters(), self.lp_counters()]))]
 
-    def gather_states(self, fn: Callable) -> list[dict]:
-        """Collective: ``{lp index: fn(lp.state)}`` of every rank's LPs, in rank order."""
+    def gather_states(self, fn: Callable) -> list[dict] | None:
+        """Collective: ``{lp index: fn(lp.state)}`` of every rank's LPs, in rank order, on rank 0 (None on the
+        others: only rank 0 writes what is gathered, so the others need not hold every rank's part)."""
         mine = {lp.index: fn(lp.state) for lp in self.lps}
-        return [decode(b) for b in self.transport.allgather(encode(mine))]
+        parts = self.transport.gather(encode(mine))
+        return None if parts is None else [decode(b) for b in parts]
 
     def _report(self) -> list:
         t = time.perf_counter()

@@ -64,3 +64,6 @@ class MpiTransport:
 
     def allgather(self, data: bytes) -> list[bytes]:
         return self.comm.allgather(bytes(data))
+
+    def gather(self, data: bytes) -> list[bytes] | None:
+        return self.comm.gather(bytes(data), root=0)

@@ -191,10 +191,13 @@ class Simulation:
         lps = {name: stats for _, by_lp in parts for name, stats in by_lp.items()}
         return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps}, self.model.shortest_link[0])
 
-    def gather(self, fn: Callable[[Any], Any]) -> dict[str, Any]:
+    def gather(self, fn: Callable[[Any], Any]) -> dict[str, Any] | None:
         """Collective (every rank calls it): ``fn(state)`` of every LP, computed on the rank that owns it, by LP
-        name in declaration order, on every rank (``fn``'s values must be msgpack-able: `pdes.codec`)."""
+        name in declaration order, on rank 0; None on the other MPI ranks (``fn``'s values must be msgpack-able:
+        `pdes.codec`). Virtual ranks share this process, so it always gets the result."""
         parts = self._on_every_rank(lambda engine: engine.gather_states(fn))
+        if parts is None:
+            return None
         values = {int(i): v for part in parts for i, v in part.items()}
         names = self.model.lp_names
         return {names[i]: values[i] for i in sorted(values)}

@@ -59,6 +59,9 @@ class Transport(Protocol):
     def allgather(self, data: bytes) -> list[bytes]:
         """Every rank's ``data``, in rank order, on every rank."""
 
+    def gather(self, data: bytes) -> list[bytes] | None:
+        """Every rank's ``data``, in rank order, on rank 0 (None on the others): for results only rank 0 writes."""
+
 
 class LocalWorld:
     """Virtual ranks in one process, scheduled cooperatively on greenlets."""
@@ -160,6 +163,18 @@ class LocalTransport:
         self.world.gathers.setdefault(key, _Slot(self.size)).put(self.rank, bytes(data))
         self.world.version += 1
         return self._collect(self.world.gathers, key)
+
+    def gather(self, data: bytes) -> list[bytes] | None:
+        key = self._gathers
+        self._gathers += 1
+        slot = self.world.gathers.setdefault(key, _Slot(self.size))
+        slot.put(self.rank, bytes(data))
+        self.world.version += 1
+        if self.rank != 0:
+            return None
+        self.world.wait_until(lambda: slot.filled == self.size)
+        del self.world.gathers[key]
+        return slot.parts
 
     def _collect(self, slots: dict, key: int) -> list:
         """Wait until every rank contributed to ``slots[key]``; the last reader frees it."""

@@ -6,7 +6,7 @@ phase — and only after one ``is None`` test, so a run that records nothing cos
 report to the recorder's `LinkProbe` (`kernbench.components.stats`).
 
 Each rank records the SIPs it simulates; `SipRecorder.export` turns a SIP's records into plain data that the
-engine gathers to every rank (`Engine.gather_records`), to be written by rank 0 in a fixed order
+engine gathers to rank 0 (`Engine.gather_records`), to be written there in a fixed order
 (`kernbench.engine.trace_file`, `kernbench.engine.hw_stats`).
 """
 

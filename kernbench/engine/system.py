@@ -151,9 +151,12 @@ class Engine:
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
 
-    def gather_records(self) -> list[dict[str, Any]]:
-        """Collective: what every recording SIP recorded (`SipRecorder.export`), by SIP, on every rank."""
+    def gather_records(self) -> list[dict[str, Any]] | None:
+        """Collective: what every recording SIP recorded (`SipRecorder.export`), by SIP, on rank 0 (None on the
+        other MPI ranks, which write nothing)."""
         gathered = self.sim.gather(_records)
+        if gathered is None:
+            return None
         return [records for records in gathered.values() if records is not None]
 
     def settle(self, failure: BaseException | None = None) -> None:

@@ -116,6 +116,19 @@ def test_model_that_differs_between_ranks_is_refused_on_every_rank():
         Simulation(model, transport="mpi")
 
 
+def test_lp_states_are_gathered_on_rank_0_only_as_in_one_process():
+    single = Simulation(chatter_model(), transport="local", ranks=1)
+    single.run()
+    split = Simulation(chatter_model(), transport="mpi", partition="round_robin")
+    split.run()
+    gathered = split.gather(repr)
+    if world().Get_rank() == 0:
+        assert gathered == single.gather(repr)
+        assert list(gathered) == split.model.lp_names
+    else:
+        assert gathered is None
+
+
 def test_worker_return_values_are_gathered_like_single_process():
     def run(transport):
         sim = Simulation(ping_pong_model(), transport=transport, partition="round_robin")

@@ -133,3 +133,14 @@ def test_payloads_are_copied_even_between_lps_of_one_process(ranks):
     result = Simulation(m, ranks=ranks).run()
     assert seen == [{"items": [1, 99]}, ["a", 1]]
     assert result.results["tx"] == {"items": [1, 2]}
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_gathered_lp_states_of_virtual_ranks_equal_one_process(ranks):
+    """`Simulation.gather` brings every LP's value to rank 0; virtual ranks share the process, so it gets them."""
+    single = Simulation(chatter_model())
+    single.run()
+    split = Simulation(chatter_model(), ranks=ranks, partition="round_robin")
+    split.run()
+    assert split.gather(repr) == single.gather(repr)
+    assert list(split.gather(len)) == split.model.lp_names
