@@ -193,29 +193,44 @@ def _check_path(stages: tuple[Stage, ...], nbytes: int) -> simpy.Environment:
     return first.env
 
 
-def transfer(path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, release: str = "tail") -> simpy.Process:
+def transfer(
+    path: Sequence[Stage],
+    nbytes: int,
+    *,
+    tail_lag: float = 0.0,
+    release: str = "tail",
+    hops: bool = True,
+    check: bool = True,
+) -> simpy.Process:
     """Move ``nbytes`` along ``path`` from now on; the process's value is the `TransferTiming`.
 
     ``tail_lag``: the stream's head enters now and its tail ``tail_lag`` ns later (bytes still arriving from
     upstream, e.g. over an inter-SIP link); 0 when the source holds every byte. ``release``: ``"tail"`` ends the
     process when the last byte arrives; ``"head"`` ends it when the first byte reaches the end of the path (the
     tail's time is already fixed then and is the timing's ``end``), so the caller can forward the stream on.
+    ``hops``: list each link's `HopTrace` in the timing (False: ``hops`` is empty, for runs that report no
+    per-hop timings). ``check=False`` skips the checks of the arguments and the path, for paths the model built
+    itself (every transfer of a run passes here).
     """
+    stages = tuple(path)
+    if not check:
+        first = stages[0]
+        env = first.env if isinstance(first, Link) else first.branches[0][0].env
+        return env.process(_run(env, stages, nbytes, tail_lag, release, hops))
     if release not in ("tail", "head"):
         raise ValueError(f"transfer: release must be 'tail' or 'head', got {release!r}")
     if not tail_lag >= 0:
         raise ValueError(f"transfer: tail_lag must be >= 0, got {tail_lag!r}")
-    stages = tuple(path)
     if not stages:
         raise ValueError("transfer: the path is empty")
     if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
         raise ValueError(f"transfer: nbytes must be an int >= 0, got {nbytes!r}")
     env = _check_path(stages, nbytes)
-    return env.process(_run(env, stages, nbytes, float(tail_lag), release))
+    return env.process(_run(env, stages, nbytes, float(tail_lag), release, hops))
 
 
 def _run(
-    env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float, release: str
+    env: simpy.Environment, stages: tuple[Stage, ...], nbytes: int, tail_lag: float, release: str, record: bool
 ) -> Flow[TransferTiming]:
     """The timing rules of the module docstring, stage by stage, waking when the head reaches each stage.
 
@@ -236,7 +251,8 @@ def _run(
             out_head = served + link_overhead + link_wire
             streamed, trailed = out_head + nbytes / stage.bandwidth_gbs, tail + link_overhead + link_wire
             out_tail = trailed if trailed > streamed else streamed
-            hops.append(_new_hop(HopTrace, (stage.name, served, out_tail, served - head)))
+            if record:
+                hops.append(_new_hop(HopTrace, (stage.name, served, out_tail, served - head)))
         else:
             out_head = out_tail = float("-inf")
             chosen: tuple[Link, float] | None = None
@@ -245,7 +261,8 @@ def _run(
                 link_head = served + link.overhead_ns + link.wire_ns
                 streamed, trailed = link_head + share / link.bandwidth_gbs, tail + link.overhead_ns + link.wire_ns
                 link_tail = trailed if trailed > streamed else streamed
-                hops.append(_new_hop(HopTrace, (link.name, served, link_tail, served - head)))
+                if record:
+                    hops.append(_new_hop(HopTrace, (link.name, served, link_tail, served - head)))
                 if link_head > out_head:
                     out_head, chosen = link_head, (link, served)
                 if link_tail > out_tail:

@@ -24,32 +24,39 @@ from kernbench.components import HopTrace, TransferTiming
 
 @dataclass
 class Ledger:
-    """The running breakdown of one request (start time and sums), plus its per-hop trace."""
+    """The running breakdown of one request (start time and sums), plus its per-hop trace.
+
+    ``hops`` None keeps no trace (runs that report no per-hop timings): the sums are the same, and the ledger
+    that travels from SIP to SIP stays a few numbers instead of growing with every link the request crosses.
+    """
 
     start: float
     command_ns: float = 0.0
     overhead_ns: float = 0.0
     wire_ns: float = 0.0
     queueing_ns: float = 0.0
-    hops: list[HopTrace] = field(default_factory=list)
+    hops: list[HopTrace] | None = field(default_factory=list)
 
     def command(self, name: str, start: float, ns: float) -> float:
         """Charge a fixed cost of ``ns`` paid by unit ``name`` from ``start``; returns when it is paid."""
         self.command_ns += ns
         end = start + ns
-        self.hops.append(HopTrace(name, start, end, 0.0))
+        if self.hops is not None:
+            self.hops.append(HopTrace(name, start, end, 0.0))
         return end
 
     def transfer(self, timing: TransferTiming) -> None:
         self.overhead_ns += timing.overhead_ns
         self.wire_ns += timing.wire_ns
         self.queueing_ns += timing.queueing_ns
-        self.hops.extend(timing.hops)
+        if self.hops is not None:
+            self.hops.extend(timing.hops)
 
     def link(self, name: str, head_in: float, latency_ns: float, tail_lag: float) -> None:
         """An inter-SIP hop: the head enters at ``head_in`` and arrives ``latency_ns`` later, the tail after it."""
         self.wire_ns += latency_ns
-        self.hops.append(HopTrace(name, head_in, head_in + latency_ns + tail_lag, 0.0))
+        if self.hops is not None:
+            self.hops.append(HopTrace(name, head_in, head_in + latency_ns + tail_lag, 0.0))
 
     def to_wire(self) -> list:
         return [
@@ -58,13 +65,15 @@ class Ledger:
             self.overhead_ns,
             self.wire_ns,
             self.queueing_ns,
-            [list(hop) for hop in self.hops],
+            None if self.hops is None else [list(hop) for hop in self.hops],
         ]
 
     @classmethod
     def from_wire(cls, wire: list) -> Ledger:
         start, command, overhead, wire_ns, queueing, hops = wire
-        return cls(start, command, overhead, wire_ns, queueing, [HopTrace(*hop) for hop in hops])
+        return cls(
+            start, command, overhead, wire_ns, queueing, None if hops is None else [HopTrace(*hop) for hop in hops]
+        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class Completion:
             ledger.overhead_ns,
             ledger.wire_ns,
             ledger.queueing_ns,
-            tuple(ledger.hops),
+            () if ledger.hops is None else tuple(ledger.hops),
             data,
             detail or {},
         )

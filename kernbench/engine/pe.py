@@ -25,8 +25,8 @@ import numpy as np
 import simpy
 from greenlet import getcurrent, greenlet
 
-from kernbench.components import Flow, TransferTiming, transfer
-from kernbench.engine.completion import Completion, Ledger
+from kernbench.components import Flow, TransferTiming
+from kernbench.engine.completion import Completion
 from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox, trace
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
@@ -254,7 +254,7 @@ class PeContext:
 def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Flow[None]:
     """The timed life of one launch on SIP ``model`` (see the module docstring)."""
     env, topo, fabric = model.env, model.topo, model.fabric
-    ledger = Ledger(env.now)
+    ledger = model.ledger()
     yield from model._host_command(ledger)
     cubes = sorted({cube for cube, _ in msg.pes})
     dispatch = [env.process(_dispatch_cube(model, cube, [p for c, p in msg.pes if c == cube])) for cube in cubes]
@@ -281,16 +281,16 @@ def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Flow[None]:
         model.recorder.kernel(msg.name, contexts, start, end)
     last = max(contexts, key=lambda ctx: ctx.end_ns)  # the PE that finished last reports (first on ties)
     notify = [*fabric.path(("pe", last.cube, last.pe), ("pcie",), HEADER_BYTES), *model.host.upstream]
-    ledger.transfer((yield transfer(notify, HEADER_BYTES)))
+    ledger.transfer((yield model.transfer(notify, HEADER_BYTES)))
     model._complete(tag, ledger, detail=_launch_detail(msg, contexts, start, end))
 
 
 def _dispatch_cube(model: SipModel, cube: int, pes: list[int]) -> Flow[list[_Arrival]]:
     """IO_CPU -> M_CPU of ``cube`` -> each PE; returns [(arrival, cube, timing to M_CPU, timing to PE)]."""
     env, fabric = model.env, model.fabric
-    to_m_cpu = yield transfer(fabric.path(("io",), ("m_cpu", cube), HEADER_BYTES), HEADER_BYTES)
+    to_m_cpu = yield model.transfer(fabric.path(("io",), ("m_cpu", cube), HEADER_BYTES), HEADER_BYTES)
     yield wake_at(env, env.now + model.topo.cube.m_cpu.overhead_ns)
-    procs = [transfer(fabric.path(("m_cpu", cube), ("pe", cube, pe), HEADER_BYTES), HEADER_BYTES) for pe in pes]
+    procs = [model.transfer(fabric.path(("m_cpu", cube), ("pe", cube, pe), HEADER_BYTES), HEADER_BYTES) for pe in pes]
     arrivals = []
     for proc in procs:
         timing = yield proc

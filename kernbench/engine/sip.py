@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import simpy
 
 from kernbench.components import Flow, HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
 from kernbench.components.fabric import Endpoint
@@ -95,7 +96,7 @@ class SipModel:
         }
         self.links_out = {link.direction: link for link in out}
         self._first_hops: dict[int, str] = {}  # destination SIP -> direction, filled as destinations come up
-        self.report_requests = report_requests
+        self.report_requests = report_requests  # also: keep per-hop timings (`Completion.hops`) or not
         self.completed: list[dict[str, Any]] = []  # stays empty unless report_requests
         self._pending: dict[int, tuple[str, int, bool]] = {}  # tag -> (request name, bytes, record it)
         self._events: dict[int, Any] = {}
@@ -119,6 +120,16 @@ class SipModel:
         self._events[tag] = event
         self.env.process(_FLOWS[type(msg)](self, msg, tag))
         return Handle(self.sip, tag, name, event)
+
+    def ledger(self) -> Ledger:
+        """A new request's ledger, from now: with a per-hop trace only when requests are reported."""
+        return Ledger(self.env.now, hops=[] if self.report_requests else None)
+
+    def transfer(
+        self, path: Sequence[Stage], nbytes: int, *, tail_lag: float = 0.0, release: str = "tail"
+    ) -> simpy.Process:
+        """`kernbench.components.transfer` over a path built here (so unchecked), with hop traces as `ledger`."""
+        return transfer(path, nbytes, tail_lag=tail_lag, release=release, hops=self.report_requests, check=False)
 
     def memory(self, addr: PhysAddr) -> Memory:
         return self.fabric.memory(addr)
@@ -179,7 +190,7 @@ class SipModel:
     # -- flows that start here ---------------------------------------------------------------------------------
 
     def _h2d(self, msg: MemoryWriteMsg, tag: int) -> Flow[None]:
-        ledger = Ledger(self.env.now)
+        ledger = self.ledger()
         yield from self._host_command(ledger)
         addr, n = msg.addr, msg.nbytes
         path = [*self.host.downstream, *self.fabric.path(("pcie",), endpoint(addr), n, dst_offset=_hbm_offset(addr))]
@@ -191,7 +202,7 @@ class SipModel:
         self._complete(tag, ledger)
 
     def _d2h(self, msg: MemoryReadMsg, tag: int) -> Flow[None]:
-        ledger = Ledger(self.env.now)
+        ledger = self.ledger()
         yield from self._host_command(ledger)
         addr, n = msg.addr, msg.nbytes
         if endpoint(addr) != ("io",):  # the read request to the memory's controller
@@ -202,11 +213,11 @@ class SipModel:
         self._complete(tag, ledger, data)
 
     def _mmu_update(self, msg: MmuMapMsg | MmuUnmapMsg, tag: int) -> Flow[None]:
-        ledger = Ledger(self.env.now)
+        ledger = self.ledger()
         yield from self._host_command(ledger)
         start = self.env.now
         cubes = self._mmu_cubes(msg)
-        fan = [transfer(self.fabric.path(("io",), ("m_cpu", c), HEADER_BYTES), HEADER_BYTES) for c in cubes]
+        fan = [self.transfer(self.fabric.path(("io",), ("m_cpu", c), HEADER_BYTES), HEADER_BYTES) for c in cubes]
         timings: list[TransferTiming] = []
         for proc in fan:
             timings.append((yield proc))
@@ -235,14 +246,14 @@ class SipModel:
 
     def _ipcq_init(self, msg: IpcqInitMsg, tag: int) -> Flow[None]:
         """The install plan travels host -> IO_CPU -> the PE (a header); the queues exist from completion on."""
-        ledger = Ledger(self.env.now)
+        ledger = self.ledger()
         yield from self._host_command(ledger)
         yield from self._move(ledger, self.fabric.route(("io",), ("pe", msg.cube, msg.pe)), HEADER_BYTES)
         self.ipcq.install(msg.cube, msg.pe, msg.queues)
         self._complete(tag, ledger)
 
     def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Flow[None]:
-        ledger = Ledger(self.env.now)
+        ledger = self.ledger()
         unit = f"{self.name}.cube{msg.cube}.pe{msg.pe}.dma"
         yield wake_at(self.env, ledger.command(unit, self.env.now, self.topo.pe.pe_dma.overhead_ns))
         pe = ("pe", msg.cube, msg.pe)
@@ -308,7 +319,7 @@ class SipModel:
         Ends when the head is on the link; returns how long the tail takes to follow.
         """
         direction = self._first_hop(packet["to"])
-        timing = yield transfer([*lead, self.serdes[direction]], nbytes, tail_lag=lag, release="head")
+        timing = yield self.transfer([*lead, self.serdes[direction]], nbytes, tail_lag=lag, release="head")
         ledger.transfer(timing)
         now = self.env.now
         tail_lag = timing.end - now
@@ -350,7 +361,7 @@ class SipModel:
 
     def _land(self, ledger: Ledger, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Flow[None]:
         path = self.fabric.path(("serdes",), dst, nbytes, dst_offset=offset)
-        ledger.transfer((yield transfer(path, nbytes, tail_lag=lag)))
+        ledger.transfer((yield self.transfer(path, nbytes, tail_lag=lag)))
 
     # -- shared steps ------------------------------------------------------------------------------------------
 
@@ -362,7 +373,7 @@ class SipModel:
         yield wake_at(self.env, ledger.command(f"{self.name}.io_cpu", self.env.now, cost))
 
     def _move(self, ledger: Ledger, path: Sequence[Stage], nbytes: int) -> Flow[None]:
-        ledger.transfer((yield transfer(path, nbytes)))
+        ledger.transfer((yield self.transfer(path, nbytes)))
 
     def _complete(self, tag: int, ledger: Ledger, data: np.ndarray | None = None, detail: dict | None = None) -> None:
         name, nbytes, record = self._pending.pop(tag)

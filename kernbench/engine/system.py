@@ -70,7 +70,8 @@ class Engine:
 
     ``report_requests``: each SIP's report lists every host request it completed, with per-hop timings (what
     ``kernbench probe`` and tests read). Runs of thousands of SIPs turn it off: the list grows with every request
-    and is gathered from every rank at the end.
+    and is gathered from every rank at the end. Off, requests keep no per-hop timings at all (`Completion.hops` is
+    empty; every other figure is the same), so a request crossing SIPs carries a few numbers, not its hop list.
 
     ``recording``: what the SIPs record for a timeline trace and hardware statistics (`gather_records`); None
     records nothing.
