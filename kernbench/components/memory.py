@@ -43,6 +43,10 @@ class Memory:
         raw = _as_bytes(data)
         offset = self._check(offset, raw.size)
         size = self.page_bytes
+        page, lo = divmod(offset, size)
+        if raw.size > 0 and lo + raw.size < size:  # inside one page, not all of it: most writes (slots, tiles)
+            self._page(page)[lo : lo + raw.size] = raw
+            return
         whole: list[tuple[int, int]] = []  # (page, position in raw) of the pages this write covers entirely
         for page, lo, hi, pos in self._spans(offset, raw.size):
             if hi - lo == size:
@@ -58,6 +62,10 @@ class Memory:
     def read(self, offset: int, nbytes: int) -> np.ndarray:
         """A fresh uint8 array with the ``nbytes`` bytes at ``offset`` (a copy: changing it changes nothing here)."""
         offset = self._check(offset, nbytes)
+        page, lo = divmod(offset, self.page_bytes)
+        if lo + nbytes <= self.page_bytes:  # inside one page: most reads
+            stored = self._pages.get(page)
+            return np.zeros(nbytes, dtype=np.uint8) if stored is None else stored[lo : lo + nbytes].copy()
         out = np.zeros(nbytes, dtype=np.uint8)
         for page, lo, hi, pos in self._spans(offset, nbytes):
             stored = self._pages.get(page)

@@ -112,7 +112,9 @@ def test_bounds_errors_name_memory_offset_and_size(op, args):
 def test_zero_length_access_at_the_end_is_allowed():
     mem = Memory("sram", 1024)
     mem.write(1024, b"")
+    mem.write(100, b"")
     assert mem.read(1024, 0).size == 0
+    assert mem.allocated_bytes == 0  # an empty write holds no page
 
 
 def test_scattered_small_writes_hold_one_4_kib_page_each():
