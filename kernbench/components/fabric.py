@@ -54,7 +54,7 @@ class SipFabric:
         self.io = IoChiplet(env, topo, self._prefix)
         self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
         self._io_to_cube: dict[int, Link] = {}
-        self._routes: dict[tuple[tuple[str, int, int], tuple[str, int, int]], tuple[Link, ...]] = {}
+        self._routes: dict[tuple[Endpoint, Endpoint], tuple[Link, ...]] = {}
         self.probe = probe_of(env)  # told which HBM accesses read and which write, when statistics are recorded
 
     def _build_cube(self, c: int) -> Cube:
@@ -119,14 +119,17 @@ class SipFabric:
 
     def route(self, src: Endpoint, dst: Endpoint) -> list[Link]:
         """The links data crosses from ``src`` to ``dst`` (HBM slices not included: see `path`)."""
+        for endpoint, role in ((src, "src"), (dst, "dst")):  # checked on every call, not only the first
+            self._endpoint(endpoint, role)
         return list(self._route(src, dst))
 
     def _route(self, src: Endpoint, dst: Endpoint) -> tuple[Link, ...]:
-        """`route`, found once per pair of endpoints: every transfer asks for one, and few pairs ever talk."""
-        key = (self._endpoint(src, "src"), self._endpoint(dst, "dst"))
-        links = self._routes.get(key)
+        """`route`, found (and its endpoints checked) once per pair of endpoints: every transfer asks for one, and
+        few pairs ever talk."""
+        links = self._routes.get((src, dst))
         if links is None:
-            links = self._routes[key] = tuple(self._find_route(*key, src))
+            s, d = self._endpoint(src, "src"), self._endpoint(dst, "dst")
+            links = self._routes[(src, dst)] = tuple(self._find_route(s, d, src))
         return links
 
     def _find_route(self, s: tuple[str, int, int], d: tuple[str, int, int], src: Endpoint) -> list[Link]:

@@ -292,7 +292,8 @@ class SipModel:
             yield from self._landed(ledger, job)
         else:
             lead = self.fabric.path(endpoint(src), ("serdes",), n, src_offset=_hbm_offset(src))
-            tail_lag = yield from self._emit(ledger, {**job, "op": "write", "to": dst.sip, "data": data}, lead, n)
+            packet = {**job, "op": "write", "to": dst.sip, "data": data.tobytes()}  # bytes: msgpack's own type
+            tail_lag = yield from self._emit(ledger, packet, lead, n)
             if job.get("posted"):  # done once the last byte has left: no acknowledgement will come
                 yield wake_at(self.env, self.env.now + tail_lag)
                 self._complete(job["tag"], ledger)
