@@ -119,8 +119,6 @@ class SipFabric:
 
     def route(self, src: Endpoint, dst: Endpoint) -> list[Link]:
         """The links data crosses from ``src`` to ``dst`` (HBM slices not included: see `path`)."""
-        for endpoint, role in ((src, "src"), (dst, "dst")):  # checked on every call, not only the first
-            self._endpoint(endpoint, role)
         return list(self._route(src, dst))
 
     def _route(self, src: Endpoint, dst: Endpoint) -> tuple[Link, ...]:

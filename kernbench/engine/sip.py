@@ -102,6 +102,7 @@ class SipModel:
         self._events: dict[int, Any] = {}
         self._dma_pe: dict[int, Endpoint] = {}  # tag -> the PE whose DMA issued it (where acknowledgements land)
         self._tags = itertools.count()
+        self._command_path: tuple[Stage, ...] | None = None  # host -> IO_CPU, built on first use
         lp.on_receive(self._on_packet)
         lp.on_describe(lambda: {"ipcq": self.ipcq.describe()})
 
@@ -268,16 +269,18 @@ class SipModel:
             "posted": msg.notify and msg.src.sip == self.sip,
         }
         if msg.src.sip == self.sip:
-            yield from self._copy_from_here(ledger, job)
+            yield from self._copy_from_here(ledger, job, msg.src, msg.dst)
         else:
             lead = self.fabric.path(pe, ("serdes",), HEADER_BYTES)
             yield from self._emit(ledger, {**job, "op": "read", "to": msg.src.sip}, lead, HEADER_BYTES)
 
     # -- flows that run where the data is ----------------------------------------------------------------------
 
-    def _copy_from_here(self, ledger: Ledger, job: dict) -> Flow[None]:
-        """Read the source (on this SIP) now and stream it to the destination, here or on another SIP."""
-        src, dst, n = PhysAddr.decode(job["src"]), PhysAddr.decode(job["dst"]), job["n"]
+    def _copy_from_here(self, ledger: Ledger, job: dict, src: PhysAddr, dst: PhysAddr) -> Flow[None]:
+        """Read the source (on this SIP) now and stream it to the destination, here or on another SIP.
+
+        ``src`` and ``dst`` are ``job``'s addresses, decoded (the job carries them encoded, for the wire)."""
+        n = job["n"]
         data = self.memory(src).read(src.offset, n)
         if dst.sip == self.sip:
             if endpoint(src) == endpoint(dst):  # inside one TCM: out to the crossbar and back
@@ -289,7 +292,7 @@ class SipModel:
                 )
             yield from self._move(ledger, path, n)
             self.memory(dst).write(dst.offset, data)
-            yield from self._landed(ledger, job)
+            yield from self._landed(ledger, job, dst)
         else:
             lead = self.fabric.path(endpoint(src), ("serdes",), n, src_offset=_hbm_offset(src))
             packet = {**job, "op": "write", "to": dst.sip, "data": data.tobytes()}  # bytes: msgpack's own type
@@ -298,18 +301,18 @@ class SipModel:
                 yield wake_at(self.env, self.env.now + tail_lag)
                 self._complete(job["tag"], ledger)
 
-    def _landed(self, ledger: Ledger, job: dict) -> Flow[None]:
+    def _landed(self, ledger: Ledger, job: dict, dst: PhysAddr) -> Flow[None]:
         """The destination bytes are in place: complete here, or acknowledge to the PE's SIP.
 
         The acknowledgement leaves from the destination memory's crossbar port (no DRAM access) to the SerDes.
         """
         if job.get("notify"):
-            self.ipcq.landed(PhysAddr.decode(job["dst"]))
+            self.ipcq.landed(dst)
         if job["origin"] == self.sip:
             self._complete(job["tag"], ledger)
         elif not job.get("posted"):
             ack = {"op": "ack", "to": job["origin"], "tag": job["tag"], "origin": job["origin"]}
-            lead = self.fabric.route(endpoint(PhysAddr.decode(job["dst"])), ("serdes",))
+            lead = self.fabric.route(endpoint(dst), ("serdes",))
             yield from self._emit(ledger, ack, lead, HEADER_BYTES)
 
     # -- the inter-SIP side ------------------------------------------------------------------------------------
@@ -353,12 +356,12 @@ class SipModel:
         elif op == "read":
             src = PhysAddr.decode(packet["src"])
             yield from self._land(ledger, endpoint(src), _hbm_offset(src), n_wire, lag)
-            yield from self._copy_from_here(ledger, packet)
+            yield from self._copy_from_here(ledger, packet, src, PhysAddr.decode(packet["dst"]))
         else:  # write
             dst = PhysAddr.decode(packet["dst"])
             yield from self._land(ledger, endpoint(dst), _hbm_offset(dst), n_wire, lag)
             self.memory(dst).write(dst.offset, packet["data"])
-            yield from self._landed(ledger, packet)
+            yield from self._landed(ledger, packet, dst)
 
     def _land(self, ledger: Ledger, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Flow[None]:
         path = self.fabric.path(("serdes",), dst, nbytes, dst_offset=offset)
@@ -368,8 +371,9 @@ class SipModel:
 
     def _host_command(self, ledger: Ledger) -> Flow[None]:
         """A command descriptor from the host to the IO_CPU, and the IO_CPU's processing of it."""
-        path = [*self.host.downstream, *self.fabric.path(("pcie",), ("io",), HEADER_BYTES)]
-        yield from self._move(ledger, path, HEADER_BYTES)
+        if self._command_path is None:  # the same links for every request
+            self._command_path = (*self.host.downstream, *self.fabric.path(("pcie",), ("io",), HEADER_BYTES))
+        yield from self._move(ledger, self._command_path, HEADER_BYTES)
         cost = self.topo.sip.io_chiplet.io_cpu.overhead_ns
         yield wake_at(self.env, ledger.command(f"{self.name}.io_cpu", self.env.now, cost))
 
