@@ -12,6 +12,7 @@ same as bytes per ns), ``_gib`` / ``_mib`` / ``_kib`` binary capacities (2**30 /
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, TypeVar, dataclass_transform
 
 SipTopologyName = Literal["ring_1d", "torus_2d", "mesh_2d_no_wrap"]
@@ -354,15 +355,18 @@ class Topology:
     pe: PeConfig
     source: str = field(default="<dict>", metadata={"yaml": False})
 
-    @property
+    # Counts every request's checks ask for: computed once (a frozen section never changes; fields decide
+    # equality, so the cached values do not).
+
+    @cached_property
     def sip_count(self) -> int:
         return self.system.sip_count
 
-    @property
+    @cached_property
     def cubes_per_sip(self) -> int:
         return self.sip.cube_mesh.n_cubes
 
-    @property
+    @cached_property
     def pes_per_cube(self) -> int:
         return self.cube.pe_layout.pes_per_cube
 
