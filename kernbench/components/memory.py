@@ -41,31 +41,41 @@ class Memory:
     def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         """Store ``data`` at ``offset``; an array is stored as its raw bytes in C order (any dtype)."""
         raw = _as_bytes(data)
-        offset = self._check(offset, raw.size)
+        n = raw.size
+        offset = self._check(offset, n)
+        if n == 0:
+            return
         size = self.page_bytes
         page, lo = divmod(offset, size)
-        if raw.size > 0 and lo + raw.size < size:  # inside one page, not all of it: most writes (slots, tiles)
-            self._page(page)[lo : lo + raw.size] = raw
+        if lo + n < size:  # inside one page, not all of it: most writes (queue slots, small tiles)
+            self._page(page)[lo : lo + n] = raw
             return
-        whole: list[tuple[int, int]] = []  # (page, position in raw) of the pages this write covers entirely
-        for page, lo, hi, pos in self._spans(offset, raw.size):
-            if hi - lo == size:
-                whole.append((page, pos))
-            else:
-                self._page(page)[lo:hi] = raw[pos : pos + hi - lo]
+        pos = 0
+        if lo:  # the end of a first page
+            pos = size - lo
+            self._page(page)[lo:] = raw[:pos]
+            page += 1
+        whole = (n - pos) // size  # pages covered entirely: one copy for all of them
         if whole:
-            first = whole[0][1]
-            block = raw[first : first + len(whole) * size].reshape(len(whole), size).copy()
-            for row, (page, _) in enumerate(whole):
-                self._pages[page] = block[row]
+            block = raw[pos : pos + whole * size].reshape(whole, size).copy()
+            pages = self._pages
+            for row in range(whole):
+                pages[page + row] = block[row]
+            pos += whole * size
+        if pos < n:  # the start of a last page (or all of a short last page of the memory)
+            self._page(page + whole)[: n - pos] = raw[pos:]
 
     def read(self, offset: int, nbytes: int) -> np.ndarray:
         """A fresh uint8 array with the ``nbytes`` bytes at ``offset`` (a copy: changing it changes nothing here)."""
         offset = self._check(offset, nbytes)
-        page, lo = divmod(offset, self.page_bytes)
-        if lo + nbytes <= self.page_bytes:  # inside one page: most reads
-            stored = self._pages.get(page)
+        size = self.page_bytes
+        first, lo = divmod(offset, size)
+        if lo + nbytes <= size:  # inside one page: most reads
+            stored = self._pages.get(first)
             return np.zeros(nbytes, dtype=np.uint8) if stored is None else stored[lo : lo + nbytes].copy()
+        stored_pages = [self._pages.get(page) for page in range(first, (offset + nbytes - 1) // size + 1)]
+        if all(stored is not None for stored in stored_pages):  # every page written: one copy
+            return np.concatenate(stored_pages)[lo : lo + nbytes]
         out = np.zeros(nbytes, dtype=np.uint8)
         for page, lo, hi, pos in self._spans(offset, nbytes):
             stored = self._pages.get(page)

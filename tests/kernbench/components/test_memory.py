@@ -139,3 +139,27 @@ def test_a_write_over_many_pages_then_partial_overwrites_read_back_exactly():
     mem.fill(PAGE_BYTES * 20, PAGE_BYTES, 0)  # releases one of them
     expected[PAGE_BYTES * 20 : PAGE_BYTES * 21] = 0
     assert np.array_equal(mem.read(0, 3 * MIB), expected)
+
+
+@pytest.mark.parametrize(("size", "page"), [(1 << 16, 4096), (5 * 4096 + 100, 4096), (777, 100)])
+def test_random_writes_fills_and_reads_match_a_flat_buffer(size, page):
+    """Every path (inside a page, page ends, whole pages, a short last page, unwritten gaps) against plain bytes."""
+    rng = np.random.default_rng(size)
+    mem, flat = Memory("hbm", size, page), np.zeros(size, dtype=np.uint8)
+    for _ in range(2000):
+        op, offset = rng.integers(0, 3), int(rng.integers(0, size))
+        n = int(rng.integers(0, min(size - offset, 3 * page) + 1))
+        if op == 0:
+            data = rng.integers(0, 256, n, dtype=np.uint8)
+            mem.write(offset, data)
+            flat[offset : offset + n] = data
+        elif op == 1:
+            byte = int(rng.integers(0, 2)) * int(rng.integers(1, 256))  # zeros half the time: pages are given back
+            mem.fill(offset, n, byte)
+            flat[offset : offset + n] = byte
+        else:
+            got = mem.read(offset, n)
+            assert np.array_equal(got, flat[offset : offset + n])
+            got[:] = 7  # a copy
+            assert np.array_equal(mem.read(offset, n), flat[offset : offset + n])
+    assert mem.allocated_bytes <= size
