@@ -55,6 +55,7 @@ class SipFabric:
         self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
         self._io_to_cube: dict[int, Link] = {}
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[Link, ...]] = {}
+        self._memories: dict[tuple[UnitKind, int, int], Memory] = {}
         self.probe = probe_of(env)  # told which HBM accesses read and which write, when statistics are recorded
 
     def _build_cube(self, c: int) -> Cube:
@@ -197,6 +198,13 @@ class SipFabric:
         """The memory a physical address of this SIP lives in (its offset is ``addr.offset``)."""
         if addr.sip != self.sip:
             raise ValueError(f"{self.name}: address {addr} belongs to sip{addr.sip}")
+        key = (addr.unit, addr.cube, addr.pe)  # every data access asks: found (and checked) once per memory
+        memory = self._memories.get(key)
+        if memory is None:
+            memory = self._memories[key] = self._find_memory(addr)
+        return memory
+
+    def _find_memory(self, addr: PhysAddr) -> Memory:
         if addr.unit is UnitKind.IO:
             return self.io.memory
         if addr.cube >= len(self.cubes):

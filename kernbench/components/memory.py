@@ -74,8 +74,9 @@ class Memory:
             stored = self._pages.get(first)
             return np.zeros(nbytes, dtype=np.uint8) if stored is None else stored[lo : lo + nbytes].copy()
         stored_pages = [self._pages.get(page) for page in range(first, (offset + nbytes - 1) // size + 1)]
-        if all(stored is not None for stored in stored_pages):  # every page written: one copy
-            return np.concatenate(stored_pages)[lo : lo + nbytes]
+        held = [stored for stored in stored_pages if stored is not None]
+        if len(held) == len(stored_pages):  # every page written: one copy
+            return np.concatenate(held)[lo : lo + nbytes]
         out = np.zeros(nbytes, dtype=np.uint8)
         for page, lo, hi, pos in self._spans(offset, nbytes):
             stored = self._pages.get(page)

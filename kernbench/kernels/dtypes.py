@@ -122,10 +122,14 @@ def encode(array: np.ndarray | Sequence[float] | float, name: str) -> np.ndarray
     return np.ascontiguousarray(stored).reshape(-1).view(np.uint8)
 
 
-def decode(raw: np.ndarray | bytes | bytearray | memoryview, name: str, shape: Sequence[int]) -> np.ndarray:
+def decode(
+    raw: np.ndarray | bytes | bytearray | memoryview, name: str, shape: Sequence[int], *, copy: bool = True
+) -> np.ndarray:
     """Values of dtype ``name`` and ``shape`` from their memory image (a fresh array, never a view of ``raw``).
 
     bf16 comes back as float32 values; every other dtype as its own numpy dtype (native byte order).
+    ``copy=False``: ``raw`` is a private array the caller gives up (a memory read), and the values may be a view
+    of it when no conversion is needed.
     """
     info = dtype_info(name)
     buf = np.frombuffer(raw, dtype=np.uint8) if not isinstance(raw, np.ndarray) else raw
@@ -140,4 +144,4 @@ def decode(raw: np.ndarray | bytes | bytearray | memoryview, name: str, shape: S
     stored = np.ascontiguousarray(buf).view(info.storage).reshape(tuple(shape))
     if name == "bf16":
         return from_bf16_bits(stored)
-    return stored.astype(info.storage.newbyteorder("="), copy=True)
+    return stored.astype(info.storage.newbyteorder("="), copy=copy)

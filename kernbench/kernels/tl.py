@@ -98,7 +98,7 @@ class TL(TLBase[Pointer]):
 
     def _collect(self, handle: LoadHandle) -> TensorHandle:
         self.ctx.wait(handle.flow)
-        return TensorHandle(self, decode(handle.raw, handle.dtype, handle.shape), handle.dtype)
+        return TensorHandle(self, decode(handle.raw, handle.dtype, handle.shape, copy=False), handle.dtype)
 
     def store(self, ptr: Pointer, value: TensorHandle | np.ndarray, dtype: str | None = None) -> None:
         """Write a tile to ``ptr`` (cast to ``dtype`` if given, else stored in its own dtype)."""
