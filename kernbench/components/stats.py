@@ -14,24 +14,25 @@ from __future__ import annotations
 
 from collections import deque
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 import simpy
 
 if TYPE_CHECKING:
     from kernbench.components.link import Fanout, Link
 
-_PROBES: WeakKeyDictionary[simpy.Environment, LinkProbe] = WeakKeyDictionary()
+_PROBE_ATTR = "_kernbench_link_probe"
+"""Where `attach` keeps an environment's probe: on the environment itself, so it lives as long as the links do
+and a link finds it with one attribute lookup (lazily built links ask during the run)."""
 
 
 def attach(env: simpy.Environment, probe: LinkProbe) -> None:
     """Let every link built in ``env`` from now on report to ``probe``."""
-    _PROBES[env] = probe
+    setattr(env, _PROBE_ATTR, probe)
 
 
 def probe_of(env: simpy.Environment) -> LinkProbe | None:
     """The probe links built in ``env`` report to, or None (nothing is recorded)."""
-    return _PROBES.get(env)
+    return getattr(env, _PROBE_ATTR, None)
 
 
 class _LinkRecord:
