@@ -64,15 +64,13 @@ class Link:
         length_mm: float = 0.0,
         ns_per_mm: float = 0.0,
     ) -> None:
-        if not (name and bandwidth_gbs > 0 and overhead_ns >= 0 and length_mm >= 0 and ns_per_mm >= 0):
-            # one test when all is well: SIPs build their links as the run first reaches them
-            if not name:
-                raise ValueError("Link: name must not be empty")
-            if not bandwidth_gbs > 0:
-                raise ValueError(f"Link {name}: bandwidth_gbs must be > 0, got {bandwidth_gbs!r}")
-            for label, value in (("overhead_ns", overhead_ns), ("length_mm", length_mm), ("ns_per_mm", ns_per_mm)):
-                if not value >= 0:
-                    raise ValueError(f"Link {name}: {label} must be >= 0, got {value!r}")
+        if not name:
+            raise ValueError("Link: name must not be empty")
+        if not bandwidth_gbs > 0:
+            raise ValueError(f"Link {name}: bandwidth_gbs must be > 0, got {bandwidth_gbs!r}")
+        for label, value in (("overhead_ns", overhead_ns), ("length_mm", length_mm), ("ns_per_mm", ns_per_mm)):
+            if not value >= 0:
+                raise ValueError(f"Link {name}: {label} must be >= 0, got {value!r}")
         self.env = env
         self.name = name
         self.bandwidth_gbs = float(bandwidth_gbs)

@@ -125,7 +125,8 @@ def encode(array: np.ndarray | Sequence[float] | float, name: str) -> np.ndarray
 def decode(
     raw: np.ndarray | bytes | bytearray | memoryview, name: str, shape: Sequence[int], *, copy: bool = True
 ) -> np.ndarray:
-    """Values of dtype ``name`` and ``shape`` from their memory image (a fresh array, never a view of ``raw``).
+    """Values of dtype ``name`` and ``shape`` from their memory image (a fresh array, not a view of ``raw``,
+    unless ``copy=False``).
 
     bf16 comes back as float32 values; every other dtype as its own numpy dtype (native byte order).
     ``copy=False``: ``raw`` is a private array the caller gives up (a memory read), and the values may be a view

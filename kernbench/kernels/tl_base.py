@@ -314,6 +314,6 @@ def as_shape(shape: Sequence[int] | int) -> tuple[int, ...]:
 
 def cast(values: np.ndarray, dtype: str) -> np.ndarray:
     """Round ``values`` to ``dtype`` and hand them back in its compute type (what the next op works in)."""
-    if dtype != "bf16" and values.dtype == compute_dtype(dtype) == dtype_info(dtype).storage:
-        return values.copy()  # already stored exactly as they are (f32 math on f32 tiles): the round trip is a copy
+    if values.dtype == compute_dtype(dtype) == dtype_info(dtype).storage:  # f32 math on f32 tiles (never bf16)
+        return values.copy()  # values are stored exactly as they are: the memory round trip would be this copy
     return decode(encode(values, dtype), dtype, values.shape).astype(compute_dtype(dtype), copy=False)
