@@ -2,7 +2,7 @@
 
 Endpoints are plain tuples: ``("pe", cube, pe)`` (the PE's TCM behind its DMA engine), ``("hbm", cube)``,
 ``("sram", cube)``, ``("m_cpu", cube)``, ``("io",)`` (the IO_CPU and its memory), ``("pcie",)`` (the SIP's PCIe
-endpoint), ``("serdes",)`` (the SIP's ports to the inter-SIP links). The host and the switch are in
+endpoint), ``("serdes", D)`` (the SIP's SerDes port of its inter-SIP link towards D). The host and the switch are in
 `kernbench.components.host`; the links between SIPs belong to the engine.
 
 Cube-to-cube traffic follows the topology's XY route (`kernbench.topology.xy_route`). A UCIe crossing between
@@ -32,6 +32,8 @@ OPPOSITE = {"E": "W", "W": "E", "N": "S", "S": "N"}
 CUBE_KINDS = ("pe", "hbm", "sram", "m_cpu")
 IO_KINDS = ("io", "pcie", "serdes")
 ENDPOINT_KINDS = (*CUBE_KINDS, *IO_KINDS)
+_Normal = tuple[str, int, int, str]
+"""An endpoint checked and normalised: (kind, cube, pe, SerDes port); unused fields -1 or empty."""
 
 
 class SipFabric:
@@ -51,7 +53,7 @@ class SipFabric:
         self.edge = topo.sip.io_chiplet.attach_edge
         self._attached = io_attached_cubes(topo.sip)
         self.cubes = LazyCubes(topo.sip.cube_mesh.n_cubes, self._build_cube)
-        self.io = IoChiplet(env, topo, self._prefix)
+        self.io = IoChiplet(env, topo, sip, self._prefix)
         self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
         self._io_to_cube: dict[int, Link] = {}
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[Link, ...]] = {}
@@ -131,12 +133,12 @@ class SipFabric:
             links = self._routes[(src, dst)] = tuple(self._find_route(s, d, src))
         return links
 
-    def _find_route(self, s: tuple[str, int, int], d: tuple[str, int, int], src: Endpoint) -> list[Link]:
+    def _find_route(self, s: _Normal, d: _Normal, src: Endpoint) -> list[Link]:
         if s == d:
             raise ValueError(f"route: src and dst are the same endpoint {src!r}")
         mesh = self.topo.sip.cube_mesh
         if s[0] in IO_KINDS and d[0] in IO_KINDS:
-            return [self.io.ingress(s[0]), self.io.egress(d[0])]
+            return [self.io.ingress(s[0], s[3]), self.io.egress(d[0], d[3])]
         if d[0] in IO_KINDS:
             entry = io_entry_cube(s[1], self.topo.sip)
             hops = xy_route(s[1], entry, mesh.w, mesh.h)
@@ -146,14 +148,14 @@ class SipFabric:
                 *(self.ucie(hop.src, hop.direction) for hop in hops),
                 self.ucie(entry, self.edge),
                 *self.io.noc_path(self.io.router_of(entry), HUB_ROUTER),
-                self.io.egress(d[0]),
+                self.io.egress(d[0], d[3]),
             ]
         if s[0] in IO_KINDS:
             entry = io_entry_cube(d[1], self.topo.sip)
             hops = xy_route(entry, d[1], mesh.w, mesh.h)
             in_port = OPPOSITE[hops[-1].direction] if hops else self.edge
             return [
-                self.io.ingress(s[0]),
+                self.io.ingress(s[0], s[3]),
                 *self.io.noc_path(HUB_ROUTER, self.io.router_of(entry)),
                 self.io_to_cube(entry),
                 *(self.ucie(hop.src, hop.direction) for hop in hops),
@@ -220,22 +222,27 @@ class SipFabric:
 
     # -- internals
 
-    def _endpoint(self, ep: Endpoint, role: str) -> tuple[str, int, int]:
-        """Check an endpoint tuple and normalise it to (kind, cube, pe)."""
+    def _endpoint(self, ep: Endpoint, role: str) -> _Normal:
+        """Check an endpoint tuple and normalise it to (kind, cube, pe, SerDes port)."""
         if not isinstance(ep, tuple) or not ep or ep[0] not in ENDPOINT_KINDS:
             raise ValueError(
                 f"route: {role} {ep!r}: expected ('pe', cube, pe), ('hbm'|'sram'|'m_cpu', cube), "
-                "('io',), ('pcie',) or ('serdes',)"
+                "('io',), ('pcie',) or ('serdes', direction)"
             )
         kind = ep[0]
-        arity = 1 if kind in IO_KINDS else 3 if kind == "pe" else 2
+        arity = 3 if kind == "pe" else 1 if kind in ("io", "pcie") else 2
         if len(ep) != arity:
             raise ValueError(f"route: {role} {ep!r}: a {kind!r} endpoint has {arity - 1} index field(s)")
+        if kind == "serdes":
+            if ep[1] not in self.io.serdes_out:
+                have = ", ".join(self.io.serdes_out) or "none"
+                raise ValueError(f"route: {role} {ep!r}: {self.name} has no inter-SIP link towards it ({have})")
+            return (kind, -1, -1, str(ep[1]))
         if kind in IO_KINDS:
-            return (kind, -1, -1)
+            return (kind, -1, -1, "")
         cube = _index(ep[1], len(self.cubes), role, ep, "cube")
         pe = _index(ep[2], self.topo.pes_per_cube, role, ep, "pe") if kind == "pe" else 0
-        return (kind, cube, pe)
+        return (kind, cube, pe, "")
 
 
 class LazyCubes(Sequence[Cube]):

@@ -5,8 +5,11 @@ neighbouring routers are joined by NoC links of ``pitch_mm`` (routers are spaced
 ``noc.overhead_ns`` for the router it enters. The PCIe endpoint and the IO_CPU hang off router `HUB_ROUTER`
 (the first, i.e. the north or west end of the line). The PCIe endpoint's links pay ``pcie_ep.overhead_ns``
 either way and run at the PCIe rate (``system.host.pcie.bandwidth_gbs``) or the NoC's, whichever is lower.
-The SerDes (the SIP's ports to the inter-SIP links, one per direction) also hangs off the hub; its NoC links run
-at the inter-SIP rate or the NoC's, whichever is lower. The inter-SIP links themselves belong to the engine.
+Each inter-SIP link direction of the SIP has its own SerDes port, also on the hub: ``sipS.serdes.D`` serialises
+what leaves towards D onto the link at the link's rate, and ``sipS.io.serdes.D->noc`` brings what arrives from D
+into the hub router (at the link's rate or the NoC's, whichever is lower, paying the router's arbitration). So a
+SIP's links carry their full rates at once; what they share is the IO NoC, which the default topology sizes for
+all of them together. The inter-SIP links themselves (their latency) belong to the engine.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ import simpy
 
 from kernbench.components.link import Link
 from kernbench.components.memory import Memory
-from kernbench.topology import Topology, io_attached_cubes
+from kernbench.topology import DIRECTIONS, Topology, io_attached_cubes, links_from
 
 HUB_ROUTER = 0
 
 
 class IoChiplet:
-    """Links and the IO_CPU memory of one SIP's IO chiplet; ``prefix`` (e.g. ``"sip0."``) starts every name."""
+    """Links and the IO_CPU memory of SIP ``sip``'s IO chiplet; ``prefix`` (e.g. ``"sip0."``) starts every name."""
 
-    def __init__(self, env: simpy.Environment, topo: Topology, prefix: str) -> None:
+    def __init__(self, env: simpy.Environment, topo: Topology, sip: int, prefix: str) -> None:
         io = topo.sip.io_chiplet
         noc, ns_mm = io.noc, topo.system.ns_per_mm
         self.name = name = f"{prefix}io"
@@ -40,9 +43,14 @@ class IoChiplet:
         ep_ns = io.pcie_ep.overhead_ns
         self.pcie_to_noc = Link(env, f"{name}.pcie->noc", pcie_bw, ep_ns + noc.overhead_ns)
         self.noc_to_pcie = Link(env, f"{name}.noc->pcie", pcie_bw, ep_ns)
-        serdes_bw = min(noc.bandwidth_gbs, topo.system.inter_sip_link.bandwidth_gbs)
-        self.serdes_to_noc = Link(env, f"{name}.serdes->noc", serdes_bw, noc.overhead_ns)
-        self.noc_to_serdes = Link(env, f"{name}.noc->serdes", serdes_bw)
+        self.serdes_out: dict[str, Link] = {}  # direction -> the port's transmitter onto the link
+        self.serdes_in: dict[str, Link] = {}  # direction -> from the port's receiver into the hub
+        for link in links_from(topo.system, sip):
+            d = link.direction
+            self.serdes_out[d] = Link(env, f"{prefix}serdes.{d}", link.bandwidth_gbs)
+            self.serdes_in[d] = Link(
+                env, f"{name}.serdes.{d}->noc", min(noc.bandwidth_gbs, link.bandwidth_gbs), noc.overhead_ns
+            )
         self.cpu_to_noc = Link(env, f"{name}.cpu->noc", noc.bandwidth_gbs, noc.overhead_ns)
         self.noc_to_cpu = Link(env, f"{name}.noc->cpu", noc.bandwidth_gbs)
         self.memory = Memory(f"{name}.cpu_mem", io.io_cpu.mem_bytes)
@@ -53,8 +61,8 @@ class IoChiplet:
             *self.noc.values(),
             self.pcie_to_noc,
             self.noc_to_pcie,
-            self.serdes_to_noc,
-            self.noc_to_serdes,
+            *self.serdes_in.values(),
+            *self.serdes_out.values(),
             self.cpu_to_noc,
             self.noc_to_cpu,
         ]
@@ -68,10 +76,21 @@ class IoChiplet:
         step = 1 if dst > src else -1
         return [self.noc[(r, r + step)] for r in range(src, dst, step)]
 
-    def ingress(self, kind: str) -> Link:
-        """Link from the PCIe endpoint, the SerDes or the IO_CPU (``"io"``) into the hub router."""
-        return {"pcie": self.pcie_to_noc, "serdes": self.serdes_to_noc, "io": self.cpu_to_noc}[kind]
+    def ingress(self, kind: str, port: str = "") -> Link:
+        """Link from the PCIe endpoint, the SerDes port towards ``port`` or the IO_CPU (``"io"``) into the hub."""
+        if kind == "serdes":
+            return self._serdes(self.serdes_in, port)
+        return {"pcie": self.pcie_to_noc, "io": self.cpu_to_noc}[kind]
 
-    def egress(self, kind: str) -> Link:
-        """Link from the hub router to the PCIe endpoint, the SerDes or the IO_CPU (``"io"``)."""
-        return {"pcie": self.noc_to_pcie, "serdes": self.noc_to_serdes, "io": self.noc_to_cpu}[kind]
+    def egress(self, kind: str, port: str = "") -> Link:
+        """Link from the hub router to the PCIe endpoint, the SerDes port towards ``port`` or the IO_CPU."""
+        if kind == "serdes":
+            return self._serdes(self.serdes_out, port)
+        return {"pcie": self.noc_to_pcie, "io": self.noc_to_cpu}[kind]
+
+    def _serdes(self, ports: dict[str, Link], direction: str) -> Link:
+        link = ports.get(direction)
+        if link is None:
+            have = ", ".join(d for d in DIRECTIONS if d in ports) or "none"
+            raise ValueError(f"{self.name}: no SerDes port towards {direction!r} (inter-SIP links: {have})")
+        return link

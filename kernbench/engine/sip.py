@@ -1,12 +1,12 @@
 """One SIP as a logical process of the parallel engine: its fabric, host port, SerDes, page table and requests.
 
-Everything inside a SIP happens in its LP's SimPy environment. Bytes bound for another SIP leave through the
-SerDes: they cross the IO chiplet to the SerDes port of the first inter-SIP link on the route, serialize onto it
-(a local `Link` at the inter-SIP bandwidth), and travel as one pdes message whose latency is the link's (the
-lookahead). The stream is cut-through across SIPs: the message leaves when the *head* is on the wire and carries
-the tail's lag, so the receiving SIP continues the same stream (`transfer(..., tail_lag=)`) and an uncontended
-cross-SIP copy costs exactly the closed-form sum of its hops. A SIP that is not the destination forwards the
-stream SerDes to SerDes through its IO chiplet.
+Everything inside a SIP happens in its LP's SimPy environment. Bytes bound for another SIP leave through the SerDes:
+they cross the IO chiplet to the SerDes port of the first inter-SIP link on the route (each link direction has its
+own), serialize onto it (a local `Link` at the inter-SIP bandwidth), and travel as one pdes message whose latency is
+the link's (the lookahead). The stream is cut-through across SIPs: the message leaves when the *head* is on the wire
+and carries the tail's lag, so the receiving SIP continues the same stream (`transfer(..., tail_lag=)`) and an
+uncontended cross-SIP copy costs exactly the closed-form sum of its hops. A SIP that is not the destination forwards
+the stream SerDes to SerDes through its IO chiplet.
 
 Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement without data):
 
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from kernbench.components import Flow, HostPort, Link, Memory, SipFabric, Stage, TransferTiming, transfer
+from kernbench.components import Flow, HostPort, Memory, SipFabric, Stage, TransferTiming, transfer
 from kernbench.components.fabric import Endpoint
 from kernbench.engine.completion import Completion, Handle, Ledger
 from kernbench.engine.ipcq import IpcqUnit
@@ -53,7 +53,7 @@ from kernbench.engine.messages import (
 from kernbench.engine.mmu import PageTable
 from kernbench.engine.pe import launch_flow
 from kernbench.engine.recorder import Recording, SipRecorder
-from kernbench.topology import PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
+from kernbench.topology import OPPOSITE, PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
 from pdes import LP, Message
 from pdes.clock import wake_at
 
@@ -90,12 +90,8 @@ class SipModel:
         self.host = HostPort(env, topo, sip)
         self.ipcq = IpcqUnit(self)
         self.page_tables = [PageTable(topo, sip) for _ in range(topo.cubes_per_sip)]  # one per cube's M_CPU
-        out = links_from(topo.system, sip)
-        self.serdes = {
-            link.direction: Link(env, f"{self.name}.serdes.{link.direction}", link.bandwidth_gbs) for link in out
-        }
-        self.links_out = {link.direction: link for link in out}
-        self._first_hops: dict[int, str] = {}  # destination SIP -> direction, filled as destinations come up
+        self.links_out = {link.direction: link for link in links_from(topo.system, sip)}
+        self._first_hops: dict[int, Endpoint] = {}  # destination SIP -> SerDes port, filled as they come up
         self.report_requests = report_requests  # also: keep per-hop timings (`Completion.hops`) or not
         self.completed: list[dict[str, Any]] = []  # stays empty unless report_requests
         self._pending: dict[int, tuple[str, int, bool]] = {}  # tag -> (request name, bytes, record it)
@@ -271,8 +267,9 @@ class SipModel:
         if msg.src.sip == self.sip:
             yield from self._copy_from_here(ledger, job, msg.src, msg.dst)
         else:
-            lead = self.fabric.path(pe, ("serdes",), HEADER_BYTES)
-            yield from self._emit(ledger, {**job, "op": "read", "to": msg.src.sip}, lead, HEADER_BYTES)
+            port = self._port(msg.src.sip)
+            lead = self.fabric.path(pe, port, HEADER_BYTES)
+            yield from self._emit(ledger, {**job, "op": "read", "to": msg.src.sip}, port, lead, HEADER_BYTES)
 
     # -- flows that run where the data is ----------------------------------------------------------------------
 
@@ -294,9 +291,10 @@ class SipModel:
             self.memory(dst).write(dst.offset, data)
             yield from self._landed(ledger, job, dst)
         else:
-            lead = self.fabric.path(endpoint(src), ("serdes",), n, src_offset=_hbm_offset(src))
+            port = self._port(dst.sip)
+            lead = self.fabric.path(endpoint(src), port, n, src_offset=_hbm_offset(src))
             packet = {**job, "op": "write", "to": dst.sip, "data": data.tobytes()}  # bytes: msgpack's own type
-            tail_lag = yield from self._emit(ledger, packet, lead, n)
+            tail_lag = yield from self._emit(ledger, packet, port, lead, n)
             if job.get("posted"):  # done once the last byte has left: no acknowledgement will come
                 yield wake_at(self.env, self.env.now + tail_lag)
                 self._complete(job["tag"], ledger)
@@ -312,18 +310,19 @@ class SipModel:
             self._complete(job["tag"], ledger)
         elif not job.get("posted"):
             ack = {"op": "ack", "to": job["origin"], "tag": job["tag"], "origin": job["origin"]}
-            lead = self.fabric.route(endpoint(dst), ("serdes",))
-            yield from self._emit(ledger, ack, lead, HEADER_BYTES)
+            port = self._port(job["origin"])
+            yield from self._emit(ledger, ack, port, self.fabric.route(endpoint(dst), port), HEADER_BYTES)
 
     # -- the inter-SIP side ------------------------------------------------------------------------------------
 
-    def _emit(self, ledger: Ledger, packet: dict, lead: Sequence[Stage], nbytes: int, lag: float = 0.0) -> Flow[float]:
-        """Stream ``nbytes`` along ``lead`` onto the first inter-SIP link towards ``packet["to"]`` and send it.
-
-        Ends when the head is on the link; returns how long the tail takes to follow.
+    def _emit(
+        self, ledger: Ledger, packet: dict, port: Endpoint, lead: Sequence[Stage], nbytes: int, lag: float = 0.0
+    ) -> Flow[float]:
+        """Stream ``nbytes`` along ``lead`` (which ends in SerDes ``port``, from `_port`) onto its link and send
+        the packet. Ends when the head is on the link; returns how long the tail takes to follow.
         """
-        direction = self._first_hop(packet["to"])
-        timing = yield self.transfer([*lead, self.serdes[direction]], nbytes, tail_lag=lag, release="head")
+        direction = str(port[1])
+        timing = yield self.transfer(lead, nbytes, tail_lag=lag, release="head")
         ledger.transfer(timing)
         now = self.env.now
         tail_lag = timing.end - now
@@ -332,39 +331,41 @@ class SipModel:
         self.lp.send(direction, {**packet, "n_wire": nbytes, "lag": tail_lag, "ledger": ledger.to_wire()})
         return tail_lag
 
-    def _first_hop(self, dst: int) -> str:
-        direction = self._first_hops.get(dst)
-        if direction is None:
-            direction = self._first_hops[dst] = first_hop(self.topo.system, self.sip, dst)
-        return direction
+    def _port(self, dst: int) -> Endpoint:
+        """The SerDes port of the first inter-SIP link on the way to SIP ``dst``."""
+        port = self._first_hops.get(dst)
+        if port is None:
+            port = self._first_hops[dst] = ("serdes", first_hop(self.topo.system, self.sip, dst))
+        return port
 
     def _on_packet(self, message: Message) -> None:
         packet = message.payload
         ledger = Ledger.from_wire(packet["ledger"])
-        self.env.process(self._arrive(ledger, packet))
+        self.env.process(self._arrive(ledger, packet, ("serdes", OPPOSITE[message.link])))
 
-    def _arrive(self, ledger: Ledger, packet: dict) -> Flow[None]:
+    def _arrive(self, ledger: Ledger, packet: dict, port: Endpoint) -> Flow[None]:
+        """A packet came in at SerDes ``port``: pass it on towards its SIP, or land it here."""
         n_wire, lag = packet["n_wire"], packet["lag"]
         if packet["to"] != self.sip:  # pass through: SerDes in, IO NoC hub, SerDes out
-            lead = [self.fabric.io.ingress("serdes"), self.fabric.io.egress("serdes")]
-            yield from self._emit(ledger, packet, lead, n_wire, lag)
+            out = self._port(packet["to"])
+            yield from self._emit(ledger, packet, out, self.fabric.route(port, out), n_wire, lag)
             return
         op = packet["op"]
         if op == "ack":
-            yield from self._land(ledger, self._dma_pe[packet["tag"]], 0, n_wire, lag)
+            yield from self._land(ledger, port, self._dma_pe[packet["tag"]], 0, n_wire, lag)
             self._complete(packet["tag"], ledger)
         elif op == "read":
             src = PhysAddr.decode(packet["src"])
-            yield from self._land(ledger, endpoint(src), _hbm_offset(src), n_wire, lag)
+            yield from self._land(ledger, port, endpoint(src), _hbm_offset(src), n_wire, lag)
             yield from self._copy_from_here(ledger, packet, src, PhysAddr.decode(packet["dst"]))
         else:  # write
             dst = PhysAddr.decode(packet["dst"])
-            yield from self._land(ledger, endpoint(dst), _hbm_offset(dst), n_wire, lag)
+            yield from self._land(ledger, port, endpoint(dst), _hbm_offset(dst), n_wire, lag)
             self.memory(dst).write(dst.offset, packet["data"])
             yield from self._landed(ledger, packet, dst)
 
-    def _land(self, ledger: Ledger, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Flow[None]:
-        path = self.fabric.path(("serdes",), dst, nbytes, dst_offset=offset)
+    def _land(self, ledger: Ledger, port: Endpoint, dst: Endpoint, offset: int, nbytes: int, lag: float) -> Flow[None]:
+        path = self.fabric.path(port, dst, nbytes, dst_offset=offset)
         ledger.transfer((yield self.transfer(path, nbytes, tail_lag=lag)))
 
     # -- shared steps ------------------------------------------------------------------------------------------

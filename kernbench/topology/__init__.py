@@ -45,6 +45,8 @@ from kernbench.topology.schema import (
     Topology,
 )
 from kernbench.topology.sip_links import (
+    DIRECTIONS,
+    OPPOSITE,
     SipLink,
     first_hop,
     links_from,
@@ -57,10 +59,12 @@ from kernbench.topology.sip_links import (
 
 __all__ = [
     "DEFAULT_TOPOLOGY_PATH",
+    "DIRECTIONS",
     "MAX_CUBES",
     "MAX_OFFSET",
     "MAX_PES",
     "MAX_SIPS",
+    "OPPOSITE",
     "SIP_TOPOLOGIES",
     "CubeConfig",
     "CubeHop",

@@ -94,20 +94,12 @@ def hierarchical_ring_of_4(topo: Topology, step: Step, piece: int) -> float:
     sends its tile, forwards each piece as it arrives (read, send issued), then adds the three it got. Rank 0's
     last piece, rank 1's tile, comes over 1 -> 2 -> 3 -> 0: two diagonals and a straight hop.
 
-    A SIP's SerDes hangs off its hub router by one link each way, shared by every direction, at the inter-SIP
-    rate (`kernbench.components.iochip`), so SIP 2's own sends to 3 and the pieces it forwards from 3 to 0 queue
-    on one link (SIP 0's likewise, for 1 -> 2). Rank 3 sends each piece a diagonal's extra cost (link latency +
-    a router) ahead of rank 2, which is exactly how much later its forwarded stream reaches SIP 2's hub: for the
-    second piece they tie, rank 2's own goes first (event order), and the forwarded one waits ``s/B``. Rank 2's
-    second piece, forwarded by SIP 0, waited the same, so rank 2 sends its third ``s/B`` later than rank 3 (and
-    still first at the hub, ``s/B`` being less than the diagonal's extra cost): rank 3's third piece, the one
-    rank 0 waits for, waits ``2 s/B`` less the diagonal's extra cost when that is positive (32 KiB: 152.36 ns on
-    the default topology; 4 KiB: none).
+    Each direction of a SIP's links has its own SerDes port (`kernbench.components.iochip`): SIP 2's own sends
+    to 3 leave east while the pieces it forwards from 3 to 0 leave north, so nothing queues and rank 0's last
+    piece costs the three hops alone.
     """
     straight, diagonal = ipcq_hop_ns(topo, piece), ipcq_hop_ns(topo, piece, links=2)
-    serialise = piece / min(topo.sip.io_chiplet.noc.bandwidth_gbs, topo.system.inter_sip_link.bandwidth_gbs)
-    queued = max(0.0, 2 * serialise - (diagonal - straight))
-    return straight + 2 * diagonal + queued + 3 * (step.issue + step.read + step.combine)
+    return straight + 2 * diagonal + 3 * (step.issue + step.read + step.combine)
 
 
 CASES = [  # (algorithm, SIPs, SIP topology)

@@ -12,6 +12,7 @@ import simpy
 
 from kernbench.components import SipFabric, link_names
 from kernbench.topology import PhysAddr, manhattan
+from tests.kernbench.helpers import with_sips
 
 from .conftest import run_all
 
@@ -156,7 +157,23 @@ def test_link_inventory(fabric, topo):
     assert "sip0.cube0.hbm.wr[N]" not in names  # cube 0 has no northern neighbour
     assert fabric.links["sip0.cube5.ucie.E"].bandwidth_gbs == 256.0
     assert fabric.links["sip0.io.pcie->noc"].bandwidth_gbs == 64.0
-    assert SipFabric(simpy.Environment(), topo, sip=1).links.keys() == {n.replace("sip0.", "sip1.", 1) for n in names}
+    # the default system is a ring of two: sip0's one link leaves east, sip1's west, each with its own SerDes port
+    assert {n for n in names if "serdes" in n} == {"sip0.serdes.E", "sip0.io.serdes.E->noc"}
+    sip1 = {n.replace("sip0.", "sip1.", 1).replace("serdes.E", "serdes.W") for n in names}
+    assert SipFabric(simpy.Environment(), topo, sip=1).links.keys() == sip1
+
+
+def test_every_inter_sip_link_has_its_own_serdes_port(topo):
+    """A torus SIP has four links: four SerDes ports on the hub router, each a link of its own each way, so
+    routes towards two directions share no SerDes link."""
+    fabric = SipFabric(simpy.Environment(), with_sips(topo, 16, "torus_2d"), sip=5)
+    out = {d: link_names(fabric.route(("pe", 0, 0), ("serdes", d))) for d in "EWNS"}
+    assert {d: names[-1] for d, names in out.items()} == {d: f"sip5.serdes.{d}" for d in "EWNS"}
+    assert len({names[-1] for names in out.values()}) == 4
+    assert out["E"][:-1] == out["S"][:-1]  # the same way to the hub, then each direction's port
+    assert link_names(fabric.route(("serdes", "W"), ("serdes", "E"))) == ["sip5.io.serdes.W->noc", "sip5.serdes.E"]
+    with pytest.raises(ValueError, match="sip0 has no inter-SIP link towards it"):
+        SipFabric(simpy.Environment(), topo, sip=0).route(("pe", 0, 0), ("serdes", "W"))
 
 
 def test_memories_by_physical_address(fabric):
