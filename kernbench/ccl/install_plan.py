@@ -14,7 +14,7 @@ from typing import overload
 
 from kernbench.ccl.config import AlgorithmConfig
 from kernbench.ccl.mappers import resolve_mapper
-from kernbench.ccl.topologies import CclGeometry, Node, PeEdges, landing_direction, pe_edges
+from kernbench.ccl.topologies import SAME_NAME_LANDING, CclGeometry, Node, PeEdges, landing_direction, pe_edges
 from kernbench.engine import QueueSpec, ring_region, ring_region_bytes
 from kernbench.topology import PhysAddr, Topology
 from kernbench.yaml_input import short_repr
@@ -193,6 +193,8 @@ class _Part:
 
     def _land(self, direction: str, sender: Node) -> str:
         """The direction of the receiver that ``sender``'s send on ``direction`` lands on."""
+        if self.algo.topology in SAME_NAME_LANDING:
+            return direction
         n = len(self.prefix)
         peer = self.edges[sender[0]][(sender[1], sender[2])][direction]
         back = {d[n:]: p for d, p in self.edges[peer[0]].get((peer[1], peer[2]), {}).items()}

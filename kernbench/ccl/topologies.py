@@ -155,6 +155,30 @@ def hierarchical_3level(rank: int, geometry: CclGeometry, pes: Sequence[tuple[in
     return edges
 
 
+def dissemination(rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]]) -> PeEdges:
+    """The barrier's rounds (`kernbench.ccl.barrier`), dimension by dimension on the SIP grid (all ranks in one
+    line when they do not fill it): direction ``x<k>`` to the rank ``2^k`` further along the row, ``y<k>`` to the
+    one ``2^k`` further down the column, wrapping. On a ring or torus every rank's round k then crosses as many
+    links as every other's, so ranks that arrive together leave together. Each direction lands on the receiver's
+    direction of the same name (`SAME_NAME_LANDING`)."""
+    width, height = dissemination_grid(geometry)
+    y, x = divmod(rank, width)
+    peers = {f"x{k}": y * width + (x + (1 << k)) % width for k in range(_rounds(width))}
+    peers |= {f"y{k}": (y + (1 << k)) % height * width + x for k in range(_rounds(height))}
+    return {pe: {d: (peer, *pe) for d, peer in peers.items()} for pe in pes}
+
+
+def dissemination_grid(geometry: CclGeometry) -> tuple[int, int]:
+    """(width, height) the barrier's rounds run on: the SIP grid, or one line of every rank."""
+    width, height = geometry.sip_grid
+    return (width, height) if width * height == geometry.world_size else (geometry.world_size, 1)
+
+
+def _rounds(size: int) -> int:
+    """Rounds of a dissemination over ``size`` ranks: ceil(log2 size)."""
+    return (size - 1).bit_length()
+
+
 def _ring(edges: PeEdges, rank: int, members: list[tuple[int, int]], fwd: str, back: str) -> None:
     n = len(members)
     if n < 2:
@@ -176,7 +200,10 @@ RANK_TOPOLOGIES: dict[str, RankTopology] = {
     "tree_binary": tree_binary,
     "none": none,
 }
-PE_TOPOLOGIES: dict[str, PeTopology] = {"hierarchical_3level": hierarchical_3level}
+PE_TOPOLOGIES: dict[str, PeTopology] = {"hierarchical_3level": hierarchical_3level, "dissemination": dissemination}
+SAME_NAME_LANDING = frozenset({"dissemination"})
+"""Topologies whose every direction lands on the receiver's direction of the same name: round k of a
+dissemination pattern, where the receiver's other directions may point back at the sender (3 ranks: r + 2 = r - 1)."""
 TOPOLOGY_NAMES = tuple(sorted(RANK_TOPOLOGIES) + sorted(PE_TOPOLOGIES))
 RANK_TOPOLOGY_PARAMS = ("rank", "world_size")
 """How a topology named by dotted path is called: it is a rank-level one."""

@@ -7,6 +7,7 @@ pdes host workers that `Engine.submit` request messages and `Engine.wait` for th
 from kernbench.engine.completion import Completion, Handle, Ledger
 from kernbench.engine.ipcq import (
     BUFFER_KINDS,
+    SYNC_BUFFER,
     IpcqDeadlock,
     IpcqError,
     IpcqUnit,
@@ -33,6 +34,7 @@ from kernbench.engine.system import Engine, lp_name
 __all__ = [
     "BUFFER_KINDS",
     "HEADER_BYTES",
+    "SYNC_BUFFER",
     "Completion",
     "Engine",
     "Handle",

@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 import simpy
 
 from kernbench.topology import PhysAddr, Topology, UnitKind
-from kernbench.topology.reserved import MAILBOX_AREA, MAILBOX_BYTES, RING_AREA, SRAM_RING_AREA
+from kernbench.topology.reserved import MAILBOX_AREA, MAILBOX_BYTES, RING_AREA, SRAM_RING_AREA, SYNC_AREA
 from pdes import SimulationDeadlock
 from pdes.transport import launched_by_mpi, launcher_rank
 
@@ -45,14 +45,19 @@ if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
 
 BUFFER_KINDS = ("tcm", "hbm", "sram")
+"""Where a ccl.yaml algorithm's receive rings may live."""
+SYNC_BUFFER = "sync"
+"""The TCM region of the process group's barrier rings (`SYNC_AREA`): not a ccl.yaml choice."""
 CREDIT_MIN_BYTES = 8
 
 
 def ring_region(topo: Topology, kind: str, sip: int, cube: int, pe: int) -> tuple[PhysAddr, int]:
-    """Start and size of PE ``(sip, cube, pe)``'s region for receive rings in memory ``kind``."""
+    """Start and size of PE ``(sip, cube, pe)``'s region for receive rings in memory ``kind`` (or `SYNC_BUFFER`)."""
     size = ring_region_bytes(kind)
+    if kind == SYNC_BUFFER:
+        return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - SYNC_AREA), size
     if kind == "tcm":
-        return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - RING_AREA), size
+        return PhysAddr.tcm(sip, cube, pe, topo.pe.pe_tcm.size_bytes - MAILBOX_AREA - SYNC_AREA - RING_AREA), size
     if kind == "hbm":
         share = hbm_share_bytes(topo)
         return PhysAddr.hbm(sip, cube, pe * share + share - RING_AREA), size
@@ -61,7 +66,9 @@ def ring_region(topo: Topology, kind: str, sip: int, cube: int, pe: int) -> tupl
 
 
 def ring_region_bytes(kind: str) -> int:
-    """Size of every PE's region for receive rings in memory ``kind``."""
+    """Size of every PE's region for receive rings in memory ``kind`` (or `SYNC_BUFFER`)."""
+    if kind == SYNC_BUFFER:
+        return SYNC_AREA
     if kind not in BUFFER_KINDS:
         raise ValueError(f"IPCQ buffer kind must be one of {', '.join(BUFFER_KINDS)}, got {kind!r}")
     return SRAM_RING_AREA if kind == "sram" else RING_AREA

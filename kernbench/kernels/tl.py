@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 from kernbench.engine import PeContext
-from kernbench.engine.ipcq import MAILBOX_AREA, RING_AREA
 from kernbench.kernels.dtypes import decode, dtype_info, encode
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle
 from kernbench.kernels.tl_base import LoadHandle, RecvHandle, SendHandle, TLBase, as_shape
 from kernbench.topology import PhysAddr, UnitKind
+from kernbench.topology.reserved import TCM_TOP_AREA
 
 Pointer = int | PhysAddr
 
@@ -48,7 +48,7 @@ class TL(TLBase[Pointer]):
         self.ctx = ctx
         pe_cfg = ctx.topo.pe
         self._stage_base = PhysAddr.tcm(ctx.sip, ctx.cube, ctx.pe, pe_cfg.tcm_user_bytes)
-        self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - MAILBOX_AREA - RING_AREA
+        self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - TCM_TOP_AREA
         self._stage_next = 0
         self._in_flight: list[tuple[int, int, Any]] = []  # staged bytes a DMA still uses: (start, end, its flow)
 

@@ -1,8 +1,9 @@
 """``torch.distributed`` with rank = SIP: process groups, barriers and collectives over IPCQ.
 
 `init_process_group` installs, through the engine (`IpcqInitMsg`, one per PE of the rank's install plan), the
-queues of the all-reduce algorithm ccl.yaml selects plus a ring between SIP leaders (directions ``ring_E`` /
-``ring_W``) that barrier, broadcast, all-gather and reduce-scatter run on. A peer that is quicker to send finds its
+queues of the all-reduce algorithm ccl.yaml selects, a ring between SIP leaders (directions ``ring_E`` /
+``ring_W``) that broadcast, all-gather and reduce-scatter run on, and the rounds of the barrier
+(`kernbench.ccl.barrier`, directions ``bar_x<k>`` and ``bar_y<k>``). A peer that is quicker to send finds its
 data kept until the queues exist, so no side band is needed. Collectives are kernels on the participating PEs:
 ranks meet inside the simulation, through the inter-SIP links (and so across MPI processes), never through a
 shortcut that peeks at another rank.
@@ -29,8 +30,9 @@ from kernbench.ccl import (
     ring_reduce_scatter_kernel,
     world_size_of,
 )
+from kernbench.ccl import barrier as dissemination_barrier
 from kernbench.ccl.algorithms import ring_allreduce
-from kernbench.engine import Completion, Handle, IpcqInitMsg
+from kernbench.engine import SYNC_BUFFER, Completion, Handle, IpcqInitMsg
 from kernbench.kernels import itemsize
 from kernbench.runtime.placement import DPPolicy
 
@@ -56,21 +58,24 @@ def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
 
 
 def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
-    """Every rank's plan: the selected algorithm's queues plus the leaders' ring; a plan that cannot be built
-    (rings too big, more ranks than SIPs) is a `CclConfigError` naming the ccl.yaml entry."""
+    """Every rank's plan: the selected algorithm's queues, the leaders' ring and the barrier's rounds; a plan that
+    cannot be built (rings too big, more ranks than SIPs) is a `CclConfigError` naming the ccl.yaml entry."""
     algo = ccl.selected()
-    ring = replace(
-        algo,
-        name="process_group_ring",
-        module=ring_allreduce.__name__,
-        topology="ring_1d",
-        mapper="leader_only",
-        validator="single_shard_per_rank",
-        buffer_kind="tcm",
-        kernel_config={},
+    leaders = replace(
+        algo, mapper="leader_only", validator="single_shard_per_rank", buffer_kind="tcm", kernel_config={}
+    )
+    ring = replace(leaders, name="process_group_ring", module=ring_allreduce.__name__, topology="ring_1d")
+    barrier = replace(
+        leaders,
+        name="process_group_barrier",
+        module=dissemination_barrier.__name__,
+        topology="dissemination",
+        buffer_kind=SYNC_BUFFER,
+        n_slots=dissemination_barrier.SLOTS,
+        slot_size=dissemination_barrier.SLOT_BYTES,
     )
     try:
-        return build_install_plans(algo, topo, extra=((RING_PREFIX, ring),))
+        return build_install_plans(algo, topo, extra=((RING_PREFIX, ring), (dissemination_barrier.PREFIX, barrier)))
     except ValueError as exc:
         raise CclConfigError(ccl.source, f"algorithms.{algo.name}", str(exc)) from None
 
@@ -108,7 +113,7 @@ class Distributed:
         self._ctx = ctx
         self._plans: InstallPlans | None = None  # every rank's plan, each built when first used in this process
         self._installed: set[int] = set()
-        self._groups: dict[int, Tensor] = {}  # SIP -> its barrier scratch, while its group exists
+        self._members: set[int] = set()  # the SIPs in the process group now
         self._driver = False  # init_process_group ran at the top level (the seeds' single driver, ADR-0024 D9)
 
     @property
@@ -136,7 +141,7 @@ class Distributed:
         self._join(world_size, rank)
 
     def _join(self, world_size: int | None = None, rank: int | None = None) -> None:
-        """This worker's SIP joins the group: the install plan's queues, then the barrier scratch."""
+        """This worker's SIP joins the group: the install plan's queues (once: the hardware keeps them)."""
         sip = self._ctx.current_device()
         world = world_size_of(self.algorithm, self._ctx.topo)
         if sip >= world:
@@ -149,7 +154,7 @@ class Distributed:
                 f"init_process_group: rank = SIP: this worker is rank {sip} of {world}; "
                 f"got rank={rank}, world_size={world_size}"
             )
-        if sip in self._groups:
+        if sip in self._members:
             raise RuntimeError(f"init_process_group: sip{sip} is already in the process group")
         if sip not in self._installed:  # the hardware keeps its queues after destroy_process_group
             plan = self.plans()[sip]
@@ -157,7 +162,7 @@ class Distributed:
             if msgs:
                 self._ctx._requests(msgs, "ipcq_init")
             self._installed.add(sip)
-        self._groups[sip] = self._ctx.zeros((1,), "f32", dp=DPPolicy(num_cubes=1, num_pes=1), name="barrier")
+        self._members.add(sip)
 
     def shard_policy(self) -> DPPolicy:
         """The layout `all_reduce` takes: one shard on each PE of the algorithm's plan (the mappers pick the
@@ -175,7 +180,7 @@ class Distributed:
     def is_initialized(self) -> bool:
         if not self._in_worker():
             return self._driver
-        return self._driver or self._ctx.current_device() in self._groups
+        return self._driver or self._ctx.current_device() in self._members
 
     def get_rank(self) -> int:
         """This worker's rank (its SIP); outside host code, after a top-level ``init_process_group``, the single
@@ -218,21 +223,11 @@ class Distributed:
             raise RuntimeError(f"{what}: call torch.distributed.init_process_group() first")
 
     def barrier(self) -> None:
-        """Return once every rank has reached its barrier (a one-element ring all-reduce through the simulation)."""
-        sip = self._check()
-        scratch, geometry = self._groups[sip], self.plans()[sip].geometry
-        args = ring_allreduce.kernel_args(
-            n_elem=1,
-            world_size=self._world,
-            dtype=scratch.dtype,
-            op="sum",
-            slot_elems=self._slot(scratch),
-            n_slots=self._window,
-            geometry=geometry,
-            topology="ring_1d",
-            **RING_DIRS,
-        )
-        self._run("barrier", ring_allreduce.kernel, (scratch.va, *args), [LEADER], async_op=False)
+        """Return once every rank has reached its barrier: a dissemination barrier through the simulation
+        (`kernbench.ccl.barrier`), ceil(log2 p) rounds, after which the ranks leave within about a message time of
+        each other."""
+        rounds = dissemination_barrier.directions(self.plans()[self._check()].geometry)
+        self._run("barrier", dissemination_barrier.kernel, (), [LEADER], False, kwargs={"rounds": rounds})
 
     def all_reduce(self, tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
         """Reduce ``tensor`` over all ranks in place with the ccl.yaml algorithm (same shape and dtype on every
@@ -378,12 +373,11 @@ class Distributed:
             self._check_driver("destroy_process_group")
             self._driver = False
             return
-        sip = self._check()
-        self._groups.pop(sip).free()
+        self._members.remove(self._check())
 
     def _check(self) -> int:
         sip = self._ctx.current_device()
-        if sip not in self._groups:
+        if sip not in self._members:
             if not self._driver:
                 raise RuntimeError(f"sip{sip}: call torch.distributed.init_process_group() first")
             self._join()  # the driver initialised the group: this worker joins now

@@ -206,13 +206,14 @@ def _check_whole(topo: Topology, fail: typing.Callable[[str, str], TopologyError
 
 def _check_reserved(topo: Topology, fail: typing.Callable[[str, str], TopologyError]) -> None:
     """The memories must hold what the system reserves in them (`kernbench.topology.reserved`), with room left."""
-    tcm_min_mib = (reserved.RING_AREA + reserved.MAILBOX_AREA) // MIB + 1
+    tcm_min_mib = reserved.TCM_TOP_AREA // MIB + 1
     if topo.pe.scheduler.tcm_reserved_mib < tcm_min_mib:
         raise fail(
             "pe.scheduler.tcm_reserved_mib",
             f"expected int >= {tcm_min_mib}, got {topo.pe.scheduler.tcm_reserved_mib} (its top "
-            f"{reserved.RING_AREA // MIB} MiB + {reserved.MAILBOX_AREA} bytes hold the IPCQ receive rings and credit "
-            "mailboxes, the rest is the scheduler's staging area for tiles)",
+            f"{reserved.RING_AREA // MIB} MiB + {reserved.SYNC_AREA + reserved.MAILBOX_AREA} bytes hold the IPCQ "
+            "receive rings, the barrier's rings and the credit mailboxes, the rest is the scheduler's staging area "
+            "for tiles)",
         )
     sram_rings_mib = topo.pes_per_cube * reserved.SRAM_RING_AREA // MIB
     if topo.cube.sram.size_mib <= sram_rings_mib:

@@ -42,7 +42,9 @@ def probe_case_parts(topo: Topology, n: int = SUMMARY_BYTES) -> dict[str, tuple[
             sip.io_chiplet.io_cpu.overhead_ns,
             pcie + (io_to_cube0 + noc.overhead_ns) + cube.hbm_ctrl.access_ns + io_to_cube0 + pcie,
             2 * io_to_hbm_mm * mm,
-            HEADER_BYTES / pcie_bw + HEADER_BYTES / noc.bandwidth_gbs + n / pcie_bw,
+            HEADER_BYTES / pcie_bw
+            + HEADER_BYTES / min(noc.bandwidth_gbs, sip.ucie.bandwidth_gbs, cube.xbar.bandwidth_gbs, hbm_bw)
+            + n / pcie_bw,
         ),
         "pe-local-hbm": (
             pe.pe_dma.overhead_ns,

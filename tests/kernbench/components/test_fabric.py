@@ -67,10 +67,10 @@ def test_pcie_to_hbm_closed_form(topo):
 
 
 def test_sram_to_io_cpu_closed_form(topo):
-    # SRAM port (5 + xbar 2, 2 mm) -> crossing west -> UCIe to IO router 3 (16 + router 3, 4 + 5 mm, 128 GB/s)
+    # SRAM port (5 + xbar 2, 2 mm) -> crossing west -> UCIe to IO router 3 (16 + router 3, 4 + 5 mm, 256 GB/s)
     # -> three NoC hops to the hub router (3 ns, 10 mm each) -> IO_CPU
     t = _latency(topo, ("sram", 13), ("io",), 4 * KIB)
-    expected = (7.0 + 0.02) + (18.0 + 0.18) + (19.0 + 0.09) + 3 * (3.0 + 0.1) + 4096 / 128.0
+    expected = (7.0 + 0.02) + (18.0 + 0.18) + (19.0 + 0.09) + 3 * (3.0 + 0.1) + 4096 / 256.0
     assert t.latency_ns == pytest.approx(expected, abs=1e-9)
 
 
