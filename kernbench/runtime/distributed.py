@@ -48,7 +48,9 @@ RING_DIRS = {"east": RING_PREFIX + "E", "west": RING_PREFIX + "W"}
 
 
 BLOCK_BYTES = 1 << 20
-"""A shard is all-reduced in blocks of at most this many bytes, one after the other (each fits the PE's staging)."""
+"""A shard is all-reduced in blocks of at most this many bytes, one after the other (each fits the PE's staging),
+unless its algorithm streams it through memory piece by piece (``STREAMS = True`` in its module): then in one go,
+as restarting the algorithm per block would pay its whole latency again for every block."""
 
 
 def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
@@ -252,7 +254,8 @@ class Distributed:
             )
         size = itemsize(tensor.dtype)
         module = algo.load_module()
-        n_elem, block = sizes.pop() // size, BLOCK_BYTES // size
+        n_elem = sizes.pop() // size
+        block = n_elem if getattr(module, "STREAMS", False) else BLOCK_BYTES // size
         steps = [
             (
                 start * size,

@@ -15,6 +15,10 @@ from kernbench.ccl.algorithms.common import Prefetch, combiner, even_bounds, fin
 from kernbench.ccl.topologies import CclGeometry
 from kernbench.kernels import TensorHandle, TLBase, itemsize
 
+STREAMS = True
+"""It loads, sends and stores slot-size pieces, never the whole shard: `Distributed.all_reduce` runs it on a shard
+of any size in one go."""
+
 
 def kernel_args(
     *,
@@ -60,23 +64,22 @@ def kernel(
     def at(k: int, a: int) -> int:
         return ptr + (bounds[order[k]] + a) * item
 
-    # what the pipeline loads, in the order it asks: chunk 0 to send, then this rank's part of each chunk it reduces
-    loads = Prefetch(
-        tl,
-        [
-            ((k, a), at(k, a), min(slot_elems, lengths[k] - a))
-            for k in range(world)
-            for a in range(0, lengths[k], slot_elems)
-        ],
-        dtype,
-        window,
-    )
+    def plan(steps: range) -> list[tuple[tuple[int, int], int, int]]:
+        return [
+            ((k, a), at(k, a), min(slot_elems, lengths[k] - a)) for k in steps for a in range(0, lengths[k], slot_elems)
+        ]
+
+    # what the pipeline loads: chunk 0 as it sends it, and this rank's part of each chunk it reduces as those
+    # arrive; two streams, each in the order it is asked for, so neither runs far ahead of its use and floods the
+    # PE's port while pieces are landing
+    depth = max(1, window // 2)
+    to_send, to_reduce = Prefetch(tl, plan(range(1)), dtype, depth), Prefetch(tl, plan(range(1, world)), dtype, depth)
 
     def arrive(k: int, a: int, piece: TensorHandle) -> TensorHandle:
-        return combine(loads.get((k, a)), piece) if k < world else piece
+        return combine(to_reduce.get((k, a)), piece) if k < world else piece
 
     def settle(k: int, a: int, piece: TensorHandle) -> None:
         if k >= world - 1:
             tl.store(at(k, a), finalize(piece, op, world), dtype)
 
-    ring_pipeline(tl, lengths, lambda a, _b: loads.get((0, a)), arrive, dtype, slot_elems, window, east, west, settle)
+    ring_pipeline(tl, lengths, lambda a, _b: to_send.get((0, a)), arrive, dtype, slot_elems, window, east, west, settle)
