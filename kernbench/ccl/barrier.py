@@ -1,12 +1,19 @@
-"""The process group's barrier: a dissemination barrier between the SIP leaders (docs/adr/0019).
+"""The process group's barrier: a dissemination barrier between the SIP leaders that releases every rank at once
+(docs/adr/0019).
 
 Along each dimension of the SIP grid in turn (rows, then columns; one line of every rank when the ranks do not
 fill the grid), round ``k`` has each rank send a token to the rank ``2^k`` further along and wait for the one from
 the rank ``2^k`` before it (wrapping). After the rows' ceil(log2 w) rounds a rank has heard, directly or through
-others, from its whole row; after the columns' from everyone. So none leaves before the last has arrived, and as a
-round crosses the same number of links from every rank of a ring or torus, ranks that arrive together leave
-together. A token travels the routed SIP-to-SIP path (the SIPs between forward it SerDes to SerDes): a round costs
-its distance in links, not a hop per rank in between.
+others, from its whole row; after the columns' from everyone, so none can leave before the last has arrived. A
+token travels the routed SIP-to-SIP path (the SIPs between forward it SerDes to SerDes): a round costs its
+distance in links, not a hop per rank in between.
+
+The tokens carry the latest arrival seen (the host's call time, integer picoseconds), so after the last round
+every rank knows when the last rank arrived. Each then leaves at that instant plus `release_delay_ns`, the
+barrier's own latency when nothing else is in its way (launch, and each round's slowest token, in the closed forms
+of `kernbench.ccl.model`): a timer release, as on systems whose chips share a clock. So ranks leave together even
+when they arrived apart (after an uneven collective), and what a collective is timed from is one instant. Should
+a token be later than that (traffic of an asynchronous collective in its way), its rank leaves when it has it.
 
 The queues are installed with the process group (`kernbench.runtime.distributed.process_group_plans`, topology
 ``dissemination``): direction ``bar_x<k>`` (``bar_y<k>``) sends along the row (column) and receives from the other
@@ -17,15 +24,19 @@ direction arrive in the order they were sent.
 
 from __future__ import annotations
 
+from kernbench.ccl.model import LEADER, Hardware
 from kernbench.ccl.topologies import CclGeometry, dissemination_grid
 from kernbench.kernels import TLBase
+from kernbench.topology import Topology, sip_route
 
 PREFIX = "bar_"
 """Direction prefix of the barrier's queues in an install plan."""
 SLOTS = 2
 SLOT_BYTES = 64
 TOKEN = (1,)
-"""One f32: what a round's message carries (its value is not looked at)."""
+"""One i64: the latest arrival a round's message knows of, in picoseconds."""
+TOKEN_BYTES = 8
+PS_PER_NS = 1000
 
 
 def directions(geometry: CclGeometry) -> tuple[str, ...]:
@@ -35,12 +46,43 @@ def directions(geometry: CclGeometry) -> tuple[str, ...]:
     return (*rows, *(f"{PREFIX}y{k}" for k in range((height - 1).bit_length())))
 
 
-def kernel(tl: TLBase, *, rounds: tuple[str, ...]) -> None:
-    """One barrier on the leader PE: each round's token sent, then the round's token awaited."""
-    token = tl.zeros(TOKEN, "f32")
+def release_delay_ns(topo: Topology, geometry: CclGeometry) -> float:
+    """From a rank's call until it may leave, when every rank calls at once and nothing is in the tokens' way:
+    the launch, the token made, then each round's slowest token (its send issued, the hop over that round's
+    longest route, read, combined)."""
+    hw = Hardware(topo)
+    token = hw.combine_ns(1)
+    total = hw.launch_ns([LEADER]) + token
+    for links in round_links(topo, geometry):
+        total += hw.issue_ns + hw.sip_hop_ns(links, TOKEN_BYTES) + hw.read_ns(TOKEN_BYTES) + token
+    return total
+
+
+def round_links(topo: Topology, geometry: CclGeometry) -> list[int]:
+    """Each round's longest route in inter-SIP links, over every rank: in closed form on a full grid (the shorter
+    way round where the topology wraps, else the longer of the two ways a shift goes), else route by route."""
+    width, height = dissemination_grid(geometry)
+    wraps = topo.system.topology != "mesh_2d_no_wrap"
+    full = (width, height) == geometry.sip_grid
+    out = []
+    for size, stride in ((width, 1), (height, width)):
+        for k in range((size - 1).bit_length()):
+            step = (1 << k) % size
+            if full:
+                out.append(min(step, size - step) if wraps else max(step, size - step))
+            else:  # one line of the first ranks, on whatever grid the SIPs form
+                out.append(max(len(sip_route(topo.system, r, (r + step * stride) % size)) for r in range(size)))
+    return out
+
+
+def kernel(tl: TLBase, *, rounds: tuple[str, ...], arrive_ps: int, delay_ns: float) -> None:
+    """One barrier on the leader PE: each round's token (the latest arrival seen) sent, then the round's token
+    awaited and folded in; then leave ``delay_ns`` after the latest arrival of all."""
+    latest = tl.zeros(TOKEN, "i64") + arrive_ps
     sends = []
     for direction in rounds:
-        sends.append(tl.send_async(direction, token))
-        tl.recv(direction, TOKEN, "f32")
+        sends.append(tl.send_async(direction, latest))
+        latest = tl.maximum(latest, tl.recv(direction, TOKEN, "i64"))
     for handle in sends:
         tl.wait(handle)
+    tl.wait_until(int(latest.value[0]) / PS_PER_NS + delay_ns)

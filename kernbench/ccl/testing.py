@@ -204,6 +204,9 @@ class MockTL(TLBase[int]):
         queue.claimed += 1
         return RecvHandle(dir, as_shape(shape), dtype, queue, queue.claimed - 1, dst)
 
+    def wait_until(self, ns: float) -> None:
+        """Nothing to wait for: the mock keeps no time."""
+
     def wait(self, handle: RecvHandle | SendHandle | LoadHandle) -> TensorHandle | None:
         """The tile of a load or receive (None for a receive into ``dst``, which then holds it); None for a send."""
         handle.claim()

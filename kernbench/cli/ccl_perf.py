@@ -5,9 +5,12 @@ nccl-tests' definitions (its doc/PERFORMANCE.md): ``size`` is the bytes of the f
 input of reduce-scatter, the output of all-gather, the buffer of all-reduce and broadcast) and ``count`` the
 element count handed to the collective (per rank for all-gather and reduce-scatter); ``algbw = size / time``;
 ``busbw = algbw x factor``, the factor that makes busbw comparable with one link's bandwidth whatever the rank
-count ``n``: ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for all-gather and reduce-scatter, 1 for broadcast. ``time``
-is the mean over ranks (nccl-tests' default ``-a 1``) of the simulated time of one call, each rank timing from the
-barrier that precedes it. ``#wrong`` counts the elements, summed over ranks, that differ from numpy's result.
+count ``n``: ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for all-gather and reduce-scatter, 1 for broadcast. Every
+call is timed from the release of the barrier before it: from the instant the last rank leaves it (ranks that
+arrive together leave together; after an uneven previous call they leave within ``release_skew_us`` of each
+other). ``time`` is until the slowest rank is done, and ``time_min_us`` / ``time_avg_us`` / ``time_max_us`` spread
+the ranks' ends (nccl-tests' ``-a`` choices). ``#wrong`` counts the elements, summed over ranks, that differ from
+numpy's result.
 
 The whole sweep is one ``spawn``: every rank joins the process group once and loops over the sizes, allocating,
 filling, timing, checking and freeing its buffers, so the engine and the IPCQ queues are set up once per algorithm.
@@ -136,8 +139,9 @@ def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int
 
 def _call(
     torch: RuntimeContext, op: str, rank: int, world: int, point: Point, dtype: str, root: int
-) -> tuple[float, np.ndarray]:
-    """Fill this rank's buffers, run the collective once after a barrier; its simulated ns and the output."""
+) -> tuple[float, float, np.ndarray]:
+    """Fill this rank's buffers, run the collective once after a barrier; when this rank left the barrier and
+    when the collective was done here (simulated ns), and the output."""
     dist = torch.distributed
     n = point.count
     mine = rank_values(rank, n * (world if op == "reduce_scatter" else 1), dtype, world)
@@ -157,25 +161,25 @@ def _call(
         dist.all_gather_into_tensor(out, buf)
     else:
         dist.reduce_scatter_tensor(out, buf)
-    took = torch.engine.now() - start
+    end = torch.engine.now()
     result = out.numpy().astype(np.float64)
     for t in {id(buf): buf, id(out): out}.values():
         t.free()
-    return took, result
+    return start, end, result
 
 
 def _worker(
     rank: int, torch: RuntimeContext, op: str, pts: list[Point], dtype: str, root: int, across_pes: int
-) -> list[tuple[float, int]]:
-    """One rank's sweep: (simulated ns, wrong elements) per point."""
+) -> list[tuple[float, float, int]]:
+    """One rank's sweep: (barrier left, call done, in simulated ns; wrong elements) per point."""
     dist = torch.distributed
     dist.init_process_group("ahbm")
     world = dist.get_world_size()
     out = []
     for point in pts:
-        took, got = _call(torch, op, rank, world, point, dtype, root)
+        start, end, got = _call(torch, op, rank, world, point, dtype, root)
         want = expected(op, rank, world, point, dtype, root, across_pes)
-        out.append((took, int(np.count_nonzero(got != want))))
+        out.append((start, end, int(np.count_nonzero(got != want))))
     dist.destroy_process_group()
     return out
 
@@ -195,7 +199,9 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
     per_rank = list(torch.multiprocessing.results.values())
     rows = []
     for i, point in enumerate(pts):
-        ns = sum(r[i][0] for r in per_rank) / world
+        release = max(r[i][0] for r in per_rank)
+        times = [r[i][1] - release for r in per_rank]
+        ns = max(times)
         algbw = point.size / ns  # bytes per ns = GB/s
         rows.append(
             {
@@ -205,9 +211,13 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
                 "redop": spec.redop,
                 "root": root if op == "broadcast" else -1,
                 "time_us": ns / 1e3,
+                "time_min_us": min(times) / 1e3,
+                "time_avg_us": sum(times) / world / 1e3,
+                "time_max_us": ns / 1e3,
+                "release_skew_us": (release - min(r[i][0] for r in per_rank)) / 1e3,
                 "algbw_gbs": algbw,
                 "busbw_gbs": algbw * spec.bus_factor(world),
-                "wrong": sum(r[i][1] for r in per_rank),
+                "wrong": sum(r[i][2] for r in per_rank),
             }
         )
     return rows

@@ -172,7 +172,8 @@ def text_lines(
         lines += [
             f"# kernbench ccl-perf: {op}, algorithm {name}, {count(n, 'rank')} (rank = SIP; {topo.system.topology}), "
             f"inter-SIP link {link_gbs(topo):g} GB/s per direction",
-            f"# time: simulated, mean over ranks of one call after a barrier; busbw = algbw x {BUS_FACTORS[op]}",
+            f"# time: simulated, one call from the barrier's release to the slowest rank's end; "
+            f"busbw = algbw x {BUS_FACTORS[op]}",
             "#",
             "#" + _row(COLUMNS)[1:],
             ("#" + _row(UNITS)[1:]).rstrip(),

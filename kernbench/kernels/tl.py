@@ -34,6 +34,7 @@ from kernbench.kernels.handle import FLOPS_PER_ELEMENT, TensorHandle
 from kernbench.kernels.tl_base import LoadHandle, RecvHandle, SendHandle, TLBase, as_shape
 from kernbench.topology import PhysAddr, UnitKind
 from kernbench.topology.reserved import TCM_TOP_AREA
+from pdes.clock import wake_at
 
 Pointer = int | PhysAddr
 
@@ -145,6 +146,10 @@ class TL(TLBase[Pointer]):
             return RecvHandle(dir, shape, dtype, queue, seq)
         flow = self.ctx.ipcq_recv_into(queue, seq, self._runs(dst, nbytes))
         return RecvHandle(dir, shape, dtype, queue, seq, dst, flow)
+
+    def wait_until(self, ns: float) -> None:
+        if ns > self.ctx.now:
+            self.ctx.wait(wake_at(self.ctx.env, ns))
 
     def wait(self, handle: RecvHandle | SendHandle | LoadHandle) -> TensorHandle | None:
         """The tile of an asynchronous load or receive (None for a receive into ``dst``, once it is there); for a

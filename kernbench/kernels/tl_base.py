@@ -88,6 +88,11 @@ class TLBase(ABC, Generic[P]):
         in the order they are made."""
 
     @abstractmethod
+    def wait_until(self, ns: float) -> None:
+        """Idle this PE until the system clock reads ``ns`` (simulated ns; at once if that has passed): the
+        PE's timer, for releases agreed on in advance (`kernbench.ccl.barrier`)."""
+
+    @abstractmethod
     def wait(self, handle: RecvHandle | SendHandle | LoadHandle) -> TensorHandle | None:
         """The tile of an asynchronous receive or load (None for a receive into ``dst``, once it is there, and for
         a send, once it has left)."""

@@ -15,7 +15,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernbench.ccl import (
     REDUCE_OPS,
@@ -116,6 +116,7 @@ class Distributed:
         self._plans: InstallPlans | None = None  # every rank's plan, each built when first used in this process
         self._installed: set[int] = set()
         self._members: set[int] = set()  # the SIPs in the process group now
+        self._barrier: dict[str, Any] | None = None  # the barrier kernel's rounds and release delay, found once
         self._driver = False  # init_process_group ran at the top level (the seeds' single driver, ADR-0024 D9)
 
     @property
@@ -228,8 +229,15 @@ class Distributed:
         """Return once every rank has reached its barrier: a dissemination barrier through the simulation
         (`kernbench.ccl.barrier`), ceil(log2 p) rounds, after which the ranks leave within about a message time of
         each other."""
-        rounds = dissemination_barrier.directions(self.plans()[self._check()].geometry)
-        self._run("barrier", dissemination_barrier.kernel, (), [LEADER], False, kwargs={"rounds": rounds})
+        geometry = self.plans()[self._check()].geometry
+        if self._barrier is None:
+            self._barrier = {
+                "rounds": dissemination_barrier.directions(geometry),
+                "delay_ns": dissemination_barrier.release_delay_ns(self._ctx.topo, geometry),
+            }
+        arrive_ps = round(self._ctx.engine.now() * dissemination_barrier.PS_PER_NS)
+        kwargs = {**self._barrier, "arrive_ps": arrive_ps}
+        self._run("barrier", dissemination_barrier.kernel, (), [LEADER], False, kwargs=kwargs)
 
     def all_reduce(self, tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
         """Reduce ``tensor`` over all ranks in place with the ccl.yaml algorithm (same shape and dtype on every

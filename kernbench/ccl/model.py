@@ -1,0 +1,520 @@
+"""The analytical reference: every collective's time in closed form, from the topology (docs/adr/0020).
+
+Each time the simulator prints for a collective has this reference beside it (`kernbench ccl-perf`'s ``model_us``
+and ``sim_over_model``, ``scripts/validate_ccl.py``). It is an alpha-beta-gamma model written from each algorithm's
+structure, not a replay of the simulation: no event runs, nothing queues. What it takes from the system is the
+hardware's description: each route's fixed cost (ports, arbitration, wires, link latencies) and its slowest stage,
+summed the way an uncontended cut-through stream pays them (`kernbench.components.link`), and the PE's command
+costs (``pe_cpu``, ``pe_dma``, ``pe_math``, ``pe_mmu``, ``pe_tcm``).
+
+The terms, for a piece of ``s`` bytes (at most one IPCQ slot):
+
+- ``alpha`` (`Step.alpha`): a piece's step latency, from the sender issuing it to the receiver holding it (and,
+  where the algorithm combines, the sum made): the send's issue, the DMA command, the route PE -> SerDes -> the
+  links (the SIPs between forward it SerDes to SerDes) -> the receive ring, the slot read into staging, the
+  combine.
+- ``beta`` (`Step.beta`): a piece's occupancy of what it queues on most: the inter-SIP link (``s / B``, times the
+  lanes that share it), the PE's ports (loads, landing pieces and stores share them), or the PE's issue loop.
+  Blocking sends (trees, broadcast) add the send's own time to the loop.
+- ``gamma``: the vector unit's time per element (``pe_math.flops_per_ns``), inside a combine.
+
+A pipeline of steps of ``m`` pieces (`pipeline_ns`) takes ``sum over steps but the last of max(m beta_k,
+alpha_k)``, plus ``m beta + alpha - beta`` for the last: bandwidth-bound, a link is always busy; latency-bound,
+each step waits for its first piece. A window of ``w`` slots caps a ring's rate at ``w / 2`` pieces per ``alpha``
+(sends run half a window ahead of receives). A collective adds the kernel launch (host -> IO_CPU -> M_CPU -> PEs),
+the loads of its inputs and the stores of its results that are on its critical path, and the completion header
+back to the host.
+
+Not modelled: contention between flows that share a link or a port beyond the PE's own (none on the shipped
+topologies' ring and grid algorithms; `hierarchical_allreduce`'s PE rings share the cube's crossbar), and a FIFO
+port's head-of-line wait inside a pipeline. The README's "Validation" table says where these show.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import simpy
+
+from kernbench.ccl.algorithms.common import chain_links, even_bounds, nest, ring_links
+from kernbench.ccl.config import AlgorithmConfig
+from kernbench.ccl.mappers import resolve_mapper
+from kernbench.ccl.topologies import CclGeometry, grid_dims
+from kernbench.components import HostPort, Link, SipFabric, Stage
+from kernbench.components.fabric import Endpoint
+from kernbench.engine import HEADER_BYTES
+from kernbench.kernels import itemsize
+from kernbench.kernels.handle import FLOPS_PER_ELEMENT
+from kernbench.topology import Topology, links_from, sip_route
+
+Pe = tuple[int, int]
+"""(cube, pe) inside a SIP."""
+LEADER: Pe = (0, 0)
+"""Where the ring collectives and the SIP-to-SIP algorithms run on each SIP."""
+
+
+def route_ns(stages: Sequence[Stage], nbytes: int) -> float:
+    """An uncontended cut-through stream of ``nbytes`` over ``stages``: every fixed cost once, the bytes at the
+    slowest stage's rate (a fan-out: its slowest branch's share)."""
+    fixed = slowest = 0.0
+    for stage in stages:
+        if isinstance(stage, Link):
+            fixed += stage.overhead_ns + stage.wire_ns
+            slowest = max(slowest, nbytes / stage.bandwidth_gbs)
+        else:
+            first = stage.branches[0][0]
+            fixed += first.overhead_ns + first.wire_ns
+            slowest = max(slowest, max(share / link.bandwidth_gbs for link, share in stage.branches))
+    return fixed + slowest
+
+
+def pipeline_ns(alphas: Sequence[float], betas: Sequence[float], pieces: int) -> float:
+    """Ring steps of ``pieces`` pieces each, every step through the same link: step ``k``'s first piece can go
+    once step ``k - 1``'s has arrived (``alphas[k - 1]`` after it left), and a step's pieces follow each other
+    ``betas[k]`` apart. 0 for no steps."""
+    if not alphas or pieces <= 0:
+        return 0.0
+    head = sum(max(pieces * beta, alpha) for alpha, beta in zip(alphas[:-1], betas[:-1], strict=True))
+    return head + pieces * betas[-1] + alphas[-1] - betas[-1]
+
+
+def chain_ns(alphas: Sequence[float], cycle: float, pieces: int) -> float:
+    """Pieces down a chain of hops, each through its own link and node: the first piece pays every hop's
+    ``alpha``, the others follow one node ``cycle`` apart (the slowest node's time per piece)."""
+    return sum(alphas) + max(0, pieces - 1) * cycle if alphas and pieces > 0 else 0.0
+
+
+class Hardware:
+    """What one SIP's parts charge, read from the topology (one SIP's links are built; nothing runs)."""
+
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        env = simpy.Environment()
+        self.fabric = SipFabric(env, topo, 0)
+        self.host = HostPort(env, topo, 0)
+        out = links_from(topo.system, 0)
+        self.port: Endpoint = ("serdes", out[0].direction if out else "E")
+        pe = topo.pe
+        self.issue_ns = pe.pe_cpu.overhead_ns
+        self.dma_ns = pe.pe_dma.overhead_ns
+        self.link_ns = topo.system.inter_sip_link.latency_ns
+        self.link_gbs = topo.system.inter_sip_link.bandwidth_gbs
+        self.pe_port_gbs = min(pe.pe_dma.bandwidth_gbs, topo.cube.xbar.bandwidth_gbs, pe.pe_tcm.bandwidth_gbs)
+
+    # -- the PE's own work
+
+    def read_ns(self, nbytes: int) -> float:
+        """A received piece read from its ring in the PE's TCM into staging."""
+        tcm = self.topo.pe.pe_tcm
+        return tcm.access_ns + nbytes / tcm.bandwidth_gbs
+
+    def combine_ns(self, elements: int) -> float:
+        """Issue, dispatch and the vector unit's add of two tiles of ``elements``."""
+        pe = self.topo.pe
+        flops = elements * FLOPS_PER_ELEMENT["add"]
+        return self.issue_ns + pe.scheduler.overhead_ns + pe.pe_math.overhead_ns + flops / pe.pe_math.flops_per_ns
+
+    def translate_ns(self, nbytes: int) -> float:
+        """The MMU's translation of a range not seen yet: a TLB lookup per page and one walk."""
+        mmu = self.topo.pe.pe_mmu
+        return math.ceil(nbytes / mmu.page_bytes) * mmu.tlb_hit_ns + mmu.walk_ns
+
+    def load_ns(self, nbytes: int, pe: Pe = LEADER) -> float:
+        """A tile loaded from the PE's share of its cube's HBM: issue, translation, the DMA."""
+        cube = pe[0]
+        stages = self.fabric.path(("hbm", cube), ("pe", *pe), nbytes)
+        return self.issue_ns + self.translate_ns(nbytes) + self.dma_ns + route_ns(stages, nbytes)
+
+    def store_ns(self, nbytes: int, pe: Pe = LEADER) -> float:
+        """A tile stored to the PE's share of its cube's HBM (the PE waits for it)."""
+        cube = pe[0]
+        stages = self.fabric.path(("pe", *pe), ("hbm", cube), nbytes)
+        return self.issue_ns + self.translate_ns(nbytes) + self.dma_ns + route_ns(stages, nbytes)
+
+    # -- IPCQ writes
+
+    def sip_hop_ns(self, links: int, nbytes: int, src: Pe = LEADER, ring: str = "tcm") -> float:
+        """An IPCQ write from PE ``src``'s TCM into the same PE's receive ring (``ring``: its memory) on the SIP
+        ``links`` inter-SIP links away, until it has landed: the DMA command, then one cut-through stream."""
+        stages: list[Stage] = list(self.fabric.route(("pe", *src), self.port))
+        direction = str(self.port[1])
+        through = [self.fabric.io.ingress("serdes", direction), self.fabric.io.egress("serdes", direction)]
+        for _ in range(links - 1):
+            stages += through
+        stages += self.fabric.path(self.port, _ring_endpoint(ring, src), nbytes)
+        return self.dma_ns + links * self.link_ns + route_ns(stages, nbytes)
+
+    def chip_hop_ns(self, src: Pe, dst: Pe, nbytes: int) -> float:
+        """An IPCQ write from PE ``src``'s TCM into PE ``dst``'s receive ring in its TCM, on one SIP."""
+        return self.dma_ns + route_ns(self.fabric.route(("pe", *src), ("pe", *dst)), nbytes)
+
+    def send_out_ns(self, nbytes: int, pe: Pe = LEADER) -> float:
+        """A blocking send: until its last byte has left the SIP (the DMA command, PE -> SerDes -> onto the link)."""
+        return self.dma_ns + route_ns(self.fabric.route(("pe", *pe), self.port), nbytes)
+
+    # -- a launch
+
+    def launch_ns(self, pes: Sequence[Pe]) -> float:
+        """Host -> IO_CPU (a command) -> the M_CPU of each cube -> its PEs, until the PEs start together."""
+        fab, cfg = self.fabric, self.topo
+        command = route_ns([*self.host.downstream, *fab.route(("pcie",), ("io",))], HEADER_BYTES)
+        slowest = 0.0
+        for cube in sorted({c for c, _ in pes}):
+            to_cube = route_ns(fab.route(("io",), ("m_cpu", cube)), HEADER_BYTES) + cfg.cube.m_cpu.overhead_ns
+            for c, pe in pes:
+                if c == cube:
+                    to_pe = route_ns(fab.route(("m_cpu", cube), ("pe", c, pe)), HEADER_BYTES)
+                    slowest = max(slowest, to_cube + to_pe)
+        return command + cfg.sip.io_chiplet.io_cpu.overhead_ns + slowest + cfg.pe.pe_cpu.overhead_ns
+
+    def done_ns(self, pe: Pe = LEADER) -> float:
+        """The last PE's completion header back to the host."""
+        return route_ns([*self.fabric.route(("pe", *pe), ("pcie",)), *self.host.upstream], HEADER_BYTES)
+
+
+def _ring_endpoint(kind: str, pe: Pe) -> Endpoint:
+    return {"tcm": ("pe", *pe), "hbm": ("hbm", pe[0]), "sram": ("sram", pe[0])}[kind]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """How a tile of ``elements`` crosses IPCQ: ``pieces`` pieces of at most ``elements_each``."""
+
+    elements: int
+    slot_elements: int
+    item: int
+
+    @property
+    def pieces(self) -> int:
+        return math.ceil(self.elements / self.slot_elements) if self.elements else 0
+
+    @property
+    def elements_each(self) -> int:
+        return min(self.elements, self.slot_elements)
+
+    @property
+    def nbytes(self) -> int:
+        return self.elements_each * self.item
+
+
+class CollectiveModel:
+    """The reference times (ns, from the release of the barrier before the call to the host seeing it done) of
+    the collectives of a process group on ``topo`` whose all-reduce is ``algo``."""
+
+    def __init__(self, topo: Topology, algo: AlgorithmConfig, world: int) -> None:
+        self.topo, self.algo, self.world = topo, algo, world
+        self.hw = Hardware(topo)
+        self.geometry = CclGeometry.of(topo, world)
+
+    def all_reduce_ns(self, elements: int, dtype: str) -> float | None:
+        """One ``all_reduce`` of ``elements`` per participating PE (the bench's and ccl-perf's layout), or None
+        for an algorithm module the reference does not know."""
+        model = ALL_REDUCE.get(self.algo.module.rsplit(".", 1)[-1])
+        return None if model is None else model(self, elements, dtype)
+
+    # -- shared pieces
+
+    def links(self, src: int, dst: int) -> int:
+        """Inter-SIP links from rank ``src`` to rank ``dst`` (rank = SIP)."""
+        return len(sip_route(self.topo.system, src, dst))
+
+    def share(self, flows: Sequence[tuple[int, int]]) -> int:
+        """The most of ``flows`` (rank pairs streaming at once) that cross one direction of one inter-SIP link:
+        how many streams that link's bandwidth is divided among (1 when nothing is shared)."""
+        load: dict[tuple[int, str], int] = {}
+        for src, dst in flows:
+            for link in sip_route(self.topo.system, src, dst):
+                key = (link.src, link.direction)
+                load[key] = load.get(key, 0) + 1
+        return max(load.values(), default=1)
+
+    def ring_links(self, step: int, size: int, stride: int = 1, ranks: Sequence[int] | None = None) -> list[int]:
+        """Links of each edge ``i -> i + step`` of a ring of ``size`` members (``ranks``: their SIPs)."""
+        members = list(range(0, size * stride, stride)) if ranks is None else list(ranks)
+        return [self.links(members[i], members[(i + step) % size]) for i in range(size)]
+
+    def ring_pipeline_ns(
+        self,
+        edges: Sequence[int],
+        steps: int,
+        piece: Piece,
+        *,
+        combine_at: Callable[[int], bool],
+        beta_at: Callable[[int], float],
+        window: int,
+        lanes: int = 1,
+        share: int = 1,
+        pe: Pe = LEADER,
+    ) -> float:
+        """`common.ring_pipeline`: ``steps`` steps round a ring whose edge ``i`` crosses ``edges[i]`` links; a
+        piece received at step ``k`` is combined when ``combine_at(k)``. The slowest chain of consecutive edges
+        (the chunk whose steps cross the most links) decides; ``beta_at(k)``: step ``k``'s per-piece time besides
+        the link."""
+        hw, s, n = self.hw, piece.nbytes, len(edges)
+        hop = {links: hw.sip_hop_ns(links, s, pe, ring=self.ring_kind) for links in set(edges)}
+        alpha = [
+            hw.issue_ns + hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if combine_at(k) else 0.0)
+            for k in range(steps)
+        ]
+        link_beta = lanes * share * s / hw.link_gbs
+        ahead = max(1, window // 2)
+        best = 0.0
+        for start in range(n) if n <= 64 else _spread(n):
+            alphas = [alpha[k] + hop[edges[(start + k) % n]] for k in range(steps)]
+            betas = [max(link_beta, beta_at(k), a / ahead) for k, a in enumerate(alphas)]
+            best = max(best, pipeline_ns(alphas, betas, piece.pieces))
+        return best
+
+    @property
+    def ring_kind(self) -> str:
+        return self.algo.buffer_kind
+
+    def piece(self, elements: int, dtype: str, slot_size: int | None = None) -> Piece:
+        item = itemsize(dtype)
+        return Piece(elements, max(1, (slot_size or self.algo.slot_size) // item), item)
+
+
+def _spread(n: int) -> list[int]:
+    """Chains to try on a long ring: the chain's links repeat with the grid's rows, so one row's starts do."""
+    return list(range(min(n, 64)))
+
+
+# -- all-reduce algorithms ---------------------------------------------------------------------------------------
+
+
+def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
+    """`ring_allreduce`: reduce-scatter then all-gather, ``2(p - 1)`` steps of the ``n / p`` chunk, pipelined in
+    slot pieces; lanes (``all_pes``: every PE its own ring) share the SIP's link. Step 0 loads what it sends and
+    what it combines (three pieces through the PE's port per piece, as the landing one), the other reduce steps two,
+    the all-gather steps store each piece beside sending it on."""
+    hw, p = m.hw, m.world
+    pes = _pes(m)
+    chunk = max(b - a for a, b in zip(even_bounds(elements, p)[:-1], even_bounds(elements, p)[1:], strict=True))
+    piece = m.piece(chunk, dtype)
+    s = piece.nbytes
+    port = s / hw.pe_port_gbs
+    loop_rs = 3 * hw.issue_ns + hw.read_ns(s) + hw.combine_ns(piece.elements_each) + hw.translate_ns(s)
+    loop_ag = hw.issue_ns + hw.read_ns(s) + hw.issue_ns + hw.store_ns(s)
+
+    def beta(k: int) -> float:
+        if k == 0:
+            return max(3 * port, loop_rs)
+        return max(2 * port, loop_rs) if k < p - 1 else max(2 * port, loop_ag)
+
+    edges = m.ring_links(1, p)
+    flows = [(r, (r + 1) % p) for r in range(p)] if p > 1 else []
+    ring = m.ring_pipeline_ns(
+        edges,
+        2 * (p - 1),
+        piece,
+        combine_at=lambda k: k < p - 1,
+        beta_at=beta,
+        window=m.algo.n_slots,
+        lanes=len(pes),
+        share=m.share(flows),
+    )
+    if p == 1:
+        return hw.launch_ns(pes) + hw.done_ns()
+    return hw.launch_ns(pes) + hw.load_ns(s) + ring + hw.store_ns(s) + hw.done_ns()
+
+
+def mesh_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
+    """`mesh_allreduce`: the whole tile along each row, then each column (`common.line_allreduce`): passed along
+    a line with wrap links (``size - 1`` steps of the tile, then ``size - 1`` combines), reduced to its end and
+    broadcast back without them."""
+    w, h = grid_dims(m.world)
+    wrap = m.algo.topology != "mesh_2d_no_wrap"
+    nbytes = elements * itemsize(dtype)
+    lines = _line_ns(m, elements, dtype, w, 1, h, wrap) + _line_ns(m, elements, dtype, h, w, w, wrap)
+    return m.hw.launch_ns([LEADER]) + m.hw.load_ns(nbytes) + lines + m.hw.store_ns(nbytes) + m.hw.done_ns()
+
+
+def _line_ns(
+    m: CollectiveModel, elements: int, dtype: str, size: int, stride: int, lines: int, wrap: bool, pe: Pe = LEADER
+) -> float:
+    """`common.line_allreduce` on ``lines`` lines of ``size`` ranks at once (rank ``i * stride + j * (size if
+    stride == 1 else 1)`` is member ``i`` of line ``j``), between PE ``pe`` of each: the slowest line's time, the
+    lines' streams sharing links where their routes cross."""
+    if size < 2:
+        return 0.0
+    hw, piece = m.hw, m.piece(elements, dtype)
+    other = size if stride == 1 else 1
+    members = [[i * stride + j * other for i in range(size)] for j in range(lines)]
+    if wrap:
+        flows = [(line[i], line[(i + 1) % size]) for line in members for i in range(size)]
+        port = piece.nbytes / hw.pe_port_gbs
+        loop = 2 * hw.issue_ns + hw.read_ns(piece.nbytes)
+        passes = max(
+            m.ring_pipeline_ns(
+                m.ring_links(1, size, ranks=line),
+                size - 1,
+                piece,
+                combine_at=lambda _k: False,
+                beta_at=lambda _k: max(port, loop),
+                window=m.algo.n_slots,
+                share=m.share(flows),
+                pe=pe,
+            )
+            for line in members
+        )
+        return passes + (size - 1) * hw.combine_ns(elements)
+    up = [(line[i], line[i + 1]) for line in members for i in range(size - 1)]
+    share = m.share(up)
+    worst = 0.0
+    for line in members:
+        edges = [m.links(line[i], line[i + 1]) for i in range(size - 1)]
+        reduce = _tree_ns(m, piece, [edges], children=1, share=share, combine=True, pe=pe)
+        worst = max(worst, reduce + _tree_ns(m, piece, [edges[::-1]], children=1, share=share, combine=False, pe=pe))
+    return worst
+
+
+def _tree_ns(
+    m: CollectiveModel,
+    piece: Piece,
+    paths: Sequence[Sequence[int]],
+    *,
+    children: int,
+    share: int,
+    combine: bool,
+    pe: Pe = LEADER,
+) -> float:
+    """Pieces up (``combine``) or down a tree of blocking-send hops (`common.tree_reduce` / `tree_broadcast`):
+    ``paths`` lists each leaf's path as the inter-SIP links of its hops; the slowest path's first piece, then a
+    node's cycle per piece. A node handles ``children`` children per piece: up, it receives and combines each, then
+    sends the sum on; down, it receives a piece and sends it to each, each send waiting until the piece has left
+    (the link shared by ``share`` streams)."""
+    hw, s = m.hw, piece.nbytes
+    work = hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if combine else 0.0)
+    send = hw.issue_ns + hw.send_out_ns(s, pe) + (share - 1) * s / hw.link_gbs
+    first = max(
+        sum(hw.issue_ns + hw.sip_hop_ns(links, s, pe, ring=m.ring_kind) + work for links in path) for path in paths
+    )
+    cycle = children * (hw.issue_ns + work) + send if combine else hw.issue_ns + work + children * send
+    return chain_ns([first], cycle, piece.pieces)
+
+
+def tree_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
+    """`tree_allreduce`: up a binary tree in heap order to rank 0, then back down, piece by piece with blocking
+    sends; the deepest leaf's path decides, and a node with two children handles both per piece."""
+    hw, p = m.hw, m.world
+    piece, nbytes = m.piece(elements, dtype), elements * itemsize(dtype)
+    total = hw.launch_ns([LEADER]) + hw.load_ns(nbytes) + hw.store_ns(nbytes) + hw.done_ns()
+    if p == 1:
+        return total
+    paths_up, paths_down = [], []
+    for leaf in range(p // 2, p):
+        up, node = [], leaf
+        while node:
+            up.append(m.links(node, (node - 1) // 2))
+            node = (node - 1) // 2
+        paths_up.append(up)
+        down, node = [], leaf
+        while node:
+            down.append(m.links((node - 1) // 2, node))
+            node = (node - 1) // 2
+        paths_down.append(down[::-1])
+    children = 2 if p > 2 else 1
+    up_share = m.share([(r, (r - 1) // 2) for r in range(1, p)])
+    down_share = m.share([((r - 1) // 2, r) for r in range(1, p)])
+    total += _tree_ns(m, piece, paths_up, children=children, share=up_share, combine=True)
+    return total + _tree_ns(m, piece, paths_down, children=children, share=down_share, combine=False)
+
+
+def hierarchical_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
+    """`hierarchical_allreduce`: every PE's tile up the SIP's tree (a ring of each cube's PEs, then the ring of
+    cube leaders, each reduced from both sides into its first member), the SIP leaders' tiles passed along the
+    one-way ring of SIPs and combined, then back down the tree; the tree's deepest path decides."""
+    hw, p, geo = m.hw, m.world, m.geometry
+    piece = m.piece(elements, dtype)
+    s, elems = piece.nbytes, piece.elements_each
+    pes_per_cube, cubes = geo.pes_per_cube, geo.cubes_per_sip
+    recv = hw.issue_ns + hw.read_ns(s)
+    up = down = 0.0
+    for cube in range(cubes):
+        for pe in range(pes_per_cube):
+            path_up = path_down = 0.0
+            node = (cube, pe)
+            while True:
+                inner = ring_links(node[1], pes_per_cube, "E", "W")
+                outer = ring_links(node[0], cubes, "N", "S")
+                links = nest(inner, outer) if node[1] == 0 else inner
+                parent = _tree_parent(node, links[0], pes_per_cube, cubes)
+                if parent is None:
+                    break
+                hop = hw.chip_hop_ns(node, parent, s)
+                path_up += hw.issue_ns + hop + recv + hw.combine_ns(elems)
+                path_down += hw.issue_ns + hop + recv
+                node = parent
+            up, down = max(up, path_up), max(down, path_down)
+    node_cycle = 4 * (recv + hw.combine_ns(elems)) + hw.issue_ns + hw.send_out_ns(s)
+    total = hw.launch_ns(_pes(m)) + hw.load_ns(elements * itemsize(dtype))
+    total += up + (piece.pieces - 1) * node_cycle
+    if p > 1:
+        port = s / hw.pe_port_gbs
+        edges = m.ring_links(1, p)
+        total += m.ring_pipeline_ns(
+            edges, p - 1, piece, combine_at=lambda _k: False, beta_at=lambda _k: port, window=m.algo.n_slots
+        )
+        total += (p - 1) * hw.combine_ns(elements)
+    total += down + (piece.pieces - 1) * (recv + 2 * (hw.issue_ns + hw.send_out_ns(s)))
+    return total + hw.store_ns(elements * itemsize(dtype)) + hw.done_ns()
+
+
+def _tree_parent(node: Pe, up: str | None, pes_per_cube: int, cubes: int) -> Pe | None:
+    """The neighbour ``up`` points at in the hierarchical table: E/W along the cube's PEs, N/S along the cubes."""
+    cube, pe = node
+    if up is None:
+        return None
+    if up in ("E", "W"):
+        return cube, (pe + (1 if up == "E" else -1)) % pes_per_cube
+    return (cube + (1 if up == "N" else -1)) % cubes, 0
+
+
+def intercube_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
+    """`intercube_allreduce`: PE 0 of every cube reduces along its row to the root's column and that column to
+    the root cube (chains of blocking sends), the root cubes all-reduce along the SIP grid's rows and columns, and
+    the result comes back the same way."""
+    hw, geo = m.hw, m.geometry
+    piece = m.piece(elements, dtype)
+    s, elems = piece.nbytes, piece.elements_each
+    root = m.algo.kernel_config.get("root_cube", geo.cubes_per_sip - 1)
+    root_y, root_x = divmod(root, geo.cube_w)
+    recv = hw.issue_ns + hw.read_ns(s)
+    up = down = 0.0
+    for cube in range(geo.cubes_per_sip):
+        node, path_up, path_down = cube, 0.0, 0.0
+        while node != root:
+            y, x = divmod(node, geo.cube_w)
+            links = nest(chain_links(x, geo.cube_w, "E", "W", root_x), chain_links(y, geo.cube_h, "S", "N", root_y))
+            step = {"E": 1, "W": -1, "S": geo.cube_w, "N": -geo.cube_w}[links[0] or "E"]
+            hop = hw.chip_hop_ns((node, 0), (node + step, 0), s)
+            path_up += hw.issue_ns + hop + recv + hw.combine_ns(elems)
+            path_down += hw.issue_ns + hop + recv
+            node += step
+        up, down = max(up, path_up), max(down, path_down)
+    w, h = geo.sip_grid
+    wrap = geo.sip_topology != "mesh_2d_no_wrap"
+    total = hw.launch_ns(_pes(m)) + hw.load_ns(elements * itemsize(dtype), (root, 0))
+    total += up + (piece.pieces - 1) * (3 * (recv + hw.combine_ns(elems)) + hw.issue_ns + hw.send_out_ns(s))
+    total += _line_ns(m, elements, dtype, w, 1, h, wrap, (root, 0)) + _line_ns(
+        m, elements, dtype, h, w, w, wrap, (root, 0)
+    )
+    total += down + (piece.pieces - 1) * (recv + 3 * (hw.issue_ns + hw.send_out_ns(s)))
+    return total + hw.store_ns(elements * itemsize(dtype), (root, 0)) + hw.done_ns((root, 0))
+
+
+def _pes(m: CollectiveModel) -> list[Pe]:
+    """The PEs the algorithm's mapper picks (the same on every rank)."""
+    return [(cube, pe) for cube, pe in resolve_mapper(m.algo.mapper)(m.geometry, 0)]
+
+
+ALL_REDUCE: dict[str, Callable[[CollectiveModel, int, str], float]] = {
+    "ring_allreduce": ring_allreduce_ns,
+    "mesh_allreduce": mesh_allreduce_ns,
+    "tree_allreduce": tree_allreduce_ns,
+    "hierarchical_allreduce": hierarchical_allreduce_ns,
+    "intercube_allreduce": intercube_allreduce_ns,
+}
+"""The model of each algorithm module of the shipped ccl.yaml, by module name."""
