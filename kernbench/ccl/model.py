@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import simpy
 
-from kernbench.ccl.algorithms.common import chain_links, even_bounds, nest, ring_links
+from kernbench.ccl.algorithms.common import BLOCK_BYTES, chain_links, even_bounds, nest, ring_links
 from kernbench.ccl.config import AlgorithmConfig
 from kernbench.ccl.mappers import resolve_mapper
 from kernbench.ccl.topologies import CclGeometry, grid_dims
@@ -70,14 +71,16 @@ def route_ns(stages: Sequence[Stage], nbytes: int) -> float:
     return fixed + slowest
 
 
-def pipeline_ns(alphas: Sequence[float], betas: Sequence[float], pieces: int) -> float:
+def pipeline_ns(alphas: Sequence[float], betas: Sequence[float], pieces: int, rate: float = 0.0) -> float:
     """Ring steps of ``pieces`` pieces each, every step through the same link: step ``k``'s first piece can go
     once step ``k - 1``'s has arrived (``alphas[k - 1]`` after it left), and a step's pieces follow each other
-    ``betas[k]`` apart. 0 for no steps."""
+    ``betas[k]`` apart; and, over all steps, no faster than one piece per ``rate`` (the slowest rank of a ring,
+    which every rank's stream waits for). 0 for no steps."""
     if not alphas or pieces <= 0:
         return 0.0
     head = sum(max(pieces * beta, alpha) for alpha, beta in zip(alphas[:-1], betas[:-1], strict=True))
-    return head + pieces * betas[-1] + alphas[-1] - betas[-1]
+    beta = max(betas[-1], rate)
+    return max(head, (len(alphas) - 1) * pieces * rate) + pieces * beta + alphas[-1] - beta
 
 
 def chain_ns(alphas: Sequence[float], cycle: float, pieces: int) -> float:
@@ -210,9 +213,22 @@ class CollectiveModel:
 
     def all_reduce_ns(self, elements: int, dtype: str) -> float | None:
         """One ``all_reduce`` of ``elements`` per participating PE (the bench's and ccl-perf's layout), or None
-        for an algorithm module the reference does not know."""
-        model = ALL_REDUCE.get(self.algo.module.rsplit(".", 1)[-1])
-        return None if model is None else model(self, elements, dtype)
+        for an algorithm module the reference does not know. As `Distributed.all_reduce` runs it: in one launch,
+        the shard in blocks of at most `BLOCK_BYTES` one after the other unless the algorithm streams."""
+        module = self.algo.module.rsplit(".", 1)[-1]
+        body = ALL_REDUCE.get(module)
+        if body is None:
+            return None
+        pes = _pes(self)
+        streams = getattr(self.algo.load_module(), "STREAMS", False)
+        block = elements if streams else max(1, BLOCK_BYTES // itemsize(dtype))
+        sizes = [min(block, elements - start) for start in range(0, elements, block)] or [0]
+        last = LAST_PE.get(module, lambda _m: LEADER)(self)
+        return self.hw.launch_ns(pes) + sum(body(self, n, dtype) for n in sizes) + self.hw.done_ns(last)
+
+    @property
+    def pes(self) -> list[Pe]:
+        return _pes(self)
 
     # -- shared pieces
 
@@ -250,21 +266,34 @@ class CollectiveModel:
     ) -> float:
         """`common.ring_pipeline`: ``steps`` steps round a ring whose edge ``i`` crosses ``edges[i]`` links; a
         piece received at step ``k`` is combined when ``combine_at(k)``. The slowest chain of consecutive edges
-        (the chunk whose steps cross the most links) decides; ``beta_at(k)``: step ``k``'s per-piece time besides
-        the link."""
+        (the chunk whose steps cross the most links) decides its latency. Every rank forwards what it receives, so
+        the ring streams at its slowest edge's rate: a step's pieces follow each other by the most of the link's
+        time per piece (shared by ``lanes`` rings and ``share`` streams), ``beta_at(k)`` (the PE's ports and issue
+        loop), a step's latency over the half ``window`` of receives a sender may run ahead of, and a credit round
+        trip over the ``window`` slots it covers."""
         hw, s, n = self.hw, piece.nbytes, len(edges)
         hop = {links: hw.sip_hop_ns(links, s, pe, ring=self.ring_kind) for links in set(edges)}
-        alpha = [
+        credit = {links: hw.sip_hop_ns(links, self.algo.ipcq_credit_size_bytes, pe) for links in set(edges)}
+        work = [
             hw.issue_ns + hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if combine_at(k) else 0.0)
             for k in range(steps)
         ]
-        link_beta = lanes * share * s / hw.link_gbs
-        ahead = max(1, window // 2)
+        # every rank forwards what it receives, so the whole ring streams no faster than its slowest edge: a
+        # sender may run half a window ahead of its receives (that binds once a step has more pieces), and its
+        # window of slots comes back a credit's round trip after each piece (once it sends more than a window)
+        ahead, sends = max(1, window // 2), steps * piece.pieces
+        link = lanes * share * s / hw.link_gbs
+        rate = link
+        for links in set(edges):
+            if piece.pieces > ahead:
+                rate = max(rate, (max(work) + hop[links]) / ahead)
+            if sends > window:
+                rate = max(rate, (hw.issue_ns + hop[links] + hw.read_ns(s) + credit[links]) / window)
         best = 0.0
         for start in range(n) if n <= 64 else _spread(n):
-            alphas = [alpha[k] + hop[edges[(start + k) % n]] for k in range(steps)]
-            betas = [max(link_beta, beta_at(k), a / ahead) for k, a in enumerate(alphas)]
-            best = max(best, pipeline_ns(alphas, betas, piece.pieces))
+            alphas = [work[k] + hop[edges[(start + k) % n]] for k in range(steps)]
+            betas = [max(link, beta_at(k)) for k in range(steps)]
+            best = max(best, pipeline_ns(alphas, betas, piece.pieces, rate))
         return best
 
     @property
@@ -315,9 +344,7 @@ def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
         lanes=len(pes),
         share=m.share(flows),
     )
-    if p == 1:
-        return hw.launch_ns(pes) + hw.done_ns()
-    return hw.launch_ns(pes) + hw.load_ns(s) + ring + hw.store_ns(s) + hw.done_ns()
+    return 0.0 if p == 1 else hw.load_ns(s) + ring + hw.store_ns(s)
 
 
 def mesh_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
@@ -328,7 +355,7 @@ def mesh_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     wrap = m.algo.topology != "mesh_2d_no_wrap"
     nbytes = elements * itemsize(dtype)
     lines = _line_ns(m, elements, dtype, w, 1, h, wrap) + _line_ns(m, elements, dtype, h, w, w, wrap)
-    return m.hw.launch_ns([LEADER]) + m.hw.load_ns(nbytes) + lines + m.hw.store_ns(nbytes) + m.hw.done_ns()
+    return m.hw.load_ns(nbytes) + lines + m.hw.store_ns(nbytes)
 
 
 def _line_ns(
@@ -360,154 +387,160 @@ def _line_ns(
             for line in members
         )
         return passes + (size - 1) * hw.combine_ns(elements)
-    up = [(line[i], line[i + 1]) for line in members for i in range(size - 1)]
-    share = m.share(up)
-    worst = 0.0
-    for line in members:
-        edges = [m.links(line[i], line[i + 1]) for i in range(size - 1)]
-        reduce = _tree_ns(m, piece, [edges], children=1, share=share, combine=True, pe=pe)
-        worst = max(worst, reduce + _tree_ns(m, piece, [edges[::-1]], children=1, share=share, combine=False, pe=pe))
-    return worst
+    trees = [Tree({line[i]: line[i + 1] if i < size - 1 else None for i in range(size)}) for line in members]
+    return max(_sip_tree_ns(m, piece, tree, trees, pe) for tree in trees)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A reduction tree: each member's parent (None at the root). Members are ranks, or PEs of one SIP."""
+
+    parent: dict[Any, Any]
+
+    def children(self, node: Any) -> list[Any]:
+        return [child for child, up in self.parent.items() if up == node]
+
+    def path(self, node: Any) -> list[tuple[Any, Any]]:
+        """The edges (child, parent) from ``node`` up to the root."""
+        edges = []
+        while self.parent[node] is not None:
+            edges.append((node, self.parent[node]))
+            node = self.parent[node]
+        return edges
 
 
 def _tree_ns(
     m: CollectiveModel,
     piece: Piece,
-    paths: Sequence[Sequence[int]],
-    *,
-    children: int,
-    share: int,
-    combine: bool,
-    pe: Pe = LEADER,
+    tree: Tree,
+    hop: Callable[[Any, Any], float],
+    send: Callable[[Any, Any], float],
+    link_cycle: float = 0.0,
 ) -> float:
-    """Pieces up (``combine``) or down a tree of blocking-send hops (`common.tree_reduce` / `tree_broadcast`):
-    ``paths`` lists each leaf's path as the inter-SIP links of its hops; the slowest path's first piece, then a
-    node's cycle per piece. A node handles ``children`` children per piece: up, it receives and combines each, then
-    sends the sum on; down, it receives a piece and sends it to each, each send waiting until the piece has left
-    (the link shared by ``share`` streams)."""
+    """Pieces up a tree, then back down (`common.tree_reduce`, `tree_broadcast`): each pass's first piece takes
+    the deepest path (each hop: the send issued, ``hop``, the piece read, combined on the way up), and the rest
+    follow one cycle of the slowest node apart (up: a receive and combine per child, then its own blocking
+    ``send`` to the parent; down: a receive, then a blocking send to each child) or of the busiest link
+    (``link_cycle``)."""
     hw, s = m.hw, piece.nbytes
-    work = hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if combine else 0.0)
-    send = hw.issue_ns + hw.send_out_ns(s, pe) + (share - 1) * s / hw.link_gbs
-    first = max(
-        sum(hw.issue_ns + hw.sip_hop_ns(links, s, pe, ring=m.ring_kind) + work for links in path) for path in paths
+    combine = hw.read_ns(s) + hw.combine_ns(piece.elements_each)
+    leaves = [node for node in tree.parent if not tree.children(node)]
+    up_first = max((sum(hw.issue_ns + hop(a, b) + combine for a, b in tree.path(leaf)) for leaf in leaves), default=0)
+    down_first = max(
+        (sum(hw.issue_ns + hop(b, a) + hw.read_ns(s) for a, b in tree.path(leaf)) for leaf in leaves), default=0
     )
-    cycle = children * (hw.issue_ns + work) + send if combine else hw.issue_ns + work + children * send
-    return chain_ns([first], cycle, piece.pieces)
+    up_cycle = down_cycle = link_cycle
+    for node, parent in tree.parent.items():
+        kids = tree.children(node)
+        up = len(kids) * (hw.issue_ns + combine) + (hw.issue_ns + send(node, parent) if parent is not None else 0.0)
+        down = (hw.issue_ns + hw.read_ns(s) if parent is not None else 0.0) + sum(
+            hw.issue_ns + send(node, kid) for kid in kids
+        )
+        up_cycle, down_cycle = max(up_cycle, up), max(down_cycle, down)
+    return chain_ns([up_first], up_cycle, piece.pieces) + chain_ns([down_first], down_cycle, piece.pieces)
+
+
+def _sip_tree_ns(m: CollectiveModel, piece: Piece, tree: Tree, concurrent: Sequence[Tree], pe: Pe = LEADER) -> float:
+    """`_tree_ns` over ranks: hops over the SIP network, blocking sends done once the piece has left the SIP, and
+    links shared by the streams of every tree in ``concurrent`` running at once."""
+    hw, s = m.hw, piece.nbytes
+    flows = [(a, b) for t in concurrent for a, b in t.parent.items() if b is not None]
+    share = max(m.share(flows), m.share([(b, a) for a, b in flows]))
+    return _tree_ns(
+        m,
+        piece,
+        tree,
+        hop=lambda a, b: hw.sip_hop_ns(m.links(a, b), s, pe, ring=m.ring_kind),
+        send=lambda _a, _b: hw.send_out_ns(s, pe),
+        link_cycle=share * s / hw.link_gbs,
+    )
+
+
+def _chip_tree_ns(m: CollectiveModel, piece: Piece, tree: Tree) -> float:
+    """`_tree_ns` over the PEs of one SIP: hops through the crossbars and the UCIe mesh, a blocking send done
+    once the piece has landed."""
+    hw, s = m.hw, piece.nbytes
+    return _tree_ns(m, piece, tree, hop=lambda a, b: hw.chip_hop_ns(a, b, s), send=lambda a, b: hw.chip_hop_ns(a, b, s))
 
 
 def tree_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     """`tree_allreduce`: up a binary tree in heap order to rank 0, then back down, piece by piece with blocking
-    sends; the deepest leaf's path decides, and a node with two children handles both per piece."""
-    hw, p = m.hw, m.world
-    piece, nbytes = m.piece(elements, dtype), elements * itemsize(dtype)
-    total = hw.launch_ns([LEADER]) + hw.load_ns(nbytes) + hw.store_ns(nbytes) + hw.done_ns()
-    if p == 1:
+    sends."""
+    nbytes = elements * itemsize(dtype)
+    total = m.hw.load_ns(nbytes) + m.hw.store_ns(nbytes)
+    if m.world == 1:
         return total
-    paths_up, paths_down = [], []
-    for leaf in range(p // 2, p):
-        up, node = [], leaf
-        while node:
-            up.append(m.links(node, (node - 1) // 2))
-            node = (node - 1) // 2
-        paths_up.append(up)
-        down, node = [], leaf
-        while node:
-            down.append(m.links((node - 1) // 2, node))
-            node = (node - 1) // 2
-        paths_down.append(down[::-1])
-    children = 2 if p > 2 else 1
-    up_share = m.share([(r, (r - 1) // 2) for r in range(1, p)])
-    down_share = m.share([((r - 1) // 2, r) for r in range(1, p)])
-    total += _tree_ns(m, piece, paths_up, children=children, share=up_share, combine=True)
-    return total + _tree_ns(m, piece, paths_down, children=children, share=down_share, combine=False)
+    tree = Tree({r: (r - 1) // 2 if r else None for r in range(m.world)})
+    return total + _sip_tree_ns(m, m.piece(elements, dtype), tree, [tree])
 
 
 def hierarchical_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     """`hierarchical_allreduce`: every PE's tile up the SIP's tree (a ring of each cube's PEs, then the ring of
     cube leaders, each reduced from both sides into its first member), the SIP leaders' tiles passed along the
-    one-way ring of SIPs and combined, then back down the tree; the tree's deepest path decides."""
+    one-way ring of SIPs and combined, then back down the tree."""
     hw, p, geo = m.hw, m.world, m.geometry
-    piece = m.piece(elements, dtype)
-    s, elems = piece.nbytes, piece.elements_each
-    pes_per_cube, cubes = geo.pes_per_cube, geo.cubes_per_sip
-    recv = hw.issue_ns + hw.read_ns(s)
-    up = down = 0.0
-    for cube in range(cubes):
-        for pe in range(pes_per_cube):
-            path_up = path_down = 0.0
-            node = (cube, pe)
-            while True:
-                inner = ring_links(node[1], pes_per_cube, "E", "W")
-                outer = ring_links(node[0], cubes, "N", "S")
-                links = nest(inner, outer) if node[1] == 0 else inner
-                parent = _tree_parent(node, links[0], pes_per_cube, cubes)
-                if parent is None:
-                    break
-                hop = hw.chip_hop_ns(node, parent, s)
-                path_up += hw.issue_ns + hop + recv + hw.combine_ns(elems)
-                path_down += hw.issue_ns + hop + recv
-                node = parent
-            up, down = max(up, path_up), max(down, path_down)
-    node_cycle = 4 * (recv + hw.combine_ns(elems)) + hw.issue_ns + hw.send_out_ns(s)
-    total = hw.launch_ns(_pes(m)) + hw.load_ns(elements * itemsize(dtype))
-    total += up + (piece.pieces - 1) * node_cycle
+    piece, nbytes = m.piece(elements, dtype), elements * itemsize(dtype)
+    parent: dict[Any, Any] = {}
+    for cube in range(geo.cubes_per_sip):
+        for pe in range(geo.pes_per_cube):
+            inner = ring_links(pe, geo.pes_per_cube, "E", "W")
+            links = nest(inner, ring_links(cube, geo.cubes_per_sip, "N", "S")) if pe == 0 else inner
+            parent[(cube, pe)] = _neighbour((cube, pe), links[0], geo.pes_per_cube, geo.cubes_per_sip)
+    total = hw.load_ns(nbytes) + _chip_tree_ns(m, piece, Tree(parent)) + hw.store_ns(nbytes)
     if p > 1:
-        port = s / hw.pe_port_gbs
-        edges = m.ring_links(1, p)
+        port = piece.nbytes / hw.pe_port_gbs
         total += m.ring_pipeline_ns(
-            edges, p - 1, piece, combine_at=lambda _k: False, beta_at=lambda _k: port, window=m.algo.n_slots
+            m.ring_links(1, p),
+            p - 1,
+            piece,
+            combine_at=lambda _k: False,
+            beta_at=lambda _k: port,
+            window=m.algo.n_slots,
+            share=m.share([(r, (r + 1) % p) for r in range(p)]),
         )
         total += (p - 1) * hw.combine_ns(elements)
-    total += down + (piece.pieces - 1) * (recv + 2 * (hw.issue_ns + hw.send_out_ns(s)))
-    return total + hw.store_ns(elements * itemsize(dtype)) + hw.done_ns()
+    return total
 
 
-def _tree_parent(node: Pe, up: str | None, pes_per_cube: int, cubes: int) -> Pe | None:
-    """The neighbour ``up`` points at in the hierarchical table: E/W along the cube's PEs, N/S along the cubes."""
+def _neighbour(node: Pe, direction: str | None, pes_per_cube: int, cubes: int) -> Pe | None:
+    """The PE ``direction`` points at in the hierarchical table: E/W along the cube's PEs, N/S along the cubes'
+    leaders (None: none, at the root)."""
     cube, pe = node
-    if up is None:
+    if direction is None:
         return None
-    if up in ("E", "W"):
-        return cube, (pe + (1 if up == "E" else -1)) % pes_per_cube
-    return (cube + (1 if up == "N" else -1)) % cubes, 0
+    if direction in ("E", "W"):
+        return cube, (pe + (1 if direction == "E" else -1)) % pes_per_cube
+    return (cube + (1 if direction == "N" else -1)) % cubes, 0
 
 
 def intercube_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     """`intercube_allreduce`: PE 0 of every cube reduces along its row to the root's column and that column to
-    the root cube (chains of blocking sends), the root cubes all-reduce along the SIP grid's rows and columns, and
-    the result comes back the same way."""
+    the root cube, the root cubes all-reduce along the SIP grid's rows and columns, and the result comes back the
+    same way."""
     hw, geo = m.hw, m.geometry
-    piece = m.piece(elements, dtype)
-    s, elems = piece.nbytes, piece.elements_each
-    root = m.algo.kernel_config.get("root_cube", geo.cubes_per_sip - 1)
-    root_y, root_x = divmod(root, geo.cube_w)
-    recv = hw.issue_ns + hw.read_ns(s)
-    up = down = 0.0
+    piece, nbytes = m.piece(elements, dtype), elements * itemsize(dtype)
+    root = _root_cube(m)
+    root_y, root_x = divmod(root[0], geo.cube_w)
+    parent: dict[Any, Any] = {}
     for cube in range(geo.cubes_per_sip):
-        node, path_up, path_down = cube, 0.0, 0.0
-        while node != root:
-            y, x = divmod(node, geo.cube_w)
-            links = nest(chain_links(x, geo.cube_w, "E", "W", root_x), chain_links(y, geo.cube_h, "S", "N", root_y))
-            step = {"E": 1, "W": -1, "S": geo.cube_w, "N": -geo.cube_w}[links[0] or "E"]
-            hop = hw.chip_hop_ns((node, 0), (node + step, 0), s)
-            path_up += hw.issue_ns + hop + recv + hw.combine_ns(elems)
-            path_down += hw.issue_ns + hop + recv
-            node += step
-        up, down = max(up, path_up), max(down, path_down)
+        y, x = divmod(cube, geo.cube_w)
+        up = nest(chain_links(x, geo.cube_w, "E", "W", root_x), chain_links(y, geo.cube_h, "S", "N", root_y))[0]
+        step = {"E": 1, "W": -1, "S": geo.cube_w, "N": -geo.cube_w}
+        parent[(cube, 0)] = None if up is None else (cube + step[up], 0)
     w, h = geo.sip_grid
     wrap = geo.sip_topology != "mesh_2d_no_wrap"
-    total = hw.launch_ns(_pes(m)) + hw.load_ns(elements * itemsize(dtype), (root, 0))
-    total += up + (piece.pieces - 1) * (3 * (recv + hw.combine_ns(elems)) + hw.issue_ns + hw.send_out_ns(s))
-    total += _line_ns(m, elements, dtype, w, 1, h, wrap, (root, 0)) + _line_ns(
-        m, elements, dtype, h, w, w, wrap, (root, 0)
-    )
-    total += down + (piece.pieces - 1) * (recv + 3 * (hw.issue_ns + hw.send_out_ns(s)))
-    return total + hw.store_ns(elements * itemsize(dtype), (root, 0)) + hw.done_ns((root, 0))
+    lines = _line_ns(m, elements, dtype, w, 1, h, wrap, root) + _line_ns(m, elements, dtype, h, w, w, wrap, root)
+    return hw.load_ns(nbytes, root) + _chip_tree_ns(m, piece, Tree(parent)) + lines + hw.store_ns(nbytes, root)
 
 
 def _pes(m: CollectiveModel) -> list[Pe]:
     """The PEs the algorithm's mapper picks (the same on every rank)."""
     return [(cube, pe) for cube, pe in resolve_mapper(m.algo.mapper)(m.geometry, 0)]
+
+
+def _root_cube(m: CollectiveModel) -> Pe:
+    """`intercube_allreduce`'s root: PE 0 of ccl.yaml's ``root_cube`` (default the last cube)."""
+    return m.algo.kernel_config.get("root_cube", m.geometry.cubes_per_sip - 1), 0
 
 
 ALL_REDUCE: dict[str, Callable[[CollectiveModel, int, str], float]] = {
@@ -517,4 +550,59 @@ ALL_REDUCE: dict[str, Callable[[CollectiveModel, int, str], float]] = {
     "hierarchical_allreduce": hierarchical_allreduce_ns,
     "intercube_allreduce": intercube_allreduce_ns,
 }
-"""The model of each algorithm module of the shipped ccl.yaml, by module name."""
+"""The kernel's time (its PEs' start to their end) for one block, for each algorithm module of the shipped
+ccl.yaml, by module name."""
+LAST_PE: dict[str, Callable[[CollectiveModel], Pe]] = {"intercube_allreduce": _root_cube}
+"""Where the PE that finishes last sits, where it is not the leader (its completion header's way to the host)."""
+
+
+# -- the ring collectives of the process group ------------------------------------------------------------------
+
+
+def ring_collective_ns(m: CollectiveModel, op: str, count: int, dtype: str, root: int = 0) -> float:
+    """`kernbench.ccl.ring`'s reduce-scatter, all-gather and broadcast on the SIP leaders' ring (``count`` as
+    nccl-tests counts it): the input loaded whole, the ring's steps (reduce-scatter and all-gather: ``p - 1``
+    steps of one rank's share, pipelined; broadcast: the root's tile passed east piece by piece with blocking
+    sends, ``p - 1`` hops), the output stored whole; launch and completion around them."""
+    hw, p, item = m.hw, m.world, itemsize(dtype)
+    ring = m.ring_links(1, p)
+    flows = [(r, (r + 1) % p) for r in range(p)] if p > 1 else []
+    piece = m.piece(count, dtype)
+    s = piece.nbytes
+    total = hw.launch_ns([LEADER]) + hw.done_ns()
+    if op == "broadcast":
+        total += hw.load_ns(count * item) + hw.store_ns(count * item)
+        if p == 1:
+            return total
+        cycle = hw.issue_ns + hw.read_ns(s) + hw.issue_ns + hw.send_out_ns(s) + (m.share(flows) - 1) * s / hw.link_gbs
+        hops = [ring[(root + k) % p] for k in range(p - 1)]  # from the root east to the last rank
+        first = [hw.issue_ns + hw.sip_hop_ns(links, s, ring=m.ring_kind) + hw.read_ns(s) for links in hops]
+        return total + chain_ns(first, cycle, piece.pieces)
+    reduce = op == "reduce_scatter"
+    total += hw.load_ns((p * count if reduce else count) * item) + hw.store_ns((count if reduce else p * count) * item)
+    if p == 1:
+        return total
+    port = s / hw.pe_port_gbs
+    loop = 2 * hw.issue_ns + hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if reduce else 0.0)
+    return total + m.ring_pipeline_ns(
+        ring,
+        p - 1,
+        piece,
+        combine_at=lambda _k: reduce,
+        beta_at=lambda _k: max(port, loop),
+        window=m.algo.n_slots,
+        share=m.share(flows),
+    )
+
+
+def reference_ns(
+    topo: Topology, algo: AlgorithmConfig, world: int, op: str, count: int, dtype: str, root: int = 0
+) -> float | None:
+    """The reference time of one ``op`` of ``count`` elements as `kernbench ccl-perf` runs it (all-reduce:
+    ``count`` over the algorithm's shards; the others on the leaders' ring, with the process group's ring
+    settings), or None where there is none (an algorithm module the reference does not know)."""
+    if op == "all_reduce":
+        m = CollectiveModel(topo, algo, world)
+        return m.all_reduce_ns(count // len(m.pes), dtype)
+    ring = CollectiveModel(topo, replace(algo, buffer_kind="tcm"), world)
+    return ring_collective_ns(ring, op, count, dtype, root)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from kernbench.ccl import CclConfig, world_size_of
+from kernbench.ccl.model import reference_ns
 from kernbench.engine import Engine
 from kernbench.kernels import itemsize
 from kernbench.runtime import DPPolicy, RuntimeContext
@@ -203,6 +204,7 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
         times = [r[i][1] - release for r in per_rank]
         ns = max(times)
         algbw = point.size / ns  # bytes per ns = GB/s
+        model = reference_ns(eng.topo, ccl.selected(), world, op, point.count, dtype, root)
         rows.append(
             {
                 "size": point.size,
@@ -218,6 +220,8 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
                 "algbw_gbs": algbw,
                 "busbw_gbs": algbw * spec.bus_factor(world),
                 "wrong": sum(r[i][2] for r in per_rank),
+                "model_us": None if model is None else model / 1e3,
+                "sim_over_model": None if model is None else ns / model,
             }
         )
     return rows

@@ -32,6 +32,7 @@ from kernbench.ccl import (
 )
 from kernbench.ccl import barrier as dissemination_barrier
 from kernbench.ccl.algorithms import ring_allreduce
+from kernbench.ccl.algorithms.common import BLOCK_BYTES
 from kernbench.engine import SYNC_BUFFER, Completion, Handle, IpcqInitMsg
 from kernbench.kernels import itemsize
 from kernbench.runtime.placement import DPPolicy
@@ -47,10 +48,6 @@ RING_PREFIX = "ring_"
 RING_DIRS = {"east": RING_PREFIX + "E", "west": RING_PREFIX + "W"}
 
 
-BLOCK_BYTES = 1 << 20
-"""A shard is all-reduced in blocks of at most this many bytes, one after the other (each fits the PE's staging),
-unless its algorithm streams it through memory piece by piece (``STREAMS = True`` in its module): then in one go,
-as restarting the algorithm per block would pay its whole latency again for every block."""
 
 
 def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:

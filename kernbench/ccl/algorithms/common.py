@@ -27,6 +27,12 @@ import numpy as np
 
 from kernbench.kernels import LoadHandle, TensorHandle, TLBase
 
+BLOCK_BYTES = 1 << 20
+"""`torch.distributed.all_reduce` runs an algorithm on a shard in blocks of at most this many bytes, one after the
+other (each fits the PE's staging), unless its module says it streams the shard through memory piece by piece
+(``STREAMS = True``): then in one go, as restarting per block would pay the algorithm's whole latency again for
+every block."""
+
 REDUCE_OPS = ("sum", "max", "min", "avg")
 """Reduction operators; ``avg`` sums, then divides by the number of contributions."""
 
