@@ -157,9 +157,9 @@ def json_lines(
 
 # -- text --------------------------------------------------------------------------------------------------------
 
-COLUMNS = ("size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong")
-UNITS = ("(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "")
-WIDTHS = (12, 12, 8, 6, 6, 8, 7, 7, 7)
+COLUMNS = ("size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "model", "sim/model")
+UNITS = ("(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "")
+WIDTHS = (12, 12, 8, 6, 6, 8, 7, 7, 7, 9, 10)
 
 
 def text_lines(
@@ -174,6 +174,7 @@ def text_lines(
             f"inter-SIP link {link_gbs(topo):g} GB/s per direction",
             f"# time: simulated, one call from the barrier's release to the slowest rank's end; "
             f"busbw = algbw x {BUS_FACTORS[op]}",
+            "# model: the analytical reference (kernbench.ccl.model; README, Validation)",
             "#",
             "#" + _row(COLUMNS)[1:],
             ("#" + _row(UNITS)[1:]).rstrip(),
@@ -197,6 +198,8 @@ def _cells(r: dict[str, Any]) -> tuple[str, ...]:
         f"{r['algbw_gbs']:.2f}",
         f"{r['busbw_gbs']:.2f}",
         str(r["wrong"]),
+        "-" if r["model_us"] is None else _time(r["model_us"]),
+        "-" if r["sim_over_model"] is None else f"{r['sim_over_model']:.3f}",
     )
 
 
