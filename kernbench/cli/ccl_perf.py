@@ -113,11 +113,24 @@ def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> lis
     return out
 
 
-def rank_values(rank: int, n: int, dtype: str, world: int) -> np.ndarray:
-    """Small integers, different per rank and element, whose sum over ``world`` ranks is exact in ``dtype`` in
-    any order, so a check can demand equality."""
-    top = max(2, min(17, DTYPES[dtype] // world))
-    return ((np.arange(n, dtype=np.int64) * 7 + rank * 3) % top).astype(np.float64)
+def rank_values(rank: int, n: int, dtype: str, world: int, start: int = 0) -> np.ndarray:
+    """Small integers, different per rank and element (elements ``start .. start + n``), whose sum over ``world``
+    ranks is exact in ``dtype`` in any order, so a check can demand equality."""
+    top = _top(dtype, world)
+    return ((np.arange(start, start + n, dtype=np.int64) * 7 + rank * 3) % top).astype(np.float64)
+
+
+def _top(dtype: str, world: int) -> int:
+    return max(2, min(17, DTYPES[dtype] // world))
+
+
+def rank_sums(n: int, dtype: str, world: int, start: int = 0) -> np.ndarray:
+    """The sum over ranks of `rank_values` (elements ``start .. start + n``), in closed form: element ``i`` of rank
+    ``r`` is ``(7i + 3r) % top``, so the sum depends on ``7i % top`` alone (``top`` sums to make, not ``world``
+    arrays of ``n``: a check that built every rank's input would cost every rank ``world x n``)."""
+    top = _top(dtype, world)
+    per_residue = np.array([sum((c + 3 * r) % top for r in range(world)) for c in range(top)], dtype=np.float64)
+    return per_residue[(np.arange(start, start + n, dtype=np.int64) * 7) % top]
 
 
 def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int, across_pes: int) -> np.ndarray:
@@ -128,11 +141,9 @@ def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int
         return rank_values(root, n, dtype, world)
     if op == "all_gather":
         return np.concatenate([rank_values(r, n, dtype, world) for r in range(world)])
-    total = np.sum(
-        [rank_values(r, n * (world if op == "reduce_scatter" else 1), dtype, world) for r in range(world)], axis=0
-    )
     if op == "reduce_scatter":
-        return total[rank * n : (rank + 1) * n]
+        return rank_sums(n, dtype, world, start=rank * n)
+    total = rank_sums(n, dtype, world)
     if across_pes > 1:
         return np.tile(total.reshape(across_pes, -1).sum(axis=0), across_pes)
     return total
