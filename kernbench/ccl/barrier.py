@@ -36,6 +36,8 @@ SLOT_BYTES = 64
 TOKEN = (1,)
 """One i64: the latest arrival a round's message knows of, in picoseconds."""
 TOKEN_BYTES = 8
+CREDIT_BYTES = 16
+"""The credit that frees a barrier slot (the process group's ``ipcq_credit_size_bytes``, ccl.yaml's default)."""
 PS_PER_NS = 1000
 
 
@@ -49,12 +51,16 @@ def directions(geometry: CclGeometry) -> tuple[str, ...]:
 def release_delay_ns(topo: Topology, geometry: CclGeometry) -> float:
     """From a rank's call until it may leave, when every rank calls at once and nothing is in the tokens' way:
     the launch, the token made, then each round's slowest token (its send issued, the hop over that round's
-    longest route, read, combined)."""
+    longest route, read, combined); after the last, its slot's credit on its way out (a PE is done when its
+    credits have left) if that takes longer than the combine."""
     hw = Hardware(topo)
     token = hw.combine_ns(1)
     total = hw.launch_ns([LEADER]) + token
-    for links in round_links(topo, geometry):
-        total += hw.issue_ns + hw.sip_hop_ns(links, TOKEN_BYTES) + hw.read_ns(TOKEN_BYTES) + token
+    links = round_links(topo, geometry)
+    for hop in links:
+        total += hw.issue_ns + hw.sip_hop_ns(hop, TOKEN_BYTES) + hw.read_ns(TOKEN_BYTES) + token
+    if links:
+        total += max(0.0, hw.send_out_ns(CREDIT_BYTES) - token)
     return total
 
 

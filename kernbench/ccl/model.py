@@ -71,16 +71,19 @@ def route_ns(stages: Sequence[Stage], nbytes: int) -> float:
     return fixed + slowest
 
 
-def pipeline_ns(alphas: Sequence[float], betas: Sequence[float], pieces: int, rate: float = 0.0) -> float:
+def pipeline_ns(
+    alphas: Sequence[float], betas: Sequence[float], pieces: int, rate: float = 0.0, lanes: int = 1
+) -> float:
     """Ring steps of ``pieces`` pieces each, every step through the same link: step ``k``'s first piece can go
     once step ``k - 1``'s has arrived (``alphas[k - 1]`` after it left), and a step's pieces follow each other
     ``betas[k]`` apart; and, over all steps, no faster than one piece per ``rate`` (the slowest rank of a ring,
-    which every rank's stream waits for). 0 for no steps."""
+    which every rank's stream waits for). ``lanes`` rings sharing the link interleave their pieces: the last
+    lane's last piece leaves a lane's share of a piece time before the step ends. 0 for no steps."""
     if not alphas or pieces <= 0:
         return 0.0
     head = sum(max(pieces * beta, alpha) for alpha, beta in zip(alphas[:-1], betas[:-1], strict=True))
     beta = max(betas[-1], rate)
-    return max(head, (len(alphas) - 1) * pieces * rate) + pieces * beta + alphas[-1] - beta
+    return max(head, (len(alphas) - 1) * pieces * rate) + pieces * beta + alphas[-1] - beta / lanes
 
 
 def chain_ns(alphas: Sequence[float], cycle: float, pieces: int) -> float:
@@ -108,8 +111,11 @@ class Hardware:
 
     # -- the PE's own work
 
-    def read_ns(self, nbytes: int) -> float:
-        """A received piece read from its ring in the PE's TCM into staging."""
+    def read_ns(self, nbytes: int, ring: str = "tcm", pe: Pe = LEADER) -> float:
+        """A received piece read from its receive ring into staging: in the PE's TCM, a local copy; in HBM or
+        SRAM, a DMA."""
+        if ring != "tcm":
+            return self.dma_ns + route_ns(self.fabric.path(_ring_endpoint(ring, pe), ("pe", *pe), nbytes), nbytes)
         tcm = self.topo.pe.pe_tcm
         return tcm.access_ns + nbytes / tcm.bandwidth_gbs
 
@@ -199,7 +205,13 @@ class Piece:
 
     @property
     def nbytes(self) -> int:
+        """A full piece's bytes (what a step's first piece carries)."""
         return self.elements_each * self.item
+
+    @property
+    def mean_nbytes(self) -> float:
+        """The pieces' mean bytes: the last of a tile is short (what the rate of many pieces goes by)."""
+        return self.elements * self.item / self.pieces if self.pieces else 0.0
 
 
 class CollectiveModel:
@@ -275,25 +287,29 @@ class CollectiveModel:
         hop = {links: hw.sip_hop_ns(links, s, pe, ring=self.ring_kind) for links in set(edges)}
         credit = {links: hw.sip_hop_ns(links, self.algo.ipcq_credit_size_bytes, pe) for links in set(edges)}
         work = [
-            hw.issue_ns + hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if combine_at(k) else 0.0)
+            hw.issue_ns
+            + hw.read_ns(s, self.ring_kind, pe)
+            + (hw.combine_ns(piece.elements_each) if combine_at(k) else 0.0)
             for k in range(steps)
         ]
         # every rank forwards what it receives, so the whole ring streams no faster than its slowest edge: a
         # sender may run half a window ahead of its receives (that binds once a step has more pieces), and its
         # window of slots comes back a credit's round trip after each piece (once it sends more than a window)
         ahead, sends = max(1, window // 2), steps * piece.pieces
-        link = lanes * share * s / hw.link_gbs
+        link = lanes * share * piece.mean_nbytes / hw.link_gbs
         rate = link
         for links in set(edges):
             if piece.pieces > ahead:
                 rate = max(rate, (max(work) + hop[links]) / ahead)
             if sends > window:
-                rate = max(rate, (hw.issue_ns + hop[links] + hw.read_ns(s) + credit[links]) / window)
+                rate = max(
+                    rate, (hw.issue_ns + hop[links] + hw.read_ns(s, self.ring_kind, pe) + credit[links]) / window
+                )
         best = 0.0
         for start in range(n) if n <= 64 else _spread(n):
             alphas = [work[k] + hop[edges[(start + k) % n]] for k in range(steps)]
             betas = [max(link, beta_at(k)) for k in range(steps)]
-            best = max(best, pipeline_ns(alphas, betas, piece.pieces, rate))
+            best = max(best, pipeline_ns(alphas, betas, piece.pieces, rate, lanes))
         return best
 
     @property
@@ -315,22 +331,27 @@ def _spread(n: int) -> list[int]:
 
 def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     """`ring_allreduce`: reduce-scatter then all-gather, ``2(p - 1)`` steps of the ``n / p`` chunk, pipelined in
-    slot pieces; lanes (``all_pes``: every PE its own ring) share the SIP's link. Step 0 loads what it sends and
-    what it combines (three pieces through the PE's port per piece, as the landing one), the other reduce steps two,
-    the all-gather steps store each piece beside sending it on."""
+    slot pieces; lanes (``all_pes``: every PE its own ring) share the SIP's link. What each piece puts through
+    the PE's ports: a reduce step loads this rank's part to combine (step 0 also what it sends) beside the piece
+    landing (or, with the ring in HBM or SRAM, read back by DMA), all through the port into the PE and the loads
+    (and an HBM ring's reads) through its HBM read channel; an all-gather step stores each piece beside sending it
+    on, both out through the PE's port."""
     hw, p = m.hw, m.world
     pes = _pes(m)
     chunk = max(b - a for a, b in zip(even_bounds(elements, p)[:-1], even_bounds(elements, p)[1:], strict=True))
     piece = m.piece(chunk, dtype)
-    s = piece.nbytes
-    port = s / hw.pe_port_gbs
-    loop_rs = 3 * hw.issue_ns + hw.read_ns(s) + hw.combine_ns(piece.elements_each) + hw.translate_ns(s)
-    loop_ag = hw.issue_ns + hw.read_ns(s) + hw.issue_ns + hw.store_ns(s)
+    s, mean = piece.nbytes, piece.mean_nbytes
+    port, channel = mean / hw.pe_port_gbs, mean / m.topo.cube.hbm_ctrl.effective_bw_gbs
+    read = hw.read_ns(s, m.ring_kind)
+    loop_rs = 3 * hw.issue_ns + read + hw.combine_ns(piece.elements_each) + hw.translate_ns(s)
+    loop_ag = hw.issue_ns + read + hw.issue_ns + hw.store_ns(s)
+    ring_reads = 1 if m.ring_kind == "hbm" else 0
 
     def beta(k: int) -> float:
-        if k == 0:
-            return max(3 * port, loop_rs)
-        return max(2 * port, loop_rs) if k < p - 1 else max(2 * port, loop_ag)
+        if k >= p - 1:  # all-gather
+            return max(2 * port, loop_ag)
+        loads = 2 if k == 0 else 1
+        return max((loads + 1) * port, (loads + ring_reads) * channel, loop_rs)
 
     edges = m.ring_links(1, p)
     flows = [(r, (r + 1) % p) for r in range(p)] if p > 1 else []
@@ -371,8 +392,8 @@ def _line_ns(
     members = [[i * stride + j * other for i in range(size)] for j in range(lines)]
     if wrap:
         flows = [(line[i], line[(i + 1) % size]) for line in members for i in range(size)]
-        port = piece.nbytes / hw.pe_port_gbs
-        loop = 2 * hw.issue_ns + hw.read_ns(piece.nbytes)
+        port = piece.mean_nbytes / hw.pe_port_gbs
+        loop = 2 * hw.issue_ns + hw.read_ns(piece.nbytes, m.ring_kind, pe)
         passes = max(
             m.ring_pipeline_ns(
                 m.ring_links(1, size, ranks=line),
@@ -423,19 +444,16 @@ def _tree_ns(
     ``send`` to the parent; down: a receive, then a blocking send to each child) or of the busiest link
     (``link_cycle``)."""
     hw, s = m.hw, piece.nbytes
-    combine = hw.read_ns(s) + hw.combine_ns(piece.elements_each)
+    read = hw.read_ns(s, m.ring_kind)
+    combine = read + hw.combine_ns(piece.elements_each)
     leaves = [node for node in tree.parent if not tree.children(node)]
     up_first = max((sum(hw.issue_ns + hop(a, b) + combine for a, b in tree.path(leaf)) for leaf in leaves), default=0)
-    down_first = max(
-        (sum(hw.issue_ns + hop(b, a) + hw.read_ns(s) for a, b in tree.path(leaf)) for leaf in leaves), default=0
-    )
+    down_first = max((sum(hw.issue_ns + hop(b, a) + read for a, b in tree.path(leaf)) for leaf in leaves), default=0)
     up_cycle = down_cycle = link_cycle
     for node, parent in tree.parent.items():
         kids = tree.children(node)
         up = len(kids) * (hw.issue_ns + combine) + (hw.issue_ns + send(node, parent) if parent is not None else 0.0)
-        down = (hw.issue_ns + hw.read_ns(s) if parent is not None else 0.0) + sum(
-            hw.issue_ns + send(node, kid) for kid in kids
-        )
+        down = (hw.issue_ns + read if parent is not None else 0.0) + sum(hw.issue_ns + send(node, kid) for kid in kids)
         up_cycle, down_cycle = max(up_cycle, up), max(down_cycle, down)
     return chain_ns([up_first], up_cycle, piece.pieces) + chain_ns([down_first], down_cycle, piece.pieces)
 
@@ -452,7 +470,7 @@ def _sip_tree_ns(m: CollectiveModel, piece: Piece, tree: Tree, concurrent: Seque
         tree,
         hop=lambda a, b: hw.sip_hop_ns(m.links(a, b), s, pe, ring=m.ring_kind),
         send=lambda _a, _b: hw.send_out_ns(s, pe),
-        link_cycle=share * s / hw.link_gbs,
+        link_cycle=share * piece.mean_nbytes / hw.link_gbs,
     )
 
 
@@ -488,7 +506,7 @@ def hierarchical_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> 
             parent[(cube, pe)] = _neighbour((cube, pe), links[0], geo.pes_per_cube, geo.cubes_per_sip)
     total = hw.load_ns(nbytes) + _chip_tree_ns(m, piece, Tree(parent)) + hw.store_ns(nbytes)
     if p > 1:
-        port = piece.nbytes / hw.pe_port_gbs
+        port = piece.mean_nbytes / hw.pe_port_gbs
         total += m.ring_pipeline_ns(
             m.ring_links(1, p),
             p - 1,
@@ -582,7 +600,7 @@ def ring_collective_ns(m: CollectiveModel, op: str, count: int, dtype: str, root
     total += hw.load_ns((p * count if reduce else count) * item) + hw.store_ns((count if reduce else p * count) * item)
     if p == 1:
         return total
-    port = s / hw.pe_port_gbs
+    port = piece.mean_nbytes / hw.pe_port_gbs
     loop = 2 * hw.issue_ns + hw.read_ns(s) + (hw.combine_ns(piece.elements_each) if reduce else 0.0)
     return total + m.ring_pipeline_ns(
         ring,

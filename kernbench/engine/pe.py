@@ -64,6 +64,7 @@ class PeContext:
         self._driver: Any = None
         self._unit_free = dict.fromkeys(UNITS, 0.0)
         self.end_ns = float("nan")
+        self.background: list[simpy.Process] = []  # credits on their way out, which the PE's end waits for
         recorder = model.recorder
         self._flows = recorder if recorder is not None and recorder.tracing else None  # IPCQ sends and receives
         self._ops = recorder.op if recorder is not None and recorder.ops else None  # unit operations as spans
@@ -147,8 +148,11 @@ class PeContext:
 
     def ipcq_release(self, queue: Queue, seq: int) -> None:
         """Free the slot of receive ``seq``; credits go back to the sender as the oldest slots free up, as posted
-        writes in the background (the PE does not wait for them to leave, as a credit may queue behind data)."""
-        self.env.process(self._release_flow(queue, seq))
+        writes in the background (the PE does not wait for them to leave, as a credit may queue behind data; its
+        program is done only when they have left, `background`)."""
+        if len(self.background) >= 64:  # kept short: a long kernel frees thousands of slots
+            self.background = [flow for flow in self.background if not flow.processed]
+        self.background.append(self.env.process(self._release_flow(queue, seq)))
 
     def ipcq_recv_into(self, queue: Queue, seq: int, runs: list[tuple[PhysAddr, int]]) -> simpy.Process:
         """In the background: wait for receive ``seq``, DMA its slot to ``runs``, free the slot. Returns the flow."""
@@ -317,6 +321,9 @@ def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: si
                 failed.succeed(error)
             return None
         if glet.dead:
+            pending = [flow for flow in ctx.background if not flow.processed]
+            if pending:  # a PE is done when its last credit has left, not before
+                yield simpy.AllOf(ctx.env, pending)
             ctx.end_ns = ctx.env.now
             return request
         try:

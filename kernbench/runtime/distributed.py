@@ -48,8 +48,6 @@ RING_PREFIX = "ring_"
 RING_DIRS = {"east": RING_PREFIX + "E", "west": RING_PREFIX + "W"}
 
 
-
-
 def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
     """Run the algorithm's ``kernel`` on each block of this PE's shard in turn: ``steps`` = (offset, its args)."""
     for offset, args in steps:
@@ -72,6 +70,7 @@ def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
         buffer_kind=SYNC_BUFFER,
         n_slots=dissemination_barrier.SLOTS,
         slot_size=dissemination_barrier.SLOT_BYTES,
+        ipcq_credit_size_bytes=dissemination_barrier.CREDIT_BYTES,
     )
     try:
         return build_install_plans(algo, topo, extra=((RING_PREFIX, ring), (dissemination_barrier.PREFIX, barrier)))
@@ -232,7 +231,7 @@ class Distributed:
                 "rounds": dissemination_barrier.directions(geometry),
                 "delay_ns": dissemination_barrier.release_delay_ns(self._ctx.topo, geometry),
             }
-        arrive_ps = round(self._ctx.engine.now() * dissemination_barrier.PS_PER_NS)
+        arrive_ps = math.ceil(self._ctx.engine.now() * dissemination_barrier.PS_PER_NS)  # up: never before now
         kwargs = {**self._barrier, "arrive_ps": arrive_ps}
         self._run("barrier", dissemination_barrier.kernel, (), [LEADER], False, kwargs=kwargs)
 

@@ -178,8 +178,9 @@ CASES = [
         TOPO,
         topology_with("tcm_reserved_mib: 4 ", "tcm_reserved_mib: 0 "),
         None,
-        r"{t}: pe\.scheduler\.tcm_reserved_mib: expected int >= 3, got 0 \(its top 2 MiB \+ 128 bytes hold the IPCQ "
-        r"receive rings and credit mailboxes, the rest is the scheduler's staging area for tiles\)",
+        r"{t}: pe\.scheduler\.tcm_reserved_mib: expected int >= 3, got 0 \(its top 2 MiB \+ 4224 bytes hold the IPCQ "
+        r"receive rings, the barrier's rings and the credit mailboxes, the rest is the scheduler's staging area for "
+        r"tiles\)",
     ),
     (
         "tcm_reserved_mib: 0 (run)",

@@ -90,8 +90,9 @@ def test_ring_curve_against_its_alpha_beta_model(ring_rows):
 
     The simulation never beats the model on two SIPs (the data has to cross the link, and both steps use the same
     link direction), starts latency-bound within a small factor of 2(p-1) alpha (on-chip hops, the PE's issue and
-    loads add to the link latency), and its busbw rises with the size to a flat bandwidth-bound plateau: 76.85 GB/s
-    at 4 MiB, 78.03 GB/s at 64 MiB."""
+    loads add to the link latency), and its busbw rises with the size towards the link: 86.2 GB/s at 4 MiB, 90.1
+    at 64 MiB (the reduce step's loads share the PE's port with the landing pieces). At every size it is within
+    10 % of the analytical reference, which has those terms (`kernbench.ccl.model`)."""
     topo = load_topology(TOPOLOGY)
     alpha, beta = topo.system.inter_sip_link.latency_ns, topo.system.inter_sip_link.bandwidth_gbs
     assert (alpha, beta) == (500.0, 100.0)
@@ -102,13 +103,13 @@ def test_ring_curve_against_its_alpha_beta_model(ring_rows):
     assert 1.0 <= ring_rows[0]["time_us"] / alpha_beta_us(8, 2, alpha, beta) <= 3.0  # latency-bound end
     busbw = [r["busbw_gbs"] for r in ring_rows]
     assert busbw == sorted(busbw)
-    assert busbw[-1] == pytest.approx(busbw[-2], rel=0.02)  # 2 MiB -> 4 MiB: on the plateau
+    assert all(0.9 <= r["sim_over_model"] <= 1.1 for r in ring_rows), [r["sim_over_model"] for r in ring_rows]
 
 
 def test_ring_plateau_reaches_70_percent_of_the_link(ring_rows):
     """Issue 14: the pipelined ring keeps the link busy. Its slot-size pieces stream with sends in flight, each
     piece goes on as soon as it arrives, and this rank's pieces are loaded ahead and stored as they are final, so
-    on the plateau (4 MiB; 64 MiB: 78.03 GB/s) busbw is 70-100% of beta, the link bandwidth that bounds it
+    on the plateau (4 MiB; 64 MiB: 90.1 GB/s) busbw is 70-100% of beta, the link bandwidth that bounds it
     (t(n) = 2(p-1)(alpha + (n/p)/beta) -> busbw = beta for large n). The serial kernel reached 43%."""
     beta = load_topology(TOPOLOGY).system.inter_sip_link.bandwidth_gbs
     assert 0.70 * beta <= ring_rows[-1]["busbw_gbs"] <= beta
@@ -157,11 +158,15 @@ def test_text_table_has_nccl_tests_columns_and_average(capsys):
     assert main([*PERF, "--max-bytes", "1K", "--factor", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("# kernbench ccl-perf: all_reduce, algorithm ring_allreduce_tcm, 2 ranks")
-    assert lines[3].split() == ["#", "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong"]
+    assert lines[4].split() == [
+        "#",
+        *("size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "model", "sim/model"),
+    ]
     rows = [line.split() for line in lines if not line.startswith("#")]
     assert [(r[0], r[1], r[2], r[3], r[4], r[8]) for r in rows] == [
         (str(s), str(s // 4), "f32", "sum", "-1", "0") for s in (8, 32, 128, 512)
     ]
+    assert all(float(r[10]) == pytest.approx(float(r[5]) / float(r[9]), abs=0.01) for r in rows)
     average = sum(float(r[7]) for r in rows) / 4
     assert lines[-2] == "# Out of bounds values : 0 OK"
     assert lines[-1].startswith("# Avg bus bandwidth    : ")
@@ -194,6 +199,10 @@ def test_json_has_one_point_per_size_and_an_average_per_algorithm(capsys):
     assert records[4]["avg_busbw_gbs"] == pytest.approx(sum(r["busbw_gbs"] for r in records[:4]) / 4, abs=1e-6)
     assert {r["link_gbs"] for r in records} == {100.0}
     assert {r["world_size"] for r in records} == {2}
+    for r in (r for r in records if r["type"] == "point"):  # timed from one release: every rank ends the same here
+        assert r["time_min_us"] <= r["time_avg_us"] <= r["time_max_us"] == r["time_us"]
+        assert r["release_skew_us"] == 0.0
+        assert r["sim_over_model"] == pytest.approx(r["time_us"] / r["model_us"], rel=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from kernbench.runtime.phase_log import PhaseLog
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 BENCHES = (
+    "barrier",
     "ccl_allreduce",
     "dp_step",
     "gemm_single_pe",
