@@ -447,8 +447,18 @@ def _tree_ns(
     read = hw.read_ns(s, m.ring_kind)
     combine = read + hw.combine_ns(piece.elements_each)
     leaves = [node for node in tree.parent if not tree.children(node)]
-    up_first = max((sum(hw.issue_ns + hop(a, b) + combine for a, b in tree.path(leaf)) for leaf in leaves), default=0)
-    down_first = max((sum(hw.issue_ns + hop(b, a) + read for a, b in tree.path(leaf)) for leaf in leaves), default=0)
+    kids = {node: tree.children(node) for node in tree.parent}
+    # up, a node combines every child's piece before it sends on
+    up_first = max(
+        (
+            sum(hw.issue_ns + hop(a, b) + len(kids[b]) * combine + (len(kids[b]) - 1) * hw.issue_ns for a, b in path)
+            for path in map(tree.path, leaves)
+        ),
+        default=0,
+    )
+    down_first = max(
+        (sum(hw.issue_ns + hop(b, a) + read for a, b in path) for path in map(tree.path, leaves)), default=0
+    )
     up_cycle = down_cycle = link_cycle
     for node, parent in tree.parent.items():
         kids = tree.children(node)
