@@ -46,7 +46,8 @@ def test_an_ipcq_hop_is_the_hop_by_hop_closed_form(base, links, nbytes):
 
 CASES = [  # algorithm, SIPs, SIP topology, sizes (bytes per rank)
     ("ring_allreduce_tcm", 4, "ring_1d", [8, 1 << 20]),
-    ("ring_allreduce_hbm", 4, "torus_2d", [8, 1 << 20]),
+    ("ring_allreduce_hbm", 3, "ring_1d", [8, 1 << 20]),
+    ("ring_allreduce_sram", 4, "torus_2d", [8, 1 << 20]),
     ("ring_allreduce_unidir", 3, "ring_1d", [8, 1 << 20]),
     ("mesh_allreduce", 4, "torus_2d", [8, 1 << 20]),
     ("mesh_allreduce_no_wrap", 4, "mesh_2d_no_wrap", [8, 1 << 20]),
