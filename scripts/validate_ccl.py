@@ -220,6 +220,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     ap.add_argument("--timeout", type=float, default=900.0, metavar="S", help="seconds per run (default 900)")
     ap.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE")
+    ap.add_argument(
+        "--from",
+        dest="saved",
+        nargs="+",
+        metavar="FILE",
+        help="run nothing: the table and plot of JSON lines saved earlier (--out), in the order given",
+    )
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for README.md)")
     ap.add_argument("--plot", metavar="PNG", help="draw sim / model against SIP count (needs matplotlib)")
     return ap.parse_args(argv)
@@ -227,6 +234,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.saved:
+        rows = [json.loads(line) for path in args.saved for line in Path(path).read_text().splitlines() if line]
+        return report(rows, args)
     configs = configurations(args)
     rows: list[dict[str, Any]] = []
     out = open(args.out, "w") if args.out else None  # noqa: SIM115 (written line by line as runs end)
@@ -243,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {len(rows) // 2}/{len(configs)} runs done", file=sys.stderr, end="\r")
     if out is not None:
         out.close()
+    return report(rows, args)
+
+
+def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    """The table, the rows that are not PASS (one line each), the plot; exit 1 on a wrong sum or a failed run."""
     print("\n".join(table(rows, args.markdown)))
     flagged = [r for r in rows if r["status"] != "PASS"]
     for r in flagged:

@@ -166,3 +166,30 @@ def test_spmd_latency_phases_and_error_line_are_the_same_under_mpirun(tmp_path, 
         assert all(r["phases"] and r["sim_latency_ns"] > 0 for r in one["results"])
     else:
         assert one["results"][0]["error"].endswith("ValueError: boom (at spmd_boom.py:8)")
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_barrier_releases_at_the_same_instant_on_any_number_of_ranks(ranks):
+    """The barrier bench on a 4x4 torus with a straggler: every rank leaves at one instant, whatever the ranks."""
+    args = [
+        "-m",
+        "kernbench.cli.main",
+        "run",
+        "--topology",
+        "topology.yaml",
+        "--sips",
+        "16",
+        "--sip-topology",
+        "torus_2d",
+        "--json",
+        "--bench",
+        "barrier",
+        "--set",
+        "straggler=6",
+    ]
+    single, _ = run(args)
+    split, _ = run(args, ranks=ranks)
+    assert single.returncode == split.returncode == 0, split.stderr
+    one = json.loads(single.stdout)
+    assert one["results"][0]["metrics"]["skew_ns"] == 0
+    assert without_rank_and_wall(json.loads(split.stdout)) == without_rank_and_wall(one)

@@ -86,3 +86,18 @@ def test_an_algorithm_module_the_reference_does_not_know_has_no_reference(base):
 
     algo = replace(load_ccl_config().selected(), module="my.own.allreduce")
     assert CollectiveModel(with_sips(base, 4), algo, 4).all_reduce_ns(1024, "f32") is None
+
+
+def test_a_one_element_mesh_all_reduce_grows_like_the_square_root_of_the_sips(base):
+    """Issue 20: the token-passing barrier made each SIP start its hops later than the one before, so this grew
+    like p (12.3 / 43.9 / 161.1 us at 16 / 64 / 256 SIPs). From one release it is its critical path: sqrt(p) - 1
+    pass-along steps per dimension, each one piece's hop."""
+    rows = {}
+    for sips in (16, 64):
+        topo = with_sips(base, sips, "torus_2d")
+        ccl = load_ccl_config().with_algorithm("mesh_allreduce")
+        [rows[sips]] = run_sweep(Engine(topo, report_requests=False), ccl, "all_reduce", [4], "f32", 0)
+    assert rows[16]["time_us"] < 5.0
+    assert rows[64]["time_us"] < 10.0
+    assert rows[64]["time_us"] / rows[16]["time_us"] < 2.2  # 2(8 - 1) / 2(4 - 1) steps, plus the fixed costs
+    assert all(0.95 <= r["sim_over_model"] <= 1.05 for r in rows.values())
