@@ -461,9 +461,10 @@ def _tree_ns(
     )
     up_cycle = down_cycle = link_cycle
     for node, parent in tree.parent.items():
-        kids = tree.children(node)
-        up = len(kids) * (hw.issue_ns + combine) + (hw.issue_ns + send(node, parent) if parent is not None else 0.0)
-        down = (hw.issue_ns + read if parent is not None else 0.0) + sum(hw.issue_ns + send(node, kid) for kid in kids)
+        up = len(kids[node]) * (hw.issue_ns + combine) + (hw.issue_ns + send(node, parent) if parent is not None else 0)
+        down = (hw.issue_ns + read if parent is not None else 0.0) + sum(
+            hw.issue_ns + send(node, kid) for kid in kids[node]
+        )
         up_cycle, down_cycle = max(up_cycle, up), max(down_cycle, down)
     return chain_ns([up_first], up_cycle, piece.pieces) + chain_ns([down_first], down_cycle, piece.pieces)
 

@@ -360,9 +360,13 @@ class IpcqUnit:
         self._outbox_locks: dict[tuple[int, int], simpy.Resource] = {}
 
     def install(self, cube: int, pe: int, specs: tuple[QueueSpec, ...]) -> None:
-        if (cube, pe) in self.queues:
-            raise IpcqError(f"sip{self.model.sip} cube {cube} pe {pe}: IPCQ is already installed")
-        table: dict[str, Queue] = {}
+        """Add queues to PE ``(cube, pe)`` (a PE takes more as process groups come; a direction only once)."""
+        table = self.queues.setdefault((cube, pe), {})
+        again = [spec.direction for spec in specs if spec.direction in table]
+        if again:
+            raise IpcqError(
+                f"sip{self.model.sip} cube {cube} pe {pe}: IPCQ direction {again[0]!r} is already installed"
+            )
         for spec in specs:
             queue = Queue(spec, credits=spec.n_slots)
             table[spec.direction] = queue
@@ -372,7 +376,6 @@ class IpcqUnit:
                 self._rx.setdefault(_memory_key(spec.rx_base), []).append(
                     (spec.rx_base.offset, spec.rx_base.offset + spec.ring_bytes, queue)
                 )
-        self.queues[(cube, pe)] = table
         early, self._early = self._early, []
         for kind, what in early:  # a peer that installed first may already have sent
             if kind == "credit":

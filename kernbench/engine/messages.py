@@ -177,13 +177,16 @@ class KernelLaunchMsg:
     """Run ``program(pe_context)`` on PEs ``pes`` (``(cube, pe)`` pairs) of SIP ``sip``, all starting together.
 
     ``program`` is host-side Python (a kernel wrapped by the kernels layer); it never crosses processes, since a
-    launch is submitted by host code running where its SIP is simulated.
+    launch is submitted by host code running where its SIP is simulated. ``after``: the handle of an earlier
+    launch on this SIP that this one waits for once it has reached the IO_CPU (a stream: a process group's
+    collectives run one after the other, in the order the host submitted them, without the host waiting).
     """
 
     sip: int
     name: str
     program: Callable[[Any], Any]
     pes: tuple[tuple[int, int], ...]
+    after: Any = None
 
     def __post_init__(self) -> None:
         _count("KernelLaunchMsg", "sip", self.sip)

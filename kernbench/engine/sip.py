@@ -162,8 +162,12 @@ class SipModel:
                     "HBM, SRAM or M_CPU memory is not modelled: stage it through a TCM"
                 )
         elif isinstance(msg, IpcqInitMsg):
-            if (msg.cube, msg.pe) in self.ipcq.queues:
-                raise ValueError(f"IpcqInitMsg: sip{msg.sip} cube {msg.cube} pe {msg.pe} already has IPCQ installed")
+            installed = self.ipcq.queues.get((msg.cube, msg.pe), {})
+            again = [q.direction for q in msg.queues if q.direction in installed]
+            if again:
+                raise ValueError(
+                    f"IpcqInitMsg: sip{msg.sip} cube {msg.cube} pe {msg.pe} already has IPCQ direction {again[0]!r}"
+                )
             for q in msg.queues:
                 for field in ("rx_base", "peer_rx_base"):
                     if getattr(q, field) is not None:

@@ -42,11 +42,12 @@ Pointer = int | PhysAddr
 class TL(TLBase[Pointer]):
     """The ``tl`` object of one PE in one launch."""
 
-    def __init__(self, ctx: PeContext) -> None:
+    def __init__(self, ctx: PeContext, rank: int | None = None) -> None:
         pes = sorted({pe for _, pe in ctx.launch_pes})
         cubes = sorted({cube for cube, _ in ctx.launch_pes})
         super().__init__((pes.index(ctx.pe), cubes.index(ctx.cube)), (len(pes), len(cubes)))
         self.ctx = ctx
+        self._rank = ctx.sip if rank is None else rank
         pe_cfg = ctx.topo.pe
         self._stage_base = PhysAddr.tcm(ctx.sip, ctx.cube, ctx.pe, pe_cfg.tcm_user_bytes)
         self._stage_size = pe_cfg.pe_tcm.size_bytes - pe_cfg.tcm_user_bytes - TCM_TOP_AREA
@@ -113,8 +114,8 @@ class TL(TLBase[Pointer]):
 
     @property
     def rank(self) -> int:
-        """This PE's collective rank: its SIP (rank = SIP)."""
-        return self.ctx.sip
+        """This PE's collective rank: its SIP (rank = SIP), or its rank in the process group it runs for."""
+        return self._rank
 
     def send_async(self, dir: str, src: TensorHandle) -> SendHandle:
         """Start sending a tile to the neighbour of direction ``dir``; `wait` waits until it has left.

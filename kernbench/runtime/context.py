@@ -184,8 +184,11 @@ class RuntimeContext:
         grid: Sequence[tuple[int, int]] | None = None,
         kwargs: dict[str, Any] | None = None,
         pe_args: Mapping[tuple[int, int], tuple] | None = None,
+        rank: int | None = None,
+        after: Handle | None = None,
     ) -> Handle:
-        """Submit a launch (see `launch`) without waiting for it; ``pe_args``: leading arguments per PE."""
+        """Submit a launch (see `launch`) without waiting for it; ``pe_args``: leading arguments per PE; ``rank``:
+        the kernel's ``tl.rank``; ``after``: a launch of this SIP to run after (a stream)."""
         sip = self.current_device()
         values: list[int | float | str] = []
         pes: set[tuple[int, int]] = set()
@@ -202,8 +205,8 @@ class RuntimeContext:
             else:
                 raise TypeError(f"launch {name!r}: argument {i} has unsupported type {type(arg).__name__}")
         chosen = tuple(sorted(pes)) if grid is None else tuple((int(c), int(p)) for c, p in grid)
-        program = make_program(kernel_fn, tuple(values), kwargs or {}, pe_args)
-        return self.engine.submit(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),)))
+        program = make_program(kernel_fn, tuple(values), kwargs or {}, pe_args, rank)
+        return self.engine.submit(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),), after))
 
     # -- requests (used by Tensor) ------------------------------------------------------------------------------
 

@@ -101,14 +101,14 @@ def test_a_full_ring_blocks_the_sender_until_a_credit_returns(topo):
     assert unblocked < 20_000.0  # two slots: both sends land at once, long before sip1 looks (launch at ~10 us)
 
 
-def test_installing_twice_or_using_a_missing_queue_is_an_error(topo):
+def test_installing_a_direction_twice_or_using_a_missing_queue_is_an_error(topo):
     engine = Engine(topo)
     torch = RuntimeContext(engine)
     checked = []
 
     def host(_sip):
         engine.wait(engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0))))
-        with pytest.raises(ValueError, match="already has IPCQ installed"):
+        with pytest.raises(ValueError, match="already has IPCQ direction 'E'"):
             engine.submit(IpcqInitMsg(0, 0, 0, ring_plan(topo, 0)))
         with pytest.raises(KernelError, match=r"kernel 'bad' .*no IPCQ direction 'N' \(installed: E, W\)"):
             torch.launch("bad", lambda tl: tl.send("N", tl.zeros((2,), "f32")), grid=[(0, 0)])
