@@ -23,6 +23,7 @@ from kernbench.ccl.ring import (
     REDUCE_OPS,
     ring_all_gather_kernel,
     ring_broadcast_kernel,
+    ring_reduce_kernel,
     ring_reduce_scatter_kernel,
 )
 from kernbench.ccl.topologies import CclGeometry, grid_dims, pe_edges
@@ -51,6 +52,7 @@ __all__ = [
     "resolve_validator",
     "ring_all_gather_kernel",
     "ring_broadcast_kernel",
+    "ring_reduce_kernel",
     "ring_reduce_scatter_kernel",
     "world_size_of",
 ]

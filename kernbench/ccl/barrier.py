@@ -24,7 +24,9 @@ direction arrive in the order they were sent.
 
 from __future__ import annotations
 
-from kernbench.ccl.model import LEADER, Hardware
+from collections.abc import Sequence
+
+from kernbench.ccl.model import LEADER, Hardware, Pe
 from kernbench.ccl.topologies import CclGeometry, dissemination_grid
 from kernbench.kernels import TLBase
 from kernbench.topology import Topology, sip_route
@@ -48,37 +50,55 @@ def directions(geometry: CclGeometry) -> tuple[str, ...]:
     return (*rows, *(f"{PREFIX}y{k}" for k in range((height - 1).bit_length())))
 
 
-def release_delay_ns(topo: Topology, geometry: CclGeometry) -> float:
+def release_delay_ns(
+    topo: Topology, geometry: CclGeometry, members: Sequence[int] | None = None, pes: Sequence[Pe] | None = None
+) -> float:
     """From a rank's call until it may leave, when every rank calls at once and nothing is in the tokens' way:
     the launch, the token made, then each round's slowest token (its send issued, the hop over that round's
     longest route, read, combined); after the last, its slot's credit on its way out (a PE is done when its
-    credits have left) if that takes longer than the combine."""
+    credits have left) if that takes longer than the combine. ``members`` / ``pes``: each rank's SIP and the PE
+    it runs the barrier on (a process group's; default every SIP's leader PE)."""
     hw = Hardware(topo)
+    places = sorted(set(pes or [LEADER]))
     token = hw.combine_ns(1)
-    total = hw.launch_ns([LEADER]) + token
-    links = round_links(topo, geometry)
+    total = max(hw.launch_ns([pe]) for pe in places) + token
+    links = round_links(topo, geometry, members)
     for hop in links:
-        total += hw.issue_ns + hw.sip_hop_ns(hop, TOKEN_BYTES) + hw.read_ns(TOKEN_BYTES) + token
+        total += hw.issue_ns + max(hw.sip_hop_ns(hop, TOKEN_BYTES, pe) for pe in places)
+        total += hw.read_ns(TOKEN_BYTES) + token
     if links:
-        total += max(0.0, hw.send_out_ns(CREDIT_BYTES) - token)
-    return total
+        total += max(0.0, max(hw.send_out_ns(CREDIT_BYTES, pe) for pe in places) - token)
+    return total + max(hw.done_ns(pe) for pe in places) - hw.done_ns(places[0])
 
 
-def round_links(topo: Topology, geometry: CclGeometry) -> list[int]:
-    """Each round's longest route in inter-SIP links, over every rank: in closed form on a full grid (the shorter
-    way round where the topology wraps, else the longer of the two ways a shift goes), else route by route."""
+def round_links(topo: Topology, geometry: CclGeometry, members: Sequence[int] | None = None) -> list[int]:
+    """Each round's longest route in inter-SIP links, over every rank: in closed form on a full grid of every
+    SIP (the shorter way round where the topology wraps, else the longer of the two ways a shift goes), else
+    route by route (``members``: each rank's SIP, for a process group)."""
     width, height = dissemination_grid(geometry)
     wraps = topo.system.topology != "mesh_2d_no_wrap"
-    full = (width, height) == geometry.sip_grid
+    sips = list(range(geometry.world_size)) if members is None else list(members)
+    full = (width, height) == geometry.sip_grid and sips == list(range(topo.sip_count))
     out = []
     for size, stride in ((width, 1), (height, width)):
         for k in range((size - 1).bit_length()):
             step = (1 << k) % size
             if full:
                 out.append(min(step, size - step) if wraps else max(step, size - step))
-            else:  # one line of the first ranks, on whatever grid the SIPs form
-                out.append(max(len(sip_route(topo.system, r, (r + step * stride) % size)) for r in range(size)))
+            else:
+                out.append(
+                    max(
+                        len(sip_route(topo.system, sips[r], sips[_shift(r, step, size, stride)]))
+                        for r in range(len(sips))
+                    )
+                )
     return out
+
+
+def _shift(rank: int, step: int, size: int, stride: int) -> int:
+    """The rank ``step`` further along ``rank``'s row (``stride`` 1) or column (``stride`` the row's width)."""
+    pos = rank // stride % size
+    return rank + ((pos + step) % size - pos) * stride
 
 
 def kernel(tl: TLBase, *, rounds: tuple[str, ...], arrive_ps: int, delay_ns: float) -> None:

@@ -87,6 +87,8 @@ _DEFAULT_KEYS = (
 _ENTRY_KEYS = ("module", "topology", "mapper", "validator", "n_elem", *_DEFAULT_KEYS)
 _KERNEL_KEYS = ("root_cube",)
 """Entry keys that go to ``kernel_args`` as keywords, like ``kernel_*`` ones."""
+ALL_TO_ALL = ("pairwise",)
+"""``all_to_all_single``'s algorithms (`kernbench.ccl.p2p`): pairwise exchange, step k to rank r + k."""
 BACKPRESSURE_SLEEP = "sleep"
 """The seeds' ``backpressure`` mode; the same as ``true``."""
 
@@ -98,6 +100,7 @@ class CclConfig:
     source: str
     algorithm: str
     algorithms: dict[str, AlgorithmConfig]
+    all_to_all: str = "pairwise"
 
     def selected(self, name: str | None = None) -> AlgorithmConfig:
         """The entry ``name`` (default: ``defaults.algorithm``)."""
@@ -131,9 +134,12 @@ def parse_ccl_config(data: Any, source: str = "<dict>") -> CclConfig:
     if not isinstance(defaults, dict) or not isinstance(entries, dict) or not entries:
         raise fail("algorithms", "expected a non-empty mapping of algorithm entries")
     for key in defaults:
-        if key not in ("algorithm", *_DEFAULT_KEYS):
-            raise fail(f"defaults.{key}", f"unknown key; allowed: algorithm, {', '.join(_DEFAULT_KEYS)}")
-    base = {k: _check(fail, f"defaults.{k}", k, v) for k, v in defaults.items() if k != "algorithm"}
+        if key not in ("algorithm", "all_to_all", *_DEFAULT_KEYS):
+            raise fail(f"defaults.{key}", f"unknown key; allowed: algorithm, all_to_all, {', '.join(_DEFAULT_KEYS)}")
+    all_to_all = defaults.get("all_to_all", "pairwise")
+    if all_to_all not in ALL_TO_ALL:
+        raise fail("defaults.all_to_all", f"expected one of {', '.join(ALL_TO_ALL)}, got {short_repr(all_to_all)}")
+    base = {k: _check(fail, f"defaults.{k}", k, v) for k, v in defaults.items() if k not in ("algorithm", "all_to_all")}
     algorithms = {}
     for name, entry in entries.items():
         where = f"algorithms.{name}"
@@ -165,7 +171,7 @@ def parse_ccl_config(data: Any, source: str = "<dict>") -> CclConfig:
     algorithm = defaults.get("algorithm", next(iter(algorithms)))
     if not isinstance(algorithm, str) or algorithm not in algorithms:
         raise fail("defaults.algorithm", f"no algorithm {algorithm!r}; entries: {', '.join(algorithms)}")
-    return CclConfig(source, algorithm, algorithms)
+    return CclConfig(source, algorithm, algorithms, all_to_all)
 
 
 def _check(fail: Fail, where: str, key: str, value: Any) -> Any:

@@ -57,22 +57,39 @@ def world_size_of(algo: AlgorithmConfig, topo: Topology) -> int:
 
 
 def build_install_plans(
-    algo: AlgorithmConfig, topo: Topology, extra: tuple[tuple[str, AlgorithmConfig], ...] = ()
+    algo: AlgorithmConfig,
+    topo: Topology,
+    extra: tuple[tuple[str, AlgorithmConfig], ...] = (),
+    members: Sequence[int] | None = None,
+    leaders: Sequence[tuple[int, int]] | None = None,
 ) -> InstallPlans:
     """Every rank's plan for ``algo``; ``extra`` adds other algorithms' queues as ``(direction prefix, entry)``
     (the process group's ring for barrier and broadcast), with receive rings laid out after ``algo``'s.
 
-    Everything that can fail is checked here, for every rank; each rank's queues are laid out when first asked
-    for, so a process builds only the plans of the ranks it runs (and of the peers it sends to)."""
-    return InstallPlans(algo, topo, extra)
+    ``members``: the SIP of each rank, for a process group of some SIPs (default: rank r is SIP r, every one the
+    algorithm's world takes); ``leaders``: each rank's PE where the algorithms that run on one PE per SIP run
+    (default cube 0 PE 0; a group's collectives have a PE of their own on each member). Everything that can fail is
+    checked here, for every rank; each rank's queues are laid out when first asked for, so a process builds only the
+    plans of the ranks it runs (and of the peers it sends to)."""
+    return InstallPlans(algo, topo, extra, members, leaders)
 
 
 class InstallPlans(Sequence[SipInstallPlan]):
     """The plans of ranks ``0 .. world_size - 1``, by rank; each built on first access."""
 
-    def __init__(self, algo: AlgorithmConfig, topo: Topology, extra: tuple[tuple[str, AlgorithmConfig], ...]) -> None:
+    def __init__(
+        self,
+        algo: AlgorithmConfig,
+        topo: Topology,
+        extra: tuple[tuple[str, AlgorithmConfig], ...],
+        members: Sequence[int] | None = None,
+        leaders: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
         self.algo, self.topo = algo, topo
-        self.geometry = CclGeometry.of(topo, world_size_of(algo, topo))
+        world = world_size_of(algo, topo) if members is None else len(members)
+        self.geometry = CclGeometry.of(topo, world)
+        self.members = tuple(range(world)) if members is None else tuple(members)
+        self.leaders = tuple(leaders) if leaders is not None else ((0, 0),) * world
         self.parts = [_Part("", algo, self.geometry)] + [_Part(prefix, a, self.geometry) for prefix, a in extra]
         self.senders: dict[Node, dict[str, tuple[Node, _Part]]] = {}  # receiving PE -> direction -> (sender, part)
         for part in self.parts:
@@ -115,28 +132,38 @@ class InstallPlans(Sequence[SipInstallPlan]):
                 sends = part.edges[rank].get((cube, pe), {})
                 recvs = part.receivers.get(node, {})
                 for d in sorted(set(sends) | set(recvs)):
-                    peer = sends.get(d)
-                    queues.setdefault((cube, pe), []).append(
+                    peer, sender = sends.get(d), recvs.get(d)
+                    queues.setdefault(self._place(rank, cube, pe), []).append(
                         QueueSpec(
                             d,
                             part.algo.n_slots,
                             part.algo.slot_size,
-                            send_to=peer,
+                            send_to=None if peer is None else self._physical(peer),
                             peer_rx_base=None if peer is None else self._rx_of(peer)[part.lands[(node, d)]],
-                            recv_from=recvs.get(d),
+                            recv_from=None if sender is None else self._physical(sender),
                             rx_base=self._rx_of(node).get(d),
                             credit_bytes=part.algo.ipcq_credit_size_bytes,
                             backpressure=part.algo.backpressure,
                         )
                     )
         installs = tuple(PeInstall(c, p, tuple(q)) for (c, p), q in sorted(queues.items()))
-        return SipInstallPlan(self.algo.name, rank, rank, self.geometry, self.parts[0].pes[rank], installs)
+        pes = tuple(self._place(rank, c, p) for c, p in self.parts[0].pes[rank])
+        return SipInstallPlan(self.algo.name, rank, self.members[rank], self.geometry, pes, installs)
+
+    def _place(self, rank: int, cube: int, pe: int) -> tuple[int, int]:
+        """Where a PE of the plan runs on rank ``rank``: its leader PE for the leader of one-PE algorithms."""
+        return self.leaders[rank] if (cube, pe) == (0, 0) else (cube, pe)
+
+    def _physical(self, node: Node) -> Node:
+        """A plan's (rank, cube, pe) as the (SIP, cube, pe) it runs on."""
+        return (self.members[node[0]], *self._place(*node))
 
     def _rx_of(self, node: Node) -> dict[str, PhysAddr]:
         rx = self._rx.get(node)
         if rx is None:
             rx = self._rx[node] = {
-                d: ring_region(self.topo, kind, *node)[0].offset_by(start) for d, kind, start in self._layout(node)
+                d: ring_region(self.topo, kind, *self._physical(node))[0].offset_by(start)
+                for d, kind, start in self._layout(node)
             }
         return rx
 

@@ -9,7 +9,14 @@ IPCQ: ``east`` (``E`` unless renamed) to rank ``r+1``, ``west`` to rank ``r-1`` 
 from __future__ import annotations
 
 from kernbench.ccl.algorithms.common import REDUCE_OPS as REDUCE_OPS
-from kernbench.ccl.algorithms.common import all_gather, finalize, reduce_scatter, split_even
+from kernbench.ccl.algorithms.common import (
+    all_gather,
+    finalize,
+    reduce_scatter,
+    ring_links,
+    split_even,
+    tree_reduce,
+)
 from kernbench.kernels import TL
 
 
@@ -77,3 +84,23 @@ def ring_broadcast_kernel(
             tl.send(east, piece)
         pieces.append(piece)
     tl.store(ptr, tl.cat(pieces), dtype)
+
+
+def ring_reduce_kernel(
+    ptr: int,
+    n_elem: int,
+    dtype: str,
+    op: str,
+    root: int,
+    world: int,
+    slot_elems: int,
+    tl: TL,
+    east: str = "E",
+    west: str = "W",
+) -> None:
+    """Rank ``root`` gets the reduction of every rank's ``n_elem`` values: reduced round the ring from both sides
+    into it, piece by piece (`common.ring_links`); the other ranks' values stay as they were."""
+    links = ring_links((tl.rank - root) % world, world, east, west)
+    acc = tree_reduce(tl, tl.load(ptr, (n_elem,), dtype), links, op, slot_elems)
+    if links[0] is None:
+        tl.store(ptr, finalize(acc, op, world), dtype)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +24,26 @@ from kernbench.ccl import (
     CclConfig,
     CclConfigError,
     InstallPlans,
+    SipInstallPlan,
     build_install_plans,
+    grid_dims,
     resolve_validator,
     ring_all_gather_kernel,
     ring_broadcast_kernel,
+    ring_reduce_kernel,
     ring_reduce_scatter_kernel,
     world_size_of,
 )
 from kernbench.ccl import barrier as dissemination_barrier
 from kernbench.ccl.algorithms import ring_allreduce
 from kernbench.ccl.algorithms.common import BLOCK_BYTES
+from kernbench.ccl.p2p import Channel
 from kernbench.engine import SYNC_BUFFER, Completion, Handle, IpcqInitMsg
 from kernbench.kernels import itemsize
+from kernbench.runtime.groups import GroupError, GroupTable, ProcessGroup
 from kernbench.runtime.placement import DPPolicy
+from kernbench.runtime.point_to_point import P2POp, PointToPoint
+from kernbench.topology import sip_grid
 
 if TYPE_CHECKING:
     from kernbench.runtime.context import RuntimeContext
@@ -54,16 +62,25 @@ def _blockwise(ptr: int, tl, *, kernel, steps: list[tuple[int, tuple]]) -> None:
         kernel(ptr + offset, *args, tl)
 
 
-def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
+def process_group_plans(
+    ccl: CclConfig,
+    topo: Topology,
+    members: Sequence[int] | None = None,
+    leaders: Sequence[tuple[int, int]] | None = None,
+) -> InstallPlans:
     """Every rank's plan: the selected algorithm's queues, the leaders' ring and the barrier's rounds; a plan that
-    cannot be built (rings too big, more ranks than SIPs) is a `CclConfigError` naming the ccl.yaml entry."""
+    cannot be built (rings too big, more ranks than SIPs, an algorithm a group cannot run) is a `CclConfigError`
+    naming the ccl.yaml entry. ``members`` / ``leaders``: a process group's SIPs and the PE each runs its
+    collectives on (default: the world, on every SIP's cube 0 PE 0)."""
     algo = ccl.selected()
-    leaders = replace(
+    if members is not None:
+        algo = group_algorithm(ccl, topo, members)
+    leaders_only = replace(
         algo, mapper="leader_only", validator="single_shard_per_rank", buffer_kind="tcm", kernel_config={}
     )
-    ring = replace(leaders, name="process_group_ring", module=ring_allreduce.__name__, topology="ring_1d")
+    ring = replace(leaders_only, name="process_group_ring", module=ring_allreduce.__name__, topology="ring_1d")
     barrier = replace(
-        leaders,
+        leaders_only,
         name="process_group_barrier",
         module=dissemination_barrier.__name__,
         topology="dissemination",
@@ -72,10 +89,38 @@ def process_group_plans(ccl: CclConfig, topo: Topology) -> InstallPlans:
         slot_size=dissemination_barrier.SLOT_BYTES,
         ipcq_credit_size_bytes=dissemination_barrier.CREDIT_BYTES,
     )
+    extra = ((RING_PREFIX, ring), (dissemination_barrier.PREFIX, barrier))
     try:
-        return build_install_plans(algo, topo, extra=((RING_PREFIX, ring), (dissemination_barrier.PREFIX, barrier)))
+        return build_install_plans(algo, topo, extra, members, leaders)
     except ValueError as exc:
         raise CclConfigError(ccl.source, f"algorithms.{algo.name}", str(exc)) from None
+
+
+GRID_TOPOLOGIES = ("mesh_2d", "torus_2d", "mesh_2d_no_wrap")
+
+
+def group_algorithm(ccl: CclConfig, topo: Topology, members: Sequence[int]) -> AlgorithmConfig:
+    """The selected all-reduce algorithm for a group of ``members``: one PE per SIP (the group's own), and for
+    the 2D algorithms members that form a block of the SIP grid shaped as the algorithm's grid of ranks; a
+    `GroupError` naming the algorithm and the group otherwise."""
+    algo = ccl.selected()
+    where = f"ccl algorithm {algo.name!r} on the group of ranks {list(members)[:16]}"
+    if algo.mapper != "leader_only":
+        raise GroupError(
+            f"{where}: it runs on several PEs of every SIP ({algo.mapper}), which only the world group has; "
+            "a group takes the one-PE algorithms (ring, mesh, tree)"
+        )
+    if algo.topology in GRID_TOPOLOGIES and len(members) > 1:
+        width = sip_grid(topo.system)[0]
+        w, h = grid_dims(len(members))
+        x0, y0 = members[0] % width, members[0] // width
+        block = [(y0 + i // w) * width + x0 + i % w for i in range(len(members))]
+        if x0 + w > width or list(members) != block:
+            raise GroupError(
+                f"{where}: its ranks are not a {w}x{h} block of the SIP grid (rows of {width}), as the 2D "
+                "algorithm needs; use a ring (--algorithm ring_allreduce_tcm) for this group"
+            )
+    return replace(algo, world_size=None)
 
 
 class ReduceOp:
@@ -102,18 +147,37 @@ class Work:
         return self._handle.done
 
 
-class Distributed:
+class _Groups:
+    """``dist.group``: ``WORLD``, the default group."""
+
+    def __init__(self, dist: Distributed) -> None:
+        self._dist = dist
+
+    @property
+    def WORLD(self) -> ProcessGroup:
+        return self._dist._table().world_group
+
+
+class Distributed(PointToPoint):
     """``torch.distributed`` of one process; its state is per SIP (per host worker)."""
 
     ReduceOp = ReduceOp
+    P2POp = P2POp
+    ProcessGroup = ProcessGroup
 
     def __init__(self, ctx: RuntimeContext) -> None:
         self._ctx = ctx
-        self._plans: InstallPlans | None = None  # every rank's plan, each built when first used in this process
-        self._installed: set[int] = set()
-        self._members: set[int] = set()  # the SIPs in the process group now
-        self._barrier: dict[str, Any] | None = None  # the barrier kernel's rounds and release delay, found once
+        self._groups: GroupTable | None = None
+        self._made: dict[int, int] = {}  # SIP -> new_group calls its worker made
+        self._plans: dict[int, InstallPlans] = {}  # group id -> every member's plan, built when first used
+        self._installed: set[tuple[int, int]] = set()  # (SIP, group id) whose collectives' queues are installed
+        self._members: set[int] = set()  # the SIPs in the (world) process group now
+        self._barriers: dict[int, dict[str, Any]] = {}  # group id -> its barrier kernel's rounds and release delay
+        self._streams: dict[tuple[int, int, str], Handle] = {}  # (SIP, group id, what) -> its last launch
         self._driver = False  # init_process_group ran at the top level (the seeds' single driver, ADR-0024 D9)
+        self._channels: dict[int, Channel] = {}
+        self._opened: set[tuple[int, int, int]] = set()
+        self.group = _Groups(self)
 
     @property
     def algorithm(self) -> AlgorithmConfig:
@@ -155,13 +219,19 @@ class Distributed:
             )
         if sip in self._members:
             raise RuntimeError(f"init_process_group: sip{sip} is already in the process group")
-        if sip not in self._installed:  # the hardware keeps its queues after destroy_process_group
-            plan = self.plans()[sip]
+        self._members.add(sip)
+        self._install(self._table().world_group, sip)
+
+    def _install(self, group: ProcessGroup, sip: int) -> SipInstallPlan:
+        """``sip``'s plan for ``group``'s collectives, its queues installed on first use (the hardware keeps
+        them after destroy_process_group)."""
+        plan = self.plans(group)[group.rank_of(sip)]
+        if (sip, group.gid) not in self._installed:
             msgs = [IpcqInitMsg(sip, pe.cube, pe.pe, pe.queues) for pe in plan.installs]
             if msgs:
                 self._ctx._requests(msgs, "ipcq_init")
-            self._installed.add(sip)
-        self._members.add(sip)
+            self._installed.add((sip, group.gid))
+        return plan
 
     def shard_policy(self) -> DPPolicy:
         """The layout `all_reduce` takes: one shard on each PE of the algorithm's plan (the mappers pick the
@@ -170,20 +240,63 @@ class Distributed:
         cubes = sorted({c for c, _ in pes})
         return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=len(pes) // len(cubes))
 
-    def plans(self) -> InstallPlans:
-        """Every rank's install plan: the selected algorithm's queues and the leaders' ring."""
-        if self._plans is None:
-            self._plans = process_group_plans(self._ctx.ccl, self._ctx.topo)
-        return self._plans
+    def plans(self, group: ProcessGroup | None = None) -> InstallPlans:
+        """Every member's install plan for ``group`` (default the world): the selected algorithm's queues, the
+        leaders' ring and the barrier's rounds."""
+        group = group or self._table().world_group
+        plans = self._plans.get(group.gid)
+        if plans is None:
+            if group.gid == 0:
+                plans = process_group_plans(self._ctx.ccl, self._ctx.topo)
+            else:
+                leaders = [self._table().collective_pe(group, sip) for sip in group.ranks]
+                plans = process_group_plans(self._ctx.ccl, self._ctx.topo, group.ranks, leaders)
+            self._plans[group.gid] = plans
+        return plans
+
+    # -- groups --------------------------------------------------------------------------------------------------
+
+    def new_group(self, ranks: Sequence[int] | None = None, **_options: Any) -> ProcessGroup:
+        """A process group of ``ranks`` (default every rank). As in torch, every rank calls it for every group, in
+        the same order; its collectives then take ``group=``. torch's other options (timeout, backend) are
+        accepted and have no effect."""
+        sip = self._check()
+        index = self._made.get(sip, 0)
+        group = self._table().create(index, ranks, sip)
+        self._made[sip] = index + 1
+        return group
+
+    def new_subgroups(self, group_size: int) -> tuple[ProcessGroup, list[ProcessGroup]]:
+        """Groups of ``group_size`` consecutive ranks covering the world (``torch.distributed.new_subgroups``):
+        this rank's group, and every one."""
+        world = self._world
+        if group_size < 1 or world % group_size:
+            raise ValueError(f"new_subgroups: group_size must divide the world size {world}, got {group_size}")
+        groups = [self.new_group(range(start, start + group_size)) for start in range(0, world, group_size)]
+        return groups[self._check() // group_size], groups
+
+    def _table(self) -> GroupTable:
+        if self._groups is None:
+            self._groups = GroupTable(self._ctx.topo, self._world)
+        return self._groups
+
+    def _member(self, what: str, group: ProcessGroup | None) -> tuple[int, ProcessGroup]:
+        """This worker's SIP and the group (default the world), which it must be in."""
+        sip = self._check()
+        group = group or self._table().world_group
+        if group.rank_of(sip) < 0:
+            raise GroupError(f"{what}: rank {sip} is not in {group}")
+        return sip, group
 
     def is_initialized(self) -> bool:
         if not self._in_worker():
             return self._driver
         return self._driver or self._ctx.current_device() in self._members
 
-    def get_rank(self) -> int:
-        """This worker's rank (its SIP); outside host code, after a top-level ``init_process_group``, the single
-        driver's rank 0 (ADR-0024 D9 of the seeds; ``KERNBENCH_DEBUG=1`` warns, as there)."""
+    def get_rank(self, group: ProcessGroup | None = None) -> int:
+        """This worker's rank (its SIP), or its rank in ``group`` (-1 outside it); outside host code, after a
+        top-level ``init_process_group``, the single driver's rank 0 (ADR-0024 D9 of the seeds;
+        ``KERNBENCH_DEBUG=1`` warns, as there)."""
         if not self._in_worker():
             self._check_driver("get_rank")
             if os.environ.get("KERNBENCH_DEBUG"):
@@ -193,17 +306,26 @@ class Distributed:
                     stacklevel=2,
                 )
             return 0
-        self._check()
-        return self._ctx.current_device()
+        sip = self._check()
+        return sip if group is None else group.rank_of(sip)
 
-    def get_world_size(self) -> int:
+    def get_world_size(self, group: ProcessGroup | None = None) -> int:
         if not self._in_worker():
             self._check_driver("get_world_size")
             return self._world
         self._check()
-        return self._world
+        return self._world if group is None else group.size()
 
-    def get_backend(self) -> str:
+    def get_process_group_ranks(self, group: ProcessGroup) -> list[int]:
+        return list(group.ranks)
+
+    def get_global_rank(self, group: ProcessGroup, group_rank: int) -> int:
+        return group.ranks[group_rank]
+
+    def get_group_rank(self, group: ProcessGroup, global_rank: int) -> int:
+        return group.rank_of(global_rank)
+
+    def get_backend(self, group: ProcessGroup | None = None) -> str:  # noqa: ARG002 - torch's signature
         if not self._in_worker():
             self._check_driver("get_backend")
             return "ahbm"
@@ -221,30 +343,42 @@ class Distributed:
         if not self._driver:
             raise RuntimeError(f"{what}: call torch.distributed.init_process_group() first")
 
-    def barrier(self) -> None:
-        """Return once every rank has reached its barrier: a dissemination barrier through the simulation
-        (`kernbench.ccl.barrier`), ceil(log2 p) rounds, after which the ranks leave within about a message time of
-        each other."""
-        geometry = self.plans()[self._check()].geometry
-        if self._barrier is None:
-            self._barrier = {
-                "rounds": dissemination_barrier.directions(geometry),
-                "delay_ns": dissemination_barrier.release_delay_ns(self._ctx.topo, geometry),
+    # -- collectives ---------------------------------------------------------------------------------------------
+
+    def barrier(self, group: ProcessGroup | None = None) -> None:
+        """Return once every rank of ``group`` has reached its barrier: a dissemination barrier through the
+        simulation (`kernbench.ccl.barrier`), after which every rank leaves at the same instant."""
+        sip, group = self._member("barrier", group)
+        plan = self._install(group, sip)
+        settings = self._barriers.get(group.gid)
+        if settings is None:
+            pes = [self._table().collective_pe(group, s) for s in group.ranks]
+            settings = self._barriers[group.gid] = {
+                "rounds": dissemination_barrier.directions(plan.geometry),
+                "delay_ns": dissemination_barrier.release_delay_ns(
+                    self._ctx.topo, plan.geometry, None if group.gid == 0 else group.ranks, pes
+                ),
             }
         arrive_ps = math.ceil(self._ctx.engine.now() * dissemination_barrier.PS_PER_NS)  # up: never before now
-        kwargs = {**self._barrier, "arrive_ps": arrive_ps}
-        self._run("barrier", dissemination_barrier.kernel, (), [LEADER], False, kwargs=kwargs)
+        kwargs = {**settings, "arrive_ps": arrive_ps}
+        self._run("barrier", dissemination_barrier.kernel, (), self._leader(group, sip), False, group, kwargs)
 
-    def all_reduce(self, tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
-        """Reduce ``tensor`` over all ranks in place with the ccl.yaml algorithm (same shape and dtype on every
-        rank). Its shards must be laid out as the algorithm's validator asks (one shard on the leader PE for the
-        SIP-to-SIP algorithms, one on every participating PE for the multi-PE ones); algorithms that reduce across
-        PEs (``REDUCES_ACROSS_PES``) combine every participating shard of every rank."""
+    def all_reduce(
+        self, tensor: Tensor, op: str = ReduceOp.SUM, group: ProcessGroup | None = None, async_op: bool = False
+    ) -> Work | None:
+        """Reduce ``tensor`` over the ranks of ``group`` (default all) in place with the ccl.yaml algorithm (same
+        shape and dtype on every rank). Its shards must be laid out as the algorithm's validator asks (one shard on
+        the leader PE for the SIP-to-SIP algorithms, one on every participating PE for the multi-PE ones);
+        algorithms that reduce across PEs (``REDUCES_ACROSS_PES``) combine every participating shard of every
+        rank."""
         self._check_op("all_reduce", op)
-        algo, plan = self.algorithm, self.plans()[self._check()]
+        sip, group = self._member("all_reduce", group)
+        plan = self._install(group, sip)
+        algo = self.plans(group).algo
         shards = self._own_shards("all_reduce", tensor)
+        logical = self.plans()[sip].pes if group.gid == 0 else [LEADER]
         try:
-            resolve_validator(algo.validator)(shards, plan.pes, plan.geometry)
+            resolve_validator(algo.validator)(shards, logical, plan.geometry)
         except ValueError as exc:
             raise ValueError(
                 f"all_reduce: {tensor.name} does not fit ccl algorithm {algo.name!r} "
@@ -279,45 +413,96 @@ class Distributed:
             )
             for start in range(0, n_elem, block)
         ]
-        ptrs = {(s.cube, s.pe): (tensor.va + s.offset_bytes,) for s in shards}
-        return self._run(
-            "all_reduce",
-            _blockwise,
-            (),
-            plan.pes,
-            async_op,
-            pe_args=ptrs,
-            kwargs={"kernel": module.kernel, "steps": steps},
-        )
+        runs_on = dict(zip(logical, plan.pes, strict=True))
+        ptrs = {runs_on[(s.cube, s.pe)]: (tensor.va + s.offset_bytes,) for s in shards}
+        kwargs = {"kernel": module.kernel, "steps": steps}
+        return self._run("all_reduce", _blockwise, (), plan.pes, async_op, group, kwargs=kwargs, pe_args=ptrs)
 
     def reduce_scatter_tensor(
-        self, output: Tensor, input: Tensor, op: str = ReduceOp.SUM, async_op: bool = False
+        self,
+        output: Tensor,
+        input: Tensor,
+        op: str = ReduceOp.SUM,
+        group: ProcessGroup | None = None,
+        async_op: bool = False,
     ) -> Work | None:
-        """Rank r's ``output`` gets part r of the reduction of every rank's ``input`` (world times as long)."""
+        """Rank r's ``output`` gets part r of the reduction of every rank's ``input`` (group size times as long)."""
         self._check_op("reduce_scatter_tensor", op)
+        sip, group = self._member("reduce_scatter_tensor", group)
         n_out = self._leader_elements("reduce_scatter_tensor", output)
         n_in = self._leader_elements("reduce_scatter_tensor", input)
-        self._same_dtype("reduce_scatter_tensor", output, input, n_in, n_out * self._world)
-        args = (output.va, input.va, n_out, output.dtype, op, self._world, self._slot(output), self._window)
-        return self._run(
-            "reduce_scatter_tensor", ring_reduce_scatter_kernel, args, [LEADER], async_op, kwargs=RING_DIRS
-        )
+        self._same_dtype("reduce_scatter_tensor", output, input, n_in, n_out * group.size())
+        args = (output.va, input.va, n_out, output.dtype, op, group.size(), self._slot(output), self._window)
+        pes = self._leader(group, sip)
+        return self._run("reduce_scatter_tensor", ring_reduce_scatter_kernel, args, pes, async_op, group, RING_DIRS)
 
-    def all_gather_into_tensor(self, output: Tensor, input: Tensor, async_op: bool = False) -> Work | None:
-        """Every rank's ``output`` gets all ranks' ``input`` concatenated in rank order."""
+    def all_gather_into_tensor(
+        self, output: Tensor, input: Tensor, group: ProcessGroup | None = None, async_op: bool = False
+    ) -> Work | None:
+        """Every rank's ``output`` gets all ranks' ``input`` concatenated in rank order (ranks of ``group``)."""
+        sip, group = self._member("all_gather_into_tensor", group)
         n_in = self._leader_elements("all_gather_into_tensor", input)
         n_out = self._leader_elements("all_gather_into_tensor", output)
-        self._same_dtype("all_gather_into_tensor", input, output, n_out, n_in * self._world)
-        args = (output.va, input.va, n_in, input.dtype, self._world, self._slot(input), self._window)
-        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, [LEADER], async_op, kwargs=RING_DIRS)
+        self._same_dtype("all_gather_into_tensor", input, output, n_out, n_in * group.size())
+        args = (output.va, input.va, n_in, input.dtype, group.size(), self._slot(input), self._window)
+        pes = self._leader(group, sip)
+        return self._run("all_gather_into_tensor", ring_all_gather_kernel, args, pes, async_op, group, RING_DIRS)
 
-    def broadcast(self, tensor: Tensor, src: int, async_op: bool = False) -> Work | None:
-        """Every rank's ``tensor`` gets rank ``src``'s values."""
-        if not 0 <= src < self._world:
-            raise ValueError(f"broadcast: src must be a rank 0..{self._world - 1}, got {src}")
+    def broadcast(
+        self,
+        tensor: Tensor,
+        src: int | None = None,
+        group: ProcessGroup | None = None,
+        async_op: bool = False,
+        group_src: int | None = None,
+    ) -> Work | None:
+        """Every rank's ``tensor`` gets the values of rank ``src`` (a global rank, as torch's; or ``group_src``,
+        its rank in ``group``)."""
+        sip, group = self._member("broadcast", group)
+        root = self._root("broadcast", group, src, group_src)
         n = self._leader_elements("broadcast", tensor)
-        args = (tensor.va, n, tensor.dtype, src, self._world, self._slot(tensor), self._window)
-        return self._run("broadcast", ring_broadcast_kernel, args, [LEADER], async_op, kwargs=RING_DIRS)
+        args = (tensor.va, n, tensor.dtype, root, group.size(), self._slot(tensor), self._window)
+        pes = self._leader(group, sip)
+        return self._run("broadcast", ring_broadcast_kernel, args, pes, async_op, group, RING_DIRS)
+
+    def reduce(
+        self,
+        tensor: Tensor,
+        dst: int | None = None,
+        op: str = ReduceOp.SUM,
+        group: ProcessGroup | None = None,
+        async_op: bool = False,
+        group_dst: int | None = None,
+    ) -> Work | None:
+        """Rank ``dst`` (global; or ``group_dst`` in ``group``) gets the reduction of every rank's ``tensor``:
+        reduced up the group's ring from both sides into it; the others' tensors are left as they were."""
+        self._check_op("reduce", op)
+        sip, group = self._member("reduce", group)
+        root = self._root("reduce", group, dst, group_dst)
+        n = self._leader_elements("reduce", tensor)
+        args = (tensor.va, n, tensor.dtype, op, root, group.size(), self._slot(tensor))
+        pes = self._leader(group, sip)
+        return self._run("reduce", ring_reduce_kernel, args, pes, async_op, group, RING_DIRS)
+
+    def _leader(self, group: ProcessGroup, sip: int) -> list[tuple[int, int]]:
+        """Where ``sip`` runs ``group``'s barrier and ring collectives (its queues installed first)."""
+        self._install(group, sip)
+        return [self._table().collective_pe(group, sip)]
+
+    @staticmethod
+    def _root(what: str, group: ProcessGroup, rank: int | None, group_rank: int | None) -> int:
+        """A collective's root as a group rank, from a global rank or a group rank (exactly one given)."""
+        if (rank is None) == (group_rank is None):
+            keyword = "group_src" if what == "broadcast" else "group_dst"
+            raise ValueError(f"{what}: give the root as a global rank or as {keyword}, one of them")
+        if group_rank is not None:
+            if not 0 <= group_rank < group.size():
+                raise ValueError(f"{what}: the root must be a rank 0..{group.size() - 1} of {group}, got {group_rank}")
+            return group_rank
+        root = group.rank_of(rank) if isinstance(rank, int) else -1
+        if root < 0:
+            raise ValueError(f"{what}: the root must be one of {group}'s ranks {list(group.ranks)[:16]}, got {rank}")
+        return root
 
     def _run(
         self,
@@ -326,11 +511,27 @@ class Distributed:
         args: tuple,
         grid,
         async_op: bool,
-        *,
+        group: ProcessGroup,
         kwargs: dict | None = None,
+        *,
         pe_args: dict | None = None,
+        stream: str = "collectives",
     ) -> Work | None:
-        handle = self._ctx._launch_async(name, kernel, args, grid=list(grid), kwargs=kwargs, pe_args=pe_args)
+        """Launch ``kernel`` for ``group``, after this SIP's previous launch on the group's stream (its collectives'
+        or its point-to-point one), with ``tl.rank`` its group rank."""
+        sip = self._ctx.current_device()
+        key = (sip, group.gid, stream)
+        handle = self._ctx._launch_async(
+            name,
+            kernel,
+            args,
+            grid=list(grid),
+            kwargs=kwargs,
+            pe_args=pe_args,
+            rank=group.rank_of(sip),
+            after=self._streams.get(key),
+        )
+        self._streams[key] = handle
         work = Work(self._ctx, handle, f"kernel:{name}")
         if async_op:
             return work
@@ -375,7 +576,7 @@ class Distributed:
                 f"{small.dtype}, got {n_big} of {big.dtype}"
             )
 
-    def destroy_process_group(self) -> None:
+    def destroy_process_group(self, group: ProcessGroup | None = None) -> None:  # noqa: ARG002 - torch's signature
         if not self._in_worker():
             self._check_driver("destroy_process_group")
             self._driver = False
