@@ -31,7 +31,7 @@ from typing import Any
 
 from .transport import launched_by_mpi, launcher_rank
 
-__all__ = ["OPT_OUT_VAR", "REPORTING_TAG", "WAIT_S", "install", "reporting_rank"]
+__all__ = ["OPT_OUT_VAR", "REPORTING_TAG", "WAIT_S", "drain_output", "install", "reporting_rank"]
 
 OPT_OUT_VAR = "PDES_NO_ABORT_HOOK"
 """Set to 1 to keep Python's own ``sys.excepthook`` under an MPI launcher."""
@@ -71,6 +71,9 @@ def reporting_rank(exc: BaseException) -> int | None:
 
 
 def _hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    from .memory import check  # here: pdes.memory imports this module
+
+    check(exc)  # out of memory: that rank ends the job at once, in one line (pdes.memory)
     rank = _world()[0]
     reporter = reporting_rank(exc)
     if reporter is not None and reporter != rank:
@@ -147,8 +150,10 @@ def _flush() -> None:
             stream.flush()
 
 
-def _drain(deadline: float) -> None:
-    """Wait until the launcher has read what this process wrote to its stdout and stderr pipes."""
+def drain_output(deadline: float | None = None) -> None:
+    """Wait until the launcher has read what this process wrote to its stdout and stderr pipes (at most until
+    ``deadline``, `time.monotonic` seconds; default `DRAIN_S` from now)."""
+    deadline = time.monotonic() + DRAIN_S if deadline is None else deadline
     buf = bytearray(4)
     for fd in (1, 2):
         try:
@@ -163,7 +168,7 @@ def _drain(deadline: float) -> None:
 
 def _end_job() -> None:
     _flush()
-    _drain(time.monotonic() + DRAIN_S)
+    drain_output()
     comm = _mpi_world()
     if comm is not None:
         comm.Abort(1)
