@@ -76,7 +76,7 @@ class RankEngine:
         self.ended: BaseException | None = None
         """What ended a failed run; every later run raises it again at once, without waiting for any rank."""
         self.settling = False
-        self.step = "a run"
+        self.step, self.step_key = "a run", _step_key("a run")
         n = len(self.names)
         self.F = np.zeros(n)  # promises: LP i sends nothing before F[i]
         self.G = 0.0  # global lower bound on any event time, from the last reduction
@@ -253,7 +253,7 @@ class RankEngine:
             raise self.ended
         t0, c0 = time.perf_counter(), time.process_time()
         self.settling = settling
-        self.step = step
+        self.step, self.step_key = step, _step_key(step)
         self.workers.attach(getcurrent())
         horizon = INF if until is None else float(until)
         try:
@@ -351,7 +351,7 @@ class RankEngine:
             self.remote_sent - self.remote_received,
             len(self.workers.workers) - blocked,
         ]
-        step = _step_key(self.step)  # the smallest and (negated) the largest over the ranks: equal when all agree
+        step = self.step_key  # the smallest and (negated) the largest over the ranks: equal when all agree
         return np.array([next_time, step, -step]), np.array(sums, dtype=float)
 
     def in_transport_call(self, call: Callable[..., T], *args: Any) -> tuple[T, float]:

@@ -14,13 +14,14 @@ loop forever. So a program that calls `guard` (the CLIs) does not try:
 
 `out_of_memory` frees the reserve, says what the process was doing (the innermost function on its stack that
 has a `label`: which LP it simulated, which host code or kernel it ran), lets the program add its own record
-(`on_out_of_memory`), and ends the process with ``os._exit`` — under ``mpirun`` that ends the whole job, with
-this process's exit code, since it leaves without ``MPI_Finalize`` (docs/adr/0007). Without `guard` nothing
-here acts: a library user's MemoryError is an ordinary exception.
+(`on_out_of_memory`), and ends the process without unwinding (`pdes.abort.leave`): under ``mpirun`` that ends
+the whole job with this process's exit code (docs/adr/0007). Without `guard` nothing here acts: a library user's
+MemoryError is an ordinary exception.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import mmap
 import os
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from types import CodeType, FrameType, TracebackType
 from typing import Any, NoReturn
 
-from .abort import drain_output
+from .abort import leave
 from .errors import message_of
 from .transport import launched_by_mpi, launcher_rank
 
@@ -48,9 +49,6 @@ RESERVE = 8 << 20
 
 CHECK_S = 0.02
 """CPU seconds between two looks at the limits."""
-
-_EXIT = os._exit
-"""``os._exit`` as it was at import: a program may wrap ``os._exit`` later (kernbench does), this must not."""
 
 _LABELS: dict[CodeType, Callable[[dict[str, Any]], str]] = {}
 _state: dict[str, Any] = {"prefix": None, "reserve": None, "report": None, "limits": [], "statm": None, "ending": False}
@@ -93,6 +91,7 @@ def guard(prefix: str) -> None:
         signal.signal(signal.SIGVTALRM, _look)
         signal.siginterrupt(signal.SIGVTALRM, False)  # other threads' system calls restart, not fail with EINTR
         signal.setitimer(signal.ITIMER_VIRTUAL, CHECK_S, CHECK_S)
+        atexit.register(signal.setitimer, signal.ITIMER_VIRTUAL, 0)  # no timer signal once Python has let go of it
 
 
 def check(exc: BaseException | None) -> None:
@@ -113,7 +112,7 @@ def out_of_memory(frame: FrameType | None = None, exc: BaseException | None = No
     """End this process now: one line on stderr, the program's report, `EXIT_CODE`. ``frame`` (or ``exc``'s
     traceback) is where it was; ``detail`` how the limit was reached."""
     if _state["ending"]:  # the report ran out of memory as well
-        _EXIT(EXIT_CODE)
+        leave(EXIT_CODE)
     _state["ending"] = True
     reserve = _state["reserve"]
     _state["reserve"] = None
@@ -132,9 +131,7 @@ def out_of_memory(frame: FrameType | None = None, exc: BaseException | None = No
         sys.stdout.flush()
     with contextlib.suppress(OSError):
         os.write(2, f"{prefix}: {line}\n".encode(errors="backslashreplace"))
-    if launched_by_mpi():
-        drain_output()  # the launcher must read the line before the job ends
-    _EXIT(EXIT_CODE)
+    leave(EXIT_CODE)
 
 
 def _line(frame: FrameType | None, exc: BaseException | None, detail: str) -> str:
