@@ -57,12 +57,13 @@ def one_line(stderr: str, ranks: int | None) -> str:
     [
         ("oom_host", "running host code on sip1 at t=0 (Unable to allocate 16.0 GiB for an array"),
         ("oom_kernel", "running kernel 'hog' on sip1 cube 0 pe 0 at t="),
+        ("oom_model", "simulating sip1 at t="),
     ],
 )
 def test_an_allocation_larger_than_what_is_left_ends_the_run_in_one_line(ranks, name, doing):
-    """Deterministic: one allocation fails at once, wherever the process's memory stands."""
+    """One allocation fails at once, wherever the process's memory stands (the model's fill: one of its pages)."""
     args = bench(name) + (["--device", "sip:1"] if name == "oom_kernel" else [])
-    record, stderr, elapsed = capped_job(2048 * MIB, ranks, args)
+    record, stderr, elapsed = capped_job((512 if name == "oom_model" else 2048) * MIB, ranks, args)
     line = one_line(stderr, ranks)
     assert doing in line, line
     assert record["status"] == "FAIL"
