@@ -210,6 +210,10 @@ MPI_ONLY = {
         "spawn_nprocs_differ",
         "ModelError: the ranks' scripts disagree: rank 0: spawn #1 (nprocs=2); rank 1: spawn #1 (nprocs=1)",
     ),
+    "processes spawn a different number of times": (
+        "spawn_count_differ",
+        "the ranks' scripts disagree: rank 0: the end of its script (Simulation.settle); rank 1: spawn #2 (nprocs=2)",
+    ),
     "processes judge the run differently": ("checks_differ", "sip0-sip1 (2 SIPs): MPI rank 1: failed checks: mine"),
 }
 

@@ -112,5 +112,5 @@ def test_a_run_known_not_to_fit_is_refused_before_it_starts(args, message):
     assert (proc.returncode, proc.stdout) == (3, ""), proc.stderr
     [line] = proc.stderr.splitlines()
     assert line.startswith(message), line
-    assert line.endswith("(ulimit -v)"), line
+    assert re.search(r"can have \d+(\.\d)? (MiB|GiB) \((ulimit -v|MemAvailable|cgroup memory.max)\)$", line), line
     assert elapsed < 10
