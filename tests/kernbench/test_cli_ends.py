@@ -135,3 +135,20 @@ def test_ctrl_c_and_sigterm_end_the_job_quietly(tmp_path, ranks, signum, code):
         time.sleep(0.05)
     else:
         pytest.fail("processes of the job are left")
+
+
+def test_os_exit_of_a_forked_child_is_its_own_business():
+    """Only the process that runs the simulation treats os._exit as a run ended without its report."""
+    script = (
+        "import os\n"
+        "from kernbench.cli import process\n"
+        "process.setup()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(7)\n"
+        "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env(), capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "7\n", "")
