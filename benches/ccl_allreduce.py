@@ -19,7 +19,7 @@ from functools import cache
 import numpy as np
 
 SPMD = True
-PARAMS = {"n_elem": (0, "f32 elements per participating PE (0: the ccl.yaml algorithm's n_elem)")}
+PARAMS = {"n_elem": (0, "f32 elements per participating PE (0: the ccl.yaml algorithm's n_elem)", (0, None))}
 
 
 def shard_values(rank: int, shard: int, n: int) -> np.ndarray:

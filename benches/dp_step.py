@@ -54,15 +54,15 @@ from kernbench.runtime import DPPolicy
 
 SPMD = True
 PARAMS = {
-    "layers": (4, "linear layers of the MLP (hidden x hidden, ReLU between them)"),
-    "hidden": (512, "hidden size: a multiple of 8 x cubes"),
-    "batch": (128, "tokens per rank (its micro-batch)"),
-    "cubes": (2, "cubes whose PEs run the GEMMs (cubes 1..N; cube 0 communicates)"),
-    "bucket_mib": (0.25, "gradient bucket size in MiB (DDP's bucket_cap_mb)"),
+    "layers": (4, "linear layers of the MLP (hidden x hidden, ReLU between them)", (1, None)),
+    "hidden": (512, "hidden size: a multiple of 8 x cubes", (1, None)),
+    "batch": (128, "tokens per rank (its micro-batch)", (1, None)),
+    "cubes": (2, "cubes whose PEs run the GEMMs (cubes 1..N; cube 0 communicates)", (1, None)),
+    "bucket_mib": (0.25, "gradient bucket size in MiB (DDP's bucket_cap_mb)", (0, None)),
     "grad_dtype": ("f16", "gradient and bucket dtype: f16 (as the weights, DDP's default) or f32"),
     "overlap": (True, "all-reduce each bucket as soon as it is ready (false: all after the backward)"),
     "algorithm": ("", "ccl.yaml algorithm of the gradient all-reduce (empty: --algorithm or the file's default)"),
-    "seed": (0, "seed of the weights and of every rank's data"),
+    "seed": (0, "seed of the weights and of every rank's data", (0, 18446744073709551615)),
 }
 
 F16 = 2
@@ -348,7 +348,7 @@ def worker(rank: int, torch: Any, p: dict, want: list[np.ndarray]) -> dict:
 
 
 def run(torch: Any, **params: Any) -> dict:
-    p = {name: params.get(name, default) for name, (default, _) in PARAMS.items()}
+    p = {name: params.get(name, default) for name, (default, *_) in PARAMS.items()}
     if p["algorithm"]:
         torch.ccl = torch.ccl.with_algorithm(p["algorithm"])
     algo = torch.ccl.selected()

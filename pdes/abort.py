@@ -27,11 +27,11 @@ import termios
 import time
 import traceback
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from .transport import launched_by_mpi, launcher_rank
 
-__all__ = ["OPT_OUT_VAR", "REPORTING_TAG", "WAIT_S", "install", "reporting_rank"]
+__all__ = ["OPT_OUT_VAR", "REPORTING_TAG", "WAIT_S", "drain_output", "install", "leave", "reporting_rank"]
 
 OPT_OUT_VAR = "PDES_NO_ABORT_HOOK"
 """Set to 1 to keep Python's own ``sys.excepthook`` under an MPI launcher."""
@@ -41,6 +41,9 @@ WAIT_S = 5.0
 
 REPORTING_TAG = 0x5DE5
 """Tag of the failing rank's "I am reporting" message on ``COMM_WORLD`` (pdes's own traffic uses a duplicate)."""
+
+_EXIT = os._exit
+"""``os._exit`` as it was at import (a program may wrap the one its code calls)."""
 
 DRAIN_S = 30.0
 """A bound on waiting for the launcher to read what this rank printed, for a launcher that stopped reading; the
@@ -71,6 +74,9 @@ def reporting_rank(exc: BaseException) -> int | None:
 
 
 def _hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    from .memory import check  # here: pdes.memory imports this module
+
+    check(exc)  # out of memory: that rank ends the job at once, in one line (pdes.memory)
     rank = _world()[0]
     reporter = reporting_rank(exc)
     if reporter is not None and reporter != rank:
@@ -147,8 +153,10 @@ def _flush() -> None:
             stream.flush()
 
 
-def _drain(deadline: float) -> None:
-    """Wait until the launcher has read what this process wrote to its stdout and stderr pipes."""
+def drain_output(deadline: float | None = None) -> None:
+    """Wait until the launcher has read what this process wrote to its stdout and stderr pipes (at most until
+    ``deadline``, `time.monotonic` seconds; default `DRAIN_S` from now)."""
+    deadline = time.monotonic() + DRAIN_S if deadline is None else deadline
     buf = bytearray(4)
     for fd in (1, 2):
         try:
@@ -161,9 +169,27 @@ def _drain(deadline: float) -> None:
             continue
 
 
+def leave(code: int) -> NoReturn:
+    """End this process now with exit ``code``, without unwinding (no atexit handlers, no ``MPI_Finalize``).
+
+    Under an MPI launcher the whole job ends with ``code``, once the launcher has read what this process printed:
+    by ``MPI_Abort`` (MPICH adds its ``Abort(code) on node ...`` line). A process that leaves without it was measured
+    to end the job with hydra's exit code 9, or to leave hydra's proxy failing an assertion and the job hanging, in
+    3 of 120 jobs. Before MPI has started, by SIGKILL: the one way to end a job whose other ranks wait in
+    ``MPI_Init``."""
+    if launched_by_mpi():
+        _flush()
+        drain_output()
+        comm = _mpi_world()
+        if comm is None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        comm.Abort(code)
+    _EXIT(code)
+
+
 def _end_job() -> None:
     _flush()
-    _drain(time.monotonic() + DRAIN_S)
+    drain_output()
     comm = _mpi_world()
     if comm is not None:
         comm.Abort(1)

@@ -40,6 +40,8 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(_EXT_NDARRAY, _header(arr.dtype, arr.shape) + arr.tobytes())
     if isinstance(obj, np.generic):
         return msgpack.ExtType(_EXT_NPSCALAR, _header(obj.dtype, ()) + obj.tobytes())
+    if isinstance(obj, int):
+        raise CodecError(f"the integer {obj!r:.40} is outside what msgpack carries (-2**63 .. 2**64-1)")
     raise CodecError(f"cannot send an object of type {type(obj).__name__} between LPs: {obj!r:.80}")
 
 

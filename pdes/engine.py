@@ -9,6 +9,7 @@ runs over the in-process and the MPI transport. See docs/adr/0001.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import traceback
@@ -18,8 +19,9 @@ from typing import Any, TypeVar
 import numpy as np
 from greenlet import getcurrent
 
+from . import memory
 from .codec import CodecError, decode, encode
-from .errors import ModelError, RemoteError, SimulationDeadlock
+from .errors import ModelError, RemoteError, SimulationDeadlock, message_of
 from .lp import LP, Record, Sink
 from .model import Model, horizon_message, time_limit
 from .partition import Partition
@@ -47,7 +49,7 @@ class Failure:
             "rank": self.rank,
             "lp": self.lp,
             "type": type(self.exc).__name__,
-            "message": str(self.exc),
+            "message": message_of(self.exc),
             "traceback": self.text,
         }
 
@@ -74,6 +76,7 @@ class RankEngine:
         self.ended: BaseException | None = None
         """What ended a failed run; every later run raises it again at once, without waiting for any rank."""
         self.settling = False
+        self.step, self.step_key = "a run", _step_key("a run")
         n = len(self.names)
         self.F = np.zeros(n)  # promises: LP i sends nothing before F[i]
         self.G = 0.0  # global lower bound on any event time, from the last reduction
@@ -205,6 +208,7 @@ class RankEngine:
                             f"LP {lp.name!r} has input links but its builder set no handler (lp.on_receive)"
                         )
                 except Exception as exc:
+                    memory.check(exc)
                     return Failure(self.rank, lp.name, exc)
             return None
         finally:
@@ -236,16 +240,20 @@ class RankEngine:
         return self.workers.spawn(self.by_index[lp_index], fn, args, name)
 
     # --- the loop -----------------------------------------------------------
-    def run(self, until: float | None, progress: Callable[[dict], None] | None, settling: bool = False) -> list:
+    def run(
+        self, until: float | None, progress: Callable[[dict], None] | None, settling: bool = False, step: str = "a run"
+    ) -> list:
         """Run to ``until`` (or quiescence); return every rank's (reports, rank stats, LP stats).
 
-        ``settling``: this rank only settles (`settle`); it returns nothing and, when other ranks run instead,
-        every rank raises a `ModelError` (the ranks' scripts took different paths).
+        ``step`` names this run in the rank's script (``spawn #2 (nprocs=4)``): every rank must be at the same
+        step, or every rank raises a `ModelError` naming each rank's (the ranks' scripts took different paths).
+        ``settling``: this rank only settles (`settle`, a step of its own); it returns nothing.
         """
         if self.ended is not None:
             raise self.ended
         t0, c0 = time.perf_counter(), time.process_time()
         self.settling = settling
+        self.step, self.step_key = step, _step_key(step)
         self.workers.attach(getcurrent())
         horizon = INF if until is None else float(until)
         try:
@@ -291,11 +299,7 @@ class RankEngine:
             latency, label = self.model.shortest_link
             raise ModelError(horizon_message(label, latency, self.G) + " (run() without until)")
         if outcome == "disagree":
-            self.ended = ModelError(
-                "the ranks' scripts disagree: some finished (Simulation.settle) while others started a run; every "
-                "rank must start the same runs (e.g. the same torch.multiprocessing.spawn calls)"
-            )
-            self.ended.reported_by = 0
+            self.ended = self._disagreement()
             raise self.ended
         if settling:
             return []
@@ -303,6 +307,19 @@ class RankEngine:
             for lp in self.lps:
                 lp.env.advance_to(horizon)
         return self._report()
+
+    def _disagreement(self) -> ModelError:
+        """Collective: the error of ranks at different steps, each step once with its ranks."""
+        steps: dict[str, list[int]] = {}
+        for rank, data in enumerate(self.transport.allgather(encode(self.step))):
+            steps.setdefault(decode(data), []).append(rank)
+        where = "; ".join(f"{_ranks(ranks)}: {step}" for step, ranks in steps.items())
+        error = ModelError(
+            f"the ranks' scripts disagree: {where}; every rank must start the same runs (e.g. the same "
+            "torch.multiprocessing.spawn calls, with the same nprocs)"
+        )
+        error.reported_by = 0
+        return error
 
     def settle(self, exc: BaseException | None) -> None:
         """Collective: tell every rank whether this rank's code outside the simulation failed (``exc``).
@@ -313,7 +330,7 @@ class RankEngine:
         """
         if exc is not None and self.failure is None and self.ended is None:
             self.failure = Failure(self.rank, None, exc)
-        self.run(None, None, settling=True)
+        self.run(None, None, settling=True, step="the end of its script (Simulation.settle)")
 
     def record_failure(self, exc: Exception, lp: LP | None) -> None:
         """Model code raised: remember it; the next reduction tells every rank."""
@@ -333,9 +350,9 @@ class RankEngine:
             self.events,
             self.remote_sent - self.remote_received,
             len(self.workers.workers) - blocked,
-            1 if self.settling else 0,
         ]
-        return np.array([next_time]), np.array(sums, dtype=float)
+        step = self.step_key  # the smallest and (negated) the largest over the ranks: equal when all agree
+        return np.array([next_time, step, -step]), np.array(sums, dtype=float)
 
     def in_transport_call(self, call: Callable[..., T], *args: Any) -> tuple[T, float]:
         """``call(*args)`` to the transport, its wall and CPU time booked as this round's time inside the
@@ -365,7 +382,7 @@ class RankEngine:
     ) -> str | None:
         mins, sums = result
         G = float(mins[0])
-        failures, blocked, events, in_flight, workers_done, settling = (int(x) for x in sums)
+        failures, blocked, events, in_flight, workers_done = (int(x) for x in sums)
         if in_flight != 0:
             raise RuntimeError(f"pdes invariant broken: {in_flight} messages in flight after a round")
         if G > self.G:
@@ -377,7 +394,7 @@ class RankEngine:
             )
         if failures:
             return "failed"
-        if 0 < settling < self.transport.size:
+        if mins[1] != -mins[2]:
             return "disagree"
         if until is None:
             if G == INF:
@@ -499,6 +516,26 @@ class RankEngine:
         return [decode(data) for _, data in everyone]
 
 
+def _step_key(step: str) -> float:
+    """A number for ``step`` that a float holds exactly (48 bits of its hash), for the min reduction."""
+    return float(int.from_bytes(hashlib.sha256(step.encode()).digest()[:6], "little"))
+
+
+def _lp_names(lps: list[LP]) -> str:
+    """``LPs sip1, sip3``, or ``8 LPs: sip1, sip3, sip5, ...``."""
+    names = [lp.name for lp in lps]
+    if not names:
+        return "no LPs"
+    if len(names) <= 3:
+        return "LP " + ", ".join(names) if len(names) == 1 else "LPs " + ", ".join(names)
+    return f"{len(names)} LPs: {', '.join(names[:3])}, ..."
+
+
+def _ranks(ranks: list[int]) -> str:
+    """``rank 1``, ``ranks 0, 2, 3``."""
+    return f"rank {ranks[0]}" if len(ranks) == 1 else "ranks " + ", ".join(map(str, ranks))
+
+
 def _encodable(value: Any) -> Any:
     """``value``, or its ``repr`` when msgpack cannot carry it (for a deadlock report, not a result)."""
     try:
@@ -506,3 +543,8 @@ def _encodable(value: Any) -> Any:
     except CodecError:
         return repr(value)
     return value
+
+
+memory.label(RankEngine.build, lambda f: f"building {f['lp'].name}" if "lp" in f else "building the model")
+memory.label(RankEngine.run, lambda f: f"synchronizing rank {f['self'].rank} ({_lp_names(f['self'].lps)})")
+memory.label(RankEngine._report, lambda f: f"gathering rank {f['self'].rank}'s results")

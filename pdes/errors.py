@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def message_of(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when its ``__str__`` raises: a report must survive the exceptions it reports."""
+    try:
+        return str(exc)
+    except Exception as error:  # any exception class may define __str__
+        return f"<{type(exc).__name__}.__str__ raised {type(error).__name__}>"
+
+
 class PdesError(Exception):
     """Base class of every error the engine raises itself."""
 

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from . import memory
 from .clock import LPEnvironment
 from .codec import PLAIN as _PLAIN
 from .codec import decode, pack
@@ -228,3 +229,6 @@ class LP:
             "next_time": self.next_time(),
             "events": self.events,
         } | ({"state": self._describe()} if self._describe else {})
+
+
+memory.label(LP.advance, lambda f: f"simulating {f['self'].name} at t={f['self'].env.now:g}")

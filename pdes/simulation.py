@@ -150,7 +150,9 @@ class Simulation:
         return worker.pool.wait(worker, event)
 
     # --- running ----------------------------------------------------------------
-    def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
+    def run(
+        self, until: float | None = None, progress: Callable[[dict], None] | None = None, step: str = "a run"
+    ) -> RunResult:
         """Run to simulated time ``until`` (events before it are processed), or to quiescence.
 
         ``until`` is None or a finite number >= 0. Time must be able to advance over the whole
@@ -165,7 +167,7 @@ class Simulation:
             if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) or until < 0:
                 raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
             self.model.check_horizon(until)
-        parts = self._on_every_rank(lambda engine: engine.run(until, progress))
+        parts = self._on_every_rank(lambda engine: engine.run(until, progress, step=step))
         names = self.model.lp_names
         results: dict[int, Any] = {}
         ranks, lps, workers = [], {}, {}

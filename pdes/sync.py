@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from . import memory
 from .codec import decode, encode
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class RankSync:
                 try:
                     moved = lp.advance(limit, runnable, run_workers)
                 except Exception as exc:
+                    memory.check(exc)
                     eng.record_failure(exc, lp)
                     return -1
             nxt = queue[0][0] if queue else INF

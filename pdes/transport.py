@@ -9,6 +9,7 @@ single-process fallback. ``pdes.mpi.MpiTransport`` is the real thing.
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -23,10 +24,26 @@ __all__ = ["LocalWorld", "Transport", "launched_by_mpi"]
 # so a plain single-process run never initialises MPI.
 LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 
+# How a launched process reaches its launcher: PMI's socket (hydra, srun --mpi=pmi2) or port, PMIx's server
+# (Open MPI, srun --mpi=pmix). A shell that kept PMI_RANK from an earlier job has none of them.
+_PMIX_VARS = ("PMIX_NAMESPACE", "PMIX_SERVER_URI2", "PMIX_SERVER_URI3", "PMIX_SERVER_URI4", "PMIX_SERVER_URI41")
+
 
 def launched_by_mpi() -> bool:
-    """True when an MPI launcher (mpirun, mpiexec, srun --mpi) started this process."""
-    return any(var in os.environ for var in LAUNCHER_VARS)
+    """True when an MPI launcher (mpirun, mpiexec, srun --mpi) started this process: it announced a rank and the
+    way to reach it. Launcher variables left in the environment of a plain run do not count (they would silence
+    its errors, printed by rank 0 only, and make it wait for an MPI job that does not exist)."""
+    return any(var in os.environ for var in LAUNCHER_VARS) and _launcher_present()
+
+
+def _launcher_present() -> bool:
+    fd = os.environ.get("PMI_FD", "")
+    if fd.isdigit():
+        try:
+            return stat.S_ISSOCK(os.fstat(int(fd)).st_mode)
+        except OSError:
+            return False
+    return "PMI_PORT" in os.environ or any(var in os.environ for var in _PMIX_VARS)
 
 
 def launcher_rank() -> int:
@@ -34,11 +51,23 @@ def launcher_rank() -> int:
 
     For messages that must appear once per job, such as a bad command line found before MPI starts.
     """
+    if not launched_by_mpi():
+        return 0
     for var in ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK"):
         value = os.environ.get(var, "")
         if value.isdigit():
             return int(value)
     return 0
+
+
+def launcher_size() -> int:
+    """The number of processes of the job as the MPI launcher announced it (1 when there is none)."""
+    if launched_by_mpi():
+        for var in ("PMI_SIZE", "PMIX_SIZE", "OMPI_COMM_WORLD_SIZE"):
+            value = os.environ.get(var, "")
+            if value.isdigit():
+                return int(value)
+    return 1
 
 
 class Transport(Protocol):

@@ -15,6 +15,8 @@ from typing import Any
 import simpy
 from greenlet import getcurrent, greenlet
 
+from . import memory
+from .errors import message_of
 from .lp import LP
 
 __all__ = ["Worker", "WorkerPool"]
@@ -30,17 +32,25 @@ class Worker:
         self.done = False
         self.value: Any = None
         self.waiting_on: simpy.Event | None = None
-        self.glet = greenlet(lambda *_: fn(lp, *args))
+        self.glet = greenlet(lambda *_: _host_code(self, fn, args))
 
     def describe(self) -> dict:
         return {"worker": self.name, "lp": self.lp.name, "now": self.lp.env.now, "waiting_on": repr(self.waiting_on)}
+
+
+def _host_code(worker: Worker, fn: Callable, args: tuple) -> Any:
+    """The bottom of every worker's greenlet: what `pdes.memory` names when host code runs out of memory."""
+    return fn(worker.lp, *args)
+
+
+memory.label(_host_code, lambda f: f"running host code on {f['worker'].lp.name} at t={f['worker'].lp.now:g}")
 
 
 class WorkerFailure(Exception):
     """A worker raised; carries the worker so the engine can name its LP."""
 
     def __init__(self, worker: Worker, exc: BaseException) -> None:
-        super().__init__(str(exc))
+        super().__init__(message_of(exc))
         self.worker = worker
         self.exc = exc
 
@@ -82,6 +92,7 @@ class WorkerPool:
             try:
                 result = worker.glet.switch(value) if ok else worker.glet.throw(value)
             except BaseException as exc:
+                memory.check(exc)
                 worker.done = True
                 self._registry.pop(worker.glet, None)
                 raise WorkerFailure(worker, exc) from exc

@@ -7,6 +7,7 @@ one). These tests start mpirun themselves, so they run in the plain ``pytest`` p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,31 @@ CASES = {
     "sys.exit in one SIP's host code": Case(
         bench("sys_exit"), "sip1: SystemExit: 3", 1, ("kernbench run sys_exit: FAIL", "sip0: PASS")
     ),
+    "os._exit(0) in one SIP's host code": Case(
+        bench("os_exit"), "os._exit(0) ended the process before the run's report (at os_exit.py:8); the run fails", 1
+    ),
+    "a metric msgpack cannot carry": Case(
+        bench("big_metric"),
+        "sip1: metric 'big' cannot be sent between ranks: the integer 1180591620717411303424 is outside what "
+        "msgpack carries (-2**63 .. 2**64-1)",
+        1,
+        ("status       1 PASS, 1 FAIL", "sip0: PASS", "metrics: big=7"),
+    ),
+    "a spawned rank returns a value msgpack cannot carry": Case(
+        bench("spawn_big_result"),
+        "CodecError: rank 1's return value cannot be sent between processes: the integer 1180591620717411303424",
+        1,
+    ),
+    "an exception whose __str__ raises": Case(
+        bench("hostile_error"), "Hostile: <Hostile.__str__ raised RuntimeError> (at hostile_error.py:10)", 1
+    ),
+    "a kernel receive nobody sends to": Case(
+        bench("recv_deadlock"),
+        "sip1: IpcqDeadlock: IPCQ deadlock: 2 queue(s) wait for something no PE will send; sip1.cube0.pe0 E: waits "
+        "for data #0 from sip0.cube0.pe0 (this SIP's host code never ended)",
+        1,
+        ("kernbench run recv_deadlock: FAIL",),
+    ),
 }
 
 
@@ -88,8 +114,11 @@ def leftovers(tag: str) -> list[int]:
     return found
 
 
-def run_job(args: list[str], ranks: int | None) -> tuple[subprocess.CompletedProcess, float, list[int]]:
-    """Run the job in its own session; return it, its wall time and the processes it left behind."""
+def run_job(
+    args: list[str], ranks: int | None, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, float, list[int]]:
+    """Run the job in its own session (``env``: variables to add); return it, its wall time and the processes it
+    left behind."""
     tag = uuid.uuid4().hex
     env = dict(
         os.environ,
@@ -97,6 +126,7 @@ def run_job(args: list[str], ranks: int | None) -> tuple[subprocess.CompletedPro
         MPIEXEC_TIMEOUT="60",
         MPIR_CVAR_CH4_PROGRESS_THROTTLE="true",
         MPIR_CVAR_ENABLE_HEAVY_YIELD="1",
+        **(env or {}),
         **{TAG_VAR: tag},
     )
     for var in (*LAUNCHER_VARS, "PDES_NO_ABORT_HOOK"):
@@ -173,3 +203,29 @@ def test_a_bench_failing_to_import_on_one_rank_is_named_with_its_rank():
         pytest.skip("mpirun not installed")
     proc, _, _ = run_job(bench("import_fails"), 2)
     assert proc.stderr.startswith("kernbench: rank 1: bench 'import_fails': importing "), proc.stderr
+
+
+MPI_ONLY = {
+    "processes spawn different nprocs": (
+        "spawn_nprocs_differ",
+        "ModelError: the ranks' scripts disagree: rank 0: spawn #1 (nprocs=2); rank 1: spawn #1 (nprocs=1)",
+    ),
+    "processes spawn a different number of times": (
+        "spawn_count_differ",
+        "the ranks' scripts disagree: rank 0: the end of its script (Simulation.settle); rank 1: spawn #2 (nprocs=2)",
+    ),
+    "processes judge the run differently": ("checks_differ", "sip0-sip1 (2 SIPs): MPI rank 1: failed checks: mine"),
+}
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed")
+@pytest.mark.parametrize("name", list(MPI_ONLY))
+def test_processes_that_disagree_fail_the_job_naming_the_process(name):
+    """What only several processes can do: differ. Rank 0 prints FAIL, and the job's exit code is 1."""
+    name, cause = MPI_ONLY[name]
+    proc, elapsed, left = run_job([*bench(name), "--json"], 2)
+    line = json.loads(proc.stdout)
+    assert (proc.returncode, line["status"]) == (1, "FAIL"), proc.stderr
+    assert cause in line["error"], line["error"]
+    assert elapsed < JOB_LIMIT_S
+    assert not left

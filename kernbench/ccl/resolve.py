@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from kernbench.yaml_input import short_repr
+from pdes.errors import message_of
 
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
@@ -28,7 +29,7 @@ def import_module(name: Any) -> ModuleType:
     try:
         return importlib.import_module(name)
     except Exception as exc:  # whatever the module raises while importing is a problem of this name
-        raise ValueError(f"cannot import {name!r} ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"cannot import {name!r} ({type(exc).__name__}: {message_of(exc)})") from None
 
 
 def resolve(key: Any, registry: dict[str, Callable], what: str, params: Sequence[str]) -> Callable:

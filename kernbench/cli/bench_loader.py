@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from pdes import memory
+from pdes.errors import message_of
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The parent of the ``kernbench`` package directory: the checkout's root."""
 
@@ -82,8 +85,9 @@ def load(name: str, path: Path) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        memory.check(exc)
         sys.modules.pop(module_name, None)
-        raise BenchError(f"bench {name!r}: importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise BenchError(f"bench {name!r}: importing {path} failed: {type(exc).__name__}: {message_of(exc)}") from exc
     if not callable(getattr(module, "run", None)):
         raise BenchError(f"bench {name!r}: {path} defines no run(torch) function")
     return module

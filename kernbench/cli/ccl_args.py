@@ -30,6 +30,11 @@ def add_ccl_args(p: argparse.ArgumentParser, *, repeatable: bool = False) -> Non
     )
 
 
+def ccl_input(args: argparse.Namespace) -> dict[str, str]:
+    """The ccl.yaml read, as an input that no output may overwrite (`kernbench.cli.output_files`)."""
+    return {"the --ccl file" if args.ccl is not None else "the ccl.yaml file": str(args.ccl or DEFAULT_CCL_PATH)}
+
+
 def load_collectives(args: argparse.Namespace, topo: Topology) -> CclConfig:
     """The ccl.yaml with ``--algorithm`` selected, its install plans checked against ``topo``."""
     return select_algorithm(load_ccl_config(args.ccl), args.algorithm, topo)

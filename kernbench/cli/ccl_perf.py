@@ -27,9 +27,12 @@ import numpy as np
 
 from kernbench.ccl import CclConfig, world_size_of
 from kernbench.ccl.model import reference_ns
+from kernbench.cli.labels import count
+from kernbench.cli.memory_needs import size_text
 from kernbench.engine import Engine
 from kernbench.kernels import itemsize
 from kernbench.runtime import DPPolicy, RuntimeContext
+from pdes.transport import launcher_size
 
 
 class CclPerfError(ValueError):
@@ -83,6 +86,19 @@ def sweep_sizes(min_bytes: int, max_bytes: int, factor: int) -> list[int]:
     while sizes[-1] * factor <= max_bytes:
         sizes.append(sizes[-1] * factor)
     return sizes
+
+
+def sweep_memory(op: str, size: int, dtype: str, world: int) -> tuple[int, str]:
+    """A lower bound of the bytes the sweep's largest ``size`` needs in this process, and what holds them: every
+    rank this process simulates holds a buffer of ``size`` bytes, and checking one rank's result computes numpy's
+    float64 reference of the whole array (`kernbench.cli.memory_needs`)."""
+    local = -(-world // launcher_size())
+    reference = 8 * (size // itemsize(dtype))
+    need = local * size + reference
+    return need, (
+        f"{op} of {size_text(size)} on {count(world, 'rank')}: {count(local, 'rank')} in this process, each with a "
+        f"{size_text(size)} buffer, and numpy's float64 reference ({size_text(reference)})"
+    )
 
 
 @dataclass(frozen=True)

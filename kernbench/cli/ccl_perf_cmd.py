@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from kernbench.ccl import CclConfig, load_ccl_config, world_size_of
-from kernbench.cli.ccl_args import add_ccl_args, select_algorithm
-from kernbench.cli.ccl_perf import DTYPES, OPS, CclPerfError, parse_size, run_sweep, sweep_sizes
+from kernbench.cli.ccl_args import add_ccl_args, ccl_input, select_algorithm
+from kernbench.cli.ccl_perf import DTYPES, OPS, CclPerfError, parse_size, run_sweep, sweep_memory, sweep_sizes
+from kernbench.cli.exit_codes import FAIL, PASS
 from kernbench.cli.labels import count
+from kernbench.cli.memory_needs import require
+from kernbench.cli.output import finish
+from kernbench.cli.output_files import check_outputs
 from kernbench.cli.plots import bandwidth_plot, check_plot
-from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
-from kernbench.cli.user_errors import agree_on_setup
+from kernbench.cli.system_args import add_system_args, load_system, topology_input, warn_idle_ranks
+from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
 from kernbench.topology import Topology
 from pdes.progress import ProgressLine
@@ -79,43 +83,50 @@ def prepare(args: argparse.Namespace) -> Setup:
     world = world_size_of(ccls[0].selected(), topo)
     if not 0 <= args.root < world:
         raise CclPerfError(f"--root {args.root}: expected a rank 0..{world - 1}")
+    need, what = sweep_memory(args.op, sizes[-1], args.dtype, world)
+    require(need, f"--max-bytes {args.max_bytes}: {what}")
     return Setup(topo, ccls, sizes, world)
 
 
 def run(args: argparse.Namespace) -> int:
     topo, ccls, sizes, world = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
+    outputs = on_first_rank(lambda: check_outputs({"--plot": args.plot}, {**topology_input(args), **ccl_input(args)}))
     results: dict[str, list[dict[str, Any]]] = {}
-    rank = 0
     for ccl in ccls:
         eng = Engine(topo, report_requests=False)  # one per algorithm; MPI transport when launched by mpirun
-        rank = eng.rank
         if not results:
             warn_idle_ranks(eng, topo)
-        progress = ProgressLine(enabled=False if args.json or rank != 0 else None, unit="ns")
+        progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns")
         eng.progress = progress
         try:
             results[label(args.op, ccl)] = run_sweep(eng, ccl, args.op, sizes, args.dtype, args.root)
         finally:
             progress.close()
-    if rank != 0:  # every rank has the same rows; one prints
-        return 0
     world_sizes = {name: world_size_of(ccl.selected(), topo) for name, ccl in zip(results, ccls, strict=True)}
-    lines = (
-        json_lines(args.op, topo, results, world_sizes)
-        if args.json
-        else text_lines(args.op, topo, results, world_sizes)
-    )
-    print("\n".join(lines), flush=True)
-    if args.plot is not None:
-        bandwidth_plot(
-            args.plot,
-            {name: [(r["size"], r["busbw_gbs"]) for r in rows] for name, rows in results.items()},
-            title=f"kernbench ccl-perf: {args.op}, {args.dtype}, {count(world, 'rank')} "
-            f"({topo.system.topology}), busbw = algbw x {BUS_FACTORS[args.op]}",
-            ylabel="busbw (GB/s)",
-            lines={"inter-SIP link": link_gbs(topo)},
+
+    def report() -> int:  # every rank has the same rows; one prints and draws
+        lines = (
+            json_lines(args.op, topo, results, world_sizes)
+            if args.json
+            else text_lines(args.op, topo, results, world_sizes)
         )
-    return 0 if all(r["wrong"] == 0 for rows in results.values() for r in rows) else 1
+        plots = [(outputs["--plot"], lambda fh: draw(fh, args, topo, results, world))] if "--plot" in outputs else []
+        wrong = any(r["wrong"] for rows in results.values() for r in rows)
+        return finish("\n".join(lines), plots, FAIL if wrong else PASS)
+
+    return on_first_rank(report)
+
+
+def draw(out: BinaryIO, args: argparse.Namespace, topo: Topology, results: dict[str, list[dict]], world: int) -> None:
+    """busbw against size, one curve per algorithm, with the inter-SIP link's bandwidth."""
+    bandwidth_plot(
+        out,
+        {name: [(r["size"], r["busbw_gbs"]) for r in rows] for name, rows in results.items()},
+        title=f"kernbench ccl-perf: {args.op}, {args.dtype}, {count(world, 'rank')} "
+        f"({topo.system.topology}), busbw = algbw x {BUS_FACTORS[args.op]}",
+        ylabel="busbw (GB/s)",
+        lines={"inter-SIP link": link_gbs(topo)},
+    )
 
 
 def label(op: str, ccl: CclConfig) -> str:

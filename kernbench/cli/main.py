@@ -1,18 +1,22 @@
 """``kernbench`` entry point: parse the subcommand, turn user errors into one line and exit code 2.
 
 Under ``mpirun`` it installs pdes's abort hook first: an unexpected exception on any rank ends the whole job,
-its traceback printed once by the rank that raised it, instead of leaving the other ranks waiting.
+its traceback printed once by the rank that raised it, instead of leaving the other ranks waiting. The command
+itself (`cli`) also ends quietly on Ctrl-C and SIGTERM and in one line out of memory (`kernbench.cli.process`);
+its exit codes are `kernbench.cli.exit_codes`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
-from kernbench.cli import ccl_perf_cmd, probe_cmd, run_cmd, topology_cmd
-from kernbench.cli.output import JobArgumentParser, stdout_closed
+from kernbench.cli import ccl_perf_cmd, exit_codes, probe_cmd, process, run_cmd, topology_cmd
+from kernbench.cli.memory_needs import NotEnoughMemory
+from kernbench.cli.output import JobArgumentParser, stdout_is_closed
 from kernbench.cli.user_errors import USER_ERRORS
-from pdes import install_abort_hook
+from pdes import install_abort_hook, memory
 from pdes.transport import launcher_rank
 
 SUBCOMMANDS = {"topology": topology_cmd, "probe": probe_cmd, "run": run_cmd, "ccl-perf": ccl_perf_cmd}
@@ -29,17 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     install_abort_hook()
     args = build_parser().parse_args(argv)
+    if stdout_is_closed():
+        return exit_codes.USAGE
     try:
-        code = SUBCOMMANDS[args.command].run(args)
-        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
-        return code
+        return SUBCOMMANDS[args.command].run(args)
     except USER_ERRORS as exc:
         if launcher_rank() == 0:  # under mpirun every rank raises the same error (agree_on_setup): say it once
             print(f"kernbench: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # kernbench probe | head
-        return stdout_closed()
+        return exit_codes.OUT_OF_MEMORY if isinstance(exc, NotEnoughMemory) else exit_codes.USAGE
+    except BaseException as exc:
+        memory.check(exc)  # out of memory: one line and exit 3, not a traceback (after process.setup)
+        raise
+
+
+def cli() -> NoReturn:
+    """The ``kernbench`` command: `main` in a process set up to end cleanly however it ends."""
+    process.setup()
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -1,9 +1,11 @@
-"""How the CLI writes: once per mpirun job, and quietly when the reader of stdout goes away.
+"""How the CLI writes: once per mpirun job, and in one line when stdout cannot take the report.
 
 Under ``mpirun -n 4 kernbench ...`` every rank parses the same command line; argparse would print its usage
 error (or ``--help``) four times. `JobArgumentParser` prints only on launcher rank 0 and still exits with the
-same code on every rank. ``kernbench probe | head`` closes the pipe while kernbench prints: `stdout_closed` ends
-the command as a tool killed by SIGPIPE would, without a BrokenPipeError traceback.
+same code on every rank. Reports go out through `print_report`: ``kernbench probe | head`` closes the pipe while
+kernbench prints, and the command ends as a tool killed by SIGPIPE would, without a BrokenPipeError traceback; a
+full or failing stdout (``> /dev/full``) is one line on stderr and exit code 4. A stdout closed from the start
+(``>&-``) is refused before anything runs (`stdout_is_closed`).
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pdes.transport import launcher_rank
+from kernbench.cli import exit_codes
+from kernbench.cli.output_files import Output, Writer, write_all
+from pdes.transport import launched_by_mpi, launcher_rank
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
-
-SIGPIPE_EXIT = 141
-"""128 + SIGPIPE: what a shell reports for a writer whose reader went away."""
 
 
 class JobArgumentParser(argparse.ArgumentParser):
@@ -31,24 +32,54 @@ class JobArgumentParser(argparse.ArgumentParser):
             super()._print_message(message, file)
 
 
-def stdout_closed() -> int:
-    """Stop writing to a stdout whose reader has gone and return the exit code to end with.
+def print_report(text: str) -> int | None:
+    """Print ``text`` (and a newline) on stdout now; None when it went out, else the exit code to end with, having
+    said why on stderr (nothing for a reader that went away)."""
+    if sys.stdout is None:
+        return _cannot_print("stdout is closed")
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # kernbench probe | head
+        _discard_stdout()
+        return exit_codes.STDOUT_CLOSED
+    except OSError as exc:
+        _discard_stdout()
+        return _cannot_print(f"{exc.strerror or exc} (errno {exc.errno})")
+    return None
 
-    stdout is pointed at /dev/null first: Python flushes it again at exit, which would raise once more.
-    """
+
+def stdout_is_closed() -> bool:
+    """Whether this process was started with its stdout closed (``>&-``), which it then says in one line: the
+    report would be lost, so nothing runs. (Under mpirun the launcher gives every rank a pipe.)"""
+    if sys.stdout is not None or launched_by_mpi():
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)  # the lowest free descriptor: 1, so no file opened later gets it
+    if devnull != 1:
+        os.close(devnull)
+    print("kernbench: stdout is closed: the report would be lost (redirect it, e.g. > /dev/null)", file=sys.stderr)
+    return True
+
+
+def _cannot_print(reason: str) -> int:
+    print(f"kernbench: cannot print the report on stdout: {reason}", file=sys.stderr, flush=True)
+    return exit_codes.OUTPUT_FAILED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: Python flushes it again at exit, which would fail once more."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    return SIGPIPE_EXIT
 
 
-def unwritable(text: str) -> str | None:
-    """Why a file cannot be created or overwritten at ``text``, or None when it can."""
-    path = Path(text)
-    if path.is_dir():
-        return "is a directory"
-    if not path.parent.is_dir():
-        return f"cannot write: directory {str(path.parent)!r} does not exist"
-    if not (os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK | os.X_OK)):
-        return "cannot write: permission denied"
-    return None
+def finish(report: str, outputs: Sequence[tuple[Output, Writer]], code: int) -> int:
+    """The end of a command on the process that reports: write the output files, print the report, then one line
+    on stderr per output that failed. Returns ``code`` (the result's), or `exit_codes.OUTPUT_FAILED` when a file
+    could not be written (the report is printed all the same) or an exit code of `print_report`'s."""
+    failures = write_all(outputs)
+    printed = print_report(report)
+    for line in failures:
+        print(f"kernbench: {line}", file=sys.stderr, flush=True)
+    if printed is not None:
+        return printed
+    return exit_codes.OUTPUT_FAILED if failures else code

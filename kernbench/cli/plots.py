@@ -2,29 +2,25 @@
 transfer size, one curve per case or algorithm, with reference bandwidths as dashed lines.
 
 matplotlib is optional (the ``plot`` and ``dev`` extras): `check_plot` refuses ``--plot`` before anything runs
-when it is missing or the file cannot be written, so a long sweep does not fail at its end.
+when it is missing, so a long sweep does not fail at its end (the path itself: `kernbench.cli.output_files`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-from kernbench.cli.output import unwritable
+from typing import BinaryIO
 
 
 class PlotError(ValueError):
-    """``--plot`` cannot be honoured (no matplotlib, a file that cannot be written): one line, exit 2."""
+    """``--plot`` cannot be honoured (no matplotlib): one line, exit 2."""
 
 
 def check_plot(path: str) -> None:
-    """A `PlotError` when matplotlib is missing or ``path`` cannot be written."""
+    """A `PlotError` when matplotlib is missing."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise PlotError(f"--plot {path}: needs matplotlib: pip install -e '.[plot]'") from None
-    problem = unwritable(path)
-    if problem:
-        raise PlotError(f"--plot {path}: {problem}")
 
 
 def size_label(nbytes: float) -> str:
@@ -36,14 +32,14 @@ def size_label(nbytes: float) -> str:
 
 
 def bandwidth_plot(
-    path: str,
+    out: BinaryIO,
     curves: Mapping[str, Sequence[tuple[int, float]]],
     *,
     title: str,
     ylabel: str = "GB/s",
     lines: Mapping[str, float] | None = None,
 ) -> None:
-    """Write ``path``: each curve's (bytes, GB/s) points on a log2 size axis, each of ``lines`` dashed."""
+    """Write a PNG to ``out``: each curve's (bytes, GB/s) points on a log2 size axis, each of ``lines`` dashed."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
     from matplotlib.ticker import FuncFormatter, LogLocator
 
@@ -63,4 +59,4 @@ def bandwidth_plot(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(out, format="png", dpi=110)

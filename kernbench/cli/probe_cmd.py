@@ -11,9 +11,12 @@ import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from kernbench.cli.exit_codes import PASS
 from kernbench.cli.labels import count
+from kernbench.cli.output import finish
+from kernbench.cli.output_files import check_outputs
 from kernbench.cli.plots import bandwidth_plot, check_plot
 from kernbench.cli.probe_cases import (
     CASE_NAMES,
@@ -25,8 +28,8 @@ from kernbench.cli.probe_cases import (
     measure,
     plan,
 )
-from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
-from kernbench.cli.user_errors import agree_on_setup
+from kernbench.cli.system_args import add_system_args, load_system, topology_input, warn_idle_ranks
+from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
 from kernbench.topology import Topology
 
@@ -57,25 +60,26 @@ def prepare(args: argparse.Namespace) -> tuple[Topology, list, list[dict[str, st
 
 def run(args: argparse.Namespace) -> int:
     topo, cases, notes = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
+    outputs = on_first_rank(lambda: check_outputs({"--plot": args.plot}, topology_input(args)))
     eng = Engine(topo)  # MPI transport when launched by mpirun
     warn_idle_ranks(eng, topo)
     rows = measure(eng, cases)
-    if eng.rank != 0:  # every rank has the same rows; one prints
-        return 0
-    lines = json_lines(topo, rows, notes) if args.json else text_lines(topo, rows, notes)
-    print("\n".join(lines), flush=True)
-    if args.plot is not None:
-        plot(args.plot, topo, rows)
-    return 0
+
+    def report() -> int:  # every rank has the same rows; one prints
+        lines = json_lines(topo, rows, notes) if args.json else text_lines(topo, rows, notes)
+        plots = [(outputs["--plot"], lambda fh: plot(fh, topo, rows))] if "--plot" in outputs else []
+        return finish("\n".join(lines), plots, PASS)
+
+    return on_first_rank(report)
 
 
-def plot(path: str, topo: Topology, rows: dict[str, list[dict]]) -> None:
+def plot(out: BinaryIO, topo: Topology, rows: dict[str, list[dict]]) -> None:
     """The sweep's effective bandwidth against transfer size, one curve per case."""
     curves: dict[str, list[tuple[int, float]]] = {}
     for r in rows["sweep"]:
         curves.setdefault(r["case"], []).append((r["nbytes"], r["bandwidth_gbs"]))
     bandwidth_plot(
-        path,
+        out,
         curves,
         title=f"kernbench probe ({Path(topo.source).name}): one transfer at a time from sip{INITIATOR_SIP}",
         ylabel="effective bandwidth (GB/s)",

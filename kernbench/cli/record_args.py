@@ -1,22 +1,19 @@
 """``kernbench run --trace PATH --trace-sips 0-3 --trace-detail ops --hw-stats PATH``: what a run records, and the
 files it writes from it (README, Timeline traces and hardware statistics; docs/adr/0015-timeline-traces.md).
 
-Options are checked before anything runs (a `BenchError`: one line, exit 2). The files are written by rank 0
-only, from the records every rank gathered, each to a temporary file renamed into place: a run that fails leaves
-no half-written trace.
+Options are checked before anything runs (a `BenchError`: one line, exit 2; the paths themselves:
+`kernbench.cli.output_files`). The files are written by rank 0 only, from the records every rank gathered.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kernbench.cli.bench_loader import BenchError
+from kernbench.cli.output_files import Output, Writer, text_writer
 from kernbench.engine.hw_stats import hw_stats, stats_csv
 from kernbench.engine.recorder import DETAILS, Recording
 from kernbench.engine.trace_file import trace_json
@@ -51,16 +48,12 @@ def add_record_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def check_record_options(args: argparse.Namespace, unwritable: Callable[[str], str | None]) -> None:
-    """What can be checked without the topology: paths, formats, options that need ``--trace``."""
+def check_record_options(args: argparse.Namespace) -> None:
+    """What can be checked without the topology: formats, options that need ``--trace``."""
     if args.trace is None:
         for flag, value in (("--trace-sips", args.trace_sips), ("--trace-detail", args.trace_detail)):
             if value is not None:
                 raise BenchError(f"{flag} {value}: needs --trace PATH")
-    for flag, path in (("--trace", args.trace), ("--hw-stats", args.hw_stats)):
-        problem = unwritable(path) if path is not None else None
-        if problem:
-            raise BenchError(f"{flag} {path}: {problem}")
     if args.hw_stats is not None and Path(args.hw_stats).suffix.lower() not in STATS_FORMATS:
         raise BenchError(f"--hw-stats {args.hw_stats}: expected a .json or .csv file name")
 
@@ -94,29 +87,20 @@ def parse_sips(text: str, sip_count: int) -> frozenset[int]:
     return frozenset(sips)
 
 
-def write_outputs(args: argparse.Namespace, recording: Recording, records: list[dict[str, Any]]) -> dict | None:
-    """Rank 0: write the trace and the statistics asked for; returns the statistics (None without --hw-stats)."""
-    if args.trace is not None:
-        write_atomic(args.trace, trace_json(records, recording.detail))
-    if args.hw_stats is None:
-        return None
-    stats = hw_stats(records)
-    text = stats_csv(stats) if Path(args.hw_stats).suffix.lower() == ".csv" else json.dumps(_rounded(stats)) + "\n"
-    write_atomic(args.hw_stats, text)
-    return stats
-
-
-def write_atomic(path: str, text: str) -> None:
-    """``text`` to ``path`` through a temporary file in the same directory and a rename: all or nothing."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def recorded_outputs(
+    outputs: dict[str, Output], recording: Recording, records: list[dict[str, Any]]
+) -> tuple[dict | None, list[tuple[Output, Writer]]]:
+    """Rank 0: the statistics (None without --hw-stats), and the trace and statistics files to write."""
+    items = []
+    if "--trace" in outputs:
+        items.append((outputs["--trace"], text_writer(trace_json(records, recording.detail))))
+    stats = None
+    if "--hw-stats" in outputs:
+        stats = hw_stats(records)
+        csv = Path(outputs["--hw-stats"].path).suffix.lower() == ".csv"
+        text = stats_csv(stats) if csv else json.dumps(_rounded(stats)) + "\n"
+        items.append((outputs["--hw-stats"], text_writer(text)))
+    return stats, items
 
 
 def _rounded(value: Any) -> Any:

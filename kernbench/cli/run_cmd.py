@@ -22,25 +22,31 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kernbench.ccl import CclConfig
+from kernbench.cli import exit_codes, process
 from kernbench.cli.bench_loader import BenchError, available, bench_dirs, describe, find, load
-from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
-from kernbench.cli.ccl_args import add_ccl_args, load_collectives
+from kernbench.cli.bench_params import declared, parse_sets, ranges, read_declared, summary
+from kernbench.cli.ccl_args import add_ccl_args, ccl_input, load_collectives
 from kernbench.cli.labels import count
-from kernbench.cli.output import unwritable
-from kernbench.cli.record_args import add_record_args, check_record_options, recording_of, write_outputs
+from kernbench.cli.memory_needs import require, sips_need
+from kernbench.cli.output import finish, print_report
+from kernbench.cli.output_files import check_outputs, text_writer
+from kernbench.cli.record_args import add_record_args, check_record_options, recorded_outputs, recording_of
 from kernbench.cli.run_report import FAIL, PASS, hw_lines, json_line, make_report, text_lines
-from kernbench.cli.system_args import add_system_args, load_system, warn_idle_ranks
-from kernbench.cli.user_errors import agree_on_setup
+from kernbench.cli.spmd_verdicts import combine_verdicts
+from kernbench.cli.system_args import add_system_args, load_system, topology_input, warn_idle_ranks
+from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
 from kernbench.engine.recorder import Recording
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
 from kernbench.runtime.worker_errors import user_frame, user_frame_in
 from kernbench.topology import Topology
-from pdes import RemoteError
+from pdes import RemoteError, SimulationDeadlock, memory
+from pdes.codec import CodecError, encode
+from pdes.errors import message_of
 from pdes.progress import ProgressLine
 from pdes.sync import SYNC_MODES
-from pdes.transport import launched_by_mpi, launcher_rank
+from pdes.transport import launched_by_mpi, launcher_rank, launcher_size
 
 BenchFn = Callable[[RuntimeContext], Any]
 
@@ -134,10 +140,11 @@ class Setup(NamedTuple):
     ccl: CclConfig
     sips: list[int]
     recording: Recording | None  # what the SIPs record for --trace and --hw-stats
+    inputs: dict[str, str]  # the files the run reads (no output may overwrite them), by role
 
 
 def check_run_options(args: argparse.Namespace) -> None:
-    """--ranks, --project and --stats-json: a `BenchError` (one line, exit 2) before anything runs."""
+    """--ranks, --project and the recording options: a `BenchError` (one line, exit 2) before anything runs."""
     if args.ranks is not None:
         if args.ranks < 1:
             raise BenchError(f"--ranks {args.ranks}: expected an integer >= 1 (virtual ranks in this process)")
@@ -151,11 +158,7 @@ def check_run_options(args: argparse.Namespace) -> None:
             "--project projects a run of virtual ranks (--ranks K) in one process; under mpirun the "
             "wall time is measured, drop --project"
         )
-    if args.stats_json is not None:
-        problem = unwritable(args.stats_json)
-        if problem:
-            raise BenchError(f"--stats-json {args.stats_json}: {problem}")
-    check_record_options(args, unwritable)
+    check_record_options(args)
 
 
 def prepare(args: argparse.Namespace) -> Setup:
@@ -163,14 +166,29 @@ def prepare(args: argparse.Namespace) -> Setup:
     path = find(args.bench, bench_dirs(args.benches_dir))  # before the topology: a typo should not wait
     device = parse_device(args.device)
     module = load(args.bench, path)
-    params = parse_sets(args.bench, declared(args.bench, module), args.set)
+    params = parse_sets(args.bench, declared(args.bench, module), args.set, ranges(module))
     bench = functools.partial(module.run, **params) if params else module.run
     topo = load_system(args)
     ccl = load_collectives(args, topo)
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
-    return Setup(module, bench, params, topo, ccl, sips, recording_of(args, topo))
+    check_size(args, topo, sips)
+    inputs = {**topology_input(args), **ccl_input(args), "the bench's file": str(path)}
+    return Setup(module, bench, params, topo, ccl, sips, recording_of(args, topo), inputs)
+
+
+def check_size(args: argparse.Namespace, topo: Topology, sips: list[int]) -> None:
+    """--ranks at most one per SIP (more only add empty ranks: thousands of them took minutes and gigabytes), and
+    the SIPs that run code in this process within the memory it can have (`kernbench.cli.memory_needs`)."""
+    if args.ranks is not None and args.ranks > topo.sip_count:
+        raise BenchError(
+            f"--ranks {args.ranks}: at most {topo.sip_count}, one virtual rank per SIP ({topo.source} has "
+            f"{count(topo.sip_count, 'SIP')})"
+        )
+    here = -(-len(sips) // launcher_size())  # the most any rank simulates
+    system = f"--sips {args.sips}" if args.sips is not None else f"{topo.source}"
+    require(sips_need(here), f"{system}: {count(here, 'SIP')} running code in this process (README, Sizing a job)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,9 +197,23 @@ def run(args: argparse.Namespace) -> int:
         if args.set:
             raise BenchError("--set needs --bench NAME")
         if launcher_rank() == 0:
-            print("\n".join(list_lines(bench_dirs(args.benches_dir))), flush=True)
-        return 0
-    module, bench, params, topo, ccl, sips, recording = agree_on_setup(lambda: prepare(args))  # all or none
+            return print_report("\n".join(list_lines(bench_dirs(args.benches_dir)))) or exit_codes.PASS
+        return exit_codes.PASS
+    module, bench, params, topo, ccl, sips, recording, inputs = agree_on_setup(lambda: prepare(args))  # all or none
+    wanted = {"--trace": args.trace, "--hw-stats": args.hw_stats, "--stats-json": args.stats_json}
+    outputs = on_first_rank(lambda: check_outputs(wanted, inputs))  # rank 0 writes them
+    if args.json:  # a run that ends early (out of memory, os._exit) still prints its line
+        process.print_on_failure(
+            {
+                "bench": args.bench,
+                "status": FAIL,
+                "sim_latency_ns": None,
+                "sips": sips,
+                "ranks": args.ranks or launcher_size(),
+                "params": params,
+                "results": [],
+            }
+        )
     # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
     eng = Engine(
         topo,
@@ -219,12 +251,15 @@ def run(args: argparse.Namespace) -> int:
     if projection is not None:
         report["projected_wall_s"] = projection["projected_wall_s"]
         report["projection"] = projection
-    if eng.rank == 0:  # every rank has the same report; one prints
-        if args.stats_json:
-            Path(args.stats_json).write_text(
-                json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1) + "\n", encoding="utf-8"
-            )
-        hw = write_outputs(args, recording, records) if recording is not None and records is not None else None
+    process.print_on_failure(None)
+
+    def finish_run() -> int:  # every rank has the same report; one prints and writes
+        hw, items = (
+            (None, []) if recording is None or records is None else recorded_outputs(outputs, recording, records)
+        )
+        if "--stats-json" in outputs:
+            text = json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1) + "\n"
+            items.append((outputs["--stats-json"], text_writer(text)))
         lines = (
             [json_line(report)]
             if args.json
@@ -238,8 +273,9 @@ def run(args: argparse.Namespace) -> int:
             )
             at = _after_wall(lines)
             lines[at:at] = ["  " + line for line in extra]
-        print("\n".join(lines), flush=True)
-    return 0 if report["status"] == PASS else 1
+        return finish("\n".join(lines), items, exit_codes.PASS if report["status"] == PASS else exit_codes.FAIL)
+
+    return on_first_rank(finish_run)
 
 
 def run_stats(eng: Engine) -> dict[str, Any]:
@@ -343,7 +379,8 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> l
 
     Returns one result per SIP, in ``sips`` order, identical on every rank: ``sip``, ``rank`` (where it ran),
     ``status``, ``sim_latency_ns``, ``checks``, ``metrics``, ``error`` (None or one line) and ``phases``
-    (`PhaseLog.totals`).
+    (`PhaseLog.totals`). SIPs whose host code was left waiting for something that never happens (a kernel's
+    receive nobody sends to) FAIL with the deadlock's first line; the others keep their results.
     """
     for sip in sips:
         if eng.is_local(sip):
@@ -351,11 +388,31 @@ def run_bench(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> l
             # frees every tensor of its context, and another SIP's tensors cannot be unmapped from this worker.
             torch = RuntimeContext(eng, ccl)
             eng.spawn(sip, _worker, eng, torch, bench, name=_worker_name(sip))
-    done = eng.run().workers
-    missing = [sip for sip in sips if _worker_name(sip) not in done]
-    if missing:
-        raise RuntimeError(f"bench workers of sips {missing} did not finish")
-    return [done[_worker_name(sip)] for sip in sips]
+    deadlock: SimulationDeadlock | None = None
+    try:
+        done = eng.run().workers
+    except SimulationDeadlock as exc:
+        done, deadlock = exc.finished, exc
+    return [done.get(_worker_name(sip)) or _deadlocked(eng, sip, deadlock) for sip in sips]
+
+
+def _deadlocked(eng: Engine, sip: int, deadlock: SimulationDeadlock | None) -> dict[str, Any]:
+    """The result of a SIP whose host code never finished: it waited in ``deadlock``."""
+    if deadlock is None:
+        raise RuntimeError(f"the bench's host code on sip{sip} did not finish")
+    waiting = next((w for w in deadlock.blocked if w["worker"] == _worker_name(sip)), {"now": 0.0})
+    lines = message_of(deadlock).splitlines()
+    mine = [line.strip() for line in lines[1:] if line.startswith(f"  sip{sip}.")][:1]  # its first stuck queue
+    return {
+        "sip": sip,
+        "rank": eng.rank_of(sip),
+        "status": FAIL,
+        "sim_latency_ns": float(waiting["now"]),
+        "checks": {},
+        "metrics": {},
+        "error": f"{type(deadlock).__name__}: " + "; ".join([lines[0], *mine]) + " (this SIP's host code never ended)",
+        "phases": [],
+    }
 
 
 def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> list[dict[str, Any]]:
@@ -367,7 +424,8 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> li
 
     Whatever ``run(torch)`` raises on one process (``sys.exit`` included) is a FAIL on every process: the
     processes settle (`Engine.settle`) after it, so one that failed outside a spawn does not leave the others
-    waiting inside it."""
+    waiting inside it. Processes that judge differently (a check of their own) FAIL together
+    (`combine_verdicts`)."""
     torch = RuntimeContext(eng, ccl)
     checks: dict[str, bool] = {}
     metrics: dict[str, Any] = {}
@@ -375,10 +433,12 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> li
     try:
         checks, metrics = split_result(bench(torch))
     except (Exception, SystemExit) as exc:
+        memory.check(exc)
         failure = exc
     try:  # a process that failed before a spawn the others are in ends it for them; all learn who failed
         eng.settle(failure)
     except (Exception, SystemExit) as exc:
+        memory.check(exc)
         failure = failure or exc
     error = None if failure is None else _one_line(failure)
     latency = metrics.pop("sim_latency_ns", None)
@@ -386,6 +446,8 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> li
     status = PASS if error is None and not failed else FAIL
     if error is None and failed:
         error = "failed checks: " + ", ".join(failed)
+    verdict = combine_verdicts({"status": status, "error": error, "checks": checks})
+    status, error, checks = verdict["status"], verdict["error"], verdict["checks"]
     spans, phases = torch.multiprocessing.spans, torch.multiprocessing.phases
     return [
         {
@@ -422,13 +484,14 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn) -> dic
         end = eng.now()
         checks, metrics = split_result(value)
     except (Exception, SystemExit) as exc:  # sys.exit in host code fails this SIP, not the whole job
+        memory.check(exc)
         end = eng.now()
         error = _one_line(exc)
     failed = [name for name, ok in checks.items() if not ok]
     status = PASS if error is None and not failed else FAIL
     if error is None and failed:
         error = "failed checks: " + ", ".join(failed)
-    return {
+    result = {
         "sip": sip,
         "rank": eng.rank_of(sip),
         "status": status,
@@ -438,6 +501,32 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn) -> dic
         "error": error,
         "phases": torch.traces[sip].totals(),
     }
+    return travels(result)
+
+
+def travels(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` if every value in it can travel between ranks (msgpack, `pdes.codec`), else the same result with
+    no metrics, FAILed with the reason: one SIP's bad value must not lose every other SIP's report."""
+    try:
+        encode(result)
+    except CodecError as exc:
+        bad = next((k for k, v in result["metrics"].items() if not _encodes(v)), None)
+        what = f"metric {bad!r}" if bad is not None else "its result"
+        return {
+            **result,
+            "status": FAIL,
+            "metrics": {},
+            "error": f"{what} cannot be sent between ranks: {message_of(exc)}",
+        }
+    return result
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        encode(value)
+    except CodecError:
+        return False
+    return True
 
 
 def split_result(value: Any) -> tuple[dict[str, bool], dict[str, Any]]:
@@ -479,5 +568,5 @@ def _one_line(exc: BaseException) -> str:
         where = user_frame_in(exc.failures[0]["traceback"])
     else:
         where = user_frame(exc)
-    message = " ".join(str(exc).split()) or "(no message)"
+    message = " ".join(message_of(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {message}" + (f" (at {where})" if where else "")

@@ -47,6 +47,12 @@ def topology_file(args: argparse.Namespace) -> tuple[str, str]:
     return str(DEFAULT_TOPOLOGY_PATH), "the packaged default"
 
 
+def topology_input(args: argparse.Namespace) -> dict[str, str]:
+    """The topology file as an input that no output may overwrite (`kernbench.cli.output_files`)."""
+    path, origin = topology_file(args)
+    return {"the --topology file" if origin == "--topology" else f"the topology file ({origin})": path}
+
+
 def load_system(args: argparse.Namespace) -> Topology:
     """The topology file with the command line's overrides; any problem is a `TopologyError` naming both."""
     return load_topology(topology_file(args)[0], sips=args.sips, sip_topology=args.sip_topology)

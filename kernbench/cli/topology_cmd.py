@@ -12,6 +12,8 @@ import json
 
 from kernbench.ccl import CclConfig
 from kernbench.cli.ccl_args import add_ccl_args, load_collectives
+from kernbench.cli.exit_codes import PASS
+from kernbench.cli.output import print_report
 from kernbench.cli.system_args import add_system_args, load_system, topology_file
 from kernbench.cli.user_errors import agree_on_setup
 from kernbench.topology import Topology, min_link_latency_ns, sip_links
@@ -53,13 +55,10 @@ def run(args: argparse.Namespace) -> int:
 
     info = agree_on_setup(setup)  # under mpirun: all ranks or none
     if launcher_rank() != 0:  # under mpirun every rank validates; one prints
-        return 0
+        return PASS
     if args.json:
-        print(json.dumps(info))
-        return 0
+        return print_report(json.dumps(info)) or PASS
     width = max(len(k) for k in info)
-    print(f"topology OK: {info['source']} ({info['topology_from']})")
-    for key, value in info.items():
-        if key not in ("source", "topology_from"):
-            print(f"  {key:<{width}}  {value}")
-    return 0
+    lines = [f"topology OK: {info['source']} ({info['topology_from']})"]
+    lines += [f"  {key:<{width}}  {value}" for key, value in info.items() if key not in ("source", "topology_from")]
+    return print_report("\n".join(lines)) or PASS

@@ -14,6 +14,8 @@ from typing import TypeVar
 from kernbench.ccl import CclConfigError
 from kernbench.cli.bench_loader import BenchError
 from kernbench.cli.ccl_perf import CclPerfError
+from kernbench.cli.memory_needs import NotEnoughMemory
+from kernbench.cli.output_files import OutputError
 from kernbench.cli.plots import PlotError
 from kernbench.cli.probe_cases import ProbeError
 from kernbench.topology import TopologyError
@@ -26,8 +28,18 @@ class RankSetupError(ValueError):
     """Some MPI ranks found a user error that the others did not: each rank's error, named by rank."""
 
 
-USER_ERRORS = (TopologyError, CclConfigError, ProbeError, BenchError, CclPerfError, PlotError, RankSetupError)
-"""Errors that are the user's: one line on stderr and exit code 2."""
+USER_ERRORS = (
+    TopologyError,
+    CclConfigError,
+    ProbeError,
+    BenchError,
+    CclPerfError,
+    PlotError,
+    OutputError,
+    NotEnoughMemory,
+    RankSetupError,
+)
+"""Errors that are the user's: one line on stderr and exit code 2 (3 for `NotEnoughMemory`)."""
 
 
 def agree_on_setup(setup: Callable[[], T]) -> T:
@@ -50,3 +62,26 @@ def agree_on_setup(setup: Callable[[], T]) -> T:
     if error is not None:
         raise error
     return value  # type: ignore[return-value]
+
+
+def on_first_rank(fn: Callable[[], T]) -> T:
+    """``fn()`` on MPI rank 0 only, its value (or its user error) given to every rank: for what rank 0 alone does,
+    such as checking the files it will write, and the exit code that follows from writing them. Without an MPI
+    launcher, just ``fn()``."""
+    if not launched_by_mpi():
+        return fn()
+    from pdes.mpi import MPI
+
+    comm = MPI.COMM_WORLD
+    value, error = None, None
+    if comm.Get_rank() == 0:
+        try:
+            value = fn()
+        except USER_ERRORS as exc:
+            error = exc
+    value, message = comm.bcast((value, None if error is None else str(error)), root=0)
+    if error is not None:
+        raise error
+    if message is not None:
+        raise RankSetupError(message)
+    return value  # type: ignore[no-any-return]

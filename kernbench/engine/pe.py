@@ -31,7 +31,9 @@ from kernbench.engine.completion import Completion
 from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox, trace
 from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
+from pdes import memory
 from pdes.clock import wake_at
+from pdes.errors import message_of
 
 if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
@@ -46,7 +48,9 @@ class KernelError(RuntimeError):
     """A kernel raised (or misused memory) on one PE; the original exception is the ``__cause__``."""
 
     def __init__(self, kernel: str, sip: int, cube: int, pe: int, exc: BaseException) -> None:
-        super().__init__(f"kernel {kernel!r} failed on sip{sip} cube {cube} pe {pe}: {type(exc).__name__}: {exc}")
+        super().__init__(
+            f"kernel {kernel!r} failed on sip{sip} cube {cube} pe {pe}: {type(exc).__name__}: {message_of(exc)}"
+        )
         self.kernel, self.sip, self.cube, self.pe = kernel, sip, cube, pe
 
 
@@ -311,7 +315,7 @@ def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: si
 
     An exception in the program triggers ``failed`` with a `KernelError` (the first one wins) and ends this PE.
     """
-    glet = greenlet(lambda *_: program(ctx))
+    glet = greenlet(lambda *_: _kernel_code(ctx, program))
     value: Any = None
     ok = True
     while True:
@@ -319,6 +323,7 @@ def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: si
         try:
             request = glet.switch(value) if ok else glet.throw(value)
         except BaseException as exc:
+            memory.check(exc)
             error = KernelError(ctx.kernel, ctx.sip, ctx.cube, ctx.pe, exc)
             error.__cause__ = exc
             if not failed.triggered:
@@ -334,6 +339,19 @@ def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: si
             value, ok = (yield request), True
         except BaseException as exc:
             value, ok = exc, False
+
+
+def _kernel_code(ctx: PeContext, program: Callable[[PeContext], Any]) -> Any:
+    """The bottom of every PE's greenlet: what `pdes.memory` names when a kernel runs out of memory."""
+    return program(ctx)
+
+
+def _kernel_doing(local: dict[str, Any]) -> str:
+    ctx = local["ctx"]
+    return f"running kernel {ctx.kernel!r} on sip{ctx.sip} cube {ctx.cube} pe {ctx.pe} at t={ctx.now:g} ns"
+
+
+memory.label(_kernel_code, _kernel_doing)
 
 
 def _launch_detail(msg: KernelLaunchMsg, contexts: list[PeContext], start: float, end: float) -> dict[str, Any]:

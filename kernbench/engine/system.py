@@ -144,11 +144,13 @@ class Engine:
         """From host code: the simulated time (ns) of the calling worker's SIP."""
         return self.sim.current_lp().now
 
-    def run(self, until: float | None = None, progress: Callable[[dict], None] | None = None) -> RunResult:
+    def run(
+        self, until: float | None = None, progress: Callable[[dict], None] | None = None, step: str = "a run"
+    ) -> RunResult:
         """Run the simulation (see `pdes.Simulation.run`); ``results`` maps ``sip<n>`` to each SIP's report."""
         try:
             with _run_gc_threshold():
-                return self.sim.run(until, progress or self.progress)
+                return self.sim.run(until, progress or self.progress, step)
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
 

@@ -163,7 +163,6 @@ class Distributed(PointToPoint):
 
     ReduceOp = ReduceOp
     P2POp = P2POp
-    ProcessGroup = ProcessGroup
 
     def __init__(self, ctx: RuntimeContext) -> None:
         self._ctx = ctx

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kernbench.runtime.worker_errors import WorkerError
-from pdes import SimulationDeadlock
+from pdes import SimulationDeadlock, memory
+from pdes.codec import CodecError, encode
+from pdes.errors import message_of
 
 if TYPE_CHECKING:
     from kernbench.runtime.context import RuntimeContext
@@ -72,6 +74,8 @@ class Multiprocessing:
         self.phases: dict[int, list[dict[str, Any]]] = {}
         """Each rank's SIP's runtime trace per phase (`PhaseLog.totals`) when its last worker ended (every rank's,
         on every process: the traces themselves stay on the process that simulates the SIP)."""
+        self.spawns = 0
+        """``spawn`` calls so far: every process must make the same ones, with the same ``nprocs``."""
 
     def spawn(self, fn: Callable[..., Any], args: tuple = (), nprocs: int | None = None, join: bool = True) -> None:
         """Run ``fn(rank, *args)`` for ranks ``0..nprocs-1`` (default: every SIP) and simulate until all finish."""
@@ -92,8 +96,9 @@ class Multiprocessing:
         def worker(rank: int) -> dict[str, Any]:
             start = engine.now()
             try:
-                outcome = {"ok": True, "value": fn(rank, *args)}
+                outcome = {"ok": True, "value": _travelling(rank, fn(rank, *args))}
             except (Exception, SystemExit) as exc:  # a worker's sys.exit ends the worker, not the job
+                memory.check(exc)
                 raised[rank] = exc
                 outcome = {"ok": False, "error": WorkerError.of(rank, exc).to_wire()}
             return {**outcome, "start_ns": start, "end_ns": engine.now(), "phases": self._ctx.traces[rank].totals()}
@@ -101,9 +106,10 @@ class Multiprocessing:
         for rank in range(nprocs):
             if engine.is_local(rank):
                 engine.spawn(rank, worker, name=f"{WORKER_PREFIX}{rank}")
+        self.spawns += 1
         deadlock = None
-        try:
-            finished = engine.run().workers
+        try:  # a process that calls spawn differently (another nprocs, one call more) fails every process's
+            finished = engine.run(step=f"spawn #{self.spawns} (nprocs={nprocs})").workers
         except SimulationDeadlock as exc:  # perhaps because a worker failed: say that first
             finished, deadlock = exc.finished, exc
         outcomes = {
@@ -122,6 +128,15 @@ class Multiprocessing:
         if deadlock is not None:
             raise deadlock
         self.results = {rank: o["value"] for rank, o in sorted(outcomes.items())}
+
+
+def _travelling(rank: int, value: Any) -> Any:
+    """``value`` when it can go to every process (msgpack, `pdes.codec`); else a `CodecError` of this worker."""
+    try:
+        encode(value)
+    except CodecError as exc:
+        raise CodecError(f"rank {rank}'s return value cannot be sent between processes: {message_of(exc)}") from None
+    return value
 
 
 def _inside_host_code(ctx: RuntimeContext) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pdes
+from pdes.errors import message_of
 
 _LIBRARY_DIRS = tuple(
     os.path.join(p.resolve(), "")
@@ -81,7 +82,7 @@ class WorkerError:
         return cls(
             rank,
             type(exc).__name__,
-            str(exc),
+            message_of(exc),
             user_frame(exc),
             "".join(traceback.format_tb(exc.__traceback__)),
             "".join(traceback.format_exception(exc)),

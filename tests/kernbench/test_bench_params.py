@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kernbench.cli.bench_loader import REPO_ROOT, BenchError
-from kernbench.cli.bench_params import declared, parse_sets, read_declared, summary
+from kernbench.cli.bench_params import declared, parse_sets, ranges, read_declared, summary
 from kernbench.cli.main import main
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
@@ -36,11 +36,33 @@ def test_bad_sets_are_one_line_errors(item, message):
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("rate=nan", "--set rate=nan: parameter 'rate' of bench b must be a finite number, got 'nan'"),
+        ("rate=-inf", "--set rate=-inf: parameter 'rate' of bench b must be a finite number, got '-inf'"),
+        ("layers=0", "--set layers=0: parameter 'layers' of bench b must be 1..8, got 0"),
+        ("rate=1.5", "--set rate=1.5: parameter 'rate' of bench b must be <= 1.0, got 1.5"),
+        ("seed=-1", "--set seed=-1: parameter 'seed' of bench b must be >= 0, got -1"),
+    ],
+)
+def test_numbers_must_be_finite_and_within_their_declared_range(item, message):
+    params = {"layers": (2, "n", (1, 8)), "rate": (0.5, "r", (None, 1.0)), "seed": (0, "s", (0, None))}
+    bounds = ranges(type("Bench", (), {"PARAMS": params}))  # what a bench module declares
+    with pytest.raises(BenchError) as err:
+        parse_sets("b", declared("b", raw=params), [item], bounds)
+    assert str(err.value) == message
+    assert parse_sets("b", declared("b", raw=params), ["layers=8", "rate=-3", "seed=0"], bounds)["layers"] == 8
+
+
 def test_params_must_be_default_and_description():
     with pytest.raises(BenchError, match="PARAMS\\['n'\\] must be"):
         declared("b", raw={"n": 3})
     with pytest.raises(BenchError, match="must be a dict"):
         declared("b", raw=[("n", 3)])
+    for bad in ((3, "n", (4, None)), ("x", "s", (0, 1)), (3, "n", (0,)), (1.0, "r", (float("nan"), None))):
+        with pytest.raises(BenchError, match="within its range"):
+            declared("b", raw={"n": bad})
 
 
 def test_list_reads_params_without_importing(tmp_path):
@@ -85,6 +107,19 @@ def test_cli_list_shows_the_parameters_under_the_bench(capsys):
             "kernbench: --set n=1: bench gemm_single_pe has no parameter 'n'; its parameters: none",
         ),
         (["--list", "--set", "n=1"], "kernbench: --set needs --bench NAME"),
+        (
+            ["--bench", "dp_step", "--set", "bucket_mib=nan"],
+            "kernbench: --set bucket_mib=nan: parameter 'bucket_mib' of bench dp_step must be a finite number, "
+            "got 'nan'",
+        ),
+        (
+            ["--bench", "dp_step", "--set", "seed=-1"],
+            "kernbench: --set seed=-1: parameter 'seed' of bench dp_step must be 0..18446744073709551615, got -1",
+        ),
+        (
+            ["--bench", "dp_step", "--set", "layers=0"],
+            "kernbench: --set layers=0: parameter 'layers' of bench dp_step must be >= 1, got 0",
+        ),
     ],
 )
 def test_cli_set_errors_exit_2_with_one_line(capsys, args, message):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kernbench.cli.main import main
+from pdes import transport
 from tests.pdes.test_mpi_jobs import MPIRUN, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ def test_missing_file_is_reported(capsys):
 
 def test_user_errors_are_printed_by_the_first_rank_only(monkeypatch, capsys):
     """Under mpirun every rank finds the same bad input; only rank 0 says so, all exit 2."""
+    monkeypatch.setattr(transport, "_launcher_present", lambda: True)  # as if mpirun's PMI socket were there
     for rank, lines in (("1", 0), ("0", 1)):
         monkeypatch.setenv("PMI_RANK", rank)
         assert main(["probe", "--case", "nope"]) == 2
@@ -52,11 +54,13 @@ def test_user_errors_are_printed_by_the_first_rank_only(monkeypatch, capsys):
         assert not lines or err.startswith("kernbench: unknown case 'nope'")
     monkeypatch.delenv("PMI_RANK")
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
     assert main(["probe", "--case", "nope"]) == 2
     assert capsys.readouterr().err == ""
 
 
 def test_usage_errors_help_and_the_topology_summary_are_printed_by_the_first_rank_only(monkeypatch, capsys):
+    monkeypatch.setattr(transport, "_launcher_present", lambda: True)
     for rank, printed in (("1", False), ("0", True)):
         monkeypatch.setenv("PMI_RANK", rank)
         for argv in (["topology", "--bogus"], ["--help"]):

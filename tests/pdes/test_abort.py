@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from pdes import RemoteError, SimulationDeadlock
+from pdes import RemoteError, SimulationDeadlock, transport
 from pdes.abort import OPT_OUT_VAR, install, reporting_rank
 
 
@@ -33,6 +33,7 @@ def test_hook_is_not_installed_without_a_launcher_when_opted_out_or_alone(monkey
 
 
 def test_hook_is_installed_under_a_launcher_of_several_processes(monkeypatch):
+    monkeypatch.setattr(transport, "_launcher_present", lambda: True)  # as if mpirun's PMI socket were there
     monkeypatch.setenv("PMI_RANK", "1")
     monkeypatch.setenv("PMI_SIZE", "2")
     monkeypatch.delenv(OPT_OUT_VAR, raising=False)
