@@ -1,4 +1,4 @@
-"""Megatron-style parallel linear layers over the ranks (SIPs) of the TP group.
+"""Megatron-style parallel linear layers over the ranks (SIPs) of the tensor-parallel group.
 
 ``ColumnParallelLinear``: the weight's output columns (and the bias) are split over the ranks; ``forward`` is a
 local GEMM with the bias block (``gather_output=True`` then all-gathers the column blocks into the full output).
@@ -17,7 +17,11 @@ import numpy as np
 from kernbench.kernels import itemsize
 from kernbench.kernels.gemm import gemm_kernel
 from kernbench.runtime import DPPolicy
-from kernbench.tp.parallel_state import get_tensor_model_parallel_world_size
+from kernbench.tp.parallel_state import (
+    get_tensor_model_parallel_group,
+    get_tensor_model_parallel_rank,
+    get_tensor_model_parallel_world_size,
+)
 
 if TYPE_CHECKING:
     from kernbench.kernels.tl import TL
@@ -73,7 +77,9 @@ class ColumnParallelLinear:
         if not self.gather_output:
             return local
         gathered = self.torch.empty((self.world * m * self.out_local,), self.dtype, dp=ON_LEADER)
-        self.torch.distributed.all_gather_into_tensor(gathered, local)
+        self.torch.distributed.all_gather_into_tensor(
+            gathered, local, group=get_tensor_model_parallel_group(self.torch)
+        )
         full = self.torch.empty((m, self.out_features), self.dtype, dp=ON_LEADER, name="column_parallel.full")
         self.torch.launch(
             "column_blocks_to_rows", _blocks_to_rows_kernel, gathered, full, self.world, m, self.out_local, self.dtype
@@ -114,7 +120,7 @@ class RowParallelLinear:
         width = self.in_local if self.input_is_parallel else self.in_features
         if tuple(x.shape) != (m, width):
             raise ValueError(f"RowParallelLinear: input must be (M, {width}), got {tuple(x.shape)}")
-        offset = 0 if self.input_is_parallel else self.torch.distributed.get_rank() * self.in_local
+        offset = 0 if self.input_is_parallel else get_tensor_model_parallel_rank(self.torch) * self.in_local
         out = self.torch.empty((m, self.out_features), self.dtype, dp=ON_LEADER, name="row_parallel.out")
         self.torch.launch(
             "row_parallel_gemm",
@@ -129,7 +135,7 @@ class RowParallelLinear:
             lda=width,
             grid=[(0, 0)],
         )
-        self.torch.distributed.all_reduce(out)
+        self.torch.distributed.all_reduce(out, group=get_tensor_model_parallel_group(self.torch))
         if self.bias is not None:
             self.torch.launch("row_parallel_bias", _add_bias_kernel, out, self.bias, m, self.out_features, self.dtype)
         return out

@@ -19,6 +19,11 @@ from typing import TYPE_CHECKING
 from kernbench.kernels import itemsize
 from kernbench.runtime.placement import as_2d
 from kernbench.tp.layers import ON_LEADER, _blocks_to_rows_kernel
+from kernbench.tp.parallel_state import (
+    get_tensor_model_parallel_group,
+    get_tensor_model_parallel_rank,
+    get_tensor_model_parallel_world_size,
+)
 
 if TYPE_CHECKING:
     from kernbench.kernels.tl import TL
@@ -34,15 +39,15 @@ def copy_to_tp_region(x: Tensor) -> Tensor:
 
 def reduce_from_tp_region(x: Tensor, torch: RuntimeContext | None = None) -> Tensor:
     """Forward: all-reduce (sum) over the TP ranks, in place. (Backward: identity.)"""
-    (torch or x._ctx).distributed.all_reduce(x, op="sum")
+    torch = torch or x._ctx
+    torch.distributed.all_reduce(x, op="sum", group=get_tensor_model_parallel_group(torch))
     return x
 
 
 def scatter_to_tp_region(x: Tensor, torch: RuntimeContext | None = None) -> Tensor:
     """Forward: this rank's slice of the last dimension. (Backward: all-gather.)"""
     torch = torch or x._ctx
-    dist = torch.distributed
-    world, rank = dist.get_world_size(), dist.get_rank()
+    world, rank = get_tensor_model_parallel_world_size(torch), get_tensor_model_parallel_rank(torch)
     m, k = as_2d(x.shape)
     if k % world:
         raise ValueError(
@@ -70,10 +75,10 @@ def scatter_to_tp_region(x: Tensor, torch: RuntimeContext | None = None) -> Tens
 def gather_from_tp_region(x: Tensor, torch: RuntimeContext | None = None) -> Tensor:
     """Forward: all-gather along the last dimension, rank order. (Backward: split.)"""
     torch = torch or x._ctx
-    world = torch.distributed.get_world_size()
+    world = get_tensor_model_parallel_world_size(torch)
     m, k = as_2d(x.shape)
     gathered = torch.empty((world * math.prod(x.shape),), x.dtype, dp=ON_LEADER, name=f"{x.name}.gathered")
-    torch.distributed.all_gather_into_tensor(gathered, x)
+    torch.distributed.all_gather_into_tensor(gathered, x, group=get_tensor_model_parallel_group(torch))
     out = torch.empty(
         (*x.shape[:-1], world * k) if x.shape else (world,), x.dtype, dp=ON_LEADER, name=f"{x.name}.gather"
     )
