@@ -139,7 +139,9 @@ class PointToPoint:
     ) -> Work | None:
         """Rank r sends rows ``input_split_sizes[j]`` of its ``input`` (in order) to rank j of ``group``, and gets
         rank j's into rows ``output_split_sizes[j]`` of its ``output`` (default: even splits), by ccl.yaml's
-        ``defaults.all_to_all`` (pairwise exchange). Sizes that two ranks disagree on are an error naming both."""
+        ``defaults.all_to_all`` (pairwise exchange). Sizes that two ranks disagree on are an error naming both.
+        Unlike torch, the splits may cover fewer rows than a tensor has (a buffer sized for the most that can come,
+        as MoE dispatch keeps one): the rows after them are left as they are."""
         sip, group = self._member("all_to_all_single", group)
         if input.dtype != output.dtype:
             raise ValueError(f"all_to_all_single: input is {input.dtype}, output is {output.dtype}")
@@ -183,9 +185,9 @@ class PointToPoint:
             if rows % size:
                 raise ValueError(f"all_to_all_single: {what} has {rows} rows, which {size} ranks cannot split evenly")
             splits = [rows // size] * size
-        if len(splits) != size or sum(splits) != rows or any(s < 0 for s in splits):
+        if len(splits) != size or sum(splits) > rows or any(s < 0 for s in splits):
             raise ValueError(
-                f"all_to_all_single: {what}_split_sizes must be {size} row counts adding up to {rows}, got "
+                f"all_to_all_single: {what}_split_sizes must be {size} row counts adding up to at most {rows}, got "
                 f"{list(splits)}"
             )
         return [int(s) * per_row for s in splits]
