@@ -633,5 +633,43 @@ def reference_ns(
     if op == "all_reduce":
         m = CollectiveModel(topo, algo, world)
         return m.all_reduce_ns(count // len(m.pes), dtype)
+    if op == "all_to_all":
+        return all_to_all_ns(CollectiveModel(topo, algo, world), count, dtype)
     ring = CollectiveModel(topo, replace(algo, buffer_kind="tcm"), world)
     return ring_collective_ns(ring, op, count, dtype, root)
+
+
+def all_to_all_ns(m: CollectiveModel, count: int, dtype: str) -> float:
+    """`kernbench.ccl.p2p.all_to_all_kernel` (pairwise exchange) of ``count`` elements per rank: the receives
+    posted (an issue per header and piece), this rank's own chunk copied, then one message per peer in turn, each
+    a header (a blocking send) and the chunk streamed piece by piece at the rate of its route's busiest link
+    (every rank sends step k at once). Done when the last message to arrive has: the one whose send started
+    latest plus its route's latency (a far peer's, sent mid-way, can come last), its last piece copied out of the
+    ring; then the completion."""
+    hw, g, item = m.hw, m.world, itemsize(dtype)
+    chunk = count // g
+    piece = m.piece(chunk, dtype, P2P_SLOT)
+    s, pe = piece.nbytes, P2P_PE
+    clock = hw.launch_ns([pe]) + (g - 1) * (1 + piece.pieces) * hw.issue_ns
+    clock += hw.load_ns(chunk * item, pe) + hw.store_ns(chunk * item, pe) if chunk else 0.0
+    arrived = clock
+    hbm = hw.fabric.path(("pe", *pe), ("hbm", pe[0]), s)
+    for k in range(1, g):
+        flows = [(r, (r + k) % g) for r in range(g)]
+        links = max(m.links(a, b) for a, b in flows)
+        clock += hw.issue_ns + hw.send_out_ns(HEADER_BYTES // 4, pe)
+        if not piece.pieces:
+            arrived = max(arrived, clock + hw.sip_hop_ns(links, HEADER_BYTES // 4, pe) - hw.send_out_ns(16, pe))
+            continue
+        rate = max(m.share(flows) * piece.mean_nbytes / hw.link_gbs, 2 * piece.mean_nbytes / hw.pe_port_gbs)
+        clock += hw.load_ns(s, pe)
+        last_piece = clock + (piece.pieces - 1) * rate
+        arrived = max(arrived, last_piece + hw.sip_hop_ns(links, s, pe) + hw.dma_ns + route_ns(hbm, s))
+        clock = last_piece + hw.send_out_ns(s, pe)
+    return max(clock, arrived) + hw.done_ns(pe)
+
+
+P2P_PE: Pe = (0, 1)
+"""Where the world group's point-to-point traffic and all-to-all run (`kernbench.runtime.groups`)."""
+P2P_SLOT = 1 << 16
+"""The point-to-point slot of a group of up to 8 ranks (`kernbench.ccl.p2p.Channel`)."""

@@ -1,8 +1,11 @@
 """Point-to-point messages and all-to-all between the members of a process group, over IPCQ.
 
 Each member runs its group's point-to-point traffic on a PE of its own (`kernbench.runtime.groups`). For every
-other member ``j`` that PE has two queues: ``p2p<j>`` carries messages to and from ``j`` (``j`` the peer's
-global rank), ``ack<j>`` the acknowledgements that end a send. Their receive rings sit in the PE's TCM ring
+other member ``j`` that PE has three queues: ``p2p<j>`` carries messages' data to and from ``j`` (``j`` the
+peer's global rank), ``hdr<j>`` their headers, ``ack<j>`` the acknowledgements that end a send. Headers have
+queues of their own because a receive checks its header only after this rank's sends: in the data ring it would
+hold the oldest slot, and with it every credit, while the data behind it waits (two ranks exchanging large
+messages would each wait for the other's credits). Their receive rings sit in the PE's TCM ring
 region, one block per peer in group-rank order, so every member computes where its peers' rings are without
 asking them; they are installed when a member first talks to a peer (`queues`), and a peer that installs first
 finds its early messages kept (`kernbench.engine.ipcq`).
@@ -33,6 +36,9 @@ HEADER = (2,)
 """A message's header: (tag, elements), i64."""
 A2A_TAG = -1
 N_SLOTS = 4
+HDR_SLOTS = 8
+"""Headers a sender can have in flight to one peer before the peer looks at them: messages of one batch to one
+peer (a batch with more waits for the peer to look)."""
 ACK_SLOTS = 2
 ACK_BYTES = 64
 CREDIT_BYTES = 16
@@ -54,7 +60,7 @@ class Channel:
     def of(cls, members: Sequence[int], pes: Sequence[Pe]) -> Channel:
         """Slots as large as the ring region allows for every peer (64 KiB at most, 256 bytes at least)."""
         peers = max(1, len(members) - 1)
-        room = ring_region_bytes("tcm") // peers - ACK_SLOTS * ACK_BYTES
+        room = ring_region_bytes("tcm") // peers - (HDR_SLOTS + ACK_SLOTS) * ACK_BYTES
         slot = 1 << 16
         while slot * N_SLOTS > room and slot > 256:
             slot //= 2
@@ -65,27 +71,31 @@ class Channel:
     def _block(self, rank: int, peer: int) -> int:
         """Where member ``rank``'s rings for member ``peer`` start in its ring region."""
         index = peer if peer < rank else peer - 1
-        return index * (N_SLOTS * self.slot_bytes + ACK_SLOTS * ACK_BYTES)
+        return index * (N_SLOTS * self.slot_bytes + (HDR_SLOTS + ACK_SLOTS) * ACK_BYTES)
 
-    def queues(self, topo: Topology, rank: int, peer: int) -> tuple[QueueSpec, QueueSpec]:
-        """Member ``rank``'s two queues to member ``peer`` (group ranks): messages, acknowledgements."""
+    def queues(self, topo: Topology, rank: int, peer: int) -> tuple[QueueSpec, ...]:
+        """Member ``rank``'s queues to member ``peer`` (group ranks): data, headers, acknowledgements."""
         me, them = self.members[rank], self.members[peer]
         mine = ring_region(topo, "tcm", me, *self.pes[rank])[0].offset_by(self._block(rank, peer))
         theirs = ring_region(topo, "tcm", them, *self.pes[peer])[0].offset_by(self._block(peer, rank))
         node = (them, *self.pes[peer])
         ring = N_SLOTS * self.slot_bytes
         data = QueueSpec(f"p2p{them}", N_SLOTS, self.slot_bytes, node, theirs, node, mine, credit_bytes=CREDIT_BYTES)
-        acks = QueueSpec(
-            f"ack{them}",
-            ACK_SLOTS,
-            ACK_BYTES,
-            node,
-            theirs.offset_by(ring),
-            node,
-            mine.offset_by(ring),
-            credit_bytes=CREDIT_BYTES,
-        )
-        return data, acks
+        small = []
+        for name, slots, at in (("hdr", HDR_SLOTS, ring), ("ack", ACK_SLOTS, ring + HDR_SLOTS * ACK_BYTES)):
+            small.append(
+                QueueSpec(
+                    f"{name}{them}",
+                    slots,
+                    ACK_BYTES,
+                    node,
+                    theirs.offset_by(at),
+                    node,
+                    mine.offset_by(at),
+                    credit_bytes=CREDIT_BYTES,
+                )
+            )
+        return (data, *small)
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def all_to_all_kernel(
 def _post(tl: TLBase, op: Op, slot_bytes: int) -> tuple:
     """A receive's header and pieces claimed now, the pieces landing straight into the destination."""
     direction, item = f"p2p{op.peer}", itemsize(op.dtype)
-    header = tl.recv_async(direction, HEADER, "i64")
+    header = tl.recv_async(f"hdr{op.peer}", HEADER, "i64")
     step = max(1, slot_bytes // item)
     pieces = [
         tl.recv_async(direction, (min(step, op.elements - a),), op.dtype, dst=op.ptr + a * item)
@@ -164,7 +174,7 @@ def _post(tl: TLBase, op: Op, slot_bytes: int) -> tuple:
 def _send(tl: TLBase, op: Op, slot_bytes: int) -> None:
     """The header, then the data in slot-size pieces, loaded ahead of use."""
     direction, item = f"p2p{op.peer}", itemsize(op.dtype)
-    tl.send(direction, tl.zeros(HEADER, "i64") + np.array([op.tag, op.elements], dtype=np.int64))
+    tl.send(f"hdr{op.peer}", tl.zeros(HEADER, "i64") + np.array([op.tag, op.elements], dtype=np.int64))
     step = max(1, slot_bytes // item)
     plan = [(a, op.ptr + a * item, min(step, op.elements - a)) for a in range(0, op.elements, step)]
     loads = Prefetch(tl, plan, op.dtype, N_SLOTS // 2)

@@ -32,6 +32,7 @@ from kernbench.cli.memory_needs import size_text
 from kernbench.engine import Engine
 from kernbench.kernels import itemsize
 from kernbench.runtime import DPPolicy, RuntimeContext
+from kernbench.runtime.groups import ProcessGroup
 from pdes.transport import launcher_size
 
 
@@ -47,6 +48,7 @@ class Op:
     redop: str  # "sum", or "none" for the ops that only move data
     per_rank_count: bool  # count is each rank's share of size (all-gather, reduce-scatter)
     bus_factor: Callable[[int], float]
+    split: bool = False  # size splits evenly over the ranks, count the whole (all-to-all)
 
 
 OPS: dict[str, Op] = {
@@ -56,6 +58,7 @@ OPS: dict[str, Op] = {
         Op("all_gather", "none", True, lambda n: (n - 1) / n),
         Op("reduce_scatter", "sum", True, lambda n: (n - 1) / n),
         Op("broadcast", "none", False, lambda _n: 1.0),
+        Op("all_to_all", "none", False, lambda n: (n - 1) / n, split=True),
     )
 }
 
@@ -114,7 +117,7 @@ def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> lis
     and for all-reduce to a multiple of the algorithm's shards (one per participating PE); sizes that round to
     nothing are left out (a `CclPerfError` when none is left)."""
     item = itemsize(dtype)
-    unit = world if op.per_rank_count else shards
+    unit = world if op.per_rank_count or op.split else shards
     out: list[Point] = []
     for size in sizes:
         elements = size // item // unit * unit
@@ -124,7 +127,7 @@ def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> lis
     if not out:
         raise CclPerfError(
             f"--max-bytes {sizes[-1]}: too small for one {dtype} element "
-            f"{'per rank' if op.per_rank_count else 'per shard'} ({unit * item} bytes)"
+            f"{'per rank' if op.per_rank_count or op.split else 'per shard'} ({unit * item} bytes)"
         )
     return out
 
@@ -155,6 +158,9 @@ def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int
     n = point.count
     if op == "broadcast":
         return rank_values(root, n, dtype, world)
+    if op == "all_to_all":  # chunk ``rank`` of every rank's input, in rank order
+        chunk = n // world
+        return np.concatenate([rank_values(r, chunk, dtype, world, start=rank * chunk) for r in range(world)])
     if op == "all_gather":
         return np.concatenate([rank_values(r, n, dtype, world) for r in range(world)])
     if op == "reduce_scatter":
@@ -166,29 +172,32 @@ def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int
 
 
 def _call(
-    torch: RuntimeContext, op: str, rank: int, world: int, point: Point, dtype: str, root: int
+    torch: RuntimeContext, op: str, rank: int, point: Point, dtype: str, root: int, group: ProcessGroup | None
 ) -> tuple[float, float, np.ndarray]:
-    """Fill this rank's buffers, run the collective once after a barrier; when this rank left the barrier and
-    when the collective was done here (simulated ns), and the output."""
+    """Fill this rank's buffers, run the collective once after a barrier of its group; when this rank left the
+    barrier and when the collective was done here (simulated ns), and the output. ``rank``: in the group."""
     dist = torch.distributed
-    n = point.count
+    n, world = point.count, dist.get_world_size(group)
     mine = rank_values(rank, n * (world if op == "reduce_scatter" else 1), dtype, world)
-    policy = dist.shard_policy() if op == "all_reduce" else LEADER_ONLY
+    policy = dist.shard_policy() if op == "all_reduce" and group is None else LEADER_ONLY
     buf = torch.zeros((mine.size,), dtype, dp=policy, name="input")
     buf.copy_(mine)
     out = buf
-    if op in ("all_gather", "reduce_scatter"):
-        out = torch.zeros((n * world if op == "all_gather" else n,), dtype, dp=LEADER_ONLY, name="output")
-    dist.barrier()
+    if op in ("all_gather", "reduce_scatter", "all_to_all"):
+        size = {"all_gather": n * world, "reduce_scatter": n, "all_to_all": n}[op]
+        out = torch.zeros((size,), dtype, dp=LEADER_ONLY, name="output")
+    dist.barrier(group=group)
     start = torch.engine.now()
     if op == "all_reduce":
-        dist.all_reduce(buf)
+        dist.all_reduce(buf, group=group)
     elif op == "broadcast":
-        dist.broadcast(buf, src=root)
+        dist.broadcast(buf, group=group, group_src=root)
     elif op == "all_gather":
-        dist.all_gather_into_tensor(out, buf)
+        dist.all_gather_into_tensor(out, buf, group=group)
+    elif op == "reduce_scatter":
+        dist.reduce_scatter_tensor(out, buf, group=group)
     else:
-        dist.reduce_scatter_tensor(out, buf)
+        dist.all_to_all_single(out, buf, group=group)
     end = torch.engine.now()
     result = out.numpy().astype(np.float64)
     for t in {id(buf): buf, id(out): out}.values():
@@ -197,38 +206,56 @@ def _call(
 
 
 def _worker(
-    rank: int, torch: RuntimeContext, op: str, pts: list[Point], dtype: str, root: int, across_pes: int
-) -> list[tuple[float, float, int]]:
-    """One rank's sweep: (barrier left, call done, in simulated ns; wrong elements) per point."""
+    rank: int,
+    torch: RuntimeContext,
+    op: str,
+    pts: list[Point],
+    dtype: str,
+    root: int,
+    across_pes: int,
+    group_size: int | None,
+) -> list[tuple[int, float, float, int]]:
+    """One rank's sweep: (its group, barrier left, call done in simulated ns, wrong elements) per point; with
+    ``group_size``, in groups of that many consecutive ranks, all at once."""
     dist = torch.distributed
     dist.init_process_group("ahbm")
-    world = dist.get_world_size()
+    group = dist.new_subgroups(group_size)[0] if group_size else None
+    mine = dist.get_rank(group)
+    world = dist.get_world_size(group)
     out = []
     for point in pts:
-        start, end, got = _call(torch, op, rank, world, point, dtype, root)
-        want = expected(op, rank, world, point, dtype, root, across_pes)
-        out.append((start, end, int(np.count_nonzero(got != want))))
+        start, end, got = _call(torch, op, mine, point, dtype, root, group)
+        want = expected(op, mine, world, point, dtype, root, across_pes)
+        out.append((rank // world, start, end, int(np.count_nonzero(got != want))))
     dist.destroy_process_group()
     return out
 
 
-def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str, root: int) -> list[dict[str, Any]]:
+def run_sweep(
+    eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str, root: int, group_size: int | None = None
+) -> list[dict[str, Any]]:
     """The sweep of ``op`` with ``ccl``'s selected algorithm on the fresh engine ``eng``: one row per point,
-    the same on every MPI rank (``spawn`` gathers every rank's results)."""
+    the same on every MPI rank (``spawn`` gathers every rank's results). ``group_size``: the op runs in every group
+    of that many consecutive ranks at once; each group is timed from its own barrier's release, and a row shows
+    the slowest group."""
     spec = OPS[op]
-    world = world_size_of(ccl.selected(), eng.topo)
+    everyone = world_size_of(ccl.selected(), eng.topo)
+    world = group_size or everyone
     torch = RuntimeContext(eng, ccl)
-    shards = len(torch.distributed.plans()[0].pes) if op == "all_reduce" else 1
+    shards = len(torch.distributed.plans()[0].pes) if op == "all_reduce" and not group_size else 1
     reduces_across = op == "all_reduce" and getattr(ccl.selected().load_module(), "REDUCES_ACROSS_PES", False)
     pts = points(spec, sizes, dtype, world, shards)
-    torch.multiprocessing.spawn(
-        _worker, args=(torch, op, pts, dtype, root, shards if reduces_across else 1), nprocs=world
-    )
+    args = (torch, op, pts, dtype, root, shards if reduces_across else 1, group_size)
+    torch.multiprocessing.spawn(_worker, args=args, nprocs=everyone)
     per_rank = list(torch.multiprocessing.results.values())
     rows = []
     for i, point in enumerate(pts):
-        release = max(r[i][0] for r in per_rank)
-        times = [r[i][1] - release for r in per_rank]
+        times, skews = [], []
+        for g in sorted({r[i][0] for r in per_rank}):
+            members = [r[i] for r in per_rank if r[i][0] == g]
+            release = max(m[1] for m in members)
+            times += [m[2] - release for m in members]
+            skews.append(release - min(m[1] for m in members))
         ns = max(times)
         algbw = point.size / ns  # bytes per ns = GB/s
         model = reference_ns(eng.topo, ccl.selected(), world, op, point.count, dtype, root)
@@ -241,12 +268,12 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
                 "root": root if op == "broadcast" else -1,
                 "time_us": ns / 1e3,
                 "time_min_us": min(times) / 1e3,
-                "time_avg_us": sum(times) / world / 1e3,
+                "time_avg_us": sum(times) / len(times) / 1e3,
                 "time_max_us": ns / 1e3,
-                "release_skew_us": (release - min(r[i][0] for r in per_rank)) / 1e3,
+                "release_skew_us": max(skews) / 1e3,
                 "algbw_gbs": algbw,
                 "busbw_gbs": algbw * spec.bus_factor(world),
-                "wrong": sum(r[i][2] for r in per_rank),
+                "wrong": sum(r[i][3] for r in per_rank),
                 "model_us": None if model is None else model / 1e3,
                 "sim_over_model": None if model is None else ns / model,
             }

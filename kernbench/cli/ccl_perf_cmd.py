@@ -24,11 +24,18 @@ from kernbench.cli.plots import bandwidth_plot, check_plot
 from kernbench.cli.system_args import add_system_args, load_system, topology_input, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
+from kernbench.runtime.distributed import group_algorithm
 from kernbench.topology import Topology
 from pdes.progress import ProgressLine
 
 JSON_DIGITS = 6
-BUS_FACTORS = {"all_reduce": "2(n-1)/n", "all_gather": "(n-1)/n", "reduce_scatter": "(n-1)/n", "broadcast": "1"}
+BUS_FACTORS = {
+    "all_reduce": "2(n-1)/n",
+    "all_gather": "(n-1)/n",
+    "reduce_scatter": "(n-1)/n",
+    "broadcast": "1",
+    "all_to_all": "(n-1)/n",
+}
 RING = "ring"
 """The curve label of the ops other than all-reduce: they always run on the process group's leader ring."""
 
@@ -40,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         choices=tuple(OPS),
         default="all_reduce",
         help="the collective (default all_reduce); all_gather, reduce_scatter and broadcast run on the "
-        "ring of SIP leaders, all_reduce on the ccl.yaml algorithm",
+        "ring of SIP leaders, all_reduce on the ccl.yaml algorithm, all_to_all by ccl.yaml's defaults.all_to_all",
     )
     add_system_args(p)
     add_ccl_args(p, repeatable=True)
@@ -49,6 +56,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--factor", type=int, default=2, metavar="F", help="size multiplier per step (default 2)")
     p.add_argument("--dtype", choices=tuple(DTYPES), default="f32", help="element type (default f32)")
     p.add_argument("--root", type=int, default=0, metavar="R", help="broadcast's source rank (default 0)")
+    p.add_argument(
+        "--group-size",
+        type=int,
+        metavar="G",
+        help="run the op in every group of G consecutive ranks at once (dist.new_subgroups; default: one group of "
+        "every rank); a row shows the slowest group, --root is a rank of each group",
+    )
     p.add_argument("--json", action="store_true", help="print JSON lines (one per size, then the average busbw)")
     p.add_argument(
         "--plot",
@@ -81,6 +95,13 @@ def prepare(args: argparse.Namespace) -> Setup:
     names = list(dict.fromkeys(args.algorithm or [None]))
     ccls = [select_algorithm(base, name, topo) for name in names]
     world = world_size_of(ccls[0].selected(), topo)
+    if args.group_size is not None:
+        if not 1 <= args.group_size <= world or world % args.group_size:
+            raise CclPerfError(f"--group-size {args.group_size}: expected a divisor of the {world} ranks")
+        if args.op == "all_reduce":
+            for ccl in ccls:
+                group_algorithm(ccl, topo, range(args.group_size))  # an algorithm groups cannot run: one line
+        world = args.group_size
     if not 0 <= args.root < world:
         raise CclPerfError(f"--root {args.root}: expected a rank 0..{world - 1}")
     need, what = sweep_memory(args.op, sizes[-1], args.dtype, world)
@@ -99,16 +120,17 @@ def run(args: argparse.Namespace) -> int:
         progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns")
         eng.progress = progress
         try:
-            results[label(args.op, ccl)] = run_sweep(eng, ccl, args.op, sizes, args.dtype, args.root)
+            rows = run_sweep(eng, ccl, args.op, sizes, args.dtype, args.root, args.group_size)
+            results[label(args.op, ccl)] = rows
         finally:
             progress.close()
-    world_sizes = {name: world_size_of(ccl.selected(), topo) for name, ccl in zip(results, ccls, strict=True)}
+    world_sizes = {name: world for name in results}
 
     def report() -> int:  # every rank has the same rows; one prints and draws
         lines = (
             json_lines(args.op, topo, results, world_sizes)
             if args.json
-            else text_lines(args.op, topo, results, world_sizes)
+            else text_lines(args.op, topo, results, world_sizes, topo.sip_count // world if args.group_size else 1)
         )
         plots = [(outputs["--plot"], lambda fh: draw(fh, args, topo, results, world))] if "--plot" in outputs else []
         wrong = any(r["wrong"] for rows in results.values() for r in rows)
@@ -130,6 +152,8 @@ def draw(out: BinaryIO, args: argparse.Namespace, topo: Topology, results: dict[
 
 
 def label(op: str, ccl: CclConfig) -> str:
+    if op == "all_to_all":
+        return ccl.all_to_all
     return ccl.selected().name if op == "all_reduce" else RING
 
 
@@ -174,14 +198,15 @@ WIDTHS = (12, 12, 8, 6, 6, 8, 7, 7, 7, 9, 10)
 
 
 def text_lines(
-    op: str, topo: Topology, results: dict[str, list[dict[str, Any]]], world_sizes: dict[str, int]
+    op: str, topo: Topology, results: dict[str, list[dict[str, Any]]], world_sizes: dict[str, int], groups: int = 1
 ) -> list[str]:
     """nccl-tests' table for each algorithm, headed by what was run and how busbw is computed."""
     lines: list[str] = []
     for name, rows in results.items():
         n = world_sizes[name]
+        ranks = count(n, "rank") if groups == 1 else f"{groups} groups of {n} consecutive ranks at once"
         lines += [
-            f"# kernbench ccl-perf: {op}, algorithm {name}, {count(n, 'rank')} (rank = SIP; {topo.system.topology}), "
+            f"# kernbench ccl-perf: {op}, algorithm {name}, {ranks} (rank = SIP; {topo.system.topology}), "
             f"inter-SIP link {link_gbs(topo):g} GB/s per direction",
             f"# time: simulated, one call from the barrier's release to the slowest rank's end; "
             f"busbw = algbw x {BUS_FACTORS[op]}",
