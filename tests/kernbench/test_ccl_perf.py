@@ -246,3 +246,21 @@ def test_plot_without_matplotlib_is_one_line_before_the_run(monkeypatch, capsys)
     monkeypatch.setattr(ccl_perf_cmd, "run_sweep", lambda *_a: pytest.fail("ran the sweep"))
     assert main([*PERF, "--plot", "x.png"]) == 2
     assert capsys.readouterr().err == "kernbench: --plot x.png: needs matplotlib: pip install -e '.[plot]'\n"
+
+
+def test_all_to_all_and_groups_of_consecutive_ranks_are_right(capsys):
+    """Issue 23: nccl-tests rows for all-to-all (pairwise exchange) and for all-reduce in groups of 4 consecutive
+    ranks, each group at once, 0 wrong, with their references."""
+    for extra in (["--op", "all_to_all", "--sips", "4"], ["--group-size", "4", "--sips", "8"]):
+        assert main([*PERF, "--max-bytes", "256K", "--factor", "16", "--json", *extra]) == 0
+        points = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        rows = [p for p in points if p["type"] == "point"]
+        assert rows
+        assert all(r["wrong"] == 0 for r in rows)
+        assert all(r["world_size"] == 4 for r in rows)
+        assert all(1 / 1.35 <= r["sim_over_model"] <= 1.35 for r in rows), [r["sim_over_model"] for r in rows]
+
+
+def test_a_group_size_that_does_not_divide_the_ranks_is_one_line(capsys):
+    assert main([*PERF, "--group-size", "3", "--sips", "8"]) == 2
+    assert capsys.readouterr().err.strip() == "kernbench: --group-size 3: expected a divisor of the 8 ranks"

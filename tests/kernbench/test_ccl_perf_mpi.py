@@ -23,8 +23,10 @@ PERF = ["-m", "kernbench.cli.main", "ccl-perf", "--topology", "topology.yaml", "
         ["--json", "--algorithm", "ring_allreduce_tcm", "--algorithm", "mesh_allreduce"],
         ["--json", "--op", "all_gather", "--sips", "4"],
         ["--op", "broadcast", "--root", "1", "--sips", "4"],
+        ["--json", "--op", "all_to_all", "--sips", "4"],
+        ["--json", "--group-size", "2", "--sips", "4"],
     ],
-    ids=["all_reduce-json", "all_gather-4sips-json", "broadcast-4sips-text"],
+    ids=["all_reduce-json", "all_gather-4sips-json", "broadcast-4sips-text", "all_to_all-json", "groups-json"],
 )
 def test_two_ranks_print_what_one_process_prints(args):
     single, _ = run([*PERF, *args])

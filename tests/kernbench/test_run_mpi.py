@@ -193,3 +193,25 @@ def test_barrier_releases_at_the_same_instant_on_any_number_of_ranks(ranks):
     one = json.loads(single.stdout)
     assert one["results"][0]["metrics"]["skew_ns"] == 0
     assert without_rank_and_wall(json.loads(split.stdout)) == without_rank_and_wall(one)
+
+
+LLM_SMALL = [
+    *("--sips", "8"),
+    *("--set", "tp=2", "--set", "pp=2", "--set", "layers=2", "--set", "seq=16"),
+    *("--set", "micro_batches=2", "--set", "hidden=64"),
+]
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+@pytest.mark.parametrize("experts", [0, 2])
+def test_llm_step_gives_the_same_json_on_any_number_of_ranks(ranks, experts):
+    """One training step with TP x PP x DP = 2 x 2 x 2 (and MoE experts): one process and mpirun -n 2 / -n 4
+    give the same record."""
+    args = [*RUN, "--bench", "llm_step", *LLM_SMALL, "--set", f"experts={experts}"]
+    single, _ = run(args)
+    split, _ = run(args, ranks=ranks)
+    assert single.returncode == split.returncode == 0, split.stderr
+    one = json.loads(single.stdout)
+    assert one["status"] == "PASS"
+    assert (one["results"][0]["metrics"]["moe_ns"] > 0) == bool(experts)
+    assert without_rank_and_wall(json.loads(split.stdout)) == without_rank_and_wall(one)
