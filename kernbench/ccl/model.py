@@ -1,4 +1,4 @@
-"""The analytical reference: every collective's time in closed form, from the topology (docs/adr/0020).
+"""The analytical reference: every collective's time in closed form, from the topology (docs/adr/0024).
 
 Each time the simulator prints for a collective has this reference beside it (`kernbench ccl-perf`'s ``model_us``
 and ``sim_over_model``, ``scripts/validate_ccl.py``). It is an alpha-beta-gamma model written from each algorithm's
