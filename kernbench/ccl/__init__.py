@@ -19,6 +19,7 @@ from kernbench.ccl.install_plan import (
     world_size_of,
 )
 from kernbench.ccl.mappers import MAPPERS, resolve_mapper
+from kernbench.ccl.request import AllReduceRequest
 from kernbench.ccl.ring import (
     REDUCE_OPS,
     ring_all_gather_kernel,
@@ -35,6 +36,7 @@ __all__ = [
     "REDUCE_OPS",
     "VALIDATORS",
     "AlgorithmConfig",
+    "AllReduceRequest",
     "CclConfig",
     "CclConfigError",
     "CclGeometry",

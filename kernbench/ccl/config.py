@@ -208,6 +208,18 @@ def _check(fail: Fail, where: str, key: str, value: Any) -> Any:
         missing = [name for name in ("kernel", "kernel_args") if not inspect.isfunction(getattr(module, name, None))]
         if missing:
             raise fail(where, f"{value} has no {' or '.join(missing)} (the algorithm ABI: kernel + kernel_args)")
+        positional = [
+            p
+            for p in inspect.signature(module.kernel_args).parameters.values()
+            if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(positional) != 1:
+            raise fail(
+                where,
+                f"{value}.kernel_args must take one positional argument, the request "
+                f"(kernbench.ccl.AllReduceRequest), then its ccl.yaml keys as keywords; it takes "
+                f"{[p.name for p in positional]}",
+            )
     else:
         try:
             {"topology": resolve_topology, "mapper": resolve_mapper, "validator": resolve_validator}[key](value)
@@ -222,7 +234,7 @@ def _check_kernel_keys(fail: Fail, where: str, module: str, kernel_config: dict[
     params = inspect.signature(import_module(module).kernel_args).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    takes = [name for name in params if name.startswith("kernel_") or name in _KERNEL_KEYS]
+    takes = [name for name in list(params)[1:] if name.startswith("kernel_") or name in _KERNEL_KEYS]
     for key in kernel_config:
         if key not in takes:
             choice = (

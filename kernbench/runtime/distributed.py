@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kernbench.ccl import (
     REDUCE_OPS,
     AlgorithmConfig,
+    AllReduceRequest,
     CclConfig,
     CclConfigError,
     InstallPlans,
@@ -398,14 +399,16 @@ class Distributed(PointToPoint):
                 start * size,
                 tuple(
                     module.kernel_args(
-                        n_elem=min(block, n_elem - start),
-                        world_size=plan.world_size,
-                        dtype=tensor.dtype,
-                        op=op,
-                        slot_elems=algo.slot_size // size,
-                        n_slots=algo.n_slots,
-                        geometry=plan.geometry,
-                        topology=algo.topology,
+                        AllReduceRequest(
+                            n_elem=min(block, n_elem - start),
+                            world_size=plan.world_size,
+                            dtype=tensor.dtype,
+                            op=op,
+                            slot_elems=algo.slot_size // size,
+                            n_slots=algo.n_slots,
+                            geometry=plan.geometry,
+                            topology=algo.topology,
+                        ),
                         **algo.kernel_config,
                     )
                 ),

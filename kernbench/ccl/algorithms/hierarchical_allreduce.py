@@ -17,7 +17,8 @@ Positions and counts come from ``tl.program_id`` / ``num_programs``: the ring or
 from __future__ import annotations
 
 from kernbench.ccl.algorithms.common import finalize, line_allreduce, nest, ring_links, tree_broadcast, tree_reduce
-from kernbench.ccl.topologies import CclGeometry, hierarchical_3level
+from kernbench.ccl.request import AllReduceRequest
+from kernbench.ccl.topologies import hierarchical_3level
 from kernbench.kernels import TLBase
 
 REDUCES_ACROSS_PES = True
@@ -26,19 +27,9 @@ VALIDATOR = "multi_pe_sip_local"
 neighbors = hierarchical_3level
 
 
-def kernel_args(
-    *,
-    n_elem: int,
-    world_size: int,
-    dtype: str,
-    op: str,
-    slot_elems: int,
-    n_slots: int,
-    geometry: CclGeometry,
-    topology: str,
-) -> tuple:
-    """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots)``."""
-    return n_elem, dtype, op, world_size, slot_elems, n_slots
+def kernel_args(request: AllReduceRequest) -> tuple:
+    """The kernel's arguments: ``(n_elem, dtype, op, world_size, slot_elems, window = n_slots)``."""
+    return request.n_elem, request.dtype, request.op, request.world_size, request.slot_elems, request.n_slots
 
 
 def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, window: int, tl: TLBase) -> None:

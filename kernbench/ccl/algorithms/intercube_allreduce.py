@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kernbench.ccl.algorithms.common import chain_links, finalize, line_allreduce, nest, tree_broadcast, tree_reduce
+from kernbench.ccl.request import AllReduceRequest
 from kernbench.ccl.topologies import RANK_TOPOLOGIES, CclGeometry, PeEdges
 from kernbench.kernels import TLBase
 from kernbench.topology import cube_neighbors
@@ -44,39 +45,28 @@ def neighbors(rank: int, geometry: CclGeometry, pes: Sequence[tuple[int, int]]) 
     return edges
 
 
-def kernel_args(
-    *,
-    n_elem: int,
-    world_size: int,
-    dtype: str,
-    op: str,
-    slot_elems: int,
-    n_slots: int,
-    geometry: CclGeometry,
-    topology: str,
-    root_cube: int | None = None,
-) -> tuple:
-    """``(n_elem, dtype, op, cube_w, cube_h, world_size, sip_w, sip_h, wrap, slot_elems, window = n_slots,
-    root_cube)``; ``root_cube`` defaults to the last cube."""
-    sip_w, sip_h = _sip_grid(geometry)
-    root = geometry.cubes_per_sip - 1 if root_cube is None else root_cube
-    if isinstance(root, bool) or not isinstance(root, int) or not 0 <= root < geometry.cubes_per_sip:
+def kernel_args(request: AllReduceRequest, *, root_cube: int | None = None) -> tuple:
+    """The kernel's arguments: ``(n_elem, dtype, op, cube_w, cube_h, world_size, sip_w, sip_h, wrap, slot_elems,
+    window = n_slots, root_cube)``; ``root_cube`` defaults to the last cube."""
+    sip_w, sip_h = _sip_grid(request.geometry)
+    root = request.geometry.cubes_per_sip - 1 if root_cube is None else root_cube
+    if isinstance(root, bool) or not isinstance(root, int) or not 0 <= root < request.geometry.cubes_per_sip:
         raise ValueError(
-            f"intercube_allreduce: root_cube must be a cube of the SIP, 0..{geometry.cubes_per_sip - 1}, "
+            f"intercube_allreduce: root_cube must be a cube of the SIP, 0..{request.geometry.cubes_per_sip - 1}, "
             f"got {root_cube!r}"
         )
     return (
-        n_elem,
-        dtype,
-        op,
-        geometry.cube_w,
-        geometry.cube_h,
-        world_size,
+        request.n_elem,
+        request.dtype,
+        request.op,
+        request.geometry.cube_w,
+        request.geometry.cube_h,
+        request.world_size,
         sip_w,
         sip_h,
-        SIP_WRAP[geometry.sip_topology],
-        slot_elems,
-        n_slots,
+        SIP_WRAP[request.geometry.sip_topology],
+        request.slot_elems,
+        request.n_slots,
         root,
     )
 

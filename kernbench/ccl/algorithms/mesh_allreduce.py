@@ -8,24 +8,24 @@ on ``mesh_2d_no_wrap`` a line has ends, so it reduces to its last rank and broad
 from __future__ import annotations
 
 from kernbench.ccl.algorithms.common import finalize, line_allreduce
-from kernbench.ccl.topologies import CclGeometry, grid_dims
+from kernbench.ccl.request import AllReduceRequest
+from kernbench.ccl.topologies import grid_dims
 from kernbench.kernels import TLBase
 
 
-def kernel_args(
-    *,
-    n_elem: int,
-    world_size: int,
-    dtype: str,
-    op: str,
-    slot_elems: int,
-    n_slots: int,
-    geometry: CclGeometry,
-    topology: str,
-) -> tuple:
-    """``(n_elem, dtype, op, width, height, wrap, slot_elems, window = n_slots)``."""
-    width, height = grid_dims(world_size)
-    return n_elem, dtype, op, width, height, topology != "mesh_2d_no_wrap", slot_elems, n_slots
+def kernel_args(request: AllReduceRequest) -> tuple:
+    """The kernel's arguments: ``(n_elem, dtype, op, width, height, wrap, slot_elems, window = n_slots)``."""
+    width, height = grid_dims(request.world_size)
+    return (
+        request.n_elem,
+        request.dtype,
+        request.op,
+        width,
+        height,
+        request.topology != "mesh_2d_no_wrap",
+        request.slot_elems,
+        request.n_slots,
+    )
 
 
 def kernel(

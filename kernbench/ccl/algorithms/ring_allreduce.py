@@ -12,7 +12,7 @@ transfers, reductions and stores of different pieces overlap.
 from __future__ import annotations
 
 from kernbench.ccl.algorithms.common import Prefetch, combiner, even_bounds, finalize, ring_pipeline
-from kernbench.ccl.topologies import CclGeometry
+from kernbench.ccl.request import AllReduceRequest
 from kernbench.kernels import TensorHandle, TLBase, itemsize
 
 STREAMS = True
@@ -20,22 +20,19 @@ STREAMS = True
 of any size in one go."""
 
 
-def kernel_args(
-    *,
-    n_elem: int,
-    world_size: int,
-    dtype: str,
-    op: str,
-    slot_elems: int,
-    n_slots: int,
-    geometry: CclGeometry,
-    topology: str,
-    east: str = "E",
-    west: str = "W",
-) -> tuple:
-    """``(n_elem, dtype, op, world_size, slot_elems, window = n_slots, east, west)``; ``east`` / ``west`` rename
-    the ring's directions (a ring installed beside another algorithm's queues)."""
-    return n_elem, dtype, op, world_size, slot_elems, n_slots, east, west
+def kernel_args(request: AllReduceRequest, *, east: str = "E", west: str = "W") -> tuple:
+    """The kernel's arguments: ``(n_elem, dtype, op, world_size, slot_elems, window = n_slots, east, west)``;
+    ``east`` / ``west`` rename the ring's directions (a ring installed beside another algorithm's queues)."""
+    return (
+        request.n_elem,
+        request.dtype,
+        request.op,
+        request.world_size,
+        request.slot_elems,
+        request.n_slots,
+        east,
+        west,
+    )
 
 
 def kernel(

@@ -7,23 +7,13 @@ at a time, so a deep tree pipelines them.
 from __future__ import annotations
 
 from kernbench.ccl.algorithms.common import finalize, tree_broadcast, tree_reduce
-from kernbench.ccl.topologies import CclGeometry
+from kernbench.ccl.request import AllReduceRequest
 from kernbench.kernels import TLBase
 
 
-def kernel_args(
-    *,
-    n_elem: int,
-    world_size: int,
-    dtype: str,
-    op: str,
-    slot_elems: int,
-    n_slots: int,
-    geometry: CclGeometry,
-    topology: str,
-) -> tuple:
-    """``(n_elem, dtype, op, world_size, slot_elems)``."""
-    return n_elem, dtype, op, world_size, slot_elems
+def kernel_args(request: AllReduceRequest) -> tuple:
+    """The kernel's arguments: ``(n_elem, dtype, op, world_size, slot_elems)``."""
+    return request.n_elem, request.dtype, request.op, request.world_size, request.slot_elems
 
 
 def kernel(ptr: int, n_elem: int, dtype: str, op: str, world: int, slot_elems: int, tl: TLBase) -> None:

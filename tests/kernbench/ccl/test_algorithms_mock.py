@@ -15,6 +15,7 @@ from kernbench.ccl.algorithms import (
     ring_allreduce,
     tree_allreduce,
 )
+from kernbench.ccl.request import AllReduceRequest
 from kernbench.ccl.testing import run_kernel_in_mock
 from kernbench.ccl.topologies import CclGeometry
 from kernbench.engine import KernelError
@@ -44,14 +45,16 @@ def allreduce(
         rng = np.random.default_rng(seed)
         inputs = [rng.integers(-8, 9, n_elem).astype(NUMPY[dtype]) for _ in range(programs)]
     args = module.kernel_args(
-        n_elem=inputs[0].size,
-        world_size=geometry.world_size,
-        dtype=dtype,
-        op=op,
-        slot_elems=slot_elems,
-        n_slots=n_slots,
-        geometry=geometry,
-        topology=topology,
+        AllReduceRequest(
+            n_elem=inputs[0].size,
+            world_size=geometry.world_size,
+            dtype=dtype,
+            op=op,
+            slot_elems=slot_elems,
+            n_slots=n_slots,
+            geometry=geometry,
+            topology=topology,
+        )
     )
     itemsize = np.dtype(NUMPY[dtype]).itemsize
     outputs = run_kernel_in_mock(
@@ -203,45 +206,33 @@ def test_lane_wise_algorithms_reduce_each_pe_with_the_same_pe_of_the_other_ranks
 
 def test_kernel_arguments():
     common = {"n_elem": 8, "dtype": "f16", "op": "max", "slot_elems": 4, "n_slots": 3, "topology": "x"}
-    assert ring_allreduce.kernel_args(world_size=4, geometry=CclGeometry(4), **common) == (
-        8,
-        "f16",
-        "max",
-        4,
-        4,
-        3,
-        "E",
-        "W",
+
+    def request(world, geometry, **changes):
+        return AllReduceRequest(world_size=world, geometry=geometry, **common | changes)
+
+    assert ring_allreduce.kernel_args(request(4, CclGeometry(4))) == (8, "f16", "max", 4, 4, 3, "E", "W")
+    assert ring_allreduce.kernel_args(request(4, CclGeometry(4)), east="ring_E", west="ring_W")[-2:] == (
+        "ring_E",
+        "ring_W",
     )
-    assert ring_allreduce.kernel_args(world_size=4, geometry=CclGeometry(4), east="ring_E", west="ring_W", **common)[
-        -2:
-    ] == ("ring_E", "ring_W")
-    assert mesh_allreduce.kernel_args(world_size=6, geometry=CclGeometry(6), **common) == (
+    assert mesh_allreduce.kernel_args(request(6, CclGeometry(6))) == (8, "f16", "max", 3, 2, True, 4, 3)
+    assert mesh_allreduce.kernel_args(request(6, CclGeometry(6), topology="mesh_2d_no_wrap"))[5] is False
+    assert tree_allreduce.kernel_args(request(7, CclGeometry(7))) == (8, "f16", "max", 7, 4)
+    assert hierarchical_allreduce.kernel_args(request(2, hier_geometry(2, 16, 8))) == (8, "f16", "max", 2, 4, 3)
+    assert intercube_allreduce.kernel_args(request(4, intercube_geometry(4, "mesh_2d_no_wrap", 4, 4))) == (
         8,
         "f16",
         "max",
-        3,
+        4,
+        4,
+        4,
         2,
-        True,
-        4,
-        3,
-    )
-    assert (
-        mesh_allreduce.kernel_args(world_size=6, geometry=CclGeometry(6), **common | {"topology": "mesh_2d_no_wrap"})[5]
-        is False
-    )
-    assert tree_allreduce.kernel_args(world_size=7, geometry=CclGeometry(7), **common) == (8, "f16", "max", 7, 4)
-    assert hierarchical_allreduce.kernel_args(world_size=2, geometry=hier_geometry(2, 16, 8), **common) == (
-        8,
-        "f16",
-        "max",
         2,
+        False,
         4,
         3,
+        15,
     )
-    assert intercube_allreduce.kernel_args(
-        world_size=4, geometry=intercube_geometry(4, "mesh_2d_no_wrap", 4, 4), **common
-    ) == (8, "f16", "max", 4, 4, 4, 2, 2, False, 4, 3, 15)
     assert hierarchical_allreduce.REDUCES_ACROSS_PES
     assert intercube_allreduce.REDUCES_ACROSS_PES
     assert not hasattr(ring_allreduce, "REDUCES_ACROSS_PES")

@@ -46,8 +46,8 @@ def kernel(ptr, n_elem, tl):
     pass
 
 
-def kernel_args(*, n_elem, world_size, dtype, op, slot_elems, n_slots, geometry, topology, kernel_chunk=1):
-    return (n_elem,)
+def kernel_args(request, *, kernel_chunk=1):
+    return (request.n_elem,)
 """
 
 
@@ -79,6 +79,21 @@ def test_defaults_fill_entries_and_kernel_keys_pass_through(tmp_path, monkeypatc
             {"algorithms": {"a": {**entry()["algorithms"]["a"], "module": "chunked_algorithm", "kernel_chnuk": 5}}},
             "x.yaml",
         )
+
+
+def test_a_kernel_args_with_the_old_keyword_signature_is_refused_with_the_new_one(tmp_path, monkeypatch):
+    (tmp_path / "old_algorithm.py").write_text(
+        "def kernel(ptr, n_elem, tl):\n    pass\n\n\n"
+        "def kernel_args(n_elem, world_size, dtype, op, slot_elems, n_slots, geometry, topology):\n"
+        "    return (n_elem,)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        CclConfigError,
+        match=r"^x\.yaml: algorithms\.a\.module: old_algorithm\.kernel_args must take one positional argument, "
+        r"the request \(kernbench\.ccl\.AllReduceRequest\)",
+    ):
+        parse_ccl_config({"algorithms": {"a": {**entry()["algorithms"]["a"], "module": "old_algorithm"}}}, "x.yaml")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ their directions and message order are the seeds'.
 import numpy as np
 import pytest
 
-from kernbench.ccl import build_install_plans, load_ccl_config
+from kernbench.ccl import AllReduceRequest, build_install_plans, load_ccl_config
 from kernbench.ccl.algorithms import hierarchical_allreduce, intercube_allreduce
 from kernbench.ccl.testing import run_kernel_in_mock
 from kernbench.ccl.topologies import CclGeometry, hierarchical_3level
@@ -162,14 +162,16 @@ def test_hierarchical_allreduce_runs_on_the_seeds_table(sips):
     inputs = [rng.integers(-8, 9, n_elem).astype(np.float32) for _ in range(sips * cubes * pes)]
     geometry = CclGeometry(sips, cubes, 1, pes)
     args = hierarchical_allreduce.kernel_args(
-        n_elem=n_elem,
-        world_size=sips,
-        dtype="f32",
-        op="sum",
-        slot_elems=4,
-        n_slots=2,
-        geometry=geometry,
-        topology="hierarchical_3level",
+        AllReduceRequest(
+            n_elem=n_elem,
+            world_size=sips,
+            dtype="f32",
+            op="sum",
+            slot_elems=4,
+            n_slots=2,
+            geometry=geometry,
+            topology="hierarchical_3level",
+        ),
     )
     outputs = run_kernel_in_mock(
         hierarchical_allreduce.kernel,
@@ -374,14 +376,16 @@ def test_intercube_allreduce_with_any_root_cube(sip_topology, sips, root_cube):
     inputs = [rng.integers(-8, 9, n_elem).astype(np.float32) for _ in range(sips * N_CUBES)]
     geometry = CclGeometry(sips, 4, 4, 1, sip_topology)
     args = intercube_allreduce.kernel_args(
-        n_elem=n_elem,
-        world_size=sips,
-        dtype="f32",
-        op="sum",
-        slot_elems=4,
-        n_slots=2,
-        geometry=geometry,
-        topology="none",
+        AllReduceRequest(
+            n_elem=n_elem,
+            world_size=sips,
+            dtype="f32",
+            op="sum",
+            slot_elems=4,
+            n_slots=2,
+            geometry=geometry,
+            topology="none",
+        ),
         root_cube=root_cube,
     )
     outputs = run_kernel_in_mock(
