@@ -353,19 +353,28 @@ def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
         loads = 2 if k == 0 else 1
         return max((loads + 1) * port, (loads + ring_reads) * channel, loop_rs)
 
+    if p == 1:
+        return 0.0
     edges = m.ring_links(1, p)
-    flows = [(r, (r + 1) % p) for r in range(p)] if p > 1 else []
-    ring = m.ring_pipeline_ns(
-        edges,
-        2 * (p - 1),
-        piece,
-        combine_at=lambda k: k < p - 1,
-        beta_at=beta,
-        window=m.algo.n_slots,
-        lanes=len(pes),
-        share=m.share(flows),
-    )
-    return 0.0 if p == 1 else hw.load_ns(s) + ring + hw.store_ns(s)
+    flows = [(r, (r + 1) % p) for r in range(p)]
+
+    def lane_ns(pe: Pe) -> float:
+        """One lane's ring, from its PE: a lane of a cube far from the IO chiplet crosses more of the cube mesh
+        to reach the SerDes port, so the lanes end apart and the slowest decides."""
+        ring = m.ring_pipeline_ns(
+            edges,
+            2 * (p - 1),
+            piece,
+            combine_at=lambda k: k < p - 1,
+            beta_at=beta,
+            window=m.algo.n_slots,
+            lanes=len(pes),
+            share=m.share(flows),
+            pe=pe,
+        )
+        return hw.load_ns(s, pe) + ring + hw.store_ns(s, pe)
+
+    return max(lane_ns(pe) for pe in {cube: (cube, k) for cube, k in sorted(pes, reverse=True)}.values())
 
 
 def mesh_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:

@@ -53,6 +53,7 @@ CASES = [  # algorithm, SIPs, SIP topology, sizes (bytes per rank)
     ("mesh_allreduce_no_wrap", 4, "mesh_2d_no_wrap", [8, 1 << 20]),
     ("tree_allreduce", 4, "ring_1d", [8, 1 << 20]),
     ("intercube_allreduce", 4, "torus_2d", [64, 1 << 20]),
+    ("ring_allreduce_all_pes", 4, "ring_1d", [512]),  # the lanes of cubes far from the IO chiplet end last
 ]
 
 
