@@ -11,10 +11,12 @@ full or failing stdout (``> /dev/full``) is one line on stderr and exit code 4. 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kernbench.cli import exit_codes
 from kernbench.cli.output_files import Output, Writer, write_all
@@ -25,11 +27,49 @@ if TYPE_CHECKING:
 
 
 class JobArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose messages (usage errors, ``--help``) appear once per mpirun job: on rank 0."""
+    """An ArgumentParser whose messages (usage errors, ``--help``) appear once per mpirun job: on rank 0.
+
+    A misspelt option is named as such, with the nearest real one: argparse checks required options before it
+    looks at unknown ones, so ``run --bnch x`` would otherwise say that ``--bench`` is missing."""
+
+    _args: list[str]
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._args = list(sys.argv[1:] if args is None else args)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:  # a subcommand's parser: it knows what its options are
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        unknown = self._unknown_options()
+        if unknown and not message.startswith("unrecognized arguments"):
+            message = f"unrecognized arguments: {' '.join(unknown)}"
+        super().error(message + self._did_you_mean(unknown))
+
+    def _unknown_options(self) -> list[str]:
+        known = list(self._option_string_actions)
+        words = [a.split("=", 1)[0] for a in getattr(self, "_args", []) if a.startswith("-") and a != "--"]
+        return [
+            w
+            for w in words
+            if not NEGATIVE_NUMBER.match(w) and w not in known and not any(k.startswith(w) for k in known)
+        ]
+
+    def _did_you_mean(self, unknown: list[str]) -> str:
+        options = [k for k in self._option_string_actions if k.startswith("--")]
+        hints = [(word, difflib.get_close_matches(word, options, 1)) for word in unknown]
+        named = [f"{close[0]} for {word}" if len(unknown) > 1 else close[0] for word, close in hints if close]
+        return f" (did you mean {', '.join(named)}?)" if named else ""
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         if launcher_rank() == 0:
             super()._print_message(message, file)
+
+
+NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 def print_report(text: str) -> int | None:

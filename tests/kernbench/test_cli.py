@@ -73,6 +73,34 @@ def test_usage_errors_help_and_the_topology_summary_are_printed_by_the_first_ran
         assert bool(capsys.readouterr().out) is printed
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--bnch", "x"], "kernbench run: error: unrecognized arguments: --bnch (did you mean --bench?)"),
+        (
+            ["ccl-perf", "--max-byts", "1M", "--sipz", "2"],
+            "kernbench ccl-perf: error: unrecognized arguments: --max-byts 1M --sipz 2 "
+            "(did you mean --max-bytes for --max-byts, --sips for --sipz?)",
+        ),
+        (["run"], "kernbench run: error: one of the arguments --bench --list is required"),
+        (["run", "--list", "--zzzz"], "kernbench run: error: unrecognized arguments: --zzzz"),
+    ],
+)
+def test_a_misspelt_option_is_named_with_the_nearest_real_one(argv, message, capsys):
+    """argparse checks required options first: ``run --bnch x`` used to say that --bench was missing."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == message
+
+
+def test_a_negative_number_is_a_value_not_an_unknown_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--bench", "nope", "--set", "x=1", "--sips", "-1", "--zzzz"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "kernbench run: error: unrecognized arguments: --zzzz"
+
+
 @pytest.mark.parametrize("command", [["topology"], ["probe", "--case", "pe-local-hbm"]])
 def test_a_reader_that_goes_away_ends_the_command_quietly(command):
     """``kernbench probe | head``: no BrokenPipeError traceback, the exit code of a writer killed by SIGPIPE."""
