@@ -67,9 +67,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     p.add_argument(
         "--device",
-        default="sip:0",
         metavar="sip:N|all",
-        help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0)",
+        help="SIP to run the bench on, or all: one copy per SIP at once (default: sip:0; an SPMD bench runs one "
+        "rank per SIP and takes no --device)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON line (every SIP's result) instead of text")
     p.add_argument(
@@ -164,8 +164,13 @@ def check_run_options(args: argparse.Namespace) -> None:
 def prepare(args: argparse.Namespace) -> Setup:
     check_run_options(args)
     path = find(args.bench, bench_dirs(args.benches_dir))  # before the topology: a typo should not wait
-    device = parse_device(args.device)
+    device = parse_device(args.device or "sip:0")
     module = load(args.bench, path)
+    if getattr(module, "SPMD", False) and device is not None and args.device is not None:  # "all" is what it does
+        raise BenchError(
+            f"--device {args.device}: bench {args.bench} is SPMD, it runs one rank on every SIP (choose how many "
+            "with --sips)"
+        )
     params = parse_sets(args.bench, declared(args.bench, module), args.set, ranges(module))
     bench = functools.partial(module.run, **params) if params else module.run
     topo = load_system(args)
@@ -246,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else {}  # collective; {}: unused
     records = eng.gather_records() if recording is not None else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
-    report["params"] = params
+    report["params"] = params = ran_with(params, results)
     projection = eng.sim.projection(report["wall_s"]) if args.project else None
     if projection is not None:
         report["projected_wall_s"] = projection["projected_wall_s"]
@@ -263,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         lines = (
             [json_line(report)]
             if args.json
-            else text_lines(report, topo, args.device, module, eng.size, verbose=args.verbose, params=params)
+            else text_lines(report, topo, device_label(args, module), module, eng.size, args.verbose, params)
         )
         if not args.json:
             extra = (
@@ -357,6 +362,22 @@ def parse_device(text: str) -> int | None:
     if match is None:
         raise BenchError(f"--device {text}: expected sip:N (e.g. sip:0, or sip0) or all")
     return int(match.group(1))
+
+
+def device_label(args: argparse.Namespace, module: ModuleType) -> str:
+    """What the report's ``device`` line says ran the bench."""
+    return "every SIP (SPMD, rank = SIP)" if getattr(module, "SPMD", False) else args.device or "sip:0"
+
+
+def ran_with(params: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters as the bench ran them: a default the bench resolves itself (``ccl_allreduce``'s
+    ``n_elem=0``: the ccl.yaml algorithm's) shows the value its results report under the same name."""
+    out = dict(params)
+    for key in params:
+        values = [r["metrics"][key] for r in results if key in r.get("metrics", {})]
+        if values and all(v == values[0] for v in values):
+            out[key] = values[0]
+    return out
 
 
 def device_sips(device: int | None, topo: Topology) -> list[int]:

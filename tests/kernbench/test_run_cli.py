@@ -19,6 +19,7 @@ BENCHES = (
     "gemm_single_pe",
     "gpt3_qkv",
     "ipcq_allreduce",
+    "llm_step",
     "qkv_gemm",
     "qkv_gemm_multi_pe",
     "tp_mlp",
@@ -36,12 +37,27 @@ def run_json(capsys, *args: str) -> tuple[int, dict]:
 
 
 def test_ccl_allreduce_runs_on_every_sip_and_passes(capsys):
-    code, line = run_json(capsys, "--bench", "ccl_allreduce", "--device", "sip:1")
+    code, line = run_json(capsys, "--bench", "ccl_allreduce")
     assert code == 0
     assert line["status"] == "PASS"
-    assert line["sips"] == [0, 1]  # SPMD: every SIP, whatever --device
+    assert line["sips"] == [0, 1]  # SPMD: every SIP
     assert [r["metrics"]["result"] for r in line["results"]] == ["ring_allreduce_tcm (ws=2): 2 OK"] * 2
     assert line["sim_latency_ns"] > 2 * 500.0  # at least the two ring steps' link latency
+    assert line["params"] == {"n_elem": 8192}  # n_elem=0 means the ccl.yaml algorithm's: the report says which
+
+
+def test_an_spmd_bench_says_it_runs_on_every_sip_and_takes_no_device(capsys):
+    assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce"]) == 0
+    out = capsys.readouterr().out
+    assert "  device       every SIP (SPMD, rank = SIP): sip0-sip1 (2 SIPs), 1 rank" in out
+    assert "  params       n_elem=8192" in out
+    assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--device", "all"]) == 0  # what it does
+    capsys.readouterr()
+    assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--device", "sip:1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "kernbench: --device sip:1: bench ccl_allreduce is SPMD, it runs one rank on every SIP (choose how many "
+        "with --sips)"
+    )
 
 
 def test_gemm_single_pe_passes_with_the_json_shape(capsys):
