@@ -63,7 +63,7 @@ def ring_queues(torch: Any, sip: int) -> list[IpcqInitMsg]:
 
 def run(torch: Any) -> dict[str, Any]:
     sip = torch.current_device()
-    torch._requests(ring_queues(torch, sip), "ipcq_init")
+    torch.run_requests(ring_queues(torch, sip), "ipcq_init")
     rng = np.random.default_rng(SEED)
     tiles = rng.integers(-8, 9, (PES, N_ELEM)).astype(np.float16)
     t = torch.zeros(

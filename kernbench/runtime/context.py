@@ -28,7 +28,7 @@ from kernbench.engine import (
 )
 from kernbench.kernels import itemsize, make_program, numpy_dtype_name
 from kernbench.runtime.allocator import DeviceAllocators
-from kernbench.runtime.deploy import deploy, release
+from kernbench.runtime.deploy import Deployment, deploy, release
 from kernbench.runtime.distributed import Distributed
 from kernbench.runtime.multiprocessing import Multiprocessing
 from kernbench.runtime.phase_log import PhaseLog
@@ -174,9 +174,9 @@ class RuntimeContext:
             if dims:
                 args = tuple(_local(a, dims) for a in args)
                 kwargs = {k: _local(v, dims) for k, v in kwargs.items()}
-        return self._finish([self._launch_async(name, kernel_fn, args, grid, kwargs)], f"kernel:{name}")[0]
+        return self.wait([self.launch_async(name, kernel_fn, args, grid, kwargs)], f"kernel:{name}")[0]
 
-    def _launch_async(
+    def launch_async(
         self,
         name: str,
         kernel_fn: Callable[..., Any],
@@ -208,16 +208,13 @@ class RuntimeContext:
         program = make_program(kernel_fn, tuple(values), kwargs or {}, pe_args, rank)
         return self.engine.submit(KernelLaunchMsg(sip, name, program, chosen or ((0, 0),), after))
 
-    # -- requests (used by Tensor) ------------------------------------------------------------------------------
+    # -- device I/O: what Tensor, Distributed and benches that talk to the engine directly use -----------------
 
-    def _request(self, msg: Request, phase: str) -> Completion:
-        return self._requests([msg], phase)[0]
-
-    def _requests(self, msgs: Sequence[Request], phase: str) -> list[Completion]:
+    def run_requests(self, msgs: Sequence[Request], phase: str) -> list[Completion]:
         """Submit ``msgs`` at once (they run concurrently), wait for all, and trace them under ``phase``."""
-        return self._finish([self.engine.submit(m) for m in msgs], phase)
+        return self.wait([self.engine.submit(m) for m in msgs], phase)
 
-    def _finish(self, handles: list[Handle], phase: str) -> list[Completion]:
+    def wait(self, handles: list[Handle], phase: str) -> list[Completion]:
         """Wait for ``handles`` and trace their completions under ``phase``."""
         done = [self.engine.wait(h) for h in handles]
         trace = self.traces[self.current_device()]
@@ -244,36 +241,35 @@ class RuntimeContext:
         )
         dep = deploy(self.allocators, layout, memory, self.topo.pe.pe_mmu.page_bytes)
         tensor = Tensor(self, shape, dtype, name or f"t{next(self._names)}", dp=dp, layout=layout, deployment=dep)
-        self._requests(
+        self.run_requests(
             [MmuMapMsg(sip, va, pa, n, cubes=(cube,), subpage=sub) for cube, va, pa, n, sub in dep.mappings], "mmu_map"
         )
         if zero:
-            self._requests(
+            self.run_requests(
                 [MemoryWriteMsg(pa, nbytes=sb.spec.nbytes, fill=0) for pa, sb in zip(dep.addrs, layout, strict=True)],
                 "memory_write",
             )
         self._tensors[id(tensor)] = tensor
         return tensor
 
-    def _write_shards(self, tensor: Tensor, raws: list[np.ndarray], phase: str, only: list[int] | None = None) -> None:
+    def write_shards(self, tensor: Tensor, raws: list[np.ndarray], phase: str, only: list[int] | None = None) -> None:
         addrs = tensor.shard_addrs
         picked = range(len(addrs)) if only is None else only
-        self._requests([MemoryWriteMsg(addrs[i], data=raw) for i, raw in zip(picked, raws, strict=True)], phase)
+        self.run_requests([MemoryWriteMsg(addrs[i], data=raw) for i, raw in zip(picked, raws, strict=True)], phase)
 
-    def _read_shards(self, tensor: Tensor, phase: str, only: list[int] | None = None) -> list[np.ndarray]:
+    def read_shards(self, tensor: Tensor, phase: str, only: list[int] | None = None) -> list[np.ndarray]:
         addrs, specs = tensor.shard_addrs, tensor.shards
         picked = range(len(addrs)) if only is None else only
-        done = self._requests([MemoryReadMsg(addrs[i], specs[i].nbytes) for i in picked], phase)
+        done = self.run_requests([MemoryReadMsg(addrs[i], specs[i].nbytes) for i in picked], phase)
         return [c.read_data for c in done]
 
-    def _free(self, tensor: Tensor) -> None:
-        dep = tensor._live()
-        self._requests(
+    def free_tensor(self, tensor: Tensor, dep: Deployment) -> None:
+        """Unmap ``tensor``'s deployment ``dep`` and give its PA and VA back (`Tensor.free`)."""
+        self.run_requests(
             [MmuUnmapMsg(dep.sip, va, n, cubes=(cube,), subpage=sub) for cube, va, _, n, sub in dep.mappings],
             "mmu_unmap",
         )
         release(self.allocators, dep)
-        tensor._deployment = None
         self._tensors.pop(id(tensor), None)
 
 

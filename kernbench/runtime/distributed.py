@@ -142,7 +142,7 @@ class Work:
     _phase: str
 
     def wait(self) -> Completion:
-        return self._ctx._finish([self._handle], self._phase)[0]
+        return self._ctx.wait([self._handle], self._phase)[0]
 
     def is_completed(self) -> bool:
         return self._handle.done
@@ -229,7 +229,7 @@ class Distributed(PointToPoint):
         if (sip, group.gid) not in self._installed:
             msgs = [IpcqInitMsg(sip, pe.cube, pe.pe, pe.queues) for pe in plan.installs]
             if msgs:
-                self._ctx._requests(msgs, "ipcq_init")
+                self._ctx.run_requests(msgs, "ipcq_init")
             self._installed.add((sip, group.gid))
         return plan
 
@@ -523,7 +523,7 @@ class Distributed(PointToPoint):
         or its point-to-point one), with ``tl.rank`` its group rank."""
         sip = self._ctx.current_device()
         key = (sip, group.gid, stream)
-        handle = self._ctx._launch_async(
+        handle = self._ctx.launch_async(
             name,
             kernel,
             args,

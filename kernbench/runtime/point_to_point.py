@@ -203,6 +203,6 @@ class PointToPoint:
         new = sorted({p for p in peers if (sip, group.gid, p) not in self._opened})
         if new:
             queues = [q for p in new for q in channel.queues(self._ctx.topo, me, group.rank_of(p))]
-            self._ctx._requests([IpcqInitMsg(sip, *table.p2p_pe(group, sip), tuple(queues))], "ipcq_init")
+            self._ctx.run_requests([IpcqInitMsg(sip, *table.p2p_pe(group, sip), tuple(queues))], "ipcq_init")
             self._opened.update((sip, group.gid, p) for p in new)
         return channel

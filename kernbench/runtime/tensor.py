@@ -93,14 +93,14 @@ class Tensor:
             self._host = values.astype(self._host.dtype, copy=True)
             return self
         blocks = split_blocks(values.reshape(as_2d(self.shape)), self._layout)
-        self._ctx._write_shards(self, [encode(b, self.dtype) for b in blocks], "copy_")
+        self._ctx.write_shards(self, [encode(b, self.dtype) for b in blocks], "copy_")
         return self
 
     def numpy(self) -> np.ndarray:
         """The tensor's values (read from device memory now; bf16 comes back as float32)."""
         if self._host is not None:
             return self._host.copy()
-        raws = self._ctx._read_shards(self, "numpy")
+        raws = self._ctx.read_shards(self, "numpy")
         parts = [decode(raw, self.dtype, sb.block.shape) for raw, sb in zip(raws, self._layout, strict=True)]
         return assemble_blocks(self._layout, parts, shape=as_2d(self.shape)).reshape(self.shape)
 
@@ -165,21 +165,22 @@ class Tensor:
     def __getitem__(self, key: Any) -> np.ndarray:
         """Values of a region that lies inside one shard (a cross-shard region raises: use numpy())."""
         i, block, index = self._region(key)
-        raw = self._ctx._read_shards(self, "getitem", only=[i])[0]
+        raw = self._ctx.read_shards(self, "getitem", only=[i])[0]
         return decode(raw, self.dtype, block.shape)[index]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """Write a region that lies inside one shard (and its replicas): scalar or array, broadcast as numpy."""
         i, block, index = self._region(key)
         same = [j for j, sb in enumerate(self._layout) if sb.block == block]
-        current = decode(self._ctx._read_shards(self, "setitem", only=[i])[0], self.dtype, block.shape)
+        current = decode(self._ctx.read_shards(self, "setitem", only=[i])[0], self.dtype, block.shape)
         current[index] = value
-        self._ctx._write_shards(self, [encode(current, self.dtype)] * len(same), "setitem", only=same)
+        self._ctx.write_shards(self, [encode(current, self.dtype)] * len(same), "setitem", only=same)
 
     def free(self) -> None:
         """Give the tensor's memory back (unmap, free PA and VA); a freed tensor can no longer be used."""
         if self._deployment is not None:
-            self._ctx._free(self)
+            self._ctx.free_tensor(self, self._deployment)
+            self._deployment = None
 
     def __repr__(self) -> str:
         where = "host" if self.is_host else "freed" if self.freed else f"sip{self.device}, {len(self._layout)} shards"

@@ -192,13 +192,13 @@ def test_a_mapping_that_breaks_the_page_size_still_fails(topo):
         errors = []
         for msg in (MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 0), 64), MmuMapMsg(0, va, PhysAddr.hbm(0, 0, 16), 64)):
             try:
-                torch._request(msg, "mmu_map")
+                torch.run_requests([msg], "mmu_map")
             except TranslationError as exc:
                 errors.append(str(exc))
-        torch._request(MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 48), 64, subpage=True), "mmu_map")
+        torch.run_requests([MmuMapMsg(0, va + 16, PhysAddr.hbm(0, 0, 48), 64, subpage=True)], "mmu_map")
         translated = str(torch.engine.sip(0).page_tables[0].translate(va + 20))
         try:
-            torch._request(MmuMapMsg(0, va + 64, PhysAddr.hbm(0, 1, 0), 64, subpage=True), "mmu_map")
+            torch.run_requests([MmuMapMsg(0, va + 64, PhysAddr.hbm(0, 1, 0), 64, subpage=True)], "mmu_map")
         except TranslationError as exc:
             errors.append(str(exc))
         return errors, translated
