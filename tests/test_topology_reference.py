@@ -3,12 +3,14 @@ topology.yaml with that file's value and comment, so the reference cannot drift 
 
 import sys
 from collections.abc import Iterator
+from dataclasses import field
 from typing import Any
 
 import pytest
 import yaml
 
 from kernbench.topology import DEFAULT_TOPOLOGY_PATH
+from kernbench.topology.schema import bounded, section
 from tests.kernbench.helpers import REPO_ROOT, load_script
 
 PAGE = REPO_ROOT / "docs" / "reference" / "topology.md"
@@ -60,6 +62,19 @@ def test_a_key_carries_its_type_bounds_value_and_whole_comment(script):
     assert keys["system.topology"].type == "one of `ring_1d`, `torus_2d`, `mesh_2d_no_wrap`"
     assert keys["cube.pe_layout.corners"].type == "non-empty list, each one of `NW`, `NE`, `SW`, `SE`"
     assert keys["sip.io_chiplet.noc.bandwidth_gbs"].comment.endswith("capped all of a SIP's links together to 128 GB/s")
+
+
+def test_a_key_with_a_default_shows_it(script):
+    @section
+    class Part:
+        rate_gbs: float = bounded(gt=0)
+        lanes: int = field(default=4, metadata={"ge": 1})
+
+    keys = script.schema_keys(Part, "part", {"part.rate_gbs": ("8.0", "GB/s per lane")})
+    assert [(k.path, k.default, k.bounds, k.value, k.comment) for k in keys] == [
+        ("part.rate_gbs", "required", "> 0", "8.0", "GB/s per lane"),
+        ("part.lanes", "`4`", ">= 1", "", ""),
+    ]
 
 
 def test_comment_lines_go_with_the_key_above_and_nesting_follows_indentation(script):
