@@ -20,19 +20,9 @@ STREAMS = True
 of any size in one go."""
 
 
-def kernel_args(request: AllReduceRequest, *, east: str = "E", west: str = "W") -> tuple:
-    """The kernel's arguments: ``(n_elem, dtype, op, world_size, slot_elems, window = n_slots, east, west)``;
-    ``east`` / ``west`` rename the ring's directions (a ring installed beside another algorithm's queues)."""
-    return (
-        request.n_elem,
-        request.dtype,
-        request.op,
-        request.world_size,
-        request.slot_elems,
-        request.n_slots,
-        east,
-        west,
-    )
+def kernel_args(request: AllReduceRequest) -> tuple:
+    """The kernel's arguments: ``(n_elem, dtype, op, world_size, slot_elems, window = n_slots)``."""
+    return request.n_elem, request.dtype, request.op, request.world_size, request.slot_elems, request.n_slots
 
 
 def kernel(
@@ -43,8 +33,6 @@ def kernel(
     world: int,
     slot_elems: int,
     window: int,
-    east: str,
-    west: str,
     tl: TLBase,
 ) -> None:
     """All-reduce ``n_elem`` values of ``dtype`` at ``ptr`` in place with ``op`` over a ring of ``world`` ranks.
@@ -79,4 +67,4 @@ def kernel(
         if k >= world - 1:
             tl.store(at(k, a), finalize(piece, op, world), dtype)
 
-    ring_pipeline(tl, lengths, lambda a, _b: to_send.get((0, a)), arrive, dtype, slot_elems, window, east, west, settle)
+    ring_pipeline(tl, lengths, lambda a, _b: to_send.get((0, a)), arrive, dtype, slot_elems, window, "E", "W", settle)

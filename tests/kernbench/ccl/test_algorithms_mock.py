@@ -210,11 +210,7 @@ def test_kernel_arguments():
     def request(world, geometry, **changes):
         return AllReduceRequest(world_size=world, geometry=geometry, **common | changes)
 
-    assert ring_allreduce.kernel_args(request(4, CclGeometry(4))) == (8, "f16", "max", 4, 4, 3, "E", "W")
-    assert ring_allreduce.kernel_args(request(4, CclGeometry(4)), east="ring_E", west="ring_W")[-2:] == (
-        "ring_E",
-        "ring_W",
-    )
+    assert ring_allreduce.kernel_args(request(4, CclGeometry(4))) == (8, "f16", "max", 4, 4, 3)
     assert mesh_allreduce.kernel_args(request(6, CclGeometry(6))) == (8, "f16", "max", 3, 2, True, 4, 3)
     assert mesh_allreduce.kernel_args(request(6, CclGeometry(6), topology="mesh_2d_no_wrap"))[5] is False
     assert tree_allreduce.kernel_args(request(7, CclGeometry(7))) == (8, "f16", "max", 7, 4)
