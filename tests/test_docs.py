@@ -1,4 +1,5 @@
-"""Every fenced code block of README.md and benches/README.md is checked, so the docs cannot drift.
+"""Every fenced code block of every Markdown page (README, docs/, benches/, examples/) is checked, so the docs
+cannot drift.
 
 The line right before a block's opening fence says what to do with it (a block without one fails the test):
 
@@ -41,7 +42,18 @@ import pytest
 from kernbench.cli.main import main as kernbench_main
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ("README.md", "benches/README.md")
+FILES = tuple(
+    sorted(
+        str(p.relative_to(ROOT))
+        for p in [
+            *ROOT.glob("*.md"),
+            *ROOT.glob("benches/*.md"),
+            *ROOT.glob("examples/*.md"),
+            *ROOT.glob("docs/**/*.md"),
+        ]
+    )
+)
+"""Every Markdown page of the repository: the README, the docs site's pages, the benches' and examples' guides."""
 MARKER = re.compile(
     r"^<!-- docs: (run|output|output of (?P<command>.+?)|file (?P<path>\S+)|paths exist|not run: (?P<reason>.+?)) -->$"
 )
