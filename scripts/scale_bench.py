@@ -24,7 +24,7 @@ per-SIP memory divides a rank's peak by the SIPs it simulates (``sips_per_rank``
   time at which the whole bench (queue installs, copies, barrier, all-reduce) ended, so ``run_s_per_sim_us``
   (wall seconds per simulated microsecond) sizes the wall time of a longer workload.
 
-Where this lives: ``kernbench/`` holds one folder per model layer plus the CLI, and ``benches/`` holds
+Where this lives: ``kernbench/`` holds one folder per model layer plus the CLI, and ``kernbench/benches/`` holds
 ``kernbench run`` benches (``run(torch)``), so a sweep that drives them from outside sits here, next to its
 wrapper ``scripts/scale_bench`` (as ``pdes/phold/bench.py`` sits with the engine it measures). Tests import it
 by path (``tests/kernbench/test_scale_bench.py``). Run it as ``scripts/scale_bench ARGS`` or

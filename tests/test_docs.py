@@ -1,4 +1,4 @@
-"""Every fenced code block of every Markdown page (README, docs/, benches/, examples/) is checked, so the docs
+"""Every fenced code block of every Markdown page (README, docs/, examples/) is checked, so the docs
 cannot drift.
 
 The line right before a block's opening fence says what to do with it (a block without one fails the test):
@@ -47,7 +47,6 @@ FILES = tuple(
         str(p.relative_to(ROOT))
         for p in [
             *ROOT.glob("*.md"),
-            *ROOT.glob("benches/*.md"),
             *ROOT.glob("examples/*.md"),
             *ROOT.glob("docs/**/*.md"),
         ]

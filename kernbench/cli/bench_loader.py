@@ -1,8 +1,9 @@
 """Find, describe and import bench modules (``benches/NAME.py``) for ``kernbench run``.
 
-Benches are plain files, not a package: a bench directory is searched in the current directory first (a user's
-own benches), then next to the ``kernbench`` package (the repository's). ``--list`` reads each module's docstring
-with `ast`, without importing it, so a broken bench cannot break the listing.
+Benches are plain files loaded by path: ``./benches`` in the current directory is searched first (a user's own
+benches), then the benches that ship inside the package (``kernbench/benches``), so an installed kernbench has
+them too. ``--list`` reads each module's docstring with `ast`, without importing it, so a broken bench cannot break
+the listing.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from types import ModuleType
 from pdes import memory
 from pdes.errors import message_of
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-"""The parent of the ``kernbench`` package directory: the checkout's root."""
-
 BENCH_DIR_NAME = "benches"
+SHIPPED = Path(__file__).resolve().parents[1] / BENCH_DIR_NAME
+"""The benches that ship with the package."""
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
@@ -29,14 +29,15 @@ class BenchError(ValueError):
 
 
 def bench_dirs(benches_dir: str | Path | None = None) -> list[Path]:
-    """Directories to search, in priority order: ``benches_dir`` alone if given, else ``./benches`` then the repo's."""
+    """Directories to search, in priority order: ``benches_dir`` alone if given, else ``./benches`` then the
+    shipped ones."""
     if benches_dir is not None:
         path = Path(benches_dir)
         if not path.is_dir():
             raise BenchError(f"--benches-dir {benches_dir}: not a directory")
         return [path.resolve()]
     dirs: list[Path] = []
-    for path in (Path.cwd() / BENCH_DIR_NAME, REPO_ROOT / BENCH_DIR_NAME):
+    for path in (Path.cwd() / BENCH_DIR_NAME, SHIPPED):
         if path.is_dir() and path.resolve() not in dirs:
             dirs.append(path.resolve())
     return dirs

@@ -1,7 +1,8 @@
 """``kernbench run``: run a bench (``benches/NAME.py``) on the simulated system and report PASS or FAIL.
 
 A bench is host code: its ``run(torch)`` is called in a host worker bound to one SIP, with the process's
-`RuntimeContext` as ``torch``, and returns a dict of ``checks`` (name -> bool) and metrics (benches/README.md).
+`RuntimeContext` as ``torch``, and returns a dict of ``checks`` (name -> bool) and metrics
+(docs/guides/writing-a-bench.md).
 The bench's simulated latency is the SIP's clock from the call to its return. Everything a worker reports is
 plain data, gathered from every rank by the engine, so under mpirun the SIP runs on the rank that owns it and
 every rank knows the outcome (and exits with the same code) while only rank 0 prints.
@@ -54,7 +55,9 @@ BenchFn = Callable[[RuntimeContext], Any]
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="run a bench on the simulated system and check its result against numpy")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--bench", metavar="NAME", help="the bench to run: benches/NAME.py")
+    what.add_argument(
+        "--bench", metavar="NAME", help="the bench to run: benches/NAME.py (./benches first, then the shipped ones)"
+    )
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
     add_system_args(p)
     add_ccl_args(p)
@@ -89,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument(
         "--benches-dir",
         metavar="DIR",
-        help="look for benches in DIR only (default: ./benches, then the repository's benches/)",
+        help="look for benches in DIR only (default: ./benches, then the shipped kernbench/benches)",
     )
     p.add_argument(
         "--stats-json",

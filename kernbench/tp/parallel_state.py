@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kernbench.runtime import RuntimeContext
-    from kernbench.runtime.groups import ProcessGroup
+from kernbench.runtime import RuntimeContext
+from kernbench.runtime.groups import ProcessGroup
 
 _ACTIVE: list[weakref.ref] = []
 
@@ -83,12 +81,22 @@ def _runtime(torch: RuntimeContext | None) -> RuntimeContext:
 
 
 def initialize_model_parallel(
-    tensor_model_parallel_size: int = 1, pipeline_model_parallel_size: int = 1, torch: RuntimeContext | None = None
+    tensor_model_parallel_size: int = 1,
+    pipeline_model_parallel_size: int | RuntimeContext = 1,
+    torch: RuntimeContext | None = None,
 ) -> None:
-    """Create this rank's tensor-, pipeline-, data- and model-parallel groups (every rank calls it alike)."""
+    """Create this rank's tensor-, pipeline-, data- and model-parallel groups (every rank calls it alike).
+
+    Megatron's signature; the earlier kernbench's ``initialize_model_parallel(tp, torch)`` (the runtime second)
+    means one pipeline stage."""
+    stages = 1
+    if isinstance(pipeline_model_parallel_size, RuntimeContext):
+        torch = pipeline_model_parallel_size
+    else:
+        stages = pipeline_model_parallel_size
     ctx = _runtime(torch)
     dist = ctx.distributed
-    layout = Layout(dist.get_world_size(), tensor_model_parallel_size, pipeline_model_parallel_size)
+    layout = Layout(dist.get_world_size(), tensor_model_parallel_size, stages)
     sip = dist.get_rank()
     mine: dict[str, ProcessGroup] = {}
     for kind, groups in (

@@ -21,7 +21,9 @@ def with_sips(topo: Topology, count: int, topology: str = "ring_1d") -> Topology
 
 
 def load_script(relative: str, *, register: bool = False) -> ModuleType:
-    """A bench or script of the repository (``benches/dp_step.py``), loaded by path: they are not a package.
+    """A bench or script of the repository (``kernbench/benches/dp_step.py``), loaded by path.
+
+    Benches are files, not modules.
     ``register``: also as ``sys.modules[stem]`` while it runs and after (the caller removes it again)."""
     path = REPO_ROOT / relative
     spec = importlib.util.spec_from_file_location(path.stem, path)

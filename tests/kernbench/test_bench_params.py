@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT, BenchError
+from kernbench.cli.bench_loader import BenchError
 from kernbench.cli.bench_params import declared, parse_sets, ranges, read_declared, summary
 from kernbench.cli.main import main
+from tests.kernbench.helpers import REPO_ROOT
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 PARAMS = {"layers": (2, "n"), "rate": (0.5, "r"), "name": ("x", "s"), "fast": (True, "b")}
@@ -69,7 +70,7 @@ def test_list_reads_params_without_importing(tmp_path):
     path = tmp_path / "mine.py"
     path.write_text('"""Mine."""\nimport not_a_module\nPARAMS = {"n": (3, "count")}\n\ndef run(torch, n): ...\n')
     assert read_declared(path) == {"n": (3, "count")}
-    assert read_declared(REPO_ROOT / "benches" / "qkv_gemm.py") == {}
+    assert read_declared(REPO_ROOT / "kernbench" / "benches" / "qkv_gemm.py") == {}
 
 
 def test_cli_list_shows_the_parameters_under_the_bench(capsys):

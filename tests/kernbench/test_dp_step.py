@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
-from tests.kernbench.helpers import DP_STEP_SMALL, load_script
+from tests.kernbench.helpers import DP_STEP_SMALL, REPO_ROOT, load_script
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 SMALL = DP_STEP_SMALL
@@ -39,7 +38,7 @@ def test_dp_step_passes_and_reports_the_breakdown(capsys, sips):
 
 def test_gradients_equal_numpy_mean_of_each_ranks_gradients():
     """The bench's reference itself: the mean of per-rank numpy gradients, here recomputed without roundings."""
-    bench = load_script("benches/dp_step.py")
+    bench = load_script("kernbench/benches/dp_step.py")
     p = {name: default for name, (default, *_) in bench.PARAMS.items()} | {"hidden": 64, "batch": 8, "layers": 2}
     ws = [w.astype(np.float64) for w in bench.weights(p)]
     want = [np.zeros_like(w) for w in ws]

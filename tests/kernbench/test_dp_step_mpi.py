@@ -8,10 +8,9 @@ import sys
 
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
 from pdes.transport import LAUNCHER_VARS
-from tests.kernbench.helpers import DP_STEP_SMALL
+from tests.kernbench.helpers import DP_STEP_SMALL, REPO_ROOT
 from tests.kernbench.test_run_mpi import without_rank_and_wall
 
 pytestmark = pytest.mark.mpi(min_size=2)

@@ -1,4 +1,4 @@
-"""benches/llm_step.py: one training step with Megatron's TP x PP x DP layout, dense and MoE."""
+"""kernbench/benches/llm_step.py: one training step with Megatron's TP x PP x DP layout, dense and MoE."""
 
 import json
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT, available, bench_dirs, describe
+from kernbench.cli.bench_loader import available, bench_dirs, describe
 from kernbench.cli.main import main
 from kernbench.cli.run_cmd import split_result
 from kernbench.runtime.phase_log import PhaseLog
+from tests.kernbench.helpers import REPO_ROOT
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 BENCHES = (
@@ -148,7 +149,7 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
     lines = [line for line in capsys.readouterr().out.strip().splitlines() if not line.startswith(" ")]
     assert [line.split()[0] for line in lines] == list(BENCHES)
     assert all(len(line.split(None, 1)) == 2 for line in lines)
-    assert describe(REPO_ROOT / "benches" / "qkv_gemm.py") in lines[BENCHES.index("qkv_gemm")]
+    assert describe(REPO_ROOT / "kernbench" / "benches" / "qkv_gemm.py") in lines[BENCHES.index("qkv_gemm")]
 
 
 def test_unknown_bench_is_one_line_and_exit_2(capsys):
@@ -238,7 +239,7 @@ def test_loader_prefers_the_current_directory_and_skips_helpers(tmp_path, monkey
     write_bench(tmp_path / "benches", "_helpers", "")
     monkeypatch.chdir(tmp_path)
     dirs = bench_dirs()
-    assert dirs == [(tmp_path / "benches").resolve(), REPO_ROOT / "benches"]
+    assert dirs == [(tmp_path / "benches").resolve(), REPO_ROOT / "kernbench" / "benches"]
     found = available(dirs)
     assert found["gemm_single_pe"].parent == (tmp_path / "benches").resolve()
     assert "_helpers" not in found

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.labels import sip_set, spans
 from kernbench.cli.main import main
 from kernbench.cli.run_report import MAX_GROUPS
+from tests.kernbench.helpers import REPO_ROOT
 
 TOPOLOGY = str(REPO_ROOT / "topology.yaml")
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
+from tests.kernbench.helpers import REPO_ROOT
 from tests.kernbench.test_run_mpi import without_rank_and_wall
 from tests.pdes.test_mpi_jobs import MPIRUN, run
 

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from kernbench.cli.bench_loader import REPO_ROOT
 from kernbench.cli.main import main
 from kernbench.cli.system_args import warn_idle_ranks
 from kernbench.engine import Engine
 from kernbench.topology import load_topology
+from tests.kernbench.helpers import REPO_ROOT
 
 TOPOLOGY = REPO_ROOT / "topology.yaml"
 FLAGS = ["--sips", "4", "--sip-topology", "torus_2d"]

@@ -9,7 +9,7 @@ from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from tests.kernbench.helpers import load_script, with_sips
 
-BENCH = load_script("benches/ccl_allreduce.py")
+BENCH = load_script("kernbench/benches/ccl_allreduce.py")
 
 
 def small_system(topo, sips: int, kind: str, cube_w: int = 2, cube_h: int = 2, pe_per_corner: int = 1):

@@ -12,7 +12,7 @@ from kernbench.runtime.distributed import process_group_plans
 from kernbench.topology import load_topology
 from tests.kernbench.helpers import DEFAULT_TOPOLOGY, load_script, with_sips
 
-BENCH = load_script("benches/barrier.py")
+BENCH = load_script("kernbench/benches/barrier.py")
 
 
 @pytest.fixture(scope="module")

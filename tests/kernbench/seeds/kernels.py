@@ -17,7 +17,7 @@ def ring_kernel_args(world_size: int, n_elem: int) -> tuple:
     return (n_elem, world_size)
 
 
-ring_kernel = load_script("benches/ipcq_allreduce.py").kernel
+ring_kernel = load_script("kernbench/benches/ipcq_allreduce.py").kernel
 """The seeds' ring kernel: the ipcq_allreduce bench runs it unchanged, so the one copy lives there."""
 
 

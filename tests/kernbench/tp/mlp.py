@@ -4,7 +4,7 @@ from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from tests.kernbench.helpers import load_script
 
-BENCH = load_script("benches/tp_mlp.py")
+BENCH = load_script("kernbench/benches/tp_mlp.py")
 
 
 def spawn_mlp(topo, **engine_kwargs) -> dict:

@@ -284,7 +284,7 @@ def expected(p: dict) -> dict[str, np.ndarray]:
     for replica in range(dp):
         for mb in range(m):
             x = tokens(p, replica, mb).astype(np.float32)
-            saved = []
+            saved: list[tuple[Any, ...]] = []  # per layer: x, ctx, attention's backward, x1, MLP activations, gate
             for layer in range(p["layers"]):
                 _, ctx, attn_back = _attention(x, ws[f"{layer}.qkv"], p, p["heads"])
                 x1 = _r(x + _r(ctx @ ws[f"{layer}.o"]))
@@ -295,7 +295,7 @@ def expected(p: dict) -> dict[str, np.ndarray]:
                     top = probs.argmax(axis=1)
                     gate = probs[np.arange(len(top)), top]
                     mlp = np.zeros_like(x1)
-                    acts = {}
+                    acts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
                     for e in range(p["experts"]):
                         sel = top == e
                         pre = _r(x1[sel] @ ws[f"{layer}.e{e}.w1"])
@@ -305,15 +305,15 @@ def expected(p: dict) -> dict[str, np.ndarray]:
                 else:
                     pre = _r(x1 @ ws[f"{layer}.w1"])
                     a = _r(_np_gelu(pre)[0])
-                    mlp, acts, gate = _r(a @ ws[f"{layer}.w2"]), (pre, a), None
-                saved.append((x, ctx, attn_back, x1, acts, gate))
+                    mlp, gate = _r(a @ ws[f"{layer}.w2"]), None
+                saved.append((x, ctx, attn_back, x1, acts if p["experts"] else (pre, a), gate))
                 x = _r(x1 + mlp)
             g = _r(x / m)
             for layer in reversed(range(p["layers"])):
-                x0, ctx, attn_back, x1, acts, gate = saved[layer]
+                x0, ctx, attn_back, x1, layer_acts, gate = saved[layer]
                 if p["experts"]:
                     back = np.zeros_like(g)
-                    for e, (sel, pre, a) in acts.items():
+                    for e, (sel, pre, a) in layer_acts.items():
                         dy = _r(g[sel] * gate[sel, None])
                         grads[f"{layer}.e{e}.w2"] += a.T @ dy / dp
                         da = _r(_r(dy @ ws[f"{layer}.e{e}.w2"].T) * _np_gelu(pre)[1])
@@ -321,7 +321,7 @@ def expected(p: dict) -> dict[str, np.ndarray]:
                         back[sel] = _r(da @ ws[f"{layer}.e{e}.w1"].T)
                     dx1 = _r(g + back)
                 else:
-                    pre, a = acts
+                    pre, a = layer_acts
                     grads[f"{layer}.w2"] += a.T @ g / dp
                     da = _r(_r(g @ ws[f"{layer}.w2"].T) * _np_gelu(pre)[1])
                     grads[f"{layer}.w1"] += x1.T @ da / dp
@@ -357,6 +357,8 @@ class Rank:
         self.layers = list(range(self.stage * per_stage, (self.stage + 1) * per_stage))
         self.clock = dict.fromkeys(("compute_ns", "tp_ns", "moe_ns", "p2p_ns", "pp_model_ns"), 0.0)
         self.hw = Hardware(torch.topo)
+        self.done: set[str] = set()  # gradients complete this step
+        self.works: list[Any] = []  # the data-parallel all-reduces in flight
 
     # -- memory
 
@@ -514,9 +516,9 @@ class Rank:
         self.dx1 = self.tensor((t, self.h))
         self.big = self.tensor((t, max(self.fl, 3 * hl)))
         self.small = self.tensor((t, hl))
-        self.inputs = [
-            self.tensor((t, self.h), data=tokens(p, self.dp_rank, mb)) if self.stage == 0 else None for mb in range(m)
-        ]
+        self.inputs = (  # the first stage's micro-batches of tokens
+            [self.tensor((t, self.h), data=tokens(p, self.dp_rank, mb)) for mb in range(m)] if self.stage == 0 else []
+        )
         if p["experts"]:
             dp = p["dp"]
             self.send_buf = self.tensor((t, self.h))
@@ -610,7 +612,8 @@ class Rank:
         recv = [int(c) for c in got.sum(axis=1)]
         # received rows are by source, then by expert: regroup them by expert
         starts = np.concatenate([[0], np.cumsum(recv)])
-        order, spans = [], []
+        order: list[int] = []
+        spans: list[tuple[int, int]] = []
         for e in range(per):
             first = len(order)
             for j in range(p["dp"]):
@@ -807,7 +810,6 @@ def worker(_rank: int, torch: Any, p: dict, want: dict[str, np.ndarray]) -> dict
     me = Rank(torch, p)
     with torch:
         me.setup()
-        me.done, me.works = set(), []
         prev, nxt = ps.get_pipeline_model_parallel_prev_rank(torch), ps.get_pipeline_model_parallel_next_rank(torch)
         first, last = ps.is_pipeline_first_stage(torch), ps.is_pipeline_last_stage(torch)
         m, n_layers = p["micro_batches"], len(me.layers)
