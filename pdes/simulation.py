@@ -10,6 +10,7 @@ from typing import Any
 
 import simpy
 
+from .codec import decode
 from .engine import RankEngine
 from .errors import ModelError, RemoteError
 from .lp import LP
@@ -165,7 +166,7 @@ class Simulation:
             if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) or until < 0:
                 raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
             self.model.check_horizon(until)
-        parts = self._on_every_rank(lambda engine: engine.run(until, progress))
+        parts = [decode(b) for b in self._on_every_rank(lambda engine: engine.run(until, progress))]
         names = self.model.lp_names
         results: dict[int, Any] = {}
         ranks, lps, workers = [], {}, {}
@@ -186,7 +187,7 @@ class Simulation:
         For a caller that does not hold the `RunResult` of every run (an SPMD script's runs, started by
         ``torch.multiprocessing.spawn``): the counters are cumulative over runs.
         """
-        parts = self._on_every_rank(lambda engine: engine.gather_counters())
+        parts = [decode(b) for b in self._on_every_rank(lambda engine: engine.gather_counters())]
         names = self.model.lp_names
         lps = {name: stats for _, by_lp in parts for name, stats in by_lp.items()}
         return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps}, self.model.shortest_link[0])
@@ -210,11 +211,15 @@ class Simulation:
         """
         if self._world is None:
             raise ModelError("a projection needs the in-process transport (virtual ranks), not MPI")
+        engines = self.engines
         return project(
-            [e.round_busy for e in self.engines],
-            [e.other_s for e in self.engines],
+            [e.round_busy for e in engines],
+            [e.other_s for e in engines],
             wall_s,
-            [e.round_cpu for e in self.engines],
+            [e.round_cpu for e in engines],
+            neighbours=[e.neighbours for e in engines],
+            lag=engines[0].strategy.reduction_lag,
+            gc=[e.round_gc for e in engines],
         )
 
     def settle(self, failure: BaseException | None = None) -> None:

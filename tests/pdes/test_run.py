@@ -6,6 +6,7 @@ import pytest
 
 import pdes.sync
 from pdes import Model, Simulation
+from pdes.engine import diameter
 from pdes.phold import PholdParams, run_pdes
 
 from .models import chatter_model, failing_model
@@ -58,6 +59,62 @@ def test_idle_gaps_are_jumped_not_crept_through(sync, monkeypatch):
     result = Simulation(m, ranks=2, sync=sync).run()
     assert result.stats["totals"]["events"] == 2 * len(times) * 2
     assert max(r["rounds"] for r in result.ranks) <= 3 * len(times)  # creeping by 1.0 would take 2e6 rounds
+
+
+def ring_model(n: int, times: list[float]) -> Model:
+    """``n`` LPs in a ring (links both ways, latency 1), each sending to its east neighbour at ``times``; each
+    reports what it received, as (time, sender)."""
+    m = Model()
+
+    def build(lp):
+        got = []
+        lp.on_receive(lambda msg: got.append((lp.now, msg.src)))
+        for t in times:
+            lp.env.call_at(t, lambda _e: lp.send("east", None))
+        return got
+
+    for i in range(n):
+        m.add_lp(f"p{i}", build, report=list)
+    for i in range(n):
+        m.add_link(f"p{i}", f"p{(i + 1) % n}", 1.0, name="east")
+        m.add_link(f"p{(i + 1) % n}", f"p{i}", 1.0, name="west")
+    return m
+
+
+def test_the_reduction_lags_by_the_rank_graphs_diameter_and_results_do_not_change(monkeypatch):
+    """8 ranks in a ring wait for a reduction 4 rounds after starting it (the ring's diameter); the run ends
+    and jumps idle gaps that many rounds later than with a lag of 1, with the same results."""
+    monkeypatch.setattr(pdes.sync, "ROUND_BUDGET_S", math.inf)
+    times = [0.0, 1e6, 2e6]
+    whole = Simulation(ring_model(8, times)).run()
+    sim = Simulation(ring_model(8, times), ranks=8)
+    assert [e.strategy.reduction_lag for e in sim.engines] == [4] * 8
+    spread = sim.run()
+    assert spread.results == whole.results
+    assert spread.results["p1"] == [[t + 1.0, "p0"] for t in times]  # reports travel as msgpack: lists
+    assert max(r["rounds"] for r in spread.ranks) <= len(times) * (4 + 3)  # creeping would take 2e6 rounds
+    assert spread.ranks[0]["reductions"] == spread.ranks[0]["rounds"]  # every reduction started is finished
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        ({}, 0),
+        ({0: {1}, 1: {0}}, 1),
+        ({r: {(r - 1) % 8, (r + 1) % 8} for r in range(8)}, 4),  # ring
+        ({0: {1}, 1: {0, 2}, 2: {1, 3}, 3: {2}}, 3),  # line
+        (
+            {
+                r: {(r // 4) * 4 + (r + 1) % 4, (r // 4) * 4 + (r - 1) % 4, (r + 4) % 16, (r - 4) % 16}
+                for r in range(16)
+            },
+            4,
+        ),
+        ({r: set(range(5)) - {r} for r in range(5)}, 1),  # all-to-all
+    ],
+)
+def test_diameter_of_the_rank_graph(graph, expected):
+    assert diameter(graph) == expected
 
 
 def test_stats_count_what_happened():
