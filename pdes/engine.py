@@ -112,8 +112,8 @@ class RankEngine:
         """Per round: the part of `round_busy` spent in the garbage collector (`pdes.gc_clock`)."""
         self.in_transport_gc = 0.0
         self.other_s = time.perf_counter() - started
-        """Busy seconds outside rounds: wiring and building the local LPs, checking the model, their reports at the
-        end of each run (each MPI rank does its own)."""
+        """Busy seconds outside runs: wiring and building the local LPs, checking the model (each MPI rank does its
+        own)."""
 
     @property
     def blocked_s(self) -> float:
@@ -499,7 +499,8 @@ class RankEngine:
         return None if parts is None else [decode(b) for b in parts]
 
     def _report(self) -> list[bytes]:
-        t = time.perf_counter()
+        """Every rank's encoded results; making this rank's is work of its last round (`round_busy`)."""
+        t, c = time.perf_counter(), time.process_time()
         reports = {}
         for lp in self.lps:
             spec = self.model.lps[lp.index]
@@ -511,7 +512,8 @@ class RankEngine:
             mine = ["ok", encode([reports, rank_stats, lp_stats, values])]
         except TypeError as exc:
             mine = ["error", f"rank {self.rank}: an LP report or a worker's return value cannot be encoded: {exc}"]
-        self.other_s += time.perf_counter() - t
+        self.round_busy[-1] += time.perf_counter() - t
+        self.round_cpu[-1] += time.process_time() - c
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         errors = [msg for status, msg in everyone if status == "error"]
         if errors:

@@ -27,13 +27,14 @@ round ``k - L`` is complete, i.e. every rank has finished round ``k - L``::
 
 (`L = 0`: a blocking reduction every round, the window strategy; every rank a neighbour of every other: lockstep
 rounds, each as long as its slowest rank.) ``critical_path_s`` is the same longest path with no synchronization
-cost; ``sync_s`` what the costs add to it. ``serial_s``: the process's wall time not spent in any rank's rounds
-or per-rank work (imports excluded, the command's set-up, host code between runs); ``other_r``: rank r's work
-outside rounds (wiring and building its LPs, its report); ``c_ex = ROUND_COST_S``: a round's batch exchange with
-the neighbours (concurrent); ``c_red = ROUND_COST_S * ceil(log2 K)``: a reduction, once more per doubling of
-ranks (a recursive-doubling reduction has log2 K steps; assumed, only 2 ranks fit here); ``start(K)``: MPI
-start-up, `MPI_START_S`, for K > 1. With K = 1 there is no synchronization to add and the projection is the
-measured wall.
+cost; ``sync_s`` what the costs add to it. ``serial_s``: the process's wall time outside its runs and per-rank
+work (imports excluded, the command's set-up, host code between runs; inside a run, what is not some rank's round
+is the in-process transport, which MPI replaces by ``c_ex`` and ``c_red``); ``other_r``: rank r's work outside
+runs (wiring and building its LPs, checking the model; its report is part of its last round); ``c_ex =
+ROUND_COST_S``: a round's batch exchange with the neighbours (concurrent); ``c_red = ROUND_COST_S * ceil(log2
+K)``: a reduction, once more per doubling of ranks (a recursive-doubling reduction has log2 K steps; assumed, only
+2 ranks fit here); ``start(K)``: MPI start-up, `MPI_START_S`, for K > 1. With K = 1 there is no synchronization
+to add and the projection is the measured wall less the in-process transport's own time.
 
 **Garbage collection.** Virtual ranks share one heap, so a full collection of every rank's objects lands in one
 rank's round as a lump that no MPI rank, collecting its own heap as it allocates, would see. The engine books
@@ -119,6 +120,7 @@ def project(
     wall_s: float,
     cpu: Sequence[Sequence[float]] | None = None,
     *,
+    runs_wall_s: float | None = None,
     neighbours: Sequence[Sequence[int]] | None = None,
     lag: int = 1,
     gc: Sequence[Sequence[float]] | None = None,
@@ -131,7 +133,10 @@ def project(
     nothing else uses (on a shared machine the wall-clock busy time includes the time other processes held the
     core). ``neighbours[r]``: the ranks rank r exchanges with each round (default: every other rank, lockstep);
     ``lag``: the reduction lag (`pdes.sync.RankSync.reduction_lag`); ``gc[r][k]``: the collector's part of
-    ``busy[r][k]``, spread over the ranks (module docstring).
+    ``busy[r][k]``, spread over the ranks (module docstring). ``runs_wall_s``: the wall time inside the runs,
+    when known: in one process everything inside them is some rank's round or the in-process transport between
+    them, which MPI ranks replace by their exchanges and reductions (``c_ex``, ``c_red``); only the rest of
+    ``wall_s`` is serial. Without it, everything but the busy time is.
     """
     ranks = len(busy)
     rounds = len(busy[0]) if busy else 0
@@ -139,7 +144,8 @@ def project(
         raise ValueError(f"ranks ran different numbers of rounds: {[len(b) for b in busy]}")
     wall = _spread_gc(np.array(busy, dtype=float).reshape(ranks, rounds), gc)
     total_busy = float(wall.sum()) + math.fsum(other)
-    serial = max(0.0, wall_s - total_busy)
+    inside = float(wall.sum()) if runs_wall_s is None else runs_wall_s
+    serial = max(0.0, wall_s - inside - math.fsum(other))
     start = MPI_START_S if ranks > 1 else 0.0
     per_rank = max(other, default=0.0)
     nbr = _neighbour_table(ranks, neighbours)

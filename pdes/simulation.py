@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -84,6 +85,9 @@ class Simulation:
         self.rank = transports[0].rank if self._world is None else 0
         self.partition = _partition(partition, model, self.size)
         self._registry: dict = {}
+        self.runs_wall_s = 0.0
+        """Wall seconds inside runs (settling included): rounds of every rank here, and the transport between
+        them (`projection`)."""
         self.engines = [RankEngine(model, self.partition, t, sync, self._registry) for t in transports]
         self._on_every_rank(lambda engine: engine.check_build(engine.build()))
 
@@ -166,7 +170,10 @@ class Simulation:
             if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) or until < 0:
                 raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
             self.model.check_horizon(until)
-        parts = [decode(b) for b in self._on_every_rank(lambda engine: engine.run(until, progress))]
+        t = time.perf_counter()
+        encoded = self._on_every_rank(lambda engine: engine.run(until, progress))
+        self.runs_wall_s += time.perf_counter() - t
+        parts = [decode(b) for b in encoded]
         names = self.model.lp_names
         results: dict[int, Any] = {}
         ranks, lps, workers = [], {}, {}
@@ -217,6 +224,7 @@ class Simulation:
             [e.other_s for e in engines],
             wall_s,
             [e.round_cpu for e in engines],
+            runs_wall_s=self.runs_wall_s,
             neighbours=[e.neighbours for e in engines],
             lag=engines[0].strategy.reduction_lag,
             gc=[e.round_gc for e in engines],
@@ -231,7 +239,11 @@ class Simulation:
         the error of an earlier failed run again at once. A rank that settles while another starts a run makes
         both raise `ModelError` (their scripts took different paths).
         """
-        self._on_every_rank(lambda engine: engine.settle(failure))
+        t = time.perf_counter()
+        try:
+            self._on_every_rank(lambda engine: engine.settle(failure))
+        finally:
+            self.runs_wall_s += time.perf_counter() - t
 
 
 def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, size: int) -> Partition:
