@@ -16,7 +16,7 @@ from .engine import RankEngine
 from .errors import ModelError, RemoteError
 from .lp import LP
 from .model import Model
-from .partition import Partition
+from .partition import PARTITIONS, Partition
 from .projection import project, sync_summary
 from .transport import LocalWorld, Transport, launched_by_mpi
 from .workers import Worker, current_worker
@@ -64,8 +64,9 @@ class Simulation:
 
     ``transport``: ``"local"`` (in-process; ``ranks`` virtual ranks, default 1),
     ``"mpi"`` (one rank per MPI process), or ``None`` to pick MPI when an MPI
-    launcher started the process. ``partition``: ``"blocks"`` (default),
-    ``"round_robin"``, a ``{lp name: rank}`` mapping or a :class:`Partition`.
+    launcher started the process. ``partition``: a name in `pdes.partition.PARTITIONS`
+    (``"blocks"``, the default, ``"round_robin"``, ``"tiles"``), a ``{lp name: rank}``
+    mapping or a :class:`Partition`.
     """
 
     def __init__(
@@ -254,10 +255,10 @@ def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, s
                 f"partition is for {len(spec.owner)} LPs on {spec.size} ranks; the run has {n} LPs on {size} ranks"
             )
         return spec
-    if spec is None or spec == "blocks":
+    if spec is None:
         return Partition.blocks(n, size)
-    if spec == "round_robin":
-        return Partition.round_robin(n, size)
+    if isinstance(spec, str) and spec in PARTITIONS:
+        return PARTITIONS[spec](model, size)
     if isinstance(spec, Mapping):
         return Partition.explicit(model.lp_names, spec, size)
-    raise ValueError(f"partition must be 'blocks', 'round_robin', a mapping or a Partition, got {spec!r}")
+    raise ValueError(f"partition must be one of {tuple(PARTITIONS)}, a mapping or a Partition, got {spec!r}")

@@ -36,6 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pdes.partition import PARTITIONS  # noqa: E402
+from pdes.sync import SYNC_MODES  # noqa: E402
 from scripts.scale_bench import emit, render, run_child  # noqa: E402  (child runs with this checkout's environment)
 
 WORKLOADS = {
@@ -263,8 +265,10 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
 def _variant(text: str) -> tuple[str, str]:
     sync, _, partition = text.partition(":")
-    if sync not in ("null", "window") or partition not in ("blocks", "round_robin"):
-        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|window : blocks|round_robin), got {text!r}")
+    if sync not in SYNC_MODES or partition not in PARTITIONS:
+        raise argparse.ArgumentTypeError(
+            f"expected SYNC:PARTITION ({'|'.join(SYNC_MODES)} : {'|'.join(PARTITIONS)}), got {text!r}"
+        )
     return sync, partition
 
 

@@ -38,6 +38,7 @@ from kernbench.runtime.multiprocessing import SpawnException
 from kernbench.runtime.worker_errors import user_frame, user_frame_in
 from kernbench.topology import Topology
 from pdes import RemoteError
+from pdes.partition import PARTITIONS
 from pdes.progress import ProgressLine
 from pdes.sync import SYNC_MODES
 from pdes.transport import launched_by_mpi, launcher_rank
@@ -101,11 +102,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     p.add_argument(
         "--partition",
-        choices=("round_robin", "blocks"),
+        choices=tuple(PARTITIONS),
         default="round_robin",
         help="how SIPs are dealt to ranks: round_robin (sip i on rank i mod K, the default: work that "
-        "moves along the SIPs in waves is spread over every rank) or blocks (sip0-sipN/K-1 on rank 0, "
-        "...). Results are the same either way",
+        "moves along the SIPs in waves is spread over every rank), blocks (sip0-sipN/K-1 on rank 0, "
+        "...) or tiles (rectangles of the SIP grid). Results are the same either way",
     )
     p.add_argument(
         "--sync",

@@ -77,7 +77,7 @@ def test_one_rank_projects_to_its_own_loop_and_stats_add_up_over_runs():
     assert stats["sync"]["lambda"] == pytest.approx(
         rank["compute_cpu_s"] * 1.0 / (40.0 * ROUND_COST_S)
     )  # lookahead 1, span 40
-    wall = rank["wall_s"] + sim.engines[0].other_s + 0.01  # the runs, building the model, something serial
+    wall = sim.runs_wall_s + sim.engines[0].other_s + 0.01  # the runs, building the model, something serial
     p = sim.projection(wall)
     assert p["ranks"] == 1
     assert p["sync_s"] == 0

@@ -94,6 +94,9 @@ def test_the_reduction_lags_by_the_rank_graphs_diameter_and_results_do_not_chang
     assert spread.results["p1"] == [[t + 1.0, "p0"] for t in times]  # reports travel as msgpack: lists
     assert max(r["rounds"] for r in spread.ranks) <= len(times) * (4 + 3)  # creeping would take 2e6 rounds
     assert spread.ranks[0]["reductions"] == spread.ranks[0]["rounds"]  # every reduction started is finished
+    grid = ring_model(8, times)
+    grid.declare_grid(4, 2)  # the ring laid out as 4 x 2 tiles of 1 x 2: the same results
+    assert Simulation(grid, ranks=4, partition="tiles").run().results == whole.results
 
 
 @pytest.mark.parametrize(
