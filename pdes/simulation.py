@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import simpy
 
 from .codec import decode
@@ -210,6 +211,21 @@ class Simulation:
         values = {int(i): v for part in parts for i, v in part.items()}
         names = self.model.lp_names
         return {names[i]: values[i] for i in sorted(values)}
+
+    def allreduce(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        """Collective over processes, for host code outside runs (a bench's reference check): the element-wise
+        ``"sum"`` or ``"max"`` of every process's ``array``, each computed for the LPs that process holds. Virtual
+        ranks share one process, which holds every LP: ``array`` itself. A float sum depends on the order the
+        processes are added in: sum integers (fixed point) where the result must not depend on the partition."""
+        if op not in ("sum", "max"):
+            raise ValueError(f"op must be 'sum' or 'max', got {op!r}")
+        array = np.asarray(array)
+        if self._world is not None:
+            return array.copy()
+        transport, none = self.engines[0].transport, np.empty(0)
+        if op == "sum":
+            return transport.reduce_finish(transport.reduce_start(none, array))[1]
+        return -transport.reduce_finish(transport.reduce_start(-array, none))[0]
 
     def projection(self, wall_s: float) -> dict:
         """The wall time of this process's virtual ranks projected onto as many cores (`pdes.projection.project`).

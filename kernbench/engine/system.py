@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from kernbench.engine.completion import Completion, Handle
 from kernbench.engine.ipcq import deadlock_from
 from kernbench.engine.messages import Request
@@ -155,6 +157,11 @@ class Engine:
                 return self.sim.run(until, progress or self.progress)
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
+
+    def allreduce(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        """Collective over processes, for host code outside the simulation (a bench's reference): the sum or max
+        of every process's ``array`` (`pdes.Simulation.allreduce`)."""
+        return self.sim.allreduce(array, op)
 
     def gather_records(self) -> list[dict[str, Any]] | None:
         """Collective: what every recording SIP recorded (`SipRecorder.export`), by SIP, on rank 0 (None on the
