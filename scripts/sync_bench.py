@@ -8,8 +8,9 @@ writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIEL
 
 - ``wall_s``: the command's own wall time (``kernbench run``'s ``wall_s``: set-up and run, imports excluded),
   measured for ``1`` and ``mpirun 2``, projected for ``proj K`` (docs/adr/0014-projection.md).
-- ``speedup``: the one-process wall time over this row's; ``error_pct`` (the ``proj 2`` rows): the projection's
-  error against the measured ``mpirun 2`` wall, ``100 * (projected - measured) / measured``.
+- ``speedup``: the one-process wall time over this row's; ``efficiency``: speedup over ranks; ``error_pct`` (the
+  ``proj 2`` rows): the projection's error against the measured ``mpirun 2`` wall,
+  ``100 * (projected - measured) / measured``.
 - ``null_msgs``, ``real_msgs``, ``rounds``, ``lambda``: from the run's statistics (`pdes.projection`).
 - ``serial_s``, ``critical_path_s``, ``sync_s``, ``balance`` (the ``proj`` rows): the projection's terms, and the
   ranks' busy time over K x the critical path (1: every round perfectly balanced); ``projected_cpu_s``: the
@@ -57,6 +58,7 @@ FIELDS = [
     "status",
     "wall_s",
     "speedup",
+    "efficiency",
     "error_pct",
     "rounds",
     "null_msgs",
@@ -183,6 +185,7 @@ def sweep(args: argparse.Namespace):
                     measured2 = r.get("wall_s")
                 wall = r.get("wall_s")
                 r["speedup"] = single / wall if single and wall else None
+                r["efficiency"] = r["speedup"] / ranks if r["speedup"] else None
                 if mode == "proj" and ranks == 2 and wall and measured2:
                     r["error_pct"] = 100 * (wall - measured2) / measured2
                 yield {k: _round(r.get(k)) for k in FIELDS}
@@ -200,6 +203,7 @@ COLUMNS = [
     ("status", "status", "{}"),
     ("wall s", "wall_s", "{:.2f}"),
     ("speedup", "speedup", "{:.2f}x"),
+    ("efficiency", "efficiency", "{:.0%}"),
     ("proj. error", "error_pct", "{:+.0f}%"),
     ("CPU share", "cpu_share", "{:.0%}"),
     ("rounds", "rounds", "{:,}"),
