@@ -8,7 +8,10 @@ writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIEL
 
 - ``wall_s``: the command's own wall time (``kernbench run``'s ``wall_s``: set-up and run, imports excluded),
   measured for ``1`` and ``mpirun 2``, projected for ``proj K`` (docs/adr/0014-projection.md).
-- ``speedup``: the one-process wall time over this row's; ``efficiency``: speedup over ranks; ``error_pct`` (the
+- ``speedup``: the one-process wall time over this row's; ``efficiency``: speedup over ranks; ``cpu_s``: the
+  one process's CPU seconds over the same span (``kernbench run``'s ``cpu_s``), and for ``proj K`` the projection
+  from CPU time: on a machine shared with other jobs, what cores of their own would take; ``speedup_cpu``: their
+  ratio to the one process's; ``error_pct`` (the
   ``proj 2`` rows): the projection's error against the measured ``mpirun 2`` wall,
   ``100 * (projected - measured) / measured``.
 - ``null_msgs``, ``real_msgs``, ``rounds``, ``lambda``: from the run's statistics (`pdes.projection`).
@@ -59,6 +62,8 @@ FIELDS = [
     "wall_s",
     "speedup",
     "efficiency",
+    "cpu_s",
+    "speedup_cpu",
     "error_pct",
     "rounds",
     "null_msgs",
@@ -145,8 +150,10 @@ def run_one(
             text = [x for x in (err + out).splitlines() if x.strip()]
             return {**record, "status": "ERROR", "error": f"exit {code}: {text[-1] if text else ''}"}
     sync = stats["sync"]
+    record["cpu_s"] = line.get("cpu_s")
     if mode == "proj":
         record.update({k: line["projection"][k] for k in ("critical_path_s", "sync_s", "balance", "projected_cpu_s")})
+        record["cpu_s"] = line["projection"]["projected_cpu_s"]
         record["serial_s"] = line["projection"]["serial_s"] + line["projection"]["per_rank_other_s"]
     compute = sum(r["compute_s"] for r in stats["ranks"])
     record["cpu_share"] = sum(r["compute_cpu_s"] for r in stats["ranks"]) / compute if compute else None
@@ -174,7 +181,7 @@ def sweep(args: argparse.Namespace):
                 ("proj", 2, first),
                 *(("proj", k, first) for k in args.project_ranks if k <= sips),
             ]
-            single = measured2 = None
+            single = measured2 = single_cpu = None
             for mode, ranks, variant in plan:
                 t0 = time.perf_counter()
                 r = run_one(workload, sips, mode, ranks, args, variant)
@@ -186,6 +193,10 @@ def sweep(args: argparse.Namespace):
                 wall = r.get("wall_s")
                 r["speedup"] = single / wall if single and wall else None
                 r["efficiency"] = r["speedup"] / ranks if r["speedup"] else None
+                if mode == "single":
+                    single_cpu = r.get("cpu_s")
+                cpu = r.get("cpu_s") if mode != "mpirun" else None
+                r["speedup_cpu"] = single_cpu / cpu if single_cpu and cpu else None
                 if mode == "proj" and ranks == 2 and wall and measured2:
                     r["error_pct"] = 100 * (wall - measured2) / measured2
                 yield {k: _round(r.get(k)) for k in FIELDS}
@@ -204,13 +215,14 @@ COLUMNS = [
     ("wall s", "wall_s", "{:.2f}"),
     ("speedup", "speedup", "{:.2f}x"),
     ("efficiency", "efficiency", "{:.0%}"),
+    ("CPU s", "cpu_s", "{:.2f}"),
+    ("speedup from CPU", "speedup_cpu", "{:.2f}x"),
     ("proj. error", "error_pct", "{:+.0f}%"),
     ("CPU share", "cpu_share", "{:.0%}"),
     ("rounds", "rounds", "{:,}"),
     ("null msgs", "null_msgs", "{:,}"),
     ("real msgs", "real_msgs", "{:,}"),
     ("lambda", "lambda", "{:.3g}"),
-    ("proj. on idle cores s", "projected_cpu_s", "{:.2f}"),
 ]
 
 

@@ -175,7 +175,7 @@ def prepare(args: argparse.Namespace) -> Setup:
 
 
 def run(args: argparse.Namespace) -> int:
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     if args.list:
         if args.set:
             raise BenchError("--set needs --bench NAME")
@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
     stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else {}  # collective; {}: unused
     records = eng.gather_records() if recording is not None else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
+    report["cpu_s"] = time.process_time() - cpu0  # this process's CPU over the same span (rank 0's under MPI)
     report["params"] = params
     projection = eng.sim.projection(report["wall_s"]) if args.project else None
     if projection is not None:
