@@ -11,7 +11,8 @@ writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIEL
 - ``speedup``: the one-process wall time over this row's; ``efficiency``: speedup over ranks; ``cpu_s``: the
   one process's CPU seconds over the same span (``kernbench run``'s ``cpu_s``), and for ``proj K`` the projection
   from CPU time: on a machine shared with other jobs, what cores of their own would take; ``speedup_cpu``: their
-  ratio to the one process's; ``error_pct`` (the
+  ratio to the one process's; ``process_s`` (measured runs): the whole command's wall time, interpreter start,
+  imports and MPI launch included, and ``speedup_process`` the one process's over ``mpirun``'s; ``error_pct`` (the
   ``proj 2`` rows): the projection's error against the measured ``mpirun 2`` wall,
   ``100 * (projected - measured) / measured``.
 - ``null_msgs``, ``real_msgs``, ``rounds``, ``lambda``: from the run's statistics (`pdes.projection`).
@@ -64,6 +65,8 @@ FIELDS = [
     "efficiency",
     "cpu_s",
     "speedup_cpu",
+    "process_s",
+    "speedup_process",
     "error_pct",
     "rounds",
     "null_msgs",
@@ -181,11 +184,16 @@ def sweep(args: argparse.Namespace):
                 ("proj", 2, first),
                 *(("proj", k, first) for k in args.project_ranks if k <= sips),
             ]
-            single = measured2 = single_cpu = None
+            single = measured2 = single_cpu = single_process = None
             for mode, ranks, variant in plan:
                 t0 = time.perf_counter()
                 r = run_one(workload, sips, mode, ranks, args, variant)
-                r["run_s"] = time.perf_counter() - t0
+                if mode != "proj":  # the whole command: interpreter, imports, MPI launch
+                    r["process_s"] = time.perf_counter() - t0
+                if mode == "single":
+                    single_process = r["process_s"]
+                if mode == "mpirun" and single_process:
+                    r["speedup_process"] = single_process / r["process_s"]
                 if mode == "single":
                     single = r.get("wall_s")
                 if mode == "mpirun" and variant == first:
@@ -217,6 +225,8 @@ COLUMNS = [
     ("efficiency", "efficiency", "{:.0%}"),
     ("CPU s", "cpu_s", "{:.2f}"),
     ("speedup from CPU", "speedup_cpu", "{:.2f}x"),
+    ("whole process s", "process_s", "{:.2f}"),
+    ("speedup, whole process", "speedup_process", "{:.2f}x"),
     ("proj. error", "error_pct", "{:+.0f}%"),
     ("CPU share", "cpu_share", "{:.0%}"),
     ("rounds", "rounds", "{:,}"),
