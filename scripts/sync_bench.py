@@ -9,7 +9,7 @@ writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIEL
 - ``wall_s``: the command's own wall time (``kernbench run``'s ``wall_s``: set-up and run, imports excluded),
   measured for ``1`` and ``mpirun 2``, projected for ``proj K`` (docs/adr/0014-projection.md).
 - ``speedup``: the one-process wall time over this row's; ``efficiency``: speedup over ranks; ``cpu_s``: the
-  one process's CPU seconds over the same span (``kernbench run``'s ``cpu_s``), and for ``proj K`` the projection
+  one process's CPU seconds over the same span (``cpu_s`` of ``--stats-json``), and for ``proj K`` the projection
   from CPU time: on a machine shared with other jobs, what cores of their own would take; ``speedup_cpu``: their
   ratio to the one process's; ``process_s`` (measured runs): the whole command's wall time, interpreter start,
   imports and MPI launch included, and ``speedup_process`` the one process's over ``mpirun``'s; ``error_pct`` (the
@@ -153,7 +153,7 @@ def run_one(
             text = [x for x in (err + out).splitlines() if x.strip()]
             return {**record, "status": "ERROR", "error": f"exit {code}: {text[-1] if text else ''}"}
     sync = stats["sync"]
-    record["cpu_s"] = line.get("cpu_s")
+    record["cpu_s"] = stats.get("cpu_s")
     if mode == "proj":
         record.update({k: line["projection"][k] for k in ("critical_path_s", "sync_s", "balance", "projected_cpu_s")})
         record["cpu_s"] = line["projection"]["projected_cpu_s"]
