@@ -252,7 +252,8 @@ def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:
-    """Wall time against ranks, one panel per workload, one line per SIP count (measured: markers only)."""
+    """Wall time against ranks, one panel per workload, one line per SIP count (measured: markers only; dashed: the
+    same from CPU time, where the lines have it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -266,6 +267,10 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
             mine = [r for r in rows if r["workload"] == workload and r["sips"] == sips and r.get("wall_s")]
             proj = sorted((r["ranks"], r["wall_s"]) for r in mine if r["mode"] in ("single", "proj"))
             line = ax.plot(*zip(*proj, strict=True), marker="o", label=f"{sips} SIPs") if proj else None
+            cpu = sorted((r["ranks"], r["cpu_s"]) for r in mine if r["mode"] in ("single", "proj") and r.get("cpu_s"))
+            if len(cpu) > 1:
+                color = line[0].get_color() if line else None
+                ax.plot(*zip(*cpu, strict=True), marker=".", linestyle="--", color=color, label=f"{sips} SIPs, CPU s")
             for r in mine:
                 if r["mode"] == "mpirun":
                     ax.plot(
