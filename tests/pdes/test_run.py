@@ -9,7 +9,7 @@ from pdes import Model, Simulation
 from pdes.engine import diameter
 from pdes.phold import PholdParams, run_pdes
 
-from .models import chatter_model, failing_model
+from .models import chatter_model, failing_model, ring_model
 
 
 def test_run_until_stops_before_until_and_can_continue():
@@ -59,26 +59,6 @@ def test_idle_gaps_are_jumped_not_crept_through(sync, monkeypatch):
     result = Simulation(m, ranks=2, sync=sync).run()
     assert result.stats["totals"]["events"] == 2 * len(times) * 2
     assert max(r["rounds"] for r in result.ranks) <= 3 * len(times)  # creeping by 1.0 would take 2e6 rounds
-
-
-def ring_model(n: int, times: list[float]) -> Model:
-    """``n`` LPs in a ring (links both ways, latency 1), each sending to its east neighbour at ``times``; each
-    reports what it received, as (time, sender)."""
-    m = Model()
-
-    def build(lp):
-        got = []
-        lp.on_receive(lambda msg: got.append((lp.now, msg.src)))
-        for t in times:
-            lp.env.call_at(t, lambda _e: lp.send("east", None))
-        return got
-
-    for i in range(n):
-        m.add_lp(f"p{i}", build, report=list)
-    for i in range(n):
-        m.add_link(f"p{i}", f"p{(i + 1) % n}", 1.0, name="east")
-        m.add_link(f"p{(i + 1) % n}", f"p{i}", 1.0, name="west")
-    return m
 
 
 def test_the_reduction_lags_by_the_rank_graphs_diameter_and_results_do_not_change(monkeypatch):
