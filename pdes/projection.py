@@ -124,6 +124,8 @@ def project(
     neighbours: Sequence[Sequence[int]] | None = None,
     lag: int = 1,
     gc: Sequence[Sequence[float]] | None = None,
+    serial_cpu_s: float | None = None,
+    other_cpu: Sequence[float] | None = None,
 ) -> dict:
     """The wall time of a K virtual-rank run projected onto K ranks on K cores (module docstring).
 
@@ -136,7 +138,9 @@ def project(
     ``busy[r][k]``, spread over the ranks (module docstring). ``runs_wall_s``: the wall time inside the runs,
     when known: in one process everything inside them is some rank's round or the in-process transport between
     them, which MPI ranks replace by their exchanges and reductions (``c_ex``, ``c_red``); only the rest of
-    ``wall_s`` is serial. Without it, everything but the busy time is.
+    ``wall_s`` is serial. Without it, everything but the busy time is. ``serial_cpu_s`` and ``other_cpu[r]``: the
+    serial part and each rank's work outside runs in CPU seconds, for ``projected_cpu_s`` (default: the wall-clock
+    ones).
     """
     ranks = len(busy)
     rounds = len(busy[0]) if busy else 0
@@ -159,7 +163,9 @@ def project(
     if cpu:
         cpu_busy = _spread_gc(np.array(cpu, dtype=float).reshape(ranks, rounds), gc)
         critical_cpu = _longest_path(cpu_busy, np.zeros(ranks), nbr, lag, 0.0, 0.0)
-        projected_cpu = serial + _longest_path(cpu_busy, origin, nbr, lag, c_ex, c_red) + start
+        origin_cpu = origin if other_cpu is None else np.array(other_cpu, dtype=float)
+        serial_cpu = serial if serial_cpu_s is None else serial_cpu_s
+        projected_cpu = serial_cpu + _longest_path(cpu_busy, origin_cpu, nbr, lag, c_ex, c_red) + start
     return {
         "ranks": ranks,
         "rounds": rounds,

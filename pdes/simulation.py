@@ -90,6 +90,7 @@ class Simulation:
         self.runs_wall_s = 0.0
         """Wall seconds inside runs (settling included): rounds of every rank here, and the transport between
         them (`projection`)."""
+        self.runs_cpu_s = 0.0
         self.engines = [RankEngine(model, self.partition, t, sync, self._registry) for t in transports]
         self._on_every_rank(lambda engine: engine.check_build(engine.build()))
 
@@ -172,9 +173,10 @@ class Simulation:
             if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) or until < 0:
                 raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
             self.model.check_horizon(until)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         encoded = self._on_every_rank(lambda engine: engine.run(until, progress))
         self.runs_wall_s += time.perf_counter() - t
+        self.runs_cpu_s += time.process_time() - c
         parts = [decode(b) for b in encoded]
         names = self.model.lp_names
         results: dict[int, Any] = {}
@@ -227,11 +229,12 @@ class Simulation:
             return transport.reduce_finish(transport.reduce_start(none, array))[1]
         return -transport.reduce_finish(transport.reduce_start(-array, none))[0]
 
-    def projection(self, wall_s: float) -> dict:
+    def projection(self, wall_s: float, cpu_s: float | None = None) -> dict:
         """The wall time of this process's virtual ranks projected onto as many cores (`pdes.projection.project`).
 
         ``wall_s``: the measured wall time the projection stands for (from before the model was built, or
-        from wherever the caller's own timing starts, to now). Only for in-process ranks (``transport="local"``).
+        from wherever the caller's own timing starts, to now); ``cpu_s``: the process's CPU time over the same
+        span, for the serial part of the projection from CPU time. Only for in-process ranks (``transport="local"``).
         """
         if self._world is None:
             raise ModelError("a projection needs the in-process transport (virtual ranks), not MPI")
@@ -245,6 +248,10 @@ class Simulation:
             neighbours=[e.neighbours for e in engines],
             lag=engines[0].strategy.reduction_lag,
             gc=[e.round_gc for e in engines],
+            serial_cpu_s=None
+            if cpu_s is None
+            else max(0.0, cpu_s - self.runs_cpu_s - sum(e.other_cpu_s for e in engines)),
+            other_cpu=[e.other_cpu_s for e in engines],
         )
 
     def settle(self, failure: BaseException | None = None) -> None:
@@ -256,11 +263,12 @@ class Simulation:
         the error of an earlier failed run again at once. A rank that settles while another starts a run makes
         both raise `ModelError` (their scripts took different paths).
         """
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             self._on_every_rank(lambda engine: engine.settle(failure))
         finally:
             self.runs_wall_s += time.perf_counter() - t
+            self.runs_cpu_s += time.process_time() - c
 
 
 def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, size: int) -> Partition:

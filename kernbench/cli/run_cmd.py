@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params
     cpu_s = time.process_time() - cpu0  # this process's CPU time over wall_s's span (rank 0's under mpirun)
-    projection = eng.sim.projection(report["wall_s"]) if args.project else None
+    projection = eng.sim.projection(report["wall_s"], cpu_s) if args.project else None
     if projection is not None:
         report["projected_wall_s"] = projection["projected_wall_s"]
         report["projection"] = projection

@@ -26,6 +26,10 @@ def test_lockstep_critical_path_is_the_sum_of_each_rounds_slowest_rank():
     assert p["projected_wall_s"] == pytest.approx(2.75 + 1.25 + 1.5 + 2.0 + 3 * ROUND_COST_S + MPI_START_S)
     assert p["projected_cpu_s"] == pytest.approx(2.75 + 1.0 + 0.5 + 1.0 + 3 * ROUND_COST_S + MPI_START_S)
     assert p["balance"] == pytest.approx(7.25 / (2 * 5.0))
+    # from CPU time, the serial part and the work outside runs in CPU seconds when the caller has them
+    cpu = project(busy, [0.25, 0.5], 10.0, [[0.5, 0.5, 1.0], [0.5, 0.5, 0.5]], serial_cpu_s=1.0, other_cpu=[0, 0])
+    assert cpu["projected_cpu_s"] == pytest.approx(1.0 + 0.5 + 0.5 + 1.0 + 3 * ROUND_COST_S + MPI_START_S)
+    assert cpu["projected_wall_s"] == p["projected_wall_s"]
     with pytest.raises(ValueError, match="different numbers of rounds"):
         project([[1.0], [1.0, 2.0]], [0, 0], 1.0)
 
