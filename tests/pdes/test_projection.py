@@ -91,9 +91,9 @@ def test_one_rank_projects_to_its_own_loop_and_stats_add_up_over_runs():
     assert rank["busy_s"] <= rank["wall_s"]
     # one rank's run is its rounds and a transport that waits for nobody: the projection is the measured wall less
     # that transport's own time, which an MPI rank would replace by its exchanges and reductions
-    assert rank["busy_s"] <= sim.runs_wall_s
+    assert rank["busy_s"] <= sim.runs_wall_s + 1e-3  # (clock reads a few microseconds apart)
     assert p["projected_wall_s"] == pytest.approx(wall - sim.runs_wall_s + rank["busy_s"])
-    assert p["projected_wall_s"] <= wall
+    assert p["projected_wall_s"] <= wall + 1e-3
 
 
 def test_virtual_ranks_measure_each_rank_alone():
