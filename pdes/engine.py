@@ -1,10 +1,13 @@
 """The conservative synchronizer of one rank.
 
 Each round: advance the local LPs as far as their input channels allow, exchange
-with the neighbour ranks (real messages plus promises), then fold in a global
-reduction (termination, deadlock, failures, clock jumps). How a round sweeps and
-exchanges is the rank's synchronization strategy (`pdes.sync`). The same code
-runs over the in-process and the MPI transport. See docs/adr/0001.
+with the neighbour ranks (real messages plus promises), then start a global
+reduction (termination, deadlock, failures, clock jumps) and fold in the one
+started `RankSync.reduction_lag` rounds before: a rank waits each round only for
+its neighbours, and for the whole job only that many rounds later. How a round
+sweeps and exchanges is the rank's synchronization strategy (`pdes.sync`). The
+same code runs over the in-process and the MPI transport. See docs/adr/0001 and
+docs/adr/0021.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import math
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +26,8 @@ from greenlet import getcurrent
 from . import memory
 from .codec import CodecError, decode, encode
 from .errors import ModelError, RemoteError, SimulationDeadlock, message_of
+from .gc_clock import gc_seconds
+from .gc_clock import install as count_gc_time
 from .lp import LP, Record, Sink
 from .model import Model, horizon_message, time_limit
 from .partition import Partition
@@ -64,6 +70,8 @@ class RankEngine:
     """The LPs one rank owns and the protocol that keeps them causal."""
 
     def __init__(self, model: Model, partition: Partition, transport: Transport, sync: str, registry: dict) -> None:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        count_gc_time()
         self.model = model
         self.transport = transport
         self.rank = transport.rank
@@ -103,8 +111,13 @@ class RankEngine:
         self.compute_cpu_s = 0.0
         self.in_transport = 0.0  # transport seconds since the round began
         self.in_transport_cpu = 0.0
-        self.other_s = 0.0
-        """Busy seconds outside rounds: building the local LPs, their reports at the end of each run."""
+        self.round_gc: list[float] = []
+        """Per round: the part of `round_busy` spent in the garbage collector (`pdes.gc_clock`)."""
+        self.in_transport_gc = 0.0
+        self.other_s = time.perf_counter() - started
+        """Busy seconds outside runs: wiring and building the local LPs, checking the model (each MPI rank does its
+        own)."""
+        self.other_cpu_s = time.process_time() - started_cpu
 
     @property
     def blocked_s(self) -> float:
@@ -125,8 +138,12 @@ class RankEngine:
         in_la: dict[int, dict[int, float]] = {i: {} for i in self.local}
         out_remote: dict[int, set[int]] = {}
         neighbours: set[int] = set()
+        rank_graph: dict[int, set[int]] = {}  # every rank's neighbour ranks, for the reduction lag
         for link in model.links:
             s, d = index(link.src), index(link.dst)
+            if owner[s] != owner[d]:
+                rank_graph.setdefault(owner[s], set()).add(owner[d])
+                rank_graph.setdefault(owner[d], set()).add(owner[s])
             if owner[s] == rank:
                 ports[s][link.name] = (d, link.latency)
                 if owner[d] != rank:
@@ -138,6 +155,9 @@ class RankEngine:
                     neighbours.add(owner[s])
         groups = []  # (group, local members) of the groups with a local member and someone to talk to
         for group in model.groups:
+            owners = {owner[i] for i in group.indices}
+            for r in owners:
+                rank_graph.setdefault(r, set()).update(owners - {r})
             mine = [i for i in group.indices if i in local_set]
             if mine and len(group) > 1:
                 groups.append((group, mine))
@@ -146,6 +166,7 @@ class RankEngine:
                 for r in others:  # every local member sends to, and hears from, every remote one
                     out_remote.setdefault(r, set()).update(mine)
         self.neighbours = sorted(neighbours)
+        self.diameter = diameter(rank_graph)
         self.out_remote = {r: sorted(out_remote.get(r, ())) for r in self.neighbours}
         self.sent_floor: dict[int, dict[int, float]] = {r: {} for r in self.neighbours}
         self.outbox: dict[int, list[Record]] = {r: [] for r in self.neighbours}
@@ -197,7 +218,7 @@ class RankEngine:
 
     def build(self) -> Failure | None:
         """Run the builders of the local LPs; return the first failure."""
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             for lp, has_inputs in zip(self.lps, self.has_input, strict=True):
                 spec = self.model.lps[lp.index]
@@ -213,10 +234,14 @@ class RankEngine:
             return None
         finally:
             self.other_s += time.perf_counter() - t
+            self.other_cpu_s += time.process_time() - c
 
     def check_build(self, failure: Failure | None) -> None:
         """Collective: every rank has the same model and built without error, or all raise."""
+        t, c = time.perf_counter(), time.process_time()
         mine = [self.model.digest(), self.model.describe(), failure.describe() if failure else None]
+        self.other_s += time.perf_counter() - t
+        self.other_cpu_s += time.process_time() - c
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         digests = {d for d, _, _ in everyone}
         if len(digests) > 1:
@@ -243,7 +268,8 @@ class RankEngine:
     def run(
         self, until: float | None, progress: Callable[[dict], None] | None, settling: bool = False, step: str = "a run"
     ) -> list:
-        """Run to ``until`` (or quiescence); return every rank's (reports, rank stats, LP stats).
+        """Run to ``until`` (or quiescence); return every rank's (reports, rank stats, LP stats, worker values),
+        each still encoded (virtual ranks share one process: it decodes them once, `pdes.Simulation.run`).
 
         ``step`` names this run in the rank's script (``spawn #2 (nprocs=4)``): every rank must be at the same
         step, or every rank raises a `ModelError` naming each rank's (the ranks' scripts took different paths).
@@ -251,7 +277,7 @@ class RankEngine:
         """
         if self.ended is not None:
             raise self.ended
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, g0 = time.perf_counter(), time.process_time(), gc_seconds()
         self.settling = settling
         self.step, self.step_key = step, _step_key(step)
         self.workers.attach(getcurrent())
@@ -262,34 +288,30 @@ class RankEngine:
             self.record_failure(exc, None)
         self.compute_s += time.perf_counter() - t0
         self.compute_cpu_s += time.process_time() - c0
-        pending: Any = None  # the reduction started last round (null-message mode)
-        outcome: str | None = None
-        result: tuple[np.ndarray, np.ndarray] | None
-        round_start, round_cpu = t0, c0  # the first round's busy time includes the host code run above
         strategy = self.strategy
+        pending: deque[Any] = deque()  # the reductions started and not yet finished, oldest first
+        lag = strategy.reduction_lag
+        outcome: str | None = None
+        round_start, round_cpu, round_gc = t0, c0, g0  # the first round's busy time includes the host code above
         while outcome is None:
             self.rounds += 1
-            self.in_transport = self.in_transport_cpu = 0.0
+            self.in_transport = self.in_transport_cpu = self.in_transport_gc = 0.0
             if self.failure is None:
                 t, c = time.perf_counter(), time.process_time()
                 strategy.sweep(horizon)
                 self.compute_s += time.perf_counter() - t
                 self.compute_cpu_s += time.process_time() - c
             strategy.exchange()
-            snapshot = self._snapshot()
-            if strategy.overlap_reduction:
-                result = self._reduce(pending) if pending is not None else None
-                pending = self._reduce_start(snapshot)
-            else:
-                result = self._reduce(self._reduce_start(snapshot))
-            if result is not None:
-                outcome = self._apply(result, until, progress, t0)
-            now, cpu = time.perf_counter(), time.process_time()
+            pending.append(self._reduce_start(self._snapshot()))
+            if len(pending) > lag:  # every rank finishes the same reduction in the same round
+                outcome = self._apply(self._reduce(pending.popleft()), until, progress, t0)
+            now, cpu, gc_now = time.perf_counter(), time.process_time(), gc_seconds()
             self.round_busy.append(now - round_start - self.in_transport)
             self.round_cpu.append(cpu - round_cpu - self.in_transport_cpu)
-            round_start, round_cpu = now, cpu
-        if pending is not None:
-            self._reduce(pending)
+            self.round_gc.append(gc_now - round_gc - self.in_transport_gc)
+            round_start, round_cpu, round_gc = now, cpu, gc_now
+        while pending:
+            self._reduce(pending.popleft())
         self.wall_s += time.perf_counter() - t0
         if outcome == "failed":
             self._raise_failures(self.failure, self._gather_failures(), during="the run")
@@ -355,13 +377,14 @@ class RankEngine:
         return np.array([next_time, step, -step]), np.array(sums, dtype=float)
 
     def in_transport_call(self, call: Callable[..., T], *args: Any) -> tuple[T, float]:
-        """``call(*args)`` to the transport, its wall and CPU time booked as this round's time inside the
-        transport (not busy: `round_busy`); returns its result and the wall seconds it took."""
-        t, c = time.perf_counter(), time.process_time()
+        """``call(*args)`` to the transport, its wall, CPU and collector time booked as this round's time inside
+        the transport (not busy: `round_busy`); returns its result and the wall seconds it took."""
+        t, c, g = time.perf_counter(), time.process_time(), gc_seconds()
         result = call(*args)
         waited = time.perf_counter() - t
         self.in_transport += waited
         self.in_transport_cpu += time.process_time() - c
+        self.in_transport_gc += gc_seconds() - g
         return result, waited
 
     def _reduce_start(self, snapshot: tuple[np.ndarray, np.ndarray]) -> Any:
@@ -484,9 +507,9 @@ class RankEngine:
             for lp in self.lps
         }
 
-    def gather_counters(self) -> list:
-        """Collective: every rank's (`counters`, `lp_counters`), in rank order."""
-        return [decode(b) for b in self.transport.allgather(encode([self.counters(), self.lp_counters()]))]
+    def gather_counters(self) -> list[bytes]:
+        """Collective: every rank's (`counters`, `lp_counters`), in rank order, each encoded."""
+        return self.transport.allgather(encode([self.counters(), self.lp_counters()]))
 
     def gather_states(self, fn: Callable) -> list[dict] | None:
         """Collective: ``{lp index: fn(lp.state)}`` of every rank's LPs, in rank order, on rank 0 (None on the
@@ -495,8 +518,9 @@ class RankEngine:
         parts = self.transport.gather(encode(mine))
         return None if parts is None else [decode(b) for b in parts]
 
-    def _report(self) -> list:
-        t = time.perf_counter()
+    def _report(self) -> list[bytes]:
+        """Every rank's encoded results; making this rank's is work of its last round (`round_busy`)."""
+        t, c = time.perf_counter(), time.process_time()
         reports = {}
         for lp in self.lps:
             spec = self.model.lps[lp.index]
@@ -508,12 +532,34 @@ class RankEngine:
             mine = ["ok", encode([reports, rank_stats, lp_stats, values])]
         except TypeError as exc:
             mine = ["error", f"rank {self.rank}: an LP report or a worker's return value cannot be encoded: {exc}"]
-        self.other_s += time.perf_counter() - t
+        self.round_busy[-1] += time.perf_counter() - t
+        self.round_cpu[-1] += time.process_time() - c
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         errors = [msg for status, msg in everyone if status == "error"]
         if errors:
             raise ModelError("; ".join(errors))
-        return [decode(data) for _, data in everyone]
+        return [data for _, data in everyone]
+
+
+def diameter(graph: dict[int, set[int]]) -> int:
+    """The longest shortest path of ``graph`` (rank -> neighbour ranks), by a double sweep: a breadth-first search
+    from the lowest rank, then one from the rank farthest from it (exact on rings, tori and trees; otherwise at
+    least half the true diameter). The same on every rank: every rank holds the whole link table. 0 when empty."""
+    if not graph:
+        return 0
+
+    def farthest(start: int) -> tuple[int, int]:
+        seen, frontier, depth = {start}, [start], 0
+        last = start
+        while True:
+            nxt = sorted({n for r in frontier for n in graph.get(r, ()) if n not in seen})
+            if not nxt:
+                return last, depth
+            seen.update(nxt)
+            frontier, depth, last = nxt, depth + 1, nxt[-1]
+
+    end, _ = farthest(min(graph))
+    return farthest(end)[1]
 
 
 def _step_key(step: str) -> float:

@@ -135,6 +135,8 @@ class Model:
         self._link_names: set[tuple[str, str]] = set()
         self._groups_of: dict[str, list[LinkGroup]] = {}  # LP name -> the groups it belongs to
         self._shortest: tuple[float, str] = (math.inf, "")  # smallest latency, and which link has it
+        self.grid: tuple[int, int] | None = None
+        """(width, height) when the LPs, in declaration order, sit on a grid (`declare_grid`)."""
 
     def add_lp(self, name: str, build: Builder, report: Reporter | None = None) -> None:
         """Declare LP ``name``; ``build(lp)`` runs only on the rank that owns it."""
@@ -205,6 +207,13 @@ class Model:
         if len(members) > 1:
             self._note_latency(latency, label)
         return group
+
+    def declare_grid(self, width: int, height: int) -> None:
+        """Say that the LPs declared so far sit on a ``width x height`` grid, LP ``y * width + x`` at (x, y): a
+        hint for partitions (``"tiles"``), never for results."""
+        if width < 1 or height < 1 or width * height != len(self.lps):
+            raise ModelError(f"a {width} x {height} grid does not hold the model's {len(self.lps)} LPs")
+        self.grid = (width, height)
 
     def _note_latency(self, latency: float, label: str) -> None:
         if latency < self._shortest[0]:

@@ -17,17 +17,29 @@ constant measured on this machine, below), so lambda of a run does not depend on
 
 **Projection.** A run on K *virtual* ranks (one process, the ranks one after another) measures each rank's busy
 seconds per round separately (`pdes.engine.RankEngine.round_busy`: the round's wall time less the time inside the
-transport, which in one process is the time the other ranks ran). On K cores every round lasts as long as its
-slowest rank, plus the synchronization, so::
+transport, which in one process is the time the other ranks ran). On K cores a rank's round ends when it has swept
+and heard from each of its neighbour ranks in that round, and, with a reduction lag ``L``, once the reduction of
+round ``k - L`` is complete, i.e. every rank has finished round ``k - L``::
 
-    projected_wall_s = serial_s + max_r other_r + sum over rounds k of max_r busy[r][k] + rounds * c(K) + start(K)
+    ready[r][k] = end[r][k-1] + busy[r][k]
+    end[r][k]   = max(max over r and its neighbours n of ready[n][k] + c_ex, max over all q of end[q][k-L] + c_red)
+    projected_wall_s = serial_s + max_r end[r][last] (starting from end[r][0] = other_r) + start(K)
 
-``serial_s``: the process's wall time not spent in any rank's rounds or per-rank work (imports excluded, the
-command's set-up, host code between runs); ``other_r``: rank r's work outside rounds (building its LPs, its
-report); ``c(K) = ROUND_COST_S * ceil(log2 K)``: a round's exchange plus reduction between two MPI ranks,
-once more per doubling of ranks (a recursive-doubling reduction has log2 K steps; assumed, only 2 ranks fit
-here); ``start(K)``: MPI start-up, `MPI_START_S`, for K > 1. With K = 1 there is no synchronization to add
-and the projection is the measured wall.
+(`L = 0`: a blocking reduction every round, the window strategy; every rank a neighbour of every other: lockstep
+rounds, each as long as its slowest rank.) ``critical_path_s`` is the same longest path with no synchronization
+cost; ``sync_s`` what the costs add to it. ``serial_s``: the process's wall time outside its runs and per-rank
+work (imports excluded, the command's set-up, host code between runs; inside a run, what is not some rank's round
+is the in-process transport, which MPI replaces by ``c_ex`` and ``c_red``); ``other_r``: rank r's work outside
+runs (wiring and building its LPs, checking the model; its report is part of its last round); ``c_ex =
+ROUND_COST_S``: a round's batch exchange with the neighbours (concurrent); ``c_red = ROUND_COST_S * ceil(log2
+K)``: a reduction, once more per doubling of ranks (a recursive-doubling reduction has log2 K steps; assumed, only
+2 ranks fit here); ``start(K)``: MPI start-up, `MPI_START_S`, for K > 1. With K = 1 there is no synchronization
+to add and the projection is the measured wall less the in-process transport's own time.
+
+**Garbage collection.** Virtual ranks share one heap, so a full collection of every rank's objects lands in one
+rank's round as a lump that no MPI rank, collecting its own heap as it allocates, would see. The engine books
+collector time per round (``round_gc``); the projection takes it out of the round it landed in and spreads the
+run's total over every rank's rounds in proportion to their other busy time (docs/adr/0021).
 
 Re-measure the constants on another machine with ``mpirun -n 2 python -m pdes.calibrate``.
 """
@@ -38,6 +50,8 @@ import math
 import statistics
 import time
 from collections.abc import Sequence
+
+import numpy as np
 
 __all__ = ["MPI_START_S", "ROUND_COST_S", "coupling", "project", "round_cost", "sync_summary"]
 
@@ -101,45 +115,110 @@ def sync_summary(ranks: list[dict], lookahead: float, real_msgs: int) -> dict:
 
 
 def project(
-    busy: Sequence[Sequence[float]], other: Sequence[float], wall_s: float, cpu: Sequence[Sequence[float]] | None = None
+    busy: Sequence[Sequence[float]],
+    other: Sequence[float],
+    wall_s: float,
+    cpu: Sequence[Sequence[float]] | None = None,
+    *,
+    runs_wall_s: float | None = None,
+    neighbours: Sequence[Sequence[int]] | None = None,
+    lag: int = 1,
+    gc: Sequence[Sequence[float]] | None = None,
+    serial_cpu_s: float | None = None,
+    other_cpu: Sequence[float] | None = None,
 ) -> dict:
     """The wall time of a K virtual-rank run projected onto K ranks on K cores (module docstring).
 
     ``busy[r][k]``: rank r's busy seconds in round k; ``other[r]``: its work outside rounds; ``wall_s``: the
     measured wall time of the whole virtual-rank run (the same span the projection stands for). ``cpu[r][k]``: the
-    same busy time in CPU seconds, for ``projected_cpu_s``: the projection with ``critical_path_cpu_s`` in place
-    of the critical path, i.e. on K cores that nothing else uses (on a shared machine the wall-clock busy time
-    includes the time other processes held the core).
+    same busy time in CPU seconds, for ``projected_cpu_s``: the projection from CPU time, i.e. on K cores that
+    nothing else uses (on a shared machine the wall-clock busy time includes the time other processes held the
+    core). ``neighbours[r]``: the ranks rank r exchanges with each round (default: every other rank, lockstep);
+    ``lag``: the reduction lag (`pdes.sync.RankSync.reduction_lag`); ``gc[r][k]``: the collector's part of
+    ``busy[r][k]``, spread over the ranks (module docstring). ``runs_wall_s``: the wall time inside the runs,
+    when known: in one process everything inside them is some rank's round or the in-process transport between
+    them, which MPI ranks replace by their exchanges and reductions (``c_ex``, ``c_red``); only the rest of
+    ``wall_s`` is serial. Without it, everything but the busy time is. ``serial_cpu_s`` and ``other_cpu[r]``: the
+    serial part and each rank's work outside runs in CPU seconds, for ``projected_cpu_s`` (default: the wall-clock
+    ones).
     """
     ranks = len(busy)
     rounds = len(busy[0]) if busy else 0
     if any(len(b) != rounds for b in busy):
         raise ValueError(f"ranks ran different numbers of rounds: {[len(b) for b in busy]}")
-    critical = math.fsum(max(column) for column in zip(*busy, strict=True))
-    total_busy = math.fsum(math.fsum(b) for b in busy) + math.fsum(other)
-    serial = max(0.0, wall_s - total_busy)
-    sync = rounds * round_cost(ranks)
+    wall = _spread_gc(np.array(busy, dtype=float).reshape(ranks, rounds), gc)
+    total_busy = float(wall.sum()) + math.fsum(other)
+    inside = float(wall.sum()) if runs_wall_s is None else runs_wall_s
+    serial = max(0.0, wall_s - inside - math.fsum(other))
     start = MPI_START_S if ranks > 1 else 0.0
     per_rank = max(other, default=0.0)
-    projected = serial + per_rank + critical + sync + start
-    critical_cpu = math.fsum(max(column) for column in zip(*cpu, strict=True)) if cpu else None
+    nbr = _neighbour_table(ranks, neighbours)
+    c_ex, c_red = (ROUND_COST_S, round_cost(ranks)) if ranks > 1 else (0.0, 0.0)
+    origin = np.array(other, dtype=float)
+    critical = _longest_path(wall, np.zeros(ranks), nbr, lag, 0.0, 0.0)
+    timed = _longest_path(wall, origin, nbr, lag, c_ex, c_red)
+    sync = max(0.0, timed - _longest_path(wall, origin, nbr, lag, 0.0, 0.0))
+    projected = serial + timed + start
+    projected_cpu = critical_cpu = None
+    if cpu:
+        cpu_busy = _spread_gc(np.array(cpu, dtype=float).reshape(ranks, rounds), gc)
+        critical_cpu = _longest_path(cpu_busy, np.zeros(ranks), nbr, lag, 0.0, 0.0)
+        origin_cpu = origin if other_cpu is None else np.array(other_cpu, dtype=float)
+        serial_cpu = serial if serial_cpu_s is None else serial_cpu_s
+        projected_cpu = serial_cpu + _longest_path(cpu_busy, origin_cpu, nbr, lag, c_ex, c_red) + start
     return {
         "ranks": ranks,
         "rounds": rounds,
+        "reduction_lag": lag,
         "measured_wall_s": wall_s,
         "serial_s": serial,
         "per_rank_other_s": per_rank,
         "critical_path_s": critical,
         "busy_s": total_busy,
+        "gc_s": float(np.sum(gc)) if gc is not None and rounds else 0.0,
         "sync_s": sync,
         "start_s": start,
-        "round_cost_s": round_cost(ranks),
+        "round_cost_s": c_ex,
         "projected_wall_s": projected,
         "critical_path_cpu_s": critical_cpu,
-        "projected_cpu_s": None if critical_cpu is None else serial + per_rank + critical_cpu + sync + start,
+        "projected_cpu_s": projected_cpu,
         "balance": total_busy / (ranks * (critical + per_rank)) if critical + per_rank > 0 else 1.0,
         "speedup": wall_s / projected if projected > 0 else None,
     }
+
+
+def _spread_gc(busy: np.ndarray, gc: Sequence[Sequence[float]] | None) -> np.ndarray:
+    """``busy`` with each round's collector time taken out and the total given back in proportion to the rest."""
+    if gc is None or busy.size == 0:
+        return busy
+    rest = np.maximum(busy - np.array(gc, dtype=float).reshape(busy.shape), 0.0)
+    kept = rest.sum()
+    return rest * (busy.sum() / kept) if kept > 0 else busy
+
+
+def _neighbour_table(ranks: int, neighbours: Sequence[Sequence[int]] | None) -> np.ndarray:
+    """Row r: rank r and the ranks it hears from, padded with r (every rank when ``neighbours`` is None)."""
+    if neighbours is None:
+        return np.tile(np.arange(ranks), (ranks, 1))
+    width = 1 + max((len(n) for n in neighbours), default=0)
+    return np.array([[r, *n] + [r] * (width - 1 - len(n)) for r, n in enumerate(neighbours)], dtype=np.int64)
+
+
+def _longest_path(
+    busy: np.ndarray, origin: np.ndarray, nbr: np.ndarray, lag: int, exchange_s: float, reduce_s: float
+) -> float:
+    """When the last rank ends its last round, each rank starting at ``origin`` (module docstring)."""
+    end = origin.copy()
+    finished: list[float] = []  # per round: when its last rank ended it, so its reduction can complete
+    for k in range(busy.shape[1]):
+        ready = end + busy[:, k]
+        end = ready[nbr].max(axis=1) + exchange_s
+        if lag == 0:
+            end[:] = end.max() + reduce_s
+        elif k >= lag:
+            np.maximum(end, finished[k - lag] + reduce_s, out=end)
+        finished.append(float(end.max()))
+    return float(end.max()) if len(end) else 0.0
 
 
 # --- calibration ----------------------------------------------------------------------------------------------

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import simpy
 
+from .codec import decode
 from .engine import RankEngine
 from .errors import ModelError, RemoteError
 from .lp import LP
 from .model import Model
-from .partition import Partition
+from .partition import PARTITIONS, Partition
 from .projection import project, sync_summary
 from .transport import LocalWorld, Transport, launched_by_mpi
 from .workers import Worker, current_worker
@@ -62,8 +65,9 @@ class Simulation:
 
     ``transport``: ``"local"`` (in-process; ``ranks`` virtual ranks, default 1),
     ``"mpi"`` (one rank per MPI process), or ``None`` to pick MPI when an MPI
-    launcher started the process. ``partition``: ``"blocks"`` (default),
-    ``"round_robin"``, a ``{lp name: rank}`` mapping or a :class:`Partition`.
+    launcher started the process. ``partition``: a name in `pdes.partition.PARTITIONS`
+    (``"blocks"``, the default, ``"round_robin"``, ``"tiles"``), a ``{lp name: rank}``
+    mapping or a :class:`Partition`.
     """
 
     def __init__(
@@ -83,6 +87,10 @@ class Simulation:
         self.rank = transports[0].rank if self._world is None else 0
         self.partition = _partition(partition, model, self.size)
         self._registry: dict = {}
+        self.runs_wall_s = 0.0
+        """Wall seconds inside runs (settling included): rounds of every rank here, and the transport between
+        them (`projection`)."""
+        self.runs_cpu_s = 0.0
         self.engines = [RankEngine(model, self.partition, t, sync, self._registry) for t in transports]
         self._on_every_rank(lambda engine: engine.check_build(engine.build()))
 
@@ -167,7 +175,11 @@ class Simulation:
             if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until) or until < 0:
                 raise ValueError(f"until must be a finite number >= 0, or None to run to quiescence; got {until!r}")
             self.model.check_horizon(until)
-        parts = self._on_every_rank(lambda engine: engine.run(until, progress, step=step))
+        t, c = time.perf_counter(), time.process_time()
+        encoded = self._on_every_rank(lambda engine: engine.run(until, progress, step=step))
+        self.runs_wall_s += time.perf_counter() - t
+        self.runs_cpu_s += time.process_time() - c
+        parts = [decode(b) for b in encoded]
         names = self.model.lp_names
         results: dict[int, Any] = {}
         ranks, lps, workers = [], {}, {}
@@ -188,7 +200,7 @@ class Simulation:
         For a caller that does not hold the `RunResult` of every run (an SPMD script's runs, started by
         ``torch.multiprocessing.spawn``): the counters are cumulative over runs.
         """
-        parts = self._on_every_rank(lambda engine: engine.gather_counters())
+        parts = [decode(b) for b in self._on_every_rank(lambda engine: engine.gather_counters())]
         names = self.model.lp_names
         lps = {name: stats for _, by_lp in parts for name, stats in by_lp.items()}
         return compose_stats([r for r, _ in parts], {n: lps[n] for n in names if n in lps}, self.model.shortest_link[0])
@@ -204,19 +216,44 @@ class Simulation:
         names = self.model.lp_names
         return {names[i]: values[i] for i in sorted(values)}
 
-    def projection(self, wall_s: float) -> dict:
+    def allreduce(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        """Collective over processes, for host code outside runs (a bench's reference check): the element-wise
+        ``"sum"`` or ``"max"`` of every process's ``array``, each computed for the LPs that process holds. Virtual
+        ranks share one process, which holds every LP: ``array`` itself. A float sum depends on the order the
+        processes are added in: sum integers (fixed point) where the result must not depend on the partition."""
+        if op not in ("sum", "max"):
+            raise ValueError(f"op must be 'sum' or 'max', got {op!r}")
+        array = np.asarray(array)
+        if self._world is not None:
+            return array.copy()
+        transport, none = self.engines[0].transport, np.empty(0)
+        if op == "sum":
+            return transport.reduce_finish(transport.reduce_start(none, array))[1]
+        return -transport.reduce_finish(transport.reduce_start(-array, none))[0]
+
+    def projection(self, wall_s: float, cpu_s: float | None = None) -> dict:
         """The wall time of this process's virtual ranks projected onto as many cores (`pdes.projection.project`).
 
         ``wall_s``: the measured wall time the projection stands for (from before the model was built, or
-        from wherever the caller's own timing starts, to now). Only for in-process ranks (``transport="local"``).
+        from wherever the caller's own timing starts, to now); ``cpu_s``: the process's CPU time over the same
+        span, for the serial part of the projection from CPU time. Only for in-process ranks (``transport="local"``).
         """
         if self._world is None:
             raise ModelError("a projection needs the in-process transport (virtual ranks), not MPI")
+        engines = self.engines
         return project(
-            [e.round_busy for e in self.engines],
-            [e.other_s for e in self.engines],
+            [e.round_busy for e in engines],
+            [e.other_s for e in engines],
             wall_s,
-            [e.round_cpu for e in self.engines],
+            [e.round_cpu for e in engines],
+            runs_wall_s=self.runs_wall_s,
+            neighbours=[e.neighbours for e in engines],
+            lag=engines[0].strategy.reduction_lag,
+            gc=[e.round_gc for e in engines],
+            serial_cpu_s=None
+            if cpu_s is None
+            else max(0.0, cpu_s - self.runs_cpu_s - sum(e.other_cpu_s for e in engines)),
+            other_cpu=[e.other_cpu_s for e in engines],
         )
 
     def settle(self, failure: BaseException | None = None) -> None:
@@ -228,7 +265,12 @@ class Simulation:
         the error of an earlier failed run again at once. A rank that settles while another starts a run makes
         both raise `ModelError` (their scripts took different paths).
         """
-        self._on_every_rank(lambda engine: engine.settle(failure))
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            self._on_every_rank(lambda engine: engine.settle(failure))
+        finally:
+            self.runs_wall_s += time.perf_counter() - t
+            self.runs_cpu_s += time.process_time() - c
 
 
 def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, size: int) -> Partition:
@@ -239,10 +281,10 @@ def _partition(spec: str | Mapping[str, int] | Partition | None, model: Model, s
                 f"partition is for {len(spec.owner)} LPs on {spec.size} ranks; the run has {n} LPs on {size} ranks"
             )
         return spec
-    if spec is None or spec == "blocks":
+    if spec is None:
         return Partition.blocks(n, size)
-    if spec == "round_robin":
-        return Partition.round_robin(n, size)
+    if isinstance(spec, str) and spec in PARTITIONS:
+        return PARTITIONS[spec](model, size)
     if isinstance(spec, Mapping):
         return Partition.explicit(model.lp_names, spec, size)
-    raise ValueError(f"partition must be 'blocks', 'round_robin', a mapping or a Partition, got {spec!r}")
+    raise ValueError(f"partition must be one of {tuple(PARTITIONS)}, a mapping or a Partition, got {spec!r}")

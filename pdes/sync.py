@@ -3,11 +3,13 @@
 A round of `pdes.engine.RankEngine` is: sweep the local LPs (`RankSync.sweep`), exchange with the neighbour ranks
 (`RankSync.exchange`), then a global reduction (termination, deadlock, failures, the clock floor G). A strategy
 decides how far an LP may advance (`RankSync.bounds`), how long a round sweeps, what a rank tells its neighbours
-and when, and whether the reduction overlaps the next round. Results do not depend on the strategy; wall time
-does (docs/adr/0001, docs/adr/0016).
+and when, and how many rounds later a rank waits for a reduction (`RankSync.reduction_lag`). Results do not depend
+on the strategy; wall time does (docs/adr/0001, docs/adr/0016, docs/adr/0021).
 
 - ``null`` (`NullMessageSync`): promises (null messages) and events go out once per round, in one batch per
-  neighbour; a rank sweeps as long as its inputs let it, then waits for every neighbour's batch.
+  neighbour; a rank sweeps as long as its inputs let it, then waits for every neighbour's batch, and for the
+  reduction started as many rounds before as the rank graph's diameter: Chandy-Misra-Bryant between neighbours,
+  the job-wide reduction (termination, failures, clock jumps) off the critical path.
 - ``window`` (`WindowSync`): no promises; every LP advances to G + its smallest input latency, one sweep per round,
   and every round ends in a blocking reduction (the synchronous-window scheme of YAWNS / SST's default).
 """
@@ -35,8 +37,12 @@ class RankSync:
     """The protocol of one rank; it works on its engine's state (promises ``F``, LPs, outboxes, counters)."""
 
     name: ClassVar[str]
-    overlap_reduction: ClassVar[bool] = True
-    """Wait for a round's reduction only at the end of the next round (its outcome arrives a round late)."""
+
+    @property
+    def reduction_lag(self) -> int:
+        """Wait for a round's reduction only at the end of the round this many rounds later (0: in the same round,
+        blocking)."""
+        return 0
 
     def __init__(self, engine: RankEngine) -> None:
         self.engine = engine
@@ -133,6 +139,14 @@ class NullMessageSync(RankSync):
 
     name = "null"
 
+    @property
+    def reduction_lag(self) -> int:
+        """The rank graph's diameter (at least 1): a rank can only be as many rounds ahead of another as there are
+        ranks between them (each round waits for its neighbours' batches of that round), so with this lag the
+        reduction never makes a rank wait for the whole job (docs/adr/0021). Each run ends that many empty rounds
+        after the last event, and a clock jump across an idle gap comes that many rounds late."""
+        return max(1, self.engine.diameter)
+
     def bounds(self) -> list[float]:
         eng = self.engine
         F = eng.F
@@ -169,7 +183,6 @@ class WindowSync(RankSync):
     """Synchronous windows: every LP advances to G + its smallest input latency, then a blocking reduction."""
 
     name = "window"
-    overlap_reduction = False
 
     def bounds(self) -> list[float]:
         eng = self.engine

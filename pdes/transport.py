@@ -183,8 +183,12 @@ class LocalTransport:
         return key
 
     def reduce_finish(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        parts = self._collect(self.world.reductions, key)
-        return np.minimum.reduce([m for m, _ in parts]), np.add.reduce([s for _, s in parts])
+        slot = self.world.reductions[key]
+        if slot.result is None:  # once for all ranks: per rank it would cost O(ranks) each, O(ranks^2) a round
+            self.world.wait_until(lambda: slot.filled == self.size)
+            slot.result = np.minimum.reduce([m for m, _ in slot.parts]), np.add.reduce([s for _, s in slot.parts])
+        self._collect(self.world.reductions, key)
+        return slot.result
 
     def allgather(self, data: bytes) -> list[bytes]:
         key = self._gathers
@@ -222,6 +226,7 @@ class _Slot:
         self.parts: list = [None] * size
         self.filled = 0
         self.readers = 0
+        self.result: Any = None  # a reduction's outcome, made by its first reader
 
     def put(self, rank: int, value: Any) -> None:
         self.parts[rank] = value

@@ -8,8 +8,13 @@ writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIEL
 
 - ``wall_s``: the command's own wall time (``kernbench run``'s ``wall_s``: set-up and run, imports excluded),
   measured for ``1`` and ``mpirun 2``, projected for ``proj K`` (docs/adr/0014-projection.md).
-- ``speedup``: the one-process wall time over this row's; ``error_pct`` (the ``proj 2`` rows): the projection's
-  error against the measured ``mpirun 2`` wall, ``100 * (projected - measured) / measured``.
+- ``speedup``: the one-process wall time over this row's; ``efficiency``: speedup over ranks; ``cpu_s``: the
+  one process's CPU seconds over the same span (``cpu_s`` of ``--stats-json``), and for ``proj K`` the projection
+  from CPU time: on a machine shared with other jobs, what cores of their own would take; ``speedup_cpu``: their
+  ratio to the one process's; ``process_s`` (measured runs): the whole command's wall time, interpreter start,
+  imports and MPI launch included, and ``speedup_process`` the one process's over ``mpirun``'s; ``error_pct`` (the
+  ``proj 2`` rows): the projection's error against the measured ``mpirun 2`` wall,
+  ``100 * (projected - measured) / measured``.
 - ``null_msgs``, ``real_msgs``, ``rounds``, ``lambda``: from the run's statistics (`pdes.projection`).
 - ``serial_s``, ``critical_path_s``, ``sync_s``, ``balance`` (the ``proj`` rows): the projection's terms, and the
   ranks' busy time over K x the critical path (1: every round perfectly balanced); ``projected_cpu_s``: the
@@ -36,6 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pdes.partition import PARTITIONS  # noqa: E402
+from pdes.sync import SYNC_MODES  # noqa: E402
 from scripts.scale_bench import emit, render, run_child  # noqa: E402  (child runs with this checkout's environment)
 
 WORKLOADS = {
@@ -55,6 +62,11 @@ FIELDS = [
     "status",
     "wall_s",
     "speedup",
+    "efficiency",
+    "cpu_s",
+    "speedup_cpu",
+    "process_s",
+    "speedup_process",
     "error_pct",
     "rounds",
     "null_msgs",
@@ -141,8 +153,10 @@ def run_one(
             text = [x for x in (err + out).splitlines() if x.strip()]
             return {**record, "status": "ERROR", "error": f"exit {code}: {text[-1] if text else ''}"}
     sync = stats["sync"]
+    record["cpu_s"] = stats.get("cpu_s")
     if mode == "proj":
         record.update({k: line["projection"][k] for k in ("critical_path_s", "sync_s", "balance", "projected_cpu_s")})
+        record["cpu_s"] = line["projection"]["projected_cpu_s"]
         record["serial_s"] = line["projection"]["serial_s"] + line["projection"]["per_rank_other_s"]
     compute = sum(r["compute_s"] for r in stats["ranks"])
     record["cpu_share"] = sum(r["compute_cpu_s"] for r in stats["ranks"]) / compute if compute else None
@@ -170,17 +184,27 @@ def sweep(args: argparse.Namespace):
                 ("proj", 2, first),
                 *(("proj", k, first) for k in args.project_ranks if k <= sips),
             ]
-            single = measured2 = None
+            single = measured2 = single_cpu = single_process = None
             for mode, ranks, variant in plan:
                 t0 = time.perf_counter()
                 r = run_one(workload, sips, mode, ranks, args, variant)
-                r["run_s"] = time.perf_counter() - t0
+                if mode != "proj":  # the whole command: interpreter, imports, MPI launch
+                    r["process_s"] = time.perf_counter() - t0
+                if mode == "single":
+                    single_process = r["process_s"]
+                if mode == "mpirun" and single_process:
+                    r["speedup_process"] = single_process / r["process_s"]
                 if mode == "single":
                     single = r.get("wall_s")
                 if mode == "mpirun" and variant == first:
                     measured2 = r.get("wall_s")
                 wall = r.get("wall_s")
                 r["speedup"] = single / wall if single and wall else None
+                r["efficiency"] = r["speedup"] / ranks if r["speedup"] else None
+                if mode == "single":
+                    single_cpu = r.get("cpu_s")
+                cpu = r.get("cpu_s") if mode != "mpirun" else None
+                r["speedup_cpu"] = single_cpu / cpu if single_cpu and cpu else None
                 if mode == "proj" and ranks == 2 and wall and measured2:
                     r["error_pct"] = 100 * (wall - measured2) / measured2
                 yield {k: _round(r.get(k)) for k in FIELDS}
@@ -198,13 +222,17 @@ COLUMNS = [
     ("status", "status", "{}"),
     ("wall s", "wall_s", "{:.2f}"),
     ("speedup", "speedup", "{:.2f}x"),
+    ("efficiency", "efficiency", "{:.0%}"),
+    ("CPU s", "cpu_s", "{:.2f}"),
+    ("speedup from CPU", "speedup_cpu", "{:.2f}x"),
+    ("whole process s", "process_s", "{:.2f}"),
+    ("speedup, whole process", "speedup_process", "{:.2f}x"),
     ("proj. error", "error_pct", "{:+.0f}%"),
     ("CPU share", "cpu_share", "{:.0%}"),
     ("rounds", "rounds", "{:,}"),
     ("null msgs", "null_msgs", "{:,}"),
     ("real msgs", "real_msgs", "{:,}"),
     ("lambda", "lambda", "{:.3g}"),
-    ("proj. on idle cores s", "projected_cpu_s", "{:.2f}"),
 ]
 
 
@@ -224,7 +252,8 @@ def table(rows: list[dict[str, Any]], markdown: bool = False) -> list[str]:
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:
-    """Wall time against ranks, one panel per workload, one line per SIP count (measured: markers only)."""
+    """Wall time against ranks, one panel per workload, one line per SIP count (measured: markers only; dashed: the
+    same from CPU time, where the lines have it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,6 +267,10 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
             mine = [r for r in rows if r["workload"] == workload and r["sips"] == sips and r.get("wall_s")]
             proj = sorted((r["ranks"], r["wall_s"]) for r in mine if r["mode"] in ("single", "proj"))
             line = ax.plot(*zip(*proj, strict=True), marker="o", label=f"{sips} SIPs") if proj else None
+            cpu = sorted((r["ranks"], r["cpu_s"]) for r in mine if r["mode"] in ("single", "proj") and r.get("cpu_s"))
+            if len(cpu) > 1:
+                color = line[0].get_color() if line else None
+                ax.plot(*zip(*cpu, strict=True), marker=".", linestyle="--", color=color, label=f"{sips} SIPs, CPU s")
             for r in mine:
                 if r["mode"] == "mpirun":
                     ax.plot(
@@ -263,8 +296,10 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
 def _variant(text: str) -> tuple[str, str]:
     sync, _, partition = text.partition(":")
-    if sync not in ("null", "window") or partition not in ("blocks", "round_robin"):
-        raise argparse.ArgumentTypeError(f"expected SYNC:PARTITION (null|window : blocks|round_robin), got {text!r}")
+    if sync not in SYNC_MODES or partition not in PARTITIONS:
+        raise argparse.ArgumentTypeError(
+            f"expected SYNC:PARTITION ({'|'.join(SYNC_MODES)} : {'|'.join(PARTITIONS)}), got {text!r}"
+        )
     return sync, partition
 
 

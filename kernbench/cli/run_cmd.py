@@ -45,6 +45,7 @@ from kernbench.topology import Topology
 from pdes import RemoteError, SimulationDeadlock, memory
 from pdes.codec import CodecError, encode
 from pdes.errors import message_of
+from pdes.partition import PARTITIONS
 from pdes.progress import ProgressLine
 from pdes.sync import SYNC_MODES
 from pdes.transport import launched_by_mpi, launcher_rank, launcher_size
@@ -110,11 +111,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     p.add_argument(
         "--partition",
-        choices=("round_robin", "blocks"),
+        choices=tuple(PARTITIONS),
         default="round_robin",
         help="how SIPs are dealt to ranks: round_robin (sip i on rank i mod K, the default: work that "
-        "moves along the SIPs in waves is spread over every rank) or blocks (sip0-sipN/K-1 on rank 0, "
-        "...). Results are the same either way",
+        "moves along the SIPs in waves is spread over every rank), blocks (sip0-sipN/K-1 on rank 0, "
+        "...) or tiles (rectangles of the SIP grid). Results are the same either way",
     )
     p.add_argument(
         "--sync",
@@ -200,7 +201,7 @@ def check_size(args: argparse.Namespace, topo: Topology, sips: list[int]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     if args.list:
         if args.set:
             raise BenchError("--set needs --bench NAME")
@@ -255,7 +256,8 @@ def run(args: argparse.Namespace) -> int:
     records = eng.gather_records() if recording is not None else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params = ran_with(params, results)
-    projection = eng.sim.projection(report["wall_s"]) if args.project else None
+    cpu_s = time.process_time() - cpu0  # this process's CPU time over wall_s's span (rank 0's under mpirun)
+    projection = eng.sim.projection(report["wall_s"], cpu_s) if args.project else None
     if projection is not None:
         report["projected_wall_s"] = projection["projected_wall_s"]
         report["projection"] = projection
@@ -266,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
             (None, []) if recording is None or records is None else recorded_outputs(outputs, recording, records)
         )
         if "--stats-json" in outputs:
-            text = json.dumps({"bench": args.bench, "sips": len(sips), **stats}, indent=1) + "\n"
+            text = json.dumps({"bench": args.bench, "sips": len(sips), "cpu_s": cpu_s, **stats}, indent=1) + "\n"
             items.append((outputs["--stats-json"], text_writer(text)))
         lines = (
             [json_line(report)]

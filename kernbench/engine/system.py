@@ -13,12 +13,15 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from kernbench.engine.completion import Completion, Handle
 from kernbench.engine.ipcq import deadlock_from
 from kernbench.engine.messages import Request
 from kernbench.engine.recorder import Recording
 from kernbench.engine.sip import SipModel
 from kernbench.topology import Topology, sip_links
+from kernbench.topology.sip_links import sip_grid
 from pdes import LP, Model, RunResult, Simulation, SimulationDeadlock
 from pdes.clock import wake_at
 from pdes.workers import Worker
@@ -66,7 +69,9 @@ class Engine:
 
     SIPs are dealt to ranks round-robin by default (SIP i on rank i mod K): the work of a collective or a training
     step moves across the SIP numbering in waves, and dealing spreads every region over the ranks (measured and
-    projected faster than contiguous blocks at 2 to 64 ranks, docs/adr/0016-two-rank-payoff.md).
+    projected faster than contiguous blocks at 2 to 64 ranks, docs/adr/0016-two-rank-payoff.md). ``"tiles"`` cuts
+    the SIP grid into rectangles (few neighbour ranks, most links inside a rank); with one SIP per rank every
+    partition is the same (docs/adr/0021).
 
     ``report_requests``: each SIP's report lists every host request it completed, with per-hop timings (what
     ``kernbench probe`` and tests read). Runs of thousands of SIPs turn it off: the list grows with every request
@@ -95,6 +100,7 @@ class Engine:
             model.add_lp(lp_name(sip), partial(_build, topo, sip, report_requests, recording), report=_report)
         for link in sip_links(topo.system):
             model.add_link(lp_name(link.src), lp_name(link.dst), link.latency_ns, name=link.direction)
+        model.declare_grid(*sip_grid(topo.system))  # for partition="tiles": rectangles of the SIP grid
         self.sim = Simulation(model, sync=sync, partition=partition, transport=transport, ranks=ranks)
         self.progress: Callable[[dict], None] | None = None
         """The progress callback of runs that do not pass one (runs started inside host code, e.g. by spawn)."""
@@ -153,6 +159,11 @@ class Engine:
                 return self.sim.run(until, progress or self.progress, step)
         except SimulationDeadlock as exc:
             raise deadlock_from(exc) from None
+
+    def allreduce(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        """Collective over processes, for host code outside the simulation (a bench's reference): the sum or max
+        of every process's ``array`` (`pdes.Simulation.allreduce`)."""
+        return self.sim.allreduce(array, op)
 
     def gather_records(self) -> list[dict[str, Any]] | None:
         """Collective: what every recording SIP recorded (`SipRecorder.export`), by SIP, on rank 0 (None on the

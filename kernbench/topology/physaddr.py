@@ -3,18 +3,18 @@
 Routing consumes decoded fields, never raw bit tricks, so the layout is defined once, here. A physical address
 is a 63-bit integer (bit 63 stays 0 so addresses also fit a signed int64 numpy array)::
 
-     63  62        51 50      44 43       36 35                                    0
+     63  62        49 48      44 43       36 35                                    0
     +---+------------+----------+-----------+---------------------------------------+
-    | 0 | sip (12)   | cube (7) | unit (8)  | offset (36)                           |
+    | 0 | sip (14)   | cube (5) | unit (8)  | offset (36)                           |
     +---+------------+----------+-----------+---------------------------------------+
 
-    sip     0..4095   the SIP (device); one logical process of the parallel engine each
-    cube    0..127    cube id inside the SIP, y * w + x in the cube mesh
+    sip     0..16383  the SIP (device); one logical process of the parallel engine each
+    cube    0..31     cube id inside the SIP, y * w + x in the cube mesh
     unit    8 bits    which memory: kind in the high nibble, index in the low nibble
     offset  36 bits   byte offset inside that memory (up to 64 GiB: a 48 GiB HBM fits)
 
-The widths are chosen in docs/adr/0005-physaddr-for-4096-sips.md: 4,096 SIPs (a 64 x 64 torus) with the seeds'
-48 GiB of HBM per cube, inside 63 bits.
+The widths are chosen in docs/adr/0005-physaddr-for-4096-sips.md and widened in docs/adr/0021 (two cube bits
+went to the SIP field): 16,384 SIPs (a 128 x 128 torus) with the seeds' 16 cubes of 48 GiB of HBM, inside 63 bits.
 
 Unit byte (``kind << 4 | index``):
 
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 
 OFFSET_BITS = 36
 UNIT_BITS = 8
-CUBE_BITS = 7
-SIP_BITS = 12
+CUBE_BITS = 5
+SIP_BITS = 14
 
 UNIT_SHIFT = OFFSET_BITS
 CUBE_SHIFT = UNIT_SHIFT + UNIT_BITS

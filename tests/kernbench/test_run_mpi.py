@@ -139,9 +139,13 @@ def test_dp_step_gives_the_same_json_on_any_number_of_ranks(ranks):
     assert without_rank_and_wall(many) == without_rank_and_wall(one)
 
 
-@pytest.mark.parametrize(("partition", "ranks_of_sips"), [("round_robin", [0, 1, 0, 1]), ("blocks", [0, 0, 1, 1])])
+@pytest.mark.parametrize(
+    ("partition", "ranks_of_sips"),
+    [("round_robin", [0, 1, 0, 1]), ("blocks", [0, 0, 1, 1]), ("tiles", [0, 0, 1, 1])],
+)
 def test_the_partition_deals_sips_to_ranks_and_changes_no_result(partition, ranks_of_sips):
-    """--partition round_robin (the default): SIP i on rank i mod 2; blocks: halves. The same JSON as one process."""
+    """--partition round_robin (the default): SIP i on rank i mod 2; blocks: halves; tiles: rows of the 2 x 2 SIP
+    grid. The same JSON as one process."""
     args = ["-m", "kernbench.cli.main", "run", "--json", "--bench", "dp_step", "--sips", "4", *DP_STEP_SMALL]
     single, _ = run(args)
     dealt, _ = run([*args, "--partition", partition], ranks=2)

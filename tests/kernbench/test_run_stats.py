@@ -115,10 +115,13 @@ def test_projection_of_virtual_ranks_is_sane(capsys):
     assert p["critical_path_s"] <= p["busy_s"] <= p["measured_wall_s"]
     assert p["critical_path_s"] * 4 >= p["busy_s"] - p["per_rank_other_s"] * 4 - 1e-9
     # JSON rounds every float to 1e-6 (run_report.JSON_DIGITS): the five rounded terms and the rounded total may
-    # differ by up to 6 half-units of the last digit, whatever their size
+    # differ by up to 6 half-units of the last digit, whatever their size. A rank starts its rounds after its own
+    # set-up (per_rank_other_s is the longest), so the longest path is at most their sum and at least the rest.
     parts = p["serial_s"] + p["per_rank_other_s"] + p["critical_path_s"] + p["sync_s"] + p["start_s"]
-    assert p["projected_wall_s"] == pytest.approx(parts, rel=0, abs=3e-6)
-    assert p["sync_s"] == pytest.approx(p["rounds"] * p["round_cost_s"], rel=0, abs=1e-6 + p["rounds"] * 5e-7)
+    assert p["projected_wall_s"] <= parts + 3e-6
+    assert p["projected_wall_s"] >= parts - p["per_rank_other_s"] - 3e-6
+    # every round ends with an exchange on the longest path; a lagged reduction may add up to log2(4) more
+    assert p["rounds"] * p["round_cost_s"] - 1e-6 <= p["sync_s"] <= 3 * p["rounds"] * p["round_cost_s"] + 1e-6
     assert p["round_cost_s"] > 0
 
 

@@ -38,6 +38,10 @@ def test_tiny_sweep_gives_every_run_and_the_projection_error(bench, capsys):
         100 * (rows[2]["wall_s"] - rows[1]["wall_s"]) / rows[1]["wall_s"], rel=0.01, abs=0.05
     )
     assert all(r["wall_s"] > 0 and r["lambda"] > 0 for r in rows)
+    assert rows[3]["efficiency"] == pytest.approx(rows[3]["speedup"] / 4, rel=0.01)  # speedup over ranks
+    assert rows[0]["cpu_s"] > 0  # the one process's CPU time, and each projection's from CPU time
+    assert rows[3]["speedup_cpu"] == pytest.approx(rows[0]["cpu_s"] / rows[3]["cpu_s"], rel=0.01)
+    assert rows[1]["speedup_cpu"] is None  # not for measured mpirun runs (their waits spin)
     table = [line for line in out if line.startswith("|")]
     assert table[0].startswith("| workload | SIPs | run |")
     assert len(table) == 2 + len(rows)

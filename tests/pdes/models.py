@@ -198,3 +198,23 @@ def endless_ping_pong(latency: float, delay: float = 0.0) -> Model:
     m.add_link("a", "b", latency, name="b")
     m.add_link("b", "a", latency * 4, name="a")
     return m
+
+
+def ring_model(n: int, times: list[float]) -> Model:
+    """``n`` LPs in a ring (links both ways, latency 1), each sending to its east neighbour at ``times``; each
+    reports what it received, as (time, sender)."""
+    m = Model()
+
+    def build(lp):
+        got = []
+        lp.on_receive(lambda msg: got.append((lp.now, msg.src)))
+        for t in times:
+            lp.env.call_at(t, lambda _e: lp.send("east", None))
+        return got
+
+    for i in range(n):
+        m.add_lp(f"p{i}", build, report=list)
+    for i in range(n):
+        m.add_link(f"p{i}", f"p{(i + 1) % n}", 1.0, name="east")
+        m.add_link(f"p{(i + 1) % n}", f"p{i}", 1.0, name="west")
+    return m

@@ -1,6 +1,7 @@
 import pytest
 
 from pdes import Model, ModelError, Partition, Simulation
+from pdes.partition import PARTITIONS, register_partition
 
 
 def noop(lp):
@@ -66,6 +67,39 @@ def test_partitions():
         Partition.explicit(["a"], {"a": 0, "c": 0}, 1)
     with pytest.raises(ModelError, match="to rank 2, but there are 2 ranks"):
         Partition([0, 2], 2)
+
+
+def test_tiles_cut_a_grid_into_squarest_rectangles():
+    tiles = Partition.tiles(4, 4, 4)  # 2 x 2 tiles of 2 x 2
+    assert tiles.owner == [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]
+    wide = Partition.tiles(8, 2, 4)  # a wide grid gets tall tiles: 4 x 1 of 2 x 2
+    assert wide.owner == [0, 0, 1, 1, 2, 2, 3, 3] * 2
+    assert Partition.tiles(6, 1, 3).owner == Partition.blocks(6, 3).owner  # one row: blocks
+    assert Partition.tiles(4, 4, 16).owner == list(range(16))  # one LP per rank
+    big = Partition.tiles(32, 32, 64)  # 8 x 8 tiles of 4 x 4
+    assert sorted(big.owner.count(r) for r in range(64)) == [16] * 64
+    assert big.owner[0:5] == [0, 0, 0, 0, 1]
+    assert big.owner[4 * 32] == 8
+
+
+def test_partitions_by_name_and_a_declared_grid():
+    m = Model()
+    for i in range(16):
+        m.add_lp(f"p{i}", lambda _lp: None)
+    assert Simulation(m, ranks=4, partition="tiles").partition.owner == Partition.blocks(16, 4).owner  # no grid
+    m.declare_grid(4, 4)
+    assert Simulation(m, ranks=4, partition="tiles").partition.owner == Partition.tiles(4, 4, 4).owner
+    with pytest.raises(ModelError, match="a 3 x 5 grid does not hold the model's 16 LPs"):
+        m.declare_grid(3, 5)
+    register_partition("evens_first", lambda model, size: Partition([i % 2 for i in range(len(model.lps))], size))
+    try:
+        assert Simulation(m, ranks=2, partition="evens_first").partition.owner == [0, 1] * 8
+        with pytest.raises(ValueError, match="already registered"):
+            register_partition("evens_first", lambda model, size: Partition.blocks(len(model.lps), size))
+    finally:
+        del PARTITIONS["evens_first"]
+    with pytest.raises(ValueError, match=r"partition must be one of .*'tiles'"):
+        Simulation(m, partition="metis")
 
 
 def test_lp_with_inputs_but_no_handler_is_a_build_error():

@@ -17,6 +17,7 @@ from .models import (
     gossip_model,
     ping_pong_model,
     ping_pong_worker,
+    ring_model,
 )
 
 pytestmark = pytest.mark.mpi(min_size=2)
@@ -172,3 +173,36 @@ def test_stats_gathered_after_several_runs_add_up_to_the_single_process_run():
     assert len({r["rounds"] for r in split["ranks"]}) == 1
     with pytest.raises(ModelError, match="projection needs the in-process transport"):
         sim.projection(1.0)
+
+
+def test_host_allreduce_sums_or_maxes_each_process_part_and_one_process_holds_the_whole():
+    """What each process computed for its own LPs, combined: integer sums do not depend on the partition, so the
+    total equals what one process, which holds every LP, computes alone."""
+    import numpy as np
+
+    model = chatter_model()
+    split = Simulation(model, transport="mpi", partition="round_robin")
+    single = Simulation(chatter_model(), transport="local", ranks=3)
+    names = model.lp_names
+
+    def part(sim: Simulation) -> np.ndarray:
+        rows = [[i + 1, 10 * (i + 1)] for i, n in enumerate(names) if sim.is_local(n)]
+        return np.array(rows, dtype=np.int64).reshape(-1, 2).sum(axis=0)  # a process may hold no LP
+
+    assert split.allreduce(part(split)).tolist() == single.allreduce(part(single)).tolist()
+    rank = world().Get_rank()
+    assert split.allreduce(np.array([rank, -rank]), op="max").tolist() == [world().Get_size() - 1, 0]
+    with pytest.raises(ValueError, match="op must be 'sum' or 'max'"):
+        split.allreduce(np.zeros(1), op="min")
+
+
+def test_a_ring_of_ranks_waits_for_reductions_its_diameter_later_with_the_results_of_one_process():
+    """LPs in a ring dealt to the ranks in blocks: the ranks form a ring too (a line of two), so each finishes a
+    reduction as many rounds after starting it as the ring is wide; the results are one process's."""
+    times = [0.0, 1e6, 2e6]
+    size = world().Get_size()
+    sim = Simulation(ring_model(4 * size, times), transport="mpi", partition="blocks")
+    assert sim.engines[0].strategy.reduction_lag == max(1, size // 2)
+    split = sim.run()
+    assert split.results == Simulation(ring_model(4 * size, times)).run().results
+    assert {r["reductions"] for r in split.ranks} == {split.ranks[0]["rounds"]}

@@ -6,9 +6,10 @@ import pytest
 
 import pdes.sync
 from pdes import Model, Simulation
+from pdes.engine import diameter
 from pdes.phold import PholdParams, run_pdes
 
-from .models import chatter_model, failing_model
+from .models import chatter_model, failing_model, ring_model
 
 
 def test_run_until_stops_before_until_and_can_continue():
@@ -58,6 +59,45 @@ def test_idle_gaps_are_jumped_not_crept_through(sync, monkeypatch):
     result = Simulation(m, ranks=2, sync=sync).run()
     assert result.stats["totals"]["events"] == 2 * len(times) * 2
     assert max(r["rounds"] for r in result.ranks) <= 3 * len(times)  # creeping by 1.0 would take 2e6 rounds
+
+
+def test_the_reduction_lags_by_the_rank_graphs_diameter_and_results_do_not_change(monkeypatch):
+    """8 ranks in a ring wait for a reduction 4 rounds after starting it (the ring's diameter); the run ends
+    and jumps idle gaps that many rounds later than with a lag of 1, with the same results."""
+    monkeypatch.setattr(pdes.sync, "ROUND_BUDGET_S", math.inf)
+    times = [0.0, 1e6, 2e6]
+    whole = Simulation(ring_model(8, times)).run()
+    sim = Simulation(ring_model(8, times), ranks=8)
+    assert [e.strategy.reduction_lag for e in sim.engines] == [4] * 8
+    spread = sim.run()
+    assert spread.results == whole.results
+    assert spread.results["p1"] == [[t + 1.0, "p0"] for t in times]  # reports travel as msgpack: lists
+    assert max(r["rounds"] for r in spread.ranks) <= len(times) * (4 + 3)  # creeping would take 2e6 rounds
+    assert spread.ranks[0]["reductions"] == spread.ranks[0]["rounds"]  # every reduction started is finished
+    grid = ring_model(8, times)
+    grid.declare_grid(4, 2)  # the ring laid out as 4 x 2 tiles of 1 x 2: the same results
+    assert Simulation(grid, ranks=4, partition="tiles").run().results == whole.results
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        ({}, 0),
+        ({0: {1}, 1: {0}}, 1),
+        ({r: {(r - 1) % 8, (r + 1) % 8} for r in range(8)}, 4),  # ring
+        ({0: {1}, 1: {0, 2}, 2: {1, 3}, 3: {2}}, 3),  # line
+        (
+            {
+                r: {(r // 4) * 4 + (r + 1) % 4, (r // 4) * 4 + (r - 1) % 4, (r + 4) % 16, (r - 4) % 16}
+                for r in range(16)
+            },
+            4,
+        ),
+        ({r: set(range(5)) - {r} for r in range(5)}, 1),  # all-to-all
+    ],
+)
+def test_diameter_of_the_rank_graph(graph, expected):
+    assert diameter(graph) == expected
 
 
 def test_stats_count_what_happened():

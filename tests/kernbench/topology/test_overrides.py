@@ -27,9 +27,9 @@ def test_overrides_give_the_topology_of_the_edited_file(write_yaml, raw):
         ),
         (dict(sips=0), dict(sip_count=0), "system.sip_count: expected int >= 1, got 0"),
         (
-            dict(sips=4097),
-            dict(sip_count=4097),
-            "system.sip_count: expected <= 4096 (PhysAddr has 12 sip bits), got 4097",
+            dict(sips=16385),
+            dict(sip_count=16385),
+            "system.sip_count: expected <= 16384 (PhysAddr has 14 sip bits), got 16385",
         ),
         (
             dict(sip_topology="ring"),

@@ -8,25 +8,25 @@ from kernbench.topology import MAX_CUBES, MAX_OFFSET, MAX_PES, MAX_SIPS, PhysAdd
 
 
 def test_documented_layout():
-    """sip in bits 62..51, cube in 50..44, unit byte in 43..36, offset in 35..0 (the module docstring)."""
+    """sip in bits 62..49, cube in 48..44, unit byte in 43..36, offset in 35..0 (the module docstring)."""
     addr = PhysAddr.tcm(sip=1, cube=3, pe=5, offset=0x1000)
-    assert addr.encode() == (1 << 51) | (3 << 44) | (0x85 << 36) | 0x1000
+    assert addr.encode() == (1 << 49) | (3 << 44) | (0x85 << 36) | 0x1000
     assert str(addr) == "sip1.cube3.pe5.tcm+0x1000"
     assert PhysAddr.hbm(0, 2, 0x40).encode() == (2 << 44) | 0x40
-    assert PhysAddr.sram(2, 0, 0).encode() == (2 << 51) | (0x10 << 36)
-    assert PhysAddr.io(1, 0x10).encode() == (1 << 51) | (0x30 << 36) | 0x10
+    assert PhysAddr.sram(2, 0, 0).encode() == (2 << 49) | (0x10 << 36)
+    assert PhysAddr.io(1, 0x10).encode() == (1 << 49) | (0x30 << 36) | 0x10
 
 
-def test_4096_sips_and_a_48_gib_hbm_are_addressable():
-    assert (MAX_SIPS, MAX_CUBES, MAX_OFFSET + 1) == (4096, 128, 64 << 30)
-    last = PhysAddr.hbm(sip=4095, cube=127, offset=(48 << 30) - 1)
+def test_16384_sips_and_a_48_gib_hbm_are_addressable():
+    assert (MAX_SIPS, MAX_CUBES, MAX_OFFSET + 1) == (16384, 32, 64 << 30)
+    last = PhysAddr.hbm(sip=16383, cube=31, offset=(48 << 30) - 1)
     raw = last.encode()
     assert raw < 2**63
     assert PhysAddr.decode(raw) == last
-    tcm = PhysAddr.tcm(sip=4095, cube=15, pe=7, offset=0x123)
+    tcm = PhysAddr.tcm(sip=16383, cube=15, pe=7, offset=0x123)
     assert PhysAddr.decode(tcm.encode()) == tcm
-    with pytest.raises(ValueError, match=r"PhysAddr\.sip: expected 0\.\.4095, got 4096"):
-        PhysAddr.hbm(sip=4096, cube=0, offset=0)
+    with pytest.raises(ValueError, match=r"PhysAddr\.sip: expected 0\.\.16383, got 16384"):
+        PhysAddr.hbm(sip=16384, cube=0, offset=0)
 
 
 def _random_addr(rng: random.Random) -> PhysAddr:

@@ -130,11 +130,11 @@ def test_scheduler_reservation_must_fit_tcm(write_yaml, raw):
 
 
 def test_sizes_must_fit_physaddr(write_yaml, raw):
-    raw["system"]["sip_count"] = 4097
-    assert _fails(write_yaml, raw).startswith(": system.sip_count: expected <= 4096")
+    raw["system"]["sip_count"] = 16385
+    assert _fails(write_yaml, raw).startswith(": system.sip_count: expected <= 16384")
     raw["system"]["sip_count"] = 2
-    raw["sip"]["cube_mesh"].update(w=9, h=15)
-    assert _fails(write_yaml, raw).startswith(": sip.cube_mesh: w x h = 9 x 15 = 135 cubes, expected <= 128")
+    raw["sip"]["cube_mesh"].update(w=5, h=7)
+    assert _fails(write_yaml, raw).startswith(": sip.cube_mesh: w x h = 5 x 7 = 35 cubes, expected <= 32")
     raw["sip"]["cube_mesh"].update(w=4, h=4)
     raw["cube"]["pe_layout"]["pe_per_corner"] = 5
     assert _fails(write_yaml, raw).startswith(": cube.pe_layout.pe_per_corner: 4 corners x 5 = 20 PEs per cube")
