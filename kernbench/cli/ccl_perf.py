@@ -2,10 +2,11 @@
 against numpy at every size, measured as nccl-tests measures (plain dict rows, no printing).
 
 nccl-tests' definitions (its doc/PERFORMANCE.md): ``size`` is the bytes of the full array each rank holds (the
-input of reduce-scatter, the output of all-gather, the buffer of all-reduce and broadcast) and ``count`` the
-element count handed to the collective (per rank for all-gather and reduce-scatter); ``algbw = size / time``;
-``busbw = algbw x factor``, the factor that makes busbw comparable with one link's bandwidth whatever the rank
-count ``n``: ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for all-gather and reduce-scatter, 1 for broadcast. Every
+input of reduce-scatter, the output of all-gather, the buffer of all-reduce, broadcast and all-to-all) and
+``count`` the element count handed to the collective (per rank for all-gather and reduce-scatter); ``algbw = size
+/ time``; ``busbw = algbw x factor``, the factor that makes busbw comparable with one link's bandwidth whatever the
+rank count ``n``: ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for all-gather, reduce-scatter and all-to-all, 1 for
+broadcast. Every
 call is timed from the release of the barrier before it: from the instant the last rank leaves it (ranks that
 arrive together leave together; after an uneven previous call they leave within ``release_skew_us`` of each
 other). ``time`` is until the slowest rank is done, and ``time_min_us`` / ``time_avg_us`` / ``time_max_us`` spread
@@ -56,6 +57,7 @@ OPS: dict[str, Op] = {
         Op("all_gather", "none", True, lambda n: (n - 1) / n),
         Op("reduce_scatter", "sum", True, lambda n: (n - 1) / n),
         Op("broadcast", "none", False, lambda _n: 1.0),
+        Op("all_to_all", "none", False, lambda n: (n - 1) / n),
     )
 }
 
@@ -111,7 +113,8 @@ class Point:
 
 def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> list[Point]:
     """The sizes as nccl-tests rounds them: down to whole elements, per rank for all-gather and reduce-scatter,
-    and for all-reduce to a multiple of the algorithm's shards (one per participating PE); sizes that round to
+    for all-reduce to a multiple of the algorithm's shards (one per participating PE), for all-to-all of the ranks
+    (``shards``: the world, one chunk each); sizes that round to
     nothing are left out (a `CclPerfError` when none is left)."""
     item = itemsize(dtype)
     unit = world if op.per_rank_count else shards
@@ -155,6 +158,9 @@ def expected(op: str, rank: int, world: int, point: Point, dtype: str, root: int
     n = point.count
     if op == "broadcast":
         return rank_values(root, n, dtype, world)
+    if op == "all_to_all":  # chunk j comes from rank j: its chunk for this rank
+        c = n // world
+        return np.concatenate([rank_values(j, c, dtype, world, start=rank * c) for j in range(world)])
     if op == "all_gather":
         return np.concatenate([rank_values(r, n, dtype, world) for r in range(world)])
     if op == "reduce_scatter":
@@ -177,8 +183,9 @@ def _call(
     buf = torch.zeros((mine.size,), dtype, dp=policy, name="input")
     buf.copy_(mine)
     out = buf
-    if op in ("all_gather", "reduce_scatter"):
-        out = torch.zeros((n * world if op == "all_gather" else n,), dtype, dp=LEADER_ONLY, name="output")
+    if op in ("all_gather", "reduce_scatter", "all_to_all"):
+        size = {"all_gather": n * world, "reduce_scatter": n, "all_to_all": n}[op]
+        out = torch.zeros((size,), dtype, dp=LEADER_ONLY, name="output")
     dist.barrier()
     start = torch.engine.now()
     if op == "all_reduce":
@@ -187,6 +194,8 @@ def _call(
         dist.broadcast(buf, src=root)
     elif op == "all_gather":
         dist.all_gather_into_tensor(out, buf)
+    elif op == "all_to_all":
+        dist.all_to_all_single(out, buf)
     else:
         dist.reduce_scatter_tensor(out, buf)
     end = torch.engine.now()
@@ -218,7 +227,7 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
     spec = OPS[op]
     world = world_size_of(ccl.selected(), eng.topo)
     torch = RuntimeContext(eng, ccl)
-    shards = len(torch.distributed.plans()[0].pes) if op == "all_reduce" else 1
+    shards = len(torch.distributed.plans()[0].pes) if op == "all_reduce" else world if op == "all_to_all" else 1
     reduces_across = op == "all_reduce" and getattr(ccl.selected().load_module(), "REDUCES_ACROSS_PES", False)
     pts = points(spec, sizes, dtype, world, shards)
     torch.multiprocessing.spawn(

@@ -28,9 +28,16 @@ from kernbench.topology import Topology
 from pdes.progress import ProgressLine
 
 JSON_DIGITS = 6
-BUS_FACTORS = {"all_reduce": "2(n-1)/n", "all_gather": "(n-1)/n", "reduce_scatter": "(n-1)/n", "broadcast": "1"}
+BUS_FACTORS = {
+    "all_reduce": "2(n-1)/n",
+    "all_gather": "(n-1)/n",
+    "reduce_scatter": "(n-1)/n",
+    "broadcast": "1",
+    "all_to_all": "(n-1)/n",
+}
 RING = "ring"
-"""The curve label of the ops other than all-reduce: they always run on the process group's leader ring."""
+"""The curve label of broadcast, all-gather and reduce-scatter: they always run on the process group's leader ring
+(all-to-all's is ccl.yaml's ``defaults.all_to_all``)."""
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -40,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         choices=tuple(OPS),
         default="all_reduce",
         help="the collective (default all_reduce); all_gather, reduce_scatter and broadcast run on the "
-        "ring of SIP leaders, all_reduce on the ccl.yaml algorithm",
+        "ring of SIP leaders, all_to_all pairwise (ccl.yaml defaults.all_to_all), all_reduce on the ccl.yaml "
+        "algorithm",
     )
     add_system_args(p)
     add_ccl_args(p, repeatable=True)
@@ -70,9 +78,9 @@ def prepare(args: argparse.Namespace) -> Setup:
         parse_size(args.min_bytes, "--min-bytes"), parse_size(args.max_bytes, "--max-bytes"), args.factor
     )
     if args.algorithm and args.op != "all_reduce":
+        where = "ccl.yaml's defaults.all_to_all" if args.op == "all_to_all" else "the ring of SIP leaders"
         raise CclPerfError(
-            f"--algorithm picks the all_reduce algorithm; {args.op} always runs on the ring of SIP "
-            "leaders (drop --algorithm)"
+            f"--algorithm picks the all_reduce algorithm; {args.op} always runs on {where} (drop --algorithm)"
         )
     if args.plot is not None:
         check_plot(args.plot)
@@ -130,7 +138,7 @@ def draw(out: BinaryIO, args: argparse.Namespace, topo: Topology, results: dict[
 
 
 def label(op: str, ccl: CclConfig) -> str:
-    return ccl.selected().name if op == "all_reduce" else RING
+    return ccl.selected().name if op == "all_reduce" else ccl.all_to_all if op == "all_to_all" else RING
 
 
 def link_gbs(topo: Topology) -> float:
