@@ -7,9 +7,11 @@ region, one block per peer in group-rank order, so every member computes where i
 asking them; they are installed when a member first talks to a peer (`queues`), and a peer that installs first
 finds its early messages kept (`kernbench.engine.ipcq`).
 
-A message is a header (tag, elements) then the data in slot-size pieces. Receives are posted first and land in
+A message is the data in slot-size pieces, then a header (tag, elements). Receives are posted first and land in
 the background straight into the destination tensor, then the sends go; a receive checks the header against
-what it expects (a tag or size that disagrees is an error naming both ranks), and acknowledges. A send ends with
+what it expects (a tag or size that disagrees is an error naming both ranks), and acknowledges. The header comes
+last because a landed piece frees its slot by itself, while a header holds its slot until the kernel reads it:
+first, it would keep a message of more pieces than the ring has slots from getting through while both ranks send. A send ends with
 the acknowledgement, as NCCL's does when its receiver has the data: so a send without its receive ends in the
 simulation's deadlock report (the sender waits on ``ack<peer>``), and two ranks that both send before they receive
 need ``batch_isend_irecv``, as with NCCL. All-to-all (pairwise exchange) uses the same queues: step ``k`` sends
@@ -150,25 +152,24 @@ def all_to_all_kernel(
 
 
 def _post(tl: TLBase, op: Op, slot_bytes: int) -> tuple:
-    """A receive's header and pieces claimed now, the pieces landing straight into the destination."""
+    """A receive's pieces and header claimed now, the pieces landing straight into the destination."""
     direction, item = f"p2p{op.peer}", itemsize(op.dtype)
-    header = tl.recv_async(direction, HEADER, "i64")
     step = max(1, slot_bytes // item)
     pieces = [
         tl.recv_async(direction, (min(step, op.elements - a),), op.dtype, dst=op.ptr + a * item)
         for a in range(0, op.elements, step)
     ]
-    return header, pieces
+    return tl.recv_async(direction, HEADER, "i64"), pieces
 
 
 def _send(tl: TLBase, op: Op, slot_bytes: int) -> None:
-    """The header, then the data in slot-size pieces, loaded ahead of use."""
+    """The data in slot-size pieces, loaded ahead of use, then the header."""
     direction, item = f"p2p{op.peer}", itemsize(op.dtype)
-    tl.send(direction, tl.zeros(HEADER, "i64") + np.array([op.tag, op.elements], dtype=np.int64))
     step = max(1, slot_bytes // item)
     plan = [(a, op.ptr + a * item, min(step, op.elements - a)) for a in range(0, op.elements, step)]
     loads = Prefetch(tl, plan, op.dtype, N_SLOTS // 2)
     handles = [tl.send_async(direction, loads.get(a)) for a, _, _ in plan]
+    tl.send(direction, tl.zeros(HEADER, "i64") + np.array([op.tag, op.elements], dtype=np.int64))
     for handle in handles:
         tl.wait(handle)
 
