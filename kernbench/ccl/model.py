@@ -42,6 +42,7 @@ import simpy
 from kernbench.ccl.algorithms.common import BLOCK_BYTES, chain_links, even_bounds, nest, ring_links
 from kernbench.ccl.config import AlgorithmConfig
 from kernbench.ccl.mappers import resolve_mapper
+from kernbench.ccl.ring import streams
 from kernbench.ccl.topologies import CclGeometry, grid_dims
 from kernbench.components import HostPort, Link, SipFabric, Stage
 from kernbench.components.fabric import Endpoint
@@ -331,14 +332,24 @@ def _spread(n: int) -> list[int]:
 
 def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     """`ring_allreduce`: reduce-scatter then all-gather, ``2(p - 1)`` steps of the ``n / p`` chunk, pipelined in
-    slot pieces; lanes (``all_pes``: every PE its own ring) share the SIP's link. What each piece puts through
-    the PE's ports: a reduce step loads this rank's part to combine (step 0 also what it sends) beside the piece
-    landing (or, with the ring in HBM or SRAM, read back by DMA), all through the port into the PE and the loads
-    (and an HBM ring's reads) through its HBM read channel; an all-gather step stores each piece beside sending it
-    on, both out through the PE's port."""
-    hw, p = m.hw, m.world
-    pes = _pes(m)
+    slot pieces (`ring_stream_ns`); lanes (``all_pes``: every PE its own ring) share the SIP's link."""
+    p = m.world
     chunk = max(b - a for a, b in zip(even_bounds(elements, p)[:-1], even_bounds(elements, p)[1:], strict=True))
+    return ring_stream_ns(m, chunk, dtype, p - 1, p - 1, _pes(m))
+
+
+def ring_stream_ns(
+    m: CollectiveModel, chunk: int, dtype: str, reduce_steps: int, gather_steps: int, pes: Sequence[Pe] = (LEADER,)
+) -> float:
+    """Ring steps that stream chunks of ``chunk`` elements through memory: ``reduce_steps`` reduce-scatter steps,
+    then ``gather_steps`` all-gather steps, one `ring_pipeline` of slot pieces (the ring all-reduce; the streaming
+    reduce-scatter and all-gather of `kernbench.ccl.ring`). What each piece puts through the PE's ports: a reduce
+    step loads this rank's part to combine (step 0 also what it sends) beside the piece landing (or, with the ring in
+    HBM or SRAM, read back by DMA), all through the port into the PE and the loads (and an HBM ring's reads) through
+    its HBM read channel; an all-gather step stores each piece beside sending it on, both out through the PE's port
+    (the first step of an all-gather alone also loads what it sends and stores it at this rank's place). ``pes``:
+    the lanes, each its own ring from its PE, all sharing the SIP's links."""
+    hw, p = m.hw, m.world
     piece = m.piece(chunk, dtype)
     s, mean = piece.nbytes, piece.mean_nbytes
     port, channel = mean / hw.pe_port_gbs, mean / m.topo.cube.hbm_ctrl.effective_bw_gbs
@@ -348,8 +359,9 @@ def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
     ring_reads = 1 if m.ring_kind == "hbm" else 0
 
     def beta(k: int) -> float:
-        if k >= p - 1:  # all-gather
-            return max(2 * port, loop_ag)
+        if k >= reduce_steps:  # all-gather (its first step also stores this rank's own pieces, when it starts)
+            own = k == 0
+            return max((3 if own else 2) * port, loop_ag + (hw.issue_ns + hw.store_ns(s) if own else 0.0))
         loads = 2 if k == 0 else 1
         return max((loads + 1) * port, (loads + ring_reads) * channel, loop_rs)
 
@@ -363,9 +375,9 @@ def ring_allreduce_ns(m: CollectiveModel, elements: int, dtype: str) -> float:
         to reach the SerDes port, so the lanes end apart and the slowest decides."""
         ring = m.ring_pipeline_ns(
             edges,
-            2 * (p - 1),
+            reduce_steps + gather_steps,
             piece,
-            combine_at=lambda k: k < p - 1,
+            combine_at=lambda k: k < reduce_steps,
             beta_at=beta,
             window=m.algo.n_slots,
             lanes=len(pes),
@@ -602,7 +614,8 @@ def ring_collective_ns(m: CollectiveModel, op: str, count: int, dtype: str, root
     """`kernbench.ccl.ring`'s reduce-scatter, all-gather and broadcast on the SIP leaders' ring (``count`` as
     nccl-tests counts it): the input loaded whole, the ring's steps (reduce-scatter and all-gather: ``p - 1``
     steps of one rank's share, pipelined; broadcast: the root's tile passed east piece by piece with blocking
-    sends, ``p - 1`` hops), the output stored whole; launch and completion around them."""
+    sends, ``p - 1`` hops), the output stored whole; launch and completion around them. Reduce-scatter and
+    all-gather beyond `BLOCK_BYTES` stream instead (`ring_stream_ns`)."""
     hw, p, item = m.hw, m.world, itemsize(dtype)
     ring = m.ring_links(1, p)
     flows = [(r, (r + 1) % p) for r in range(p)] if p > 1 else []
@@ -618,6 +631,8 @@ def ring_collective_ns(m: CollectiveModel, op: str, count: int, dtype: str, root
         first = [hw.issue_ns + hw.sip_hop_ns(links, s, ring=m.ring_kind) + hw.read_ns(s) for links in hops]
         return total + chain_ns(first, cycle, piece.pieces)
     reduce = op == "reduce_scatter"
+    if streams(p * count * item):
+        return total + ring_stream_ns(m, count, dtype, p - 1 if reduce else 0, 0 if reduce else p - 1)
     total += hw.load_ns((p * count if reduce else count) * item) + hw.store_ns((count if reduce else p * count) * item)
     if p == 1:
         return total

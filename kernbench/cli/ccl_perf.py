@@ -2,10 +2,11 @@
 against numpy at every size, measured as nccl-tests measures (plain dict rows, no printing).
 
 nccl-tests' definitions (its doc/PERFORMANCE.md): ``size`` is the bytes of the full array each rank holds (the
-input of reduce-scatter, the output of all-gather, the buffer of all-reduce and broadcast) and ``count`` the
-element count handed to the collective (per rank for all-gather and reduce-scatter); ``algbw = size / time``;
-``busbw = algbw x factor``, the factor that makes busbw comparable with one link's bandwidth whatever the rank
-count ``n``: ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for all-gather and reduce-scatter, 1 for broadcast. Every
+input of reduce-scatter, the output of all-gather, the buffer of all-reduce, broadcast and all-to-all) and
+``count`` the element count handed to the collective (per rank for all-gather and reduce-scatter); ``algbw = size
+/ time``; ``busbw = algbw x factor``, the factor that makes busbw comparable with one link's bandwidth whatever the
+rank count ``n``: ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for all-gather, reduce-scatter and all-to-all, 1 for
+broadcast. Every
 call is timed from the release of the barrier before it: from the instant the last rank leaves it (ranks that
 arrive together leave together; after an uneven previous call they leave within ``release_skew_us`` of each
 other). ``time`` is until the slowest rank is done, and ``time_min_us`` / ``time_avg_us`` / ``time_max_us`` spread
@@ -114,7 +115,8 @@ class Point:
 
 def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> list[Point]:
     """The sizes as nccl-tests rounds them: down to whole elements, per rank for all-gather and reduce-scatter,
-    and for all-reduce to a multiple of the algorithm's shards (one per participating PE); sizes that round to
+    for all-reduce to a multiple of the algorithm's shards (one per participating PE), for all-to-all of the ranks
+    (``shards``: the world, one chunk each); sizes that round to
     nothing are left out (a `CclPerfError` when none is left)."""
     item = itemsize(dtype)
     unit = world if op.per_rank_count or op.split else shards

@@ -37,7 +37,8 @@ BUS_FACTORS = {
     "all_to_all": "(n-1)/n",
 }
 RING = "ring"
-"""The curve label of the ops other than all-reduce: they always run on the process group's leader ring."""
+"""The curve label of broadcast, all-gather and reduce-scatter: they always run on the process group's leader ring
+(all-to-all's is ccl.yaml's ``defaults.all_to_all``)."""
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -84,9 +85,9 @@ def prepare(args: argparse.Namespace) -> Setup:
         parse_size(args.min_bytes, "--min-bytes"), parse_size(args.max_bytes, "--max-bytes"), args.factor
     )
     if args.algorithm and args.op != "all_reduce":
+        where = "ccl.yaml's defaults.all_to_all" if args.op == "all_to_all" else "the ring of SIP leaders"
         raise CclPerfError(
-            f"--algorithm picks the all_reduce algorithm; {args.op} always runs on the ring of SIP "
-            "leaders (drop --algorithm)"
+            f"--algorithm picks the all_reduce algorithm; {args.op} always runs on {where} (drop --algorithm)"
         )
     if args.plot is not None:
         check_plot(args.plot)

@@ -60,6 +60,25 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "--bench", metavar="NAME", help="the bench to run: benches/NAME.py (./benches first, then the shipped ones)"
     )
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
+    what.add_argument(
+        "--chakra",
+        metavar="PREFIX",
+        help="run the Chakra execution traces PREFIX.<rank>.et (ASTRA-sim's input), rank r on SIP r, instead of a "
+        "bench; the report: total, compute and exposed communication time and the collectives, per rank",
+    )
+    p.add_argument(
+        "--chakra-replicate",
+        action="store_true",
+        help="with --chakra: run PREFIX.0.et on every SIP (SPMD: its collectives span every rank, its "
+        "point-to-point peers are rank offsets)",
+    )
+    p.add_argument(
+        "--compute-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="with --chakra: multiply the traces' compute and host durations by F (default 1)",
+    )
     add_system_args(p)
     add_ccl_args(p)
     p.add_argument(
@@ -201,6 +220,10 @@ def check_size(args: argparse.Namespace, topo: Topology, sips: list[int]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.chakra is not None or args.chakra_replicate or args.compute_scale != 1:
+        from kernbench.cli import chakra_cmd  # it builds on this module's helpers
+
+        return chakra_cmd.run(args)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     if args.list:
         if args.set:

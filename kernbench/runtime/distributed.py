@@ -345,9 +345,10 @@ class Distributed(PointToPoint):
 
     # -- collectives ---------------------------------------------------------------------------------------------
 
-    def barrier(self, group: ProcessGroup | None = None) -> None:
+    def barrier(self, group: ProcessGroup | None = None, async_op: bool = False) -> Work | None:
         """Return once every rank of ``group`` has reached its barrier: a dissemination barrier through the
-        simulation (`kernbench.ccl.barrier`), after which every rank leaves at the same instant."""
+        simulation (`kernbench.ccl.barrier`), after which every rank leaves at the same instant (``async_op=True``:
+        a `Work` done then)."""
         sip, group = self._member("barrier", group)
         plan = self._install(group, sip)
         settings = self._barriers.get(group.gid)
@@ -361,7 +362,7 @@ class Distributed(PointToPoint):
             }
         arrive_ps = math.ceil(self._ctx.engine.now() * dissemination_barrier.PS_PER_NS)  # up: never before now
         kwargs = {**settings, "arrive_ps": arrive_ps}
-        self._run("barrier", dissemination_barrier.kernel, (), self._leader(group, sip), False, group, kwargs)
+        return self._run("barrier", dissemination_barrier.kernel, (), self._leader(group, sip), async_op, group, kwargs)
 
     def all_reduce(
         self, tensor: Tensor, op: str = ReduceOp.SUM, group: ProcessGroup | None = None, async_op: bool = False

@@ -185,7 +185,7 @@ def ring_pipeline(
     step ``k`` (the last chunk's is not sent). Sends are asynchronous and each piece goes on as soon as it has
     arrived, so the link streams while the PE works; the sends are waited for at the end. ``settle(k, a, piece)``
     does what the next step does not need (a store): right after ``arrive``, or after the send when the piece can
-    go on at once, to keep it off the ring's critical path.
+    go on at once, to keep it off the ring's critical path; chunk 0's pieces are settled once sent.
 
     ``window`` is the slots of the receiver's ring: sends run at most half of them ahead of the receives (all of
     them once every receive is done), so the other half is free for the pieces sent on as they arrive; a full ring
@@ -212,6 +212,8 @@ def ring_pipeline(
             piece = first(a, b) if k == 0 else ready.pop((k, a))
             handles.append(tl.send_async(send_dir, piece))
             sent += 1
+            if k == 0 and settle is not None:
+                settle(0, a, piece)
             if (k, a) in unsettled and settle is not None:
                 unsettled.remove((k, a))
                 settle(k, a, piece)
