@@ -231,7 +231,7 @@ def run_sweep(eng: Engine, ccl: CclConfig, op: str, sizes: list[int], dtype: str
         times = [r[i][1] - release for r in per_rank]
         ns = max(times)
         algbw = point.size / ns  # bytes per ns = GB/s
-        model = reference_ns(eng.topo, ccl.selected(), world, op, point.count, dtype, root)
+        model = reference_ns(eng.topo, ccl.selected(), world, op, point.count, dtype, root, eng.scenario)
         rows.append(
             {
                 "size": point.size,
