@@ -9,7 +9,7 @@ rank, or over every shard of every rank for algorithms that reduce across PEs. R
 ``ALGO (ws=N): K OK`` (K: shards with the exact sum, over all ranks) and the all-reduce's simulated time as
 nccl-tests times it: each rank from its release from the barrier before the call, whose ranks leave together;
 the slowest rank's time is the latency, and ``time_min_ns`` / ``time_avg_ns`` / ``time_max_ns`` spread it over
-the ranks.
+the ranks (``slowest_rank``, and ``median_rank`` with its ``median_step_ns``, for ``kernbench run --compare``).
 Pick another algorithm with ``kernbench run --bench ccl_allreduce --algorithm NAME`` (or ``--ccl FILE``), another
 size with ``--set n_elem=N``.
 """
@@ -75,6 +75,7 @@ def run(torch, n_elem: int = 0) -> dict:
     ok, total = sum(r["ok"] for r in results), sum(r["shards"] for r in results)
     name = results[0]["algorithm"]
     times = [r["ns"] for r in results]
+    median = sorted(range(world), key=lambda r: (times[r], r))[(world - 1) // 2]
     return {
         "result": f"{name} (ws={world}): {ok} OK",
         "checks": {
@@ -90,4 +91,7 @@ def run(torch, n_elem: int = 0) -> dict:
         "shards": total,
         "shards_ok": ok,
         "n_elem": n,
+        "slowest_rank": max(range(world), key=lambda r: times[r]),
+        "median_rank": median,
+        "median_step_ns": times[median],
     }

@@ -35,6 +35,9 @@ Times (simulated, on each rank, from a barrier at the start of the step; reporte
 ``compute_ns`` = forward + backward, up to the end of the last backward GEMM; ``exposed_comm_ns`` = from there until
 every all-reduce is done (the communication the backward did not hide); ``step_ns`` = their sum; ``comm_ns`` = the
 all-reduces' summed duration, and ``overlap_pct`` the share of it hidden behind compute (``1 - exposed / comm``).
+``slowest_rank`` names that rank; ``median_rank`` and ``median_*_ns`` give the median rank's (by step time) breakdown,
+which ``kernbench run --scenario FILE --compare`` sets beside the slowest (a straggler shows there as waiting), and
+``max_compute_ns`` the longest compute of any rank (the straggler's: when the last gradients are ready).
 Default sizes: about 20 s of wall time for 16 SIPs in one process (a step worth running on several ranks); tests
 and quick looks use ``--set hidden=128 --set batch=16 --set cubes=1``.
 
@@ -380,9 +383,12 @@ def run(torch: Any, **params: Any) -> dict:
     world = torch.distributed.plans()[0].world_size
     ref = Reference(p)
     torch.multiprocessing.spawn(worker, args=(torch, p, ref), nprocs=world)
-    results = list(torch.multiprocessing.results.values())
-    worst = max(results, key=lambda r: r["step_ns"])  # the slowest rank's breakdown (it adds up)
-    slowest = {key: worst[key] for key in ("compute_ns", "exposed_comm_ns", "step_ns", "comm_ns")}
+    by_rank = torch.multiprocessing.results
+    results = list(by_rank.values())
+    slowest_rank = max(by_rank, key=lambda r: by_rank[r]["step_ns"])  # the slowest rank's breakdown (it adds up)
+    median_rank = sorted(by_rank, key=lambda r: (by_rank[r]["step_ns"], r))[(len(by_rank) - 1) // 2]
+    parts = ("compute_ns", "exposed_comm_ns", "step_ns", "comm_ns")
+    slowest = {key: by_rank[slowest_rank][key] for key in parts}
     err = ref.max_error(torch.engine, world)
     flops = 6 * p["layers"] * p["batch"] * p["hidden"] ** 2  # forward + two backward GEMMs per layer, per rank
     return {
@@ -399,4 +405,8 @@ def run(torch: Any, **params: Any) -> dict:
         "grad_mib": p["layers"] * p["hidden"] ** 2 * GRAD_SIZES[p["grad_dtype"]] / (1 << 20),
         "tflops_per_rank": flops / slowest["compute_ns"] / 1000,
         "max_rel_err": err,
+        "max_compute_ns": max(r["compute_ns"] for r in results),
+        "slowest_rank": slowest_rank,
+        "median_rank": median_rank,
+        **{f"median_{key}": by_rank[median_rank][key] for key in parts},
     }

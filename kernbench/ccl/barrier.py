@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from kernbench.ccl.model import LEADER, Hardware, Pe
 from kernbench.ccl.topologies import CclGeometry, dissemination_grid
 from kernbench.kernels import TLBase
-from kernbench.topology import Topology, sip_route
+from kernbench.topology import NONE_DOWN, Down, Topology, sip_route
 
 PREFIX = "bar_"
 """Direction prefix of the barrier's queues in an install plan."""
@@ -51,18 +51,24 @@ def directions(geometry: CclGeometry) -> tuple[str, ...]:
 
 
 def release_delay_ns(
-    topo: Topology, geometry: CclGeometry, members: Sequence[int] | None = None, pes: Sequence[Pe] | None = None
+    topo: Topology,
+    geometry: CclGeometry,
+    members: Sequence[int] | None = None,
+    pes: Sequence[Pe] | None = None,
+    down: Down = NONE_DOWN,
 ) -> float:
     """From a rank's call until it may leave, when every rank calls at once and nothing is in the tokens' way:
     the launch, the token made, then each round's slowest token (its send issued, the hop over that round's
     longest route, read, combined); after the last, its slot's credit on its way out (a PE is done when its
     credits have left) if that takes longer than the combine. ``members`` / ``pes``: each rank's SIP and the PE
-    it runs the barrier on (a process group's; default every SIP's leader PE)."""
+    it runs the barrier on (a process group's; default every SIP's leader PE); ``down``: the links a what-if
+    scenario has down (routes go round them; its slower SIPs and links are not counted, so their tokens may be
+    later than this and release their ranks when they come)."""
     hw = Hardware(topo)
     places = sorted(set(pes or [LEADER]))
     token = hw.combine_ns(1)
     total = max(hw.launch_ns([pe]) for pe in places) + token
-    links = round_links(topo, geometry, members)
+    links = round_links(topo, geometry, members, down)
     for hop in links:
         total += hw.issue_ns + max(hw.sip_hop_ns(hop, TOKEN_BYTES, pe) for pe in places)
         total += hw.read_ns(TOKEN_BYTES) + token
@@ -71,14 +77,16 @@ def release_delay_ns(
     return total + max(hw.done_ns(pe) for pe in places) - hw.done_ns(places[0])
 
 
-def round_links(topo: Topology, geometry: CclGeometry, members: Sequence[int] | None = None) -> list[int]:
+def round_links(
+    topo: Topology, geometry: CclGeometry, members: Sequence[int] | None = None, down: Down = NONE_DOWN
+) -> list[int]:
     """Each round's longest route in inter-SIP links, over every rank: in closed form on a full grid of every
     SIP (the shorter way round where the topology wraps, else the longer of the two ways a shift goes), else
-    route by route (``members``: each rank's SIP, for a process group)."""
+    route by route (``members``: each rank's SIP, for a process group; ``down``: links that are down)."""
     width, height = dissemination_grid(geometry)
     wraps = topo.system.topology != "mesh_2d_no_wrap"
     sips = list(range(geometry.world_size)) if members is None else list(members)
-    full = (width, height) == geometry.sip_grid and sips == list(range(topo.sip_count))
+    full = (width, height) == geometry.sip_grid and sips == list(range(topo.sip_count)) and not down
     out = []
     for size, stride in ((width, 1), (height, width)):
         for k in range((size - 1).bit_length()):
@@ -88,7 +96,7 @@ def round_links(topo: Topology, geometry: CclGeometry, members: Sequence[int] | 
             else:
                 out.append(
                     max(
-                        len(sip_route(topo.system, sips[r], sips[_shift(r, step, size, stride)]))
+                        len(sip_route(topo.system, sips[r], sips[_shift(r, step, size, stride)], down))
                         for r in range(len(sips))
                     )
                 )

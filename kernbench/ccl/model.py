@@ -25,6 +25,10 @@ each step waits for its first piece. A window of ``w`` slots caps a ring's rate 
 the loads of its inputs and the stores of its results that are on its critical path, and the completion header
 back to the host.
 
+Under a what-if scenario (`kernbench.scenario`) routes go around the links down from the start and a degraded link
+counts as that many more streams sharing it (a link at a quarter of the rate: four), so a ring runs at its slowest
+link's pace; slower SIPs and jitter are not in the reference (the PE's costs are the topology's).
+
 Not modelled: contention between flows that share a link or a port beyond the PE's own (none on the shipped
 topologies' ring and grid algorithms; `hierarchical_allreduce`'s PE rings share the cube's crossbar), and a FIFO
 port's head-of-line wait inside a pipeline. The README's "Validation" table says where these show.
@@ -49,6 +53,7 @@ from kernbench.components.fabric import Endpoint
 from kernbench.engine import HEADER_BYTES
 from kernbench.kernels import itemsize
 from kernbench.kernels.handle import FLOPS_PER_ELEMENT
+from kernbench.scenario import NO_SCENARIO, Scenario
 from kernbench.topology import Topology, links_from, sip_route
 
 Pe = tuple[int, int]
@@ -217,10 +222,11 @@ class Piece:
 
 class CollectiveModel:
     """The reference times (ns, from the release of the barrier before the call to the host seeing it done) of
-    the collectives of a process group on ``topo`` whose all-reduce is ``algo``."""
+    the collectives of a process group on ``topo`` whose all-reduce is ``algo`` (under ``scenario``'s links)."""
 
-    def __init__(self, topo: Topology, algo: AlgorithmConfig, world: int) -> None:
-        self.topo, self.algo, self.world = topo, algo, world
+    def __init__(self, topo: Topology, algo: AlgorithmConfig, world: int, scenario: Scenario = NO_SCENARIO) -> None:
+        self.topo, self.algo, self.world, self.scenario = topo, algo, world, scenario
+        self.down = scenario.down_at_start
         self.hw = Hardware(topo)
         self.geometry = CclGeometry.of(topo, world)
 
@@ -246,17 +252,19 @@ class CollectiveModel:
     # -- shared pieces
 
     def links(self, src: int, dst: int) -> int:
-        """Inter-SIP links from rank ``src`` to rank ``dst`` (rank = SIP)."""
-        return len(sip_route(self.topo.system, src, dst))
+        """Inter-SIP links from rank ``src`` to rank ``dst`` (rank = SIP), round the links down."""
+        return len(sip_route(self.topo.system, src, dst, self.down))
 
-    def share(self, flows: Sequence[tuple[int, int]]) -> int:
+    def share(self, flows: Sequence[tuple[int, int]]) -> float:
         """The most of ``flows`` (rank pairs streaming at once) that cross one direction of one inter-SIP link:
-        how many streams that link's bandwidth is divided among (1 when nothing is shared)."""
-        load: dict[tuple[int, str], int] = {}
+        how many streams that link's bandwidth is divided among (1 when nothing is shared); a degraded link counts
+        each stream as many times as it is slower than the topology's rate."""
+        load: dict[tuple[int, str], float] = {}
+        base = self.topo.system.inter_sip_link.bandwidth_gbs
         for src, dst in flows:
-            for link in sip_route(self.topo.system, src, dst):
+            for link in sip_route(self.topo.system, src, dst, self.down):
                 key = (link.src, link.direction)
-                load[key] = load.get(key, 0) + 1
+                load[key] = load.get(key, 0) + base / (self.scenario.rate(link.src, link.dst) or base)
         return max(load.values(), default=1)
 
     def ring_links(self, step: int, size: int, stride: int = 1, ranks: Sequence[int] | None = None) -> list[int]:
@@ -274,7 +282,7 @@ class CollectiveModel:
         beta_at: Callable[[int], float],
         window: int,
         lanes: int = 1,
-        share: int = 1,
+        share: float = 1,
         pe: Pe = LEADER,
     ) -> float:
         """`common.ring_pipeline`: ``steps`` steps round a ring whose edge ``i`` crosses ``edges[i]`` links; a
@@ -650,17 +658,24 @@ def ring_collective_ns(m: CollectiveModel, op: str, count: int, dtype: str, root
 
 
 def reference_ns(
-    topo: Topology, algo: AlgorithmConfig, world: int, op: str, count: int, dtype: str, root: int = 0
+    topo: Topology,
+    algo: AlgorithmConfig,
+    world: int,
+    op: str,
+    count: int,
+    dtype: str,
+    root: int = 0,
+    scenario: Scenario = NO_SCENARIO,
 ) -> float | None:
     """The reference time of one ``op`` of ``count`` elements as `kernbench ccl-perf` runs it (all-reduce:
     ``count`` over the algorithm's shards; the others on the leaders' ring, with the process group's ring
     settings), or None where there is none (an algorithm module the reference does not know)."""
     if op == "all_reduce":
-        m = CollectiveModel(topo, algo, world)
+        m = CollectiveModel(topo, algo, world, scenario)
         return m.all_reduce_ns(count // len(m.pes), dtype)
     if op == "all_to_all":
-        return all_to_all_ns(CollectiveModel(topo, algo, world), count, dtype)
-    ring = CollectiveModel(topo, replace(algo, buffer_kind="tcm"), world)
+        return all_to_all_ns(CollectiveModel(topo, algo, world, scenario), count, dtype)
+    ring = CollectiveModel(topo, replace(algo, buffer_kind="tcm"), world, scenario)
     return ring_collective_ns(ring, op, count, dtype, root)
 
 

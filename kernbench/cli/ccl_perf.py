@@ -260,7 +260,7 @@ def run_sweep(
             skews.append(release - min(m[1] for m in members))
         ns = max(times)
         algbw = point.size / ns  # bytes per ns = GB/s
-        model = reference_ns(eng.topo, ccl.selected(), world, op, point.count, dtype, root)
+        model = reference_ns(eng.topo, ccl.selected(), world, op, point.count, dtype, root, eng.scenario)
         rows.append(
             {
                 "size": point.size,

@@ -1,9 +1,10 @@
 """``kernbench ccl-perf``: a collective's time and bandwidth against buffer size, as nccl-tests prints them.
 
 The sweep itself is `kernbench.cli.ccl_perf`; this module wires the options (the system's, ``--ccl``, one or more
-``--algorithm``) and prints one table per algorithm, in nccl-tests' columns and ``# Avg bus bandwidth`` line, or
-JSON lines. Each algorithm gets a fresh engine. Under mpirun every rank simulates its SIPs and knows every row;
-rank 0 alone prints and draws.
+``--algorithm``, ``--scenario`` and ``--compare``) and prints one table per algorithm, in nccl-tests' columns and
+``# Avg bus bandwidth`` line, or JSON lines. Each algorithm gets a fresh engine (two with ``--compare``: without the
+scenario, then with it). Under mpirun every rank simulates its SIPs and knows every row; rank 0 alone prints and
+draws.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from kernbench.cli.output_files import check_outputs
 from kernbench.cli.plots import bandwidth_plot, check_plot
 from kernbench.cli.system_args import add_system_args, load_system, topology_input, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup, on_first_rank
+from kernbench.cli.what_if import add_scenario_args, load_scenario_arg, scenario_input, scenario_line
 from kernbench.engine import Engine
 from kernbench.runtime.distributed import group_algorithm
+from kernbench.scenario import NO_SCENARIO, Scenario, ScenarioError
 from kernbench.topology import Topology
 from pdes.progress import ProgressLine
 
@@ -70,6 +73,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         metavar="PNG",
         help="draw busbw against size, one curve per algorithm, with the inter-SIP link bandwidth (needs matplotlib)",
     )
+    add_scenario_args(p, "each size's time and busbw without and with it")
 
 
 class Setup(NamedTuple):
@@ -77,6 +81,7 @@ class Setup(NamedTuple):
     ccls: list[CclConfig]  # one per algorithm, in command-line order
     sizes: list[int]
     world: int
+    scenario: Scenario
 
 
 def prepare(args: argparse.Namespace) -> Setup:
@@ -107,37 +112,60 @@ def prepare(args: argparse.Namespace) -> Setup:
         raise CclPerfError(f"--root {args.root}: expected a rank 0..{world - 1}")
     need, what = sweep_memory(args.op, sizes[-1], args.dtype, world)
     require(need, f"--max-bytes {args.max_bytes}: {what}")
-    return Setup(topo, ccls, sizes, world)
+    scenario = load_scenario_arg(args, topo)
+    if scenario.jobs:
+        raise ScenarioError(
+            scenario.source, "jobs", "ccl-perf sweeps one collective over every SIP; run jobs with kernbench run"
+        )
+    return Setup(topo, ccls, sizes, world, scenario)
 
 
 def run(args: argparse.Namespace) -> int:
-    topo, ccls, sizes, world = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
-    outputs = on_first_rank(lambda: check_outputs({"--plot": args.plot}, {**topology_input(args), **ccl_input(args)}))
+    topo, ccls, sizes, world, scenario = agree_on_setup(lambda: prepare(args))  # under mpirun: all ranks or none
+    inputs = {**topology_input(args), **ccl_input(args), **scenario_input(args)}
+    outputs = on_first_rank(lambda: check_outputs({"--plot": args.plot}, inputs))
     results: dict[str, list[dict[str, Any]]] = {}
+    baselines: dict[str, list[dict[str, Any]]] = {}
     for ccl in ccls:
-        eng = Engine(topo, report_requests=False)  # one per algorithm; MPI transport when launched by mpirun
-        if not results:
-            warn_idle_ranks(eng, topo)
-        progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns")
-        eng.progress = progress
-        try:
-            rows = run_sweep(eng, ccl, args.op, sizes, args.dtype, args.root, args.group_size)
-            results[label(args.op, ccl)] = rows
-        finally:
-            progress.close()
+        if args.compare:
+            baselines[label(args.op, ccl)] = sweep(args, topo, ccl, sizes, NO_SCENARIO, bool(results))
+        results[label(args.op, ccl)] = sweep(args, topo, ccl, sizes, scenario, bool(results or baselines))
     world_sizes = {name: world for name in results}
 
     def report() -> int:  # every rank has the same rows; one prints and draws
         lines = (
-            json_lines(args.op, topo, results, world_sizes)
+            json_lines(args.op, topo, results, world_sizes, scenario, baselines)
             if args.json
-            else text_lines(args.op, topo, results, world_sizes, topo.sip_count // world if args.group_size else 1)
+            else text_lines(
+                args.op,
+                topo,
+                results,
+                world_sizes,
+                scenario,
+                baselines,
+                topo.sip_count // world if args.group_size else 1,
+            )
         )
         plots = [(outputs["--plot"], lambda fh: draw(fh, args, topo, results, world))] if "--plot" in outputs else []
         wrong = any(r["wrong"] for rows in results.values() for r in rows)
         return finish("\n".join(lines), plots, FAIL if wrong else PASS)
 
     return on_first_rank(report)
+
+
+def sweep(
+    args: argparse.Namespace, topo: Topology, ccl: CclConfig, sizes: list[int], scenario: Scenario, warned: bool
+) -> list[dict[str, Any]]:
+    """One algorithm's sweep on a fresh engine under ``scenario``; MPI transport when launched by mpirun."""
+    eng = Engine(topo, report_requests=False, scenario=scenario)
+    if not warned:
+        warn_idle_ranks(eng, topo)
+    progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns")
+    eng.progress = progress
+    try:
+        return run_sweep(eng, ccl, args.op, sizes, args.dtype, args.root, args.group_size)
+    finally:
+        progress.close()
 
 
 def draw(out: BinaryIO, args: argparse.Namespace, topo: Topology, results: dict[str, list[dict]], world: int) -> None:
@@ -176,12 +204,27 @@ def _clean(record: dict[str, Any]) -> str:
 
 
 def json_lines(
-    op: str, topo: Topology, results: dict[str, list[dict[str, Any]]], world_sizes: dict[str, int]
+    op: str,
+    topo: Topology,
+    results: dict[str, list[dict[str, Any]]],
+    world_sizes: dict[str, int],
+    scenario: Scenario = NO_SCENARIO,
+    baselines: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[str]:
-    """A ``point`` record per size and an ``avg`` record per algorithm (nothing measured in wall time)."""
+    """A ``point`` record per size and an ``avg`` record per algorithm (nothing measured in wall time); under a
+    scenario each has its summary, and with ``--compare`` a point also the same size's ``baseline_time_us`` and
+    ``baseline_busbw_gbs``."""
     lines = []
     for name, rows in results.items():
         head = {"op": op, "algorithm": name, "world_size": world_sizes[name], "link_gbs": link_gbs(topo)}
+        if not scenario.empty:
+            head["scenario"] = scenario.summary(topo.system)
+        base = (baselines or {}).get(name)
+        if base is not None:
+            rows = [
+                {**r, "baseline_time_us": b["time_us"], "baseline_busbw_gbs": b["busbw_gbs"]}
+                for r, b in zip(rows, base, strict=True)
+            ]
         lines += [_clean({"type": "point", **head, **r}) for r in rows]
         lines.append(
             _clean(
@@ -199,9 +242,16 @@ WIDTHS = (12, 12, 8, 6, 6, 8, 7, 7, 7, 9, 10)
 
 
 def text_lines(
-    op: str, topo: Topology, results: dict[str, list[dict[str, Any]]], world_sizes: dict[str, int], groups: int = 1
+    op: str,
+    topo: Topology,
+    results: dict[str, list[dict[str, Any]]],
+    world_sizes: dict[str, int],
+    scenario: Scenario = NO_SCENARIO,
+    baselines: dict[str, list[dict[str, Any]]] | None = None,
+    groups: int = 1,
 ) -> list[str]:
-    """nccl-tests' table for each algorithm, headed by what was run and how busbw is computed."""
+    """nccl-tests' table for each algorithm, headed by what was run and how busbw is computed; under a scenario
+    it says so, and with ``--compare`` a table of each size without and with it follows."""
     lines: list[str] = []
     for name, rows in results.items():
         n = world_sizes[name]
@@ -209,6 +259,7 @@ def text_lines(
         lines += [
             f"# kernbench ccl-perf: {op}, algorithm {name}, {ranks} (rank = SIP; {topo.system.topology}), "
             f"inter-SIP link {link_gbs(topo):g} GB/s per direction",
+            *([f"# scenario: {scenario_line(scenario, topo)}"] if not scenario.empty else []),
             f"# time: simulated, one call from the barrier's release to the slowest rank's end; "
             f"busbw = algbw x {BUS_FACTORS[op]}",
             "# model: the analytical reference (kernbench.ccl.model; README, Validation)",
@@ -219,9 +270,24 @@ def text_lines(
             f"# Out of bounds values : {sum(r['wrong'] for r in rows)} "
             + ("OK" if all(r["wrong"] == 0 for r in rows) else "FAILED"),
             f"# Avg bus bandwidth    : {average_busbw(rows):g}",
+            *compare_table((baselines or {}).get(name), rows),
             "#",
         ]
     return lines[:-1]
+
+
+def compare_table(base: list[dict[str, Any]] | None, rows: list[dict[str, Any]]) -> list[str]:
+    """``--compare``: each size's time and busbw without the scenario and with it, and their ratio."""
+    if base is None:
+        return []
+    out = ["#", "# what-if: without the scenario -> with it", f"#{'size':>11} {'time (us)':>21} {'busbw (GB/s)':>19}"]
+    for b, r in zip(base, rows, strict=True):
+        ratio = r["busbw_gbs"] / b["busbw_gbs"] if b["busbw_gbs"] else float("nan")
+        out.append(
+            f"{b['size']:>12} {_time(b['time_us']):>9} -> {_time(r['time_us']):>8} "
+            f"{b['busbw_gbs']:>7.2f} -> {r['busbw_gbs']:>6.2f}  x{ratio:.3f}"
+        )
+    return out
 
 
 def _cells(r: dict[str, Any]) -> tuple[str, ...]:

@@ -36,11 +36,20 @@ from kernbench.cli.run_report import FAIL, PASS, hw_lines, json_line, make_repor
 from kernbench.cli.spmd_verdicts import combine_verdicts
 from kernbench.cli.system_args import add_system_args, load_system, topology_input, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup, on_first_rank
+from kernbench.cli.what_if import (
+    add_scenario_args,
+    compare_lines,
+    compare_record,
+    load_scenario_arg,
+    scenario_input,
+    scenario_line,
+)
 from kernbench.engine import Engine
 from kernbench.engine.recorder import Recording
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
 from kernbench.runtime.worker_errors import user_frame, user_frame_in
+from kernbench.scenario import NO_SCENARIO, Scenario
 from kernbench.topology import Topology
 from pdes import RemoteError, SimulationDeadlock, memory
 from pdes.codec import CodecError, encode
@@ -55,7 +64,7 @@ BenchFn = Callable[[RuntimeContext], Any]
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="run a bench on the simulated system and check its result against numpy")
-    what = p.add_mutually_exclusive_group(required=True)
+    what = p.add_mutually_exclusive_group()  # one of them, or a --scenario with jobs (run checks)
     what.add_argument(
         "--bench", metavar="NAME", help="the bench to run: benches/NAME.py (./benches first, then the shipped ones)"
     )
@@ -150,6 +159,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "time of each virtual rank (docs/adr/0014-projection.md); --json adds projected_wall_s",
     )
     add_record_args(p)
+    add_scenario_args(p, "the change in step time, compute and exposed communication of the slowest and median rank")
 
 
 class Setup(NamedTuple):
@@ -164,6 +174,7 @@ class Setup(NamedTuple):
     sips: list[int]
     recording: Recording | None  # what the SIPs record for --trace and --hw-stats
     inputs: dict[str, str]  # the files the run reads (no output may overwrite them), by role
+    scenario: Scenario  # --scenario (NO_SCENARIO without it)
 
 
 def check_run_options(args: argparse.Namespace) -> None:
@@ -184,6 +195,23 @@ def check_run_options(args: argparse.Namespace) -> None:
     check_record_options(args)
 
 
+def prepare_jobs(args: argparse.Namespace, jobs_run: ModuleType) -> tuple[Topology, Scenario, list]:
+    """A run of a scenario's jobs (no ``--bench``): the system, the scenario and every job checked."""
+    if args.scenario is None:
+        raise BenchError(
+            "one of --bench NAME, --list or --chakra PREFIX is needed "
+            "(or --scenario FILE whose jobs name their benches)"
+        )
+    check_run_options(args)
+    topo = load_system(args)
+    scenario = load_scenario_arg(args, topo)
+    if not scenario.jobs:
+        raise BenchError(f"--scenario {scenario.source} has no jobs: give --bench NAME to run under it")
+    setups = jobs_run.prepare_jobs(args, topo, scenario)
+    check_size(args, topo, sorted(sip for setup in setups for sip in setup.job.sips))
+    return topo, scenario, setups
+
+
 def prepare(args: argparse.Namespace) -> Setup:
     check_run_options(args)
     path = find(args.bench, bench_dirs(args.benches_dir))  # before the topology: a typo should not wait
@@ -202,8 +230,13 @@ def prepare(args: argparse.Namespace) -> Setup:
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))
     check_size(args, topo, sips)
-    inputs = {**topology_input(args), **ccl_input(args), "the bench's file": str(path)}
-    return Setup(module, bench, params, topo, ccl, sips, recording_of(args, topo), inputs)
+    scenario = load_scenario_arg(args, topo)
+    if scenario.jobs:
+        raise BenchError(
+            f"--bench {args.bench}: the jobs of --scenario {scenario.source} name their benches; drop --bench"
+        )
+    inputs = {**topology_input(args), **ccl_input(args), **scenario_input(args), "the bench's file": str(path)}
+    return Setup(module, bench, params, topo, ccl, sips, recording_of(args, topo), inputs, scenario)
 
 
 def check_size(args: argparse.Namespace, topo: Topology, sips: list[int]) -> None:
@@ -231,7 +264,12 @@ def run(args: argparse.Namespace) -> int:
         if launcher_rank() == 0:
             return print_report("\n".join(list_lines(bench_dirs(args.benches_dir)))) or exit_codes.PASS
         return exit_codes.PASS
-    module, bench, params, topo, ccl, sips, recording, inputs = agree_on_setup(lambda: prepare(args))  # all or none
+    if args.bench is None:
+        from kernbench.cli import jobs_run  # it builds on this module: the report of one bench
+
+        topo, scenario, setups = agree_on_setup(lambda: prepare_jobs(args, jobs_run))
+        return jobs_run.run_jobs(args, topo, scenario, setups)
+    module, bench, params, topo, ccl, sips, recording, inputs, scenario = agree_on_setup(lambda: prepare(args))
     wanted = {"--trace": args.trace, "--hw-stats": args.hw_stats, "--stats-json": args.stats_json}
     outputs = on_first_rank(lambda: check_outputs(wanted, inputs))  # rank 0 writes them
     if args.json:  # a run that ends early (out of memory, os._exit) still prints its line
@@ -246,39 +284,19 @@ def run(args: argparse.Namespace) -> int:
                 "results": [],
             }
         )
-    # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
-    eng = Engine(
-        topo,
-        report_requests=False,
-        transport="local" if args.ranks else None,
-        ranks=args.ranks,
-        partition=args.partition,
-        sync=args.sync,
-        recording=recording,
-    )
-    warn_idle_ranks(eng, topo)
-    progress = ProgressLine(
-        enabled=False if args.json or eng.rank != 0 else None,
-        unit="ns",
-        workers_label="sips done",
-        workers_total=len(sips),
-    )
-    eng.progress = progress  # every run of this engine: the bench's, or those an SPMD bench starts by spawn
-    try:
-        if getattr(module, "SPMD", False):
-            results = run_spmd(eng, ccl, bench, sips)
-        else:
-            results = run_bench(eng, ccl, bench, sips)
-    finally:
-        progress.close()
-    if args.verify_data:
-        for r in results:
-            if r["status"] == PASS and not r["checks"]:
-                r["status"], r["error"] = FAIL, "--verify-data: the bench checked nothing (it returned no checks)"
+    baseline = None
+    if args.compare:  # the same run without the scenario first: only its results are kept
+        _, base_results = execute(args, module, bench, topo, ccl, sips, None, NO_SCENARIO)
+        baseline = make_report(args.bench, base_results, sips=sips, ranks=1, wall_s=0.0)
+    eng, results = execute(args, module, bench, topo, ccl, sips, recording, scenario)
     stats = run_stats(eng) if args.stats_json or eng.size > 1 or args.project else {}  # collective; {}: unused
     records = eng.gather_records() if recording is not None else None  # collective
     report = make_report(args.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
     report["params"] = params = ran_with(params, results)
+    if not scenario.empty:
+        report["scenario"] = {"file": scenario.source, "summary": scenario.summary(topo.system)}
+    if baseline is not None:
+        report["compare"] = compare_record(baseline, report)
     cpu_s = time.process_time() - cpu0  # this process's CPU time over wall_s's span (rank 0's under mpirun)
     projection = eng.sim.projection(report["wall_s"], cpu_s) if args.project else None
     if projection is not None:
@@ -303,12 +321,59 @@ def run(args: argparse.Namespace) -> int:
                 ([sync_line(stats["sync"])] if eng.size > 1 else [])
                 + ([projection_line(projection)] if projection is not None else [])
                 + (hw_lines(hw) if hw is not None else [])
+                + (compare_lines(report["compare"]) if "compare" in report else [])
             )
             at = _after_wall(lines)
             lines[at:at] = ["  " + line for line in extra]
+            if not scenario.empty:
+                lines.insert(at - 1, f"  scenario     {scenario_line(scenario, topo)}")
         return finish("\n".join(lines), items, exit_codes.PASS if report["status"] == PASS else exit_codes.FAIL)
 
     return on_first_rank(finish_run)
+
+
+def execute(
+    args: argparse.Namespace,
+    module: ModuleType,
+    bench: BenchFn,
+    topo: Topology,
+    ccl: CclConfig,
+    sips: list[int],
+    recording: Recording | None,
+    scenario: Scenario,
+) -> tuple[Engine, list[dict[str, Any]]]:
+    """The bench on a fresh engine of ``topo`` under ``scenario``: the engine and the results of its SIPs."""
+    # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
+    eng = Engine(
+        topo,
+        report_requests=False,
+        transport="local" if args.ranks else None,
+        ranks=args.ranks,
+        partition=args.partition,
+        sync=args.sync,
+        recording=recording,
+        scenario=scenario,
+    )
+    warn_idle_ranks(eng, topo)
+    progress = ProgressLine(
+        enabled=False if args.json or eng.rank != 0 else None,
+        unit="ns",
+        workers_label="sips done",
+        workers_total=len(sips),
+    )
+    eng.progress = progress  # every run of this engine: the bench's, or those an SPMD bench starts by spawn
+    try:
+        if getattr(module, "SPMD", False):
+            results = run_spmd(eng, ccl, bench, sips)
+        else:
+            results = run_bench(eng, ccl, bench, sips)
+    finally:
+        progress.close()
+    if args.verify_data:
+        for r in results:
+            if r["status"] == PASS and not r["checks"]:
+                r["status"], r["error"] = FAIL, "--verify-data: the bench checked nothing (it returned no checks)"
+    return eng, results
 
 
 def run_stats(eng: Engine) -> dict[str, Any]:
@@ -489,7 +554,7 @@ def run_spmd(eng: Engine, ccl: CclConfig, bench: BenchFn, sips: list[int]) -> li
     except (Exception, SystemExit) as exc:
         memory.check(exc)
         failure = failure or exc
-    error = None if failure is None else _one_line(failure)
+    error = None if failure is None else one_line(failure)
     latency = metrics.pop("sim_latency_ns", None)
     failed = [name for name, ok in checks.items() if not ok]
     status = PASS if error is None and not failed else FAIL
@@ -535,7 +600,7 @@ def _worker(sip: int, eng: Engine, torch: RuntimeContext, bench: BenchFn) -> dic
     except (Exception, SystemExit) as exc:  # sys.exit in host code fails this SIP, not the whole job
         memory.check(exc)
         end = eng.now()
-        error = _one_line(exc)
+        error = one_line(exc)
     failed = [name for name, ok in checks.items() if not ok]
     status = PASS if error is None and not failed else FAIL
     if error is None and failed:
@@ -607,7 +672,7 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """``Type: message (at file.py:LINE)``: the innermost line of user code (the bench, or what it called) that
     raised; for another process's failure (`RemoteError`) the one its traceback names. A `SpawnException`'s
     message already names each failed rank's own line (not the ``spawn`` call's)."""

@@ -18,6 +18,7 @@ from kernbench.cli.memory_needs import NotEnoughMemory
 from kernbench.cli.output_files import OutputError
 from kernbench.cli.plots import PlotError
 from kernbench.cli.probe_cases import ProbeError
+from kernbench.scenario import ScenarioError
 from kernbench.topology import TopologyError
 from pdes.transport import launched_by_mpi
 
@@ -31,6 +32,7 @@ class RankSetupError(ValueError):
 USER_ERRORS = (
     TopologyError,
     CclConfigError,
+    ScenarioError,
     ProbeError,
     BenchError,
     CclPerfError,

@@ -15,7 +15,7 @@ column): `kernbench.topology.io_entry_cube`; its UCIe link is ``io_chiplet.wire_
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 import simpy
@@ -44,7 +44,9 @@ class SipFabric:
     Links are independent state, so when each is built changes no result.
     """
 
-    def __init__(self, env: simpy.Environment, topo: Topology, sip: int = 0) -> None:
+    def __init__(
+        self, env: simpy.Environment, topo: Topology, sip: int = 0, link_rates: Mapping[str, float] | None = None
+    ) -> None:
         self.env = env
         self.topo = topo
         self.sip = sip
@@ -53,7 +55,7 @@ class SipFabric:
         self.edge = topo.sip.io_chiplet.attach_edge
         self._attached = io_attached_cubes(topo.sip)
         self.cubes = LazyCubes(topo.sip.cube_mesh.n_cubes, self._build_cube)
-        self.io = IoChiplet(env, topo, sip, self._prefix)
+        self.io = IoChiplet(env, topo, sip, self._prefix, link_rates)  # link_rates: a scenario's degraded links
         self._ucie: dict[tuple[int, str], Link] = {}  # (cube, direction) -> crossing out of that cube
         self._io_to_cube: dict[int, Link] = {}
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[Link, ...]] = {}

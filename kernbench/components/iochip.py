@@ -14,6 +14,8 @@ all of them together. The inter-SIP links themselves (their latency) belong to t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import simpy
 
 from kernbench.components.link import Link
@@ -24,9 +26,19 @@ HUB_ROUTER = 0
 
 
 class IoChiplet:
-    """Links and the IO_CPU memory of SIP ``sip``'s IO chiplet; ``prefix`` (e.g. ``"sip0."``) starts every name."""
+    """Links and the IO_CPU memory of SIP ``sip``'s IO chiplet; ``prefix`` (e.g. ``"sip0."``) starts every name.
 
-    def __init__(self, env: simpy.Environment, topo: Topology, sip: int, prefix: str) -> None:
+    ``link_rates``: direction -> GB/s of the inter-SIP links that run at another rate than the topology's (a what-if
+    scenario's degraded links, `kernbench.scenario`): both of that link's ports serialise at it."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        topo: Topology,
+        sip: int,
+        prefix: str,
+        link_rates: Mapping[str, float] | None = None,
+    ) -> None:
         io = topo.sip.io_chiplet
         noc, ns_mm = io.noc, topo.system.ns_per_mm
         self.name = name = f"{prefix}io"
@@ -47,10 +59,9 @@ class IoChiplet:
         self.serdes_in: dict[str, Link] = {}  # direction -> from the port's receiver into the hub
         for link in links_from(topo.system, sip):
             d = link.direction
-            self.serdes_out[d] = Link(env, f"{prefix}serdes.{d}", link.bandwidth_gbs)
-            self.serdes_in[d] = Link(
-                env, f"{name}.serdes.{d}->noc", min(noc.bandwidth_gbs, link.bandwidth_gbs), noc.overhead_ns
-            )
+            rate = (link_rates or {}).get(d, link.bandwidth_gbs)
+            self.serdes_out[d] = Link(env, f"{prefix}serdes.{d}", rate)
+            self.serdes_in[d] = Link(env, f"{name}.serdes.{d}->noc", min(noc.bandwidth_gbs, rate), noc.overhead_ns)
         self.cpu_to_noc = Link(env, f"{name}.cpu->noc", noc.bandwidth_gbs, noc.overhead_ns)
         self.noc_to_cpu = Link(env, f"{name}.noc->cpu", noc.bandwidth_gbs)
         self.memory = Memory(f"{name}.cpu_mem", io.io_cpu.mem_bytes)

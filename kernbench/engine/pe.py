@@ -8,7 +8,8 @@ its PE to the host.
 
 Each PE runs its program in a greenlet driven by a SimPy process (its PE_CPU): a primitive that takes time
 hands a SimPy event to the driver, which yields it and switches back with the value, so kernels read as plain
-sequential Python while the LP's clock advances. Data moves when the simulated operation completes (DESIGN
+sequential Python while the LP's clock advances. A what-if scenario's slowdown and jitter (`kernbench.scenario`)
+stretch the units' times: ``SipModel.speed``. Data moves when the simulated operation completes (DESIGN
 §4.3). Primitives: ``issue`` (PE_CPU decode of one command), ``dma_all`` (PE DMA descriptors, local or to any
 SIP), ``compute`` (GEMM / MATH unit busy for ``overhead + flops / throughput``), ``translate`` (MMU, per-PE TLB).
 
@@ -100,13 +101,14 @@ class PeContext:
     def issue(self) -> None:
         """The PE_CPU decodes and issues one command (every ``tl`` call that reaches hardware)."""
         self.work["commands"] += 1
-        self.spend("cpu", self.topo.pe.pe_cpu.overhead_ns)
+        self.spend("cpu", self.model.speed.unit_ns(self.topo.pe.pe_cpu.overhead_ns))
 
     def compute(self, unit: str, flops: int) -> None:
         """Run ``flops`` on the GEMM or MATH unit (after the scheduler dispatches the tile)."""
         cfg = {"gemm": self.topo.pe.pe_gemm, "math": self.topo.pe.pe_math}[unit]
         self.work["flops"] += int(flops)
-        self.spend(unit, self.topo.pe.scheduler.overhead_ns + cfg.overhead_ns + flops / cfg.flops_per_ns)
+        ns = self.topo.pe.scheduler.overhead_ns + cfg.overhead_ns + flops / cfg.flops_per_ns
+        self.spend(unit, self.model.speed.compute_ns(self.cube, self.pe, ns))  # a what-if scenario's speed
 
     def dma_all(self, copies: list[tuple[PhysAddr, PhysAddr, int]]) -> list[Completion]:
         """Issue several copies at once (separate descriptors, in this order) and wait for all of them."""
@@ -256,7 +258,7 @@ class PeContext:
             else:
                 runs.append((pa, take))
             pos += take
-        self.spend("mmu", len(pages) * mmu.tlb_hit_ns + (mmu.walk_ns if missed else 0.0))
+        self.spend("mmu", self.model.speed.unit_ns(len(pages) * mmu.tlb_hit_ns + (mmu.walk_ns if missed else 0.0)))
         return runs
 
 

@@ -3,7 +3,10 @@
 Everything inside a SIP happens in its LP's SimPy environment. Bytes bound for another SIP leave through the SerDes:
 they cross the IO chiplet to the SerDes port of the first inter-SIP link on the route (each link direction has its
 own), serialize onto it (a local `Link` at the inter-SIP bandwidth), and travel as one pdes message whose latency is
-the link's (the lookahead). The stream is cut-through across SIPs: the message leaves when the *head* is on the wire
+the link's (the lookahead). Under a what-if scenario (`kernbench.scenario`) a degraded link's ports serialise at its
+rate, and the route avoids the links down at the instant each SIP picks its next hop: a packet already on a link
+when it fails arrives; one that reaches a SIP afterwards takes the detour from there. The stream is cut-through
+across SIPs: the message leaves when the *head* is on the wire
 and carries the tail's lag, so the receiving SIP continues the same stream (`transfer(..., tail_lag=)`) and an
 uncontended cross-SIP copy costs exactly the closed-form sum of its hops. A SIP that is not the destination forwards
 the stream SerDes to SerDes through its IO chiplet.
@@ -53,7 +56,8 @@ from kernbench.engine.messages import (
 from kernbench.engine.mmu import PageTable
 from kernbench.engine.pe import launch_flow
 from kernbench.engine.recorder import Recording, SipRecorder
-from kernbench.topology import OPPOSITE, PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
+from kernbench.scenario import NO_SCENARIO, PeSpeed, Scenario
+from kernbench.topology import NONE_DOWN, OPPOSITE, PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
 from pdes import LP, Message
 from pdes.clock import wake_at
 
@@ -77,7 +81,14 @@ class SipModel:
     """The state of LP ``sip<n>``: built by the engine on the rank that owns the SIP."""
 
     def __init__(
-        self, lp: LP, topo: Topology, sip: int, *, report_requests: bool = True, recording: Recording | None = None
+        self,
+        lp: LP,
+        topo: Topology,
+        sip: int,
+        *,
+        report_requests: bool = True,
+        recording: Recording | None = None,
+        scenario: Scenario = NO_SCENARIO,
     ) -> None:
         self.lp = lp
         self.env = env = lp.env
@@ -86,12 +97,16 @@ class SipModel:
         self.name = f"sip{sip}"
         # before the links: each link finds the recorder's probe when it is built
         self.recorder: SipRecorder | None = recording.recorder(sip, env) if recording is not None else None
-        self.fabric = SipFabric(env, topo, sip)
+        self.links_out = {link.direction: link for link in links_from(topo.system, sip)}
+        self.scenario = scenario
+        self.speed = PeSpeed(scenario, sip)  # its PEs' compute and DMA issue times
+        rates = {d: scenario.rate(sip, link.dst) for d, link in self.links_out.items()}
+        self.fabric = SipFabric(env, topo, sip, {d: gbs for d, gbs in rates.items() if gbs is not None})
         self.host = HostPort(env, topo, sip)
         self.ipcq = IpcqUnit(self)
         self.page_tables = [PageTable(topo, sip) for _ in range(topo.cubes_per_sip)]  # one per cube's M_CPU
-        self.links_out = {link.direction: link for link in links_from(topo.system, sip)}
-        self._first_hops: dict[int, Endpoint] = {}  # destination SIP -> SerDes port, filled as they come up
+        self._fails = scenario.fails
+        self._first_hops: dict[tuple[frozenset, int], Endpoint] = {}  # (links down, destination) -> SerDes port
         self.report_requests = report_requests  # also: keep per-hop timings (`Completion.hops`) or not
         self.completed: list[dict[str, Any]] = []  # stays empty unless report_requests
         self._pending: dict[int, tuple[str, int, bool]] = {}  # tag -> (request name, bytes, record it)
@@ -256,7 +271,8 @@ class SipModel:
     def _pe_dma(self, msg: PeDmaMsg, tag: int) -> Flow[None]:
         ledger = self.ledger()
         unit = f"{self.name}.cube{msg.cube}.pe{msg.pe}.dma"
-        yield wake_at(self.env, ledger.command(unit, self.env.now, self.topo.pe.pe_dma.overhead_ns))
+        setup = self.speed.unit_ns(self.topo.pe.pe_dma.overhead_ns)  # slower on a scenario's slow SIP
+        yield wake_at(self.env, ledger.command(unit, self.env.now, setup))
         pe = ("pe", msg.cube, msg.pe)
         self._dma_pe[tag] = pe
         job = {
@@ -336,10 +352,11 @@ class SipModel:
         return tail_lag
 
     def _port(self, dst: int) -> Endpoint:
-        """The SerDes port of the first inter-SIP link on the way to SIP ``dst``."""
-        port = self._first_hops.get(dst)
+        """The SerDes port of the first inter-SIP link on the way to SIP ``dst``, around the links down now."""
+        down = self.scenario.down_at(self.env.now) if self._fails else NONE_DOWN
+        port = self._first_hops.get((down, dst))
         if port is None:
-            port = self._first_hops[dst] = ("serdes", first_hop(self.topo.system, self.sip, dst))
+            port = self._first_hops[(down, dst)] = ("serdes", first_hop(self.topo.system, self.sip, dst, down))
         return port
 
     def _on_packet(self, message: Message) -> None:

@@ -20,6 +20,7 @@ from kernbench.engine.ipcq import deadlock_from
 from kernbench.engine.messages import Request
 from kernbench.engine.recorder import Recording
 from kernbench.engine.sip import SipModel
+from kernbench.scenario import NO_SCENARIO, Scenario
 from kernbench.topology import Topology, sip_links
 from kernbench.topology.sip_links import sip_grid
 from pdes import LP, Model, RunResult, Simulation, SimulationDeadlock
@@ -52,8 +53,10 @@ def lp_name(sip: int) -> str:
     return f"sip{sip}"
 
 
-def _build(topo: Topology, sip: int, report_requests: bool, recording: Recording | None, lp: LP) -> SipModel:
-    return SipModel(lp, topo, sip, report_requests=report_requests, recording=recording)
+def _build(
+    topo: Topology, sip: int, report_requests: bool, recording: Recording | None, scenario: Scenario, lp: LP
+) -> SipModel:
+    return SipModel(lp, topo, sip, report_requests=report_requests, recording=recording, scenario=scenario)
 
 
 def _records(model: SipModel) -> dict[str, Any] | None:
@@ -80,6 +83,10 @@ class Engine:
 
     ``recording``: what the SIPs record for a timeline trace and hardware statistics (`gather_records`); None
     records nothing.
+
+    ``scenario``: a what-if scenario (`kernbench.scenario.load_scenario`, checked against ``topo``): slower SIPs,
+    compute jitter, degraded and failed links. Every pdes link stays declared with its latency (the lookahead)
+    whether its physical link is up or not: a failed link only carries nothing, as routes go around it.
     """
 
     def __init__(
@@ -93,11 +100,14 @@ class Engine:
         ranks: int | None = None,
         report_requests: bool = True,
         recording: Recording | None = None,
+        scenario: Scenario = NO_SCENARIO,
     ) -> None:
         self.topo = topo
+        self.scenario = scenario
         model = Model(seed)
         for sip in range(topo.sip_count):
-            model.add_lp(lp_name(sip), partial(_build, topo, sip, report_requests, recording), report=_report)
+            build = partial(_build, topo, sip, report_requests, recording, scenario)
+            model.add_lp(lp_name(sip), build, report=_report)
         for link in sip_links(topo.system):
             model.add_link(lp_name(link.src), lp_name(link.dst), link.latency_ns, name=link.direction)
         model.declare_grid(*sip_grid(topo.system))  # for partition="tiles": rectangles of the SIP grid

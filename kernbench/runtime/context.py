@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from kernbench.runtime.multiprocessing import Multiprocessing
 from kernbench.runtime.phase_log import PhaseLog
 from kernbench.runtime.placement import DPPolicy, as_2d, resolve_dp_layout
 from kernbench.runtime.tensor import Tensor
+
+if TYPE_CHECKING:
+    from kernbench.runtime.jobs import Jobs
 
 SINGLE_PE = DPPolicy(cube="replicate", pe="replicate", num_cubes=1, num_pes=1)
 """Placement when none is given: one copy on PE 0 of cube 0."""
@@ -83,11 +86,22 @@ class RuntimeContext:
     does not give simulated memory back: freeing is a simulated operation, it needs host code to run it).
     """
 
-    def __init__(self, engine: Engine, ccl: CclConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ccl: CclConfig | None = None,
+        *,
+        job: Sequence[int] | None = None,
+        jobs: Jobs | None = None,
+    ) -> None:
+        """``job``: the SIPs of a job that has them for its world (rank r on SIP ``job[r]``, a what-if scenario's
+        job); ``jobs``: the `Jobs` that runs it at once with others on ``engine``. Default: every SIP, rank = SIP."""
         self.engine = engine
         self.topo = engine.topo
         self.ccl = ccl if ccl is not None else load_ccl_config()
-        local = [s for s in range(self.topo.sip_count) if engine.is_local(s)]
+        self.job = None if job is None else tuple(job)
+        self.jobs = jobs
+        local = [s for s in (self.job or range(self.topo.sip_count)) if engine.is_local(s)]
         self.allocators = DeviceAllocators(self.topo, local)
         self.ahbm = AhbmNamespace(self)
         self.accelerator = AcceleratorNamespace(self.ahbm)

@@ -206,15 +206,17 @@ class Distributed(PointToPoint):
     def _join(self, world_size: int | None = None, rank: int | None = None) -> None:
         """This worker's SIP joins the group: the install plan's queues (once: the hardware keeps them)."""
         sip = self._ctx.current_device()
-        world = world_size_of(self.algorithm, self._ctx.topo)
-        if sip >= world:
-            raise ValueError(
-                f"init_process_group: sip{sip} is not a rank: ccl.yaml algorithm "
-                f"{self.algorithm.name!r} has world_size {world} (SIPs 0..{world - 1})"
+        world = self._world
+        if sip not in self._sips:
+            where = (
+                f"the job's world is SIPs {list(self._sips)[:16]}"
+                if self._ctx.job
+                else f"ccl.yaml algorithm {self.algorithm.name!r} has world_size {world} (SIPs 0..{world - 1})"
             )
-        if world_size not in (None, world) or rank not in (None, sip):
+            raise ValueError(f"init_process_group: sip{sip} is not a rank: {where}")
+        if world_size not in (None, world) or rank not in (None, self._rank_of(sip)):
             raise ValueError(
-                f"init_process_group: rank = SIP: this worker is rank {sip} of {world}; "
+                f"init_process_group: rank = SIP: this worker is rank {self._rank_of(sip)} of {world}; "
                 f"got rank={rank}, world_size={world_size}"
             )
         if sip in self._members:
@@ -236,7 +238,7 @@ class Distributed(PointToPoint):
     def shard_policy(self) -> DPPolicy:
         """The layout `all_reduce` takes: one shard on each PE of the algorithm's plan (the mappers pick the
         first cubes and PEs), so a host script need not know which PEs the algorithm uses."""
-        pes = self.plans()[self._check()].pes
+        pes = self.plans()[self._rank_of(self._check())].pes
         cubes = sorted({c for c, _ in pes})
         return DPPolicy(cube="column_wise", pe="column_wise", num_cubes=len(cubes), num_pes=len(pes) // len(cubes))
 
@@ -246,7 +248,7 @@ class Distributed(PointToPoint):
         group = group or self._table().world_group
         plans = self._plans.get(group.gid)
         if plans is None:
-            if group.gid == 0:
+            if group.gid == 0 and not self._ctx.job:
                 plans = process_group_plans(self._ctx.ccl, self._ctx.topo)
             else:
                 leaders = [self._table().collective_pe(group, sip) for sip in group.ranks]
@@ -277,8 +279,23 @@ class Distributed(PointToPoint):
 
     def _table(self) -> GroupTable:
         if self._groups is None:
-            self._groups = GroupTable(self._ctx.topo, self._world)
+            self._groups = GroupTable(self._ctx.topo, self._world, self._sips)
         return self._groups
+
+    @property
+    def _sips(self) -> tuple[int, ...]:
+        """The SIP of each world rank: a job's own, else rank = SIP."""
+        return self._ctx.job or tuple(range(self._world))
+
+    def _rank_of(self, sip: int) -> int:
+        """``sip``'s world rank (itself outside a job)."""
+        return self._sips.index(sip) if self._ctx.job else sip
+
+    def _sip(self, rank: Any) -> Any:
+        """The SIP of world rank ``rank``; anything else as it is (for the caller's check to refuse)."""
+        if self._ctx.job and isinstance(rank, int) and 0 <= rank < len(self._ctx.job):
+            return self._ctx.job[rank]
+        return rank
 
     def _member(self, what: str, group: ProcessGroup | None) -> tuple[int, ProcessGroup]:
         """This worker's SIP and the group (default the world), which it must be in."""
@@ -307,7 +324,7 @@ class Distributed(PointToPoint):
                 )
             return 0
         sip = self._check()
-        return sip if group is None else group.rank_of(sip)
+        return self._rank_of(sip) if group is None else group.rank_of(sip)
 
     def get_world_size(self, group: ProcessGroup | None = None) -> int:
         if not self._in_worker():
@@ -317,13 +334,13 @@ class Distributed(PointToPoint):
         return self._world if group is None else group.size()
 
     def get_process_group_ranks(self, group: ProcessGroup) -> list[int]:
-        return list(group.ranks)
+        return [self._rank_of(sip) for sip in group.ranks]
 
     def get_global_rank(self, group: ProcessGroup, group_rank: int) -> int:
-        return group.ranks[group_rank]
+        return self._rank_of(group.ranks[group_rank])
 
     def get_group_rank(self, group: ProcessGroup, global_rank: int) -> int:
-        return group.rank_of(global_rank)
+        return group.rank_of(self._sips[global_rank])
 
     def get_backend(self, group: ProcessGroup | None = None) -> str:  # noqa: ARG002 - torch's signature
         if not self._in_worker():
@@ -357,7 +374,11 @@ class Distributed(PointToPoint):
             settings = self._barriers[group.gid] = {
                 "rounds": dissemination_barrier.directions(plan.geometry),
                 "delay_ns": dissemination_barrier.release_delay_ns(
-                    self._ctx.topo, plan.geometry, None if group.gid == 0 else group.ranks, pes
+                    self._ctx.topo,
+                    plan.geometry,
+                    group.ranks if group.gid or self._ctx.job else None,
+                    pes,
+                    self._ctx.engine.scenario.down_at_start,
                 ),
             }
         arrive_ps = math.ceil(self._ctx.engine.now() * dissemination_barrier.PS_PER_NS)  # up: never before now
@@ -377,7 +398,7 @@ class Distributed(PointToPoint):
         plan = self._install(group, sip)
         algo = self.plans(group).algo
         shards = self._own_shards("all_reduce", tensor)
-        logical = self.plans()[sip].pes if group.gid == 0 else [LEADER]
+        logical = self.plans()[self._rank_of(sip)].pes if group.gid == 0 else [LEADER]
         try:
             resolve_validator(algo.validator)(shards, logical, plan.geometry)
         except ValueError as exc:
@@ -462,7 +483,7 @@ class Distributed(PointToPoint):
         """Every rank's ``tensor`` gets the values of rank ``src`` (a global rank, as torch's; or ``group_src``,
         its rank in ``group``)."""
         sip, group = self._member("broadcast", group)
-        root = self._root("broadcast", group, src, group_src)
+        root = self._root("broadcast", group, self._sip(src), group_src)
         n = self._leader_elements("broadcast", tensor)
         args = (tensor.va, n, tensor.dtype, root, group.size(), self._slot(tensor), self._window)
         pes = self._leader(group, sip)
@@ -481,7 +502,7 @@ class Distributed(PointToPoint):
         reduced up the group's ring from both sides into it; the others' tensors are left as they were."""
         self._check_op("reduce", op)
         sip, group = self._member("reduce", group)
-        root = self._root("reduce", group, dst, group_dst)
+        root = self._root("reduce", group, self._sip(dst), group_dst)
         n = self._leader_elements("reduce", tensor)
         args = (tensor.va, n, tensor.dtype, op, root, group.size(), self._slot(tensor))
         pes = self._leader(group, sip)
@@ -543,7 +564,7 @@ class Distributed(PointToPoint):
 
     @property
     def _world(self) -> int:
-        return world_size_of(self.algorithm, self._ctx.topo)
+        return len(self._ctx.job) if self._ctx.job else world_size_of(self.algorithm, self._ctx.topo)
 
     @property
     def _window(self) -> int:

@@ -46,11 +46,15 @@ class ProcessGroup:
 
 
 class GroupTable:
-    """The groups created so far, the same on every rank, and the PEs each member gives them."""
+    """The groups created so far, the same on every rank, and the PEs each member gives them.
 
-    def __init__(self, topo: Topology, world: int) -> None:
+    ``sips``: the world's SIP of each rank (a what-if scenario's job; default rank = SIP). Groups hold SIPs: the
+    ranks ``create`` is given are world ranks."""
+
+    def __init__(self, topo: Topology, world: int, sips: Sequence[int] | None = None) -> None:
         self.world = world
-        self.groups: list[ProcessGroup] = [ProcessGroup(0, tuple(range(world)))]
+        self.sips = tuple(range(world)) if sips is None else tuple(sips)
+        self.groups: list[ProcessGroup] = [ProcessGroup(0, self.sips)]
         edge = io_attached_cubes(topo.sip)
         self._spare: list[Pe] = [(c, p) for c in edge for p in range(topo.pes_per_cube) if (c, p) != (0, 0)]
         self._memberships: dict[int, list[int]] = {}  # sip -> ids of the groups (beyond the world) it is in
@@ -69,6 +73,7 @@ class GroupTable:
                 f"new_group: ranks must be distinct ranks 0..{self.world - 1}, got {list(members)[:16]}"
                 + (" ..." if len(members) > 16 else "")
             )
+        members = tuple(self.sips[r] for r in members)
         gid = index + 1
         if gid < len(self.groups):
             made = self.groups[gid]

@@ -7,6 +7,9 @@ owns every SIP. ``spawn`` then runs the simulation until every worker is done. A
 `SpawnException` on every process with the same message: the failed ranks and their own exceptions first, the
 deadlock they caused as a short note (the outcomes travel with the simulation's results, or with its deadlock
 report, so no process is left waiting for a failed one).
+
+In a job of a what-if scenario (`kernbench.runtime.jobs`) rank r runs on the job's SIP ``r``, and the simulation
+that ``spawn`` waits for is one the job shares with the others running at the same time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pdes.codec import CodecError, encode
 from pdes.errors import message_of
 
 if TYPE_CHECKING:
+    from kernbench.engine import Engine
     from kernbench.runtime.context import RuntimeContext
 
 WORKER_PREFIX = "spawn/rank"
@@ -69,21 +73,23 @@ class Multiprocessing:
         self.results: dict[int, Any] = {}
         """What each rank's ``fn`` returned in the last ``spawn`` (every rank's, on every process)."""
         self.spans: dict[int, tuple[float, float]] = {}
-        """Each rank's simulated time in its workers over every ``spawn`` so far, (first start, last end) in ns:
-        what a bench that spawns took on that SIP (every rank's, on every process; failed workers included)."""
+        """Each rank's simulated time in its workers over every ``spawn`` so far, (first start, last end) in ns, by
+        its SIP: what a bench that spawns took on that SIP (every rank's, on every process; failed workers
+        included)."""
         self.phases: dict[int, list[dict[str, Any]]] = {}
-        """Each rank's SIP's runtime trace per phase (`PhaseLog.totals`) when its last worker ended (every rank's,
-        on every process: the traces themselves stay on the process that simulates the SIP)."""
+        """Each rank's SIP's runtime trace per phase (`PhaseLog.totals`) when its last worker ended, by SIP (every
+        rank's, on every process: the traces themselves stay on the process that simulates the SIP)."""
         self.spawns = 0
         """``spawn`` calls so far: every process must make the same ones, with the same ``nprocs``."""
 
     def spawn(self, fn: Callable[..., Any], args: tuple = (), nprocs: int | None = None, join: bool = True) -> None:
-        """Run ``fn(rank, *args)`` for ranks ``0..nprocs-1`` (default: every SIP) and simulate until all finish."""
+        """Run ``fn(rank, *args)`` for ranks ``0..nprocs-1`` (default: every SIP, or the job's) and simulate until
+        all finish."""
         engine = self._ctx.engine
-        sips = self._ctx.topo.sip_count
-        nprocs = sips if nprocs is None else int(nprocs)
-        if not 1 <= nprocs <= sips:
-            raise ValueError(f"spawn: nprocs must be 1..{sips} (rank = SIP), got {nprocs}")
+        world = self._ctx.job or tuple(range(self._ctx.topo.sip_count))  # rank r runs on SIP world[r]
+        nprocs = len(world) if nprocs is None else int(nprocs)
+        if not 1 <= nprocs <= len(world):
+            raise ValueError(f"spawn: nprocs must be 1..{len(world)} (rank = SIP), got {nprocs}")
         if not join:
             raise ValueError("spawn: join=False is not supported (the simulation runs inside spawn)")
         if _inside_host_code(self._ctx):
@@ -101,33 +107,41 @@ class Multiprocessing:
                 memory.check(exc)
                 raised[rank] = exc
                 outcome = {"ok": False, "error": WorkerError.of(rank, exc).to_wire()}
-            return {**outcome, "start_ns": start, "end_ns": engine.now(), "phases": self._ctx.traces[rank].totals()}
+            phases = self._ctx.traces[world[rank]].totals()
+            return {**outcome, "start_ns": start, "end_ns": engine.now(), "phases": phases}
 
+        jobs = self._ctx.jobs
+        prefix = WORKER_PREFIX if jobs is None else jobs.worker_prefix(self._ctx)
         for rank in range(nprocs):
-            if engine.is_local(rank):
-                engine.spawn(rank, worker, name=f"{WORKER_PREFIX}{rank}")
+            if engine.is_local(world[rank]):
+                engine.spawn(world[rank], lambda _sip, r=rank: worker(r), name=f"{prefix}{rank}")
         self.spawns += 1
-        deadlock = None
-        try:  # a process that calls spawn differently (another nprocs, one call more) fails every process's
-            finished = engine.run(step=f"spawn #{self.spawns} (nprocs={nprocs})").workers
-        except SimulationDeadlock as exc:  # perhaps because a worker failed: say that first
-            finished, deadlock = exc.finished, exc
+        # a process that calls spawn differently (another nprocs, one call more) fails every process's run
+        step = f"spawn #{self.spawns} (nprocs={nprocs})"
+        finished, deadlock = run_workers(engine, step) if jobs is None else jobs.simulate(self._ctx, step)
         outcomes = {
-            int(name.removeprefix(WORKER_PREFIX)): value
-            for name, value in finished.items()
-            if name.startswith(WORKER_PREFIX)
+            int(name.removeprefix(prefix)): value for name, value in finished.items() if name.startswith(prefix)
         }
         for rank, o in outcomes.items():
-            first = self.spans.get(rank, (o["start_ns"], 0.0))[0]
-            self.spans[rank] = (first, o["end_ns"])
-            self.phases[rank] = o["phases"]
+            first = self.spans.get(world[rank], (o["start_ns"], 0.0))[0]
+            self.spans[world[rank]] = (first, o["end_ns"])
+            self.phases[world[rank]] = o["phases"]
         failed = {rank: WorkerError.from_wire(o["error"]) for rank, o in sorted(outcomes.items()) if not o["ok"]}
         if failed:
             errors = {rank: raised[rank] if rank in raised else summary.exception() for rank, summary in failed.items()}
-            raise SpawnException(failed, errors, deadlock, engine.rank_of(min(failed))) from None
-        if deadlock is not None:
+            raise SpawnException(failed, errors, deadlock, engine.rank_of(world[min(failed)])) from None
+        if deadlock is not None and len(outcomes) < nprocs:  # some of these ranks were left waiting
             raise deadlock
         self.results = {rank: o["value"] for rank, o in sorted(outcomes.items())}
+
+
+def run_workers(engine: Engine, step: str) -> tuple[dict[str, Any], SimulationDeadlock | None]:
+    """Simulate until every host worker is done: each one's value by name, and the deadlock that ended the run
+    instead (perhaps because a worker failed: the caller says that first)."""
+    try:
+        return engine.run(step=step).workers, None
+    except SimulationDeadlock as exc:
+        return exc.finished, exc
 
 
 def _travelling(rank: int, value: Any) -> Any:

@@ -55,6 +55,8 @@ class PointToPoint:
 
         def _member(self, what: str, group: ProcessGroup | None) -> tuple[int, ProcessGroup]: ...
         def _table(self) -> GroupTable: ...
+        def _rank_of(self, sip: int) -> int: ...
+        def _sip(self, rank: Any) -> Any: ...
         def _own_shards(self, what: str, tensor: Tensor) -> list: ...
         def _run(
             self,
@@ -82,7 +84,7 @@ class PointToPoint:
         """Receive into ``tensor`` from rank ``src`` (a rank must be named: NCCL has no any-source receive);
         returns ``src``."""
         self.irecv(tensor, src, group, tag, **kw).wait()
-        return self._peer("recv", group, src, kw.get("group_src"))[1]
+        return self._rank_of(self._peer("recv", group, src, kw.get("group_src"))[1])
 
     def isend(
         self,
@@ -163,11 +165,11 @@ class PointToPoint:
     # -- internals -----------------------------------------------------------------------------------------------
 
     def _peer(self, what: str, group: ProcessGroup | None, rank: int | None, group_rank: int | None) -> tuple[int, int]:
-        """(this rank's SIP, the peer's global rank) from a global rank or a rank of ``group``."""
+        """(this rank's SIP, the peer's SIP) from a global rank or a rank of ``group``."""
         sip, grp = self._member(what, group)
         if (rank is None) == (group_rank is None):
             raise ValueError(f"{what}: name the peer by its global rank or its rank in the group, one of them")
-        peer = grp.ranks[group_rank] if group_rank is not None and 0 <= group_rank < grp.size() else rank
+        peer = grp.ranks[group_rank] if group_rank is not None and 0 <= group_rank < grp.size() else self._sip(rank)
         if peer is None or grp.rank_of(peer) < 0:
             shown = rank if group_rank is None else f"group rank {group_rank}"
             raise GroupError(f"{what}: the peer {shown} is not a rank of {grp}")

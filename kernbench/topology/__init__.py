@@ -46,15 +46,19 @@ from kernbench.topology.schema import (
 )
 from kernbench.topology.sip_links import (
     DIRECTIONS,
+    NONE_DOWN,
     OPPOSITE,
+    Down,
     SipLink,
     first_hop,
+    link_key,
     links_from,
     min_link_latency_ns,
     sip_grid,
     sip_links,
     sip_neighbors,
     sip_route,
+    unreachable,
 )
 
 __all__ = [
@@ -64,11 +68,13 @@ __all__ = [
     "MAX_OFFSET",
     "MAX_PES",
     "MAX_SIPS",
+    "NONE_DOWN",
     "OPPOSITE",
     "SIP_TOPOLOGIES",
     "CubeConfig",
     "CubeHop",
     "CubeMeshConfig",
+    "Down",
     "HbmCtrlConfig",
     "PeConfig",
     "PeLayoutConfig",
@@ -88,6 +94,7 @@ __all__ = [
     "hbm_slice_offset",
     "io_attached_cubes",
     "io_entry_cube",
+    "link_key",
     "links_from",
     "load_topology",
     "manhattan",
@@ -101,6 +108,7 @@ __all__ = [
     "sip_neighbors",
     "sip_route",
     "unit_capacity",
+    "unreachable",
     "wire_ns",
     "xy_route",
 ]

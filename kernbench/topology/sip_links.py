@@ -12,17 +12,28 @@ already neighbours (rows of two), the physical link exists once: a -> b labelled
 Everything here is closed-form arithmetic on grid coordinates: a SIP's links and a route cost O(1) and O(hops),
 whatever the system's size, so a rank sets up only what its own SIPs need (DESIGN 4.8). Only `sip_links`, which
 lists every link of the system (the engine declares them all), grows with the SIP count, linearly.
+
+Failed links (a what-if scenario's, `kernbench.scenario`) are given as ``down``: physical links as (lower SIP,
+higher SIP) pairs, both directions out. A route whose dimension-order path avoids them keeps that path (it is then a
+shortest path of what is left); otherwise it detours along a shortest path of what is left, found by a breadth-first
+search from the destination (O(SIPs), cached per destination). Each SIP picks only its next hop, so packets are
+forwarded hop by hop with the same answer on every rank, and every hop brings a packet one link closer.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kernbench.topology.errors import TopologyError
 from kernbench.topology.schema import SystemConfig
 
 DIRECTIONS: tuple[str, ...] = ("E", "W", "N", "S")
+Down = frozenset[tuple[int, int]]
+"""Failed physical links, each as (lower SIP, higher SIP): both directions are out."""
+NONE_DOWN: Down = frozenset()
 OPPOSITE: dict[str, str] = {"E": "W", "W": "E", "N": "S", "S": "N"}
 _AXES: tuple[tuple[int, str, str], ...] = ((0, "E", "W"), (1, "S", "N"))  # (axis, forward label, backward label)
 
@@ -107,16 +118,30 @@ def min_link_latency_ns(system: SystemConfig) -> float | None:
     return system.inter_sip_link.latency_ns if w * h > 1 else None
 
 
-def sip_route(system: SystemConfig, src: int, dst: int) -> tuple[SipLink, ...]:
+def link_key(a: int, b: int) -> tuple[int, int]:
+    """The physical link between SIPs ``a`` and ``b`` as `Down` names it."""
+    return (a, b) if a < b else (b, a)
+
+
+def sip_route(system: SystemConfig, src: int, dst: int, down: Down = NONE_DOWN) -> tuple[SipLink, ...]:
     """The inter-SIP links a packet from ``src`` to ``dst`` crosses: dimension order, X (E/W) first, then Y.
 
     Along each dimension it takes the shorter way round where the topology wraps (E or S on a tie), so a route
-    is minimal and the same on every rank. An empty tuple when ``src == dst``.
+    is minimal and the same on every rank. An empty tuple when ``src == dst``. With links ``down``, the hops
+    `first_hop` picks one SIP after the other (the path packets take).
     """
     _check_sip(system, src, "sip_route: src sip")
     _check_sip(system, dst, "sip_route: dst sip")
     w, h = sip_grid(system)
     lat, bw = system.inter_sip_link.latency_ns, system.inter_sip_link.bandwidth_gbs
+    if down:
+        hops = []
+        while src != dst:
+            label = first_hop(system, src, dst, down)
+            nxt = sip_neighbors(system, src)[label]
+            hops.append(SipLink(src, nxt, label, lat, bw))
+            src = nxt
+        return tuple(hops)
     route: list[SipLink] = []
     here = src
     for label, steps in _legs(system, w, h, src, dst):
@@ -127,12 +152,57 @@ def sip_route(system: SystemConfig, src: int, dst: int) -> tuple[SipLink, ...]:
     return tuple(route)
 
 
-def first_hop(system: SystemConfig, src: int, dst: int) -> str:
-    """The direction of the first link on the route from ``src`` to ``dst`` (which must differ)."""
+def first_hop(system: SystemConfig, src: int, dst: int, down: Down = NONE_DOWN) -> str:
+    """The direction of the first link on the route from ``src`` to ``dst`` (which must differ), around the
+    links ``down``: the dimension-order hop when that path is clear, else the first direction (E, W, N, S) whose
+    neighbour is one link nearer on what is left. A ValueError when ``dst`` cannot be reached."""
     if src == dst:
         raise ValueError(f"first_hop: src and dst are both sip{src}")
     w, h = sip_grid(system)
-    return _legs(system, w, h, src, dst)[0][0]
+    legs = _legs(system, w, h, src, dst)
+    if not down or _clear(system, src, legs, down):
+        return legs[0][0]
+    dist = _distances(system, down, dst)
+    if dist[src] < 0:
+        raise ValueError(f"sip{src} cannot reach sip{dst}: the links down split the system")
+    return next(
+        d
+        for d, nxt in sip_neighbors(system, src).items()
+        if link_key(src, nxt) not in down and dist[nxt] == dist[src] - 1
+    )
+
+
+def unreachable(system: SystemConfig, down: Down) -> int | None:
+    """The lowest SIP that SIP 0 cannot reach with the links ``down`` out (None: the system is still one)."""
+    dist = _distances(system, down, 0)
+    return next((sip for sip, d in enumerate(dist) if d < 0), None)
+
+
+def _clear(system: SystemConfig, src: int, legs: list[tuple[str, int]], down: Down) -> bool:
+    """Whether the dimension-order path of ``legs`` from ``src`` crosses no link that is down."""
+    here = src
+    for label, steps in legs:
+        for _ in range(steps):
+            nxt = sip_neighbors(system, here)[label]
+            if link_key(here, nxt) in down:
+                return False
+            here = nxt
+    return True
+
+
+@lru_cache(maxsize=1024)
+def _distances(system: SystemConfig, down: Down, dst: int) -> tuple[int, ...]:
+    """Links from every SIP to ``dst`` on what is left with ``down`` out (-1: cut off); breadth-first."""
+    dist = [-1] * system.sip_count
+    dist[dst] = 0
+    queue = deque([dst])
+    while queue:
+        here = queue.popleft()
+        for nxt in sip_neighbors(system, here).values():
+            if dist[nxt] < 0 and link_key(here, nxt) not in down:
+                dist[nxt] = dist[here] + 1
+                queue.append(nxt)
+    return tuple(dist)
 
 
 def _legs(system: SystemConfig, w: int, h: int, src: int, dst: int) -> list[tuple[str, int]]:
