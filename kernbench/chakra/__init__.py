@@ -2,7 +2,7 @@
 
 A reader and a writer of the format (`read_messages`, `TraceWriter`), the checks a trace set passes before it runs
 (`load_workload`), and the feeder that runs a rank's trace on its SIP with ``torch.distributed`` (`Feeder`).
-``kernbench run --chakra PREFIX`` drives them (`kernbench.cli.chakra_cmd`); docs/adr/0022-chakra-execution-traces.md
+``kernbench run --chakra PREFIX`` drives them (`kernbench.cli.chakra_cmd`); docs/adr/0022-chakra-traces.md
 says why they work as they do.
 """
 

@@ -2,7 +2,7 @@
 
 The message classes come from a ``FileDescriptorProto`` written out here field by field and handed to protobuf's
 runtime (`descriptor_pool`, `message_factory`): no ``protoc`` at build time and no generated module to keep in
-step with it (docs/adr/0022-chakra-execution-traces.md). Names, numbers and types are the .proto's, so the bytes
+step with it (docs/adr/0022-chakra-traces.md). Names, numbers and types are the .proto's, so the bytes
 are Chakra's: a trace written here is read by ASTRA-sim's feeder and the other way round.
 """
 

@@ -65,6 +65,9 @@ def check_options(args: argparse.Namespace) -> None:
     ):
         if given:
             raise BenchError(f"{flag} is a bench option; --chakra runs rank r of the traces on SIP r (drop {flag})")
+    for flag, given in (("--scenario", args.scenario is not None), ("--compare", args.compare)):
+        if given:  # a trace's durations are given, not run on the SIPs a scenario slows: not yet modelled
+            raise BenchError(f"{flag}: what-if scenarios do not apply to Chakra traces yet (drop {flag})")
     if not args.compute_scale > 0:
         raise BenchError(f"--compute-scale {args.compute_scale}: expected a number > 0")
 

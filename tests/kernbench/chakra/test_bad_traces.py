@@ -272,6 +272,8 @@ def test_replicated_traces_pair_offsets_and_need_rank_0s_file(tmp_path, capsys):
             "--device is a bench option; --chakra runs rank r of the traces on SIP r (drop --device)",
         ),
         (["--compute-scale", "0"], "--compute-scale 0.0: expected a number > 0"),
+        (["--scenario", "s.yaml"], "--scenario: what-if scenarios do not apply to Chakra traces yet (drop --scenario)"),
+        (["--compare"], "--compare: what-if scenarios do not apply to Chakra traces yet (drop --compare)"),
     ],
 )
 def test_options_a_trace_run_refuses(tmp_path, capsys, args, line):
