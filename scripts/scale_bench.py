@@ -8,9 +8,9 @@ For each SIP count (default 16 64 256 1024, ``--sip-topology torus_2d``) one fre
 (default ``mesh_allreduce``).
 
 One JSON line per size goes to stdout (the keys of `FIELDS`), then a table (``--markdown``: the same table as
-Markdown, for the README). ``status`` is the bench's PASS or FAIL, or TIMEOUT (no result within ``--timeout``
-seconds: the child is killed and the sweep goes on) or ERROR (the child failed; ``error`` is the last line it
-printed). ``--plot PNG`` draws set-up s/SIP, RSS MB/SIP and events/s against SIP count (needs the ``plot``
+Markdown, for docs/guides/big-systems.md). ``status`` is the bench's PASS or FAIL, or TIMEOUT (no result within
+``--timeout`` seconds: the child is killed and the sweep goes on) or ERROR (the child failed; ``error`` is the last
+line it printed). ``--plot PNG`` draws set-up s/SIP, RSS MB/SIP and events/s against SIP count (needs the ``plot``
 extra). Under ``--ranks K``, ``setup_s``, ``run_s`` and ``rss_mb`` are the maxima over the ranks and the
 per-SIP memory divides a rank's peak by the SIPs it simulates (``sips_per_rank``, the most any rank holds);
 ``setup_s_per_sip`` stays per SIP of the whole system.
@@ -411,7 +411,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="S",
         help="seconds per size; a slower size is reported as TIMEOUT and the sweep goes on (default 600)",
     )
-    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for README.md)")
+    ap.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown (for docs/guides/big-systems.md)"
+    )
     ap.add_argument("--plot", metavar="PNG", help="draw the per-SIP figures against SIP count (needs matplotlib)")
     # Internal: measure one size in this process and write the result to DIR/rank<r>.json.
     ap.add_argument("--child", dest="child_out", metavar="DIR", help=argparse.SUPPRESS)

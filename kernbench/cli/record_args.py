@@ -1,5 +1,6 @@
 """``kernbench run --trace PATH --trace-sips 0-3 --trace-detail ops --hw-stats PATH``: what a run records, and the
-files it writes from it (README, Timeline traces and hardware statistics; docs/adr/0015-timeline-traces.md).
+files it writes from it (docs/reference/cli.md, Timeline traces and hardware statistics;
+docs/adr/0015-timeline-traces.md).
 
 Options are checked before anything runs (a `BenchError`: one line, exit 2; the paths themselves:
 `kernbench.cli.output_files`). The files are written by rank 0 only, from the records every rank gathered.

@@ -9,9 +9,10 @@ its PE to the host.
 Each PE runs its program in a greenlet driven by a SimPy process (its PE_CPU): a primitive that takes time
 hands a SimPy event to the driver, which yields it and switches back with the value, so kernels read as plain
 sequential Python while the LP's clock advances. A what-if scenario's slowdown and jitter (`kernbench.scenario`)
-stretch the units' times: ``SipModel.speed``. Data moves when the simulated operation completes (DESIGN
-§4.3). Primitives: ``issue`` (PE_CPU decode of one command), ``dma_all`` (PE DMA descriptors, local or to any
-SIP), ``compute`` (GEMM / MATH unit busy for ``overhead + flops / throughput``), ``translate`` (MMU, per-PE TLB).
+stretch the units' times: ``SipModel.speed``. Data moves when the simulated operation completes
+(docs/adr/0003-kernels-and-tensors-on-the-engine.md). Primitives: ``issue`` (PE_CPU decode of one command),
+``dma_all`` (PE DMA descriptors, local or to any SIP), ``compute`` (GEMM / MATH unit busy for ``overhead + flops /
+throughput``), ``translate`` (MMU, per-PE TLB).
 
 A failing program fails the launch at once with a `KernelError` naming kernel, SIP, cube and PE; host code
 sees it from ``wait``.

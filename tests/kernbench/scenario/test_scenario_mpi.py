@@ -1,5 +1,5 @@
 """Scenarios under ``mpirun -n 2`` and ``-n 4``: every key at once on a data-parallel step, and two jobs sharing a
-ring, print the same JSON as one process (DESIGN 4.9: what-if results do not depend on the rank count)."""
+ring, print the same JSON as one process (ADR 0023: what-if results do not depend on the rank count)."""
 
 import json
 
