@@ -78,6 +78,63 @@ def test_a_fifo_without_reader_fails_after_the_report(capsys, tmp_path):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
+def fifo_reader(fifo: Path) -> tuple[threading.Thread, list[bytes]]:
+    """A thread reading ``fifo`` to its end (it blocks in ``open`` until a writer comes)."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    return reader, got
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--stats-json", "/proc/x.json"], 2),  # refused before the run, after --trace was checked
+        (["--hw-stats", "/proc/x.csv", "--trace={fifo}"], 2),  # refused before --trace is looked at
+        (["--set", "nosuch=1"], 2),  # refused before the outputs are looked at
+    ],
+)
+def test_a_fifo_that_is_not_written_gets_the_end_of_its_input(capsys, tmp_path, args, code):
+    """A command that ends without writing its FIFO output does not leave the FIFO's reader waiting (issue 21)."""
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    reader, got = fifo_reader(fifo)
+    args = [a.replace("{fifo}", str(fifo)) for a in args]
+    code_, out, _ = kernbench(capsys, *(args if "--trace={fifo}" in args else ["--trace", str(fifo), *args]))
+    reader.join(timeout=30)
+    assert (code_, out) == (code, "")
+    assert not reader.is_alive()
+    assert got == [b""]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_fifo_named_with_a_bad_command_line_gets_the_end_of_its_input(tmp_path):
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    reader, got = fifo_reader(fifo)
+    with pytest.raises(SystemExit) as exc:
+        main([*RUN, "--trace", str(fifo), "--no-such-flag"])
+    reader.join(timeout=30)
+    assert exc.value.code == 2
+    assert not reader.is_alive()
+    assert got == [b""]
+
+
+@pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.skipif(MPIRUN is None, reason="no mpirun"))])
+def test_a_fifo_of_a_job_that_ends_early_gets_the_end_of_its_input(tmp_path, ranks):
+    """Ended by os._exit in a bench (the way out of memory and signals leave too: `kernbench.cli.process`)."""
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    reader, got = fifo_reader(fifo)
+    args = ["-m", "kernbench.cli.main", "run", "--bench", "os_exit", "--benches-dir", "tests/failure_cases/benches"]
+    proc, _, left = run_job([*args, "--device", "all", "--trace", str(fifo)], ranks)
+    reader.join(timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert not reader.is_alive()
+    assert got == [b""]
+    assert not left
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
 @pytest.mark.parametrize("flag", ["--trace", "--hw-stats", "--stats-json"])
 def test_a_write_that_fails_after_the_run_keeps_the_report_and_exits_4(capsys, tmp_path, flag):
