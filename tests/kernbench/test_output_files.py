@@ -149,6 +149,47 @@ def test_a_write_that_fails_after_the_run_keeps_the_report_and_exits_4(capsys, t
     assert not other or (tmp_path / "t.json").stat().st_size > 0  # the other output is written all the same
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KiB tmpfs (root only: skipped where it cannot be mounted)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def fill(directory: Path, leave: int) -> None:
+    """Fill ``directory``'s file system until ``leave`` bytes are free."""
+    free = os.statvfs(directory).f_bfree * os.statvfs(directory).f_frsize
+    with (directory / "fill").open("wb") as fh:
+        fh.write(b"\0" * (free - leave))
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_file_system_that_fills_keeps_the_report_and_exits_4(capsys, small_tmpfs, json_flag):
+    """The trace (about 10 kB) does not fit in the 4 KiB left: the report is printed, the temporary removed."""
+    fill(small_tmpfs, 4096)
+    trace = small_tmpfs / "t.json"
+    code, out, err = kernbench(capsys, *json_flag, "--trace", str(trace))
+    assert code == 4
+    assert (json.loads(out)["status"] if json_flag else out.splitlines()[0].split(": ")[1]) == "PASS"
+    assert err.splitlines() == [f"kernbench: --trace {trace}: not written: No space left on device (errno 28)"]
+    assert [p.name for p in small_tmpfs.iterdir()] == ["fill"]
+
+
+def test_a_full_file_system_is_refused_before_the_run(capsys, small_tmpfs):
+    fill(small_tmpfs, 0)
+    trace = small_tmpfs / "t.json"
+    code, out, err = kernbench(capsys, "--trace", str(trace))
+    assert (code, out) == (2, "")
+    assert err == f"kernbench: --trace {trace}: cannot create a file there: No space left on device (errno 28)\n"
+    assert [p.name for p in small_tmpfs.iterdir()] == ["fill"]
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
