@@ -59,7 +59,7 @@ def check_options(args: argparse.Namespace) -> None:
         return
     for flag, given in (
         ("--set", args.set),
-        ("--device", args.device not in (None, "sip:0")),
+        ("--device", args.device is not None),
         ("--verify-data", args.verify_data),
         ("--benches-dir", args.benches_dir),
     ):

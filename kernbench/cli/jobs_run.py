@@ -53,9 +53,7 @@ class JobSetup(NamedTuple):
 
 def prepare_jobs(args: argparse.Namespace, topo: Topology, scenario: Scenario) -> list[JobSetup]:
     """Every job's bench, parameters and algorithm checked; a problem is one line naming the job's YAML path."""
-    used = [name for name in UNUSED_WITH_JOBS if getattr(args, name)]
-    if args.device not in (None, "sip:0"):
-        used.append("device")
+    used = [name for name in UNUSED_WITH_JOBS if getattr(args, name)] + (["device"] if args.device is not None else [])
     if used:
         flag = "--" + used[0].replace("_", "-")
         raise BenchError(f"{flag}: not with a scenario's jobs ({scenario.source}), which name their own params")
