@@ -21,13 +21,14 @@ from kernbench.chakra import ChakraError, Feeder, Workload, load_workload
 from kernbench.chakra.report import make_report
 from kernbench.cli import exit_codes, process
 from kernbench.cli.bench_loader import BenchError
+from kernbench.cli.bench_run import run_stats
 from kernbench.cli.ccl_args import ccl_input, load_collectives
 from kernbench.cli.labels import count
 from kernbench.cli.output import finish
 from kernbench.cli.output_files import check_outputs, text_writer
 from kernbench.cli.record_args import recorded_outputs, recording_of
-from kernbench.cli.run_cmd import check_run_options, check_size, projection_line, run_stats, sync_line
-from kernbench.cli.run_report import hw_lines, json_line
+from kernbench.cli.run_args import check_run_options, check_size
+from kernbench.cli.run_report import hw_lines, json_line, projection_line, sync_line
 from kernbench.cli.system_args import load_system, topology_input, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
@@ -59,7 +60,7 @@ def check_options(args: argparse.Namespace) -> None:
         return
     for flag, given in (
         ("--set", args.set),
-        ("--device", args.device != "sip:0"),
+        ("--device", args.device is not None),
         ("--verify-data", args.verify_data),
         ("--benches-dir", args.benches_dir),
     ):

@@ -13,10 +13,12 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kernbench.cli.bench_params import summary
+from kernbench.cli.bench_loader import available, describe
+from kernbench.cli.bench_params import read_declared, summary
 from kernbench.cli.labels import count, sip_set
 from kernbench.topology import Topology
 
@@ -265,3 +267,64 @@ def hw_lines(stats: dict[str, Any]) -> list[str]:
 def _range(shares: list[float]) -> str:
     lo, hi = min(shares), max(shares)
     return f"{100 * lo:.1f}%" if f"{lo:.3f}" == f"{hi:.3f}" else f"{100 * lo:.1f}%..{100 * hi:.1f}%"
+
+
+# -- more lines: synchronization, projection, the list of benches ------------------------------------------------
+
+
+def after_wall(lines: list[str]) -> int:
+    """Where the summary lines go: after the header's ``wall`` line."""
+    return next(i for i, line in enumerate(lines) if line.startswith("  wall ")) + 1
+
+
+def sync_line(sync: dict[str, Any]) -> str:
+    """``sync: 2 ranks, 150 rounds, 1.2M events (50.1% / 49.9%), null 3,004 / real 1,200 msgs, blocked 23% of
+    wall, lambda 4.2``: the shares per rank for up to 4 ranks, else their range."""
+    shares = sync["events_share"]
+    if len(shares) <= 4:
+        split = " / ".join(f"{100 * x:.1f}%" for x in shares)
+    else:
+        split = f"{100 * min(shares):.1f}%..{100 * max(shares):.1f}% per rank"
+    lam = sync["lambda"]
+    return (
+        f"sync: {count(sync['ranks'], 'rank')}, {count(sync['rounds'], 'round')}, "
+        f"{_si(sync['events'])} events ({split}), null {sync['null_msgs']:,} / real {sync['real_msgs']:,} msgs, "
+        f"blocked {100 * sync['blocked_fraction']:.0f}% of wall, lambda {'-' if lam is None else f'{lam:.3g}'}"
+    )
+
+
+def projection_line(p: dict[str, Any]) -> str:
+    """``projected: 4 ranks on 4 cores 1.23 s (serial 0.20 + critical path 0.85 + sync 150 x 0.74 ms + MPI start
+    0.13); measured in one process 3.10 s: 2.5x; from CPU time (cores to itself) 0.98 s``."""
+    speedup = p["speedup"]
+    return (
+        f"projected: {count(p['ranks'], 'rank')} on {p['ranks']} cores {p['projected_wall_s']:.2f} s "
+        f"(serial {p['serial_s'] + p['per_rank_other_s']:.2f} + critical path {p['critical_path_s']:.2f} + sync "
+        f"{p['rounds']:,} x {1e3 * p['round_cost_s']:.2f} ms + MPI start {p['start_s']:.2f}); measured in one "
+        f"process {p['measured_wall_s']:.2f} s"
+        + (f": {speedup:.2f}x" if speedup else "")
+        + (f"; from CPU time (cores to itself) {p['projected_cpu_s']:.2f} s" if p["projected_cpu_s"] else "")
+    )
+
+
+def _si(n: int) -> str:
+    """1234 -> ``1,234``; 1_234_567 -> ``1.2M``."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 100_000:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:,}"
+
+
+def list_lines(dirs: list[Path]) -> list[str]:
+    benches = available(dirs)
+    if not benches:
+        return ["no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")"]
+    width = max(len(name) for name in benches)
+    lines = []
+    for name, path in benches.items():
+        lines.append(f"{name:<{width}}  {describe(path)}")
+        params = read_declared(path)
+        if params:
+            lines.append(" " * (width + 2) + "--set " + summary({k: default for k, (default, _) in params.items()}))
+    return lines

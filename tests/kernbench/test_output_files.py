@@ -109,7 +109,7 @@ def test_a_write_that_fails_after_the_run_keeps_the_report_and_exits_4(capsys, t
         (["--trace", "{tmp}/missing/a.json"], "--trace {tmp}/missing/a.json: cannot write: directory"),
         (
             ["--trace", str(REPO_ROOT / "kernbench" / "benches" / "gemm_single_pe.py")],
-            f"--trace {REPO_ROOT / 'benches' / 'gemm_single_pe.py'}: is also the bench's file",
+            f"--trace {REPO_ROOT / 'kernbench' / 'benches' / 'gemm_single_pe.py'}: is also the bench's file",
         ),
     ],
 )

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from kernbench.cli.bench_loader import available, bench_dirs, describe
+from kernbench.cli.bench_run import split_result
 from kernbench.cli.main import main
-from kernbench.cli.run_cmd import split_result
 from kernbench.runtime.phase_log import PhaseLog
 from tests.kernbench.helpers import REPO_ROOT
 
