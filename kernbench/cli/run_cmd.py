@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -34,6 +33,7 @@ from kernbench.cli.run_report import (
     list_lines,
     make_report,
     projection_line,
+    stats_file_text,
     sync_line,
     text_lines,
 )
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             (None, []) if recording is None or records is None else recorded_outputs(outputs, recording, records)
         )
         if "--stats-json" in outputs:
-            text = json.dumps({"bench": args.bench, "sips": len(sips), "cpu_s": cpu_s, **stats}, indent=1) + "\n"
+            text = stats_file_text({"bench": args.bench, "sips": len(sips), "cpu_s": cpu_s}, stats)
             items.append((outputs["--stats-json"], text_writer(text)))
         lines = (
             [json_line(report)]

@@ -269,6 +269,31 @@ def _range(shares: list[float]) -> str:
     return f"{100 * lo:.1f}%" if f"{lo:.3f}" == f"{hi:.3f}" else f"{100 * lo:.1f}%..{100 * hi:.1f}%"
 
 
+# -- the --stats-json file ------------------------------------------------------------------------------------------
+
+STATS_NOTES = {
+    "units": "*_ns: simulated nanoseconds; *_s: wall-clock (or, *_cpu_s, CPU) seconds of this process's run",
+    "rounds": "sync.rounds and ranks[].rounds: the engine's synchronization rounds (every rank takes part in each "
+    "round); totals.rank_rounds: rounds summed over ranks (rounds x ranks)",
+}
+"""The ``notes`` of a ``--stats-json`` file: what its units and its two kinds of round count are."""
+
+
+def stats_file_text(head: dict[str, Any], stats: dict[str, Any]) -> str:
+    """The ``--stats-json`` file: ``head`` (what ran), then `pdes.Simulation.stats` with units in the names of
+    simulated times (``sim_time_ns``, ``lookahead_ns``: pdes counts in the model's unit, here ns) and the sum of
+    the ranks' rounds named ``rank_rounds``, apart from the run's ``rounds`` (`STATS_NOTES`)."""
+    totals = {("rank_rounds" if k == "rounds" else k): v for k, v in stats["totals"].items()}
+    sync = {_with_ns(k): v for k, v in stats["sync"].items()}
+    ranks = [{_with_ns(k): v for k, v in r.items()} for r in stats["ranks"]]
+    record = {**head, **stats, "totals": totals, "sync": sync, "ranks": ranks, "notes": STATS_NOTES}
+    return json.dumps(record, indent=1) + "\n"
+
+
+def _with_ns(key: str) -> str:
+    return f"{key}_ns" if key in ("sim_time", "lookahead") else key
+
+
 # -- more lines: synchronization, projection, the list of benches ------------------------------------------------
 
 

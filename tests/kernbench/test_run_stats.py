@@ -21,7 +21,7 @@ RANK_FIELDS = {
     "null_msgs",
     "remote_msgs_sent",
     "remote_msgs_received",
-    "sim_time",
+    "sim_time_ns",
     "wall_s",
     "compute_s",
     "compute_cpu_s",
@@ -68,17 +68,29 @@ def test_stats_json_per_rank_fields_add_up_to_the_single_process_run(capsys, tmp
     assert split["sync"]["rounds"] == split["ranks"][0]["rounds"]
     assert sum(split["sync"]["events_share"]) == pytest.approx(1.0)
     sync = split["sync"]
-    assert sync["lookahead"] > 0
-    assert sync["sim_time"] > 0
+    assert sync["lookahead_ns"] > 0
+    assert sync["sim_time_ns"] > 0
     assert 0 <= sync["blocked_fraction"] < 1
     for r, lam in zip(split["ranks"], sync["lambda_by_rank"], strict=True):
         assert r["blocked_s"] == pytest.approx(r["exchange_wait_s"] + r["reduce_wait_s"])
         assert r["compute_s"] <= r["busy_s"] + 1e-6
         assert r["busy_s"] <= r["wall_s"] + 1e-6
         # lambda = events per lookahead window x seconds per event / seconds per round
-        windows = sync["sim_time"] / sync["lookahead"]
+        windows = sync["sim_time_ns"] / sync["lookahead_ns"]
         assert lam == pytest.approx(r["events"] / windows * (r["compute_cpu_s"] / r["events"]) / sync["round_cost_s"])
     assert sync["lambda"] == pytest.approx(sum(sync["lambda_by_rank"]) / 3)
+
+
+def test_stats_json_names_its_units_and_its_two_round_counts(capsys, tmp_path):
+    """Simulated times carry their unit (ns); the run's rounds and their sum over ranks have different names."""
+    _, stats = kernbench_stats(capsys, tmp_path, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "2")
+    assert not {"sim_time", "lookahead"} & (set(stats["sync"]) | set(stats["ranks"][0]))
+    assert "rounds" not in stats["totals"]
+    rounds = stats["sync"]["rounds"]
+    assert [r["rounds"] for r in stats["ranks"]] == [rounds, rounds]
+    assert stats["totals"]["rank_rounds"] == 2 * rounds > 0
+    assert set(stats["notes"]) == {"units", "rounds"}
+    assert "rank_rounds" in stats["notes"]["rounds"]
 
 
 def test_text_report_has_the_sync_line_on_more_than_one_rank(capsys):
