@@ -319,13 +319,15 @@ def sync_line(sync: dict[str, Any]) -> str:
 
 
 def projection_line(p: dict[str, Any]) -> str:
-    """``projected: 4 ranks on 4 cores 1.23 s (serial 0.20 + critical path 0.85 + sync 150 x 0.74 ms + MPI start
-    0.13); measured in one process 3.10 s: 2.5x; from CPU time (cores to itself) 0.98 s``."""
+    """``projected: 4 ranks on 4 cores 1.23 s (serial 0.20 + critical path 0.85 + sync 0.05 (150 rounds, 20 us
+    exchange + 40 us reduction each) + MPI start 0.13); measured in one process 3.10 s: 2.5x; from CPU time (cores
+    to itself) 0.98 s``: the terms add up to the projection; a round's costs are `pdes.projection`'s, in us."""
     speedup = p["speedup"]
     return (
         f"projected: {count(p['ranks'], 'rank')} on {p['ranks']} cores {p['projected_wall_s']:.2f} s "
         f"(serial {p['serial_s'] + p['per_rank_other_s']:.2f} + critical path {p['critical_path_s']:.2f} + sync "
-        f"{p['rounds']:,} x {1e3 * p['round_cost_s']:.2f} ms + MPI start {p['start_s']:.2f}); measured in one "
+        f"{p['sync_s']:.2f} ({p['rounds']:,} rounds, {1e6 * p['round_cost_s']:.3g} us exchange + "
+        f"{1e6 * p['reduction_cost_s']:.3g} us reduction each) + MPI start {p['start_s']:.2f}); measured in one "
         f"process {p['measured_wall_s']:.2f} s"
         + (f": {speedup:.2f}x" if speedup else "")
         + (f"; from CPU time (cores to itself) {p['projected_cpu_s']:.2f} s" if p["projected_cpu_s"] else "")

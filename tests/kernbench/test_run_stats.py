@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 
 import pytest
 
 from kernbench.cli.main import main
+from pdes.projection import ROUND_COST_S
 from tests.kernbench.helpers import REPO_ROOT
 from tests.kernbench.test_run_mpi import without_rank_and_wall
 from tests.pdes.test_mpi_jobs import MPIRUN, run
@@ -91,6 +93,22 @@ def test_stats_json_names_its_units_and_its_two_round_counts(capsys, tmp_path):
     assert stats["totals"]["rank_rounds"] == 2 * rounds > 0
     assert set(stats["notes"]) == {"units", "rounds"}
     assert "rank_rounds" in stats["notes"]["rounds"]
+
+
+def test_projected_line_gives_the_round_cost_in_the_units_the_docs_use(capsys):
+    """A round's exchange costs ``ROUND_COST_S`` (20 us, as the README says) and a reduction on 4 ranks twice that;
+    the sync term is the projection's ``sync_s``, so the terms add up to the projected time."""
+    assert (
+        main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "4", "--project"])
+        == 0
+    )
+    line = next(x for x in capsys.readouterr().out.splitlines() if "projected:" in x)
+    exchange = f"{1e6 * ROUND_COST_S:.3g} us exchange + {2e6 * ROUND_COST_S:.3g} us reduction each)"
+    assert exchange == "20 us exchange + 40 us reduction each)"
+    assert exchange in line
+    terms = re.search(r"\(serial ([\d.]+) \+ critical path ([\d.]+) \+ sync ([\d.]+) .* MPI start ([\d.]+)\)", line)
+    projected = float(re.search(r"cores ([\d.]+) s", line).group(1))
+    assert sum(float(t) for t in terms.groups()) == pytest.approx(projected, abs=0.05)
 
 
 def test_text_report_has_the_sync_line_on_more_than_one_rank(capsys):
