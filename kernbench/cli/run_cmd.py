@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from kernbench.ccl import CclConfig
 from kernbench.cli import exit_codes, process
 from kernbench.cli.bench_loader import BenchError, bench_dirs, find, load
-from kernbench.cli.bench_params import declared, parse_sets, ranges
+from kernbench.cli.bench_params import check_rules, declared, parse_sets, ranges
 from kernbench.cli.bench_run import BenchFn, execute, ran_with, run_stats
 from kernbench.cli.ccl_args import ccl_input, load_collectives
 from kernbench.cli.output import finish, print_report
@@ -96,6 +96,7 @@ def prepare(args: argparse.Namespace) -> Setup:
     bench = functools.partial(module.run, **params) if params else module.run
     topo = load_system(args)
     ccl = load_collectives(args, topo)
+    check_rules(args.bench, module, params, topo, ccl)
     sips = device_sips(device, topo)
     if getattr(module, "SPMD", False):  # it spawns one rank per SIP itself
         sips = list(range(topo.sip_count))

@@ -223,6 +223,8 @@ def _ns(ns: float) -> str:
 
 
 def _value(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, float):
         return f"{v:.6g}"
     return json.dumps(v) if isinstance(v, dict | list) else str(v)
