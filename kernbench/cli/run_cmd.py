@@ -119,9 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         if args.set:
             raise BenchError("--set needs --bench NAME")
-        if launcher_rank() == 0:
-            return print_report("\n".join(list_lines(bench_dirs(args.benches_dir)))) or exit_codes.PASS
-        return exit_codes.PASS
+        lines = list_lines(bench_dirs(args.benches_dir))  # on every rank: none found is an error on each
+        return (print_report("\n".join(lines)) if launcher_rank() == 0 else None) or exit_codes.PASS
     if args.bench is None:
         from kernbench.cli import jobs_run  # it builds on this module: the report of one bench
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kernbench.cli.bench_loader import available, describe
+from kernbench.cli.bench_loader import BenchError, available, describe
 from kernbench.cli.bench_params import read_declared, summary
 from kernbench.cli.labels import count, sip_set
 from kernbench.topology import Topology
@@ -346,9 +346,10 @@ def _si(n: int) -> str:
 
 
 def list_lines(dirs: list[Path]) -> list[str]:
+    """Each bench with its description and parameters; no bench at all is a `BenchError` (exit 2)."""
     benches = available(dirs)
     if not benches:
-        return ["no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")"]
+        raise BenchError("--list: no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")")
     width = max(len(name) for name in benches)
     lines = []
     for name, path in benches.items():

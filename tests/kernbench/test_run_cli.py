@@ -152,6 +152,12 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
     assert describe(REPO_ROOT / "kernbench" / "benches" / "qkv_gemm.py") in lines[BENCHES.index("qkv_gemm")]
 
 
+def test_list_with_no_benches_found_is_an_error(capsys, tmp_path):
+    assert main(["run", "--list", "--benches-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"kernbench: --list: no benches found (searched: {tmp_path})\n")
+
+
 def test_unknown_bench_is_one_line_and_exit_2(capsys):
     assert main(["run", "--bench", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
