@@ -246,7 +246,17 @@ def hw_lines(stats: dict[str, Any]) -> list[str]:
     and PE unit utilisation over the slices and PEs used: a few lines whatever the number of SIPs."""
     links = sorted(stats["links"], key=lambda link: (-link["busy_ns"], link["link"]))[:BUSIEST_LINKS]
     width = max((len(link["link"]) for link in links), default=0)
-    lines = [f"hw stats: simulated span {stats['span_ns']:,.2f} ns; busiest links (busy share, bytes, peak queue):"]
+    window = stats.get("window")
+    if window is None:
+        where = f"simulated span {stats['span_ns']:,.2f} ns"
+    elif not window["sips"]:
+        return [f"hw stats: phase {window['phase']}: no SIP ran it (the phase table names the phases), nothing counted"]
+    else:
+        where = (
+            f"phase {window['phase']} on {count(len(window['sips']), 'SIP')} (each SIP's own span of it, the longest "
+            f"{stats['span_ns']:,.2f} ns)"
+        )
+    lines = [f"hw stats: {where}; busiest links (busy share, bytes, peak queue):"]
     lines += [
         f"  {link['link']:<{width}} {100 * link['utilisation']:5.1f}%  {link['bytes']:,} B  "
         f"peak queue {link['peak_queue']}"
