@@ -214,7 +214,7 @@ class Reference:
 # -- setup --------------------------------------------------------------------------------------------------------
 
 
-def check_params(p: dict, topo: Any, ccl: Any) -> None:
+def check_before_run(p: dict, topo: Any, ccl: Any) -> None:
     """The rules ``kernbench run`` checks before the run (a usage error, not a FAIL): sizes against the topology
     and an all-reduce algorithm that sums each element over the ranks."""
     check(p, topo)
@@ -402,7 +402,8 @@ def run(torch: Any, **params: Any) -> dict:
     if p["algorithm"]:
         torch.ccl = torch.ccl.with_algorithm(p["algorithm"])
     algo = torch.ccl.selected()
-    check_params({**p, "algorithm": ""}, torch.topo, torch.ccl)  # kernbench run checked them; a caller of run may not
+    # kernbench run checked them already; a caller of run may not have
+    check_before_run({**p, "algorithm": ""}, torch.topo, torch.ccl)
     p = with_bucket_size(p)
     world = torch.distributed.plans()[0].world_size
     ref = Reference(p)

@@ -5,7 +5,7 @@ reads it with `ast`, without importing the bench). The default's type (bool, int
 type; a number may add its range, ``(default, "what it is", (low, high))`` (inclusive, None for no bound), and is
 always finite (``nan`` and ``inf`` are refused). A bench with ``PARAMS`` is called as ``run(torch, **params)``
 with every parameter (the defaults overridden by ``--set``); one without is called as ``run(torch)``, as before.
-Rules that involve the system or several parameters go in an optional ``check_params(params, topo, ccl)`` that
+Rules that involve the system or several parameters go in an optional ``check_before_run(params, topo, ccl)`` that
 raises ValueError (`check_rules`), checked before the run. Any problem is a `BenchError` (one line, exit 2).
 """
 
@@ -165,10 +165,10 @@ def read_declared(path: Path) -> dict[str, tuple[Any, str]]:
 
 
 def check_rules(name: str, module: ModuleType, params: dict[str, Any], topo: Any, ccl: Any) -> None:
-    """A bench's own rules for its parameters, before anything runs: ``check_params(params, topo, ccl)`` (optional;
+    """A bench's own rules for its parameters, before anything runs: ``check_before_run(params, topo, ccl)`` (optional;
     ``params`` with the defaults filled in, the system's `Topology` and `CclConfig`) raises ValueError naming the
     parameter and its rule, which is a usage error here (`BenchError`: one line, exit 2) rather than a FAIL."""
-    rules = getattr(module, "check_params", None)
+    rules = getattr(module, "check_before_run", None)
     if rules is None:
         return
     given = {key: params.get(key, default) for key, (default, _) in declared(name, module).items()}

@@ -139,11 +139,11 @@ def test_ccl_allreduce_n_elem_from_set_and_params_in_the_json(capsys):
 
 
 def test_a_bench_s_own_rules_are_checked_before_the_run(capsys, tmp_path):
-    """``check_params(params, topo, ccl)`` sees every parameter (defaults filled in) and the system; its ValueError
+    """``check_before_run(params, topo, ccl)`` sees every parameter (defaults filled in) and the system; its ValueError
     is a usage error (exit 2, one line), and the bench never runs."""
     (tmp_path / "ruled.py").write_text(
         'PARAMS = {"n": (8, "a multiple of the PEs per cube")}\n'
-        "def check_params(params, topo, ccl):\n"
+        "def check_before_run(params, topo, ccl):\n"
         '    if params["n"] % topo.pes_per_cube:\n'
         "        raise ValueError(f\"n ({params['n']}) must be a multiple of {topo.pes_per_cube} (PEs per cube)\")\n"
         "def run(torch, n):\n"

@@ -82,7 +82,7 @@ def test_other_algorithm_and_f32_gradients(capsys):
     ],
 )
 def test_bad_sizes_are_usage_errors_before_the_run(capsys, sets, error):
-    """The bench's check_params: one line naming the parameter and its rule, exit 2, nothing on stdout."""
+    """The bench's check_before_run: one line naming the parameter and its rule, exit 2, nothing on stdout."""
     code = main(["run", "--topology", TOPOLOGY, "--json", "--bench", "dp_step", *SMALL, *sets])
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")
