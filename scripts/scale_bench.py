@@ -4,7 +4,7 @@ For each SIP count (default 16 64 256 1024, ``--sip-topology torus_2d``) one fre
 ``mpirun -n K`` job with ``--ranks K``, so peak RSS belongs to that size alone) loads ``topology.yaml`` with
 ``system.sip_count`` and ``system.topology`` replaced, times the set-up (``process_group_plans`` plus
 ``Engine(topo, report_requests=False)``), then runs the SPMD ``ccl_allreduce`` bench exactly as
-``kernbench run`` does (its ``bench_loader.find``/``load`` and ``run_cmd.run_spmd``) with ``--algorithm``
+``kernbench run`` does (its ``bench_loader.find``/``load`` and ``bench_run.run_spmd``) with ``--algorithm``
 (default ``mesh_allreduce``).
 
 One JSON line per size goes to stdout (the keys of `FIELDS`), then a table (``--markdown``: the same table as
@@ -100,7 +100,8 @@ def measure(
     """Set up and run ``bench`` on ``sips`` SIPs in this process (this rank, under mpirun); the measurements."""
     from kernbench.ccl import load_ccl_config
     from kernbench.cli.bench_loader import bench_dirs, find, load
-    from kernbench.cli.run_cmd import PASS, run_spmd
+    from kernbench.cli.bench_run import run_spmd
+    from kernbench.cli.run_report import PASS
     from kernbench.engine import Engine
     from kernbench.engine.system import lp_name
     from kernbench.runtime.distributed import process_group_plans
@@ -122,7 +123,7 @@ def measure(
     if getattr(module, "SPMD", False):
         results = run_spmd(eng, ccl, module.run, sips_list)
     else:  # a per-SIP bench on every SIP at once, as `kernbench run --device all`
-        from kernbench.cli.run_cmd import run_bench
+        from kernbench.cli.bench_run import run_bench
 
         results = run_bench(eng, ccl, module.run, sips_list)
     run_s = time.perf_counter() - t0

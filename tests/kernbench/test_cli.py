@@ -93,11 +93,11 @@ def test_a_misspelt_option_is_named_with_the_nearest_real_one(argv, message, cap
     assert capsys.readouterr().err.strip().splitlines()[-1] == message
 
 
-def test_run_without_a_workload_says_what_it_needs(capsys):
+def test_run_with_nothing_to_run_says_what_it_needs(capsys):
     assert main(["run"]) == 2
-    assert capsys.readouterr().err.strip() == (
+    assert capsys.readouterr().err == (
         "kernbench: one of --bench NAME, --list or --chakra PREFIX is needed "
-        "(or --scenario FILE whose jobs name their benches)"
+        "(or --scenario FILE whose jobs name their benches)\n"
     )
 
 

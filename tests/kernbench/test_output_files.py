@@ -236,6 +236,18 @@ def test_the_regular_file_that_is_stdout_is_refused(tmp_path):
     assert proc.stderr == f"kernbench: --trace {out}: is this command's stdout: the output would replace the report\n"
 
 
+def test_every_output_of_a_run_gets_the_same_mode_from_the_umask(capsys, tmp_path):
+    """--trace and --hw-stats are written as --stats-json is: 0666 less the umask (they were 0600)."""
+    before = os.umask(0o022)
+    try:
+        names = {flag: tmp_path / f"{flag[2:]}.json" for flag in ("--trace", "--hw-stats", "--stats-json")}
+        code, _, _ = kernbench(capsys, *(x for flag, path in names.items() for x in (flag, str(path))))
+    finally:
+        os.umask(before)
+    assert code == 0
+    assert {flag: stat.S_IMODE(path.stat().st_mode) for flag, path in names.items()} == dict.fromkeys(names, 0o644)
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_new_files_honour_the_umask_and_replaced_ones_keep_their_mode(tmp_path, umask):
     new, old = tmp_path / "new.json", tmp_path / "old.json"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from kernbench.cli.bench_loader import available, bench_dirs, describe
+from kernbench.cli.bench_run import split_result
 from kernbench.cli.main import main
-from kernbench.cli.run_cmd import split_result
 from kernbench.runtime.phase_log import PhaseLog
 from tests.kernbench.helpers import REPO_ROOT
 
@@ -150,6 +150,12 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
     assert [line.split()[0] for line in lines] == list(BENCHES)
     assert all(len(line.split(None, 1)) == 2 for line in lines)
     assert describe(REPO_ROOT / "kernbench" / "benches" / "qkv_gemm.py") in lines[BENCHES.index("qkv_gemm")]
+
+
+def test_list_with_no_benches_found_is_an_error(capsys, tmp_path):
+    assert main(["run", "--list", "--benches-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"kernbench: --list: no benches found (searched: {tmp_path})\n")
 
 
 def test_unknown_bench_is_one_line_and_exit_2(capsys):
