@@ -106,8 +106,8 @@ def test_the_16_sip_hierarchical_all_reduce_under_ulimit_v_280000_ends_in_one_li
         ),
         (
             ["run", "--bench", "gemm_single_pe", "--device", "all", "--sips", "4096"],
-            "kernbench: --sips 4096: 4096 SIPs running code in this process (docs/guides/big-systems.md, Sizing a job) need at least "
-            "3.0 GiB of memory, and this process can have ",
+            "kernbench: --sips 4096: 4096 SIPs running code in this process (docs/guides/big-systems.md, Sizing a job) "
+            "need at least 3.0 GiB of memory, and this process can have ",
         ),
     ],
 )

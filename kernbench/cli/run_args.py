@@ -150,7 +150,10 @@ def check_size(args: argparse.Namespace, topo: Topology, sips: list[int]) -> Non
         )
     here = -(-len(sips) // launcher_size())  # the most any rank simulates
     system = f"--sips {args.sips}" if args.sips is not None else f"{topo.source}"
-    require(sips_need(here), f"{system}: {count(here, 'SIP')} running code in this process (docs/guides/big-systems.md, Sizing a job)")
+    require(
+        sips_need(here),
+        f"{system}: {count(here, 'SIP')} running code in this process (docs/guides/big-systems.md, Sizing a job)",
+    )
 
 
 # -- devices -----------------------------------------------------------------------------------------------------
