@@ -36,8 +36,8 @@ Times (simulated, on each rank, from a barrier at the start of the step; reporte
 every all-reduce is done (the communication the backward did not hide); ``step_ns`` = their sum; ``comm_ns`` = the
 all-reduces' summed duration, and ``overlap_pct`` the share of it hidden behind compute (``1 - exposed / comm``;
 null, n/a, with one bucket: it is ready only when the backward ends). ``buckets`` and ``bucket_mib`` say how the
-gradients were bucketed (``bucket_mib=0``, the default: the gradients in min(4, layers) buckets, so that a small
-model still has buckets to overlap; DDP's fixed 25 MiB would leave it one).
+gradients were bucketed (default 0.25 MiB; ``bucket_mib=0``: the gradients in min(4, layers) buckets, so that a small
+model still has buckets to overlap, each all-reduce then paying the ring's latency).
 ``slowest_rank`` names that rank; ``median_rank`` and ``median_*_ns`` give the median rank's (by step time) breakdown,
 which ``kernbench run --scenario FILE --compare`` sets beside the slowest (a straggler shows there as waiting), and
 ``max_compute_ns`` the longest compute of any rank (the straggler's: when the last gradients are ready).
@@ -65,7 +65,7 @@ PARAMS = {
     "batch": (128, "tokens per rank (its micro-batch)", (1, None)),
     "cubes": (2, "cubes whose PEs run the GEMMs (cubes 1..N; cube 0 communicates)", (1, None)),
     "bucket_mib": (
-        0.0,
+        0.25,
         "gradient bucket size in MiB (DDP's bucket_cap_mb); 0: the gradients in min(4, layers) buckets, so that the "
         "backward has buckets to overlap at any size",
         (0, None),

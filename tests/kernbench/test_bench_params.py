@@ -83,7 +83,7 @@ def test_cli_list_shows_the_parameters_under_the_bench(capsys):
         "hidden=512",
         "batch=128",
         "cubes=2",
-        "bucket_mib=0.0",
+        "bucket_mib=0.25",
         "grad_dtype=f16",
         "overlap=true",
         "algorithm=''",

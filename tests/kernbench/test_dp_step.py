@@ -110,15 +110,15 @@ def test_an_algorithm_on_the_compute_pes_fails_the_run(capsys):
     assert "cannot overlap the GEMMs: use overlap=false" in line["error"]
 
 
-def test_quick_sizes_have_buckets_to_overlap(capsys):
-    """The README's quick sizes with the default bucket_mib=0: the gradients in 4 buckets, some overlapped."""
+def test_bucket_mib_0_gives_quick_sizes_buckets_to_overlap(capsys):
+    """The quick sizes with bucket_mib=0: the gradients in 4 buckets, some overlapped."""
     argv = ["run", "--topology", TOPOLOGY, "--sips", "2", "--json", "--bench", "dp_step"]
-    sizes = ["--set=hidden=128", "--set=batch=16", "--set=cubes=1"]
+    sizes = ["--set=hidden=128", "--set=batch=16", "--set=cubes=1", "--set=bucket_mib=0"]
     assert main([*argv, *sizes]) == 0
     line = json.loads(capsys.readouterr().out)
     m = line["results"][0]["metrics"]
     assert m["buckets"] == 4
-    assert line["params"]["bucket_mib"] == m["bucket_mib"] == m["grad_mib"] / 4  # the resolved default
+    assert line["params"]["bucket_mib"] == m["bucket_mib"] == m["grad_mib"] / 4  # resolved
     assert m["overlap_pct"] > 0
 
 
