@@ -26,7 +26,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     """Every option of ``kernbench run``."""
     what = p.add_mutually_exclusive_group()  # one of them, or a --scenario with jobs (run checks)
     what.add_argument(
-        "--bench", metavar="NAME", help="the bench to run: benches/NAME.py (./benches first, then the shipped ones)"
+        "--bench",
+        metavar="NAME",
+        help="the bench to run: benches/NAME.py (./benches first, then the shipped ones), or a bench file PATH.py",
     )
     what.add_argument("--list", action="store_true", help="list the benches with one-line descriptions")
     what.add_argument(

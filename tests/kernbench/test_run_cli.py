@@ -166,6 +166,16 @@ def test_unknown_bench_is_one_line_and_exit_2(capsys):
     assert all(name in err[0] for name in BENCHES)
 
 
+def test_a_bench_file_anywhere_runs_by_its_path(capsys, tmp_path):
+    mine = tmp_path / "my_gemm.py"
+    mine.write_text((REPO_ROOT / "kernbench/benches/gemm_single_pe.py").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["run", "--topology", TOPOLOGY, "--bench", str(mine), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert (line["bench"], line["status"]) == (str(mine), "PASS")
+    assert main(["run", "--bench", str(tmp_path / "missing.py")]) == 2
+    assert capsys.readouterr().err == f"kernbench: --bench {tmp_path / 'missing.py'}: no such file\n"
+
+
 @pytest.mark.parametrize(("device", "message"), [("sip:5", "has 2 SIPs"), ("gpu0", "expected sip:N")])
 def test_bad_device_exit_2(capsys, device, message):
     assert main(["run", "--topology", TOPOLOGY, "--bench", "gemm_single_pe", "--device", device]) == 2
