@@ -1,4 +1,4 @@
-"""Ending a whole MPI job when one rank raises (DESIGN 3.5, docs/adr/0006).
+"""Ending a whole MPI job when one rank raises (docs/adr/0007-failures-under-mpi.md).
 
 Without this, a rank that dies leaves the others blocked in MPI forever: ``mpirun`` only ends the job when a
 process dies of a signal or leaves without ``MPI_Finalize`` (which mpi4py calls at exit). So under an MPI launcher

@@ -179,6 +179,7 @@ def project(
         "sync_s": sync,
         "start_s": start,
         "round_cost_s": c_ex,
+        "reduction_cost_s": c_red,
         "projected_wall_s": projected,
         "critical_path_cpu_s": critical_cpu,
         "projected_cpu_s": projected_cpu,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kernbench.ccl import load_ccl_config
-from kernbench.cli import run_cmd
+from kernbench.cli import bench_run, run_report
 from kernbench.cli.bench_loader import bench_dirs, find, load
 from kernbench.engine import Engine
 from kernbench.topology import load_topology
@@ -85,14 +85,14 @@ def measure(work: Workload, topo_path: Path) -> dict[str, Any]:
     eng.run = timed_run  # type: ignore[method-assign]
     sips = list(range(topo.sip_count)) if getattr(module, "SPMD", False) else [0]
     if getattr(module, "SPMD", False):
-        results = run_cmd.run_spmd(eng, ccl, module.run, sips)
+        results = bench_run.run_spmd(eng, ccl, module.run, sips)
     else:
-        results = run_cmd.run_bench(eng, ccl, module.run, sips)
-    report = run_cmd.make_report(work.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
-    if report["status"] != run_cmd.PASS:
+        results = bench_run.run_bench(eng, ccl, module.run, sips)
+    report = run_report.make_report(work.bench, results, sips=sips, ranks=eng.size, wall_s=time.perf_counter() - wall0)
+    if report["status"] != run_report.PASS:
         raise SystemExit(f"{work}: {report['error']}")
     report.pop("wall_s")
-    sha = hashlib.sha256(run_cmd.json_line(report).encode()).hexdigest()[:16]
+    sha = hashlib.sha256(run_report.json_line(report).encode()).hexdigest()[:16]
     return {
         "bench": work.bench,
         "algorithm": work.algorithm,

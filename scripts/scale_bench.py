@@ -4,13 +4,13 @@ For each SIP count (default 16 64 256 1024, ``--sip-topology torus_2d``) one fre
 ``mpirun -n K`` job with ``--ranks K``, so peak RSS belongs to that size alone) loads ``topology.yaml`` with
 ``system.sip_count`` and ``system.topology`` replaced, times the set-up (``process_group_plans`` plus
 ``Engine(topo, report_requests=False)``), then runs the SPMD ``ccl_allreduce`` bench exactly as
-``kernbench run`` does (its ``bench_loader.find``/``load`` and ``run_cmd.run_spmd``) with ``--algorithm``
+``kernbench run`` does (its ``bench_loader.find``/``load`` and ``bench_run.run_spmd``) with ``--algorithm``
 (default ``mesh_allreduce``).
 
 One JSON line per size goes to stdout (the keys of `FIELDS`), then a table (``--markdown``: the same table as
-Markdown, for the README). ``status`` is the bench's PASS or FAIL, or TIMEOUT (no result within ``--timeout``
-seconds: the child is killed and the sweep goes on) or ERROR (the child failed; ``error`` is the last line it
-printed). ``--plot PNG`` draws set-up s/SIP, RSS MB/SIP and events/s against SIP count (needs the ``plot``
+Markdown, for docs/guides/big-systems.md). ``status`` is the bench's PASS or FAIL, or TIMEOUT (no result within
+``--timeout`` seconds: the child is killed and the sweep goes on) or ERROR (the child failed; ``error`` is the last
+line it printed). ``--plot PNG`` draws set-up s/SIP, RSS MB/SIP and events/s against SIP count (needs the ``plot``
 extra). Under ``--ranks K``, ``setup_s``, ``run_s`` and ``rss_mb`` are the maxima over the ranks and the
 per-SIP memory divides a rank's peak by the SIPs it simulates (``sips_per_rank``, the most any rank holds);
 ``setup_s_per_sip`` stays per SIP of the whole system.
@@ -100,7 +100,8 @@ def measure(
     """Set up and run ``bench`` on ``sips`` SIPs in this process (this rank, under mpirun); the measurements."""
     from kernbench.ccl import load_ccl_config
     from kernbench.cli.bench_loader import bench_dirs, find, load
-    from kernbench.cli.run_cmd import PASS, run_spmd
+    from kernbench.cli.bench_run import run_spmd
+    from kernbench.cli.run_report import PASS
     from kernbench.engine import Engine
     from kernbench.engine.system import lp_name
     from kernbench.runtime.distributed import process_group_plans
@@ -122,7 +123,7 @@ def measure(
     if getattr(module, "SPMD", False):
         results = run_spmd(eng, ccl, module.run, sips_list)
     else:  # a per-SIP bench on every SIP at once, as `kernbench run --device all`
-        from kernbench.cli.run_cmd import run_bench
+        from kernbench.cli.bench_run import run_bench
 
         results = run_bench(eng, ccl, module.run, sips_list)
     run_s = time.perf_counter() - t0
@@ -411,7 +412,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="S",
         help="seconds per size; a slower size is reported as TIMEOUT and the sweep goes on (default 600)",
     )
-    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for README.md)")
+    ap.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown (for docs/guides/big-systems.md)"
+    )
     ap.add_argument("--plot", metavar="PNG", help="draw the per-SIP figures against SIP count (needs matplotlib)")
     # Internal: measure one size in this process and write the result to DIR/rank<r>.json.
     ap.add_argument("--child", dest="child_out", metavar="DIR", help=argparse.SUPPRESS)

@@ -4,7 +4,7 @@ For each workload and SIP count it runs ``kernbench run`` in fresh child process
 under ``mpirun -n 2`` (measured), and with ``--ranks K --project`` for K = 2 (to check the projection against
 the measured 2-rank run) and each of ``--project-ranks`` (default 4 16 64, those <= the SIP count). Each run
 writes ``--stats-json``; one JSON line per run goes to stdout (the keys of `FIELDS`), then a table
-(``--markdown`` for the README) and with ``--plot PNG`` wall time against ranks per workload.
+(``--markdown`` for docs/guides/parallel-scaling.md) and with ``--plot PNG`` wall time against ranks per workload.
 
 - ``wall_s``: the command's own wall time (``kernbench run``'s ``wall_s``: set-up and run, imports excluded),
   measured for ``1`` and ``mpirun 2``, projected for ``proj K`` (docs/adr/0014-projection.md).

@@ -6,9 +6,9 @@ smallest (8 bytes, or one element per shard for the algorithms that shard over s
 (``--large``; default 64 MiB, less where the SIPs' data would pass 256 MiB in all, so a run stays within this
 machine's memory and minutes). Each row is one point: the simulated time (the slowest rank's, from the
 barrier's common release), ``model_us`` (`kernbench.ccl.model`) and ``sim_over_model``. JSON lines go to stdout
-(``--out FILE`` also keeps them), then a table (``--markdown`` for the README) and with ``--plot PNG`` the ratio
+(``--out FILE`` also keeps them), then a table (``--markdown`` for the docs) and with ``--plot PNG`` the ratio
 against SIP count per algorithm. Rows beyond ``--tolerance`` (default 1.15 either way) are marked and listed;
-the README's "Validation" section explains each.
+docs/validation.md explains each.
 
 Runs are independent simulations, so ``--jobs`` of them run at once (results do not depend on it); a run slower
 than ``--timeout`` is reported as TIMEOUT and the sweep goes on. 2D topologies need square SIP counts: the others
@@ -255,7 +255,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="with --from: recompute model_us and sim/model with this checkout's reference (the simulated times stand)",
     )
-    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for README.md)")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for docs/validation.md)")
     ap.add_argument("--plot", metavar="PNG", help="draw sim / model against SIP count (needs matplotlib)")
     return ap.parse_args(argv)
 

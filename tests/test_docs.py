@@ -11,7 +11,7 @@ The line right before a block's opening fence says what to do with it (a block w
   temporary directory.
 - ``<!-- docs: output -->``: what the run block before it printed (stdout), compared as doctest does with
   ELLIPSIS and NORMALIZE_WHITESPACE: ``...`` stands for anything (wall-clock figures, lines left out), and runs of
-  spaces or newlines compare equal.
+  spaces or newlines compare equal; a ``/tmp/`` path in it stands for the private one the command was given.
 - ``<!-- docs: output of COMMAND -->``: the same comparison with what ``COMMAND`` prints; it may also precede a
   Markdown table (which ends at the first blank line).
 - ``<!-- docs: file PATH -->``: the block is written to ``PATH`` (a bench a later run block runs), in order.
@@ -192,7 +192,7 @@ def run_outputs(file: str) -> dict[int, str]:
 def _assert_shows(block: Block, actual: str) -> None:
     checker = doctest.OutputChecker()
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    shown = block.text
+    shown = _private(block.text)  # a /tmp/ path the command was given, as it prints it
     if not checker.check_output(shown, actual, flags):
         diff = checker.output_difference(doctest.Example("", shown), actual, flags)
         pytest.fail(f"{block} does not match what the command prints (copy the real output):\n{diff}")

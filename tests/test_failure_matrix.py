@@ -1,4 +1,4 @@
-"""How jobs end when one process fails (DESIGN 3.5): each case as a real ``mpirun -n 2`` job and as one process.
+"""How jobs end when one process fails (ADRs 0007 and 0018): each case as a real ``mpirun -n 2`` job and as one process.
 
 Every job must end with a non-zero exit code within 15 s, print the cause exactly once and leave no process
 behind. The failing code lives in tests/failure_cases/ and fails on the job's last process (in one process: that

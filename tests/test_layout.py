@@ -17,7 +17,20 @@ import pytest
 from kernbench.runtime.context import RuntimeContext
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["yaml_input", "topology", "components", "engine", "kernels", "ccl", "runtime", "tp", "cli", "benches"]
+LAYERS = [
+    "yaml_input",
+    "topology",
+    "scenario",
+    "components",
+    "engine",
+    "kernels",
+    "ccl",
+    "runtime",
+    "tp",
+    "chakra",
+    "cli",
+    "benches",
+]
 """Bottom to top: a module may import its own layer and those before it (the shipped benches are programs on
 top; ``kernbench run`` loads them by path)."""
 

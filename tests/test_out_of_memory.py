@@ -38,12 +38,14 @@ def capped_job(limit: int, ranks: int | None, args: list[str]) -> tuple[dict, st
 
 
 def one_line(stderr: str, ranks: int | None) -> str:
-    """The line kernbench printed (under mpirun MPICH's ``MPI_Abort`` adds one of its own, after it)."""
+    """The line kernbench printed (under mpirun MPICH's ``MPI_Abort`` adds one of its own, after it; hydra, ending
+    the job, lost that one in 1 of 20 jobs measured (issue 21): it is MPICH's, not ours to promise)."""
     lines = stderr.splitlines()
     if ranks:
-        assert lines[1:] == [
-            "Abort(3) on node 1 (rank 1 in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 3) - process 1"
-        ]
+        assert lines[1:] in (
+            [],
+            ["Abort(3) on node 1 (rank 1 in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 3) - process 1"],
+        ), stderr
         lines = lines[:1]
     [line] = lines
     who = "rank 1: " if ranks else ""
@@ -82,11 +84,13 @@ def test_a_run_that_grows_to_its_limit_ends_before_an_allocation_fails(ranks):
     assert elapsed < 20
 
 
-def test_the_16_sip_hierarchical_all_reduce_under_ulimit_v_280000_ends_in_one_line():
-    """The case that spun at 100 % CPU, printed pages of MemoryError, or aborted in greenlet (issue 21)."""
+@pytest.mark.parametrize("ranks", RANKS, ids=["one process", "mpirun -n 2"])
+def test_the_16_sip_hierarchical_all_reduce_under_ulimit_v_280000_ends_in_one_line(ranks):
+    """The case that spun at 100 % CPU, printed pages of MemoryError, or aborted in greenlet; under mpirun with rank
+    1 limited, hung or failed in ``MPI_Abort`` (issue 21)."""
     args = ["-m", "kernbench.cli.main", "run", "--bench", "ccl_allreduce", "--sips", "16"]
-    record, stderr, elapsed = capped_job(280000 * 1024, None, [*args, "--algorithm", "hierarchical_allreduce"])
-    assert re.search(r"of 273 MiB of address space in use, ulimit -v\)$", one_line(stderr, None))
+    record, stderr, elapsed = capped_job(280000 * 1024, ranks, [*args, "--algorithm", "hierarchical_allreduce"])
+    assert re.search(r"of 273 MiB of address space in use, ulimit -v\)$", one_line(stderr, ranks))
     assert record["sips"] == list(range(16))
     assert elapsed < 60
 
@@ -102,8 +106,8 @@ def test_the_16_sip_hierarchical_all_reduce_under_ulimit_v_280000_ends_in_one_li
         ),
         (
             ["run", "--bench", "gemm_single_pe", "--device", "all", "--sips", "4096"],
-            "kernbench: --sips 4096: 4096 SIPs running code in this process (README, Sizing a job) need at least "
-            "3.0 GiB of memory, and this process can have ",
+            "kernbench: --sips 4096: 4096 SIPs running code in this process (docs/guides/big-systems.md, Sizing a job) "
+            "need at least 3.0 GiB of memory, and this process can have ",
         ),
     ],
 )

@@ -34,7 +34,10 @@ default ring; one equal shard per participating PE for multi-PE ones); algorithm
 Times (simulated, on each rank, from a barrier at the start of the step; reported for the slowest rank):
 ``compute_ns`` = forward + backward, up to the end of the last backward GEMM; ``exposed_comm_ns`` = from there until
 every all-reduce is done (the communication the backward did not hide); ``step_ns`` = their sum; ``comm_ns`` = the
-all-reduces' summed duration, and ``overlap_pct`` the share of it hidden behind compute (``1 - exposed / comm``).
+all-reduces' summed duration, and ``overlap_pct`` the share of it hidden behind compute (``1 - exposed / comm``;
+null, n/a, with one bucket: it is ready only when the backward ends). ``buckets`` and ``bucket_mib`` say how the
+gradients were bucketed (default 0.25 MiB; ``bucket_mib=0``: the gradients in min(4, layers) buckets, so that a small
+model still has buckets to overlap, each all-reduce then paying the ring's latency).
 ``slowest_rank`` names that rank; ``median_rank`` and ``median_*_ns`` give the median rank's (by step time) breakdown,
 which ``kernbench run --scenario FILE --compare`` sets beside the slowest (a straggler shows there as waiting), and
 ``max_compute_ns`` the longest compute of any rank (the straggler's: when the last gradients are ready).
@@ -61,7 +64,12 @@ PARAMS = {
     "hidden": (512, "hidden size: a multiple of 8 x cubes", (1, None)),
     "batch": (128, "tokens per rank (its micro-batch)", (1, None)),
     "cubes": (2, "cubes whose PEs run the GEMMs (cubes 1..N; cube 0 communicates)", (1, None)),
-    "bucket_mib": (0.25, "gradient bucket size in MiB (DDP's bucket_cap_mb)", (0, None)),
+    "bucket_mib": (
+        0.25,
+        "gradient bucket size in MiB (DDP's bucket_cap_mb); 0: the gradients in min(4, layers) buckets, so that the "
+        "backward has buckets to overlap at any size",
+        (0, None),
+    ),
     "grad_dtype": ("f16", "gradient and bucket dtype: f16 (as the weights, DDP's default) or f32"),
     "overlap": (True, "all-reduce each bucket as soon as it is ready (false: all after the backward)"),
     "algorithm": ("", "ccl.yaml algorithm of the gradient all-reduce (empty: --algorithm or the file's default)"),
@@ -206,9 +214,21 @@ class Reference:
 # -- setup --------------------------------------------------------------------------------------------------------
 
 
-def check(p: dict, torch: Any) -> tuple[int, int, int, int]:
+def check_before_run(p: dict, topo: Any, ccl: Any) -> None:
+    """The rules ``kernbench run`` checks before the run (a usage error, not a FAIL): sizes against the topology
+    and an all-reduce algorithm that sums each element over the ranks."""
+    check(p, topo)
+    algo = (ccl.with_algorithm(p["algorithm"]) if p["algorithm"] else ccl).selected()
+    if getattr(algo.load_module(), "REDUCES_ACROSS_PES", False):
+        raise ValueError(
+            f"algorithm: ccl algorithm {algo.name!r} reduces across PEs (every shard with every other): a "
+            "gradient all-reduce must sum each element over the ranks; pick a ring, mesh or tree"
+        )
+
+
+def check(p: dict, topo: Any) -> tuple[int, int, int, int]:
     """Validate the parameters against the topology: (shards, K chunk of forward / dgrad, M chunk of grad)."""
-    per_cube, cubes = torch.topo.pes_per_cube, torch.topo.cubes_per_sip
+    per_cube, cubes = topo.pes_per_cube, topo.cubes_per_sip
     for name in ("layers", "hidden", "batch", "cubes"):
         if p[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {p[name]}")
@@ -224,8 +244,8 @@ def check(p: dict, torch: Any) -> tuple[int, int, int, int]:
         )
     if p["grad_dtype"] not in GRAD_SIZES:
         raise ValueError(f"grad_dtype must be f32 or f16, got {p['grad_dtype']!r}")
-    if p["bucket_mib"] <= 0:
-        raise ValueError(f"bucket_mib must be > 0, got {p['bucket_mib']}")
+    if p["bucket_mib"] < 0:
+        raise ValueError(f"bucket_mib must be >= 0 (0: min(4, layers) buckets), got {p['bucket_mib']}")
     b, w, g = p["batch"], p["hidden"] // shards, GRAD_SIZES[p["grad_dtype"]]
     kb = (BUDGET - b * w * 4 - b * w * F16) // (b * w * F16 + w * w * F16)
     mb = (BUDGET - b * w * F16) // (b * w * F16 + w * w * g)
@@ -235,6 +255,14 @@ def check(p: dict, torch: Any) -> tuple[int, int, int, int]:
             "GEMM staging budget: lower batch or raise cubes"
         )
     return shards, min(kb, shards), min(mb, shards), w
+
+
+def with_bucket_size(p: dict) -> dict:
+    """``p`` with ``bucket_mib=0`` resolved: the gradients' MiB over min(4, layers) buckets."""
+    if p["bucket_mib"] > 0:
+        return p
+    grad_mib = p["layers"] * p["hidden"] ** 2 * GRAD_SIZES[p["grad_dtype"]] / (1 << 20)
+    return {**p, "bucket_mib": grad_mib / min(4, p["layers"])}
 
 
 def buckets_of(p: dict) -> list[list[int]]:
@@ -260,7 +288,7 @@ def bucket_policy(pes: tuple) -> DPPolicy:
 def worker(rank: int, torch: Any, p: dict, ref: Reference) -> dict:
     dist = torch.distributed
     dist.init_process_group("ahbm")
-    shards, kb, mb, w = check(p, torch)
+    shards, kb, mb, w = check(p, torch.topo)
     plan = dist.plans()[rank]
     h, b, per_cube, g_size = p["hidden"], p["batch"], torch.topo.pes_per_cube, GRAD_SIZES[p["grad_dtype"]]
     grid = [(c, pe) for c in range(1, p["cubes"] + 1) for pe in range(per_cube)]
@@ -374,12 +402,9 @@ def run(torch: Any, **params: Any) -> dict:
     if p["algorithm"]:
         torch.ccl = torch.ccl.with_algorithm(p["algorithm"])
     algo = torch.ccl.selected()
-    if getattr(algo.load_module(), "REDUCES_ACROSS_PES", False):
-        raise ValueError(
-            f"ccl algorithm {algo.name!r} reduces across PEs (every shard with every other): a "
-            "gradient all-reduce must sum each element over the ranks; pick a ring, mesh or tree"
-        )
-    check(p, torch)
+    # kernbench run checked them already; a caller of run may not have
+    check_before_run({**p, "algorithm": ""}, torch.topo, torch.ccl)
+    p = with_bucket_size(p)
     world = torch.distributed.plans()[0].world_size
     ref = Reference(p)
     torch.multiprocessing.spawn(worker, args=(torch, p, ref), nprocs=world)
@@ -398,10 +423,11 @@ def run(torch: Any, **params: Any) -> dict:
         },
         "sim_latency_ns": slowest["step_ns"],
         **slowest,
-        "overlap_pct": 100.0 * (1 - slowest["exposed_comm_ns"] / slowest["comm_ns"]) if slowest["comm_ns"] else 0.0,
+        "overlap_pct": overlap_pct(slowest, len(buckets_of(p))),
         "world_size": world,
         "algorithm": algo.name,
         "buckets": len(buckets_of(p)),
+        "bucket_mib": p["bucket_mib"],
         "grad_mib": p["layers"] * p["hidden"] ** 2 * GRAD_SIZES[p["grad_dtype"]] / (1 << 20),
         "tflops_per_rank": flops / slowest["compute_ns"] / 1000,
         "max_rel_err": err,
@@ -410,3 +436,11 @@ def run(torch: Any, **params: Any) -> dict:
         "median_rank": median_rank,
         **{f"median_{key}": by_rank[median_rank][key] for key in parts},
     }
+
+
+def overlap_pct(slowest: dict, buckets: int) -> float | None:
+    """The share of the all-reduces hidden behind the backward, in %; None (n/a) with one bucket, which is only
+    ready when the backward is done: nothing could overlap it."""
+    if buckets < 2 or not slowest["comm_ns"]:
+        return None
+    return 100.0 * (1 - slowest["exposed_comm_ns"] / slowest["comm_ns"])

@@ -1,5 +1,6 @@
-"""One training step of a GPT-style model with tensor, pipeline and data parallelism (Megatron's layout), optionally
-with MoE experts; the step's time and where it went, for the slowest rank and per pipeline stage.
+"""One training step of a GPT-style model in Megatron's tensor x pipeline x data-parallel layout, vs numpy.
+
+Optionally with MoE experts; the step's time and where it went, for the slowest rank and per pipeline stage.
 
 SPMD: one rank per SIP. ``kernbench.tp.initialize_model_parallel(tp, pp)`` splits the ``tp x pp x dp`` ranks as
 Megatron does. The model is ``layers`` transformer blocks (split evenly over the ``pp`` stages) on ``hidden``-wide

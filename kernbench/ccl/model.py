@@ -31,7 +31,7 @@ link's pace; slower SIPs and jitter are not in the reference (the PE's costs are
 
 Not modelled: contention between flows that share a link or a port beyond the PE's own (none on the shipped
 topologies' ring and grid algorithms; `hierarchical_allreduce`'s PE rings share the cube's crossbar), and a FIFO
-port's head-of-line wait inside a pipeline. The README's "Validation" table says where these show.
+port's head-of-line wait inside a pipeline. docs/validation.md says where these show.
 """
 
 from __future__ import annotations

@@ -66,7 +66,13 @@ def describe(path: Path) -> str:
 
 
 def find(name: str, dirs: list[Path]) -> Path:
-    """The file of bench ``name``; an unknown name is a `BenchError` listing the benches there are."""
+    """The file of bench ``name``, or the file ``name`` names when it ends in ``.py`` (a bench kept anywhere); an
+    unknown name is a `BenchError` listing the benches there are."""
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise BenchError(f"--bench {name}: no such file")
+        return path.resolve()
     benches = available(dirs)
     if _NAME.fullmatch(name) and name in benches:
         return benches[name]
@@ -76,8 +82,8 @@ def find(name: str, dirs: list[Path]) -> Path:
 
 
 def load(name: str, path: Path) -> ModuleType:
-    """Import ``path`` as module ``kernbench_benches.<name>``; it must define a callable ``run(torch)``."""
-    module_name = f"kernbench_benches.{name}"
+    """Import ``path`` as module ``kernbench_benches.<file name>``; it must define a callable ``run(torch)``."""
+    module_name = f"kernbench_benches.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise BenchError(f"bench {name!r}: cannot import {path}")

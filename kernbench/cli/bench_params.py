@@ -5,7 +5,8 @@ reads it with `ast`, without importing the bench). The default's type (bool, int
 type; a number may add its range, ``(default, "what it is", (low, high))`` (inclusive, None for no bound), and is
 always finite (``nan`` and ``inf`` are refused). A bench with ``PARAMS`` is called as ``run(torch, **params)``
 with every parameter (the defaults overridden by ``--set``); one without is called as ``run(torch)``, as before.
-Any problem is a `BenchError` (one line, exit 2).
+Rules that involve the system or several parameters go in an optional ``check_before_run(params, topo, ccl)`` that
+raises ValueError (`check_rules`), checked before the run. Any problem is a `BenchError` (one line, exit 2).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from kernbench.cli.bench_loader import BenchError
+from pdes.errors import message_of
 
 TYPES = (bool, int, float, str)
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -160,3 +162,19 @@ def read_declared(path: Path) -> dict[str, tuple[Any, str]]:
             except (ValueError, BenchError):
                 return {}
     return {}
+
+
+def check_rules(name: str, module: ModuleType, params: dict[str, Any], topo: Any, ccl: Any) -> None:
+    """A bench's own rules for its parameters, before anything runs: ``check_before_run(params, topo, ccl)`` (optional;
+    ``params`` with the defaults filled in, the system's `Topology` and `CclConfig`) raises ValueError naming the
+    parameter and its rule, which is a usage error here (`BenchError`: one line, exit 2) rather than a FAIL."""
+    rules = getattr(module, "check_before_run", None)
+    if rules is None:
+        return
+    given = {key: params.get(key, default) for key, (default, _) in declared(name, module).items()}
+    try:
+        rules(given, topo, ccl)
+    except BenchError:
+        raise
+    except ValueError as exc:
+        raise BenchError(f"bench {name}: {message_of(exc)}") from None

@@ -262,7 +262,7 @@ def text_lines(
             *([f"# scenario: {scenario_line(scenario, topo)}"] if not scenario.empty else []),
             f"# time: simulated, one call from the barrier's release to the slowest rank's end; "
             f"busbw = algbw x {BUS_FACTORS[op]}",
-            "# model: the analytical reference (kernbench.ccl.model; README, Validation)",
+            "# model: the analytical reference (kernbench.ccl.model; docs/validation.md)",
             "#",
             "#" + _row(COLUMNS)[1:],
             ("#" + _row(UNITS)[1:]).rstrip(),

@@ -11,7 +11,6 @@ shares with benches (``--json``, ``--ranks``, ``--partition``, ``--sync``, ``--t
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from typing import Any, NamedTuple
@@ -21,13 +20,14 @@ from kernbench.chakra import ChakraError, Feeder, Workload, load_workload
 from kernbench.chakra.report import make_report
 from kernbench.cli import exit_codes, process
 from kernbench.cli.bench_loader import BenchError
+from kernbench.cli.bench_run import run_stats
 from kernbench.cli.ccl_args import ccl_input, load_collectives
 from kernbench.cli.labels import count
 from kernbench.cli.output import finish
 from kernbench.cli.output_files import check_outputs, text_writer
 from kernbench.cli.record_args import recorded_outputs, recording_of
-from kernbench.cli.run_cmd import check_run_options, check_size, projection_line, run_stats, sync_line
-from kernbench.cli.run_report import hw_lines, json_line
+from kernbench.cli.run_args import check_run_options, check_size
+from kernbench.cli.run_report import hw_lines, json_line, projection_line, stats_file_text, sync_line
 from kernbench.cli.system_args import load_system, topology_input, warn_idle_ranks
 from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             (None, []) if recording is None or records is None else recorded_outputs(outputs, recording, records)
         )
         if "--stats-json" in outputs:
-            text = json.dumps({"chakra": args.chakra, "sips": workload.world, **stats}, indent=1) + "\n"
+            text = stats_file_text({"chakra": args.chakra, "sips": workload.world}, stats)
             items.append((outputs["--stats-json"], text_writer(text)))
         if args.json:
             lines = [json_line(report)]

@@ -1,5 +1,5 @@
-"""The exit codes of ``kernbench`` (the README's table): a script can tell a wrong result from a bad command line,
-a run that ran out of memory, and a report whose file could not be written.
+"""The exit codes of ``kernbench`` (the table in docs/reference/cli.md): a script can tell a wrong result from a
+bad command line, a run that ran out of memory, and a report whose file could not be written.
 
 Under ``mpirun`` the job's code is the same: every rank returns the same one, and a rank that ends early (out of
 memory, interrupted) ends the job with its own.

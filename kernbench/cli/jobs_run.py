@@ -18,11 +18,11 @@ from typing import Any, NamedTuple
 from kernbench.ccl import CclConfig, CclConfigError, load_ccl_config
 from kernbench.cli import exit_codes
 from kernbench.cli.bench_loader import BenchError, bench_dirs, find, load
-from kernbench.cli.bench_params import declared, format_value, parse_sets, ranges, summary
+from kernbench.cli.bench_params import check_rules, declared, format_value, parse_sets, ranges, summary
+from kernbench.cli.bench_run import one_line, split_result
 from kernbench.cli.ccl_args import select_algorithm
 from kernbench.cli.labels import count, sip_set
 from kernbench.cli.output import finish
-from kernbench.cli.run_cmd import one_line, split_result
 from kernbench.cli.run_report import FAIL, PASS, json_line
 from kernbench.cli.spmd_verdicts import combine_verdicts
 from kernbench.cli.system_args import warn_idle_ranks
@@ -53,7 +53,7 @@ class JobSetup(NamedTuple):
 
 def prepare_jobs(args: argparse.Namespace, topo: Topology, scenario: Scenario) -> list[JobSetup]:
     """Every job's bench, parameters and algorithm checked; a problem is one line naming the job's YAML path."""
-    used = [name for name in UNUSED_WITH_JOBS if getattr(args, name)] + (["device"] if args.device != "sip:0" else [])
+    used = [name for name in UNUSED_WITH_JOBS if getattr(args, name)] + (["device"] if args.device is not None else [])
     if used:
         flag = "--" + used[0].replace("_", "-")
         raise BenchError(f"{flag}: not with a scenario's jobs ({scenario.source}), which name their own params")
@@ -80,6 +80,10 @@ def _prepare(args: argparse.Namespace, topo: Topology, scenario: Scenario, i: in
         process_group_plans(ccl, topo, job.sips, [(0, 0)] * len(job.sips))  # the job's world is a process group
     except (CclConfigError, GroupError) as exc:
         raise fail(".algorithm" if job.algorithm else "", exc) from None
+    try:
+        check_rules(job.bench, module, params, topo, ccl)
+    except BenchError as exc:
+        raise fail(".params", exc) from None
     bench = functools.partial(module.run, **params) if params else module.run
     return JobSetup(job, bench, params, ccl)
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from kernbench.cli import ccl_perf_cmd, exit_codes, probe_cmd, process, run_cmd, topology_cmd
+from kernbench.cli import ccl_perf_cmd, exit_codes, output_files, probe_cmd, process, run_cmd, topology_cmd
 from kernbench.cli.memory_needs import NotEnoughMemory
 from kernbench.cli.output import JobArgumentParser, stdout_is_closed
 from kernbench.cli.user_errors import USER_ERRORS
@@ -32,7 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     install_abort_hook()
+    output_files.watch_fifos(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    finally:
+        if launcher_rank() == 0:  # the rank that writes the outputs: a FIFO it did not write gets its end
+            output_files.release_fifos()
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    output_files.watch_fifos((), args)
     if stdout_is_closed():
         return exit_codes.USAGE
     try:

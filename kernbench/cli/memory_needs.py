@@ -3,9 +3,10 @@ that cannot fit is refused in one line that says both (`NotEnoughMemory`, exit 3
 memory after minutes (docs/adr/0018).
 
 Known before the run: every SIP a process simulates and runs code on costs at least `MIB_PER_SIP` (the smallest
-"added MB/SIP" of README's scale table; workloads that touch more PEs need more), and a ``ccl-perf`` sweep's
-largest size is a buffer per rank plus numpy's float64 reference of the whole array. Both are lower bounds: a run
-refused here could not have fit, a run let through may still run out (and then ends in one line, `pdes.memory`).
+"added MB/SIP" of the scale table in docs/guides/big-systems.md; workloads that touch more PEs need more), and a
+``ccl-perf`` sweep's largest size is a buffer per rank plus numpy's float64 reference of the whole array. Both are
+lower bounds: a run refused here could not have fit, a run let through may still run out (and then ends in one
+line, `pdes.memory`).
 
 Available: the smallest of the node's ``MemAvailable`` (shared by the ranks on it), what the address-space and
 data limits (``ulimit -v``, ``-d``) leave, and what the cgroup's ``memory.max`` leaves.

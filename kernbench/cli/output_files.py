@@ -7,7 +7,8 @@ them, written after it without destroying what the path is (docs/adr/0018).
   replaced, the link stays a link.
 - A character device (``/dev/null``, a terminal) or a FIFO is written through, as a shell redirection writes
   it. A FIFO is not opened before the run (its reader would see the end of its input), and at the end it needs
-  a reader.
+  a reader. A FIFO output the command does not write (refused, failed, interrupted, out of memory) is opened
+  and closed as it ends (`release_fifos`): its reader sees an empty input instead of waiting forever.
 - Refused before the run (`OutputError`, one line, exit 2): a directory, a block device or a socket; a path where
   no file can be created (``/proc``, ``/sys``, a missing directory, a read-only or full file system); an output
   that is also an input (``--topology``, ``--ccl``, the bench) or another output; the regular file that is this
@@ -33,6 +34,12 @@ Writer = Callable[[BinaryIO], object]
 
 TEMPORARIES: set[str] = set()
 """Temporary files being written now (the signal and out-of-memory handlers remove them)."""
+
+OUTPUT_FLAGS = ("--trace", "--hw-stats", "--stats-json", "--plot")
+"""The options that name output files (their ``argparse`` names: ``trace``, ``hw_stats``, ...)."""
+
+UNWRITTEN_FIFOS: set[str] = set()
+"""Output paths that were FIFOs when the command started and that it has not opened yet (`release_fifos`)."""
 
 
 class OutputError(ValueError):
@@ -116,6 +123,31 @@ def remove_temporaries() -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     TEMPORARIES.clear()
+
+
+def watch_fifos(argv: Sequence[str], args: object = None) -> None:
+    """Note the outputs named in ``argv`` (raw: before parsing can fail) or ``args`` (parsed) that are FIFOs, for
+    `release_fifos`."""
+    paths: list[str | None] = [getattr(args, flag[2:].replace("-", "_"), None) for flag in OUTPUT_FLAGS]
+    for i, word in enumerate(argv):
+        name, eq, value = word.partition("=")
+        if name in OUTPUT_FLAGS:
+            paths.append(value if eq else argv[i + 1] if i + 1 < len(argv) else None)
+    for path in paths:
+        if path:
+            with contextlib.suppress(OSError):
+                if stat.S_ISFIFO(os.stat(path).st_mode):
+                    UNWRITTEN_FIFOS.add(path)
+
+
+def release_fifos() -> None:
+    """Open and close each FIFO output not written (`watch_fifos`) if a process reads it: that reader gets the end
+    of its input rather than waiting for a writer that will not come. Without a reader, nothing is done."""
+    for path in list(UNWRITTEN_FIFOS):
+        with contextlib.suppress(OSError):
+            if stat.S_ISFIFO(os.stat(path).st_mode):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    UNWRITTEN_FIFOS.clear()
 
 
 def failure_line(out: Output, exc: OSError) -> str:
@@ -230,6 +262,7 @@ def _write_through(path: str, writer: Writer) -> None:
         if exc.errno == errno.ENXIO and stat.S_ISFIFO(os.stat(path).st_mode):
             raise OSError(errno.ENXIO, "no process reads the FIFO") from None
         raise
+    UNWRITTEN_FIFOS.discard(path)  # its reader gets the end of its input when this closes, whatever is written
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     with os.fdopen(fd, "wb") as fh:
         writer(fh)

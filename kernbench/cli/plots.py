@@ -8,7 +8,11 @@ when it is missing, so a long sweep does not fail at its end (the path itself: `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import BinaryIO
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""Where a source checkout's ``pyproject.toml`` is, if kernbench runs from one (editable install or PYTHONPATH)."""
 
 
 class PlotError(ValueError):
@@ -20,7 +24,15 @@ def check_plot(path: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise PlotError(f"--plot {path}: needs matplotlib: pip install -e '.[plot]'") from None
+        raise PlotError(f"--plot {path}: needs matplotlib: {plot_install_hint()}") from None
+
+
+def plot_install_hint(checkout: Path = CHECKOUT) -> str:
+    """How to get matplotlib: the checkout's extra (``pip install -e '.[plot]'``, from its root) when kernbench runs
+    from a checkout, else the installed package's (``pip install 'kernbench[plot]'``)."""
+    if (checkout / "pyproject.toml").is_file() and (checkout / "kernbench" / "cli" / "plots.py").is_file():
+        return f"pip install -e '.[plot]' (in {checkout})"
+    return "pip install 'kernbench[plot]'"
 
 
 def size_label(nbytes: float) -> str:

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from kernbench.cli import exit_codes
-from kernbench.cli.output_files import remove_temporaries
+from kernbench.cli.output_files import release_fifos, remove_temporaries
 from kernbench.runtime.worker_errors import user_frame_in
 from pdes import memory
 from pdes.abort import leave
@@ -62,6 +62,7 @@ def print_on_failure(record: dict[str, Any] | None) -> None:
 
 def _out_of_memory(line: str) -> None:
     remove_temporaries()
+    release_fifos()
     _print_failure(line)
 
 
@@ -74,6 +75,7 @@ def _print_failure(line: str) -> None:
 def _stop(signum: int, _frame: FrameType | None) -> NoReturn:
     """SIGINT, SIGTERM: leave quietly (the shell, or mpirun, says what ended the command)."""
     remove_temporaries()
+    release_fifos()
     leave(exit_codes.INTERRUPTED if signum == signal.SIGINT else exit_codes.TERMINATED)
 
 
@@ -90,6 +92,7 @@ def _unreported_exit(status: int) -> NoReturn:
             + "; the run fails"
         )
         remove_temporaries()
+        release_fifos()
         _print_failure(line)
         sys.stderr.write(f"kernbench: {line}\n")
         leave(status or exit_codes.FAIL)

@@ -1,5 +1,6 @@
-"""``kernbench run --trace PATH --trace-sips 0-3 --trace-detail ops --hw-stats PATH``: what a run records, and the
-files it writes from it (README, Timeline traces and hardware statistics; docs/adr/0015-timeline-traces.md).
+"""``kernbench run --trace PATH --trace-sips 0-3 --trace-detail ops --hw-stats PATH --hw-stats-window PHASE``: what a
+run records, and the files it writes from it (docs/reference/cli.md, Timeline traces and hardware statistics;
+docs/adr/0015-timeline-traces.md).
 
 Options are checked before anything runs (a `BenchError`: one line, exit 2; the paths themselves:
 `kernbench.cli.output_files`). The files are written by rank 0 only, from the records every rank gathered.
@@ -46,6 +47,12 @@ def add_record_args(p: argparse.ArgumentParser) -> None:
         "utilisation and peak queue, per HBM slice bytes read and written, per PE busy time by unit; the "
         "text report adds the busiest links and the utilisation ranges",
     )
+    p.add_argument(
+        "--hw-stats-window",
+        metavar="PHASE",
+        help="with --hw-stats: count only what each SIP does during host phase PHASE, a name of the phase table "
+        "(-v): kernel:all_reduce for the collective, say, without the set-up copies around it",
+    )
 
 
 def check_record_options(args: argparse.Namespace) -> None:
@@ -54,6 +61,8 @@ def check_record_options(args: argparse.Namespace) -> None:
         for flag, value in (("--trace-sips", args.trace_sips), ("--trace-detail", args.trace_detail)):
             if value is not None:
                 raise BenchError(f"{flag} {value}: needs --trace PATH")
+    if args.hw_stats_window is not None and args.hw_stats is None:
+        raise BenchError(f"--hw-stats-window {args.hw_stats_window}: needs --hw-stats PATH")
     if args.hw_stats is not None and Path(args.hw_stats).suffix.lower() not in STATS_FORMATS:
         raise BenchError(f"--hw-stats {args.hw_stats}: expected a .json or .csv file name")
 
@@ -67,7 +76,12 @@ def recording_of(args: argparse.Namespace, topo: Topology) -> Recording | None:
         sips = (
             frozenset(range(topo.sip_count)) if args.trace_sips is None else parse_sips(args.trace_sips, topo.sip_count)
         )
-    return Recording(trace_sips=sips, detail=args.trace_detail or DEFAULT_DETAIL, stats=args.hw_stats is not None)
+    return Recording(
+        trace_sips=sips,
+        detail=args.trace_detail or DEFAULT_DETAIL,
+        stats=args.hw_stats is not None,
+        window=args.hw_stats_window,
+    )
 
 
 def parse_sips(text: str, sip_count: int) -> frozenset[int]:
@@ -96,7 +110,7 @@ def recorded_outputs(
         items.append((outputs["--trace"], text_writer(trace_json(records, recording.detail))))
     stats = None
     if "--hw-stats" in outputs:
-        stats = hw_stats(records)
+        stats = hw_stats(records, recording.window)
         csv = Path(outputs["--hw-stats"].path).suffix.lower() == ".csv"
         text = stats_csv(stats) if csv else json.dumps(_rounded(stats)) + "\n"
         items.append((outputs["--hw-stats"], text_writer(text)))

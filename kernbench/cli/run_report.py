@@ -13,10 +13,12 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kernbench.cli.bench_params import summary
+from kernbench.cli.bench_loader import BenchError, available, describe
+from kernbench.cli.bench_params import read_declared, summary
 from kernbench.cli.labels import count, sip_set
 from kernbench.topology import Topology
 
@@ -221,6 +223,8 @@ def _ns(ns: float) -> str:
 
 
 def _value(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, float):
         return f"{v:.6g}"
     return json.dumps(v) if isinstance(v, dict | list) else str(v)
@@ -242,7 +246,17 @@ def hw_lines(stats: dict[str, Any]) -> list[str]:
     and PE unit utilisation over the slices and PEs used: a few lines whatever the number of SIPs."""
     links = sorted(stats["links"], key=lambda link: (-link["busy_ns"], link["link"]))[:BUSIEST_LINKS]
     width = max((len(link["link"]) for link in links), default=0)
-    lines = [f"hw stats: simulated span {stats['span_ns']:,.2f} ns; busiest links (busy share, bytes, peak queue):"]
+    window = stats.get("window")
+    if window is None:
+        where = f"simulated span {stats['span_ns']:,.2f} ns"
+    elif not window["sips"]:
+        return [f"hw stats: phase {window['phase']}: no SIP ran it (the phase table names the phases), nothing counted"]
+    else:
+        where = (
+            f"phase {window['phase']} on {count(len(window['sips']), 'SIP')} (each SIP's own span of it, the longest "
+            f"{stats['span_ns']:,.2f} ns)"
+        )
+    lines = [f"hw stats: {where}; busiest links (busy share, bytes, peak queue):"]
     lines += [
         f"  {link['link']:<{width}} {100 * link['utilisation']:5.1f}%  {link['bytes']:,} B  "
         f"peak queue {link['peak_queue']}"
@@ -265,3 +279,92 @@ def hw_lines(stats: dict[str, Any]) -> list[str]:
 def _range(shares: list[float]) -> str:
     lo, hi = min(shares), max(shares)
     return f"{100 * lo:.1f}%" if f"{lo:.3f}" == f"{hi:.3f}" else f"{100 * lo:.1f}%..{100 * hi:.1f}%"
+
+
+# -- the --stats-json file ------------------------------------------------------------------------------------------
+
+STATS_NOTES = {
+    "units": "*_ns: simulated nanoseconds; *_s: wall-clock (or, *_cpu_s, CPU) seconds of this process's run",
+    "rounds": "sync.rounds and ranks[].rounds: the engine's synchronization rounds (every rank takes part in each "
+    "round); totals.rank_rounds: rounds summed over ranks (rounds x ranks)",
+}
+"""The ``notes`` of a ``--stats-json`` file: what its units and its two kinds of round count are."""
+
+
+def stats_file_text(head: dict[str, Any], stats: dict[str, Any]) -> str:
+    """The ``--stats-json`` file: ``head`` (what ran), then `pdes.Simulation.stats` with units in the names of
+    simulated times (``sim_time_ns``, ``lookahead_ns``: pdes counts in the model's unit, here ns) and the sum of
+    the ranks' rounds named ``rank_rounds``, apart from the run's ``rounds`` (`STATS_NOTES`)."""
+    totals = {("rank_rounds" if k == "rounds" else k): v for k, v in stats["totals"].items()}
+    sync = {_with_ns(k): v for k, v in stats["sync"].items()}
+    ranks = [{_with_ns(k): v for k, v in r.items()} for r in stats["ranks"]]
+    record = {**head, **stats, "totals": totals, "sync": sync, "ranks": ranks, "notes": STATS_NOTES}
+    return json.dumps(record, indent=1) + "\n"
+
+
+def _with_ns(key: str) -> str:
+    return f"{key}_ns" if key in ("sim_time", "lookahead") else key
+
+
+# -- more lines: synchronization, projection, the list of benches ------------------------------------------------
+
+
+def after_wall(lines: list[str]) -> int:
+    """Where the summary lines go: after the header's ``wall`` line."""
+    return next(i for i, line in enumerate(lines) if line.startswith("  wall ")) + 1
+
+
+def sync_line(sync: dict[str, Any]) -> str:
+    """``sync: 2 ranks, 150 rounds, 1.2M events (50.1% / 49.9%), null 3,004 / real 1,200 msgs, blocked 23% of
+    wall, lambda 4.2``: the shares per rank for up to 4 ranks, else their range."""
+    shares = sync["events_share"]
+    if len(shares) <= 4:
+        split = " / ".join(f"{100 * x:.1f}%" for x in shares)
+    else:
+        split = f"{100 * min(shares):.1f}%..{100 * max(shares):.1f}% per rank"
+    lam = sync["lambda"]
+    return (
+        f"sync: {count(sync['ranks'], 'rank')}, {count(sync['rounds'], 'round')}, "
+        f"{_si(sync['events'])} events ({split}), null {sync['null_msgs']:,} / real {sync['real_msgs']:,} msgs, "
+        f"blocked {100 * sync['blocked_fraction']:.0f}% of wall, lambda {'-' if lam is None else f'{lam:.3g}'}"
+    )
+
+
+def projection_line(p: dict[str, Any]) -> str:
+    """``projected: 4 ranks on 4 cores 1.23 s (serial 0.20 + critical path 0.85 + sync 0.05 (150 rounds, 20 us
+    exchange + 40 us reduction each) + MPI start 0.13); measured in one process 3.10 s: 2.5x; from CPU time (cores
+    to itself) 0.98 s``: the terms add up to the projection; a round's costs are `pdes.projection`'s, in us."""
+    speedup = p["speedup"]
+    return (
+        f"projected: {count(p['ranks'], 'rank')} on {p['ranks']} cores {p['projected_wall_s']:.2f} s "
+        f"(serial {p['serial_s'] + p['per_rank_other_s']:.2f} + critical path {p['critical_path_s']:.2f} + sync "
+        f"{p['sync_s']:.2f} ({p['rounds']:,} rounds, {1e6 * p['round_cost_s']:.3g} us exchange + "
+        f"{1e6 * p['reduction_cost_s']:.3g} us reduction each) + MPI start {p['start_s']:.2f}); measured in one "
+        f"process {p['measured_wall_s']:.2f} s"
+        + (f": {speedup:.2f}x" if speedup else "")
+        + (f"; from CPU time (cores to itself) {p['projected_cpu_s']:.2f} s" if p["projected_cpu_s"] else "")
+    )
+
+
+def _si(n: int) -> str:
+    """1234 -> ``1,234``; 1_234_567 -> ``1.2M``."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 100_000:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:,}"
+
+
+def list_lines(dirs: list[Path]) -> list[str]:
+    """Each bench with its description and parameters; no bench at all is a `BenchError` (exit 2)."""
+    benches = available(dirs)
+    if not benches:
+        raise BenchError("--list: no benches found (searched: " + (", ".join(str(d) for d in dirs) or "nothing") + ")")
+    width = max(len(name) for name in benches)
+    lines = []
+    for name, path in benches.items():
+        lines.append(f"{name:<{width}}  {describe(path)}")
+        params = read_declared(path)
+        if params:
+            lines.append(" " * (width + 2) + "--set " + summary({k: default for k, (default, _) in params.items()}))
+    return lines

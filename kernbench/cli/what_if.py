@@ -24,7 +24,7 @@ def add_scenario_args(p: argparse.ArgumentParser, compared: str) -> None:
         metavar="FILE",
         help="a what-if scenario (YAML): slower SIPs, compute jitter, degraded or failed links"
         + (", jobs sharing the fabric" if "jobs" in compared else "")
-        + " (README, What-if studies)",
+        + " (docs/guides/what-if.md)",
     )
     p.add_argument("--compare", action="store_true", help=f"also run without the scenario and print {compared}")
 

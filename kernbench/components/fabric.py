@@ -40,7 +40,8 @@ class SipFabric:
     """The timed links and the memories of SIP number ``sip`` (link names start with ``sip<n>.``).
 
     A cube, and the UCIe links out of it, are built the first time a route or an address reaches them
-    (DESIGN 4.8): an all-reduce over thousands of SIPs that touches one cube per SIP pays for one cube per SIP.
+    (docs/adr/0009-setup-linear-in-sips.md): an all-reduce over thousands of SIPs that touches one cube per SIP
+    pays for one cube per SIP.
     Links are independent state, so when each is built changes no result.
     """
 

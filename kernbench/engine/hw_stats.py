@@ -5,7 +5,8 @@ over the run's simulated span: the latest SIP clock) and peak queue (the most tr
 The inter-SIP links are the SerDes ports, ``sipS.serdes.DIR``: every byte a SIP sends towards DIR is serialised
 there. Per HBM slice: bytes read and written, busy time and utilisation. Per PE that ran a kernel: launches and
 busy time per unit (``cpu`` command decodes, ``dma``, ``gemm``, ``math``, ``mmu``). Everything is ordered by SIP
-and name, so the result does not depend on the partition.
+and name, so the result does not depend on the partition. ``--hw-stats-window PHASE`` cuts each SIP's figures to
+its span of one host phase (the collective's ``kernel:all_reduce``, say), leaving out the set-up copies around it.
 """
 
 from __future__ import annotations
@@ -33,17 +34,23 @@ CSV_COLUMNS = (
 )
 
 
-def hw_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The statistics of every SIP that recorded them (`Engine.gather_records` with ``Recording(stats=True)``)."""
-    records = sorted(records, key=lambda r: r["sip"])
-    span = max((r["now"] for r in records), default=0.0)
+def hw_stats(records: list[dict[str, Any]], window: str | None = None) -> dict[str, Any]:
+    """The statistics of every SIP that recorded them (`Engine.gather_records` with ``Recording(stats=True)``).
 
-    def share(ns: float) -> float:
-        return ns / span if span > 0 else 0.0
+    With ``window`` (``Recording.window``, a host phase) each SIP's records are cut to its own span of that phase and
+    utilisations are shares of it; ``window`` adds the phase, the SIPs that ran it and the longest span."""
+    records = sorted(records, key=lambda r: r["sip"])
+    spans = {r["sip"]: r["window"][1] - r["window"][0] if r.get("window") else 0.0 for r in records}
+    span = max(spans.values(), default=0.0) if window is not None else max((r["now"] for r in records), default=0.0)
 
     links, hbm, pes = [], [], []
     for r in records:
         sip = r["sip"]
+        own = spans[sip] if window is not None else span
+
+        def share(ns: float, own: float = own) -> float:
+            return ns / own if own > 0 else 0.0
+
         busy = {}
         for link in r["links"]:
             links.append({"sip": sip, **link, "utilisation": share(link["busy_ns"])})
@@ -63,7 +70,10 @@ def hw_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
                     "utilisation": {unit: share(ns) for unit, ns in by_unit.items()},
                 }
             )
-    return {"span_ns": span, "links": links, "hbm": hbm, "pes": pes}
+    out = {"span_ns": span, "links": links, "hbm": hbm, "pes": pes}
+    if window is not None:
+        out["window"] = {"phase": window, "sips": [r["sip"] for r in records if r.get("window")]}
+    return out
 
 
 def stats_csv(stats: dict[str, Any]) -> str:

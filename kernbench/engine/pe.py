@@ -1,17 +1,16 @@
-"""Kernel launches: dispatch to PEs, one greenlet per PE, and the timed primitives PE programs call.
+"""Kernels on PEs: one greenlet per PE, and the timed primitives PE programs call.
 
-A launch travels host -> PCIe -> IO_CPU (``io_cpu.overhead_ns``) -> the M_CPU of every cube involved
-(``m_cpu.overhead_ns``) -> each PE (a header each), all as timed transfers. Every PE then starts at the same
-instant: the arrival of the slowest dispatch plus ``pe_cpu.overhead_ns`` (the launch start barrier), so
-measurements across PEs do not carry dispatch offsets. When the last PE finishes, a completion header goes from
-its PE to the host.
+A launch's dispatch to its PEs and its completion are a request flow of the SIP (`SipModel._launch` in
+`kernbench.engine.sip`, with the other request flows); every PE of the launch then runs its program here
+(`run_program`).
 
 Each PE runs its program in a greenlet driven by a SimPy process (its PE_CPU): a primitive that takes time
 hands a SimPy event to the driver, which yields it and switches back with the value, so kernels read as plain
 sequential Python while the LP's clock advances. A what-if scenario's slowdown and jitter (`kernbench.scenario`)
-stretch the units' times: ``SipModel.speed``. Data moves when the simulated operation completes (DESIGN
-§4.3). Primitives: ``issue`` (PE_CPU decode of one command), ``dma_all`` (PE DMA descriptors, local or to any
-SIP), ``compute`` (GEMM / MATH unit busy for ``overhead + flops / throughput``), ``translate`` (MMU, per-PE TLB).
+stretch the units' times: ``SipModel.speed``. Data moves when the simulated operation completes
+(docs/adr/0003-kernels-and-tensors-on-the-engine.md). Primitives: ``issue`` (PE_CPU decode of one command),
+``dma_all`` (PE DMA descriptors, local or to any SIP), ``compute`` (GEMM / MATH unit busy for ``overhead + flops /
+throughput``), ``translate`` (MMU, per-PE TLB).
 
 A failing program fails the launch at once with a `KernelError` naming kernel, SIP, cube and PE; host code
 sees it from ``wait``.
@@ -19,18 +18,17 @@ sees it from ``wait``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 from greenlet import getcurrent, greenlet
 
-from kernbench.components import Flow, TransferTiming
+from kernbench.components import Flow
 from kernbench.engine.completion import Completion
 from kernbench.engine.ipcq import IpcqError, Queue, free_in_order, inbox, outbox, trace
-from kernbench.engine.messages import HEADER_BYTES, KernelLaunchMsg, PeDmaMsg
+from kernbench.engine.messages import KernelLaunchMsg, PeDmaMsg
 from kernbench.topology import PhysAddr
 from pdes import memory
 from pdes.clock import wake_at
@@ -40,9 +38,6 @@ if TYPE_CHECKING:
     from kernbench.engine.sip import SipModel
 
 UNITS = ("cpu", "dma", "gemm", "math", "mmu")
-
-_Arrival = tuple[float, int, TransferTiming, TransferTiming]
-"""A launch header's arrival at a PE: (time, cube, timing to the cube's M_CPU, timing from there to the PE)."""
 
 
 class KernelError(RuntimeError):
@@ -262,57 +257,7 @@ class PeContext:
         return runs
 
 
-def launch_flow(model: SipModel, msg: KernelLaunchMsg, tag: int) -> Flow[None]:
-    """The timed life of one launch on SIP ``model`` (see the module docstring)."""
-    env, topo, fabric = model.env, model.topo, model.fabric
-    ledger = model.ledger()
-    yield from model._host_command(ledger)
-    if msg.after is not None and not msg.after.event.processed:  # the stream's previous launch goes first
-        with contextlib.suppress(Exception):  # its failure is its own host's to see; this launch goes on
-            yield msg.after.event
-    cubes = sorted({cube for cube, _ in msg.pes})
-    dispatch = [env.process(_dispatch_cube(model, cube, [p for c, p in msg.pes if c == cube])) for cube in cubes]
-    arrivals = []
-    for proc in dispatch:
-        arrivals.extend((yield proc))
-    _, cube, to_m_cpu, to_pe = max(arrivals, key=lambda item: item[0])  # the slowest path (first on ties)
-    ledger.transfer(to_m_cpu)
-    ledger.command(f"{model.name}.cube{cube}.m_cpu", to_m_cpu.end, topo.cube.m_cpu.overhead_ns)
-    ledger.transfer(to_pe)
-    start = ledger.command(f"{model.name}.pe_cpu", to_pe.end, topo.pe.pe_cpu.overhead_ns)
-    yield wake_at(env, start)
-
-    failed = env.event()
-    contexts = [PeContext(model, msg.name, cube, pe, msg.pes) for cube, pe in msg.pes]
-    runs = [env.process(_run_program(ctx, msg.program, failed)) for ctx in contexts]
-    yield simpy.AllOf(env, runs) | failed
-    if failed.triggered:
-        model._fail(tag, cast(KernelError, failed.value))  # SimPy types an event's value as Any | None
-        return
-    end = env.now
-    ledger.command(f"{model.name}.kernel.{msg.name}", start, end - start)
-    if model.recorder is not None:
-        model.recorder.kernel(msg.name, contexts, start, end)
-    last = max(contexts, key=lambda ctx: ctx.end_ns)  # the PE that finished last reports (first on ties)
-    notify = [*fabric.path(("pe", last.cube, last.pe), ("pcie",), HEADER_BYTES), *model.host.upstream]
-    ledger.transfer((yield model.transfer(notify, HEADER_BYTES)))
-    model._complete(tag, ledger, detail=_launch_detail(msg, contexts, start, end))
-
-
-def _dispatch_cube(model: SipModel, cube: int, pes: list[int]) -> Flow[list[_Arrival]]:
-    """IO_CPU -> M_CPU of ``cube`` -> each PE; returns [(arrival, cube, timing to M_CPU, timing to PE)]."""
-    env, fabric = model.env, model.fabric
-    to_m_cpu = yield model.transfer(fabric.path(("io",), ("m_cpu", cube), HEADER_BYTES), HEADER_BYTES)
-    yield wake_at(env, env.now + model.topo.cube.m_cpu.overhead_ns)
-    procs = [model.transfer(fabric.path(("m_cpu", cube), ("pe", cube, pe), HEADER_BYTES), HEADER_BYTES) for pe in pes]
-    arrivals = []
-    for proc in procs:
-        timing = yield proc
-        arrivals.append((timing.end, cube, to_m_cpu, timing))
-    return arrivals
-
-
-def _run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: simpy.Event) -> Flow[Any]:
+def run_program(ctx: PeContext, program: Callable[[PeContext], Any], failed: simpy.Event) -> Flow[Any]:
     """Drive ``program(ctx)`` in a greenlet: every event it waits on is yielded here.
 
     An exception in the program triggers ``failed`` with a `KernelError` (the first one wins) and ends this PE.
@@ -356,7 +301,7 @@ def _kernel_doing(local: dict[str, Any]) -> str:
 memory.label(_kernel_code, _kernel_doing)
 
 
-def _launch_detail(msg: KernelLaunchMsg, contexts: list[PeContext], start: float, end: float) -> dict[str, Any]:
+def launch_detail(msg: KernelLaunchMsg, contexts: list[PeContext], start: float, end: float) -> dict[str, Any]:
     """Per-unit busy time summed over the launch's PEs, the work done, and the execution span."""
     busy = {unit: sum(ctx.busy[unit] for ctx in contexts) for unit in UNITS}
     work = {key: sum(ctx.work[key] for ctx in contexts) for key in ("dma_bytes", "flops", "commands")}

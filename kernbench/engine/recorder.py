@@ -30,11 +30,14 @@ DMA / GEMM / MATH / MMU operations; plus link busy intervals."""
 
 @dataclass(frozen=True)
 class Recording:
-    """What to record: ``trace_sips`` (None: no trace) at ``detail``, and ``stats`` (hardware statistics)."""
+    """What to record: ``trace_sips`` (None: no trace) at ``detail``, and ``stats`` (hardware statistics), over the
+    whole run or, with ``window``, only while each SIP's host is in that phase (a name of the phase table, such as
+    ``kernel:all_reduce``: from its first request's start to its last one's end on that SIP)."""
 
     trace_sips: frozenset[int] | None = None
     detail: str = "ops"
     stats: bool = False
+    window: str | None = None
 
     def __post_init__(self) -> None:
         if self.detail not in DETAILS:
@@ -45,7 +48,7 @@ class Recording:
         tracing = self.trace_sips is not None and sip in self.trace_sips
         if not (tracing or self.stats):
             return None
-        return SipRecorder(sip, env, self.detail if tracing else None, self.stats)
+        return SipRecorder(sip, env, self.detail if tracing else None, self.stats, self.window if self.stats else None)
 
 
 Span = tuple[tuple[Any, ...], str, float, float, dict[str, Any] | None]
@@ -56,15 +59,21 @@ pe)``."""
 class SipRecorder:
     """The records of one SIP; ``detail`` None: statistics only (the SIP is not traced)."""
 
-    def __init__(self, sip: int, env: simpy.Environment, detail: str | None, stats: bool) -> None:
+    def __init__(
+        self, sip: int, env: simpy.Environment, detail: str | None, stats: bool, window: str | None = None
+    ) -> None:
         self.sip = sip
         self.env = env
         self.tracing = detail is not None
         self.ops = detail in ("ops", "links")
         self.stats = stats
+        self.window = window  # the phase the statistics are cut to (`Recording.window`), or None
+        self.window_span: list[float] | None = None  # [first start, last end] of that phase so far
+        self.launches: list[tuple[float, tuple[int, int], list[float]]] = []  # with a window: (start, PE, busy)
+        self.link_tracks = detail == "links"
         self.probe: LinkProbe | None = None
         if stats or detail == "links":
-            self.probe = LinkProbe(intervals=detail == "links")
+            self.probe = LinkProbe(intervals=self.link_tracks, clock=(lambda: env.now) if window else None)
             attach(env, self.probe)
         self.spans: list[Span] = []
         self.sends: list[tuple[int, int, int, int, float]] = []  # (slot, seq, cube, pe, t)
@@ -80,6 +89,8 @@ class SipRecorder:
                 self.spans.append(
                     (("pe", ctx.cube, ctx.pe), name, start, ctx.end_ns, {"kernel": name, "launch_exec_ns": end - start})
                 )
+            if self.window is not None:
+                self.launches.append((start, (ctx.cube, ctx.pe), [ctx.busy[unit] for unit in UNITS]))
             if self.stats:
                 totals = self.pes.get((ctx.cube, ctx.pe))
                 if totals is None:
@@ -102,11 +113,20 @@ class SipRecorder:
         """The data of send ``seq`` into ``slot`` is there for PE ``(cube, pe)``'s kernel."""
         self.recvs.append((slot, seq, cube, pe, self.env.now))
 
+    def wants(self, phase: str) -> bool:
+        """Whether host phase ``phase`` is recorded (`phase`): for the trace, or as the statistics' window."""
+        return self.tracing or phase == self.window
+
     def phase(self, phase: str, requests: list[tuple[str, float, float, int]]) -> None:
         """Host code finished ``phase``: its requests ``(name, start, end, bytes)``, issued together."""
         if not requests:
             return
         first, last = min(r[1] for r in requests), max(r[2] for r in requests)
+        if phase == self.window:
+            span = self.window_span
+            self.window_span = [first, last] if span is None else [min(span[0], first), max(span[1], last)]
+        if not self.tracing:
+            return
         self.spans.append((("host", "phases"), phase, first, last, {"requests": len(requests)}))
         for name, start, end, nbytes in requests:
             self.spans.append(
@@ -128,10 +148,31 @@ class SipRecorder:
             "recvs": [list(r) for r in self.recvs],
             "link_intervals": (
                 {name: [list(i) for i in ivs] for name, ivs in probe.intervals().items() if ivs}
-                if probe is not None and probe.keep_intervals
+                if probe is not None and self.link_tracks
                 else {}
             ),
             "links": probe.links() if probe is not None and self.stats else [],
             "hbm": probe.hbm() if probe is not None and self.stats else [],
             "pes": [[cube, pe, *totals] for (cube, pe), totals in sorted(self.pes.items())],
+            **(self._windowed() if self.window is not None else {}),
+        }
+
+    def _windowed(self) -> dict[str, Any]:
+        """The statistics cut to this SIP's span of the window phase (none if it never ran that phase)."""
+        span, probe = self.window_span, self.probe
+        if span is None or probe is None:
+            return {"window": None, "links": [], "hbm": [], "pes": []}
+        t0, t1 = span
+        pes: dict[tuple[int, int], list[float]] = {}
+        for start, pe, busy in self.launches:
+            if t0 <= start <= t1:
+                totals = pes.setdefault(pe, [0.0] * (1 + len(UNITS)))
+                totals[0] += 1
+                for i, ns in enumerate(busy, 1):
+                    totals[i] += ns
+        return {
+            "window": span,
+            "links": probe.window_links(t0, t1),
+            "hbm": probe.window_hbm(t0, t1),
+            "pes": [[cube, pe, *totals] for (cube, pe), totals in sorted(pes.items())],
         }

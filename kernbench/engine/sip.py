@@ -22,7 +22,11 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
   tail lands; if that is on another SIP than the PE's, an acknowledgement (header) returns to the PE's SIP, and
   the request completes when it arrives. A ``notify`` write (IPCQ data and credits) from the PE's own SIP is
   posted instead: it completes when its last byte has left the SIP, and the queue's credits do the flow control.
-- `KernelLaunchMsg`: see `kernbench.engine.pe`.
+- `KernelLaunchMsg`: the command phase, then IO_CPU -> the M_CPU of every cube involved (``m_cpu.overhead_ns``)
+  -> each PE (a header each), all as timed transfers. Every PE then starts at the same instant: the arrival of
+  the slowest dispatch plus ``pe_cpu.overhead_ns`` (the launch start barrier), so measurements across PEs do not
+  carry dispatch offsets. Each PE runs the program (`kernbench.engine.pe`); when the last PE finishes, a
+  completion header goes from its PE to the host.
 - `MmuMapMsg` / `MmuUnmapMsg`: the command phase, then the IO_CPU sends the update (header) to the M_CPU of
   every cube it names (all by default) at once; each cube has its own page table, so a replicated tensor can map
   one virtual range to each cube's local copy; each pays ``m_cpu.overhead_ns``; the tables change when the
@@ -31,9 +35,10 @@ Request flows (``HEADER_BYTES`` is the size of a request or acknowledgement with
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -54,12 +59,15 @@ from kernbench.engine.messages import (
     Request,
 )
 from kernbench.engine.mmu import PageTable
-from kernbench.engine.pe import launch_flow
+from kernbench.engine.pe import KernelError, PeContext, launch_detail, run_program
 from kernbench.engine.recorder import Recording, SipRecorder
 from kernbench.scenario import NO_SCENARIO, PeSpeed, Scenario
 from kernbench.topology import NONE_DOWN, OPPOSITE, PhysAddr, Topology, UnitKind, check_addr, first_hop, links_from
 from pdes import LP, Message
 from pdes.clock import wake_at
+
+_Arrival = tuple[float, int, TransferTiming, TransferTiming]
+"""A launch header's arrival at a PE: (time, cube, timing to the cube's M_CPU, timing from there to the PE)."""
 
 _CUBE_MEMORY_KINDS = {UnitKind.HBM: "hbm", UnitKind.SRAM: "sram", UnitKind.M_CPU: "m_cpu"}
 
@@ -291,6 +299,56 @@ class SipModel:
             lead = self.fabric.path(pe, port, HEADER_BYTES)
             yield from self._emit(ledger, {**job, "op": "read", "to": msg.src.sip}, port, lead, HEADER_BYTES)
 
+    def _launch(self, msg: KernelLaunchMsg, tag: int) -> Flow[None]:
+        """A kernel launch: dispatch to its PEs, their programs (`kernbench.engine.pe`), the completion to the host."""
+        env, topo, fabric = self.env, self.topo, self.fabric
+        ledger = self.ledger()
+        yield from self._host_command(ledger)
+        if msg.after is not None and not msg.after.event.processed:  # the stream's previous launch goes first
+            with contextlib.suppress(Exception):  # its failure is its own host's to see; this launch goes on
+                yield msg.after.event
+        cubes = sorted({cube for cube, _ in msg.pes})
+        dispatch = [env.process(self._dispatch_cube(cube, [p for c, p in msg.pes if c == cube])) for cube in cubes]
+        arrivals = []
+        for proc in dispatch:
+            arrivals.extend((yield proc))
+        _, cube, to_m_cpu, to_pe = max(arrivals, key=lambda item: item[0])  # the slowest path (first on ties)
+        ledger.transfer(to_m_cpu)
+        ledger.command(f"{self.name}.cube{cube}.m_cpu", to_m_cpu.end, topo.cube.m_cpu.overhead_ns)
+        ledger.transfer(to_pe)
+        start = ledger.command(f"{self.name}.pe_cpu", to_pe.end, topo.pe.pe_cpu.overhead_ns)
+        yield wake_at(env, start)
+
+        failed = env.event()
+        contexts = [PeContext(self, msg.name, cube, pe, msg.pes) for cube, pe in msg.pes]
+        runs = [env.process(run_program(ctx, msg.program, failed)) for ctx in contexts]
+        yield simpy.AllOf(env, runs) | failed
+        if failed.triggered:
+            self._fail(tag, cast(KernelError, failed.value))  # SimPy types an event's value as Any | None
+            return
+        end = env.now
+        ledger.command(f"{self.name}.kernel.{msg.name}", start, end - start)
+        if self.recorder is not None:
+            self.recorder.kernel(msg.name, contexts, start, end)
+        last = max(contexts, key=lambda ctx: ctx.end_ns)  # the PE that finished last reports (first on ties)
+        notify = [*fabric.path(("pe", last.cube, last.pe), ("pcie",), HEADER_BYTES), *self.host.upstream]
+        ledger.transfer((yield self.transfer(notify, HEADER_BYTES)))
+        self._complete(tag, ledger, detail=launch_detail(msg, contexts, start, end))
+
+    def _dispatch_cube(self, cube: int, pes: list[int]) -> Flow[list[_Arrival]]:
+        """IO_CPU -> M_CPU of ``cube`` -> each PE; returns [(arrival, cube, timing to M_CPU, timing to PE)]."""
+        env, fabric = self.env, self.fabric
+        to_m_cpu = yield self.transfer(fabric.path(("io",), ("m_cpu", cube), HEADER_BYTES), HEADER_BYTES)
+        yield wake_at(env, env.now + self.topo.cube.m_cpu.overhead_ns)
+        procs = [
+            self.transfer(fabric.path(("m_cpu", cube), ("pe", cube, pe), HEADER_BYTES), HEADER_BYTES) for pe in pes
+        ]
+        arrivals = []
+        for proc in procs:
+            timing = yield proc
+            arrivals.append((timing.end, cube, to_m_cpu, timing))
+        return arrivals
+
     # -- flows that run where the data is ----------------------------------------------------------------------
 
     def _copy_from_here(self, ledger: Ledger, job: dict, src: PhysAddr, dst: PhysAddr) -> Flow[None]:
@@ -423,7 +481,7 @@ _FLOWS: dict[type, Callable[[SipModel, Any, int], Flow[None]]] = {
     MmuMapMsg: SipModel._mmu_update,
     MmuUnmapMsg: SipModel._mmu_update,
     IpcqInitMsg: SipModel._ipcq_init,
-    KernelLaunchMsg: launch_flow,
+    KernelLaunchMsg: SipModel._launch,
 }
 """The flow that carries out each kind of request: ``flow(model, msg, tag)``."""
 

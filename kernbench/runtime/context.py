@@ -235,7 +235,7 @@ class RuntimeContext:
         for c in done:
             trace.add(phase, c.start_ns, c.end_ns, c.latency_ns, c.nbytes, c.detail)
         recorder = self.engine.sim.current_lp().state.recorder
-        if recorder is not None and recorder.tracing:
+        if recorder is not None and recorder.wants(phase):
             recorder.phase(phase, [(c.request, c.start_ns, c.end_ns, c.nbytes) for c in done])
         return done
 

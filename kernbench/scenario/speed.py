@@ -7,7 +7,8 @@ moves at the rates of the memories, NoCs and links, which are not the PEs'.
 Jitter multiplies a GEMM or MATH op's time by a lognormal factor of mean 1 and the scenario's relative standard
 deviation (never negative, unlike a clipped normal; ``sigma^2 = ln(1 + cv^2)``). Each PE draws from its own
 stream, seeded from the scenario's seed and the PE's name only (`pdes.lp.lp_rng`), in the order its program runs
-its ops: which rank simulates the SIP, and what other PEs do meanwhile, change no draw (DESIGN 3.2, 4.9).
+its ops: which rank simulates the SIP, and what other PEs do meanwhile, change no draw
+(docs/adr/0023-what-if-scenarios.md).
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ already neighbours (rows of two), the physical link exists once: a -> b labelled
 (or N), never two links between the same pair. One SIP has no links.
 
 Everything here is closed-form arithmetic on grid coordinates: a SIP's links and a route cost O(1) and O(hops),
-whatever the system's size, so a rank sets up only what its own SIPs need (DESIGN 4.8). Only `sip_links`, which
-lists every link of the system (the engine declares them all), grows with the SIP count, linearly.
+whatever the system's size, so a rank sets up only what its own SIPs need (docs/adr/0009-setup-linear-in-sips.md).
+Only `sip_links`, which lists every link of the system (the engine declares them all), grows with the SIP count,
+linearly.
 
 Failed links (a what-if scenario's, `kernbench.scenario`) are given as ``down``: physical links as (lower SIP,
 higher SIP) pairs, both directions out. A route whose dimension-order path avoids them keeps that path (it is then a

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise SystemExit("phold_bench: --plot needs matplotlib: pip install -e '.[plot]'") from None
+            raise SystemExit(f"phold_bench: --plot needs matplotlib: {_plot_hint()}") from None
 
     rows = []
 
@@ -215,3 +215,12 @@ def plot_speedup(rows: list[dict], path: str) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _plot_hint() -> str:
+    """``pip install -e '.[plot]'`` in a source checkout (its root has pyproject.toml), else the installed
+    distribution's extra."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "pdes" / "phold" / "bench.py").is_file():
+        return f"pip install -e '.[plot]' (in {root})"
+    return "pip install 'kernbench[plot]'"

@@ -136,3 +136,22 @@ def test_ccl_allreduce_n_elem_from_set_and_params_in_the_json(capsys):
     assert line["results"][0]["metrics"]["n_elem"] == 96
     assert main(["run", "--topology", TOPOLOGY, "--json", "--bench", "gemm_single_pe"]) == 0
     assert json.loads(capsys.readouterr().out)["params"] == {}
+
+
+def test_a_bench_s_own_rules_are_checked_before_the_run(capsys, tmp_path):
+    """``check_before_run(params, topo, ccl)`` sees every parameter (defaults filled in) and the system; its ValueError
+    is a usage error (exit 2, one line), and the bench never runs."""
+    (tmp_path / "ruled.py").write_text(
+        'PARAMS = {"n": (8, "a multiple of the PEs per cube")}\n'
+        "def check_before_run(params, topo, ccl):\n"
+        '    if params["n"] % topo.pes_per_cube:\n'
+        "        raise ValueError(f\"n ({params['n']}) must be a multiple of {topo.pes_per_cube} (PEs per cube)\")\n"
+        "def run(torch, n):\n"
+        '    raise AssertionError("ran")\n'
+    )
+    args = ["run", "--topology", TOPOLOGY, "--benches-dir", str(tmp_path), "--bench", "ruled"]
+    assert main([*args, "--set", "n=12"]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "kernbench: bench ruled: n (12) must be a multiple of 8 (PEs per cube)\n")
+    assert main([*args, "--set", "n=16"]) == 1  # the rules hold: it runs (and fails here, on purpose)
+    assert "AssertionError: ran" in capsys.readouterr().out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kernbench.ccl import load_ccl_config
-from kernbench.cli import ccl_perf_cmd
+from kernbench.cli import ccl_perf_cmd, plots
 from kernbench.cli.ccl_perf import OPS, CclPerfError, parse_size, points, rank_values, run_sweep, sweep_sizes
 from kernbench.cli.main import main
 from kernbench.engine import Engine
@@ -245,7 +245,15 @@ def test_plot_without_matplotlib_is_one_line_before_the_run(monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     monkeypatch.setattr(ccl_perf_cmd, "run_sweep", lambda *_a: pytest.fail("ran the sweep"))
     assert main([*PERF, "--plot", "x.png"]) == 2
-    assert capsys.readouterr().err == "kernbench: --plot x.png: needs matplotlib: pip install -e '.[plot]'\n"
+    root = Path(plots.__file__).resolve().parents[2]
+    assert (
+        capsys.readouterr().err == f"kernbench: --plot x.png: needs matplotlib: pip install -e '.[plot]' (in {root})\n"
+    )
+
+
+def test_the_plot_hint_outside_a_checkout_names_the_package_extra(tmp_path):
+    assert plots.plot_install_hint(tmp_path) == "pip install 'kernbench[plot]'"
+    assert plots.plot_install_hint(plots.CHECKOUT).startswith("pip install -e '.[plot]' (in ")
 
 
 def test_all_to_all_and_groups_of_consecutive_ranks_are_right(capsys):

@@ -79,12 +79,54 @@ def test_other_algorithm_and_f32_gradients(capsys):
         (["--set", "grad_dtype=bf16"], "grad_dtype must be f32 or f16"),
         (["--set", "batch=8192", "--set", "hidden=1024"], "does not fit a PE's 1 MiB GEMM staging budget"),
         (["--set", "algorithm=hierarchical_allreduce"], "reduces across PEs"),
-        (["--set", "algorithm=ring_allreduce_all_pes"], "cannot overlap the GEMMs: use overlap=false"),
     ],
 )
-def test_bad_sizes_fail_with_a_clear_error(capsys, sets, error):
+def test_bad_sizes_are_usage_errors_before_the_run(capsys, sets, error):
+    """The bench's check_before_run: one line naming the parameter and its rule, exit 2, nothing on stdout."""
     code = main(["run", "--topology", TOPOLOGY, "--json", "--bench", "dp_step", *SMALL, *sets])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    [line] = err.splitlines()
+    assert line.startswith("kernbench: bench dp_step: "), line
+    assert error in line
+
+
+def test_an_algorithm_on_the_compute_pes_fails_the_run(capsys):
+    """What only the process groups' plans show is found in the run: a FAIL (exit 1)."""
+    code = main(
+        [
+            "run",
+            "--topology",
+            TOPOLOGY,
+            "--json",
+            "--bench",
+            "dp_step",
+            *SMALL,
+            "--set=algorithm=ring_allreduce_all_pes",
+        ]
+    )
     line = json.loads(capsys.readouterr().out)
     assert code == 1, line["error"]
-    assert line["status"] == "FAIL", line["error"]
-    assert error in line["error"], line["error"]
+    assert "cannot overlap the GEMMs: use overlap=false" in line["error"]
+
+
+def test_bucket_mib_0_gives_quick_sizes_buckets_to_overlap(capsys):
+    """The quick sizes with bucket_mib=0: the gradients in 4 buckets, some overlapped."""
+    argv = ["run", "--topology", TOPOLOGY, "--sips", "2", "--json", "--bench", "dp_step"]
+    sizes = ["--set=hidden=128", "--set=batch=16", "--set=cubes=1", "--set=bucket_mib=0"]
+    assert main([*argv, *sizes]) == 0
+    line = json.loads(capsys.readouterr().out)
+    m = line["results"][0]["metrics"]
+    assert m["buckets"] == 4
+    assert line["params"]["bucket_mib"] == m["bucket_mib"] == m["grad_mib"] / 4  # resolved
+    assert m["overlap_pct"] > 0
+
+
+def test_one_bucket_has_no_overlap_to_report(capsys):
+    """One bucket is ready only when the backward ends: overlap_pct is null (n/a in text), not 0."""
+    argv = ["run", "--topology", TOPOLOGY, "--sips", "2", "--bench", "dp_step", *SMALL, "--set=bucket_mib=1"]
+    assert main([*argv, "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["results"][0]["metrics"]
+    assert (m["buckets"], m["overlap_pct"]) == (1, None)
+    assert main(argv) == 0
+    assert "overlap_pct=n/a" in capsys.readouterr().out

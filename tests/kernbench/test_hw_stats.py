@@ -151,11 +151,39 @@ def test_cli_writes_json_and_csv_and_the_report_names_the_busiest_links(tmp_path
     assert not list(tmp_path.glob(".*tmp"))  # written through a temporary file, renamed
 
 
+def test_a_window_counts_only_the_collective(tmp_path, capsys):
+    """--hw-stats-window kernel:all_reduce: the host's set-up copies (the busiest links of the whole run) are left
+    out, its links carry only the launch's headers; the SerDes carry the all-reduce's bytes (all but the barrier's
+    before it), and every share is of each SIP's own span of the phase."""
+    whole, cut = tmp_path / "whole.json", tmp_path / "cut.json"
+    run = ["run", "--topology", str(DEFAULT_TOPOLOGY), "--bench", "ccl_allreduce", "--sips", "4", "--hw-stats"]
+    assert main([*run, str(whole)]) == 0
+    capsys.readouterr()
+    assert main([*run, str(cut), "--hw-stats-window", "kernel:all_reduce"]) == 0
+    text = capsys.readouterr().out
+    all_of, window = (json.loads(p.read_text()) for p in (whole, cut))
+    assert window["window"] == {"phase": "kernel:all_reduce", "sips": [0, 1, 2, 3]}
+    assert 0 < window["span_ns"] < all_of["span_ns"]
+    busiest = max(all_of["links"], key=lambda link: link["busy_ns"])["link"]
+    assert busiest.startswith("host.")  # without a window: the set-up copies
+    host = [link["bytes"] for link in window["links"] if link["link"].startswith("host.")]
+    assert 0 < max(host) <= 128  # the launch's command and completion headers only, no data
+    serdes = {link["link"]: link["bytes"] for link in window["links"] if ".serdes." in link["link"] and link["bytes"]}
+    whole_serdes = {link["link"]: link["bytes"] for link in all_of["links"] if link["link"] in serdes}
+    assert all(serdes[name] <= whole_serdes[name] for name in serdes)
+    assert sum(serdes.values()) > 0.99 * sum(whole_serdes.values())  # the all-reduce's data, not the barrier's tokens
+    assert all(0 <= link["utilisation"] <= 1 for link in window["links"])
+    assert "hw stats: phase kernel:all_reduce on 4 SIPs" in text
+    assert main([*run, str(cut), "--hw-stats-window", "nope"]) == 0
+    assert "hw stats: phase nope: no SIP ran it" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--hw-stats", "stats.txt"], "--hw-stats stats.txt: expected a .json or .csv file name"),
         (["--hw-stats", "/no/such/dir/s.json"], "--hw-stats /no/such/dir/s.json: cannot write: directory"),
+        (["--hw-stats-window", "kernel:all_reduce"], "--hw-stats-window kernel:all_reduce: needs --hw-stats PATH"),
     ],
 )
 def test_bad_hw_stats_options_are_one_line_errors(capsys, args, message):

@@ -78,6 +78,63 @@ def test_a_fifo_without_reader_fails_after_the_report(capsys, tmp_path):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
+def fifo_reader(fifo: Path) -> tuple[threading.Thread, list[bytes]]:
+    """A thread reading ``fifo`` to its end (it blocks in ``open`` until a writer comes)."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    return reader, got
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--stats-json", "/proc/x.json"], 2),  # refused before the run, after --trace was checked
+        (["--hw-stats", "/proc/x.csv", "--trace={fifo}"], 2),  # refused before --trace is looked at
+        (["--set", "nosuch=1"], 2),  # refused before the outputs are looked at
+    ],
+)
+def test_a_fifo_that_is_not_written_gets_the_end_of_its_input(capsys, tmp_path, args, code):
+    """A command that ends without writing its FIFO output does not leave the FIFO's reader waiting (issue 21)."""
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    reader, got = fifo_reader(fifo)
+    args = [a.replace("{fifo}", str(fifo)) for a in args]
+    code_, out, _ = kernbench(capsys, *(args if "--trace={fifo}" in args else ["--trace", str(fifo), *args]))
+    reader.join(timeout=30)
+    assert (code_, out) == (code, "")
+    assert not reader.is_alive()
+    assert got == [b""]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_fifo_named_with_a_bad_command_line_gets_the_end_of_its_input(tmp_path):
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    reader, got = fifo_reader(fifo)
+    with pytest.raises(SystemExit) as exc:
+        main([*RUN, "--trace", str(fifo), "--no-such-flag"])
+    reader.join(timeout=30)
+    assert exc.value.code == 2
+    assert not reader.is_alive()
+    assert got == [b""]
+
+
+@pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.skipif(MPIRUN is None, reason="no mpirun"))])
+def test_a_fifo_of_a_job_that_ends_early_gets_the_end_of_its_input(tmp_path, ranks):
+    """Ended by os._exit in a bench (the way out of memory and signals leave too: `kernbench.cli.process`)."""
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    reader, got = fifo_reader(fifo)
+    args = ["-m", "kernbench.cli.main", "run", "--bench", "os_exit", "--benches-dir", "tests/failure_cases/benches"]
+    proc, _, left = run_job([*args, "--device", "all", "--trace", str(fifo)], ranks)
+    reader.join(timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert not reader.is_alive()
+    assert got == [b""]
+    assert not left
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
 @pytest.mark.parametrize("flag", ["--trace", "--hw-stats", "--stats-json"])
 def test_a_write_that_fails_after_the_run_keeps_the_report_and_exits_4(capsys, tmp_path, flag):
@@ -90,6 +147,47 @@ def test_a_write_that_fails_after_the_run_keeps_the_report_and_exits_4(capsys, t
     assert json.loads(out)["status"] == "PASS"
     assert err.splitlines() == [f"kernbench: {flag} {path}: not written: No space left on device (errno 28)"]
     assert not other or (tmp_path / "t.json").stat().st_size > 0  # the other output is written all the same
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KiB tmpfs (root only: skipped where it cannot be mounted)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def fill(directory: Path, leave: int) -> None:
+    """Fill ``directory``'s file system until ``leave`` bytes are free."""
+    free = os.statvfs(directory).f_bfree * os.statvfs(directory).f_frsize
+    with (directory / "fill").open("wb") as fh:
+        fh.write(b"\0" * (free - leave))
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_file_system_that_fills_keeps_the_report_and_exits_4(capsys, small_tmpfs, json_flag):
+    """The trace (about 10 kB) does not fit in the 4 KiB left: the report is printed, the temporary removed."""
+    fill(small_tmpfs, 4096)
+    trace = small_tmpfs / "t.json"
+    code, out, err = kernbench(capsys, *json_flag, "--trace", str(trace))
+    assert code == 4
+    assert (json.loads(out)["status"] if json_flag else out.splitlines()[0].split(": ")[1]) == "PASS"
+    assert err.splitlines() == [f"kernbench: --trace {trace}: not written: No space left on device (errno 28)"]
+    assert [p.name for p in small_tmpfs.iterdir()] == ["fill"]
+
+
+def test_a_full_file_system_is_refused_before_the_run(capsys, small_tmpfs):
+    fill(small_tmpfs, 0)
+    trace = small_tmpfs / "t.json"
+    code, out, err = kernbench(capsys, "--trace", str(trace))
+    assert (code, out) == (2, "")
+    assert err == f"kernbench: --trace {trace}: cannot create a file there: No space left on device (errno 28)\n"
+    assert [p.name for p in small_tmpfs.iterdir()] == ["fill"]
 
 
 @pytest.mark.parametrize(
@@ -109,7 +207,7 @@ def test_a_write_that_fails_after_the_run_keeps_the_report_and_exits_4(capsys, t
         (["--trace", "{tmp}/missing/a.json"], "--trace {tmp}/missing/a.json: cannot write: directory"),
         (
             ["--trace", str(REPO_ROOT / "kernbench" / "benches" / "gemm_single_pe.py")],
-            f"--trace {REPO_ROOT / 'benches' / 'gemm_single_pe.py'}: is also the bench's file",
+            f"--trace {REPO_ROOT / 'kernbench' / 'benches' / 'gemm_single_pe.py'}: is also the bench's file",
         ),
     ],
 )
@@ -136,6 +234,18 @@ def test_the_regular_file_that_is_stdout_is_refused(tmp_path):
         )
     assert proc.returncode == 2
     assert proc.stderr == f"kernbench: --trace {out}: is this command's stdout: the output would replace the report\n"
+
+
+def test_every_output_of_a_run_gets_the_same_mode_from_the_umask(capsys, tmp_path):
+    """--trace and --hw-stats are written as --stats-json is: 0666 less the umask (they were 0600)."""
+    before = os.umask(0o022)
+    try:
+        names = {flag: tmp_path / f"{flag[2:]}.json" for flag in ("--trace", "--hw-stats", "--stats-json")}
+        code, _, _ = kernbench(capsys, *(x for flag, path in names.items() for x in (flag, str(path))))
+    finally:
+        os.umask(before)
+    assert code == 0
+    assert {flag: stat.S_IMODE(path.stat().st_mode) for flag, path in names.items()} == dict.fromkeys(names, 0o644)
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])

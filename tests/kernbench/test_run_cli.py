@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from kernbench.cli.bench_loader import available, bench_dirs, describe
+from kernbench.cli.bench_run import split_result
 from kernbench.cli.main import main
-from kernbench.cli.run_cmd import split_result
 from kernbench.runtime.phase_log import PhaseLog
 from tests.kernbench.helpers import REPO_ROOT
 
@@ -152,12 +152,28 @@ def test_list_shows_every_bench_with_its_docstring_line(capsys):
     assert describe(REPO_ROOT / "kernbench" / "benches" / "qkv_gemm.py") in lines[BENCHES.index("qkv_gemm")]
 
 
+def test_list_with_no_benches_found_is_an_error(capsys, tmp_path):
+    assert main(["run", "--list", "--benches-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"kernbench: --list: no benches found (searched: {tmp_path})\n")
+
+
 def test_unknown_bench_is_one_line_and_exit_2(capsys):
     assert main(["run", "--bench", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "unknown bench 'nope'" in err[0]
     assert all(name in err[0] for name in BENCHES)
+
+
+def test_a_bench_file_anywhere_runs_by_its_path(capsys, tmp_path):
+    mine = tmp_path / "my_gemm.py"
+    mine.write_text((REPO_ROOT / "kernbench/benches/gemm_single_pe.py").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["run", "--topology", TOPOLOGY, "--bench", str(mine), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert (line["bench"], line["status"]) == (str(mine), "PASS")
+    assert main(["run", "--bench", str(tmp_path / "missing.py")]) == 2
+    assert capsys.readouterr().err == f"kernbench: --bench {tmp_path / 'missing.py'}: no such file\n"
 
 
 @pytest.mark.parametrize(("device", "message"), [("sip:5", "has 2 SIPs"), ("gpu0", "expected sip:N")])

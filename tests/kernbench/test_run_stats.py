@@ -1,11 +1,12 @@
 """``kernbench run --stats-json / --ranks / --project``: statistics, virtual ranks and the wall-time projection."""
 
 import json
-import os
+import re
 
 import pytest
 
 from kernbench.cli.main import main
+from pdes.projection import ROUND_COST_S
 from tests.kernbench.helpers import REPO_ROOT
 from tests.kernbench.test_run_mpi import without_rank_and_wall
 from tests.pdes.test_mpi_jobs import MPIRUN, run
@@ -21,7 +22,7 @@ RANK_FIELDS = {
     "null_msgs",
     "remote_msgs_sent",
     "remote_msgs_received",
-    "sim_time",
+    "sim_time_ns",
     "wall_s",
     "compute_s",
     "compute_cpu_s",
@@ -68,17 +69,45 @@ def test_stats_json_per_rank_fields_add_up_to_the_single_process_run(capsys, tmp
     assert split["sync"]["rounds"] == split["ranks"][0]["rounds"]
     assert sum(split["sync"]["events_share"]) == pytest.approx(1.0)
     sync = split["sync"]
-    assert sync["lookahead"] > 0
-    assert sync["sim_time"] > 0
+    assert sync["lookahead_ns"] > 0
+    assert sync["sim_time_ns"] > 0
     assert 0 <= sync["blocked_fraction"] < 1
     for r, lam in zip(split["ranks"], sync["lambda_by_rank"], strict=True):
         assert r["blocked_s"] == pytest.approx(r["exchange_wait_s"] + r["reduce_wait_s"])
         assert r["compute_s"] <= r["busy_s"] + 1e-6
         assert r["busy_s"] <= r["wall_s"] + 1e-6
         # lambda = events per lookahead window x seconds per event / seconds per round
-        windows = sync["sim_time"] / sync["lookahead"]
+        windows = sync["sim_time_ns"] / sync["lookahead_ns"]
         assert lam == pytest.approx(r["events"] / windows * (r["compute_cpu_s"] / r["events"]) / sync["round_cost_s"])
     assert sync["lambda"] == pytest.approx(sum(sync["lambda_by_rank"]) / 3)
+
+
+def test_stats_json_names_its_units_and_its_two_round_counts(capsys, tmp_path):
+    """Simulated times carry their unit (ns); the run's rounds and their sum over ranks have different names."""
+    _, stats = kernbench_stats(capsys, tmp_path, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "2")
+    assert not {"sim_time", "lookahead"} & (set(stats["sync"]) | set(stats["ranks"][0]))
+    assert "rounds" not in stats["totals"]
+    rounds = stats["sync"]["rounds"]
+    assert [r["rounds"] for r in stats["ranks"]] == [rounds, rounds]
+    assert stats["totals"]["rank_rounds"] == 2 * rounds > 0
+    assert set(stats["notes"]) == {"units", "rounds"}
+    assert "rank_rounds" in stats["notes"]["rounds"]
+
+
+def test_projected_line_gives_the_round_cost_in_the_units_the_docs_use(capsys):
+    """A round's exchange costs ``ROUND_COST_S`` (20 us, as the README says) and a reduction on 4 ranks twice that;
+    the sync term is the projection's ``sync_s``, so the terms add up to the projected time."""
+    assert (
+        main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--sips", "4", "--ranks", "4", "--project"])
+        == 0
+    )
+    line = next(x for x in capsys.readouterr().out.splitlines() if "projected:" in x)
+    exchange = f"{1e6 * ROUND_COST_S:.3g} us exchange + {2e6 * ROUND_COST_S:.3g} us reduction each)"
+    assert exchange == "20 us exchange + 40 us reduction each)"
+    assert exchange in line
+    terms = re.search(r"\(serial ([\d.]+) \+ critical path ([\d.]+) \+ sync ([\d.]+) .* MPI start ([\d.]+)\)", line)
+    projected = float(re.search(r"cores ([\d.]+) s", line).group(1))
+    assert sum(float(t) for t in terms.groups()) == pytest.approx(projected, abs=0.05)
 
 
 def test_text_report_has_the_sync_line_on_more_than_one_rank(capsys):
@@ -143,14 +172,13 @@ def test_bad_options_are_one_line_errors_before_the_run(capsys, args, message):
     assert out == ""
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="running as a user who can write anywhere")
 def test_unwritable_stats_file_is_refused(capsys, tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    assert (
-        main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--stats-json", str(locked / "s.json")]) == 2
-    )
-    assert "--stats-json" in capsys.readouterr().err
+    """A path no one can create, root included (its parent is a regular file): refused before the run."""
+    (tmp_path / "file").write_text("")
+    path = tmp_path / "file" / "s.json"
+    assert main(["run", "--topology", TOPOLOGY, "--bench", "ccl_allreduce", "--stats-json", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"kernbench: --stats-json {path}: cannot use it: Not a directory (errno 20)\n")
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[dev]')")

@@ -30,7 +30,12 @@ def test_tiny_sweep_gives_every_run_and_the_projection_error(bench, capsys):
     assert len({r["events"] for r in rows}) == 1
     assert rows[0]["speedup"] == 1.0
     assert rows[0]["null_msgs"] == 0 < rows[1]["null_msgs"]
-    assert rows[1]["null_msgs"] == rows[2]["null_msgs"]
+    # Null messages follow the rounds, and a round ends early after pdes.sync.ROUND_BUDGET_S of wall time: on a
+    # loaded machine the two 2-rank runs may cut their rounds differently. Same rounds, same promises; and either
+    # way a rank tells its neighbour each of its LPs' promise at most once a round (4 SIPs: 4 LPs).
+    if rows[1]["rounds"] == rows[2]["rounds"]:
+        assert rows[1]["null_msgs"] == rows[2]["null_msgs"]
+    assert all(0 < r["null_msgs"] <= 4 * r["rounds"] for r in rows[1:3])
     assert rows[1]["real_msgs"] == rows[2]["real_msgs"]
     # The lines carry 4 significant digits: walls of ~0.3 s are off by up to 5e-5 s each, so the percentage
     # recomputed from them by up to ~0.04 points (whatever its size), besides 1 % of itself.

@@ -9,7 +9,7 @@ import pytest
 
 from kernbench.ccl import load_ccl_config
 from kernbench.cli.bench_loader import bench_dirs, find, load
-from kernbench.cli.run_cmd import run_spmd
+from kernbench.cli.bench_run import run_spmd
 from kernbench.engine import Engine
 from kernbench.engine.hw_stats import hw_stats
 from kernbench.engine.recorder import Recording

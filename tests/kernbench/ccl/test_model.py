@@ -59,7 +59,7 @@ CASES = [  # algorithm, SIPs, SIP topology, sizes (bytes per rank)
 
 @pytest.mark.parametrize(("algorithm", "sips", "kind", "sizes"), CASES, ids=[f"{c[0]}-{c[2]}-{c[1]}" for c in CASES])
 def test_the_simulator_is_within_the_validation_tolerance_of_the_reference(base, algorithm, sips, kind, sizes):
-    """README, Validation: within 15 % either way (what is beyond is explained there)."""
+    """docs/validation.md: within 15 % either way (what is beyond is explained there)."""
     topo = with_sips(base, sips, kind)
     ccl = load_ccl_config().with_algorithm(algorithm)
     rows = run_sweep(Engine(topo, report_requests=False), ccl, "all_reduce", sizes, "f32", 0)

@@ -1,4 +1,4 @@
-"""The default topology.yaml loads and carries the values DESIGN.md section 4.1 lists."""
+"""The default topology.yaml loads and carries the documented values (docs/reference/topology.md)."""
 
 import re
 
