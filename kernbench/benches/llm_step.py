@@ -630,32 +630,10 @@ class Rank:
             "order": order,
             "spans": spans,
         }
-        self.timed(
-            "compute_ns",
-            self.torch.launch,
-            "dispatch",
-            rows_kernel,
-            x1.va,
-            self.send_buf.va,
-            h,
-            rows=send_rows,
-            factors=None,
-            grid=[(COMPUTE_CUBE, 0)],
-        )
+        self.pick_rows("dispatch", x1.va, self.send_buf.va, send_rows)
         self.timed("moe_ns", self.dist.all_to_all_single, self.recv_buf, self.send_buf, recv, send, group=self.dp_group)
         inputs, pre, acts = self.expert_in[mb][i], self.expert_pre[mb][i], self.expert_acts[mb][i]
-        self.timed(
-            "compute_ns",
-            self.torch.launch,
-            "by_expert",
-            rows_kernel,
-            self.recv_buf.va,
-            inputs.va,
-            h,
-            rows=order,
-            factors=None,
-            grid=[(COMPUTE_CUBE, 0)],
-        )
+        self.pick_rows("by_expert", self.recv_buf.va, inputs.va, order)
         for e, (lo, hi) in zip(self.my_experts(), spans, strict=True):
             n = hi - lo
             if not n:
@@ -666,20 +644,28 @@ class Rank:
                 acts.va + lo * self.f * F16, self.w[f"{layer}.e{e}.w2"].va, self.ybuf.va + lo * h * F16, n, self.f, h
             )
         inverse = list(np.argsort(order)) if order else []
+        self.pick_rows("by_source", self.ybuf.va, self.recv_buf.va, [int(k) for k in inverse])
+        self.timed("moe_ns", self.dist.all_to_all_single, self.send_buf, self.recv_buf, send, recv, group=self.dp_group)
+        factors = [float(gate[k]) for k in send_rows]
+        self.combine(send_rows, factors)
+
+    def pick_rows(self, name: str, src: int, dst: int, rows: list[int], factors: list[float] | None = None) -> None:
+        """Rows of ``src`` gathered into ``dst`` in the order ``rows`` (scaled by ``factors``), on one PE."""
         self.timed(
             "compute_ns",
             self.torch.launch,
-            "by_source",
+            name,
             rows_kernel,
-            self.ybuf.va,
-            self.recv_buf.va,
-            h,
-            rows=[int(k) for k in inverse],
-            factors=None,
+            src,
+            dst,
+            self.h,
+            rows=rows,
+            factors=factors,
             grid=[(COMPUTE_CUBE, 0)],
         )
-        self.timed("moe_ns", self.dist.all_to_all_single, self.send_buf, self.recv_buf, send, recv, group=self.dp_group)
-        factors = [float(gate[k]) for k in send_rows]
+
+    def combine(self, rows: list[int], factors: list[float]) -> None:
+        """The tokens' rows back from the experts (in ``send_buf``) scattered into ``tmp`` at their places."""
         self.timed(
             "compute_ns",
             self.torch.launch,
@@ -687,9 +673,9 @@ class Rank:
             scatter_kernel,
             self.send_buf.va,
             self.tmp.va,
-            t,
-            h,
-            rows=send_rows,
+            self.t,
+            self.h,
+            rows=rows,
             factors=factors,
             grid=[(COMPUTE_CUBE, 0)],
         )
@@ -701,31 +687,9 @@ class Rank:
         r = self.acts[mb]["moe"][i]
         rows, send, recv, order, spans = r["rows"], r["send"], r["recv"], r["order"], r["spans"]
         factors = [float(r["gate"][k]) for k in rows]
-        self.timed(
-            "compute_ns",
-            self.torch.launch,
-            "dispatch",
-            rows_kernel,
-            g.va,
-            self.send_buf.va,
-            h,
-            rows=rows,
-            factors=factors,
-            grid=[(COMPUTE_CUBE, 0)],
-        )
+        self.pick_rows("dispatch", g.va, self.send_buf.va, rows, factors)
         self.timed("moe_ns", self.dist.all_to_all_single, self.recv_buf, self.send_buf, recv, send, group=self.dp_group)
-        self.timed(
-            "compute_ns",
-            self.torch.launch,
-            "by_expert",
-            rows_kernel,
-            self.recv_buf.va,
-            self.ybuf.va,
-            h,
-            rows=order,
-            factors=None,
-            grid=[(COMPUTE_CUBE, 0)],
-        )
+        self.pick_rows("by_expert", self.recv_buf.va, self.ybuf.va, order)
         pre, acts, inputs = self.expert_pre[mb][i], self.expert_acts[mb][i], self.expert_in[mb][i]
         for e, (lo, hi) in zip(self.my_experts(), spans, strict=True):
             n = hi - lo
@@ -748,32 +712,9 @@ class Rank:
             )
             self.mm(da, self.w[f"{layer}.e{e}.w1"].va, self.ebuf.va + lo * h * F16, n, f, h, tb=True)
         inverse = list(np.argsort(order)) if order else []
-        self.timed(
-            "compute_ns",
-            self.torch.launch,
-            "by_source",
-            rows_kernel,
-            self.ebuf.va,
-            self.recv_buf.va,
-            h,
-            rows=[int(k) for k in inverse],
-            factors=None,
-            grid=[(COMPUTE_CUBE, 0)],
-        )
+        self.pick_rows("by_source", self.ebuf.va, self.recv_buf.va, [int(k) for k in inverse])
         self.timed("moe_ns", self.dist.all_to_all_single, self.send_buf, self.recv_buf, send, recv, group=self.dp_group)
-        self.timed(
-            "compute_ns",
-            self.torch.launch,
-            "combine",
-            scatter_kernel,
-            self.send_buf.va,
-            self.tmp.va,
-            t,
-            h,
-            rows=rows,
-            factors=[1.0] * len(rows),
-            grid=[(COMPUTE_CUBE, 0)],
-        )
+        self.combine(rows, [1.0] * len(rows))
         self.ew(g.va, self.tmp.va, self.dx1.va, t, h, "add")
 
     # -- the data-parallel gradient all-reduce, bucket by bucket
@@ -822,18 +763,7 @@ def worker(_rank: int, torch: Any, p: dict, want: dict[str, np.ndarray]) -> dict
             acts = me.acts[mb]["x"]
             if kind == "F":
                 if first:
-                    me.timed(
-                        "compute_ns",
-                        torch.launch,
-                        "input",
-                        rows_kernel,
-                        me.inputs[mb].va,
-                        acts[0].va,
-                        me.h,
-                        rows=list(range(me.t)),
-                        factors=None,
-                        grid=[(COMPUTE_CUBE, 0)],
-                    )
+                    me.pick_rows("input", me.inputs[mb].va, acts[0].va, list(range(me.t)))
                 elif k == 0 or steps[k - 1][0] == "F":
                     me.exchange([], [(acts[0], prev)])  # a forward's input, alone (warm-up, or its first)
                 for i in range(n_layers):
