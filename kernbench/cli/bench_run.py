@@ -26,7 +26,7 @@ from kernbench.engine.recorder import Recording
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.multiprocessing import SpawnException
 from kernbench.runtime.worker_errors import user_frame, user_frame_in
-from kernbench.scenario import Scenario
+from kernbench.scenario import NO_SCENARIO, Scenario
 from kernbench.topology import Topology
 from pdes import RemoteError, SimulationDeadlock, memory
 from pdes.codec import CodecError, encode
@@ -34,6 +34,26 @@ from pdes.errors import message_of
 from pdes.progress import ProgressLine
 
 BenchFn = Callable[[RuntimeContext], Any]
+
+
+def run_engine(
+    args: argparse.Namespace, topo: Topology, *, recording: Recording | None = None, scenario: Scenario = NO_SCENARIO
+) -> Engine:
+    """A fresh engine for a run's options: the MPI transport when launched by mpirun, else ``--ranks`` virtual
+    ranks, with ``--partition`` and ``--sync``; a warning when ranks would have no SIP. Reports come from the
+    workload itself (``report_requests=False``)."""
+    eng = Engine(
+        topo,
+        report_requests=False,
+        transport="local" if args.ranks else None,
+        ranks=args.ranks,
+        partition=args.partition,
+        sync=args.sync,
+        recording=recording,
+        scenario=scenario,
+    )
+    warn_idle_ranks(eng, topo)
+    return eng
 
 
 def execute(
@@ -47,18 +67,7 @@ def execute(
     scenario: Scenario,
 ) -> tuple[Engine, list[dict[str, Any]]]:
     """The bench on a fresh engine of ``topo`` under ``scenario``: the engine and the results of its SIPs."""
-    # MPI transport when launched by mpirun, else --ranks virtual ranks; benches report themselves
-    eng = Engine(
-        topo,
-        report_requests=False,
-        transport="local" if args.ranks else None,
-        ranks=args.ranks,
-        partition=args.partition,
-        sync=args.sync,
-        recording=recording,
-        scenario=scenario,
-    )
-    warn_idle_ranks(eng, topo)
+    eng = run_engine(args, topo, recording=recording, scenario=scenario)
     progress = ProgressLine(
         enabled=False if args.json or eng.rank != 0 else None,
         unit="ns",

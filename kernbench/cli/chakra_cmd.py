@@ -20,7 +20,7 @@ from kernbench.chakra import ChakraError, Feeder, Workload, load_workload
 from kernbench.chakra.report import make_report
 from kernbench.cli import exit_codes, process
 from kernbench.cli.bench_loader import BenchError
-from kernbench.cli.bench_run import run_stats
+from kernbench.cli.bench_run import run_engine, run_stats
 from kernbench.cli.ccl_args import ccl_input, load_collectives
 from kernbench.cli.labels import count
 from kernbench.cli.output import finish
@@ -28,7 +28,7 @@ from kernbench.cli.output_files import check_outputs, text_writer
 from kernbench.cli.record_args import recorded_outputs, recording_of
 from kernbench.cli.run_args import check_run_options, check_size
 from kernbench.cli.run_report import hw_lines, json_line, projection_line, stats_file_text, sync_line
-from kernbench.cli.system_args import load_system, topology_input, warn_idle_ranks
+from kernbench.cli.system_args import load_system, topology_input
 from kernbench.cli.user_errors import agree_on_setup, on_first_rank
 from kernbench.engine import Engine
 from kernbench.engine.recorder import Recording
@@ -110,16 +110,7 @@ def run(args: argparse.Namespace) -> int:
     topo, ccl, workload, recording, inputs = agree_on_setup(lambda: prepare(args))
     wanted = {"--trace": args.trace, "--hw-stats": args.hw_stats, "--stats-json": args.stats_json}
     outputs = on_first_rank(lambda: check_outputs(wanted, inputs))
-    eng = Engine(
-        topo,
-        report_requests=False,
-        transport="local" if args.ranks else None,
-        ranks=args.ranks,
-        partition=args.partition,
-        sync=args.sync,
-        recording=recording,
-    )
-    warn_idle_ranks(eng, topo)
+    eng = run_engine(args, topo, recording=recording)
     if args.json:  # a run that ends early (out of memory) still prints its line
         process.print_on_failure({"chakra": args.chakra, "status": "FAIL", "sips": workload.world, "ranks": eng.size})
     progress = ProgressLine(

@@ -19,16 +19,14 @@ from kernbench.ccl import CclConfig, CclConfigError, load_ccl_config
 from kernbench.cli import exit_codes
 from kernbench.cli.bench_loader import BenchError, bench_dirs, find, load
 from kernbench.cli.bench_params import check_rules, declared, format_value, parse_sets, ranges, summary
-from kernbench.cli.bench_run import one_line, split_result
+from kernbench.cli.bench_run import one_line, run_engine, split_result
 from kernbench.cli.ccl_args import select_algorithm
 from kernbench.cli.labels import count, sip_set
 from kernbench.cli.output import finish
 from kernbench.cli.run_report import FAIL, PASS, json_line
 from kernbench.cli.spmd_verdicts import combine_verdicts
-from kernbench.cli.system_args import warn_idle_ranks
 from kernbench.cli.user_errors import on_first_rank
 from kernbench.cli.what_if import scenario_line
-from kernbench.engine import Engine
 from kernbench.runtime import RuntimeContext
 from kernbench.runtime.distributed import process_group_plans
 from kernbench.runtime.groups import GroupError
@@ -113,16 +111,7 @@ def execute(
     args: argparse.Namespace, topo: Topology, scenario: Scenario, setups: list[JobSetup]
 ) -> tuple[list[dict[str, Any]], int]:
     """``setups``' jobs at once on a fresh engine under ``scenario``: each one's outcome, and the rank count."""
-    eng = Engine(
-        topo,
-        report_requests=False,
-        transport="local" if args.ranks else None,
-        ranks=args.ranks,
-        partition=args.partition,
-        sync=args.sync,
-        scenario=scenario,
-    )
-    warn_idle_ranks(eng, topo)
+    eng = run_engine(args, topo, scenario=scenario)
     total = sum(len(s.job.sips) for s in setups)
     progress = ProgressLine(enabled=False if args.json or eng.rank != 0 else None, unit="ns", workers_total=total)
     eng.progress = progress
