@@ -44,6 +44,11 @@ SPMD = True
 PARAMS = {
     "tp": (1, "tensor-parallel size (groups of consecutive ranks)", (1, None)),
     "pp": (1, "pipeline stages", (1, None)),
+    "dp": (
+        0,
+        "data-parallel size (0: what tp x pp leave of the ranks; else tp x pp x dp must be the ranks)",
+        (0, None),
+    ),
     "layers": (4, "transformer blocks, split evenly over the stages", (1, None)),
     "hidden": (128, "hidden size (a multiple of heads)", (8, None)),
     "heads": (4, "attention heads (a multiple of tp)", (1, None)),
@@ -890,25 +895,37 @@ RTOL = 0.05
 """Gradients within 5 % of the largest of their matrix: activations are f16 on the device, f32 in numpy."""
 
 
-def check_params(p: dict, world: int) -> None:
+def resolve_dp(p: dict, world: int) -> dict:
+    """``p`` with ``dp`` resolved against the ``world`` ranks (0: what tp x pp leave), checked with every rule."""
     for name in ("tp", "pp", "layers", "hidden", "heads", "seq", "micro_batch", "micro_batches"):
         if p[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {p[name]}")
     if world % (p["tp"] * p["pp"]):
         raise ValueError(f"tp x pp ({p['tp']} x {p['pp']}) must divide the {world} ranks")
+    dp = world // (p["tp"] * p["pp"])
+    if p["dp"] not in (0, dp):
+        raise ValueError(f"tp x pp x dp ({p['tp']} x {p['pp']} x {p['dp']}) must be the {world} ranks (dp={dp})")
     if p["layers"] % p["pp"]:
         raise ValueError(f"layers ({p['layers']}) must be a multiple of pp ({p['pp']})")
     if p["heads"] % p["tp"] or p["hidden"] % p["heads"]:
         raise ValueError(f"heads ({p['heads']}) must be a multiple of tp ({p['tp']}) and divide hidden ({p['hidden']})")
-    if p["experts"] % p["dp"]:
-        raise ValueError(f"experts ({p['experts']}) must be a multiple of the data-parallel size {p['dp']}")
+    if p["experts"] % dp:
+        raise ValueError(f"experts ({p['experts']}) must be a multiple of the data-parallel size {dp}")
+    return {**p, "dp": dp}
+
+
+def check_before_run(params: dict, topo: Any, ccl: Any) -> None:
+    """The layout's rules, checked by ``kernbench run`` before the run (a usage error): one rank per SIP of the
+    collective's world."""
+    from kernbench.ccl import world_size_of
+
+    resolve_dp(params, world_size_of(ccl.selected(), topo))
 
 
 def run(torch: Any, **params: Any) -> dict:
     p = {name: params.get(name, default) for name, (default, *_) in PARAMS.items()}
     world = torch.distributed.plans()[0].world_size
-    p["dp"] = world // (p["tp"] * p["pp"]) if world % (p["tp"] * p["pp"]) == 0 else 0
-    check_params(p, world)
+    p = resolve_dp(p, world)
     torch.multiprocessing.spawn(worker, args=(torch, p, expected(p)), nprocs=world)
     results = list(torch.multiprocessing.results.values())
     keys = ("compute_ns", "tp_ns", "pp_ns", "dp_ns", "moe_ns", "bubble_ns", "step_ns")
@@ -932,5 +949,6 @@ def run(torch: Any, **params: Any) -> dict:
         **{k: worst[k] for k in keys},
         "stages": stages,
         "world_size": world,
+        "dp": p["dp"],
         "max_rel_err": err,
     }

@@ -1,6 +1,7 @@
 """kernbench/benches/llm_step.py: one training step with Megatron's TP x PP x DP layout, dense and MoE."""
 
 import json
+import re
 
 import pytest
 
@@ -49,10 +50,17 @@ def test_virtual_ranks_give_the_same_step(capsys):
     ("setting", "message"),
     [
         (["--set", "tp=3"], r"tp x pp \(3 x 1\) must divide the 8 ranks"),
+        (["--set", "tp=2", "--set", "dp=2"], r"tp x pp x dp \(2 x 1 x 2\) must be the 8 ranks \(dp=4\)"),
         (["--set", "layers=3", "--set", "pp=2"], r"layers \(3\) must be a multiple of pp \(2\)"),
         (["--set", "experts=3"], r"experts \(3\) must be a multiple of the data-parallel size 8"),
     ],
 )
-def test_sizes_that_do_not_fit_are_named(capsys, setting, message):
-    assert main(["run", *SMALL, *setting]) != 0
-    assert pytest.importorskip("re").search(message, capsys.readouterr().out)
+def test_sizes_that_do_not_fit_are_a_usage_error_before_the_run(capsys, setting, message):
+    assert main(["run", *SMALL, *setting]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert re.fullmatch(r"kernbench: bench llm_step: " + message + "\n", err), err
+
+
+def test_dp_given_must_be_what_tp_and_pp_leave(capsys):
+    assert step(capsys, "--set", "tp=2", "--set", "pp=2", "--set", "dp=2")["result"] == "tp=2 pp=2 dp=2"
