@@ -183,7 +183,8 @@ def table(rows: list[dict[str, Any]], markdown: bool) -> list[str]:
 
 
 def plot(rows: list[dict[str, Any]], path: str, tolerance: float) -> None:
-    """sim / model against SIP count, one panel per SIP topology, one line per algorithm and size class."""
+    """sim / model against SIP count, one panel per SIP topology, one colour per algorithm (solid: the large size,
+    dotted: the smallest)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,9 +192,11 @@ def plot(rows: list[dict[str, Any]], path: str, tolerance: float) -> None:
     from matplotlib.ticker import ScalarFormatter
 
     topologies = sorted({r["sip_topology"] for r in rows})
+    algorithms = sorted({r["algorithm"] for r in rows})
+    colours = plt.get_cmap("tab10" if len(algorithms) <= 10 else "tab20")
     fig, axes = plt.subplots(1, len(topologies), figsize=(6.5 * len(topologies), 4.4), squeeze=False)
     for ax, topology in zip(axes[0], topologies, strict=True):
-        for algorithm in sorted({r["algorithm"] for r in rows}):
+        for index, algorithm in enumerate(algorithms):
             mine = [r for r in rows if r["algorithm"] == algorithm and r["sip_topology"] == topology]
             for label, pick in (("small", min), ("large", max)):
                 points = []
@@ -205,7 +208,8 @@ def plot(rows: list[dict[str, Any]], path: str, tolerance: float) -> None:
                 if points:
                     xs, ys = zip(*points, strict=True)
                     style = "-o" if label == "large" else ":x"
-                    ax.plot(xs, ys, style, label=f"{algorithm} ({label})", markersize=4)
+                    colour = colours(index % colours.N)
+                    ax.plot(xs, ys, style, color=colour, label=f"{algorithm} ({label})", markersize=4)
         ax.axhspan(1 / tolerance, tolerance, color="green", alpha=0.08)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(ScalarFormatter())
