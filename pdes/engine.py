@@ -532,7 +532,9 @@ class RankEngine:
             mine = ["ok", encode([reports, rank_stats, lp_stats, values])]
         except TypeError as exc:
             mine = ["error", f"rank {self.rank}: an LP report or a worker's return value cannot be encoded: {exc}"]
-        self.round_busy[-1] += time.perf_counter() - t
+        spent = time.perf_counter() - t
+        self.round_busy[-1] += spent
+        self.wall_s += spent  # the report is part of the run, so a run's busy time stays within its wall time
         self.round_cpu[-1] += time.process_time() - c
         everyone = [decode(b) for b in self.transport.allgather(encode(mine))]
         errors = [msg for status, msg in everyone if status == "error"]
