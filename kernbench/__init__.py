@@ -1,3 +1,3 @@
 """kernbench: the accelerator model on top of the pdes engine (docs/index.md; design decisions in docs/adr/)."""
 
-import pdes  # noqa: F401 (first: under mpirun it sizes numpy's thread pools before numpy loads, pdes.thread_pools)
+import pdes  # noqa: F401 (first: it sets numpy's thread pools to one thread before numpy loads, pdes.thread_pools)

@@ -113,13 +113,23 @@ class Point:
     count: int
 
 
+def _unit(op: Op, world: int, shards: int) -> int:
+    """The elements a size is a multiple of: one per rank (all-gather, reduce-scatter, all-to-all) or per shard."""
+    return world if op.per_rank_count or op.split else shards
+
+
+def smallest(op: Op, dtype: str, world: int, shards: int) -> Point:
+    """The smallest size ``op`` can run (the warm-up call's: first-use set-up does not depend on the size)."""
+    return points(op, [_unit(op, world, shards) * itemsize(dtype)], dtype, world, shards)[0]
+
+
 def points(op: Op, sizes: list[int], dtype: str, world: int, shards: int) -> list[Point]:
     """The sizes as nccl-tests rounds them: down to whole elements, per rank for all-gather and reduce-scatter,
     for all-reduce to a multiple of the algorithm's shards (one per participating PE), for all-to-all of the ranks
     (``shards``: the world, one chunk each); sizes that round to
     nothing are left out (a `CclPerfError` when none is left)."""
     item = itemsize(dtype)
-    unit = world if op.per_rank_count or op.split else shards
+    unit = _unit(op, world, shards)
     out: list[Point] = []
     for size in sizes:
         elements = size // item // unit * unit
@@ -212,6 +222,7 @@ def _worker(
     torch: RuntimeContext,
     op: str,
     pts: list[Point],
+    warm_up: Point,
     dtype: str,
     root: int,
     across_pes: int,
@@ -225,8 +236,8 @@ def _worker(
     mine = dist.get_rank(group)
     world = dist.get_world_size(group)
     out = []
-    if pts:  # one untimed call first, as nccl-tests' warm-up: first-use set-up (queues, credits) is not a size's time
-        _call(torch, op, mine, pts[0], dtype, root, group)
+    # one untimed call of the smallest size first, as nccl-tests' warm-up: first-use set-up is not a size's time
+    _call(torch, op, mine, warm_up, dtype, root, group)
     for point in pts:
         start, end, got = _call(torch, op, mine, point, dtype, root, group)
         want = expected(op, mine, world, point, dtype, root, across_pes)
@@ -249,7 +260,8 @@ def run_sweep(
     shards = len(torch.distributed.plans()[0].pes) if op == "all_reduce" and not group_size else 1
     reduces_across = op == "all_reduce" and getattr(ccl.selected().load_module(), "REDUCES_ACROSS_PES", False)
     pts = points(spec, sizes, dtype, world, shards)
-    args = (torch, op, pts, dtype, root, shards if reduces_across else 1, group_size)
+    warm_up = smallest(spec, dtype, world, shards)
+    args = (torch, op, pts, warm_up, dtype, root, shards if reduces_across else 1, group_size)
     torch.multiprocessing.spawn(_worker, args=args, nprocs=everyone)
     per_rank = list(torch.multiprocessing.results.values())
     rows = []
